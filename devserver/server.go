@@ -1,0 +1,254 @@
+// Package devserver runs a complete Temporal server (frontend, history,
+// matching and worker services) and the Temporal Web UI inside the sluice
+// process, persisted in a SQLite file. It is what `sluice dev` and the
+// integration tests use; production deployments point Sluice at a Temporal
+// cluster instead.
+package devserver
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	uiserver "github.com/temporalio/ui-server/v2/server"
+	uiconfig "github.com/temporalio/ui-server/v2/server/config"
+	uiserveroptions "github.com/temporalio/ui-server/v2/server/server_options"
+	"go.temporal.io/server/common/authorization"
+	"go.temporal.io/server/common/cluster"
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/dynamicconfig"
+	"go.temporal.io/server/common/membership/static"
+	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	"go.temporal.io/server/common/primitives"
+	sqliteschema "go.temporal.io/server/schema/sqlite"
+	"go.temporal.io/server/temporal"
+)
+
+// Options configures an embedded server. Zero ports are chosen free on IP.
+type Options struct {
+	// IP to bind every listener on. Default 127.0.0.1.
+	IP string
+	// FrontendPort is the gRPC port clients and workers dial. Default 7233.
+	FrontendPort int
+	// UIPort serves the Temporal Web UI; -1 disables the UI. Default 8233.
+	UIPort int
+	// DatabaseFile is the SQLite file. Empty means in-memory (nothing survives a restart).
+	DatabaseFile string
+	// Namespace to create if missing. Default "default".
+	Namespace string
+	// Logger receives the server's own logs at LogLevel and above. Default: discard.
+	Logger   *slog.Logger
+	LogLevel slog.Level
+}
+
+// Server is a running embedded Temporal server. Stop it exactly once.
+type Server struct {
+	temporal temporal.Server
+	ui       *uiserver.Server
+	// Address is the frontend's host:port for clients and workers.
+	Address string
+	// UIAddress is the Web UI's base URL, empty when the UI is disabled.
+	UIAddress string
+	// Namespace is the namespace that was created.
+	Namespace string
+}
+
+// Start builds and starts the server and returns once the frontend accepts
+// connections.
+func Start(o Options) (*Server, error) {
+	if o.IP == "" {
+		o.IP = "127.0.0.1"
+	}
+	if o.Namespace == "" {
+		o.Namespace = "default"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+		o.LogLevel = slog.LevelError
+	}
+	var err error
+	if o.FrontendPort == 0 {
+		o.FrontendPort = 7233
+	}
+	httpPort, err := freePort(o.IP)
+	if err != nil {
+		return nil, err
+	}
+	sqlConf, err := sqlConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	conf, err := serverConfig(o, httpPort, sqlConf)
+	if err != nil {
+		return nil, err
+	}
+	logger := slogLogger{log: o.Logger, level: o.LogLevel}
+	authorizer, err := authorization.GetAuthorizerFromConfig(&conf.Global.Authorization)
+	if err != nil {
+		return nil, fmt.Errorf("temporal authorizer: %w", err)
+	}
+	claimMapper, err := authorization.GetClaimMapperFromConfig(&conf.Global.Authorization, logger)
+	if err != nil {
+		return nil, fmt.Errorf("temporal claim mapper: %w", err)
+	}
+	hosts := map[primitives.ServiceName]static.Hosts{}
+	for name, svc := range conf.Services {
+		hosts[primitives.ServiceName(name)] = static.SingleLocalHost(net.JoinHostPort(o.IP, strconv.Itoa(svc.RPC.GRPCPort)))
+	}
+	dyn := dynamicconfig.StaticClient{
+		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():                 8096,
+		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
+	}
+	ts, err := temporal.NewServer(
+		temporal.WithConfig(conf),
+		temporal.ForServices(temporal.DefaultServices),
+		temporal.WithStaticHosts(hosts),
+		temporal.WithLogger(logger),
+		temporal.WithAuthorizer(authorizer),
+		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
+		temporal.WithDynamicConfigClient(dyn),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("build temporal server: %w", err)
+	}
+	if err := ts.Start(); err != nil {
+		return nil, fmt.Errorf("start temporal server on %s:%d: %w", o.IP, o.FrontendPort, err)
+	}
+	s := &Server{temporal: ts, Address: net.JoinHostPort(o.IP, strconv.Itoa(o.FrontendPort)), Namespace: o.Namespace}
+	if o.UIPort >= 0 {
+		if o.UIPort == 0 {
+			o.UIPort = 8233
+		}
+		s.ui = uiserver.NewServer(uiserveroptions.WithConfigProvider(&uiconfig.Config{
+			Host:                o.IP,
+			Port:                o.UIPort,
+			TemporalGRPCAddress: s.Address,
+			EnableUI:            true,
+			CORS:                uiconfig.CORS{CookieInsecure: true},
+			HideLogs:            true,
+		}))
+		ln, err := net.Listen("tcp", net.JoinHostPort(o.IP, strconv.Itoa(o.UIPort)))
+		if err != nil {
+			ts.Stop()
+			return nil, fmt.Errorf("temporal UI port %d: %w (choose another with --ui-port)", o.UIPort, err)
+		}
+		ln.Close() // the UI server binds itself; this only turns a busy port into a clear error
+		go func() {
+			if err := s.ui.Start(); err != nil {
+				o.Logger.Error("temporal UI stopped", "error", err)
+			}
+		}()
+		s.UIAddress = fmt.Sprintf("http://%s", net.JoinHostPort(o.IP, strconv.Itoa(o.UIPort)))
+	}
+	return s, nil
+}
+
+// Stop stops the UI and the server.
+func (s *Server) Stop() {
+	if s.ui != nil {
+		s.ui.Stop()
+	}
+	s.temporal.Stop()
+}
+
+func sqlConfig(o Options) (*config.SQL, error) {
+	conf := &config.SQL{PluginName: sqliteplugin.PluginName}
+	if o.DatabaseFile == "" {
+		port, err := freePort(o.IP)
+		if err != nil {
+			return nil, err
+		}
+		conf.ConnectAttributes = map[string]string{"mode": "memory", "cache": "shared"}
+		conf.DatabaseName = "sluice-" + strconv.Itoa(port)
+	} else {
+		conf.ConnectAttributes = map[string]string{"mode": "rwc", "_journal_mode": "WAL", "_busy_timeout": "10000"}
+		conf.DatabaseName = o.DatabaseFile
+		if _, err := os.Stat(o.DatabaseFile); errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(filepath.Dir(o.DatabaseFile), 0o755); err != nil {
+				return nil, fmt.Errorf("create data dir: %w", err)
+			}
+			if err := sqliteschema.SetupSchema(conf); err != nil {
+				return nil, fmt.Errorf("set up sqlite schema in %s: %w", o.DatabaseFile, err)
+			}
+		}
+	}
+	if o.DatabaseFile == "" {
+		if err := sqliteschema.SetupSchema(conf); err != nil {
+			return nil, fmt.Errorf("set up in-memory sqlite schema: %w", err)
+		}
+	}
+	ns, err := sqliteschema.NewNamespaceConfig("active", o.Namespace, false, nil)
+	if err != nil {
+		return nil, fmt.Errorf("namespace %q: %w", o.Namespace, err)
+	}
+	if err := sqliteschema.CreateNamespaces(conf, ns); err != nil {
+		return nil, fmt.Errorf("create namespace %q: %w", o.Namespace, err)
+	}
+	return conf, nil
+}
+
+func serverConfig(o Options, httpPort int, sqlConf *config.SQL) (*config.Config, error) {
+	var conf config.Config
+	conf.Global.Membership.MaxJoinDuration = 30e9
+	conf.Global.Membership.BroadcastAddress = o.IP
+	conf.Persistence.DefaultStore = "sqlite"
+	conf.Persistence.VisibilityStore = "sqlite"
+	conf.Persistence.NumHistoryShards = 1
+	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite": {SQL: sqlConf}}
+	frontend := net.JoinHostPort(o.IP, strconv.Itoa(o.FrontendPort))
+	conf.ClusterMetadata = &cluster.Config{
+		FailoverVersionIncrement: 10,
+		MasterClusterName:        "active",
+		CurrentClusterName:       "active",
+		ClusterInformation: map[string]cluster.ClusterInformation{
+			"active": {
+				Enabled:                true,
+				InitialFailoverVersion: 1,
+				RPCAddress:             frontend,
+				HTTPAddress:            net.JoinHostPort(o.IP, strconv.Itoa(httpPort)),
+				ClusterID:              "sluice-dev",
+			},
+		},
+	}
+	conf.DCRedirectionPolicy.Policy = "noop"
+	conf.Services = map[string]config.Service{}
+	for _, name := range []string{"frontend", "history", "matching", "worker"} {
+		var svc config.Service
+		svc.RPC.BindOnIP = o.IP
+		if name == "frontend" {
+			svc.RPC.GRPCPort = o.FrontendPort
+			svc.RPC.HTTPPort = httpPort
+		} else {
+			p, err := freePort(o.IP)
+			if err != nil {
+				return nil, err
+			}
+			svc.RPC.GRPCPort = p
+		}
+		conf.Services[name] = svc
+	}
+	conf.Archival.History.State = "disabled"
+	conf.Archival.Visibility.State = "disabled"
+	conf.NamespaceDefaults.Archival.History.State = "disabled"
+	conf.NamespaceDefaults.Archival.Visibility.State = "disabled"
+	conf.PublicClient.HostPort = frontend
+	return &conf, nil
+}
+
+// freePort asks the kernel for a free TCP port on ip.
+func freePort(ip string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		return 0, fmt.Errorf("find a free port on %s: %w", ip, err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// FreePort returns a currently free TCP port on 127.0.0.1, for tests and
+// for `sluice dev` when asked to pick ports itself.
+func FreePort() (int, error) { return freePort("127.0.0.1") }

@@ -1,0 +1,221 @@
+// Package pipelines defines the `.sluice.yml` pipeline spec: its types, the
+// parser that reports every problem with file, line, column and a hint, the
+// defaults, the validation rules and the JSON schema for editors.
+//
+// The spec is plain data: it is carried inside workflow inputs, so every type
+// here serialises to JSON and holds no behaviour that touches the world.
+package pipelines
+
+// FileName is where a repository keeps its pipeline spec.
+const FileName = ".sluice.yml"
+
+// Phase names, in the order a run goes through them.
+const (
+	PhaseBuild       = "build"
+	PhaseTest        = "test"
+	PhaseBake        = "bake"
+	PhaseDeploy      = "deploy"
+	PhaseIntegration = "integration"
+	PhasePromote     = "promote"
+	PhaseApproval    = "approval"
+	PhaseProduction  = "production"
+)
+
+// PhaseOrder lists every phase in run order.
+var PhaseOrder = []string{
+	PhaseBuild, PhaseTest, PhaseBake, PhaseDeploy,
+	PhaseIntegration, PhasePromote, PhaseApproval, PhaseProduction,
+}
+
+// Concurrency modes: what a new push to a branch does to the branch's running run.
+const (
+	CancelPrevious = "cancel-previous"
+	Queue          = "queue"
+)
+
+// Production strategies.
+const (
+	Rolling   = "rolling"
+	BlueGreen = "blue-green"
+)
+
+// Spec is a parsed, defaulted and validated `.sluice.yml`. Every phase is
+// optional; a nil phase is skipped.
+type Spec struct {
+	Version      int               `yaml:"version" json:"version" doc:"Spec format version. Must be 1."`
+	Name         string            `yaml:"name" json:"name,omitempty" doc:"Pipeline name; defaults to the repository name."`
+	On           Triggers          `yaml:"on" json:"on" doc:"Which pushes start a run."`
+	Concurrency  string            `yaml:"concurrency" json:"concurrency,omitempty" doc:"What a new push does to the branch's running run: cancel-previous (default) or queue." enum:"cancel-previous,queue"`
+	Environments Environments      `yaml:"environments" json:"environments" doc:"Where deploy and production put the application."`
+	Build        *BuildPhase       `yaml:"build" json:"build,omitempty" doc:"Phase 1: clone the commit and run build commands."`
+	Test         *TestPhase        `yaml:"test" json:"test,omitempty" doc:"Phase 2: run unit tests in the build workspace."`
+	Bake         *BakePhase        `yaml:"bake" json:"bake,omitempty" doc:"Phase 3: build the container image with BuildKit and push it."`
+	Deploy       *DeployPhase      `yaml:"deploy" json:"deploy,omitempty" doc:"Phase 4: deploy the image to the test environment."`
+	Integration  *IntegrationPhase `yaml:"integration" json:"integration,omitempty" doc:"Phase 5: run the integration suite against the deployment."`
+	Promote      *PromotePhase     `yaml:"promote" json:"promote,omitempty" doc:"Phase 6: mark the image available (tag the digest)."`
+	Approval     *ApprovalPhase    `yaml:"approval" json:"approval,omitempty" doc:"Phase 7: wait for people to approve the release."`
+	Production   *ProductionPhase  `yaml:"production" json:"production,omitempty" doc:"Phase 8: release to production."`
+}
+
+// Triggers select the pushes that start a run.
+type Triggers struct {
+	Branches []string `yaml:"branches" json:"branches,omitempty" doc:"Branch names or glob patterns (release/*). Empty means every branch."`
+}
+
+// Environments names the places a pipeline deploys to.
+type Environments struct {
+	Test       *TestEnvironment `yaml:"test" json:"test,omitempty" doc:"The ephemeral per-run environment deploy uses."`
+	Staging    *Environment     `yaml:"staging" json:"staging,omitempty" doc:"A long-lived staging environment deploy may target instead."`
+	Production *Environment     `yaml:"production" json:"production,omitempty" doc:"Where the production phase releases."`
+}
+
+// TestEnvironment is a namespace created for one run and deleted when the run ends.
+type TestEnvironment struct {
+	Services []Service `yaml:"services" json:"services,omitempty" doc:"Dependencies started next to the application (databases, queues)."`
+	Quota    Quota     `yaml:"quota" json:"quota" doc:"Resource quota of the namespace."`
+	TTL      Duration  `yaml:"ttl" json:"ttl,omitempty" doc:"The environment is swept after this long even if the run is lost."`
+}
+
+// Service is a dependency container in the test environment.
+type Service struct {
+	Name  string            `yaml:"name" json:"name" doc:"DNS name of the service inside the namespace." required:"true"`
+	Image string            `yaml:"image" json:"image" doc:"Image reference." required:"true"`
+	Ports []int             `yaml:"ports" json:"ports,omitempty" doc:"TCP ports the service listens on."`
+	Env   map[string]string `yaml:"env" json:"env,omitempty" doc:"Environment variables."`
+}
+
+// Quota limits a test environment.
+type Quota struct {
+	CPU    string `yaml:"cpu" json:"cpu,omitempty" doc:"CPU limit for the namespace, Kubernetes quantity (2, 500m)."`
+	Memory string `yaml:"memory" json:"memory,omitempty" doc:"Memory limit for the namespace, Kubernetes quantity (2Gi)."`
+}
+
+// Environment is a long-lived deployment target.
+type Environment struct {
+	Namespace string `yaml:"namespace" json:"namespace" doc:"Kubernetes namespace." required:"true"`
+	Context   string `yaml:"context" json:"context,omitempty" doc:"kubeconfig context; empty means the current one."`
+	Strategy  string `yaml:"strategy" json:"strategy,omitempty" doc:"Release strategy: rolling (default) or blue-green." enum:"rolling,blue-green"`
+}
+
+// BuildPhase compiles the commit.
+type BuildPhase struct {
+	Pool     string            `yaml:"pool" json:"pool,omitempty" doc:"Warm build pod pool to claim a pod from."`
+	Image    string            `yaml:"image" json:"image,omitempty" doc:"Build pod image (used when the pool is created)."`
+	Commands []string          `yaml:"commands" json:"commands" doc:"Shell commands run in order in the workspace; the first failure fails the phase." required:"true"`
+	Cache    []string          `yaml:"cache" json:"cache,omitempty" doc:"Paths kept between runs on the pool's cache volume."`
+	Env      map[string]string `yaml:"env" json:"env,omitempty" doc:"Environment variables for the commands."`
+	Timeout  Duration          `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
+}
+
+// TestPhase runs unit tests in the build workspace.
+type TestPhase struct {
+	Commands []string          `yaml:"commands" json:"commands" doc:"Test commands, run in order in the build workspace." required:"true"`
+	JUnit    string            `yaml:"junit" json:"junit,omitempty" doc:"Path of a JUnit XML report the commands write, for the summary."`
+	Env      map[string]string `yaml:"env" json:"env,omitempty" doc:"Environment variables for the commands."`
+	Timeout  Duration          `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
+}
+
+// BakePhase builds and pushes the image.
+type BakePhase struct {
+	Image      string            `yaml:"image" json:"image" doc:"Repository to push to, without tag (registry.example.com/team/app)." required:"true"`
+	Dockerfile string            `yaml:"dockerfile" json:"dockerfile,omitempty" doc:"Dockerfile path relative to the context."`
+	Context    string            `yaml:"context" json:"context,omitempty" doc:"Build context directory, relative to the repository root."`
+	BuildArgs  map[string]string `yaml:"build-args" json:"build-args,omitempty" doc:"Dockerfile ARG values."`
+	Timeout    Duration          `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
+}
+
+// DeployPhase deploys the baked image.
+type DeployPhase struct {
+	Environment string   `yaml:"environment" json:"environment,omitempty" doc:"test (ephemeral, default) or staging." enum:"test,staging"`
+	Manifests   string   `yaml:"manifests" json:"manifests" doc:"Directory of Kubernetes manifests, relative to the repository root." required:"true"`
+	Timeout     Duration `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase, rollout included."`
+}
+
+// IntegrationPhase runs a suite as a Job next to the deployment.
+type IntegrationPhase struct {
+	Image    string            `yaml:"image" json:"image" doc:"Image of the integration job." required:"true"`
+	Commands []string          `yaml:"commands" json:"commands" doc:"Commands the job runs." required:"true"`
+	Env      map[string]string `yaml:"env" json:"env,omitempty" doc:"Environment variables for the job."`
+	Timeout  Duration          `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
+}
+
+// PromotePhase marks the image available.
+type PromotePhase struct {
+	Tag     string   `yaml:"tag" json:"tag,omitempty" doc:"Tag added to the tested digest."`
+	Timeout Duration `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
+}
+
+// ApprovalPhase waits for people.
+type ApprovalPhase struct {
+	Approvers    Approvers `yaml:"approvers" json:"approvers" doc:"Who may approve." required:"true"`
+	Required     int       `yaml:"required" json:"required,omitempty" doc:"Distinct approvals needed."`
+	Timeout      Duration  `yaml:"timeout" json:"timeout,omitempty" doc:"The run fails as timed_out when nobody decides within this."`
+	Reminder     Duration  `yaml:"reminder" json:"reminder,omitempty" doc:"Interval between reminders while waiting."`
+	MaxReminders int       `yaml:"max-reminders" json:"max-reminders,omitempty" doc:"Upper bound on reminders, so long waits stay small."`
+	Channel      string    `yaml:"channel" json:"channel,omitempty" doc:"Chat channel for the approval message."`
+}
+
+// Approvers lists people and groups; groups are resolved by the server configuration.
+type Approvers struct {
+	Users  []string `yaml:"users" json:"users,omitempty" doc:"User ids (as the approver identifies: CLI --as or chat user id)."`
+	Groups []string `yaml:"groups" json:"groups,omitempty" doc:"Group names defined in the server configuration."`
+}
+
+// ProductionPhase releases to production.
+type ProductionPhase struct {
+	Manifests string   `yaml:"manifests" json:"manifests" doc:"Directory of production manifests, relative to the repository root." required:"true"`
+	Verify    *Verify  `yaml:"verify" json:"verify,omitempty" doc:"Checks after the release; a failure rolls back."`
+	Timeout   Duration `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
+}
+
+// Verify is a post-release check.
+type Verify struct {
+	Commands []string `yaml:"commands" json:"commands" doc:"Commands that must succeed." required:"true"`
+	Timeout  Duration `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the checks."`
+}
+
+// Enabled reports whether the spec defines the named phase.
+func (s *Spec) Enabled(phase string) bool {
+	switch phase {
+	case PhaseBuild:
+		return s.Build != nil
+	case PhaseTest:
+		return s.Test != nil
+	case PhaseBake:
+		return s.Bake != nil
+	case PhaseDeploy:
+		return s.Deploy != nil
+	case PhaseIntegration:
+		return s.Integration != nil
+	case PhasePromote:
+		return s.Promote != nil
+	case PhaseApproval:
+		return s.Approval != nil
+	case PhaseProduction:
+		return s.Production != nil
+	}
+	return false
+}
+
+// Timeout returns the time limit of a phase (after defaults).
+func (s *Spec) Timeout(phase string) Duration {
+	switch phase {
+	case PhaseBuild:
+		return s.Build.Timeout
+	case PhaseTest:
+		return s.Test.Timeout
+	case PhaseBake:
+		return s.Bake.Timeout
+	case PhaseDeploy:
+		return s.Deploy.Timeout
+	case PhaseIntegration:
+		return s.Integration.Timeout
+	case PhasePromote:
+		return s.Promote.Timeout
+	case PhaseApproval:
+		return s.Approval.Timeout
+	case PhaseProduction:
+		return s.Production.Timeout
+	}
+	return 0
+}

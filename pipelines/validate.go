@@ -1,0 +1,287 @@
+package pipelines
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// validator checks the meaning of a decoded, defaulted spec.
+type validator struct{ d *decoder }
+
+// at finds the node for a key path: the value when it was written, else
+// the key of the nearest written parent, so a missing key is reported where
+// its parent is.
+func (v *validator) at(p string) *yaml.Node {
+	if n, ok := v.d.pos[p]; ok && n.Kind != yaml.MappingNode {
+		return n
+	}
+	for {
+		if n, ok := v.d.pos[p+"#key"]; ok {
+			return n
+		}
+		if p == "" {
+			return nil
+		}
+		if i := strings.LastIndexAny(p, ".["); i >= 0 {
+			p = p[:i]
+		} else {
+			p = ""
+		}
+	}
+}
+
+func (v *validator) errf(p, hint, format string, args ...any) {
+	v.d.add(v.at(p), p, fmt.Sprintf(format, args...), hint)
+}
+
+var (
+	envName   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	dnsLabel  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	imageRef  = regexp.MustCompile(`^[a-z0-9]+([._:/-][a-zA-Z0-9]+)*(@sha256:[a-f0-9]{64})?$`)
+	quantity  = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$`)
+	tagSyntax = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+)
+
+func (v *validator) spec(s *Spec) {
+	if s.Version == 0 {
+		v.errf("version", "add `version: 1` at the top of the file", "missing version")
+	} else if s.Version != 1 {
+		v.errf("version", "this Sluice understands version 1", "unsupported version %d", s.Version)
+	}
+	v.oneOf("concurrency", s.Concurrency, CancelPrevious, Queue)
+	for i, b := range s.On.Branches {
+		if _, err := path.Match(b, ""); err != nil || b == "" {
+			v.errf(fmt.Sprintf("on.branches[%d]", i), "use a branch name or a glob like release/*", "bad branch pattern %q", b)
+		}
+	}
+	enabled := 0
+	for _, p := range PhaseOrder {
+		if s.Enabled(p) {
+			enabled++
+		}
+	}
+	if enabled == 0 {
+		v.errf("", "add at least one phase, for example `build:` with `commands:`", "no phases defined")
+	}
+	v.environments(s)
+	if b := s.Build; b != nil {
+		v.commands("build.commands", b.Commands)
+		v.env("build.env", b.Env)
+		v.positive("build.timeout", b.Timeout)
+		if b.Image != "" {
+			v.image("build.image", b.Image)
+		}
+	}
+	if t := s.Test; t != nil {
+		v.commands("test.commands", t.Commands)
+		v.env("test.env", t.Env)
+		v.positive("test.timeout", t.Timeout)
+	}
+	if b := s.Bake; b != nil {
+		if b.Image == "" {
+			v.errf("bake.image", "name the repository to push to, like 127.0.0.1:5000/team/app", "bake needs an image")
+		} else {
+			v.image("bake.image", b.Image)
+			if strings.Contains(b.Image, "@") || tagAfterSlash(b.Image) {
+				v.errf("bake.image", "write the repository only; Sluice tags by commit and records the digest", "bake.image must not carry a tag or digest")
+			}
+		}
+		v.relative("bake.context", b.Context)
+		v.relative("bake.dockerfile", b.Dockerfile)
+		v.positive("bake.timeout", b.Timeout)
+	}
+	if d := s.Deploy; d != nil {
+		v.oneOf("deploy.environment", d.Environment, "test", "staging")
+		if d.Manifests == "" {
+			v.errf("deploy.manifests", "point it at a directory of Kubernetes YAML, like deploy/k8s", "deploy needs manifests")
+		}
+		v.relative("deploy.manifests", d.Manifests)
+		if s.Bake == nil {
+			v.errf("deploy", "add a bake phase: deploy runs the image bake produced", "deploy needs a bake phase")
+		}
+		if d.Environment == "staging" && s.Environments.Staging == nil {
+			v.errf("deploy.environment", "define environments.staging.namespace", "deploy targets staging, which is not defined")
+		}
+		v.positive("deploy.timeout", d.Timeout)
+	}
+	if i := s.Integration; i != nil {
+		if i.Image == "" {
+			v.errf("integration.image", "the integration job needs an image that holds the test suite", "integration needs an image")
+		} else {
+			v.image("integration.image", i.Image)
+		}
+		v.commands("integration.commands", i.Commands)
+		v.env("integration.env", i.Env)
+		if s.Deploy == nil {
+			v.errf("integration", "add a deploy phase: integration tests run against the deployment", "integration needs a deploy phase")
+		}
+		v.positive("integration.timeout", i.Timeout)
+	}
+	if p := s.Promote; p != nil {
+		if !tagSyntax.MatchString(p.Tag) {
+			v.errf("promote.tag", "tags are letters, digits, '_', '.', '-', up to 128", "bad tag %q", p.Tag)
+		}
+		if s.Bake == nil {
+			v.errf("promote", "add a bake phase: promote tags the image bake produced", "promote needs a bake phase")
+		}
+		v.positive("promote.timeout", p.Timeout)
+	}
+	if a := s.Approval; a != nil {
+		v.approval(a)
+	}
+	if p := s.Production; p != nil {
+		if p.Manifests == "" {
+			v.errf("production.manifests", "point it at a directory of Kubernetes YAML", "production needs manifests")
+		}
+		v.relative("production.manifests", p.Manifests)
+		if s.Environments.Production == nil {
+			v.errf("production", "define environments.production.namespace", "production needs environments.production")
+		}
+		if s.Bake == nil {
+			v.errf("production", "add a bake phase: production releases the image bake produced", "production needs a bake phase")
+		}
+		if p.Verify != nil {
+			v.commands("production.verify.commands", p.Verify.Commands)
+			v.positive("production.verify.timeout", p.Verify.Timeout)
+		}
+		v.positive("production.timeout", p.Timeout)
+	}
+}
+
+func (v *validator) approval(a *ApprovalPhase) {
+	if len(a.Approvers.Users) == 0 && len(a.Approvers.Groups) == 0 {
+		v.errf("approval.approvers", "list approvers.users or approvers.groups: an approval nobody may give can only time out", "approval without approvers")
+	}
+	seen := map[string]bool{}
+	for i, u := range a.Approvers.Users {
+		p := fmt.Sprintf("approval.approvers.users[%d]", i)
+		if strings.TrimSpace(u) == "" {
+			v.errf(p, "", "empty approver")
+		} else if seen[u] {
+			v.errf(p, "remove the duplicate", "approver %q listed twice", u)
+		}
+		seen[u] = true
+	}
+	if n, ok := v.d.pos["approval.required"]; ok && (n.Value == "0" || strings.HasPrefix(n.Value, "-")) {
+		v.errf("approval.required", "at least one approval is required", "required must be 1 or more, found %s", n.Value)
+	} else if a.Required < 1 {
+		v.errf("approval.required", "at least one approval is required", "required must be 1 or more, found %d", a.Required)
+	} else if len(a.Approvers.Groups) == 0 && len(a.Approvers.Users) > 0 && a.Required > len(a.Approvers.Users) {
+		v.errf("approval.required", "list more approvers or lower required", "required is %d but only %d approvers are listed", a.Required, len(a.Approvers.Users))
+	}
+	v.positive("approval.timeout", a.Timeout)
+	v.positive("approval.reminder", a.Reminder)
+	if a.Reminder >= a.Timeout && a.Timeout > 0 {
+		v.errf("approval.reminder", "a reminder must come before the timeout", "reminder %s is not shorter than timeout %s", a.Reminder, a.Timeout)
+	}
+	if a.MaxReminders < 0 || a.MaxReminders > 50 {
+		v.errf("approval.max-reminders", "use 0 to 50", "max-reminders %d out of range", a.MaxReminders)
+	}
+}
+
+func (v *validator) environments(s *Spec) {
+	if t := s.Environments.Test; t != nil {
+		names := map[string]bool{}
+		for i, svc := range t.Services {
+			p := fmt.Sprintf("environments.test.services[%d]", i)
+			if !dnsLabel.MatchString(svc.Name) {
+				v.errf(p+".name", "lowercase letters, digits and '-', like postgres", "bad service name %q", svc.Name)
+			} else if names[svc.Name] {
+				v.errf(p+".name", "service names must be unique", "service %q defined twice", svc.Name)
+			}
+			names[svc.Name] = true
+			if svc.Image == "" {
+				v.errf(p+".image", "", "service %q needs an image", svc.Name)
+			} else {
+				v.image(p+".image", svc.Image)
+			}
+			for j, port := range svc.Ports {
+				if port < 1 || port > 65535 {
+					v.errf(fmt.Sprintf("%s.ports[%d]", p, j), "", "port %d out of range 1-65535", port)
+				}
+			}
+			v.env(p+".env", svc.Env)
+		}
+		for _, q := range []struct{ p, val string }{{"environments.test.quota.cpu", t.Quota.CPU}, {"environments.test.quota.memory", t.Quota.Memory}} {
+			if q.val != "" && !quantity.MatchString(q.val) {
+				v.errf(q.p, "use a Kubernetes quantity like 2, 500m or 4Gi", "bad quantity %q", q.val)
+			}
+		}
+		v.positive("environments.test.ttl", t.TTL)
+	}
+	for name, e := range map[string]*Environment{"staging": s.Environments.Staging, "production": s.Environments.Production} {
+		if e == nil {
+			continue
+		}
+		p := "environments." + name
+		if !dnsLabel.MatchString(e.Namespace) {
+			v.errf(p+".namespace", "a Kubernetes namespace: lowercase letters, digits and '-'", "bad or missing namespace %q", e.Namespace)
+		}
+		v.oneOf(p+".strategy", e.Strategy, Rolling, BlueGreen)
+	}
+}
+
+func (v *validator) oneOf(p, val string, allowed ...string) {
+	for _, a := range allowed {
+		if val == a {
+			return
+		}
+	}
+	hint := "one of: " + strings.Join(allowed, ", ")
+	if s := suggest(val, allowed); s != "" {
+		hint = fmt.Sprintf("did you mean %q?", s)
+	}
+	v.errf(p, hint, "unknown value %q", val)
+}
+
+func (v *validator) commands(p string, cmds []string) {
+	if len(cmds) == 0 {
+		v.errf(p, "list the shell commands to run, one per item", "no commands")
+	}
+	for i, c := range cmds {
+		if strings.TrimSpace(c) == "" {
+			v.errf(fmt.Sprintf("%s[%d]", p, i), "remove the empty item", "empty command")
+		}
+	}
+}
+
+func (v *validator) env(p string, env map[string]string) {
+	for k := range env {
+		if !envName.MatchString(k) {
+			v.d.add(v.d.pos[join(p, k)+"#key"], join(p, k), fmt.Sprintf("bad environment variable name %q", k), "letters, digits and '_', not starting with a digit")
+		}
+	}
+}
+
+func (v *validator) positive(p string, d Duration) {
+	if d < 0 {
+		v.errf(p, "durations must be positive", "negative duration %s", d)
+	}
+}
+
+func (v *validator) image(p, ref string) {
+	if !imageRef.MatchString(ref) {
+		v.errf(p, "an image reference like 127.0.0.1:5000/team/app:1.0", "bad image reference %q", ref)
+	}
+}
+
+func (v *validator) relative(p, rel string) {
+	if rel == "" {
+		return
+	}
+	clean := path.Clean(rel)
+	if path.IsAbs(rel) || clean == ".." || strings.HasPrefix(clean, "../") {
+		v.errf(p, "paths are relative to the repository root and stay inside it", "path %q leaves the repository", rel)
+	}
+}
+
+// tagAfterSlash reports whether the last path element of ref has a :tag
+// (a colon in an earlier element is a registry port, not a tag).
+func tagAfterSlash(ref string) bool {
+	last := ref[strings.LastIndex(ref, "/")+1:]
+	return strings.Contains(last, ":")
+}
