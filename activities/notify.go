@@ -1,0 +1,53 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sluice-cd/sluice/logstore"
+)
+
+// Chat posts notices to people. Implementations are safe for concurrent use.
+type Chat interface {
+	Post(ctx context.Context, n Notice) error
+}
+
+// Notify records notices in the run's log and, when configured, in chat.
+type Notify struct {
+	Logs *logstore.Store
+	Chat Chat
+}
+
+// Send delivers one notice. The log line is written first, so the log has
+// it even when chat is down (the workflow ignores a failed Send).
+func (n *Notify) Send(ctx context.Context, in Notice) error {
+	if err := n.Logs.Append(in.RunID, "sluice", noticeText(in)); err != nil {
+		return fmt.Errorf("log notice: %w", err)
+	}
+	if n.Chat == nil {
+		return nil
+	}
+	return n.Chat.Post(ctx, in)
+}
+
+// EndOfLog is the prefix of the last line of every run's log.
+const EndOfLog = "run finished: "
+
+func noticeText(in Notice) string {
+	switch in.Kind {
+	case NoticeApprovalRequested:
+		return fmt.Sprintf("approval requested from %s (expires %s); approve with: sluice approve RUN --as USER",
+			strings.Join(in.Approvers, ", "), in.ExpiresAt.UTC().Format(time.RFC3339))
+	case NoticeApprovalReminder:
+		return fmt.Sprintf("approval still pending (%s); expires %s", in.Text, in.ExpiresAt.UTC().Format(time.RFC3339))
+	case NoticeApprovalDecided:
+		return "approval " + in.Text
+	case NoticeApprovalExpired:
+		return "approval expired: " + in.Text
+	case NoticeRunFinished:
+		return EndOfLog + in.Text
+	}
+	return in.Kind + ": " + in.Text
+}

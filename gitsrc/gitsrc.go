@@ -1,0 +1,165 @@
+// Package gitsrc reads and checks out commits with go-git: from a local
+// repository path, a file:// URL, or an http(s) URL. No git binary is needed.
+package gitsrc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/storage/memory"
+)
+
+// ErrNotFound is returned (wrapped) when a branch, commit or file does not exist.
+var ErrNotFound = errors.New("not found")
+
+var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// IsRemote reports whether url needs the network (http, https, ssh, git).
+func IsRemote(url string) bool {
+	return strings.Contains(url, "://") && !strings.HasPrefix(url, "file://")
+}
+
+func localPath(url string) string { return strings.TrimPrefix(url, "file://") }
+
+// open returns the repository at url: opened in place when local, or cloned
+// into memory (the branch only) when remote.
+func open(ctx context.Context, url, branch string) (*git.Repository, error) {
+	if !IsRemote(url) {
+		r, err := git.PlainOpenWithOptions(localPath(url), &git.PlainOpenOptions{DetectDotGit: false})
+		if err != nil {
+			return nil, fmt.Errorf("open repository %s: %w", url, err)
+		}
+		return r, nil
+	}
+	opts := &git.CloneOptions{URL: url, NoCheckout: true, Tags: git.NoTags}
+	if branch != "" {
+		opts.ReferenceName = plumbing.NewBranchReferenceName(branch)
+		opts.SingleBranch = true
+	}
+	r, err := git.CloneContext(ctx, memory.NewStorage(), nil, opts)
+	if err != nil {
+		if errors.Is(err, plumbing.ErrReferenceNotFound) {
+			return nil, fmt.Errorf("branch %q in %s: %w", branch, url, ErrNotFound)
+		}
+		return nil, fmt.Errorf("fetch %s: %w", url, err)
+	}
+	return r, nil
+}
+
+// Resolve returns the full commit SHA a branch, tag or SHA names.
+func Resolve(ctx context.Context, url, ref string) (string, error) {
+	if IsRemote(url) {
+		rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{url}})
+		refs, err := rem.ListContext(ctx, &git.ListOptions{})
+		if err != nil {
+			return "", fmt.Errorf("list refs of %s: %w", url, err)
+		}
+		for _, r := range refs {
+			if r.Name() == plumbing.NewBranchReferenceName(ref) || r.Name() == plumbing.NewTagReferenceName(ref) || r.Name().String() == ref {
+				return r.Hash().String(), nil
+			}
+		}
+		if fullSHA.MatchString(ref) {
+			return ref, nil
+		}
+		return "", fmt.Errorf("ref %q in %s: %w", ref, url, ErrNotFound)
+	}
+	r, err := open(ctx, url, "")
+	if err != nil {
+		return "", err
+	}
+	for _, rev := range []string{"refs/heads/" + ref, "refs/tags/" + ref, ref} {
+		if h, err := r.ResolveRevision(plumbing.Revision(rev)); err == nil {
+			return h.String(), nil
+		}
+	}
+	return "", fmt.Errorf("ref %q in %s: %w", ref, url, ErrNotFound)
+}
+
+// CommitInfo describes a commit.
+type CommitInfo struct {
+	SHA         string
+	AuthorName  string
+	AuthorEmail string
+	Message     string
+}
+
+// ReadFile returns a file's content at a commit, and the commit's metadata.
+// branch helps a remote fetch; it may be empty for local repositories.
+func ReadFile(ctx context.Context, url, branch, commit, path string) ([]byte, CommitInfo, error) {
+	r, err := open(ctx, url, branch)
+	if err != nil {
+		return nil, CommitInfo{}, err
+	}
+	c, err := r.CommitObject(plumbing.NewHash(commit))
+	if err != nil {
+		return nil, CommitInfo{}, fmt.Errorf("commit %s in %s: %w", commit, url, ErrNotFound)
+	}
+	info := CommitInfo{SHA: commit, AuthorName: c.Author.Name, AuthorEmail: c.Author.Email, Message: strings.TrimSpace(c.Message)}
+	f, err := c.File(path)
+	if err != nil {
+		return nil, info, fmt.Errorf("%s at %s: %w", path, short(commit), ErrNotFound)
+	}
+	rd, err := f.Reader()
+	if err != nil {
+		return nil, info, err
+	}
+	defer rd.Close()
+	b, err := io.ReadAll(io.LimitReader(rd, 4<<20))
+	return b, info, err
+}
+
+// Checkout clones url into dir and checks out commit (detached). dir must
+// not exist or be empty. Submodules are not fetched.
+func Checkout(ctx context.Context, url, commit, dir string) error {
+	if !fullSHA.MatchString(commit) {
+		return fmt.Errorf("commit %q must be a full 40-character SHA", commit)
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	r, err := git.PlainCloneContext(ctx, dir, false, &git.CloneOptions{URL: url, NoCheckout: true, Tags: git.NoTags})
+	if err != nil {
+		return fmt.Errorf("clone %s: %w", url, err)
+	}
+	wt, err := r.Worktree()
+	if err != nil {
+		return err
+	}
+	if err := wt.Checkout(&git.CheckoutOptions{Hash: plumbing.NewHash(commit), Force: true}); err != nil {
+		if errors.Is(err, plumbing.ErrObjectNotFound) {
+			return fmt.Errorf("commit %s in %s: %w", short(commit), url, ErrNotFound)
+		}
+		return fmt.Errorf("check out %s: %w", short(commit), err)
+	}
+	return nil
+}
+
+// Head returns the commit checked out in dir.
+func Head(dir string) (string, error) {
+	r, err := git.PlainOpen(dir)
+	if err != nil {
+		return "", err
+	}
+	h, err := r.Head()
+	if err != nil {
+		return "", err
+	}
+	return h.Hash().String(), nil
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}

@@ -1,0 +1,138 @@
+// Package logstore keeps each run's step output in one append-only file,
+// prefixed by phase, with secrets redacted before anything is written.
+package logstore
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+)
+
+// Store is a directory of run logs. It is safe for concurrent use.
+type Store struct {
+	dir     string
+	secrets []string
+}
+
+// New returns a store in dir; secrets are values that must never be written.
+func New(dir string, secrets []string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("log dir: %w", err)
+	}
+	var keep []string
+	for _, s := range secrets {
+		if len(s) >= 4 { // shorter values would redact ordinary words
+			keep = append(keep, s)
+		}
+	}
+	return &Store{dir: dir, secrets: keep}, nil
+}
+
+var safeID = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
+// Path is the log file of a run.
+func (s *Store) Path(runID string) (string, error) {
+	if !safeID.MatchString(runID) {
+		return "", fmt.Errorf("invalid run id %q", runID)
+	}
+	return filepath.Join(s.dir, runID+".log"), nil
+}
+
+// Redact replaces every known secret in b.
+func (s *Store) Redact(b []byte) []byte {
+	for _, sec := range s.secrets {
+		b = bytes.ReplaceAll(b, []byte(sec), []byte("[redacted]"))
+	}
+	return b
+}
+
+// Writer returns a writer that appends phase-prefixed, redacted lines to the
+// run's log. Partial lines are held until their newline or Close.
+func (s *Store) Writer(runID, phase string) (io.WriteCloser, error) {
+	p, err := s.Path(runID)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &lineWriter{f: f, prefix: []byte(phase + " | "), s: s}, nil
+}
+
+// Append writes one line to the run's log.
+func (s *Store) Append(runID, phase, line string) error {
+	w, err := s.Writer(runID, phase)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(w, strings.TrimRight(line, "\n")+"\n")
+	return errorsJoin(err, w.Close())
+}
+
+func errorsJoin(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+type lineWriter struct {
+	mu     sync.Mutex
+	f      *os.File
+	prefix []byte
+	buf    []byte
+	s      *Store
+}
+
+// maxLine bounds a held partial line so a command printing without newlines
+// cannot grow memory without limit.
+const maxLine = 64 << 10
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			if len(w.buf) > maxLine {
+				i = len(w.buf) - 1
+			} else {
+				break
+			}
+		}
+		if err := w.emit(w.buf[:i+1]); err != nil {
+			return 0, err
+		}
+		w.buf = w.buf[i+1:]
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) emit(line []byte) error {
+	out := make([]byte, 0, len(w.prefix)+len(line)+1)
+	out = append(out, w.prefix...)
+	out = append(out, w.s.Redact(line)...)
+	if out[len(out)-1] != '\n' {
+		out = append(out, '\n')
+	}
+	_, err := w.f.Write(out)
+	return err
+}
+
+func (w *lineWriter) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var err error
+	if len(w.buf) > 0 {
+		err = w.emit(w.buf)
+		w.buf = nil
+	}
+	return errorsJoin(err, w.f.Close())
+}

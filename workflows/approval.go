@@ -1,0 +1,226 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/sluice-cd/sluice/activities"
+	"github.com/sluice-cd/sluice/pipelines"
+)
+
+// Error types a Pipeline run fails with.
+const (
+	ErrPhaseFailed      = "PhaseFailed"
+	ErrRejected         = "Rejected"
+	ErrApprovalTimedOut = "ApprovalTimedOut"
+)
+
+// approvers expands users and groups into a sorted, de-duplicated list.
+func approvers(a *pipelines.ApprovalPhase, groups map[string][]string) ([]string, error) {
+	var out []string
+	out = append(out, a.Approvers.Users...)
+	var missing []string
+	for _, g := range a.Approvers.Groups {
+		members, ok := groups[g]
+		if !ok {
+			missing = append(missing, g)
+			continue
+		}
+		out = append(out, members...)
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("approver groups %v are not defined in the server configuration: define them under approver_groups or list users in .sluice.yml", missing)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// registerApproval installs the approve and reject update handlers. The
+// validators turn away requests that make no sense at all (nothing is
+// waiting, no user); those leave no trace. Everything that is a decision
+// about a person — not an approver, the author, a repeat, too late — is
+// made in the handler, so the refusal is recorded in the run's history and
+// in ApprovalState.Refusals: the history is the audit log.
+func (r *run) registerApproval(ctx workflow.Context) error {
+	validate := func(ctx workflow.Context, d Decision) error {
+		if d.User == "" {
+			return errors.New("a decision needs the deciding user")
+		}
+		a := r.st.Approval
+		if a == nil {
+			return fmt.Errorf("run is not waiting for approval (phase %s, state %s)", r.st.Phase, r.st.State)
+		}
+		if a.Status != ApprovalPending {
+			return fmt.Errorf("approval already %s", a.Status)
+		}
+		return nil
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateApprove,
+		func(ctx workflow.Context, d Decision) (DecisionResult, error) { return r.decide(ctx, d, true) },
+		workflow.UpdateHandlerOptions{Validator: validate}); err != nil {
+		return err
+	}
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateReject,
+		func(ctx workflow.Context, d Decision) (DecisionResult, error) { return r.decide(ctx, d, false) },
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, d Decision) error {
+			if err := validate(ctx, d); err != nil {
+				return err
+			}
+			if d.Comment == "" {
+				return errors.New("a rejection needs a reason: pass --comment")
+			}
+			return nil
+		}})
+}
+
+// refusal reasons, stable strings that chat adapters map to messages.
+const (
+	RefusedNotApprover = "not an approver of this pipeline"
+	RefusedAuthor      = "the author of the change cannot approve it"
+	RefusedDuplicate   = "already approved by this user"
+	RefusedExpired     = "the approval has expired"
+	RefusedDecided     = "the approval is already decided"
+)
+
+func (r *run) decide(ctx workflow.Context, d Decision, approve bool) (DecisionResult, error) {
+	a := r.st.Approval
+	now := workflow.Now(ctx)
+	refuse := func(reason string) (DecisionResult, error) {
+		a.Refusals = append(a.Refusals, Refusal{Decision: d, Reason: reason, At: now})
+		return r.decisionResult(), temporal.NewApplicationError(reason, "Refused")
+	}
+	switch {
+	case a.Status != ApprovalPending:
+		return refuse(RefusedDecided)
+	case !now.Before(a.ExpiresAt):
+		return refuse(RefusedExpired)
+	case !slices.Contains(a.Approvers, d.User):
+		return refuse(RefusedNotApprover)
+	case r.isAuthor(d.User):
+		return refuse(RefusedAuthor)
+	}
+	if !approve {
+		a.Rejection = &Decided{Decision: d, At: now}
+		a.Status = ApprovalRejected
+		return r.decisionResult(), nil
+	}
+	for _, prev := range a.Approvals {
+		if prev.User == d.User {
+			return refuse(RefusedDuplicate)
+		}
+	}
+	a.Approvals = append(a.Approvals, Decided{Decision: d, At: now})
+	if len(a.Approvals) >= a.Required {
+		a.Status = ApprovalApproved
+	}
+	return r.decisionResult(), nil
+}
+
+func (r *run) isAuthor(user string) bool {
+	p := r.in.Push
+	return user == p.Author || slices.Contains(p.AuthorIDs, user)
+}
+
+func (r *run) decisionResult() DecisionResult {
+	a := r.st.Approval
+	res := DecisionResult{Status: a.Status, Remaining: max(a.Required-len(a.Approvals), 0)}
+	for _, x := range a.Approvals {
+		res.Approvals = append(res.Approvals, x.User)
+	}
+	return res
+}
+
+// approval opens the gate, reminds at most MaxReminders times, and waits for
+// a decision or the timeout. Each wait is one timer, so history grows with
+// the number of reminders and decisions, never with the wait's length.
+func (r *run) approval(ctx workflow.Context) error {
+	spec := r.in.Spec.Approval
+	list, err := approvers(spec, r.in.Groups)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrInvalidInput, nil)
+	}
+	now := workflow.Now(ctx)
+	a := &ApprovalState{
+		Status:      ApprovalPending,
+		Approvers:   list,
+		Required:    spec.Required,
+		Channel:     spec.Channel,
+		RequestedAt: now,
+		ExpiresAt:   now.Add(spec.Timeout.D()),
+	}
+	r.st.Approval = a
+	r.st.State = StateAwaitingApproval
+	r.notify(ctx, activities.NoticeApprovalRequested, "")
+
+	decided := func() bool { return a.Status != ApprovalPending }
+	for !decided() {
+		left := a.ExpiresAt.Sub(workflow.Now(ctx))
+		if left <= 0 {
+			break
+		}
+		wait, remind := left, false
+		if a.Reminders < spec.MaxReminders && spec.Reminder.D() < left {
+			wait, remind = spec.Reminder.D(), true
+		}
+		ok, err := workflow.AwaitWithTimeout(ctx, wait, decided)
+		if err != nil {
+			return err
+		}
+		if !ok && remind {
+			a.Reminders++
+			r.notify(ctx, activities.NoticeApprovalReminder, fmt.Sprintf("reminder %d of %d", a.Reminders, spec.MaxReminders))
+		}
+	}
+	r.st.State = StateRunning
+	switch a.Status {
+	case ApprovalApproved:
+		for _, x := range a.Approvals {
+			r.st.Outputs.ApprovedBy = append(r.st.Outputs.ApprovedBy, x.User)
+		}
+		r.notify(ctx, activities.NoticeApprovalDecided, "approved by "+fmt.Sprint(r.st.Outputs.ApprovedBy))
+		return nil
+	case ApprovalRejected:
+		msg := fmt.Sprintf("rejected by %s: %s", a.Rejection.User, a.Rejection.Comment)
+		r.notify(ctx, activities.NoticeApprovalDecided, msg)
+		return temporal.NewNonRetryableApplicationError(msg, ErrRejected, nil)
+	default:
+		a.Status = ApprovalExpired
+		msg := fmt.Sprintf("no decision within %s", spec.Timeout)
+		r.notify(ctx, activities.NoticeApprovalExpired, msg)
+		return temporal.NewNonRetryableApplicationError("approval timed out: "+msg, ErrApprovalTimedOut, nil)
+	}
+}
+
+var notifyOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 30 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    30 * time.Second,
+		MaximumAttempts:    5,
+	},
+}
+
+// notify tells people about the run. A chat or Git host outage must never
+// fail or stall a pipeline, so errors are logged and dropped.
+func (r *run) notify(ctx workflow.Context, kind, text string) {
+	var n *activities.Notify
+	p := r.in.Push
+	notice := activities.Notice{
+		RunID: r.runID, Kind: kind, Repo: p.Repo, Branch: p.Branch, Commit: p.Commit,
+		Author: p.Author, Phase: r.st.Phase, Text: text,
+	}
+	if a := r.st.Approval; a != nil {
+		notice.Approvers, notice.Channel, notice.ExpiresAt = a.Approvers, a.Channel, a.ExpiresAt
+	}
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(dctx, notifyOptions), n.Send, notice).Get(dctx, nil)
+	if err != nil {
+		workflow.GetLogger(ctx).Warn("notification not delivered", "kind", kind, "error", err)
+	}
+}

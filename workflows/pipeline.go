@@ -1,0 +1,260 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/sluice-cd/sluice/activities"
+	"github.com/sluice-cd/sluice/pipelines"
+)
+
+// WorkflowID is the ID of a branch's pipeline: one running run per branch.
+func WorkflowID(repo, branch string) string {
+	return "pipeline/" + repo + "/" + branch
+}
+
+// maxSeen bounds the remembered push identities carried across runs.
+const maxSeen = 50
+
+// run is the state of one Pipeline execution. Handlers and the main
+// coroutine share it; Temporal runs them one at a time, so no locking.
+type run struct {
+	in    PipelineInput
+	st    RunState
+	runID string
+	// next is the newer push that supersedes this run (cancel-previous).
+	next *Request
+	// cancelPhases stops the phase in progress when the run is superseded.
+	cancelPhases workflow.CancelFunc
+}
+
+// Pipeline runs one push through the spec's phases: build, test, bake,
+// deploy, integration, promote, approval, production. Phases that change
+// the world push their undo on a compensation stack that runs, newest first,
+// when a later phase fails, when the run is cancelled and when a newer push
+// supersedes it. The result (and the details of a failure) is the RunState.
+func Pipeline(ctx workflow.Context, in PipelineInput) (RunState, error) {
+	r := &run{in: in, runID: workflow.GetInfo(ctx).WorkflowExecution.RunID}
+	r.st = RunState{Request: in.Request, State: StateRunning, Started: workflow.Now(ctx)}
+	for _, name := range pipelines.PhaseOrder {
+		if in.Spec.Enabled(name) {
+			r.st.Phases = append(r.st.Phases, PhaseState{Name: name, Status: PhasePending})
+		}
+	}
+	if in.Resume != nil {
+		r.st.ResumedFrom = in.Resume.FromRun
+	}
+	r.remember(in.Push)
+	if err := workflow.SetQueryHandler(ctx, QueryState, func() (RunState, error) { return r.st, nil }); err != nil {
+		return r.st, err
+	}
+	if err := r.registerApproval(ctx); err != nil {
+		return r.st, err
+	}
+	pushes := workflow.GetSignalChannel(ctx, SignalPush)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var req Request
+			pushes.Receive(ctx, &req)
+			r.onPush(req)
+		}
+	})
+
+	phaseCtx, cancel := workflow.WithCancel(ctx)
+	r.cancelPhases = cancel
+	runErr := r.phases(phaseCtx)
+	return r.finish(ctx, runErr)
+}
+
+// remember records a push identity so a redelivery is recognised.
+func (r *run) remember(p Push) {
+	for _, id := range []string{p.DeliveryID, "commit:" + p.Commit} {
+		if id != "" && id != "commit:" && !slices.Contains(r.in.Seen, id) {
+			r.in.Seen = append(r.in.Seen, id)
+		}
+	}
+	if len(r.in.Seen) > maxSeen {
+		r.in.Seen = r.in.Seen[len(r.in.Seen)-maxSeen:]
+	}
+}
+
+func (r *run) seen(p Push) bool {
+	if p.DeliveryID != "" && slices.Contains(r.in.Seen, p.DeliveryID) {
+		return true
+	}
+	// The same commit pushed again while its run is active is a redelivery
+	// from the user's point of view; queue and supersede only newer commits.
+	return p.Commit == r.in.Push.Commit || (r.next != nil && p.Commit == r.next.Push.Commit)
+}
+
+func (r *run) onPush(req Request) {
+	if r.seen(req.Push) {
+		return
+	}
+	r.remember(req.Push)
+	if r.in.Spec.Concurrency == pipelines.Queue {
+		r.in.Queue = append(r.in.Queue, req)
+		return
+	}
+	// cancel-previous: the newest push wins; pushes in between are dropped
+	// because the newest one contains them.
+	r.next = &req
+	r.st.SupersededBy = req.Push.Commit
+	r.cancelPhases()
+}
+
+func (r *run) phases(ctx workflow.Context) error {
+	resumeAt := -1
+	if r.in.Resume != nil {
+		resumeAt = slices.Index(pipelines.PhaseOrder, r.in.Resume.Phase)
+		r.st.Outputs = r.in.Resume.Outputs
+	}
+	for i := range r.st.Phases {
+		ps := &r.st.Phases[i]
+		if slices.Index(pipelines.PhaseOrder, ps.Name) < resumeAt {
+			ps.Status = PhaseReused
+			continue
+		}
+		if r.next != nil || ctx.Err() != nil {
+			return temporal.NewCanceledError()
+		}
+		r.st.Phase = ps.Name
+		ps.Status, ps.Started = PhaseRunning, workflow.Now(ctx)
+		err := r.phase(ctx, ps.Name)
+		ps.Finished = workflow.Now(ctx)
+		if err != nil {
+			ps.Status, ps.Error = PhaseFailed, errorMessage(err)
+			if temporal.IsCanceledError(err) {
+				ps.Status = PhaseCancelled
+			}
+			return err
+		}
+		ps.Status = PhaseSucceeded
+	}
+	return nil
+}
+
+// finish runs compensation or cleanup, sets the final state, and decides
+// between completing, failing and continuing as new.
+func (r *run) finish(ctx workflow.Context, runErr error) (RunState, error) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	failed := runErr != nil
+	done, undoErr := compensate(dctx, r.st.Undo, failed)
+	r.st.Compensated = done
+	for _, u := range done {
+		if ps := r.st.PhaseByName(u.Phase); ps != nil && failed && ps.Status == PhaseSucceeded {
+			ps.Status = PhaseCompensated
+		}
+	}
+	r.st.Undo = nil
+	if !failed && r.st.Outputs.Workspace != "" {
+		// A failed run keeps its workspace so `sluice retry` can reuse it.
+		var steps *activities.Steps
+		cctx := workflow.WithActivityOptions(dctx, undoOptions)
+		if err := workflow.ExecuteActivity(cctx, steps.Cleanup, activities.UndoInput{RunID: r.runID, Workspace: r.st.Outputs.Workspace}).Get(cctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("workspace cleanup failed", "error", err)
+		}
+	}
+	r.st.Finished = workflow.Now(dctx)
+
+	switch {
+	case runErr == nil:
+		r.st.State = StateSucceeded
+		r.st.Phase = ""
+	case r.next != nil:
+		r.st.State, r.st.Error = StateCancelled, "superseded by a push of "+r.next.Push.Commit
+	case temporal.IsCanceledError(runErr) || ctx.Err() != nil:
+		r.st.State, r.st.Error = StateCancelled, "cancelled"
+	default:
+		r.st.State, r.st.Error = StateFailed, errorMessage(runErr)
+		var appErr *temporal.ApplicationError
+		if errors.As(runErr, &appErr) {
+			switch appErr.Type() {
+			case ErrRejected:
+				r.st.State = StateRejected
+			case ErrApprovalTimedOut:
+				r.st.State = StateTimedOut
+			}
+		}
+	}
+	if undoErr != nil {
+		r.st.Error = joinMsg(r.st.Error, "compensation incomplete: "+undoErr.Error())
+	}
+	r.notify(dctx, activities.NoticeRunFinished, r.st.State+summary(r.st))
+
+	// Let in-flight approve/reject handlers finish before the run closes.
+	_ = workflow.Await(dctx, func() bool { return workflow.AllHandlersFinished(dctx) })
+
+	if next, ok := r.successor(); ok {
+		return r.st, workflow.NewContinueAsNewError(dctx, Pipeline, next)
+	}
+	switch r.st.State {
+	case StateSucceeded:
+		return r.st, nil
+	case StateCancelled:
+		return r.st, temporal.NewCanceledError(r.st)
+	}
+	errType := ErrPhaseFailed
+	switch r.st.State {
+	case StateRejected:
+		errType = ErrRejected
+	case StateTimedOut:
+		errType = ErrApprovalTimedOut
+	}
+	return r.st, temporal.NewApplicationErrorWithOptions(
+		fmt.Sprintf("phase %s: %s", r.st.Phase, r.st.Error), errType,
+		temporal.ApplicationErrorOptions{NonRetryable: true, Cause: runErr, Details: []any{r.st}})
+}
+
+// successor returns the input of the run that continues this branch: the
+// superseding push, or the next queued one.
+func (r *run) successor() (PipelineInput, bool) {
+	var req Request
+	queue := r.in.Queue
+	switch {
+	case r.next != nil:
+		req = *r.next
+	case len(queue) > 0:
+		req, queue = queue[0], queue[1:]
+	default:
+		return PipelineInput{}, false
+	}
+	return PipelineInput{Request: req, Groups: r.in.Groups, Queue: queue, Seen: r.in.Seen}, true
+}
+
+func summary(st RunState) string {
+	if st.State == StateSucceeded {
+		return ""
+	}
+	if st.Phase != "" {
+		return fmt.Sprintf(" in phase %s: %s", st.Phase, st.Error)
+	}
+	return ": " + st.Error
+}
+
+func joinMsg(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+// errorMessage is the innermost useful message of an activity error.
+func errorMessage(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	var toErr *temporal.TimeoutError
+	if errors.As(err, &toErr) {
+		return "timed out (" + toErr.TimeoutType().String() + ")"
+	}
+	if temporal.IsCanceledError(err) {
+		return "cancelled"
+	}
+	return err.Error()
+}

@@ -1,0 +1,382 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/sluice-cd/sluice/activities"
+	"github.com/sluice-cd/sluice/pipelines"
+)
+
+// fullSpec enables every phase.
+func fullSpec(t *testing.T) pipelines.Spec {
+	t.Helper()
+	src := `version: 1
+name: hello
+environments:
+  production: {namespace: hello}
+build: {commands: [make]}
+test: {commands: [make test]}
+bake: {image: 127.0.0.1:5000/acme/hello}
+deploy: {manifests: k8s}
+integration: {image: 127.0.0.1:5000/acme/it, commands: [./it]}
+promote: {}
+approval:
+  approvers: {users: [alice, bob, carol], groups: [leads]}
+  required: 1
+  timeout: 48h
+  reminder: 12h
+  max-reminders: 2
+production: {manifests: k8s-prod}
+`
+	s, err := pipelines.Parse(".sluice.yml", []byte(src), "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *s
+}
+
+func input(spec pipelines.Spec) PipelineInput {
+	return PipelineInput{
+		Request: Request{
+			Push: Push{Repo: "acme/hello", CloneURL: "/repos/hello", Branch: "main",
+				Commit: strings.Repeat("a", 40), Author: "carol@example.com", AuthorIDs: []string{"carol"}, DeliveryID: "d1"},
+			Spec: spec,
+		},
+		Groups: map[string][]string{"leads": {"dave"}},
+	}
+}
+
+// harness mocks every activity and records the order they ran in.
+type harness struct {
+	testsuite.WorkflowTestSuite
+	env   *testsuite.TestWorkflowEnvironment
+	calls []string
+	// failAt makes that phase's activity fail with a non-retryable error.
+	failAt string
+	// seen records activity inputs by name.
+	inputs map[string]any
+}
+
+func newHarness(t *testing.T) *harness {
+	h := &harness{inputs: map[string]any{}}
+	h.env = h.NewTestWorkflowEnvironment()
+	h.env.RegisterWorkflow(Pipeline)
+	h.env.RegisterActivity(&activities.Steps{})
+	h.env.RegisterActivity(&activities.Platform{})
+	h.env.RegisterActivity(&activities.Notify{})
+	var steps *activities.Steps
+	var p *activities.Platform
+	var n *activities.Notify
+	fail := func(phase string) error {
+		if h.failAt == phase {
+			return temporal.NewNonRetryableApplicationError(phase+" broke", activities.ErrStepFailed, nil)
+		}
+		return nil
+	}
+	h.env.OnActivity(steps.Run, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.StepsInput) (activities.StepsResult, error) {
+			h.calls = append(h.calls, "Run:"+in.Phase)
+			h.inputs["Run:"+in.Phase] = in
+			return activities.StepsResult{Workspace: "/ws/" + in.RunID, Summary: in.Phase + " ok"}, fail(in.Phase)
+		})
+	h.env.OnActivity(steps.Cleanup, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.UndoInput) error {
+			h.calls = append(h.calls, "Cleanup")
+			return nil
+		})
+	phase := func(name string, res activities.PhaseResult) func(context.Context, activities.PhaseInput) (activities.PhaseResult, error) {
+		return func(_ context.Context, in activities.PhaseInput) (activities.PhaseResult, error) {
+			h.calls = append(h.calls, name)
+			h.inputs[name] = in
+			return res, fail(in.Phase)
+		}
+	}
+	h.env.OnActivity(p.Bake, mock.Anything, mock.Anything).Return(phase("Bake", activities.PhaseResult{Image: "127.0.0.1:5000/acme/hello:aaaa", Digest: "sha256:beef"}))
+	h.env.OnActivity(p.Deploy, mock.Anything, mock.Anything).Return(phase("Deploy", activities.PhaseResult{}))
+	h.env.OnActivity(p.Integration, mock.Anything, mock.Anything).Return(phase("Integration", activities.PhaseResult{Summary: "12 passed"}))
+	h.env.OnActivity(p.MarkAvailable, mock.Anything, mock.Anything).Return(phase("MarkAvailable", activities.PhaseResult{}))
+	h.env.OnActivity(p.Production, mock.Anything, mock.Anything).Return(phase("Production", activities.PhaseResult{Revision: "7"}))
+	undo := func(name string) func(context.Context, activities.UndoInput) error {
+		return func(_ context.Context, in activities.UndoInput) error {
+			h.calls = append(h.calls, "undo:"+name)
+			h.inputs["undo:"+name] = in
+			return nil
+		}
+	}
+	h.env.OnActivity(p.DeleteEnvironment, mock.Anything, mock.Anything).Return(undo("DeleteEnvironment"))
+	h.env.OnActivity(p.RemoveTag, mock.Anything, mock.Anything).Return(undo("RemoveTag"))
+	h.env.OnActivity(n.Send, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.Notice) error {
+			h.calls = append(h.calls, "notify:"+in.Kind)
+			return nil
+		})
+	return h
+}
+
+// approveAt sends an approve update after d of workflow time.
+func (h *harness) decideAt(t *testing.T, d time.Duration, name string, dec Decision) *updateResult {
+	t.Helper()
+	res := &updateResult{}
+	h.env.RegisterDelayedCallback(func() {
+		h.env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
+			OnAccept: func() { res.accepted = true },
+			OnReject: func(err error) { res.rejected = err },
+			OnComplete: func(v any, err error) {
+				res.completed = true
+				res.err = err
+			},
+		}, dec)
+	}, d)
+	return res
+}
+
+type updateResult struct {
+	accepted, completed bool
+	rejected, err       error
+}
+
+func (h *harness) result(t *testing.T) (RunState, error) {
+	t.Helper()
+	if !h.env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	var st RunState
+	err := h.env.GetWorkflowResult(&st)
+	if err != nil {
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) && appErr.HasDetails() {
+			if derr := appErr.Details(&st); derr != nil {
+				t.Fatalf("failure details: %v", derr)
+			}
+		}
+		var canceled *temporal.CanceledError
+		if errors.As(err, &canceled) && canceled.HasDetails() {
+			_ = canceled.Details(&st)
+		}
+	}
+	return st, err
+}
+
+func only(calls []string, prefix ...string) []string {
+	var out []string
+	for _, c := range calls {
+		for _, p := range prefix {
+			if strings.HasPrefix(c, p) {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+func TestAllPhasesSucceed(t *testing.T) {
+	h := newHarness(t)
+	h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+	h.env.ExecuteWorkflow(Pipeline, input(fullSpec(t)))
+	st, err := h.result(t)
+	if err != nil {
+		t.Fatalf("workflow failed: %v", err)
+	}
+	if st.State != StateSucceeded {
+		t.Fatalf("state %s", st.State)
+	}
+	want := []string{"Run:build", "Run:test", "Bake", "Deploy", "Integration", "MarkAvailable", "Production", "undo:DeleteEnvironment", "Cleanup"}
+	if got := only(h.calls, "Run:", "Bake", "Deploy", "Integration", "Mark", "Production", "undo:", "Cleanup"); !slices.Equal(got, want) {
+		t.Fatalf("calls\n got %v\nwant %v", got, want)
+	}
+	for _, p := range st.Phases {
+		if p.Status != PhaseSucceeded {
+			t.Errorf("phase %s is %s", p.Name, p.Status)
+		}
+	}
+	// Outputs flow from phase to phase.
+	deploy := h.inputs["Deploy"].(activities.PhaseInput)
+	if deploy.Digest != "sha256:beef" || deploy.Workspace == "" || !strings.HasPrefix(deploy.Namespace, "sluice-hello-") {
+		t.Errorf("deploy input lacks earlier outputs: %+v", deploy)
+	}
+	integ := h.inputs["Integration"].(activities.PhaseInput)
+	if integ.Namespace != deploy.Namespace {
+		t.Errorf("integration ran in %q, deploy in %q", integ.Namespace, deploy.Namespace)
+	}
+	if test := h.inputs["Run:test"].(activities.StepsInput); test.Workspace != st.Outputs.Workspace {
+		t.Errorf("test did not reuse the build workspace: %q", test.Workspace)
+	}
+	if prod := h.inputs["Production"].(activities.PhaseInput); prod.Namespace != "hello" || prod.Digest != "sha256:beef" {
+		t.Errorf("production input: %+v", prod)
+	}
+	if st.Outputs.ProductionRevision != "7" || !slices.Equal(st.Outputs.ApprovedBy, []string{"alice"}) || st.Outputs.AvailableTag != "available" {
+		t.Errorf("outputs: %+v", st.Outputs)
+	}
+}
+
+// TestFailureInEachPhaseCompensates fails each phase in turn and checks
+// exactly the undo steps of the phases before it ran, newest first.
+func TestFailureInEachPhaseCompensates(t *testing.T) {
+	cases := []struct {
+		phase string
+		undos []string
+	}{
+		{pipelines.PhaseBuild, nil},
+		{pipelines.PhaseTest, nil},
+		{pipelines.PhaseBake, nil},
+		{pipelines.PhaseDeploy, []string{"undo:DeleteEnvironment"}},
+		{pipelines.PhaseIntegration, []string{"undo:DeleteEnvironment"}},
+		{pipelines.PhasePromote, []string{"undo:RemoveTag", "undo:DeleteEnvironment"}},
+		{pipelines.PhaseProduction, []string{"undo:RemoveTag", "undo:DeleteEnvironment"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.phase, func(t *testing.T) {
+			h := newHarness(t)
+			h.failAt = tc.phase
+			h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+			h.env.ExecuteWorkflow(Pipeline, input(fullSpec(t)))
+			st, err := h.result(t)
+			var appErr *temporal.ApplicationError
+			if !errors.As(err, &appErr) || appErr.Type() != ErrPhaseFailed {
+				t.Fatalf("want PhaseFailed, got %v", err)
+			}
+			if st.State != StateFailed || st.Phase != tc.phase || !strings.Contains(st.Error, tc.phase+" broke") {
+				t.Fatalf("state %s phase %s error %q", st.State, st.Phase, st.Error)
+			}
+			if got := only(h.calls, "undo:"); !slices.Equal(got, tc.undos) {
+				t.Fatalf("undos %v, want %v", got, tc.undos)
+			}
+			if slices.Contains(h.calls, "Cleanup") {
+				t.Error("a failed run must keep its workspace for retry")
+			}
+			if ps := st.PhaseByName(tc.phase); ps.Status != PhaseFailed {
+				t.Errorf("failed phase status %s", ps.Status)
+			}
+			for _, later := range pipelines.PhaseOrder[slices.Index(pipelines.PhaseOrder, tc.phase)+1:] {
+				if ps := st.PhaseByName(later); ps.Status != PhasePending {
+					t.Errorf("phase %s after the failure is %s", later, ps.Status)
+				}
+			}
+		})
+	}
+}
+
+func TestCancelRunsCompensation(t *testing.T) {
+	h := newHarness(t)
+	// cancel while waiting for approval: deploy and promote have run
+	h.env.RegisterDelayedCallback(h.env.CancelWorkflow, time.Hour)
+	h.env.ExecuteWorkflow(Pipeline, input(fullSpec(t)))
+	st, err := h.result(t)
+	if !temporal.IsCanceledError(err) {
+		t.Fatalf("want cancelled, got %v", err)
+	}
+	if st.State != StateCancelled {
+		t.Fatalf("state %s", st.State)
+	}
+	if got := only(h.calls, "undo:"); !slices.Equal(got, []string{"undo:RemoveTag", "undo:DeleteEnvironment"}) {
+		t.Fatalf("undos %v", got)
+	}
+	if slices.Contains(h.calls, "Production") {
+		t.Fatal("production ran after cancel")
+	}
+}
+
+func TestSupersedeCompensatesAndContinuesWithNewPush(t *testing.T) {
+	h := newHarness(t)
+	in := input(fullSpec(t))
+	newer := in.Request
+	newer.Push.Commit, newer.Push.DeliveryID = strings.Repeat("b", 40), "d2"
+	h.env.RegisterDelayedCallback(func() {
+		// a redelivery of the running push is ignored
+		h.env.SignalWorkflow(SignalPush, in.Request)
+	}, 30*time.Minute)
+	h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(SignalPush, newer) }, time.Hour)
+	h.env.ExecuteWorkflow(Pipeline, in)
+	if !h.env.IsWorkflowCompleted() {
+		t.Fatal("not completed")
+	}
+	err := h.env.GetWorkflowError()
+	var can *workflow.ContinueAsNewError
+	if !errors.As(err, &can) {
+		t.Fatalf("want continue-as-new with the newer push, got %v", err)
+	}
+	if got := only(h.calls, "undo:"); !slices.Equal(got, []string{"undo:RemoveTag", "undo:DeleteEnvironment"}) {
+		t.Fatalf("undos %v", got)
+	}
+	var next PipelineInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	if next.Push.Commit != newer.Push.Commit || !slices.Contains(next.Seen, "d1") {
+		t.Fatalf("next run input %+v", next.Push)
+	}
+}
+
+func TestQueuedPushRunsAfterCurrent(t *testing.T) {
+	h := newHarness(t)
+	spec := fullSpec(t)
+	spec.Concurrency = pipelines.Queue
+	in := input(spec)
+	newer := in.Request
+	newer.Push.Commit, newer.Push.DeliveryID = strings.Repeat("c", 40), "d3"
+	h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(SignalPush, newer) }, 30*time.Minute)
+	h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "bob"})
+	h.env.ExecuteWorkflow(Pipeline, in)
+	var can *workflow.ContinueAsNewError
+	if err := h.env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("want continue-as-new for the queued push, got %v", err)
+	}
+	if !slices.Contains(h.calls, "Production") || len(only(h.calls, "undo:RemoveTag")) != 0 {
+		t.Fatalf("current run must finish untouched: %v", h.calls)
+	}
+	var next PipelineInput
+	_ = converter.GetDefaultDataConverter().FromPayloads(can.Input, &next)
+	if next.Push.Commit != newer.Push.Commit {
+		t.Fatalf("next commit %s", next.Push.Commit)
+	}
+}
+
+// TestRetryReusesEarlierOutputs resumes at integration: build, test, bake
+// and deploy do not run again and their outputs are used.
+func TestRetryReusesEarlierOutputs(t *testing.T) {
+	h := newHarness(t)
+	in := input(fullSpec(t))
+	in.Resume = &Resume{FromRun: "run-1", Phase: pipelines.PhaseDeploy, Outputs: Outputs{
+		Workspace: "/ws/run-1", Image: "127.0.0.1:5000/acme/hello:old", Digest: "sha256:old", TestSummary: "ok"}}
+	h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+	h.env.ExecuteWorkflow(Pipeline, in)
+	st, err := h.result(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(h.calls, "Run:build") || slices.Contains(h.calls, "Bake") {
+		t.Fatalf("reused phases ran again: %v", h.calls)
+	}
+	if d := h.inputs["Deploy"].(activities.PhaseInput); d.Digest != "sha256:old" || d.Workspace != "/ws/run-1" {
+		t.Fatalf("deploy did not get reused outputs: %+v", d)
+	}
+	for _, name := range []string{"build", "test", "bake"} {
+		if ps := st.PhaseByName(name); ps.Status != PhaseReused {
+			t.Errorf("%s is %s", name, ps.Status)
+		}
+	}
+	if st.ResumedFrom != "run-1" {
+		t.Errorf("resumed from %q", st.ResumedFrom)
+	}
+}
+
+func TestTestNamespaceIsDNSLabel(t *testing.T) {
+	got := TestNamespace("Acme/Hello_World", "0193abcd-ef01-7000-8000-000000000000")
+	if got != "sluice-acme-hello-world-0193abcdef01" {
+		t.Fatalf("got %q", got)
+	}
+	if long := TestNamespace(strings.Repeat("x", 100), "id"); len(long) > 63 {
+		t.Fatalf("too long: %d", len(long))
+	}
+}

@@ -1,0 +1,156 @@
+// Package workflows holds Sluice's deterministic orchestration: the Pipeline
+// workflow, its compensation stack and approval gate, and the message names
+// clients use. It talks to the world only through activities.
+package workflows
+
+import (
+	"time"
+
+	"github.com/sluice-cd/sluice/pipelines"
+)
+
+// TaskQueue is the queue Sluice workers poll.
+const TaskQueue = "sluice"
+
+// Push is one Git push that asks for a run.
+type Push struct {
+	// Repo is the repository's name as Sluice knows it, like "acme/hello".
+	Repo string `json:"repo"`
+	// CloneURL is a local path, file://, or http(s) URL the worker can clone.
+	CloneURL string `json:"clone_url"`
+	Branch   string `json:"branch"`
+	Commit   string `json:"commit"`
+	// Author is the commit author (email or username).
+	Author string `json:"author,omitempty"`
+	// AuthorIDs are every identity of the author (email, username, chat id):
+	// none of them may approve the run.
+	AuthorIDs []string `json:"author_ids,omitempty"`
+	// DeliveryID identifies the webhook delivery or CLI request; a push
+	// with a DeliveryID already seen by the branch's run is ignored.
+	DeliveryID string `json:"delivery_id,omitempty"`
+	Message    string `json:"message,omitempty"`
+}
+
+// Request is a push together with the spec read from its commit.
+type Request struct {
+	Push Push           `json:"push"`
+	Spec pipelines.Spec `json:"spec"`
+}
+
+// PipelineInput starts a Pipeline workflow.
+type PipelineInput struct {
+	Request
+	// Groups maps approver group names to user ids, as the server's
+	// configuration defines them at start time.
+	Groups map[string][]string `json:"groups,omitempty"`
+	// Resume, when set, makes this run a retry: phases before Resume.Phase
+	// are not run again and their outputs are reused.
+	Resume *Resume `json:"resume,omitempty"`
+	// Queue holds pushes waiting for this branch (concurrency: queue); it
+	// travels across continue-as-new.
+	Queue []Request `json:"queue,omitempty"`
+	// Previous lists the commits the branch's earlier runs in this chain
+	// handled, so a redelivered push is recognised. Bounded.
+	Seen []string `json:"seen,omitempty"`
+}
+
+// Resume is where a retry starts.
+type Resume struct {
+	FromRun string  `json:"from_run"`
+	Phase   string  `json:"phase"`
+	Outputs Outputs `json:"outputs"`
+}
+
+// Outputs are the artifacts phases produce and later phases consume.
+type Outputs struct {
+	// Workspace is the executor's handle on the checked-out commit (build).
+	Workspace string `json:"workspace,omitempty"`
+	// TestSummary is a one-line summary of the unit tests (test).
+	TestSummary string `json:"test_summary,omitempty"`
+	// Image is the pushed image repository and tag; Digest its content digest (bake).
+	Image  string `json:"image,omitempty"`
+	Digest string `json:"digest,omitempty"`
+	// Environment is the test namespace (deploy).
+	Environment string `json:"environment,omitempty"`
+	// IntegrationSummary summarises the integration job (integration).
+	IntegrationSummary string `json:"integration_summary,omitempty"`
+	// AvailableTag is the tag that marks the digest available (promote).
+	AvailableTag string `json:"available_tag,omitempty"`
+	// ApprovedBy lists the approvers (approval).
+	ApprovedBy []string `json:"approved_by,omitempty"`
+	// ProductionRevision is the released revision (production).
+	ProductionRevision string `json:"production_revision,omitempty"`
+}
+
+// Run states as the CLI and API report them.
+const (
+	StateRunning          = "running"
+	StateAwaitingApproval = "awaiting_approval"
+	StateSucceeded        = "succeeded"
+	StateFailed           = "failed"
+	StateCancelled        = "cancelled"
+	StateRejected         = "rejected"
+	StateTimedOut         = "timed_out"
+)
+
+// Phase statuses.
+const (
+	PhasePending     = "pending"
+	PhaseRunning     = "running"
+	PhaseSucceeded   = "succeeded"
+	PhaseFailed      = "failed"
+	PhaseCancelled   = "cancelled"
+	PhaseReused      = "reused"
+	PhaseCompensated = "compensated"
+)
+
+// PhaseState is one phase of a run.
+type PhaseState struct {
+	Name     string    `json:"name"`
+	Status   string    `json:"status"`
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
+	Error    string    `json:"error,omitempty"`
+}
+
+// Duration is how long the phase ran (so far, if running at now).
+func (p PhaseState) Duration(now time.Time) time.Duration {
+	if p.Started.IsZero() {
+		return 0
+	}
+	if p.Finished.IsZero() {
+		return now.Sub(p.Started)
+	}
+	return p.Finished.Sub(p.Started)
+}
+
+// RunState is everything a client can know about a run. It is the `state`
+// query's answer, the workflow's result, and the details of its failure.
+type RunState struct {
+	Request  Request        `json:"request"`
+	State    string         `json:"state"`
+	Phase    string         `json:"phase,omitempty"`
+	Phases   []PhaseState   `json:"phases"`
+	Outputs  Outputs        `json:"outputs"`
+	Approval *ApprovalState `json:"approval,omitempty"`
+	// Undo is the compensation stack, oldest first.
+	Undo []Undo `json:"undo,omitempty"`
+	// Compensated records the undo steps that ran, in the order they ran.
+	Compensated []UndoResult `json:"compensated,omitempty"`
+	Error       string       `json:"error,omitempty"`
+	// SupersededBy is the commit of the push that cancelled this run.
+	SupersededBy string    `json:"superseded_by,omitempty"`
+	ResumedFrom  string    `json:"resumed_from,omitempty"`
+	Started      time.Time `json:"started"`
+	Finished     time.Time `json:"finished,omitzero"`
+}
+
+// PhaseByName returns the named phase's state.
+func (s *RunState) PhaseByName(name string) *PhaseState {
+	for i := range s.Phases {
+		if s.Phases[i].Name == name {
+			return &s.Phases[i]
+		}
+	}
+	return nil
+}
