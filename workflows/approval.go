@@ -99,10 +99,10 @@ func (r *run) decide(ctx workflow.Context, d Decision, approve bool) (DecisionRe
 		return refuse(RefusedDecided)
 	case !now.Before(a.ExpiresAt):
 		return refuse(RefusedExpired)
-	case !slices.Contains(a.Approvers, d.User):
-		return refuse(RefusedNotApprover)
 	case r.isAuthor(d.User):
 		return refuse(RefusedAuthor)
+	case !slices.Contains(a.Approvers, d.User):
+		return refuse(RefusedNotApprover)
 	}
 	if !approve {
 		a.Rejection = &Decided{Decision: d, At: now}

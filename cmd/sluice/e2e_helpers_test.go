@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// The end-to-end tests drive the real `sluice` binary against the Temporal
+// server it embeds, with real Git repositories and real build commands.
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// sluiceBin builds the binary once per test process.
+func sluiceBin(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "sluice-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "sluice")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// env is one Sluice installation: a data dir and the ports of its servers.
+type env struct {
+	t        *testing.T
+	bin      string
+	dataDir  string
+	temporal int
+	http     int
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	return &env{t: t, bin: sluiceBin(t), dataDir: t.TempDir(), temporal: freePort(t), http: freePort(t)}
+}
+
+func (e *env) clientEnv() []string {
+	return append(os.Environ(),
+		"SLUICE_TEMPORAL_ADDRESS=127.0.0.1:"+strconv.Itoa(e.temporal),
+		"SLUICE_SERVER=http://127.0.0.1:"+strconv.Itoa(e.http),
+	)
+}
+
+// proc is a background sluice process.
+type proc struct {
+	cmd *exec.Cmd
+	out *bytes.Buffer
+}
+
+func (e *env) start(args ...string) *proc {
+	e.t.Helper()
+	var out bytes.Buffer
+	cmd := exec.Command(e.bin, args...)
+	cmd.Env = e.clientEnv()
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, out: &out}
+	e.t.Cleanup(func() { p.kill(syscall.SIGKILL) })
+	return p
+}
+
+func (p *proc) kill(sig syscall.Signal) {
+	if p.cmd.Process == nil || p.cmd.ProcessState != nil {
+		return
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, sig)
+	_, _ = p.cmd.Process.Wait()
+}
+
+// startDev runs `sluice dev` and waits until it accepts requests.
+func (e *env) startDev(extra ...string) *proc {
+	e.t.Helper()
+	args := append([]string{"dev", "--data-dir", e.dataDir, "--temporal-port", strconv.Itoa(e.temporal),
+		"--http-port", strconv.Itoa(e.http), "--ui-port", "-1"}, extra...)
+	p := e.start(args...)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(p.out.String(), "Sluice dev is running") {
+			return p
+		}
+		if p.cmd.ProcessState != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.t.Fatalf("sluice dev did not start:\n%s", p.out.String())
+	return nil
+}
+
+// sluice runs a client command and returns its stdout, stderr and exit code.
+func (e *env) sluice(args ...string) (string, string, int) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.bin, args...)
+	cmd.Env = e.clientEnv()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			e.t.Fatalf("sluice %v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+// json runs a client command with --output json and decodes stdout.
+func (e *env) json(v any, args ...string) int {
+	e.t.Helper()
+	out, errOut, code := e.sluice(append(args, "--output", "json")...)
+	if err := json.Unmarshal([]byte(out), v); err != nil && code == 0 {
+		e.t.Fatalf("sluice %v: bad json %q (stderr %s)", args, out, errOut)
+	}
+	return code
+}
+
+type statusOut struct {
+	RunID    string `json:"run_id"`
+	State    string `json:"state"`
+	Phase    string `json:"phase"`
+	Commit   string `json:"commit"`
+	Error    string `json:"error"`
+	Approval *struct {
+		Status   string `json:"status"`
+		Refusals []struct {
+			User   string `json:"user"`
+			Reason string `json:"reason"`
+		} `json:"refusals"`
+	} `json:"approval"`
+	Phases []struct {
+		Name   string `json:"name"`
+		Status string `json:"status"`
+	} `json:"phases"`
+}
+
+// waitState polls `status` until the run reaches state.
+func (e *env) waitState(run, state string, timeout time.Duration) statusOut {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var st statusOut
+	for time.Now().Before(deadline) {
+		st = statusOut{}
+		if e.json(&st, "status", run) == 0 && st.State == state {
+			return st
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	e.t.Fatalf("run %s did not reach %s within %s; last %+v", run, state, timeout, st)
+	return st
+}
+
+// gitRepo makes a real repository from examples/hello with the given spec,
+// committed by carol, and returns its path.
+func gitRepo(t *testing.T, spec string) (string, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "hello")
+	if err := os.CopyFS(dir, os.DirFS("../../examples/hello")); err != nil {
+		t.Fatal(err)
+	}
+	if spec != "" {
+		if err := os.WriteFile(filepath.Join(dir, ".sluice.yml"), []byte(spec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := git.PlainInitWithOptions(dir, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: plumbing.Main}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, commitAll(t, r, "initial")
+}
+
+func commitAll(t *testing.T, r *git.Repository, msg string) string {
+	t.Helper()
+	wt, err := r.Worktree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wt.AddGlob("."); err != nil {
+		t.Fatal(err)
+	}
+	h, err := wt.Commit(msg, &git.CommitOptions{Author: &object.Signature{Name: "carol", Email: "carol@example.com", When: time.Now()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.String()
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluice-cd/sluice/pipelines"
+)
+
+func newLintCmd(g *globals) *cobra.Command {
+	var schema bool
+	cmd := &cobra.Command{
+		Use:   "lint [FILE]",
+		Short: "Check a .sluice.yml; exit 1 listing every problem with its line",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if schema {
+				b, err := pipelines.JSONSchema()
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintln(g.stdout, string(b))
+				return err
+			}
+			path := pipelines.FileName
+			if len(args) == 1 {
+				path = args[0]
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return fmt.Errorf("read spec: %w", err)
+			}
+			abs, _ := filepath.Abs(path)
+			spec, err := pipelines.Parse(path, data, filepath.Base(filepath.Dir(abs)))
+			if err != nil {
+				ps, _ := pipelines.AsProblems(err)
+				if g.output == "json" {
+					_ = printJSON(g.stdout, map[string]any{"valid": false, "problems": ps})
+					return exitError{code: 1}
+				}
+				return exitError{code: 1, msg: fmt.Sprintf("%v\n%d problem(s) in %s", err, len(ps), path)}
+			}
+			if g.output == "json" {
+				return printJSON(g.stdout, map[string]any{"valid": true, "spec": spec})
+			}
+			var phases []string
+			for _, p := range pipelines.PhaseOrder {
+				if spec.Enabled(p) {
+					phases = append(phases, p)
+				}
+			}
+			fmt.Fprintf(g.stdout, "%s is valid: pipeline %q, phases %v\n", path, spec.Name, phases)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&schema, "schema", false, "print the JSON schema of .sluice.yml instead")
+	return cmd
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluice-cd/sluice/runs"
+)
+
+func newLogsCmd(g *globals) *cobra.Command {
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "logs RUN [--follow]",
+		Short: "Print a run's step output (from the Sluice HTTP server)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref, err := runs.ParseRef(args[0])
+			if err != nil {
+				return err
+			}
+			if ref.RunID == "" {
+				rc, closeFn, err := g.runsClient(cmd.Context())
+				if err != nil {
+					return err
+				}
+				ref, _, err = rc.Resolve(cmd.Context(), ref)
+				closeFn()
+				if err != nil {
+					return err
+				}
+			}
+			u := fmt.Sprintf("%s/api/v1/logs/%s?workflow=%s", strings.TrimRight(g.serverURL, "/"), url.PathEscape(ref.RunID), url.QueryEscape(ref.WorkflowID))
+			if follow {
+				u += "&follow=1"
+			}
+			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, u, nil)
+			if err != nil {
+				return err
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return fmt.Errorf("fetch logs from %s: %w (is `sluice dev` or `sluice server` running? set --server / SLUICE_SERVER)", g.serverURL, err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+				return fmt.Errorf("logs of %s: %s", ref, strings.TrimSpace(string(b)))
+			}
+			_, err = io.Copy(g.stdout, resp.Body)
+			return err
+		},
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output until the run finishes")
+	return cmd
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/sluice-cd/sluice/runs"
+)
+
+// globals are the flags every command shares.
+type globals struct {
+	temporalAddress string
+	namespace       string
+	output          string
+	serverURL       string
+	uiURL           string
+	logLevel        string
+	stdout          io.Writer
+	stderr          io.Writer
+}
+
+func newRoot() *cobra.Command {
+	g := &globals{stdout: os.Stdout, stderr: os.Stderr}
+	root := &cobra.Command{
+		Use:           "sluice",
+		Short:         "Sluice runs CI/CD pipelines as durable Temporal workflows",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := bindEnv(cmd); err != nil {
+				return err
+			}
+			if g.output != "text" && g.output != "json" {
+				return fmt.Errorf("--output must be text or json, not %q", g.output)
+			}
+			return nil
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.temporalAddress, "temporal-address", "localhost:7233", "Temporal frontend host:port")
+	pf.StringVar(&g.namespace, "namespace", "default", "Temporal namespace")
+	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
+	pf.StringVar(&g.serverURL, "server", "http://localhost:8080", "Sluice HTTP server, for logs")
+	pf.StringVar(&g.uiURL, "ui-url", "http://localhost:8233", "Temporal Web UI base URL, for links")
+	pf.StringVar(&g.logLevel, "log-level", "info", "log level of servers and workers: debug, info, warn, error")
+	root.AddCommand(
+		newDevCmd(g), newWorkerCmd(g), newServerCmd(g),
+		newRunCmd(g), newStatusCmd(g), newListCmd(g), newLogsCmd(g),
+		newDecideCmd(g, true), newDecideCmd(g, false), newCancelCmd(g), newRetryCmd(g),
+		newLintCmd(g),
+	)
+	return root
+}
+
+// bindEnv gives every flag not set on the command line the value of
+// SLUICE_<FLAG> (dashes become underscores), if that is set.
+func bindEnv(cmd *cobra.Command) error {
+	var err error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Changed || err != nil {
+			return
+		}
+		name := "SLUICE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", name, v, e)
+			}
+		}
+	})
+	return err
+}
+
+func (g *globals) logger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: slogLevel(g.logLevel, false)}))
+}
+
+// dial connects to Temporal. The SDK's own logs go to stderr at warn and above.
+func (g *globals) dial(ctx context.Context) (client.Client, error) {
+	sdkLogger := slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort:  g.temporalAddress,
+		Namespace: g.namespace,
+		Logger:    sdklog.NewStructuredLogger(sdkLogger),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w (start one with `sluice dev`, or set --temporal-address / SLUICE_TEMPORAL_ADDRESS)", g.temporalAddress, err)
+	}
+	return c, nil
+}
+
+func (g *globals) runsClient(ctx context.Context) (*runs.Client, func(), error) {
+	c, err := g.dial(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &runs.Client{Temporal: c}, c.Close, nil
+}
+
+// slogLevel parses a level name. For the embedded Temporal server (quiet)
+// anything above debug is raised to warn: its info logs are noise to users.
+func slogLevel(name string, quiet bool) slog.Level {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(name)); err != nil {
+		lvl = slog.LevelInfo
+	}
+	if quiet && lvl > slog.LevelDebug && lvl < slog.LevelWarn {
+		return slog.LevelWarn
+	}
+	return lvl
+}

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/sluice-cd/sluice/activities"
+	"github.com/sluice-cd/sluice/devserver"
+	"github.com/sluice-cd/sluice/httpapi"
+	"github.com/sluice-cd/sluice/logstore"
+	"github.com/sluice-cd/sluice/runs"
+	"github.com/sluice-cd/sluice/worker"
+)
+
+// serveFlags are shared by dev, worker and server.
+type serveFlags struct {
+	dataDir  string
+	httpPort int
+	httpHost string
+	platform activities.Platform
+}
+
+func (s *serveFlags) addData(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&s.dataDir, "data-dir", ".sluice", "directory for the Temporal database, workspaces and logs")
+}
+
+func (s *serveFlags) addHTTP(cmd *cobra.Command) {
+	cmd.Flags().IntVar(&s.httpPort, "http-port", 8080, "port of the HTTP server (API, webhooks)")
+	cmd.Flags().StringVar(&s.httpHost, "http-host", "127.0.0.1", "address the HTTP server binds")
+}
+
+func (s *serveFlags) addPlatform(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&s.platform.BuildKitAddr, "buildkit-addr", "", "BuildKit daemon address for the bake phase (unix:///run/buildkit/buildkitd.sock)")
+	f.StringVar(&s.platform.Registry, "registry", "", "image registry for bake and promote (127.0.0.1:5000)")
+	f.StringVar(&s.platform.Kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig for deploy, integration and production")
+}
+
+func (s *serveFlags) absDataDir() (string, error) {
+	abs, err := filepath.Abs(s.dataDir)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return "", fmt.Errorf("data dir %s: %w", abs, err)
+	}
+	return abs, nil
+}
+
+func newDevCmd(g *globals) *cobra.Command {
+	var s serveFlags
+	var temporalPort, uiPort int
+	var runWorker bool
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run an embedded Temporal server with its Web UI, a worker and the HTTP server in one process",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := s.absDataDir()
+			if err != nil {
+				return err
+			}
+			log := g.logger()
+			srv, err := devserver.Start(devserver.Options{
+				FrontendPort: temporalPort, UIPort: uiPort, DatabaseFile: filepath.Join(dir, "temporal.db"),
+				Namespace: g.namespace, Logger: log, LogLevel: slogLevel(g.logLevel, true),
+			})
+			if err != nil {
+				return err
+			}
+			defer srv.Stop()
+			g.temporalAddress = srv.Address
+			c, err := g.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			var w sdkworker.Worker
+			if runWorker {
+				if w, err = worker.New(c, worker.Config{DataDir: dir, Platform: s.platform}); err != nil {
+					return err
+				}
+				if err := w.Start(); err != nil {
+					return fmt.Errorf("start worker: %w", err)
+				}
+				defer w.Stop()
+			}
+			hs, addr, err := s.startHTTP(c, dir, log)
+			if err != nil {
+				return err
+			}
+			defer shutdown(hs)
+			fmt.Fprintf(g.stdout, "Sluice dev is running\n  Temporal  %s (namespace %s)\n  Web UI    %s\n  HTTP API  http://%s\n  Data      %s\n  Worker    %v\n",
+				srv.Address, srv.Namespace, orNone(srv.UIAddress), addr, dir, runWorker)
+			waitForSignal(cmd.Context())
+			return nil
+		},
+	}
+	s.addData(cmd)
+	s.addHTTP(cmd)
+	s.addPlatform(cmd)
+	cmd.Flags().IntVar(&temporalPort, "temporal-port", 7233, "port of the embedded Temporal frontend")
+	cmd.Flags().IntVar(&uiPort, "ui-port", 8233, "port of the Temporal Web UI (-1 disables it)")
+	cmd.Flags().BoolVar(&runWorker, "worker", true, "run a worker in this process (false: run `sluice worker` separately)")
+	return cmd
+}
+
+func newWorkerCmd(g *globals) *cobra.Command {
+	var s serveFlags
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run a worker that executes pipeline workflows and their phases",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := s.absDataDir()
+			if err != nil {
+				return err
+			}
+			c, err := g.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			w, err := worker.New(c, worker.Config{DataDir: dir, Platform: s.platform})
+			if err != nil {
+				return err
+			}
+			g.logger().Info("worker started", "temporal", g.temporalAddress, "data_dir", dir)
+			return w.Run(interruptCh(cmd.Context()))
+		},
+	}
+	s.addData(cmd)
+	s.addPlatform(cmd)
+	return cmd
+}
+
+func newServerCmd(g *globals) *cobra.Command {
+	var s serveFlags
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the HTTP server (API, logs, webhooks) against a Temporal cluster",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := s.absDataDir()
+			if err != nil {
+				return err
+			}
+			c, err := g.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			hs, addr, err := s.startHTTP(c, dir, g.logger())
+			if err != nil {
+				return err
+			}
+			defer shutdown(hs)
+			fmt.Fprintf(g.stdout, "Sluice server listening on http://%s\n", addr)
+			waitForSignal(cmd.Context())
+			return nil
+		},
+	}
+	s.addData(cmd)
+	s.addHTTP(cmd)
+	return cmd
+}
+
+func (s *serveFlags) startHTTP(c client.Client, dir string, log *slog.Logger) (*http.Server, string, error) {
+	logs, err := logstore.New(worker.LogDir(dir), nil)
+	if err != nil {
+		return nil, "", err
+	}
+	api := httpapi.New(&runs.Client{Temporal: c}, logs, log)
+	ln, err := net.Listen("tcp", net.JoinHostPort(s.httpHost, strconv.Itoa(s.httpPort)))
+	if err != nil {
+		return nil, "", fmt.Errorf("HTTP port %d: %w (choose another with --http-port)", s.httpPort, err)
+	}
+	hs := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "error", err)
+		}
+	}()
+	return hs, ln.Addr().String(), nil
+}
+
+func shutdown(hs *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(ctx)
+}
+
+func interruptCh(ctx context.Context) <-chan any {
+	ch := make(chan any, 1)
+	go func() {
+		waitForSignal(ctx)
+		ch <- struct{}{}
+	}()
+	return ch
+}
+
+func waitForSignal(ctx context.Context) {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(disabled)"
+	}
+	return s
+}

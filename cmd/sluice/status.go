@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluice-cd/sluice/runs"
+	"github.com/sluice-cd/sluice/workflows"
+)
+
+// statusJSON is `status --output json`: stable keys for scripts.
+type statusJSON struct {
+	RunID    string                   `json:"run_id"`
+	State    string                   `json:"state"`
+	Phase    string                   `json:"phase"`
+	Repo     string                   `json:"repo"`
+	Branch   string                   `json:"branch"`
+	Commit   string                   `json:"commit"`
+	Phases   []workflows.PhaseState   `json:"phases"`
+	Outputs  workflows.Outputs        `json:"outputs"`
+	Approval *workflows.ApprovalState `json:"approval,omitempty"`
+	Error    string                   `json:"error,omitempty"`
+	UI       string                   `json:"ui"`
+}
+
+func newStatusCmd(g *globals) *cobra.Command {
+	var wait bool
+	cmd := &cobra.Command{
+		Use:   "status RUN",
+		Short: "Show a run's state, phases with durations, and pending approval",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref, err := runs.ParseRef(args[0])
+			if err != nil {
+				return err
+			}
+			rc, closeFn, err := g.runsClient(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			if wait {
+				return g.watch(cmd.Context(), rc, ref)
+			}
+			ref, st, err := rc.Status(cmd.Context(), ref)
+			if err != nil {
+				return err
+			}
+			return g.printStatus(ref, st)
+		},
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "follow the run until it finishes; exit 1 unless it succeeds")
+	return cmd
+}
+
+func (g *globals) printStatus(ref runs.Ref, st workflows.RunState) error {
+	if g.output == "json" {
+		return printJSON(g.stdout, statusJSON{
+			RunID: ref.String(), State: st.State, Phase: st.Phase, Repo: st.Request.Push.Repo,
+			Branch: st.Request.Push.Branch, Commit: st.Request.Push.Commit, Phases: st.Phases,
+			Outputs: st.Outputs, Approval: st.Approval, Error: st.Error, UI: g.uiLink(ref),
+		})
+	}
+	w := g.stdout
+	p := st.Request.Push
+	fmt.Fprintf(w, "run     %s\nstate   %s", ref, st.State)
+	if st.Phase != "" {
+		fmt.Fprintf(w, " (phase %s)", st.Phase)
+	}
+	fmt.Fprintf(w, "\ncommit  %s on %s by %s\nui      %s\n", short(p.Commit), p.Branch, p.Author, g.uiLink(ref))
+	if st.Error != "" {
+		fmt.Fprintf(w, "error   %s\n", st.Error)
+	}
+	now := time.Now()
+	for _, ph := range st.Phases {
+		fmt.Fprintf(w, "  %s %-12s %s\n", mark(ph.Status), ph.Name, phaseDetail(ph, now))
+	}
+	if a := st.Approval; a != nil && a.Status == workflows.ApprovalPending {
+		fmt.Fprintf(w, "approval pending: %d of %d from %s, expires %s\n  approve: sluice approve %s --as USER\n",
+			len(a.Approvals), a.Required, strings.Join(a.Approvers, ", "), a.ExpiresAt.Local().Format(time.RFC1123), ref)
+	}
+	for _, c := range st.Compensated {
+		res := "done"
+		if c.Error != "" {
+			res = "FAILED: " + c.Error
+		}
+		fmt.Fprintf(w, "  undo %s (%s): %s\n", c.Activity, c.Phase, res)
+	}
+	return nil
+}
+
+func mark(status string) string {
+	switch status {
+	case workflows.PhaseSucceeded:
+		return "✓"
+	case workflows.PhaseFailed:
+		return "✗"
+	case workflows.PhaseRunning:
+		return "▶"
+	case workflows.PhaseReused:
+		return "↺"
+	case workflows.PhaseCancelled, workflows.PhaseCompensated:
+		return "⤺"
+	}
+	return "·"
+}
+
+func phaseDetail(ph workflows.PhaseState, now time.Time) string {
+	d := ph.Duration(now).Round(10 * time.Millisecond)
+	switch ph.Status {
+	case workflows.PhasePending:
+		return ""
+	case workflows.PhaseFailed:
+		return fmt.Sprintf("%s  %s", d, ph.Error)
+	case workflows.PhaseRunning:
+		return fmt.Sprintf("%s so far", d)
+	case workflows.PhaseReused:
+		return "reused from the earlier run"
+	}
+	return fmt.Sprintf("%s  %s", d, ph.Status)
+}
+
+// watch prints phase transitions until the run ends, then its final status.
+// The exit code is 0 only for a succeeded run.
+func (g *globals) watch(ctx context.Context, rc *runs.Client, ref runs.Ref) error {
+	printed := map[string]string{}
+	hinted := false
+	for {
+		r, st, err := rc.Status(ctx, ref)
+		if err != nil {
+			return err
+		}
+		ref = r
+		if g.output == "text" {
+			for _, ph := range st.Phases {
+				if printed[ph.Name] == ph.Status || ph.Status == workflows.PhasePending {
+					continue
+				}
+				printed[ph.Name] = ph.Status
+				fmt.Fprintf(g.stdout, "%s %-12s %s\n", mark(ph.Status), ph.Name, phaseDetail(ph, time.Now()))
+			}
+			if st.State == workflows.StateAwaitingApproval && !hinted {
+				hinted = true
+				fmt.Fprintf(g.stdout, "  waiting for approval from %s: sluice approve %s --as USER\n", strings.Join(st.Approval.Approvers, ", "), ref)
+			}
+		}
+		if runs.Terminal(st.State) {
+			if g.output == "json" {
+				if err := g.printStatus(ref, st); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(g.stdout, "%s %s\n", st.State, errSuffix(st.Error))
+			}
+			if st.State != workflows.StateSucceeded {
+				return exitError{code: 1}
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
+func errSuffix(e string) string {
+	if e == "" {
+		return ""
+	}
+	return "— " + e
+}
+
+func newListCmd(g *globals) *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List recent pipeline runs, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rc, closeFn, err := g.runsClient(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			list, err := rc.List(cmd.Context(), limit)
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return printJSON(g.stdout, list)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "RUN\tSTATUS\tCOMMIT\tAUTHOR\tSTARTED")
+			for _, s := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.RunID, s.Status, short(s.Commit), s.Author, s.Started.Local().Format(time.DateTime))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 20, "how many runs to show")
+	return cmd
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

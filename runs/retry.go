@@ -1,0 +1,97 @@
+package runs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/sluice-cd/sluice/pipelines"
+	"github.com/sluice-cd/sluice/workflows"
+)
+
+// ResumePoint returns where a retry of a finished run starts and the
+// outputs it keeps: at the failed phase, or earlier when a phase before it
+// was compensated (its effect is gone and must be redone).
+func ResumePoint(st workflows.RunState) (string, workflows.Outputs, error) {
+	switch st.State {
+	case workflows.StateFailed, workflows.StateCancelled, workflows.StateTimedOut:
+	default:
+		return "", workflows.Outputs{}, fmt.Errorf("only failed, cancelled or timed-out runs can be retried; this run is %s", st.State)
+	}
+	phase := ""
+	for _, p := range st.Phases {
+		if p.Status == workflows.PhaseCompensated || p.Status == workflows.PhaseFailed || p.Status == workflows.PhaseCancelled {
+			phase = p.Name
+			break
+		}
+	}
+	if phase == "" {
+		for _, p := range st.Phases {
+			if p.Status == workflows.PhasePending {
+				phase = p.Name
+				break
+			}
+		}
+	}
+	if phase == "" {
+		return "", workflows.Outputs{}, errors.New("run has no failed phase to retry")
+	}
+	return phase, outputsBefore(phase, st.Outputs), nil
+}
+
+// outputsBefore keeps only the outputs of phases that come before phase.
+func outputsBefore(phase string, o workflows.Outputs) workflows.Outputs {
+	at := slices.Index(pipelines.PhaseOrder, phase)
+	before := func(p string) bool { return slices.Index(pipelines.PhaseOrder, p) < at }
+	var out workflows.Outputs
+	if before(pipelines.PhaseBuild) {
+		out.Workspace = o.Workspace
+	}
+	if before(pipelines.PhaseTest) {
+		out.TestSummary = o.TestSummary
+	}
+	if before(pipelines.PhaseBake) {
+		out.Image, out.Digest = o.Image, o.Digest
+	}
+	if before(pipelines.PhaseDeploy) {
+		out.Environment = o.Environment
+	}
+	if before(pipelines.PhaseIntegration) {
+		out.IntegrationSummary = o.IntegrationSummary
+	}
+	if before(pipelines.PhasePromote) {
+		out.AvailableTag = o.AvailableTag
+	}
+	if before(pipelines.PhaseApproval) {
+		out.ApprovedBy = o.ApprovedBy
+	}
+	return out
+}
+
+// Retry starts a new run of a finished run's push from its resume point.
+// It refuses while another run of the branch is active, so a retry never
+// cancels newer work.
+func (c *Client) Retry(ctx context.Context, r Ref) (Started, error) {
+	r, st, err := c.Status(ctx, r)
+	if err != nil {
+		return Started{}, err
+	}
+	phase, outputs, err := ResumePoint(st)
+	if err != nil {
+		return Started{}, fmt.Errorf("retry %s: %w", r, err)
+	}
+	in := workflows.PipelineInput{Request: st.Request, Groups: c.Groups,
+		Resume: &workflows.Resume{FromRun: r.String(), Phase: phase, Outputs: outputs}}
+	run, err := c.startNew(ctx, r.WorkflowID, in)
+	if err != nil {
+		var already *serviceerror.WorkflowExecutionAlreadyStarted
+		if errors.As(err, &already) {
+			return Started{}, fmt.Errorf("branch has an active run %s@%s: cancel it or wait before retrying", r.WorkflowID, already.RunId)
+		}
+		return Started{}, fmt.Errorf("retry %s: %w", r, err)
+	}
+	return Started{Ref: Ref{r.WorkflowID, run.GetRunID()}, Action: "retrying from " + phase, Previous: &r}, nil
+}

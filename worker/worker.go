@@ -1,0 +1,71 @@
+// Package worker builds the Temporal worker that runs Sluice's workflows and
+// activities, wiring each activity struct to its clients once.
+package worker
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/sluice-cd/sluice/activities"
+	"github.com/sluice-cd/sluice/executor"
+	"github.com/sluice-cd/sluice/logstore"
+	"github.com/sluice-cd/sluice/workflows"
+)
+
+// Config is what a worker needs besides its Temporal client.
+type Config struct {
+	// DataDir holds workspaces/ and logs/. Required.
+	DataDir string
+	// TaskQueue defaults to workflows.TaskQueue.
+	TaskQueue string
+	// Platform addresses for bake, deploy, integration, promote, production.
+	Platform activities.Platform
+	// Secrets are values redacted from every log line.
+	Secrets []string
+	// Chat, when set, receives notices (approval requests, results).
+	Chat activities.Chat
+	// Executor runs build and test commands. Default: a local executor in DataDir/workspaces.
+	Executor executor.Executor
+}
+
+// LogDir is where a data dir keeps run logs.
+func LogDir(dataDir string) string { return filepath.Join(dataDir, "logs") }
+
+// New returns a worker (not yet started) with every workflow and activity registered.
+func New(c client.Client, cfg Config) (sdkworker.Worker, error) {
+	if cfg.DataDir == "" {
+		return nil, fmt.Errorf("worker needs a data dir for workspaces and logs")
+	}
+	if cfg.TaskQueue == "" {
+		cfg.TaskQueue = workflows.TaskQueue
+	}
+	logs, err := logstore.New(LogDir(cfg.DataDir), cfg.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	exec := cfg.Executor
+	if exec == nil {
+		root := filepath.Join(cfg.DataDir, "workspaces")
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			return nil, fmt.Errorf("workspace dir: %w", err)
+		}
+		exec = &executor.Local{Root: root}
+	}
+	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{})
+	Register(w, cfg, exec, logs)
+	return w, nil
+}
+
+// Register adds Sluice's workflows and activities to w. Tests use it to
+// build workers with their own executor.
+func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *logstore.Store) {
+	w.RegisterWorkflow(workflows.Pipeline)
+	w.RegisterActivity(&activities.Steps{Exec: exec, Logs: logs})
+	platform := cfg.Platform
+	w.RegisterActivity(&platform)
+	w.RegisterActivity(&activities.Notify{Logs: logs, Chat: cfg.Chat})
+}
