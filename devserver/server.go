@@ -176,11 +176,7 @@ func sqlConfig(o Options) (*config.SQL, error) {
 			}
 		}
 	}
-	if o.DatabaseFile == "" {
-		if err := sqliteschema.SetupSchema(conf); err != nil {
-			return nil, fmt.Errorf("set up in-memory sqlite schema: %w", err)
-		}
-	}
+	// (The SQLite plugin creates the schema of an in-memory database itself.)
 	ns, err := sqliteschema.NewNamespaceConfig("active", o.Namespace, false, nil)
 	if err != nil {
 		return nil, fmt.Errorf("namespace %q: %w", o.Namespace, err)

@@ -1,0 +1,187 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	sdkworker "go.temporal.io/sdk/worker"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/sluice-cd/sluice/activities"
+	"github.com/sluice-cd/sluice/devserver/devservertest"
+	"github.com/sluice-cd/sluice/pipelines"
+	"github.com/sluice-cd/sluice/runs"
+	"github.com/sluice-cd/sluice/workflows"
+)
+
+// -record regenerates workflows/testdata/*.json from runs on the embedded
+// server. Do it only for a deliberate, versioned change of the workflow:
+// the committed histories are what guards replay compatibility.
+var record = flag.Bool("record", false, "record replay histories into ../workflows/testdata")
+
+// stubActivities registers activity functions under the real activity names,
+// with scripted outcomes, so a scenario's history can be produced quickly.
+func stubActivities(w sdkworker.Registry, failPhase string) {
+	reg := func(name string, fn any) { w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
+	fail := func(phase string) error {
+		if phase == failPhase {
+			return temporal.NewNonRetryableApplicationError(phase+" failed", activities.ErrStepFailed, nil)
+		}
+		return nil
+	}
+	reg("Run", func(ctx context.Context, in activities.StepsInput) (activities.StepsResult, error) {
+		return activities.StepsResult{Workspace: "/ws/" + in.RunID, Summary: "ok"}, fail(in.Phase)
+	})
+	platform := func(ctx context.Context, in activities.PhaseInput) (activities.PhaseResult, error) {
+		return activities.PhaseResult{Image: "127.0.0.1:5000/acme/hello:abc", Digest: "sha256:0123", Revision: "1"}, fail(in.Phase)
+	}
+	for _, n := range []string{"Bake", "Deploy", "Integration", "MarkAvailable", "Production"} {
+		reg(n, platform)
+	}
+	undo := func(ctx context.Context, in activities.UndoInput) error { return nil }
+	for _, n := range []string{"Cleanup", "DeleteEnvironment", "RemoveTag"} {
+		reg(n, undo)
+	}
+	reg("Send", func(ctx context.Context, n activities.Notice) error { return nil })
+}
+
+func scenarioSpec(t *testing.T, src string) pipelines.Spec {
+	t.Helper()
+	s, err := pipelines.Parse(".sluice.yml", []byte(src), "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *s
+}
+
+const approvalSpec = `version: 1
+build: {commands: [make]}
+test: {commands: [make test]}
+approval:
+  approvers: {users: [alice, bob]}
+  timeout: 3s
+  reminder: 1s
+  max-reminders: 1
+`
+
+const fullSpec = `version: 1
+environments: {production: {namespace: hello}}
+build: {commands: [make]}
+bake: {image: 127.0.0.1:5000/acme/hello}
+deploy: {manifests: k8s}
+integration: {image: 127.0.0.1:5000/acme/it, commands: [./it]}
+promote: {}
+production: {manifests: k8s}
+`
+
+func push(commit string) workflows.Push {
+	return workflows.Push{Repo: "acme/hello", CloneURL: "/repos/hello", Branch: "main",
+		Commit: strings.Repeat(commit, 40), Author: "carol@example.com", DeliveryID: "d-" + commit}
+}
+
+func TestRecordHistories(t *testing.T) {
+	if !*record {
+		t.Skip("pass -record to regenerate the replay histories")
+	}
+	scenarios := []struct {
+		name, spec, fail string
+		drive            func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref)
+	}{
+		{"success", approvalSpec, "", func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
+			waitApproval(t, rc, ref)
+			if _, err := rc.Decide(context.Background(), ref, true, workflows.Decision{User: "mallory"}); !errors.Is(err, runs.ErrRefused) {
+				t.Fatalf("mallory: %v", err)
+			}
+			if _, err := rc.Decide(context.Background(), ref, true, workflows.Decision{User: "alice"}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"failure_compensation", fullSpec, pipelines.PhaseProduction, nil},
+		{"approval_timeout", approvalSpec, "", nil},
+		{"rejection", approvalSpec, "", func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
+			waitApproval(t, rc, ref)
+			if _, err := rc.Decide(context.Background(), ref, false, workflows.Decision{User: "bob", Comment: "not today"}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"supersede", approvalSpec, "", func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
+			waitApproval(t, rc, ref)
+			next := workflows.Request{Push: push("b"), Spec: scenarioSpec(t, approvalSpec)}
+			if err := c.SignalWorkflow(context.Background(), ref.WorkflowID, ref.RunID, workflows.SignalPush, next); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			c := devservertest.Start(t)
+			w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
+			w.RegisterWorkflow(workflows.Pipeline)
+			stubActivities(w, sc.fail)
+			if err := w.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer w.Stop()
+			rc := &runs.Client{Temporal: c}
+			started, err := rc.Start(context.Background(), workflows.Request{Push: push("a"), Spec: scenarioSpec(t, sc.spec)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sc.drive != nil {
+				sc.drive(t, c, rc, started.Ref)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_ = c.GetWorkflow(ctx, started.Ref.WorkflowID, started.Ref.RunID).GetWithOptions(ctx, nil, client.WorkflowRunGetOptions{DisableFollowingRuns: true})
+			writeHistory(t, c, started.Ref, filepath.Join("..", "workflows", "testdata", sc.name+".json"))
+		})
+	}
+}
+
+func waitApproval(t *testing.T, rc *runs.Client, ref runs.Ref) {
+	t.Helper()
+	for range 200 {
+		if _, st, err := rc.Status(context.Background(), ref); err == nil && st.State == workflows.StateAwaitingApproval {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("run never reached approval")
+}
+
+func writeHistory(t *testing.T, c client.Client, ref runs.Ref, path string) {
+	t.Helper()
+	it := c.GetWorkflowHistory(context.Background(), ref.WorkflowID, ref.RunID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var h history.History
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Events = append(h.Events, e)
+	}
+	b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(&h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var check map[string]any
+	if err := json.Unmarshal(b, &check); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s (%d events)", path, len(h.Events))
+}

@@ -1,0 +1,54 @@
+package workflows
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.temporal.io/sdk/worker"
+)
+
+// TestReplayCommittedHistories replays every history in testdata against the
+// current Pipeline code. A failure means the change is not replay-safe: put
+// it behind workflow.GetVersion instead of re-recording the histories.
+func TestReplayCommittedHistories(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each scenario must be present and show what it is named for.
+	want := map[string][]string{
+		"success.json":              {"WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
+		"failure_compensation.json": {`"DeleteEnvironment"`, `"RemoveTag"`, "WORKFLOW_EXECUTION_FAILED"},
+		"approval_timeout.json":     {"TIMER_FIRED", "ApprovalTimedOut", "WORKFLOW_EXECUTION_FAILED"},
+		"rejection.json":            {"not today", "WORKFLOW_EXECUTION_FAILED"},
+		"supersede.json":            {"WORKFLOW_EXECUTION_SIGNALED", "WORKFLOW_EXECUTION_CONTINUED_AS_NEW"},
+	}
+	seen := 0
+	for _, f := range files {
+		name := filepath.Base(f)
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range want[name] {
+				if !strings.Contains(string(b), s) {
+					t.Errorf("history lacks %q", s)
+				}
+			}
+			r := worker.NewWorkflowReplayer()
+			r.RegisterWorkflow(Pipeline)
+			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
+				t.Fatalf("replay: %v", err)
+			}
+		})
+		if _, ok := want[name]; ok {
+			seen++
+		}
+	}
+	if seen != len(want) {
+		t.Fatalf("found %d of the %d required histories in testdata", seen, len(want))
+	}
+}
