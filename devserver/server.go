@@ -102,6 +102,11 @@ func Start(o Options) (*Server, error) {
 	dyn := dynamicconfig.StaticClient{
 		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():                 8096,
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
+		// One partition per task queue: a single node gains nothing from
+		// more, and a task that lands on a partition without a waiting
+		// poller is delayed until it is forwarded.
+		dynamicconfig.MatchingNumTaskqueueReadPartitions.Key():  1,
+		dynamicconfig.MatchingNumTaskqueueWritePartitions.Key(): 1,
 	}
 	ts, err := temporal.NewServer(
 		temporal.WithConfig(conf),

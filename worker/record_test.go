@@ -33,7 +33,7 @@ var record = flag.Bool("record", false, "record replay histories into ../workflo
 
 // stubActivities registers activity functions under the real activity names,
 // with scripted outcomes, so a scenario's history can be produced quickly.
-func stubActivities(w sdkworker.Registry, failPhase string) {
+func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Context, activities.Notice) error) {
 	reg := func(name string, fn any) { w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
 	fail := func(phase string) error {
 		if phase == failPhase {
@@ -54,7 +54,10 @@ func stubActivities(w sdkworker.Registry, failPhase string) {
 	for _, n := range []string{"Cleanup", "DeleteEnvironment", "RemoveTag"} {
 		reg(n, undo)
 	}
-	reg("Send", func(ctx context.Context, n activities.Notice) error { return nil })
+	if send == nil {
+		send = func(context.Context, activities.Notice) error { return nil }
+	}
+	reg("Send", send)
 }
 
 func scenarioSpec(t *testing.T, src string) pipelines.Spec {
@@ -129,7 +132,7 @@ func TestRecordHistories(t *testing.T) {
 			c := devservertest.Start(t)
 			w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
 			w.RegisterWorkflow(workflows.Pipeline)
-			stubActivities(w, sc.fail)
+			stubActivities(w, sc.fail, nil)
 			if err := w.Start(); err != nil {
 				t.Fatal(err)
 			}

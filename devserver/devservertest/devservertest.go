@@ -1,10 +1,11 @@
 // Package devservertest starts the embedded Temporal server for tests: one
-// per test (or benchmark), in memory, on free ports, stopped at cleanup.
+// per test (or benchmark), on free ports and a temp database, stopped at cleanup.
 package devservertest
 
 import (
 	"log/slog"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"go.temporal.io/sdk/client"
@@ -20,7 +21,9 @@ func Start(tb testing.TB) client.Client {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv, err := devserver.Start(devserver.Options{FrontendPort: port, UIPort: -1})
+	// A file in a temp dir: shared-cache in-memory SQLite serialises on
+	// table locks and makes every workflow step several times slower.
+	srv, err := devserver.Start(devserver.Options{FrontendPort: port, UIPort: -1, DatabaseFile: filepath.Join(tb.TempDir(), "temporal.db")})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,0 +1,44 @@
+# Sluice — `make help` lists the targets.
+GO        ?= go
+GOBIN     ?= $(shell $(GO) env GOPATH)/bin
+BIN       := bin/sluice
+WORKFLOWCHECK_VERSION := v0.6.0
+export PATH := $(GOBIN):$(PATH)
+
+.DEFAULT_GOAL := help
+.PHONY: help build test lint demo bench fuzz schema histories tools clean
+
+help: ## list the targets
+	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build bin/sluice
+	$(GO) build -o $(BIN) ./cmd/sluice
+
+test: ## run every test: unit, workflow, replay, fuzz seeds, and end-to-end on the embedded Temporal server
+	$(GO) test -count=1 -timeout 30m ./...
+
+lint: tools ## gofmt, go vet, workflowcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	workflowcheck ./workflows/...
+
+demo: build ## run the sample app's pipeline end to end on the embedded server, approval included
+	./examples/demo.sh
+
+bench: ## orchestration benchmarks on the embedded server (medians, p99, pipelines/min)
+	$(GO) test -run '^$$' -bench . -benchtime 30x ./worker
+
+fuzz: ## fuzz the spec parser for 60s
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./pipelines
+
+schema: ## regenerate pipelines/schema.json from the spec types
+	$(GO) test ./pipelines -run TestSchemaIsCurrent -update
+
+histories: ## re-record workflows/testdata (only for a deliberate, versioned workflow change)
+	$(GO) test ./worker -run TestRecordHistories -record -v
+
+tools: ## install workflowcheck
+	@command -v workflowcheck >/dev/null || $(GO) install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION)
+
+clean: ## remove build outputs and the demo's data
+	rm -rf bin .sluice

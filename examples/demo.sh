@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The demo: the sample app's pipeline (build, test, approval) on the embedded
+# Temporal server, with the approval answered through the same API a person
+# uses. Everything lives in a temporary directory and is removed at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SLUICE=$PWD/bin/sluice
+work=$(mktemp -d)
+dev_pid=""
+cleanup() { [ -n "$dev_pid" ] && kill "$dev_pid" 2>/dev/null && wait "$dev_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+export SLUICE_TEMPORAL_ADDRESS=127.0.0.1:${DEMO_TEMPORAL_PORT:-$(port)}
+export SLUICE_SERVER=http://127.0.0.1:${DEMO_HTTP_PORT:-$(port)}
+ui_port=${DEMO_UI_PORT:-$(port)}
+export SLUICE_UI_URL=http://127.0.0.1:$ui_port
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+say "a Git repository with the sample app, committed by carol@example.com"
+cp -r examples/hello "$work/hello"
+git -C "$work/hello" init -q -b main
+git -C "$work/hello" add -A
+git -C "$work/hello" -c user.name=carol -c user.email=carol@example.com commit -q -m "hello: first version"
+git -C "$work/hello" log --oneline
+
+say "sluice dev: embedded Temporal + Web UI + worker + HTTP API"
+"$SLUICE" dev --data-dir "$work/data" --temporal-port "${SLUICE_TEMPORAL_ADDRESS##*:}" \
+  --http-port "${SLUICE_SERVER##*:}" --ui-port "$ui_port" >"$work/dev.log" 2>"$work/dev.err" &
+dev_pid=$!
+for _ in $(seq 100); do grep -q "Sluice dev is running" "$work/dev.log" && break; sleep 0.1; done
+cat "$work/dev.log"
+
+say "sluice lint"
+"$SLUICE" lint "$work/hello/.sluice.yml"
+
+say "sluice run"
+run=$("$SLUICE" run --repo "$work/hello" --ref main --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_id"])')
+echo "run_id $run"
+
+say "waiting for the approval gate"
+for _ in $(seq 600); do
+  state=$("$SLUICE" status "$run" --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
+  [ "$state" = awaiting_approval ] && break
+  case $state in succeeded|failed|cancelled|rejected|timed_out) echo "run ended early: $state"; exit 1;; esac
+  sleep 0.2
+done
+"$SLUICE" status "$run"
+
+say "mallory is not an approver: refused, and the refusal is recorded in the run"
+"$SLUICE" approve "$run" --as mallory || true
+
+say "alice approves"
+"$SLUICE" approve "$run" --as alice --comment "looks good"
+"$SLUICE" status "$run" --wait
+
+say "the run's log"
+"$SLUICE" logs "$run"

@@ -1,0 +1,170 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/sluice-cd/sluice/activities"
+	"github.com/sluice-cd/sluice/devserver/devservertest"
+	"github.com/sluice-cd/sluice/runs"
+	"github.com/sluice-cd/sluice/workflows"
+)
+
+// eightPhases enables all eight phases; every activity is a no-op, so the
+// time a run takes is orchestration only.
+const eightPhases = `version: 1
+environments: {production: {namespace: hello}}
+build: {commands: [make]}
+test: {commands: [make test]}
+bake: {image: 127.0.0.1:5000/acme/hello}
+deploy: {manifests: k8s}
+integration: {image: 127.0.0.1:5000/acme/it, commands: [./it]}
+promote: {}
+approval: {approvers: {users: [alice]}}
+production: {manifests: k8s}
+`
+
+// baselineWorkflow runs eight no-op activities in sequence: the least any
+// Temporal-based orchestrator can do for eight phases.
+func baselineWorkflow(ctx workflow.Context) error {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
+	for range 8 {
+		if err := workflow.ExecuteActivity(ctx, "Noop").Get(ctx, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type benchEnv struct {
+	c  client.Client
+	rc *runs.Client
+}
+
+func newBenchEnv(b *testing.B) *benchEnv {
+	b.Helper()
+	c := devservertest.Start(b)
+	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
+	w.RegisterWorkflow(workflows.Pipeline)
+	w.RegisterWorkflow(baselineWorkflow)
+	w.RegisterActivityWithOptions(func(context.Context) error { return nil }, activity.RegisterOptions{Name: "Noop"})
+	// Approve as soon as the approval is requested, the way a chat click does.
+	stubActivities(w, "", func(ctx context.Context, n activities.Notice) error {
+		if n.Kind == activities.NoticeApprovalRequested {
+			info := activity.GetInfo(ctx)
+			go func() {
+				_, _ = (&runs.Client{Temporal: c}).Decide(context.Background(),
+					runs.Ref{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID},
+					true, workflows.Decision{User: "alice"})
+			}()
+		}
+		return nil
+	})
+	if err := w.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(w.Stop)
+	return &benchEnv{c: c, rc: &runs.Client{Temporal: c}}
+}
+
+func (e *benchEnv) pipeline(b *testing.B, branch string) time.Duration {
+	spec := scenarioSpec(&testing.T{}, eightPhases)
+	p := push("a")
+	p.Branch = branch
+	start := time.Now()
+	st, err := e.rc.Start(context.Background(), workflows.Request{Push: p, Spec: spec})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var res workflows.RunState
+	if err := e.c.GetWorkflow(context.Background(), st.Ref.WorkflowID, st.Ref.RunID).Get(context.Background(), &res); err != nil {
+		b.Fatal(err)
+	}
+	if res.State != workflows.StateSucceeded {
+		b.Fatalf("run %s", res.State)
+	}
+	return time.Since(start)
+}
+
+func (e *benchEnv) baseline(b *testing.B, i int) time.Duration {
+	start := time.Now()
+	run, err := e.c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
+		ID: fmt.Sprintf("baseline-%d-%d", i, start.UnixNano()), TaskQueue: workflows.TaskQueue}, baselineWorkflow)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := run.Get(context.Background(), nil); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+func report(b *testing.B, ds []time.Duration, per int) {
+	slices.Sort(ds)
+	q := func(p float64) float64 {
+		return float64(ds[min(len(ds)-1, int(p*float64(len(ds))))].Microseconds()) / 1000 / float64(per)
+	}
+	b.ReportMetric(q(0.5), "ms/phase-p50")
+	b.ReportMetric(q(0.99), "ms/phase-p99")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkOrchestrationOverhead measures wall time per phase of an
+// eight-phase pipeline whose phases do no work, and of the baseline: a bare
+// workflow running eight no-op activities. Compare the two p50s for the
+// ratio of Sluice's overhead over Temporal's own.
+func BenchmarkOrchestrationOverhead(b *testing.B) {
+	e := newBenchEnv(b)
+	e.baseline(b, -1)
+	e.pipeline(b, "warmup")
+	b.Run("baseline", func(b *testing.B) {
+		var ds []time.Duration
+		for i := 0; b.Loop(); i++ {
+			ds = append(ds, e.baseline(b, i))
+		}
+		report(b, ds, 8)
+	})
+	b.Run("pipeline", func(b *testing.B) {
+		var ds []time.Duration
+		for i := 0; b.Loop(); i++ {
+			ds = append(ds, e.pipeline(b, fmt.Sprintf("b%d", i)))
+		}
+		report(b, ds, 8)
+	})
+}
+
+// BenchmarkThroughput runs N pipelines at once (distinct branches) and
+// reports completed pipelines per minute.
+func BenchmarkThroughput(b *testing.B) {
+	e := newBenchEnv(b)
+	e.pipeline(b, "warmup")
+	for _, n := range []int{1, 4, 16} {
+		b.Run(fmt.Sprintf("concurrent=%d", n), func(b *testing.B) {
+			start := time.Now()
+			done := 0
+			for i := 0; b.Loop(); i++ {
+				var wg sync.WaitGroup
+				for j := range n {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						e.pipeline(b, fmt.Sprintf("t%d-%d-%d", n, i, j))
+					}()
+				}
+				wg.Wait()
+				done += n
+			}
+			b.ReportMetric(float64(done)/time.Since(start).Minutes(), "pipelines/min")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
