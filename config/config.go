@@ -1,0 +1,255 @@
+// Package config reads the server configuration (`--config FILE`): the
+// repositories Sluice serves, their webhook secrets, chat settings and
+// approver groups. Secrets are named (an environment variable or a file),
+// never written inline, and the loaded values never appear in errors or logs.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Providers Sluice receives webhooks from.
+const (
+	GitHub = "github"
+	GitLab = "gitlab"
+	Gitea  = "gitea"
+)
+
+// Secret names where a secret value comes from: exactly one of Env and File.
+type Secret struct {
+	Env  string `yaml:"env"`
+	File string `yaml:"file"`
+}
+
+// Config is the server configuration.
+type Config struct {
+	Repositories   []Repository        `yaml:"repositories"`
+	Slack          *Slack              `yaml:"slack"`
+	ApproverGroups map[string][]string `yaml:"approver_groups"`
+}
+
+// Repository is one repository Sluice runs pipelines for.
+type Repository struct {
+	// Name as the provider spells it: "acme/hello".
+	Name     string `yaml:"name"`
+	Provider string `yaml:"provider"`
+	// CloneURL is what the worker clones (http(s), file:// or a path).
+	CloneURL      string `yaml:"clone_url"`
+	WebhookSecret Secret `yaml:"webhook_secret"`
+	// Branches that trigger runs; empty means the spec's `on.branches`.
+	Branches []string `yaml:"branches"`
+	// API is the provider's API base URL for commit statuses (optional).
+	API      string `yaml:"api_url"`
+	APIToken Secret `yaml:"api_token"`
+
+	secret string
+	token  string
+}
+
+// Slack configures approvals and notifications in Slack or a Slack-compatible chat.
+type Slack struct {
+	BotToken      Secret `yaml:"bot_token"`
+	SigningSecret Secret `yaml:"signing_secret"`
+	Channel       string `yaml:"channel"`
+	// APIURL defaults to Slack's; set it for compatible servers and tests.
+	APIURL string `yaml:"api_url"`
+	// Users maps Git author emails or usernames to Slack user ids, so the
+	// author of a change cannot approve it from Slack.
+	Users map[string]string `yaml:"users"`
+	// IncomingWebhook posts notifications only (Mattermost, Rocket.Chat).
+	IncomingWebhook Secret `yaml:"incoming_webhook"`
+
+	botToken, signingSecret, webhook string
+}
+
+// WebhookSecret returns the repository's loaded secret.
+func (r *Repository) Secret() string { return r.secret }
+
+// Token returns the loaded API token ("" when none is configured).
+func (r *Repository) Token() string { return r.token }
+
+// BotTokenValue returns the loaded bot token.
+func (s *Slack) BotTokenValue() string { return s.botToken }
+
+// SigningSecretValue returns the loaded signing secret.
+func (s *Slack) SigningSecretValue() string { return s.signingSecret }
+
+// IncomingWebhookURL returns the loaded incoming-webhook URL.
+func (s *Slack) IncomingWebhookURL() string { return s.webhook }
+
+// Load reads, checks and resolves a configuration file.
+func Load(file string) (*Config, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(file, data, os.LookupEnv)
+}
+
+// Parse checks a configuration and loads its secrets with lookupEnv and
+// from files. Unknown keys, missing secrets and an empty Slack signing
+// secret are errors that name the key.
+func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, errEOF(err)) {
+		return nil, fmt.Errorf("%s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("%s: "+format, append([]any{file}, a...)...)) }
+	seen := map[string]bool{}
+	for i := range c.Repositories {
+		r := &c.Repositories[i]
+		key := fmt.Sprintf("repositories[%d]", i)
+		if r.Name == "" || strings.Count(r.Name, "/") < 1 {
+			bad("%s.name: want owner/name, got %q", key, r.Name)
+		}
+		if seen[r.Provider+"/"+r.Name] {
+			bad("%s: %s repository %q listed twice", key, r.Provider, r.Name)
+		}
+		seen[r.Provider+"/"+r.Name] = true
+		if !slices.Contains([]string{GitHub, GitLab, Gitea}, r.Provider) {
+			bad("%s.provider: %q is not one of github, gitlab, gitea", key, r.Provider)
+		}
+		if r.CloneURL == "" {
+			bad("%s.clone_url: required", key)
+		}
+		for _, b := range r.Branches {
+			if _, err := path.Match(b, ""); err != nil {
+				bad("%s.branches: bad pattern %q", key, b)
+			}
+		}
+		var err error
+		if r.secret, err = load(r.WebhookSecret, lookupEnv, true); err != nil {
+			bad("%s.webhook_secret: %v", key, err)
+		}
+		if r.token, err = load(r.APIToken, lookupEnv, false); err != nil {
+			bad("%s.api_token: %v", key, err)
+		}
+	}
+	if s := c.Slack; s != nil {
+		var err error
+		if s.signingSecret, err = load(s.SigningSecret, lookupEnv, true); err != nil {
+			bad("slack.signing_secret: %v (Sluice refuses to accept unverifiable clicks)", err)
+		}
+		if s.botToken, err = load(s.BotToken, lookupEnv, true); err != nil {
+			bad("slack.bot_token: %v", err)
+		}
+		if s.webhook, err = load(s.IncomingWebhook, lookupEnv, false); err != nil {
+			bad("slack.incoming_webhook: %v", err)
+		}
+		if s.Channel == "" {
+			bad("slack.channel: required (the default channel for approvals)")
+		}
+		if s.APIURL != "" && !strings.HasSuffix(s.APIURL, "/") {
+			s.APIURL += "/"
+		}
+	}
+	for g, members := range c.ApproverGroups {
+		if len(members) == 0 {
+			bad("approver_groups.%s: empty group", g)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return &c, nil
+}
+
+func errEOF(err error) error {
+	if err != nil && err.Error() == "EOF" {
+		return err
+	}
+	return errSentinel
+}
+
+var errSentinel = errors.New("sentinel")
+
+// load reads a secret. The value itself never appears in the error.
+func load(s Secret, lookupEnv func(string) (string, bool), required bool) (string, error) {
+	switch {
+	case s.Env != "" && s.File != "":
+		return "", errors.New("set env or file, not both")
+	case s.Env != "":
+		v, ok := lookupEnv(s.Env)
+		if !ok || strings.TrimSpace(v) == "" {
+			return "", fmt.Errorf("environment variable %s is not set or empty", s.Env)
+		}
+		return strings.TrimSpace(v), nil
+	case s.File != "":
+		b, err := os.ReadFile(s.File)
+		if err != nil {
+			return "", fmt.Errorf("read %s: %w", s.File, errors.Unwrap(err))
+		}
+		v := strings.TrimSpace(string(b))
+		if v == "" {
+			return "", fmt.Errorf("%s is empty", s.File)
+		}
+		return v, nil
+	}
+	if required {
+		return "", errors.New("required: name an env variable (env: NAME) or a file (file: PATH)")
+	}
+	return "", nil
+}
+
+// Secrets returns every loaded secret value, for log redaction.
+func (c *Config) Secrets() []string {
+	var out []string
+	for _, r := range c.Repositories {
+		out = append(out, r.secret, r.token)
+	}
+	if s := c.Slack; s != nil {
+		out = append(out, s.botToken, s.signingSecret, s.webhook)
+	}
+	return slices.DeleteFunc(out, func(s string) bool { return s == "" })
+}
+
+// Repository finds a repository by provider and name.
+func (c *Config) Repository(provider, name string) *Repository {
+	for i := range c.Repositories {
+		if r := &c.Repositories[i]; r.Provider == provider && strings.EqualFold(r.Name, name) {
+			return r
+		}
+	}
+	return nil
+}
+
+// ByProvider lists the repositories of one provider.
+func (c *Config) ByProvider(provider string) []*Repository {
+	var out []*Repository
+	for i := range c.Repositories {
+		if c.Repositories[i].Provider == provider {
+			out = append(out, &c.Repositories[i])
+		}
+	}
+	return out
+}
+
+// AuthorIDs returns every identity of a commit author: the Git identities and
+// their mapped chat user ids.
+func (c *Config) AuthorIDs(ids ...string) []string {
+	var out []string
+	for _, id := range ids {
+		if id == "" {
+			continue
+		}
+		out = append(out, id)
+		if c.Slack != nil {
+			if u, ok := c.Slack.Users[id]; ok {
+				out = append(out, u)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}

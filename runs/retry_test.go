@@ -1,0 +1,63 @@
+package runs
+
+import (
+	"testing"
+
+	"github.com/sluice-cd/sluice/workflows"
+)
+
+func TestResumePoint(t *testing.T) {
+	phases := func(statuses ...string) []workflows.PhaseState {
+		names := []string{"build", "test", "bake", "deploy", "integration"}
+		var out []workflows.PhaseState
+		for i, s := range statuses {
+			out = append(out, workflows.PhaseState{Name: names[i], Status: s})
+		}
+		return out
+	}
+	outs := workflows.Outputs{Workspace: "/ws", Image: "img", Digest: "sha256:1", Environment: "ns"}
+	cases := []struct {
+		name, state string
+		phases      []workflows.PhaseState
+		want        string
+		keepDigest  bool
+		wantErr     bool
+	}{
+		{"failed test", workflows.StateFailed, phases("succeeded", "failed", "pending"), "test", false, false},
+		{"integration failed after deploy was undone", workflows.StateFailed,
+			phases("succeeded", "succeeded", "succeeded", "compensated", "failed"), "deploy", true, false},
+		{"cancelled in bake", workflows.StateCancelled, phases("succeeded", "succeeded", "cancelled"), "bake", false, false},
+		{"succeeded runs are not retried", workflows.StateSucceeded, phases("succeeded"), "", false, true},
+		{"rejected runs are not retried", workflows.StateRejected, phases("succeeded"), "", false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			phase, out, err := ResumePoint(workflows.RunState{State: tc.state, Phases: tc.phases, Outputs: outs})
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err %v", err)
+			}
+			if phase != tc.want {
+				t.Fatalf("phase %q want %q", phase, tc.want)
+			}
+			if !tc.wantErr && (out.Digest != "") != tc.keepDigest {
+				t.Fatalf("digest kept=%v, want %v", out.Digest != "", tc.keepDigest)
+			}
+			if out.Environment != "" {
+				t.Fatal("the environment of an undone deploy must not be reused")
+			}
+		})
+	}
+}
+
+func TestParseRef(t *testing.T) {
+	r, err := ParseRef("pipeline/acme/hello/feature/x@0193abcd-ef01-7000-8000-000000000000")
+	if err != nil || r.WorkflowID != "pipeline/acme/hello/feature/x" || r.RunID == "" {
+		t.Fatalf("%+v %v", r, err)
+	}
+	if r, err := ParseRef("pipeline/acme/hello/main"); err != nil || r.RunID != "" {
+		t.Fatalf("%+v %v", r, err)
+	}
+	if _, err := ParseRef("nonsense"); err == nil {
+		t.Fatal("accepted a non-run id")
+	}
+}
