@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"slices"
@@ -101,11 +102,13 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var c Config
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, errEOF(err)) {
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("%s: "+format, append([]any{file}, a...)...)) }
+	bad := func(format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{file}, a...)...))
+	}
 	seen := map[string]bool{}
 	for i := range c.Repositories {
 		r := &c.Repositories[i]
@@ -164,15 +167,6 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	}
 	return &c, nil
 }
-
-func errEOF(err error) error {
-	if err != nil && err.Error() == "EOF" {
-		return err
-	}
-	return errSentinel
-}
-
-var errSentinel = errors.New("sentinel")
 
 // load reads a secret. The value itself never appears in the error.
 func load(s Secret, lookupEnv func(string) (string, bool), required bool) (string, error) {

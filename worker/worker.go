@@ -7,12 +7,14 @@ import (
 	"os"
 	"path/filepath"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/sluice-cd/sluice/activities"
 	"github.com/sluice-cd/sluice/executor"
 	"github.com/sluice-cd/sluice/logstore"
+	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/workflows"
 )
 
@@ -30,6 +32,9 @@ type Config struct {
 	Chat activities.Chat
 	// Executor runs build and test commands. Default: a local executor in DataDir/workspaces.
 	Executor executor.Executor
+	// Runs starts pipelines for webhook deliveries (the Dispatch workflow).
+	// Default: a client on the worker's own connection.
+	Runs *runs.Client
 }
 
 // LogDir is where a data dir keeps run logs.
@@ -55,6 +60,9 @@ func New(c client.Client, cfg Config) (sdkworker.Worker, error) {
 		}
 		exec = &executor.Local{Root: root}
 	}
+	if cfg.Runs == nil {
+		cfg.Runs = &runs.Client{Temporal: c, TaskQueue: cfg.TaskQueue}
+	}
 	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{})
 	Register(w, cfg, exec, logs)
 	return w, nil
@@ -64,6 +72,11 @@ func New(c client.Client, cfg Config) (sdkworker.Worker, error) {
 // build workers with their own executor.
 func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *logstore.Store) {
 	w.RegisterWorkflow(workflows.Pipeline)
+	w.RegisterWorkflow(workflows.Dispatch)
+	if cfg.Runs != nil {
+		d := &runs.Dispatcher{Client: cfg.Runs}
+		w.RegisterActivityWithOptions(d.StartPipeline, activity.RegisterOptions{Name: workflows.ActivityStartPipeline})
+	}
 	w.RegisterActivity(&activities.Steps{Exec: exec, Logs: logs})
 	platform := cfg.Platform
 	w.RegisterActivity(&platform)

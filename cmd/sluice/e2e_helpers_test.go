@@ -16,9 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
 )
 
 // The end-to-end tests drive the real `sluice` binary against the Temporal
@@ -198,37 +196,8 @@ func (e *env) waitState(run, state string, timeout time.Duration) statusOut {
 }
 
 // gitRepo makes a real repository from examples/hello with the given spec,
-// committed by carol, and returns its path.
+// committed by carol, and returns its path and the commit.
 func gitRepo(t *testing.T, spec string) (string, string) {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "hello")
-	if err := os.CopyFS(dir, os.DirFS("../../examples/hello")); err != nil {
-		t.Fatal(err)
-	}
-	if spec != "" {
-		if err := os.WriteFile(filepath.Join(dir, ".sluice.yml"), []byte(spec), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r, err := git.PlainInitWithOptions(dir, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: plumbing.Main}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir, commitAll(t, r, "initial")
-}
-
-func commitAll(t *testing.T, r *git.Repository, msg string) string {
-	t.Helper()
-	wt, err := r.Worktree()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := wt.AddGlob("."); err != nil {
-		t.Fatal(err)
-	}
-	h, err := wt.Commit(msg, &git.CommitOptions{Author: &object.Signature{Name: "carol", Email: "carol@example.com", When: time.Now()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h.String()
+	return gitsrctest.Repo(t, "../../examples/hello", spec)
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-git/go-git/v5"
+	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
 )
 
 func TestEndToEndBuildTestApproval(t *testing.T) {
@@ -197,11 +197,7 @@ func TestNewerPushSupersedesRunningRun(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(repo, "NOTES"), []byte("second\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r, err := git.PlainOpen(repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	second := commitAll(t, r, "second")
+	second := gitsrctest.Commit(t, repo, "second")
 	if code := e.json(&run2, "run", "--repo", repo, "--ref", "main"); code != 0 || run2.Action != "superseding" || run2.RunID == run1.RunID {
 		t.Fatalf("second run: code %d %+v", code, run2)
 	}

@@ -19,23 +19,50 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/sluice-cd/sluice/activities"
+	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/devserver"
 	"github.com/sluice-cd/sluice/httpapi"
 	"github.com/sluice-cd/sluice/logstore"
 	"github.com/sluice-cd/sluice/runs"
+	"github.com/sluice-cd/sluice/webhooks"
 	"github.com/sluice-cd/sluice/worker"
 )
 
 // serveFlags are shared by dev, worker and server.
 type serveFlags struct {
-	dataDir  string
-	httpPort int
-	httpHost string
-	platform activities.Platform
+	configFile string
+	cfg        *config.Config
+	dataDir    string
+	httpPort   int
+	httpHost   string
+	platform   activities.Platform
 }
 
 func (s *serveFlags) addData(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&s.dataDir, "data-dir", ".sluice", "directory for the Temporal database, workspaces and logs")
+	cmd.Flags().StringVar(&s.configFile, "config", "", "server configuration: repositories, webhook secrets, Slack, approver groups")
+}
+
+// loadConfig reads --config; without one Sluice serves no webhooks and no chat.
+func (s *serveFlags) loadConfig() error {
+	s.cfg = &config.Config{}
+	if s.configFile == "" {
+		return nil
+	}
+	cfg, err := config.Load(s.configFile)
+	if err != nil {
+		return err
+	}
+	s.cfg = cfg
+	return nil
+}
+
+func (s *serveFlags) runsClient(c client.Client) *runs.Client {
+	return &runs.Client{Temporal: c, Groups: s.cfg.ApproverGroups}
+}
+
+func (s *serveFlags) workerConfig(c client.Client, dir string) worker.Config {
+	return worker.Config{DataDir: dir, Platform: s.platform, Secrets: s.cfg.Secrets(), Runs: s.runsClient(c)}
 }
 
 func (s *serveFlags) addHTTP(cmd *cobra.Command) {
@@ -74,6 +101,9 @@ func newDevCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := s.loadConfig(); err != nil {
+				return err
+			}
 			log := g.logger()
 			srv, err := devserver.Start(devserver.Options{
 				FrontendPort: temporalPort, UIPort: uiPort, DatabaseFile: filepath.Join(dir, "temporal.db"),
@@ -91,7 +121,7 @@ func newDevCmd(g *globals) *cobra.Command {
 			defer c.Close()
 			var w sdkworker.Worker
 			if runWorker {
-				if w, err = worker.New(c, worker.Config{DataDir: dir, Platform: s.platform}); err != nil {
+				if w, err = worker.New(c, s.workerConfig(c, dir)); err != nil {
 					return err
 				}
 				if err := w.Start(); err != nil {
@@ -130,12 +160,15 @@ func newWorkerCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := s.loadConfig(); err != nil {
+				return err
+			}
 			c, err := g.dial(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			w, err := worker.New(c, worker.Config{DataDir: dir, Platform: s.platform})
+			w, err := worker.New(c, s.workerConfig(c, dir))
 			if err != nil {
 				return err
 			}
@@ -157,6 +190,9 @@ func newServerCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := s.absDataDir()
 			if err != nil {
+				return err
+			}
+			if err := s.loadConfig(); err != nil {
 				return err
 			}
 			c, err := g.dial(cmd.Context())
@@ -184,7 +220,11 @@ func (s *serveFlags) startHTTP(c client.Client, dir string, log *slog.Logger) (*
 	if err != nil {
 		return nil, "", err
 	}
-	api := httpapi.New(&runs.Client{Temporal: c}, logs, log)
+	rc := s.runsClient(c)
+	api := httpapi.New(rc, logs, log)
+	if len(s.cfg.Repositories) > 0 {
+		(&webhooks.Receiver{Config: s.cfg, Start: &runs.PushStarter{Client: rc, Config: s.cfg}, Log: log}).Register(api.Mux)
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(s.httpHost, strconv.Itoa(s.httpPort)))
 	if err != nil {
 		return nil, "", fmt.Errorf("HTTP port %d: %w (choose another with --http-port)", s.httpPort, err)

@@ -1,0 +1,167 @@
+package webhooks
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path"
+	"strings"
+
+	"github.com/sluice-cd/sluice/config"
+)
+
+// MaxBody is the default largest webhook body accepted (GitHub caps
+// payloads at 25 MB; pushes are far smaller).
+const MaxBody = 5 << 20
+
+// Outcome is what a Starter did with a push.
+type Outcome struct {
+	// Status is the HTTP status to answer: 202 started, 200 duplicate or
+	// ignored, 422 when the spec at the commit is invalid.
+	Status int    `json:"-"`
+	Result string `json:"result"`
+	Detail string `json:"detail,omitempty"`
+	// Dispatch is the durable record of the delivery (a workflow ID).
+	Dispatch string `json:"dispatch,omitempty"`
+}
+
+// Starter turns a verified push into a run. Implementations must be safe
+// for concurrent use and must start at most one run per DeliveryID.
+type Starter interface {
+	StartPush(ctx context.Context, repo *config.Repository, p Push) (Outcome, error)
+}
+
+// Receiver is the webhook HTTP handler set.
+type Receiver struct {
+	Config  *config.Config
+	Start   Starter
+	Log     *slog.Logger
+	MaxBody int64
+}
+
+type provider struct {
+	name     string
+	verify   func(http.Header, []byte, string) error
+	parse    func(event string, body []byte) (*Push, error)
+	event    string
+	delivery []string
+}
+
+var providers = []provider{
+	{config.GitHub, VerifyGitHub, ParseGitHub, "X-GitHub-Event", []string{"X-GitHub-Delivery"}},
+	{config.GitLab, VerifyGitLab, ParseGitLab, "X-Gitlab-Event", []string{"Idempotency-Key", "X-Gitlab-Event-UUID"}},
+	{config.Gitea, VerifyGitea, ParseGitea, "X-Gitea-Event", []string{"X-Gitea-Delivery"}},
+}
+
+// Register mounts POST /hooks/{github,gitlab,gitea}.
+func (rc *Receiver) Register(mux *http.ServeMux) {
+	for _, p := range providers {
+		mux.HandleFunc("POST /hooks/"+p.name, func(w http.ResponseWriter, r *http.Request) { rc.handle(w, r, p) })
+	}
+}
+
+func reply(w http.ResponseWriter, status int, result, detail string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(Outcome{Result: result, Detail: detail})
+}
+
+func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, p provider) {
+	limit := rc.MaxBody
+	if limit == 0 {
+		limit = MaxBody
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			reply(w, http.StatusRequestEntityTooLarge, "rejected", fmt.Sprintf("body larger than %d bytes", limit))
+			return
+		}
+		reply(w, http.StatusBadRequest, "rejected", "could not read body")
+		return
+	}
+	log := rc.Log.With("provider", p.name)
+
+	// Verify before anything reads the body: the repository is the one whose
+	// secret signed it.
+	var repo *config.Repository
+	var authErr error
+	for _, candidate := range rc.Config.ByProvider(p.name) {
+		if authErr = p.verify(r.Header, body, candidate.Secret()); authErr == nil {
+			repo = candidate
+			break
+		}
+	}
+	if repo == nil {
+		msg := "no repository of this provider is configured"
+		if authErr != nil {
+			msg = authErr.Error()
+		}
+		log.Warn("webhook refused", "reason", msg, "remote", r.RemoteAddr)
+		reply(w, http.StatusUnauthorized, "unauthorized", msg)
+		return
+	}
+
+	push, err := p.parse(r.Header.Get(p.event), body)
+	var ignored Ignored
+	switch {
+	case errors.As(err, &ignored):
+		reply(w, http.StatusOK, "ignored", ignored.Error())
+		return
+	case err != nil:
+		reply(w, http.StatusBadRequest, "rejected", err.Error())
+		return
+	}
+	if !strings.EqualFold(push.Repo, repo.Name) {
+		reply(w, http.StatusNotFound, "unknown repository", fmt.Sprintf("repository %q is not configured in Sluice", push.Repo))
+		return
+	}
+	if push.Deleted {
+		reply(w, http.StatusOK, "ignored", "branch "+push.Branch+" was deleted")
+		return
+	}
+	if len(repo.Branches) > 0 && !matchAny(repo.Branches, push.Branch) {
+		reply(w, http.StatusOK, "ignored", "branch "+push.Branch+" does not trigger runs")
+		return
+	}
+	push.DeliveryID = deliveryID(r.Header, p.delivery, body)
+	out, err := rc.Start.StartPush(r.Context(), repo, *push)
+	if err != nil {
+		log.Error("start run failed", "repo", push.Repo, "branch", push.Branch, "commit", push.Commit, "error", err)
+		reply(w, http.StatusServiceUnavailable, "error", "could not start the run; the provider may redeliver: "+err.Error())
+		return
+	}
+	log.Info("webhook", "repo", push.Repo, "branch", push.Branch, "commit", push.Commit, "delivery", push.DeliveryID, "result", out.Result)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(out.Status)
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+// deliveryID is the provider's delivery header, or a hash of the body when
+// the provider sent none (a redelivery has the same body).
+func deliveryID(h http.Header, names []string, body []byte) string {
+	for _, n := range names {
+		if v := h.Get(n); v != "" {
+			return v
+		}
+	}
+	sum := sha256.Sum256(body)
+	return "body-" + hex.EncodeToString(sum[:16])
+}
+
+// matchAny reports whether branch matches any of the glob patterns.
+func matchAny(patterns []string, branch string) bool {
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, branch); ok {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,45 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// ActivityStartPipeline is the activity Dispatch runs; it is implemented by
+// runs.Dispatcher (registered under this name) because starting a workflow
+// needs a Temporal client, which this package must not hold.
+const ActivityStartPipeline = "StartPipeline"
+
+// DispatchWorkflowID is the ID of the Dispatch workflow of one webhook
+// delivery. Temporal refuses a second workflow with the same ID, which makes
+// a redelivered webhook a no-op however many copies arrive at once.
+func DispatchWorkflowID(provider, deliveryID string) string {
+	return "delivery/" + provider + "/" + deliveryID
+}
+
+// DispatchResult says what happened to the delivery's push.
+type DispatchResult struct {
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id,omitempty"`
+	Action     string `json:"action"`
+}
+
+// Dispatch durably hands one webhook push to its branch's pipeline: it is
+// started as soon as the delivery is accepted and retries the start until
+// Temporal and the branch's run take it.
+func Dispatch(ctx workflow.Context, req Request) (DispatchResult, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: 24 * time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Minute,
+		},
+	})
+	var res DispatchResult
+	err := workflow.ExecuteActivity(ctx, ActivityStartPipeline, req).Get(ctx, &res)
+	return res, err
+}
