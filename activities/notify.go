@@ -10,8 +10,16 @@ import (
 )
 
 // Chat posts notices to people. Implementations are safe for concurrent use.
+// Post returns a reference to the message it posted or edited, so later
+// notices about the same approval can edit it or reply under it.
 type Chat interface {
-	Post(ctx context.Context, n Notice) error
+	Post(ctx context.Context, n Notice) (MessageRef, error)
+}
+
+// MessageRef locates a chat message.
+type MessageRef struct {
+	Channel string `json:"channel,omitempty"`
+	TS      string `json:"ts,omitempty"`
 }
 
 // Notify records notices in the run's log and, when configured, in chat.
@@ -22,12 +30,12 @@ type Notify struct {
 
 // Send delivers one notice. The log line is written first, so the log has
 // it even when chat is down (the workflow ignores a failed Send).
-func (n *Notify) Send(ctx context.Context, in Notice) error {
+func (n *Notify) Send(ctx context.Context, in Notice) (MessageRef, error) {
 	if err := n.Logs.Append(in.RunID, "sluice", noticeText(in)); err != nil {
-		return fmt.Errorf("log notice: %w", err)
+		return MessageRef{}, fmt.Errorf("log notice: %w", err)
 	}
 	if n.Chat == nil {
-		return nil
+		return MessageRef{}, nil
 	}
 	return n.Chat.Post(ctx, in)
 }

@@ -120,6 +120,17 @@ type Notice struct {
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	// Text is the human summary (who decided, why it failed).
 	Text string `json:"text,omitempty"`
+	// WorkflowID with RunID names the run for links and buttons.
+	WorkflowID string `json:"workflow_id,omitempty"`
+	// Digest and Environment describe what is being approved.
+	Digest      string `json:"digest,omitempty"`
+	Environment string `json:"environment,omitempty"`
+	// Phases summarises finished phases with durations ("build 1.2s, test 0.8s").
+	Phases string `json:"phases,omitempty"`
+	// State is the run's final state (run_finished).
+	State string `json:"state,omitempty"`
+	// Message is the approval message to edit or reply under.
+	Message MessageRef `json:"message,omitzero"`
 }
 
 // Notice kinds.

@@ -141,14 +141,19 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	}
 	if s := c.Slack; s != nil {
 		var err error
-		if s.signingSecret, err = load(s.SigningSecret, lookupEnv, true); err != nil {
-			bad("slack.signing_secret: %v (Sluice refuses to accept unverifiable clicks)", err)
-		}
-		if s.botToken, err = load(s.BotToken, lookupEnv, true); err != nil {
-			bad("slack.bot_token: %v", err)
-		}
 		if s.webhook, err = load(s.IncomingWebhook, lookupEnv, false); err != nil {
 			bad("slack.incoming_webhook: %v", err)
+		}
+		// With only an incoming webhook Sluice posts notifications and
+		// approvals go through the CLI; buttons need the bot and the secret.
+		notifyOnly := s.IncomingWebhook != (Secret{}) && s.BotToken == (Secret{}) && s.SigningSecret == (Secret{})
+		if !notifyOnly {
+			if s.signingSecret, err = load(s.SigningSecret, lookupEnv, true); err != nil {
+				bad("slack.signing_secret: %v (Sluice refuses to accept unverifiable clicks)", err)
+			}
+			if s.botToken, err = load(s.BotToken, lookupEnv, true); err != nil {
+				bad("slack.bot_token: %v", err)
+			}
 		}
 		if s.Channel == "" {
 			bad("slack.channel: required (the default channel for approvals)")

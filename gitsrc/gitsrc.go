@@ -15,6 +15,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
@@ -129,6 +130,9 @@ func Checkout(ctx context.Context, url, commit, dir string) error {
 	}
 	r, err := git.PlainCloneContext(ctx, dir, false, &git.CloneOptions{URL: url, NoCheckout: true, Tags: git.NoTags})
 	if err != nil {
+		if errors.Is(err, transport.ErrRepositoryNotFound) {
+			return fmt.Errorf("clone %s: repository %w", url, ErrNotFound)
+		}
 		return fmt.Errorf("clone %s: %w", url, err)
 	}
 	wt, err := r.Worktree()

@@ -58,7 +58,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	w.RegisterWorkflow(baselineWorkflow)
 	w.RegisterActivityWithOptions(func(context.Context) error { return nil }, activity.RegisterOptions{Name: "Noop"})
 	// Approve as soon as the approval is requested, the way a chat click does.
-	stubActivities(w, "", func(ctx context.Context, n activities.Notice) error {
+	stubActivities(w, "", func(ctx context.Context, n activities.Notice) (activities.MessageRef, error) {
 		if n.Kind == activities.NoticeApprovalRequested {
 			info := activity.GetInfo(ctx)
 			go func() {
@@ -67,7 +67,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 					true, workflows.Decision{User: "alice"})
 			}()
 		}
-		return nil
+		return activities.MessageRef{}, nil
 	})
 	if err := w.Start(); err != nil {
 		b.Fatal(err)

@@ -33,7 +33,7 @@ var record = flag.Bool("record", false, "record replay histories into ../workflo
 
 // stubActivities registers activity functions under the real activity names,
 // with scripted outcomes, so a scenario's history can be produced quickly.
-func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Context, activities.Notice) error) {
+func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Context, activities.Notice) (activities.MessageRef, error)) {
 	reg := func(name string, fn any) { w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
 	fail := func(phase string) error {
 		if phase == failPhase {
@@ -55,7 +55,9 @@ func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Co
 		reg(n, undo)
 	}
 	if send == nil {
-		send = func(context.Context, activities.Notice) error { return nil }
+		send = func(context.Context, activities.Notice) (activities.MessageRef, error) {
+			return activities.MessageRef{}, nil
+		}
 	}
 	reg("Send", send)
 }

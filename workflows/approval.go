@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -155,7 +156,7 @@ func (r *run) approval(ctx workflow.Context) error {
 	}
 	r.st.Approval = a
 	r.st.State = StateAwaitingApproval
-	r.notify(ctx, activities.NoticeApprovalRequested, "")
+	a.Message = r.notify(ctx, activities.NoticeApprovalRequested, "")
 
 	decided := func() bool { return a.Status != ApprovalPending }
 	for !decided() {
@@ -206,21 +207,37 @@ var notifyOptions = workflow.ActivityOptions{
 	},
 }
 
-// notify tells people about the run. A chat or Git host outage must never
-// fail or stall a pipeline, so errors are logged and dropped.
-func (r *run) notify(ctx workflow.Context, kind, text string) {
+// notify tells people about the run and returns the chat message it
+// posted, if any. A chat outage must never fail or stall a pipeline, so
+// errors are logged and dropped.
+func (r *run) notify(ctx workflow.Context, kind, text string) activities.MessageRef {
 	var n *activities.Notify
 	p := r.in.Push
+	info := workflow.GetInfo(ctx)
 	notice := activities.Notice{
-		RunID: r.runID, Kind: kind, Repo: p.Repo, Branch: p.Branch, Commit: p.Commit,
-		Author: p.Author, Phase: r.st.Phase, Text: text,
+		RunID: r.runID, WorkflowID: info.WorkflowExecution.ID, Kind: kind, Repo: p.Repo, Branch: p.Branch,
+		Commit: p.Commit, Author: p.Author, Phase: r.st.Phase, Text: text, State: r.st.State,
+		Digest: r.st.Outputs.Digest, Environment: r.st.Outputs.Environment, Phases: phaseSummary(r.st.Phases),
 	}
 	if a := r.st.Approval; a != nil {
-		notice.Approvers, notice.Channel, notice.ExpiresAt = a.Approvers, a.Channel, a.ExpiresAt
+		notice.Approvers, notice.Channel, notice.ExpiresAt, notice.Message = a.Approvers, a.Channel, a.ExpiresAt, a.Message
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(dctx, notifyOptions), n.Send, notice).Get(dctx, nil)
+	var ref activities.MessageRef
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(dctx, notifyOptions), n.Send, notice).Get(dctx, &ref)
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("notification not delivered", "kind", kind, "error", err)
 	}
+	return ref
+}
+
+// phaseSummary lists finished phases with their durations.
+func phaseSummary(phases []PhaseState) string {
+	var parts []string
+	for _, p := range phases {
+		if !p.Finished.IsZero() {
+			parts = append(parts, fmt.Sprintf("%s %s (%s)", p.Name, p.Finished.Sub(p.Started).Round(100*time.Millisecond), p.Status))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

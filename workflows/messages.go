@@ -1,6 +1,10 @@
 package workflows
 
-import "time"
+import (
+	"time"
+
+	"github.com/sluice-cd/sluice/activities"
+)
 
 // Message names: queries, updates and signals the Pipeline workflow handles.
 // Clients (CLI, webhook server, chat adapter) use these constants.
@@ -56,6 +60,8 @@ type ApprovalState struct {
 	RequestedAt time.Time `json:"requested_at"`
 	ExpiresAt   time.Time `json:"expires_at"`
 	Reminders   int       `json:"reminders"`
+	// Message is the chat message showing the approval, once posted.
+	Message activities.MessageRef `json:"message,omitzero"`
 }
 
 // Decided is one recorded decision.

@@ -66,6 +66,8 @@ type harness struct {
 	failAt string
 	// seen records activity inputs by name.
 	inputs map[string]any
+	// notices records every notice sent.
+	notices []activities.Notice
 }
 
 func newHarness(t *testing.T) *harness {
@@ -117,9 +119,10 @@ func newHarness(t *testing.T) *harness {
 	h.env.OnActivity(p.DeleteEnvironment, mock.Anything, mock.Anything).Return(undo("DeleteEnvironment"))
 	h.env.OnActivity(p.RemoveTag, mock.Anything, mock.Anything).Return(undo("RemoveTag"))
 	h.env.OnActivity(n.Send, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.Notice) error {
+		func(_ context.Context, in activities.Notice) (activities.MessageRef, error) {
 			h.calls = append(h.calls, "notify:"+in.Kind)
-			return nil
+			h.notices = append(h.notices, in)
+			return activities.MessageRef{Channel: "C1", TS: "1.0"}, nil
 		})
 	return h
 }

@@ -19,6 +19,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/sluice-cd/sluice/activities"
+	"github.com/sluice-cd/sluice/chat"
 	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/devserver"
 	"github.com/sluice-cd/sluice/httpapi"
@@ -30,6 +31,7 @@ import (
 
 // serveFlags are shared by dev, worker and server.
 type serveFlags struct {
+	uiURL      string
 	configFile string
 	cfg        *config.Config
 	dataDir    string
@@ -62,7 +64,26 @@ func (s *serveFlags) runsClient(c client.Client) *runs.Client {
 }
 
 func (s *serveFlags) workerConfig(c client.Client, dir string) worker.Config {
-	return worker.Config{DataDir: dir, Platform: s.platform, Secrets: s.cfg.Secrets(), Runs: s.runsClient(c)}
+	return worker.Config{DataDir: dir, Platform: s.platform, Secrets: s.cfg.Secrets(), Runs: s.runsClient(c), Chat: s.chat()}
+}
+
+// chat is the Slack adapter, the incoming-webhook notifier, or nil.
+func (s *serveFlags) chat() activities.Chat {
+	sl := s.cfg.Slack
+	switch {
+	case sl == nil:
+		return nil
+	case sl.BotTokenValue() != "":
+		return s.slack()
+	case sl.IncomingWebhookURL() != "":
+		return &chat.Webhook{URL: sl.IncomingWebhookURL()}
+	}
+	return nil
+}
+
+func (s *serveFlags) slack() *chat.Slack {
+	sl := s.cfg.Slack
+	return chat.NewSlack(sl.BotTokenValue(), sl.APIURL, sl.Channel, s.uiURL)
 }
 
 func (s *serveFlags) addHTTP(cmd *cobra.Command) {
@@ -104,6 +125,7 @@ func newDevCmd(g *globals) *cobra.Command {
 			if err := s.loadConfig(); err != nil {
 				return err
 			}
+			s.uiURL = g.uiURL
 			log := g.logger()
 			srv, err := devserver.Start(devserver.Options{
 				FrontendPort: temporalPort, UIPort: uiPort, DatabaseFile: filepath.Join(dir, "temporal.db"),
@@ -114,6 +136,9 @@ func newDevCmd(g *globals) *cobra.Command {
 			}
 			defer srv.Stop()
 			g.temporalAddress = srv.Address
+			if srv.UIAddress != "" {
+				s.uiURL = srv.UIAddress
+			}
 			c, err := g.dial(cmd.Context())
 			if err != nil {
 				return err
@@ -163,6 +188,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 			if err := s.loadConfig(); err != nil {
 				return err
 			}
+			s.uiURL = g.uiURL
 			c, err := g.dial(cmd.Context())
 			if err != nil {
 				return err
@@ -195,6 +221,7 @@ func newServerCmd(g *globals) *cobra.Command {
 			if err := s.loadConfig(); err != nil {
 				return err
 			}
+			s.uiURL = g.uiURL
 			c, err := g.dial(cmd.Context())
 			if err != nil {
 				return err
@@ -224,6 +251,9 @@ func (s *serveFlags) startHTTP(c client.Client, dir string, log *slog.Logger) (*
 	api := httpapi.New(rc, logs, log)
 	if len(s.cfg.Repositories) > 0 {
 		(&webhooks.Receiver{Config: s.cfg, Start: &runs.PushStarter{Client: rc, Config: s.cfg}, Log: log}).Register(api.Mux)
+	}
+	if sl := s.cfg.Slack; sl != nil && sl.SigningSecretValue() != "" {
+		(&chat.Interactions{SigningSecret: sl.SigningSecretValue(), Runs: rc, Slack: s.slack(), Log: log}).Register(api.Mux)
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(s.httpHost, strconv.Itoa(s.httpPort)))
 	if err != nil {

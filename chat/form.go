@@ -1,0 +1,5 @@
+package chat
+
+import "net/url"
+
+func parseForm(body []byte) (url.Values, error) { return url.ParseQuery(string(body)) }

@@ -1,0 +1,202 @@
+// Package chat connects runs to people in Slack (or a Slack-compatible
+// server): approval messages with Approve and Reject buttons, their edits,
+// reminders, results, and the signed interaction endpoint the buttons call.
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/sluice-cd/sluice/activities"
+)
+
+// Action ids of the approval buttons and the rejection dialog.
+const (
+	ActionApprove = "sluice_approve"
+	ActionReject  = "sluice_reject"
+	ViewReject    = "sluice_reject_reason"
+	blockReason   = "reason"
+	inputReason   = "reason_input"
+)
+
+// Slack posts notices with the Web API. It implements activities.Chat.
+type Slack struct {
+	API *slack.Client
+	// Channel is the default channel; an approval's own channel wins.
+	Channel string
+	// UIURL is the Temporal Web UI base, for links. Namespace defaults to "default".
+	UIURL     string
+	Namespace string
+}
+
+// NewSlack returns an adapter for the bot token; apiURL may point at a
+// Slack-compatible server (empty means Slack).
+func NewSlack(token, apiURL, channel, uiURL string) *Slack {
+	var opts []slack.Option
+	if apiURL != "" {
+		opts = append(opts, slack.OptionAPIURL(apiURL))
+	}
+	return &Slack{API: slack.New(token, opts...), Channel: channel, UIURL: uiURL}
+}
+
+var _ activities.Chat = (*Slack)(nil)
+
+// RunRef is the run id the buttons carry: "<workflow id>@<run id>".
+func RunRef(n activities.Notice) string { return n.WorkflowID + "@" + n.RunID }
+
+func (s *Slack) link(n activities.Notice) string {
+	ns := s.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", strings.TrimRight(s.UIURL, "/"), ns, url.PathEscape(n.WorkflowID), n.RunID)
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+func md(text string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.MarkdownType, text, false, false)
+}
+
+// header describes the change being released.
+func (s *Slack) header(n activities.Notice, status string) []slack.Block {
+	fields := []*slack.TextBlockObject{
+		md("*Commit*\n`" + short(n.Commit) + "` by " + n.Author),
+		md("*Branch*\n`" + n.Branch + "`"),
+	}
+	if n.Digest != "" {
+		fields = append(fields, md("*Image*\n`"+n.Digest+"`"))
+	}
+	if n.Environment != "" {
+		fields = append(fields, md("*Test environment*\n`"+n.Environment+"`"))
+	}
+	blocks := []slack.Block{
+		slack.NewSectionBlock(md(fmt.Sprintf("*%s* · %s", n.Repo, status)), fields, nil),
+	}
+	ctx := []slack.MixedElement{md(fmt.Sprintf("<%s|Temporal UI>", s.link(n)))}
+	if n.Phases != "" {
+		ctx = append(ctx, md(n.Phases))
+	}
+	return append(blocks, slack.NewContextBlock("", ctx...))
+}
+
+// approvalBlocks is the approval message: the change, then the buttons.
+func (s *Slack) approvalBlocks(n activities.Notice) []slack.Block {
+	ref := RunRef(n)
+	blocks := s.header(n, fmt.Sprintf("waiting for approval from %s (expires %s)", mentionAll(n.Approvers), n.ExpiresAt.UTC().Format(time.RFC1123)))
+	approve := slack.NewButtonBlockElement(ActionApprove, ref, slack.NewTextBlockObject(slack.PlainTextType, "Approve", false, false))
+	approve.Style = slack.StylePrimary
+	reject := slack.NewButtonBlockElement(ActionReject, ref, slack.NewTextBlockObject(slack.PlainTextType, "Reject", false, false))
+	reject.Style = slack.StyleDanger
+	return append(blocks, slack.NewActionBlock("decide", approve, reject))
+}
+
+// decidedBlocks replaces the buttons with the outcome.
+func (s *Slack) decidedBlocks(n activities.Notice, outcome string) []slack.Block {
+	return append(s.header(n, outcome), slack.NewContextBlock("", md(outcome)))
+}
+
+func mentionAll(users []string) string {
+	out := make([]string, len(users))
+	for i, u := range users {
+		out[i] = mention(u)
+	}
+	return strings.Join(out, ", ")
+}
+
+// mention renders a Slack user id as a mention and anything else as is.
+func mention(u string) string {
+	if len(u) > 1 && (u[0] == 'U' || u[0] == 'W') && strings.ToUpper(u) == u {
+		return "<@" + u + ">"
+	}
+	return u
+}
+
+// Post implements activities.Chat.
+func (s *Slack) Post(ctx context.Context, n activities.Notice) (activities.MessageRef, error) {
+	channel := n.Channel
+	if channel == "" {
+		channel = s.Channel
+	}
+	switch n.Kind {
+	case activities.NoticeApprovalRequested:
+		ch, ts, err := s.API.PostMessageContext(ctx, channel,
+			slack.MsgOptionText(fmt.Sprintf("%s %s@%s is waiting for approval", n.Repo, n.Branch, short(n.Commit)), false),
+			slack.MsgOptionBlocks(s.approvalBlocks(n)...))
+		if err != nil {
+			return activities.MessageRef{}, fmt.Errorf("post approval message: %w", err)
+		}
+		return activities.MessageRef{Channel: ch, TS: ts}, nil
+	case activities.NoticeApprovalReminder:
+		opts := []slack.MsgOption{slack.MsgOptionText(fmt.Sprintf("Reminder: %s %s@%s still waits for approval from %s; it expires %s.",
+			n.Repo, n.Branch, short(n.Commit), mentionAll(n.Approvers), n.ExpiresAt.UTC().Format(time.RFC1123)), false)}
+		if n.Message.TS != "" {
+			channel = n.Message.Channel
+			opts = append(opts, slack.MsgOptionTS(n.Message.TS))
+		}
+		_, _, err := s.API.PostMessageContext(ctx, channel, opts...)
+		return n.Message, err
+	case activities.NoticeApprovalDecided, activities.NoticeApprovalExpired:
+		outcome := "Approval " + n.Text
+		if n.Kind == activities.NoticeApprovalExpired {
+			outcome = "⌛ Approval expired: " + n.Text
+		}
+		if n.Message.TS == "" {
+			_, _, err := s.API.PostMessageContext(ctx, channel, slack.MsgOptionText(outcome, false))
+			return n.Message, err
+		}
+		_, _, _, err := s.API.UpdateMessageContext(ctx, n.Message.Channel, n.Message.TS,
+			slack.MsgOptionText(outcome, false), slack.MsgOptionBlocks(s.decidedBlocks(n, outcome)...))
+		return n.Message, err
+	case activities.NoticeRunFinished:
+		text := fmt.Sprintf("%s %s@%s: %s", n.Repo, n.Branch, short(n.Commit), n.Text)
+		_, _, err := s.API.PostMessageContext(ctx, channel, slack.MsgOptionText(text, false),
+			slack.MsgOptionBlocks(s.header(n, n.Text)...))
+		return n.Message, err
+	}
+	return n.Message, nil
+}
+
+// Webhook posts notices as plain text to an incoming webhook. Mattermost
+// and Rocket.Chat accept Slack's format, so notifications reach them too;
+// approvals there are given with the CLI.
+type Webhook struct{ URL string }
+
+var _ activities.Chat = (*Webhook)(nil)
+
+// Post implements activities.Chat.
+func (w *Webhook) Post(ctx context.Context, n activities.Notice) (activities.MessageRef, error) {
+	var text string
+	switch n.Kind {
+	case activities.NoticeApprovalRequested:
+		text = fmt.Sprintf("%s %s@%s waits for approval from %s: sluice approve %s --as USER", n.Repo, n.Branch, short(n.Commit), strings.Join(n.Approvers, ", "), RunRef(n))
+	case activities.NoticeApprovalReminder:
+		text = fmt.Sprintf("Reminder: %s %s@%s still waits for approval (expires %s)", n.Repo, n.Branch, short(n.Commit), n.ExpiresAt.UTC().Format(time.RFC1123))
+	default:
+		text = fmt.Sprintf("%s %s@%s: %s", n.Repo, n.Branch, short(n.Commit), n.Text)
+	}
+	if err := slack.PostWebhookContext(ctx, w.URL, &slack.WebhookMessage{Text: text}); err != nil {
+		return activities.MessageRef{}, fmt.Errorf("post to incoming webhook: %w", withoutURL(err))
+	}
+	return activities.MessageRef{}, nil
+}
+
+// withoutURL strips the webhook URL (a secret) from an error's text.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}

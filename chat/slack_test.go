@@ -1,0 +1,425 @@
+package chat
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slacktest"
+
+	"github.com/sluice-cd/sluice/devserver/devservertest"
+	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
+	"github.com/sluice-cd/sluice/pipelines"
+	"github.com/sluice-cd/sluice/runs"
+	"github.com/sluice-cd/sluice/worker"
+	"github.com/sluice-cd/sluice/workflows"
+)
+
+const signingSecret = "8f742231b10e8888abcd99yyyzzz85a5"
+
+// slackAPI records what Sluice sends to the Slack test server.
+type slackAPI struct {
+	mu      sync.Mutex
+	posts   []url.Values
+	updates []url.Values
+	views   []url.Values
+	// message holds the blocks last posted or updated, for conversations.history.
+	blocks string
+}
+
+func (a *slackAPI) record(list *[]url.Values, w http.ResponseWriter, r *http.Request) url.Values {
+	b, _ := io.ReadAll(r.Body)
+	v, _ := url.ParseQuery(string(b))
+	a.mu.Lock()
+	*list = append(*list, v)
+	if bl := v.Get("blocks"); bl != "" {
+		a.blocks = bl
+	}
+	a.mu.Unlock()
+	return v
+}
+
+func (a *slackAPI) snapshot() (posts, updates, views []url.Values) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]url.Values(nil), a.posts...), append([]url.Values(nil), a.updates...), append([]url.Values(nil), a.views...)
+}
+
+func (a *slackAPI) server(t *testing.T) *slacktest.Server {
+	s := slacktest.NewTestServer(func(s slacktest.Customize) {
+		s.Handle("/chat.postMessage", func(w http.ResponseWriter, r *http.Request) {
+			v := a.record(&a.posts, w, r)
+			fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":"1700000000.%06d"}`, v.Get("channel"), len(a.posts))
+		})
+		s.Handle("/chat.update", func(w http.ResponseWriter, r *http.Request) {
+			v := a.record(&a.updates, w, r)
+			fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":%q}`, v.Get("channel"), v.Get("ts"))
+		})
+		s.Handle("/views.open", func(w http.ResponseWriter, r *http.Request) {
+			// views.open sends JSON, not a form
+			b, _ := io.ReadAll(r.Body)
+			var req struct {
+				TriggerID string          `json:"trigger_id"`
+				View      json.RawMessage `json:"view"`
+			}
+			_ = json.Unmarshal(b, &req)
+			a.mu.Lock()
+			a.views = append(a.views, url.Values{"trigger_id": {req.TriggerID}, "view": {string(req.View)}})
+			a.mu.Unlock()
+			fmt.Fprint(w, `{"ok":true,"view":{"id":"V1"}}`)
+		})
+		s.Handle("/conversations.history", func(w http.ResponseWriter, r *http.Request) {
+			a.mu.Lock()
+			blocks := a.blocks
+			a.mu.Unlock()
+			if blocks == "" {
+				blocks = "[]"
+			}
+			fmt.Fprintf(w, `{"ok":true,"messages":[{"type":"message","ts":"1","blocks":%s}]}`, blocks)
+		})
+	})
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+type slackStack struct {
+	t    *testing.T
+	api  *slackAPI
+	rc   *runs.Client
+	url  string
+	log  *bytes.Buffer
+	done chan struct{}
+	resp []string
+}
+
+const approvalSpec = "version: 1\nbuild: {commands: [\"true\"]}\napproval:\n  approvers: {users: [U0ALICE, U0BOB, U0CAROL]}\n  channel: \"#releases\"\n"
+
+func newSlackStack(t *testing.T) *slackStack {
+	t.Helper()
+	api := &slackAPI{}
+	sts := api.server(t)
+	c := devservertest.Start(t)
+	adapter := NewSlack("xoxb-test-token", sts.GetAPIURL(), "#deploys", "http://127.0.0.1:8233")
+	rc := &runs.Client{Temporal: c}
+	w, err := worker.New(c, worker.Config{DataDir: t.TempDir(), Chat: adapter, Runs: rc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	s := &slackStack{t: t, api: api, rc: rc, log: &bytes.Buffer{}, done: make(chan struct{}, 16)}
+	h := &Interactions{SigningSecret: signingSecret, Runs: rc, Slack: adapter,
+		Log: slog.New(slog.NewTextHandler(s.log, nil)), done: func() { s.done <- struct{}{} }}
+	mux := http.NewServeMux()
+	h.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	s.url = srv.URL
+	return s
+}
+
+// start runs a pipeline whose author is carol, known to Slack as U0CAROL.
+func (s *slackStack) start() runs.Ref {
+	s.t.Helper()
+	spec, err := pipelines.Parse(".sluice.yml", []byte(approvalSpec), "hello")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	repo, commit := gitsrctest.Repo(s.t, "../examples/hello", approvalSpec)
+	st, err := s.rc.Start(context.Background(), workflows.Request{Spec: *spec, Push: workflows.Push{
+		Repo: "acme/hello", CloneURL: repo, Branch: "main", Commit: commit,
+		Author: "carol@example.com", AuthorIDs: []string{"carol@example.com", "U0CAROL"}}})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return st.Ref
+}
+
+// approvalMessage waits for the approval message and returns it.
+func (s *slackStack) approvalMessage() url.Values {
+	s.t.Helper()
+	for range 300 {
+		posts, _, _ := s.api.snapshot()
+		for _, p := range posts {
+			if strings.Contains(p.Get("blocks"), ActionApprove) {
+				return p
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.t.Fatal("no approval message was posted")
+	return nil
+}
+
+// click builds a block_actions interaction as Slack sends it.
+func click(user, action, value string) []byte {
+	payload := map[string]any{
+		"type":       "block_actions",
+		"user":       map[string]any{"id": user, "username": strings.ToLower(user), "team_id": "T0001"},
+		"api_app_id": "A0001",
+		"token":      "legacy-verification-token",
+		"container":  map[string]any{"type": "message", "message_ts": "1700000000.000001", "channel_id": "C0RELEASES", "is_ephemeral": false},
+		"trigger_id": "12466734323.1395872398.f2e4b2a3",
+		"team":       map[string]any{"id": "T0001", "domain": "acme"},
+		"channel":    map[string]any{"id": "C0RELEASES", "name": "releases"},
+		"message":    map[string]any{"type": "message", "ts": "1700000000.000001", "text": "waiting for approval"},
+		"actions": []map[string]any{{
+			"action_id": action, "block_id": "decide", "value": value, "type": "button",
+			"text": map[string]any{"type": "plain_text", "text": "Approve"}, "action_ts": "1700000010.000200",
+		}},
+	}
+	b, _ := json.Marshal(payload)
+	return []byte(url.Values{"payload": {string(b)}}.Encode())
+}
+
+// sign signs body as Slack does, at time ts.
+func sign(body []byte, ts time.Time, secret string) http.Header {
+	stamp := strconv.FormatInt(ts.Unix(), 10)
+	m := hmac.New(sha256.New, []byte(secret))
+	fmt.Fprintf(m, "v0:%s:%s", stamp, body)
+	return http.Header{
+		"Content-Type":              {"application/x-www-form-urlencoded"},
+		"X-Slack-Request-Timestamp": {stamp},
+		"X-Slack-Signature":         {"v0=" + hex.EncodeToString(m.Sum(nil))},
+	}
+}
+
+func (s *slackStack) post(h http.Header, body []byte) int {
+	s.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, s.url+"/slack/interactions", bytes.NewReader(body))
+	req.Header = h
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	s.resp = append(s.resp, string(b))
+	if time.Since(start) > 3*time.Second {
+		s.t.Errorf("acknowledged after %s, Slack gives up after 3s", time.Since(start))
+	}
+	return resp.StatusCode
+}
+
+// handled waits until the background work of n accepted clicks is done.
+func (s *slackStack) handled(n int) {
+	s.t.Helper()
+	for range n {
+		select {
+		case <-s.done:
+		case <-time.After(30 * time.Second):
+			s.t.Fatal("click not handled")
+		}
+	}
+}
+
+func (s *slackStack) lastUpdate() string {
+	_, updates, _ := s.api.snapshot()
+	if len(updates) == 0 {
+		return ""
+	}
+	u := updates[len(updates)-1]
+	return u.Get("text") + u.Get("blocks")
+}
+
+func TestApprovalMessageHasBothButtons(t *testing.T) {
+	s := newSlackStack(t)
+	ref := s.start()
+	msg := s.approvalMessage()
+	var blocks slack.Blocks
+	if err := json.Unmarshal([]byte(msg.Get("blocks")), &blocks); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, b := range blocks.BlockSet {
+		if a, ok := b.(*slack.ActionBlock); ok {
+			for _, e := range a.Elements.ElementSet {
+				btn := e.(*slack.ButtonBlockElement)
+				ids = append(ids, btn.ActionID)
+				if btn.Value != ref.String() {
+					t.Errorf("button carries %q, want the run %q", btn.Value, ref)
+				}
+			}
+		}
+	}
+	if strings.Join(ids, ",") != ActionApprove+","+ActionReject {
+		t.Fatalf("buttons %v", ids)
+	}
+	if msg.Get("channel") != "#releases" {
+		t.Errorf("posted to %q, want the spec's channel", msg.Get("channel"))
+	}
+	for _, want := range []string{"acme/hello", "carol@example.com", "Temporal UI", "build"} {
+		if !strings.Contains(msg.Get("blocks"), want) {
+			t.Errorf("message lacks %q", want)
+		}
+	}
+}
+
+func TestSignedApproveClickCompletesTheRun(t *testing.T) {
+	s := newSlackStack(t)
+	ref := s.start()
+	s.approvalMessage()
+	body := click("U0ALICE", ActionApprove, ref.String())
+	h := sign(body, time.Now(), signingSecret)
+	if code := s.post(h, body); code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	s.handled(1)
+	// the same signed click replayed inside the window changes nothing
+	if code := s.post(h, body); code != http.StatusOK {
+		t.Fatalf("replay status %d", code)
+	}
+	s.handled(1)
+	var st workflows.RunState
+	for range 200 {
+		if _, st, _ = s.rc.Status(context.Background(), ref); st.State == workflows.StateSucceeded {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st.State != workflows.StateSucceeded {
+		t.Fatalf("state %s", st.State)
+	}
+	if len(st.Approval.Approvals) != 1 || st.Approval.Approvals[0].User != "U0ALICE" || st.Approval.Approvals[0].Via != "slack" {
+		t.Fatalf("approvals %+v", st.Approval.Approvals)
+	}
+	_, updates, _ := s.api.snapshot()
+	var edited bool
+	for _, u := range updates {
+		if strings.Contains(u.Get("text"), "Approved by <@U0ALICE>") {
+			edited = true
+			if strings.Contains(u.Get("blocks"), ActionApprove) {
+				t.Error("the edited message still has the buttons")
+			}
+		}
+	}
+	if !edited {
+		t.Fatalf("message not edited to show the approver: %v", updates)
+	}
+}
+
+func TestRefusedClicksAreShown(t *testing.T) {
+	s := newSlackStack(t)
+	ref := s.start()
+	s.approvalMessage()
+	for _, tc := range []struct{ user, want string }{
+		{"U0MALLORY", "<@U0MALLORY> cannot decide: not an approver"},
+		{"U0CAROL", "<@U0CAROL> cannot decide: the author of the change cannot approve it"},
+	} {
+		body := click(tc.user, ActionApprove, ref.String())
+		if code := s.post(sign(body, time.Now(), signingSecret), body); code != http.StatusOK {
+			t.Fatalf("status %d", code)
+		}
+		s.handled(1)
+		if got := s.lastUpdate(); !strings.Contains(got, tc.want) {
+			t.Errorf("message edit %q lacks %q", got, tc.want)
+		}
+		if !strings.Contains(s.lastUpdate(), ActionApprove) {
+			t.Error("a refused click must leave the buttons for the real approvers")
+		}
+	}
+	_, st, _ := s.rc.Status(context.Background(), ref)
+	if st.State != workflows.StateAwaitingApproval || len(st.Approval.Refusals) != 2 {
+		t.Fatalf("state %s refusals %+v", st.State, st.Approval.Refusals)
+	}
+}
+
+func TestRejectAsksForAReason(t *testing.T) {
+	s := newSlackStack(t)
+	ref := s.start()
+	s.approvalMessage()
+	body := click("U0BOB", ActionReject, ref.String())
+	if code := s.post(sign(body, time.Now(), signingSecret), body); code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	s.handled(1)
+	_, _, views := s.api.snapshot()
+	if len(views) != 1 {
+		t.Fatalf("want the reason dialog opened, got %d views", len(views))
+	}
+	var view slack.ModalViewRequest
+	if err := json.Unmarshal([]byte(views[0].Get("view")), &view); err != nil || view.CallbackID != ViewReject || views[0].Get("trigger_id") == "" {
+		t.Fatalf("dialog %q: %v", views[0].Get("view"), err)
+	}
+	// Bob types a reason and submits the dialog.
+	sub := map[string]any{
+		"type": "view_submission", "user": map[string]any{"id": "U0BOB"},
+		"view": map[string]any{"callback_id": view.CallbackID, "private_metadata": view.PrivateMetadata,
+			"state": map[string]any{"values": map[string]any{blockReason: map[string]any{inputReason: map[string]any{"type": "plain_text_input", "value": "breaks checkout"}}}}},
+	}
+	b, _ := json.Marshal(sub)
+	form := []byte(url.Values{"payload": {string(b)}}.Encode())
+	if code := s.post(sign(form, time.Now(), signingSecret), form); code != http.StatusOK {
+		t.Fatalf("submission status %d", code)
+	}
+	s.handled(1)
+	var st workflows.RunState
+	for range 200 {
+		if _, st, _ = s.rc.Status(context.Background(), ref); st.State == workflows.StateRejected {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st.State != workflows.StateRejected || st.Approval.Rejection.Comment != "breaks checkout" {
+		t.Fatalf("state %s rejection %+v", st.State, st.Approval.Rejection)
+	}
+}
+
+var hexDigest = regexp.MustCompile(`[0-9a-f]{64}`)
+
+func TestForgedAndStaleClicksAreRefused(t *testing.T) {
+	s := newSlackStack(t)
+	ref := s.start()
+	s.approvalMessage()
+	body := click("U0ALICE", ActionApprove, ref.String())
+	other := click("U0BOB", ActionApprove, ref.String())
+	for _, tc := range []struct {
+		name string
+		h    http.Header
+		body []byte
+	}{
+		{"six minutes old", sign(body, time.Now().Add(-6*time.Minute), signingSecret), body},
+		{"six minutes ahead", sign(body, time.Now().Add(6*time.Minute), signingSecret), body},
+		{"wrong secret", sign(body, time.Now(), "not-the-signing-secret"), body},
+		{"signature of another body", sign(other, time.Now(), signingSecret), body},
+		{"no signature", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, body},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if code := s.post(tc.h, tc.body); code != http.StatusUnauthorized {
+				t.Fatalf("status %d, want 401", code)
+			}
+		})
+	}
+	for _, r := range s.resp {
+		if hexDigest.MatchString(r) {
+			t.Errorf("response leaks a digest: %q", r)
+		}
+	}
+	if hexDigest.MatchString(s.log.String()) {
+		t.Errorf("log leaks a digest:\n%s", s.log.String())
+	}
+	_, st, _ := s.rc.Status(context.Background(), ref)
+	if st.State != workflows.StateAwaitingApproval || len(st.Approval.Approvals) != 0 {
+		t.Fatalf("a refused click changed the run: %s %+v", st.State, st.Approval.Approvals)
+	}
+}
