@@ -47,14 +47,17 @@ type stack struct {
 
 var providerRepo = map[string]string{"github": "acme/gh", "gitlab": "acme/gl", "gitea": "acme/gt"}
 
-func newStack(t *testing.T) *stack {
-	t.Helper()
-	s := &stack{t: t, c: devservertest.Start(t), secrets: map[string]string{}, commits: map[string]string{}, log: &bytes.Buffer{}}
+func newStack(t *testing.T) *stack { return newStackB(t, t) }
+
+// newStackB builds the stack with tb owning its resources (a test or a benchmark).
+func newStackB(tb testing.TB, t *testing.T) *stack {
+	tb.Helper()
+	s := &stack{t: t, c: devservertest.Start(tb), secrets: map[string]string{}, commits: map[string]string{}, log: &bytes.Buffer{}}
 	var cfgYAML strings.Builder
 	cfgYAML.WriteString("repositories:\n")
 	env := map[string]string{}
 	for provider, name := range providerRepo {
-		dir, commit := gitsrctest.Repo(t, "../examples/hello", spec)
+		dir, commit := gitsrctest.Repo(tb, "../examples/hello", spec)
 		s.commits[provider] = commit
 		s.secrets[provider] = "s3cret-" + provider + "-0123456789"
 		env["SECRET_"+strings.ToUpper(provider)] = s.secrets[provider]
@@ -62,23 +65,23 @@ func newStack(t *testing.T) *stack {
 	}
 	cfg, err := config.Parse("test.yml", []byte(cfgYAML.String()), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	rc := &runs.Client{Temporal: s.c}
-	w, err := worker.New(s.c, worker.Config{DataDir: t.TempDir(), Runs: rc})
+	w, err := worker.New(s.c, worker.Config{DataDir: tb.TempDir(), Runs: rc})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := w.Start(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(w.Stop)
-	logs, _ := logstore.New(t.TempDir(), nil)
+	tb.Cleanup(w.Stop)
+	logs, _ := logstore.New(tb.TempDir(), nil)
 	log := slog.New(slog.NewTextHandler(s.log, nil))
 	api := httpapi.New(rc, logs, log)
 	(&webhooks.Receiver{Config: cfg, Start: &runs.PushStarter{Client: rc, Config: cfg}, Log: log, MaxBody: 64 << 10}).Register(api.Mux)
 	srv := httptest.NewServer(api)
-	t.Cleanup(srv.Close)
+	tb.Cleanup(srv.Close)
 	s.url = srv.URL
 	return s
 }

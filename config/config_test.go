@@ -1,0 +1,88 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+const good = `repositories:
+  - name: acme/hello
+    provider: github
+    clone_url: http://127.0.0.1:3000/acme/hello.git
+    webhook_secret: {env: HELLO_SECRET}
+    branches: [main]
+slack:
+  bot_token: {env: SLACK_BOT_TOKEN}
+  signing_secret: {file: %s}
+  channel: "#releases"
+  users: {carol@example.com: U0CAROL}
+approver_groups:
+  release-managers: [U0ALICE, U0BOB]
+`
+
+func TestParseLoadsSecretsFromEnvAndFile(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "signing")
+	os.WriteFile(f, []byte("file-signing-secret\n"), 0o600)
+	c, err := Parse("sluice.yml", []byte(strings.Replace(good, "%s", f, 1)), env(map[string]string{"HELLO_SECRET": "hook-secret", "SLACK_BOT_TOKEN": "xoxb-1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Repository("github", "ACME/hello")
+	if r == nil || r.Secret() != "hook-secret" {
+		t.Fatalf("repository %+v", r)
+	}
+	if c.Slack.SigningSecretValue() != "file-signing-secret" || c.Slack.BotTokenValue() != "xoxb-1" || c.Slack.APIURL != "" {
+		t.Fatal("slack secrets not loaded")
+	}
+	ids := c.AuthorIDs("carol@example.com", "carol")
+	if strings.Join(ids, ",") != "U0CAROL,carol,carol@example.com" {
+		t.Fatalf("author ids %v", ids)
+	}
+	if len(c.Secrets()) != 3 {
+		t.Fatalf("secrets for redaction: %d", len(c.Secrets()))
+	}
+}
+
+func TestParseErrorsNameTheKeyAndNeverTheSecret(t *testing.T) {
+	cases := []struct {
+		name, src string
+		env       map[string]string
+		want      string
+	}{
+		{"unknown key", "repositories: []\nslak: {}\n", nil, "field slak not found"},
+		{"missing webhook secret", "repositories:\n  - {name: a/b, provider: github, clone_url: x, webhook_secret: {env: NOPE}}\n", nil, "repositories[0].webhook_secret: environment variable NOPE is not set"},
+		{"secret not named", "repositories:\n  - {name: a/b, provider: gitlab, clone_url: x}\n", nil, "repositories[0].webhook_secret: required"},
+		{"bad provider", "repositories:\n  - {name: a/b, provider: bitbucket, clone_url: x, webhook_secret: {env: S}}\n", map[string]string{"S": "sekrit-value-1"}, `provider: "bitbucket" is not one of`},
+		{"empty signing secret", "slack: {bot_token: {env: T}, signing_secret: {env: EMPTY}, channel: c}\n", map[string]string{"T": "xoxb", "EMPTY": ""}, "slack.signing_secret: environment variable EMPTY is not set or empty"},
+		{"no signing secret", "slack: {bot_token: {env: T}, channel: c}\n", map[string]string{"T": "xoxb"}, "slack.signing_secret: required"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("sluice.yml", []byte(tc.src), env(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+			for _, v := range tc.env {
+				if v != "" && strings.Contains(err.Error(), v) {
+					t.Fatalf("secret value in error: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestIncomingWebhookOnlyNeedsNoSigningSecret(t *testing.T) {
+	c, err := Parse("sluice.yml", []byte("slack: {incoming_webhook: {env: HOOK}, channel: town-square}\n"), env(map[string]string{"HOOK": "http://127.0.0.1:8065/hooks/abc"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Slack.IncomingWebhookURL() == "" || c.Slack.BotTokenValue() != "" {
+		t.Fatal("webhook mode not loaded")
+	}
+}
