@@ -34,8 +34,8 @@ fuzz: ## fuzz the spec parser for 60s
 schema: ## regenerate pipelines/schema.json from the spec types
 	$(GO) test ./pipelines -run TestSchemaIsCurrent -update
 
-histories: ## re-record workflows/testdata (only for a deliberate, versioned workflow change)
-	$(GO) test ./worker -run TestRecordHistories -record -v
+histories: ## record a replay history: make histories ONLY=<scenario> (never rewrite the old ones)
+	$(GO) test ./worker -run TestRecordHistories -record -record-only "$(ONLY)" -v
 
 tools: ## install workflowcheck
 	@command -v workflowcheck >/dev/null || $(GO) install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION)

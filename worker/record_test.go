@@ -29,7 +29,10 @@ import (
 // -record regenerates workflows/testdata/*.json from runs on the embedded
 // server. Do it only for a deliberate, versioned change of the workflow:
 // the committed histories are what guards replay compatibility.
-var record = flag.Bool("record", false, "record replay histories into ../workflows/testdata")
+var (
+	record     = flag.Bool("record", false, "record replay histories into ../workflows/testdata")
+	recordOnly = flag.String("record-only", "", "with -record, only the scenario of this name")
+)
 
 // stubActivities registers activity functions under the real activity names,
 // with scripted outcomes, so a scenario's history can be produced quickly.
@@ -54,6 +57,7 @@ func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Co
 	for _, n := range []string{"Cleanup", "DeleteEnvironment", "RemoveTag"} {
 		reg(n, undo)
 	}
+	reg("SetStatus", func(ctx context.Context, in activities.StatusInput) error { return nil })
 	if send == nil {
 		send = func(context.Context, activities.Notice) (activities.MessageRef, error) {
 			return activities.MessageRef{}, nil
@@ -104,6 +108,7 @@ func TestRecordHistories(t *testing.T) {
 		name, spec, fail string
 		drive            func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref)
 	}{
+		{"success_commit_status", approvalSpec, "", approveAlice},
 		{"success", approvalSpec, "", func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
 			waitApproval(t, rc, ref)
 			if _, err := rc.Decide(context.Background(), ref, true, workflows.Decision{User: "mallory"}); !errors.Is(err, runs.ErrRefused) {
@@ -130,6 +135,9 @@ func TestRecordHistories(t *testing.T) {
 		}},
 	}
 	for _, sc := range scenarios {
+		if *recordOnly != "" && sc.name != *recordOnly {
+			continue
+		}
 		t.Run(sc.name, func(t *testing.T) {
 			c := devservertest.Start(t)
 			w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
@@ -152,6 +160,13 @@ func TestRecordHistories(t *testing.T) {
 			_ = c.GetWorkflow(ctx, started.Ref.WorkflowID, started.Ref.RunID).GetWithOptions(ctx, nil, client.WorkflowRunGetOptions{DisableFollowingRuns: true})
 			writeHistory(t, c, started.Ref, filepath.Join("..", "workflows", "testdata", sc.name+".json"))
 		})
+	}
+}
+
+func approveAlice(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
+	waitApproval(t, rc, ref)
+	if _, err := rc.Decide(context.Background(), ref, true, workflows.Decision{User: "alice"}); err != nil {
+		t.Fatal(err)
 	}
 }
 

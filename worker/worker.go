@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluice-cd/sluice/activities"
 	"github.com/sluice-cd/sluice/executor"
+	"github.com/sluice-cd/sluice/gitstatus"
 	"github.com/sluice-cd/sluice/logstore"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/workflows"
@@ -32,6 +33,10 @@ type Config struct {
 	Chat activities.Chat
 	// Executor runs build and test commands. Default: a local executor in DataDir/workspaces.
 	Executor executor.Executor
+	// Statuses report commit statuses, by repository name.
+	Statuses map[string]gitstatus.Reporter
+	// UIURL is the Temporal Web UI base for links in statuses.
+	UIURL string
 	// Runs starts pipelines for webhook deliveries (the Dispatch workflow).
 	// Default: a client on the worker's own connection.
 	Runs *runs.Client
@@ -81,4 +86,5 @@ func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *lo
 	platform := cfg.Platform
 	w.RegisterActivity(&platform)
 	w.RegisterActivity(&activities.Notify{Logs: logs, Chat: cfg.Chat})
+	w.RegisterActivity(&activities.CommitStatus{Reporters: cfg.Statuses, UIURL: cfg.UIURL})
 }

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluice-cd/sluice/activities"
+	"github.com/sluice-cd/sluice/gitstatus"
 	"github.com/sluice-cd/sluice/pipelines"
 )
 
@@ -30,6 +31,8 @@ type run struct {
 	next *Request
 	// cancelPhases stops the phase in progress when the run is superseded.
 	cancelPhases workflow.CancelFunc
+	// statusVersion gates commit status reporting (see commitStatusVersion).
+	statusVersion workflow.Version
 }
 
 // Pipeline runs one push through the spec's phases: build, test, bake,
@@ -49,6 +52,8 @@ func Pipeline(ctx workflow.Context, in PipelineInput) (RunState, error) {
 		r.st.ResumedFrom = in.Resume.FromRun
 	}
 	r.remember(in.Push)
+	r.statusVersion = workflow.GetVersion(ctx, "commit-status", workflow.DefaultVersion, commitStatusVersion)
+	r.commitStatus(ctx, gitstatus.Pending, "queued", false)
 	if err := workflow.SetQueryHandler(ctx, QueryState, func() (RunState, error) { return r.st, nil }); err != nil {
 		return r.st, err
 	}
@@ -124,6 +129,7 @@ func (r *run) phases(ctx workflow.Context) error {
 		}
 		r.st.Phase = ps.Name
 		ps.Status, ps.Started = PhaseRunning, workflow.Now(ctx)
+		r.commitStatus(ctx, gitstatus.Running, "phase "+ps.Name, false)
 		err := r.phase(ctx, ps.Name)
 		ps.Finished = workflow.Now(ctx)
 		if err != nil {
@@ -185,6 +191,8 @@ func (r *run) finish(ctx workflow.Context, runErr error) (RunState, error) {
 		r.st.Error = joinMsg(r.st.Error, "compensation incomplete: "+undoErr.Error())
 	}
 	r.notify(dctx, activities.NoticeRunFinished, r.st.State+summary(r.st))
+	state, desc := finalStatus(r.st)
+	r.commitStatus(dctx, state, desc, true)
 
 	// Let in-flight approve/reject handlers finish before the run closes.
 	_ = workflow.Await(dctx, func() bool { return workflow.AllHandlersFinished(dctx) })

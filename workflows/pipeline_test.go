@@ -68,6 +68,8 @@ type harness struct {
 	inputs map[string]any
 	// notices records every notice sent.
 	notices []activities.Notice
+	// statusErr is what every commit status update returns.
+	statusErr error
 }
 
 func newHarness(t *testing.T) *harness {
@@ -77,9 +79,16 @@ func newHarness(t *testing.T) *harness {
 	h.env.RegisterActivity(&activities.Steps{})
 	h.env.RegisterActivity(&activities.Platform{})
 	h.env.RegisterActivity(&activities.Notify{})
+	h.env.RegisterActivity(&activities.CommitStatus{})
 	var steps *activities.Steps
 	var p *activities.Platform
 	var n *activities.Notify
+	var cs *activities.CommitStatus
+	h.env.OnActivity(cs.SetStatus, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.StatusInput) error {
+			h.calls = append(h.calls, "status:"+in.State+":"+in.Description)
+			return h.statusErr
+		})
 	fail := func(phase string) error {
 		if h.failAt == phase {
 			return temporal.NewNonRetryableApplicationError(phase+" broke", activities.ErrStepFailed, nil)

@@ -22,6 +22,7 @@ import (
 	"github.com/sluice-cd/sluice/chat"
 	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/devserver"
+	"github.com/sluice-cd/sluice/gitstatus"
 	"github.com/sluice-cd/sluice/httpapi"
 	"github.com/sluice-cd/sluice/logstore"
 	"github.com/sluice-cd/sluice/runs"
@@ -63,8 +64,20 @@ func (s *serveFlags) runsClient(c client.Client) *runs.Client {
 	return &runs.Client{Temporal: c, Groups: s.cfg.ApproverGroups}
 }
 
-func (s *serveFlags) workerConfig(c client.Client, dir string) worker.Config {
-	return worker.Config{DataDir: dir, Platform: s.platform, Secrets: s.cfg.Secrets(), Runs: s.runsClient(c), Chat: s.chat()}
+func (s *serveFlags) workerConfig(c client.Client, dir string) (worker.Config, error) {
+	statuses := map[string]gitstatus.Reporter{}
+	for _, r := range s.cfg.Repositories {
+		if r.Token() == "" {
+			continue
+		}
+		rep, err := gitstatus.New(r.Provider, r.API, r.Token())
+		if err != nil {
+			return worker.Config{}, fmt.Errorf("commit statuses for %s: %w", r.Name, err)
+		}
+		statuses[r.Name] = rep
+	}
+	return worker.Config{DataDir: dir, Platform: s.platform, Secrets: s.cfg.Secrets(), Runs: s.runsClient(c),
+		Chat: s.chat(), Statuses: statuses, UIURL: s.uiURL}, nil
 }
 
 // chat is the Slack adapter, the incoming-webhook notifier, or nil.
@@ -146,7 +159,11 @@ func newDevCmd(g *globals) *cobra.Command {
 			defer c.Close()
 			var w sdkworker.Worker
 			if runWorker {
-				if w, err = worker.New(c, s.workerConfig(c, dir)); err != nil {
+				wc, err := s.workerConfig(c, dir)
+				if err != nil {
+					return err
+				}
+				if w, err = worker.New(c, wc); err != nil {
 					return err
 				}
 				if err := w.Start(); err != nil {
@@ -194,7 +211,11 @@ func newWorkerCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			w, err := worker.New(c, s.workerConfig(c, dir))
+			wc, err := s.workerConfig(c, dir)
+			if err != nil {
+				return err
+			}
+			w, err := worker.New(c, wc)
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,50 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/sluice-cd/sluice/gitstatus"
+)
+
+// CommitStatus sets the run's status on the pushed commit.
+type CommitStatus struct {
+	// Reporters by repository name; a repository without one gets no status.
+	Reporters map[string]gitstatus.Reporter
+	// UIURL and Namespace build the status's link to the run.
+	UIURL     string
+	Namespace string
+}
+
+// StatusInput is one status update.
+type StatusInput struct {
+	WorkflowID  string `json:"workflow_id"`
+	RunID       string `json:"run_id"`
+	Repo        string `json:"repo"`
+	Commit      string `json:"commit"`
+	State       string `json:"state"`
+	Description string `json:"description"`
+}
+
+// SetStatus reports the status. A failure is returned for Temporal to
+// retry; the workflow never waits long for it.
+func (c *CommitStatus) SetStatus(ctx context.Context, in StatusInput) error {
+	r := c.Reporters[in.Repo]
+	if r == nil {
+		return nil
+	}
+	ns := c.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	link := ""
+	if c.UIURL != "" {
+		link = fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", strings.TrimRight(c.UIURL, "/"), ns, url.PathEscape(in.WorkflowID), in.RunID)
+	}
+	if err := r.Set(ctx, gitstatus.Status{Repo: in.Repo, Commit: in.Commit, State: in.State, Description: in.Description, TargetURL: link}); err != nil {
+		return fmt.Errorf("set %s status of %s@%s: %w", in.State, in.Repo, in.Commit, err)
+	}
+	return nil
+}
