@@ -25,8 +25,9 @@ lint: tools ## gofmt, go vet, workflowcheck
 demo: build ## run the sample app's pipeline end to end on the embedded server, approval included
 	./examples/demo.sh
 
-bench: ## orchestration benchmarks on the embedded server (medians, p99, pipelines/min)
+bench: ## benchmarks on the embedded server: orchestration overhead, throughput, webhook acknowledgement
 	$(GO) test -run '^$$' -bench . -benchtime 30x ./worker
+	$(GO) test -run '^$$' -bench WebhookAck -benchtime 200x ./webhooks
 
 fuzz: ## fuzz the spec parser for 60s
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./pipelines
