@@ -108,7 +108,8 @@ func TestRecordHistories(t *testing.T) {
 		name, spec, fail string
 		drive            func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref)
 	}{
-		{"success_commit_status", approvalSpec, "", approveAlice},
+		{"success_commit_status", approvalSpec, "", approveAlice},    // commit-status version 1
+		{"success_commit_status_v2", approvalSpec, "", approveAlice}, // commit-status version 2
 		{"success", approvalSpec, "", func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
 			waitApproval(t, rc, ref)
 			if _, err := rc.Decide(context.Background(), ref, true, workflows.Decision{User: "mallory"}); !errors.Is(err, runs.ErrRefused) {

@@ -53,7 +53,9 @@ func Pipeline(ctx workflow.Context, in PipelineInput) (RunState, error) {
 	}
 	r.remember(in.Push)
 	r.statusVersion = workflow.GetVersion(ctx, "commit-status", workflow.DefaultVersion, commitStatusVersion)
-	r.commitStatus(ctx, gitstatus.Pending, "queued", false)
+	if r.statusVersion == commitStatusQueued {
+		r.commitStatus(ctx, gitstatus.Pending, "queued", false)
+	}
 	if err := workflow.SetQueryHandler(ctx, QueryState, func() (RunState, error) { return r.st, nil }); err != nil {
 		return r.st, err
 	}

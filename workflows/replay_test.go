@@ -19,12 +19,13 @@ func TestReplayCommittedHistories(t *testing.T) {
 	}
 	// Each scenario must be present and show what it is named for.
 	want := map[string][]string{
-		"success.json":               {"WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
-		"success_commit_status.json": {`"markerName": "Version"`, "SetStatus", "WORKFLOW_EXECUTION_COMPLETED"},
-		"failure_compensation.json":  {`"DeleteEnvironment"`, `"RemoveTag"`, "WORKFLOW_EXECUTION_FAILED"},
-		"approval_timeout.json":      {"TIMER_FIRED", "ApprovalTimedOut", "WORKFLOW_EXECUTION_FAILED"},
-		"rejection.json":             {"not today", "WORKFLOW_EXECUTION_FAILED"},
-		"supersede.json":             {"WORKFLOW_EXECUTION_SIGNALED", "WORKFLOW_EXECUTION_CONTINUED_AS_NEW"},
+		"success.json":                  {"WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
+		"success_commit_status.json":    {`"markerName": "Version"`, "SetStatus", "WORKFLOW_EXECUTION_COMPLETED"},
+		"success_commit_status_v2.json": {`"markerName": "Version"`, "SetStatus", "WORKFLOW_EXECUTION_COMPLETED"},
+		"failure_compensation.json":     {`"DeleteEnvironment"`, `"RemoveTag"`, "WORKFLOW_EXECUTION_FAILED"},
+		"approval_timeout.json":         {"TIMER_FIRED", "ApprovalTimedOut", "WORKFLOW_EXECUTION_FAILED"},
+		"rejection.json":                {"not today", "WORKFLOW_EXECUTION_FAILED"},
+		"supersede.json":                {"WORKFLOW_EXECUTION_SIGNALED", "WORKFLOW_EXECUTION_CONTINUED_AS_NEW"},
 	}
 	seen := 0
 	for _, f := range files {

@@ -10,9 +10,15 @@ import (
 	"github.com/sluice-cd/sluice/gitstatus"
 )
 
-// commitStatusVersion is the workflow version that reports commit statuses.
-// Runs recorded before it replay without them.
-const commitStatusVersion = 1
+// Workflow versions of commit status reporting ("commit-status" change id).
+// Runs recorded before version 1 replay without statuses.
+const (
+	// commitStatusQueued (1) also sent "pending: queued" at start, which
+	// could reach the host after the first "running".
+	commitStatusQueued = 1
+	// commitStatusVersion (2) starts with the first phase's "running".
+	commitStatusVersion = 2
+)
 
 var statusOptions = workflow.ActivityOptions{
 	StartToCloseTimeout:    15 * time.Second,
@@ -25,10 +31,11 @@ var statusOptions = workflow.ActivityOptions{
 }
 
 // commitStatus reports the run's state on the commit. Progress updates are
-// not waited for; the final one is waited for at most a minute, so a Git
-// host that is down never fails or stalls a run.
+// not waited for (so two may reach the host out of order; they are all
+// "running"); the final one is sent after every phase has ended and waited
+// for at most a minute, so a Git host that is down never fails or stalls a run.
 func (r *run) commitStatus(ctx workflow.Context, state, description string, wait bool) {
-	if r.statusVersion < commitStatusVersion {
+	if r.statusVersion < commitStatusQueued {
 		return
 	}
 	var cs *activities.CommitStatus

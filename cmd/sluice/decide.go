@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -21,17 +22,8 @@ func newDecideCmd(g *globals, approve bool) *cobra.Command {
 		Use:   use,
 		Short: short,
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := runs.ParseRef(args[0])
-			if err != nil {
-				return err
-			}
-			rc, closeFn, err := g.runsClient(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			res, err := rc.Decide(cmd.Context(), ref, approve, workflows.Decision{User: user, Comment: comment, Via: "cli"})
+		RunE: g.onRun(func(ctx context.Context, rc *runs.Client, ref runs.Ref) error {
+			res, err := rc.Decide(ctx, ref, approve, workflows.Decision{User: user, Comment: comment, Via: "cli"})
 			if err != nil {
 				if g.output == "json" && errors.Is(err, runs.ErrRefused) {
 					_ = printJSON(g.stdout, map[string]any{"refused": true, "reason": err.Error()})
@@ -51,7 +43,7 @@ func newDecideCmd(g *globals, approve bool) *cobra.Command {
 			}
 			fmt.Fprintln(g.stdout)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&user, "as", "", "your approver identity, as listed in the spec")
 	cmd.Flags().StringVar(&comment, "comment", "", "comment recorded with the decision")
@@ -68,17 +60,8 @@ func newCancelCmd(g *globals) *cobra.Command {
 		Use:   "cancel RUN",
 		Short: "Cancel a run; the undo steps of its finished phases run before it closes",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := runs.ParseRef(args[0])
-			if err != nil {
-				return err
-			}
-			rc, closeFn, err := g.runsClient(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			ref, err = rc.Cancel(cmd.Context(), ref)
+		RunE: g.onRun(func(ctx context.Context, rc *runs.Client, ref runs.Ref) error {
+			ref, err := rc.Cancel(ctx, ref)
 			if err != nil {
 				return err
 			}
@@ -89,7 +72,7 @@ func newCancelCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(g.stdout, "cancellation of %s requested; compensation runs before it closes\n", ref)
 			}
 			if wait {
-				if err := g.watch(cmd.Context(), rc, ref); err != nil {
+				if err := g.watch(ctx, rc, ref); err != nil {
 					var ex exitError
 					if errors.As(err, &ex) {
 						return nil // cancelled is the expected end
@@ -98,7 +81,7 @@ func newCancelCmd(g *globals) *cobra.Command {
 				}
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the run has closed")
 	return cmd
@@ -110,17 +93,8 @@ func newRetryCmd(g *globals) *cobra.Command {
 		Use:   "retry RUN",
 		Short: "Start a new run of a failed run's commit from the failed phase, reusing earlier outputs",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := runs.ParseRef(args[0])
-			if err != nil {
-				return err
-			}
-			rc, closeFn, err := g.runsClient(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			started, err := rc.Retry(cmd.Context(), ref)
+		RunE: g.onRun(func(ctx context.Context, rc *runs.Client, ref runs.Ref) error {
+			started, err := rc.Retry(ctx, ref)
 			if err != nil {
 				return err
 			}
@@ -131,10 +105,10 @@ func newRetryCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(g.stdout, "run %s (%s)\n  ui %s\n", started.Ref, started.Action, g.uiLink(started.Ref))
 			}
 			if wait {
-				return g.watch(cmd.Context(), rc, started.Ref)
+				return g.watch(ctx, rc, started.Ref)
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "follow the new run until it finishes")
 	return cmd

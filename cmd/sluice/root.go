@@ -117,3 +117,20 @@ func slogLevel(name string, quiet bool) slog.Level {
 	}
 	return lvl
 }
+
+// onRun builds the RunE of a command that acts on one run: it parses the
+// RUN argument, connects, and closes the connection afterwards.
+func (g *globals) onRun(fn func(ctx context.Context, rc *runs.Client, ref runs.Ref) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		ref, err := runs.ParseRef(args[0])
+		if err != nil {
+			return err
+		}
+		rc, closeFn, err := g.runsClient(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		return fn(cmd.Context(), rc, ref)
+	}
+}

@@ -60,6 +60,21 @@ func (s *serveFlags) loadConfig() error {
 	return nil
 }
 
+// connect prepares the data dir and configuration of `worker` and `server`
+// and dials Temporal. The caller closes the client.
+func (s *serveFlags) connect(ctx context.Context, g *globals) (string, client.Client, error) {
+	dir, err := s.absDataDir()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := s.loadConfig(); err != nil {
+		return "", nil, err
+	}
+	s.uiURL = g.uiURL
+	c, err := g.dial(ctx)
+	return dir, c, err
+}
+
 func (s *serveFlags) runsClient(c client.Client) *runs.Client {
 	return &runs.Client{Temporal: c, Groups: s.cfg.ApproverGroups}
 }
@@ -198,15 +213,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 		Short: "Run a worker that executes pipeline workflows and their phases",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir, err := s.absDataDir()
-			if err != nil {
-				return err
-			}
-			if err := s.loadConfig(); err != nil {
-				return err
-			}
-			s.uiURL = g.uiURL
-			c, err := g.dial(cmd.Context())
+			dir, c, err := s.connect(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
@@ -235,15 +242,7 @@ func newServerCmd(g *globals) *cobra.Command {
 		Short: "Run the HTTP server (API, logs, webhooks) against a Temporal cluster",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir, err := s.absDataDir()
-			if err != nil {
-				return err
-			}
-			if err := s.loadConfig(); err != nil {
-				return err
-			}
-			s.uiURL = g.uiURL
-			c, err := g.dial(cmd.Context())
+			dir, c, err := s.connect(cmd.Context(), g)
 			if err != nil {
 				return err
 			}

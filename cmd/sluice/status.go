@@ -36,25 +36,16 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Use:   "status RUN",
 		Short: "Show a run's state, phases with durations, and pending approval",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := runs.ParseRef(args[0])
-			if err != nil {
-				return err
-			}
-			rc, closeFn, err := g.runsClient(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeFn()
+		RunE: g.onRun(func(ctx context.Context, rc *runs.Client, ref runs.Ref) error {
 			if wait {
-				return g.watch(cmd.Context(), rc, ref)
+				return g.watch(ctx, rc, ref)
 			}
-			ref, st, err := rc.Status(cmd.Context(), ref)
+			ref, st, err := rc.Status(ctx, ref)
 			if err != nil {
 				return err
 			}
 			return g.printStatus(ref, st)
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "follow the run until it finishes; exit 1 unless it succeeds")
 	return cmd
