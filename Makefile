@@ -6,10 +6,10 @@ WORKFLOWCHECK_VERSION := v0.6.0
 export PATH := $(GOBIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help build test lint demo bench fuzz schema histories tools clean
+.PHONY: help build test lint demo bench fuzz schema histories tools clean platform-up platform-down platform-status platform-env platform-build
 
 help: ## list the targets
-	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build bin/sluice
 	$(GO) build -o $(BIN) ./cmd/sluice
@@ -40,6 +40,21 @@ histories: ## record a replay history: make histories ONLY=<scenario> (never rew
 
 tools: ## install workflowcheck
 	@command -v workflowcheck >/dev/null || $(GO) install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION)
+
+platform-build: ## build (once, cached by version) Kubernetes, etcd, BuildKit, registry and crane
+	testenv/platform/build.sh
+
+platform-up: ## start the local Kubernetes, BuildKit and registry (idempotent); prints the exports
+	testenv/platform/up.sh
+
+platform-down: ## stop the local platform and restore the host
+	testenv/platform/down.sh
+
+platform-status: ## what of the platform runs and is healthy (exit 0 only when all is)
+	testenv/platform/status.sh
+
+platform-env: ## the platform's shell exports: eval "$(make -s platform-env)"
+	@testenv/platform/env.sh
 
 clean: ## remove build outputs and the demo's data
 	rm -rf bin .sluice

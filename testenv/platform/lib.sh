@@ -1,0 +1,51 @@
+# Shared settings of the local platform scripts. Sourced, not run.
+# Everything the platform writes lives under $STATE; it starts processes and
+# stops them by their PID files there, never by name.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+STATE=${SLUICE_PLATFORM_STATE:-/var/lib/sluice-platform}
+RUN=$STATE/run
+LOGS=$STATE/logs
+PKI=$STATE/pki
+REGISTRY=127.0.0.1:5000
+BUILDKIT_SOCK=$RUN/buildkitd.sock
+CONTAINERD_SOCK=$RUN/containerd/containerd.sock
+NODE=$(hostname)
+BRIDGE=sluice0
+POD_CIDR=10.244.0.0/24
+export PATH=/usr/local/go/bin:$PATH
+mkdir -p "$RUN" "$LOGS"
+
+log() { printf '[platform] %s\n' "$*" >&2; }
+node_ip() { ip -4 route get 1.1.1.1 2>/dev/null | awk '{for(i=1;i<=NF;i++) if($i=="src") print $(i+1)}'; }
+
+# bin_dir prints the cached binaries' directory, building them if needed.
+bin_dir() { [ -n "${BIN:-}" ] || BIN=$("$HERE/build.sh"); echo "$BIN"; }
+
+running() { local f=$RUN/$1.pid; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
+
+# start NAME CMD...: run in the background, log to $LOGS/NAME.log, PID to $RUN/NAME.pid.
+start() { local n=$1; shift; running "$n" && return 0
+  nohup "$@" >"$LOGS/$n.log" 2>&1 & echo $! >"$RUN/$n.pid"; log "started $n (pid $!)"; }
+
+# wait_for WHAT SECONDS CMD...: retry CMD until it succeeds.
+wait_for() { local what=$1 secs=$2; shift 2
+  for _ in $(seq $((secs * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  log "$what did not become ready in ${secs}s; last log lines:"; tail -20 "$LOGS/${what%% *}.log" >&2 || true; return 1; }
+
+stop() { local f=$RUN/$1.pid p; [ -f "$f" ] || return 0; p=$(cat "$f")
+  if kill -0 "$p" 2>/dev/null; then kill "$p"
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$p" 2>/dev/null || true
+  fi
+  rm -f "$f"; log "stopped $1"; }
+
+env_lines() {
+  cat <<ENV
+export KUBECONFIG=$STATE/admin.kubeconfig
+export SLUICE_BUILDKIT_ADDR=unix://$BUILDKIT_SOCK
+export SLUICE_REGISTRY=$REGISTRY
+export SLUICE_PLATFORM_STATE=$STATE
+export PATH=$(bin_dir):\$PATH
+ENV
+}

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Bring up Sluice's local platform on this machine: an OCI registry on
+# 127.0.0.1:5000, buildkitd on a unix socket, and a single-node Kubernetes
+# (etcd, kube-apiserver, controller-manager, scheduler, containerd + runc +
+# CNI bridge, kubelet, kube-proxy). Idempotent: what already runs is kept.
+# Ends by printing the shell exports for the platform.
+. "$(dirname "$0")/lib.sh"
+t0=$(date +%s)
+
+# --- host packages -----------------------------------------------------------
+need=()
+for pair in containerd:containerd runc:runc iptables:iptables conntrack:conntrack socat:socat openssl:openssl busybox:busybox-static; do
+  command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
+done
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing ${need[*]}"
+  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+fi
+B=$(bin_dir)
+[ -f "$STATE/sysctl.orig" ] || sysctl vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops net.ipv4.ip_forward >"$STATE/sysctl.orig"
+
+# --- registry ----------------------------------------------------------------
+mkdir -p "$STATE/registry"
+cat >"$STATE/registry.yml" <<YML
+version: 0.1
+log: {level: warn}
+storage:
+  filesystem: {rootdirectory: $STATE/registry}
+  delete: {enabled: true}
+http: {addr: $REGISTRY}
+YML
+OTEL_TRACES_EXPORTER=none start registry "$B/registry" serve "$STATE/registry.yml"
+wait_for registry 20 curl -fsS "http://$REGISTRY/v2/"
+
+# --- buildkitd ---------------------------------------------------------------
+cat >"$STATE/buildkitd.toml" <<TOML
+root = "$STATE/buildkit"
+[grpc]
+  address = ["unix://$BUILDKIT_SOCK"]
+[worker.oci]
+  enabled = true
+  snapshotter = "overlayfs"
+  binary = "runc"
+  gc = true
+  gckeepstorage = "5GB"
+[worker.containerd]
+  enabled = false
+[registry."$REGISTRY"]
+  http = true
+  insecure = true
+TOML
+start buildkitd "$B/buildkitd" --config "$STATE/buildkitd.toml"
+wait_for buildkitd 30 "$B/buildctl" --addr "unix://$BUILDKIT_SOCK" debug workers
+
+# --- images, built from scratch and pushed ---------------------------------
+"$HERE/images.sh"
+
+# --- certificates and kubeconfigs ------------------------------------------
+[ -f "$PKI/ca.crt" ] || "$HERE/certs.sh"
+
+# --- control plane -----------------------------------------------------------
+IP=$(node_ip)
+start etcd "$B/etcd" --name sluice --data-dir "$STATE/etcd" \
+  --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+  --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+  --initial-cluster sluice=http://127.0.0.1:2380 --unsafe-no-fsync
+wait_for etcd 30 curl -fsS http://127.0.0.1:2379/health
+start kube-apiserver "$B/kube-apiserver" --bind-address=0.0.0.0 --advertise-address="$IP" --secure-port=6443 \
+  --etcd-servers=http://127.0.0.1:2379 \
+  --client-ca-file="$PKI/ca.crt" --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+  --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
+  --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+  --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
+  --service-cluster-ip-range=10.96.0.0/16 --authorization-mode=Node,RBAC \
+  --enable-admission-plugins=NodeRestriction --allow-privileged=true --profiling=false
+wait_for kube-apiserver 60 curl -fsS --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" https://127.0.0.1:6443/readyz
+for c in controller-manager scheduler; do
+  kc=$STATE/$c.kubeconfig
+  extra=()
+  [ $c = controller-manager ] && extra=(--service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt"
+    --use-service-account-credentials=true --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" --allocate-node-cidrs=false)
+  start kube-$c "$B/kube-$c" --bind-address=127.0.0.1 --kubeconfig="$kc" --authentication-kubeconfig="$kc" \
+    --authorization-kubeconfig="$kc" --leader-elect=false "${extra[@]}"
+done
+wait_for kube-controller-manager 60 curl -fsSk https://127.0.0.1:10257/healthz
+wait_for kube-scheduler 60 curl -fsSk https://127.0.0.1:10259/healthz
+
+# --- node: containerd, CNI, kubelet, kube-proxy --------------------------------
+"$HERE/node.sh"
+
+export KUBECONFIG=$STATE/admin.kubeconfig
+wait_for "kubelet (node Ready)" 90 "$B/kubectl" wait --for=condition=Ready "node/$NODE" --timeout=2s
+wait_for "default service account" 60 "$B/kubectl" get sa default -n default
+log "platform up in $(( $(date +%s) - t0 ))s"
+env_lines

@@ -1,0 +1,73 @@
+// Package testenv finds the local platform (Kubernetes, BuildKit, registry)
+// that `make platform-up` runs, for tests and `sluice dev`. A user with their
+// own cluster points KUBECONFIG, SLUICE_BUILDKIT_ADDR and SLUICE_REGISTRY at it.
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// DefaultState is where platform-up keeps its state.
+const DefaultState = "/var/lib/sluice-platform"
+
+// Platform says where the platform's components answer.
+type Platform struct {
+	Kubeconfig   string
+	BuildKitAddr string
+	Registry     string
+}
+
+// Find reads the platform from the environment (the lines `make -s
+// platform-env` prints), falling back to the default state directory.
+func Find() (*Platform, error) {
+	state := os.Getenv("SLUICE_PLATFORM_STATE")
+	if state == "" {
+		state = DefaultState
+	}
+	p := &Platform{
+		Kubeconfig:   os.Getenv("KUBECONFIG"),
+		BuildKitAddr: os.Getenv("SLUICE_BUILDKIT_ADDR"),
+		Registry:     os.Getenv("SLUICE_REGISTRY"),
+	}
+	if p.Kubeconfig == "" {
+		p.Kubeconfig = filepath.Join(state, "admin.kubeconfig")
+	}
+	if p.BuildKitAddr == "" {
+		p.BuildKitAddr = "unix://" + filepath.Join(state, "run", "buildkitd.sock")
+	}
+	if p.Registry == "" {
+		p.Registry = "127.0.0.1:5000"
+	}
+	var missing []string
+	if _, err := os.Stat(p.Kubeconfig); err != nil {
+		missing = append(missing, "kubeconfig "+p.Kubeconfig)
+	}
+	if sock, ok := strings.CutPrefix(p.BuildKitAddr, "unix://"); ok {
+		if _, err := os.Stat(sock); err != nil {
+			missing = append(missing, "BuildKit socket "+sock)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("local platform not found (%s): run `make platform-up`, or point KUBECONFIG, SLUICE_BUILDKIT_ADDR and SLUICE_REGISTRY at yours", strings.Join(missing, ", "))
+	}
+	return p, nil
+}
+
+// Require returns the platform, or ends the test: under CI=true a missing
+// platform fails it (CI must never pass by skipping); elsewhere it skips.
+func Require(tb testing.TB) *Platform {
+	tb.Helper()
+	p, err := Find()
+	if err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		tb.Fatal(err)
+	}
+	tb.Skip(err)
+	return nil
+}
