@@ -204,10 +204,10 @@ func TestJobCompletes(t *testing.T) {
 	}
 }
 
-// TestServiceAnswersByClusterIP serves a page from one pod and fetches it
-// from another through the Service's ClusterIP (cluster DNS is not part of
-// the platform yet).
-func TestServiceAnswersByClusterIP(t *testing.T) {
+// TestServiceAnswersByDNSName serves a page from one pod and fetches it from
+// another through the Service: by ClusterIP, by its short name (the pod's
+// search path) and by its full cluster DNS name.
+func TestServiceAnswersByDNSName(t *testing.T) {
 	c := newCluster(t)
 	ctx := context.Background()
 	labels := map[string]string{"app": "httpd"}
@@ -223,10 +223,20 @@ func TestServiceAnswersByClusterIP(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.podPhase(t, "httpd", corev1.PodRunning, 90*time.Second)
-	out := c.runJob(t, "fetch", c.busybox(), "sh", "-c",
-		fmt.Sprintf("for i in $(seq 30); do wget -qO- http://%s:80/ && exit 0; sleep 1; done; exit 1", svc.Spec.ClusterIP))
-	if out != "served-by-pod\n" {
-		t.Fatalf("fetched %q", out)
+	// busybox-static's wget resolves through static glibc, which cannot
+	// load NSS modules in a scratch image; its nslookup has a resolver of
+	// its own, so names are resolved with it and fetched by the answer.
+	script := `set -e
+resolve() { for i in $(seq 30); do a=$(nslookup "$1" 2>/dev/null | awk '/^Address/ && !/:53$/ {print $2}' | tail -1); [ -n "$a" ] && { echo "$a"; return; }; sleep 1; done; return 1; }
+short=$(resolve web); full=$(resolve web.` + c.ns + `.svc.cluster.local)
+echo "$short $full"
+for ip in ` + svc.Spec.ClusterIP + ` $short $full; do
+  for i in $(seq 30); do wget -qO- "http://$ip/" && break; sleep 1; done
+done`
+	out := c.runJob(t, "fetch", c.busybox(), "sh", "-c", script)
+	want := fmt.Sprintf("%s %s\n", svc.Spec.ClusterIP, svc.Spec.ClusterIP) + strings.Repeat("served-by-pod\n", 3)
+	if out != want {
+		t.Fatalf("fetched %q, want %q", out, want)
 	}
 }
 

@@ -2,7 +2,7 @@
 # Build the binaries of Sluice's local platform from the Go module proxy, once
 # per version, into a cache outside the work tree:
 #   Kubernetes components and kubectl, etcd, buildkitd + buildctl, the
-#   distribution registry, crane.
+#   distribution registry, crane, CoreDNS.
 # Later calls with the same versions do nothing. Prints the bin directory.
 #
 #   SLUICE_PLATFORM_CACHE  cache root (default /var/cache/sluice-platform)
@@ -105,8 +105,16 @@ build_tools() {
   GOBIN="$BIN" go install -trimpath -ldflags "-s -w" "github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION"
 }
 
+COREDNS_VERSION=${COREDNS_VERSION:-v1.15.0}
+build_coredns() {
+  have coredns && return
+  log "building coredns $COREDNS_VERSION"
+  GOBIN="$BIN" go install -trimpath -ldflags "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION"
+}
+
 start=$(date +%s)
 build_tools
+build_coredns
 build_buildkit
 build_kubernetes
 log "binaries ready in $(( $(date +%s) - start ))s"

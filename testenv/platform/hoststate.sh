@@ -9,3 +9,4 @@ echo "# network namespaces"; ls /var/run/netns 2>/dev/null | sort
 echo "# mounts"; findmnt -rn -o TARGET | grep -E 'sluice|kubelet|containerd|netns' | sort
 echo "# runtime dirs"; ls -d /run/containerd /var/log/containers /var/log/pods /var/lib/kubelet 2>/dev/null
 echo "# kubepods cgroups"; ls -d /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods 2>/dev/null
+exit 0

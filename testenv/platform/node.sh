@@ -61,6 +61,7 @@ authorization: {mode: Webhook}
 tlsCertFile: $PKI/kubelet-serving.crt
 tlsPrivateKeyFile: $PKI/kubelet-serving.key
 clusterDomain: cluster.local
+clusterDNS: [10.96.0.10]
 failSwapOn: false
 podLogsDir: $STATE/kubelet/pod-logs
 imageGCHighThresholdPercent: 100

@@ -15,6 +15,7 @@ check etcd curl -fsS http://127.0.0.1:2379/health
 check kube-apiserver curl -fsS --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" https://127.0.0.1:6443/readyz
 check kube-controller-manager curl -fsSk https://127.0.0.1:10257/healthz
 check kube-scheduler curl -fsSk https://127.0.0.1:10259/healthz
+check coredns curl -fsS http://127.0.0.1:18054/health
 check containerd ctr --address "$CONTAINERD_SOCK" version
 check kubelet "$B/kubectl" --kubeconfig="$STATE/admin.kubeconfig" wait --for=condition=Ready "node/$NODE" --timeout=3s
 check kube-proxy curl -fsS http://127.0.0.1:10256/healthz

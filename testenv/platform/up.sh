@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Bring up Sluice's local platform on this machine: an OCI registry on
 # 127.0.0.1:5000, buildkitd on a unix socket, and a single-node Kubernetes
-# (etcd, kube-apiserver, controller-manager, scheduler, containerd + runc +
-# CNI bridge, kubelet, kube-proxy). Idempotent: what already runs is kept.
+# (etcd, kube-apiserver, controller-manager, scheduler, CoreDNS, containerd +
+# runc + CNI bridge, kubelet, kube-proxy). Idempotent: what already runs is kept.
 # Ends by printing the shell exports for the platform.
 . "$(dirname "$0")/lib.sh"
 t0=$(date +%s)
@@ -86,7 +86,8 @@ done
 wait_for kube-controller-manager 60 curl -fsSk https://127.0.0.1:10257/healthz
 wait_for kube-scheduler 60 curl -fsSk https://127.0.0.1:10259/healthz
 
-# --- node: containerd, CNI, kubelet, kube-proxy --------------------------------
+# --- cluster DNS, then the node: containerd, CNI, kubelet, kube-proxy ---------
+"$HERE/dns.sh"
 "$HERE/node.sh"
 
 export KUBECONFIG=$STATE/admin.kubeconfig
