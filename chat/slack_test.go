@@ -23,6 +23,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slacktest"
 
+	"github.com/sluice-cd/sluice/activities"
 	"github.com/sluice-cd/sluice/devserver/devservertest"
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
 	"github.com/sluice-cd/sluice/pipelines"
@@ -421,5 +422,44 @@ func TestForgedAndStaleClicksAreRefused(t *testing.T) {
 	_, st, _ := s.rc.Status(context.Background(), ref)
 	if st.State != workflows.StateAwaitingApproval || len(st.Approval.Approvals) != 0 {
 		t.Fatalf("a refused click changed the run: %s %+v", st.State, st.Approval.Approvals)
+	}
+}
+
+// TestNoticesAfterTheRequest checks what the workflow's later notices do in
+// Slack: a reminder is a reply in the approval message's thread, expiry
+// replaces the buttons, and the result is posted to the channel.
+func TestNoticesAfterTheRequest(t *testing.T) {
+	api := &slackAPI{}
+	sts := api.server(t)
+	s := NewSlack("xoxb-test-token", sts.GetAPIURL(), "#deploys", "http://ui")
+	base := activities.Notice{RunID: "r1", WorkflowID: "pipeline/acme/hello/main", Repo: "acme/hello", Branch: "main",
+		Commit: strings.Repeat("a", 40), Author: "carol@example.com", Approvers: []string{"U0ALICE"}, ExpiresAt: time.Now().Add(time.Hour)}
+	req := base
+	req.Kind = activities.NoticeApprovalRequested
+	ref, err := s.Post(context.Background(), req)
+	if err != nil || ref.TS == "" {
+		t.Fatalf("request: %v %+v", err, ref)
+	}
+	reminder := base
+	reminder.Kind, reminder.Message = activities.NoticeApprovalReminder, ref
+	expired := base
+	expired.Kind, expired.Message, expired.Text = activities.NoticeApprovalExpired, ref, "no decision within 72h"
+	result := base
+	result.Kind, result.Text = activities.NoticeRunFinished, "timed_out in phase approval: approval timed out; rolled back: RemoveTag, DeleteEnvironment"
+	for _, n := range []activities.Notice{reminder, expired, result} {
+		if _, err := s.Post(context.Background(), n); err != nil {
+			t.Fatalf("%s: %v", n.Kind, err)
+		}
+	}
+	posts, updates, _ := api.snapshot()
+	if len(posts) != 3 || posts[1].Get("thread_ts") != ref.TS || !strings.Contains(posts[1].Get("text"), "Reminder") {
+		t.Fatalf("reminder not threaded under the approval: %v", posts)
+	}
+	if len(updates) != 1 || updates[0].Get("ts") != ref.TS || !strings.Contains(updates[0].Get("text"), "expired") ||
+		strings.Contains(updates[0].Get("blocks"), ActionApprove) {
+		t.Fatalf("expiry edit: %v", updates)
+	}
+	if !strings.Contains(posts[2].Get("text"), "rolled back: RemoveTag, DeleteEnvironment") || posts[2].Get("channel") != "#deploys" {
+		t.Fatalf("result: %v", posts[2])
 	}
 }

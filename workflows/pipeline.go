@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -240,10 +241,18 @@ func summary(st RunState) string {
 	if st.State == StateSucceeded {
 		return ""
 	}
+	out := ": " + st.Error
 	if st.Phase != "" {
-		return fmt.Sprintf(" in phase %s: %s", st.Phase, st.Error)
+		out = fmt.Sprintf(" in phase %s: %s", st.Phase, st.Error)
 	}
-	return ": " + st.Error
+	if len(st.Compensated) > 0 {
+		var undone []string
+		for _, u := range st.Compensated {
+			undone = append(undone, u.Activity)
+		}
+		out += "; rolled back: " + strings.Join(undone, ", ")
+	}
+	return out
 }
 
 func joinMsg(a, b string) string {

@@ -267,6 +267,11 @@ func TestFailureInEachPhaseCompensates(t *testing.T) {
 			if slices.Contains(h.calls, "Cleanup") {
 				t.Error("a failed run must keep its workspace for retry")
 			}
+			last := h.notices[len(h.notices)-1]
+			if last.Kind != activities.NoticeRunFinished || !strings.Contains(last.Text, "failed in phase "+tc.phase) ||
+				(len(tc.undos) > 0) != strings.Contains(last.Text, "rolled back: ") {
+				t.Errorf("result notice %q", last.Text)
+			}
 			if ps := st.PhaseByName(tc.phase); ps.Status != PhaseFailed {
 				t.Errorf("failed phase status %s", ps.Status)
 			}

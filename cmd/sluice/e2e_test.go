@@ -218,3 +218,37 @@ func TestNewerPushSupersedesRunningRun(t *testing.T) {
 		t.Fatalf("re-run of the running commit: %+v", dup)
 	}
 }
+
+// TestRetryResumesAtTheFailedPhase fails the test phase once; `sluice retry`
+// starts a new run at test, in the build's workspace, without building again.
+func TestRetryResumesAtTheFailedPhase(t *testing.T) {
+	e := newEnv(t)
+	e.startDev()
+	marker := filepath.Join(t.TempDir(), "failed-once")
+	spec := "version: 1\nbuild:\n  commands: [\"echo built > artifact.txt\"]\ntest:\n  commands: [\"test -f " + marker + " || { touch " + marker + "; exit 1; }\", \"test -f artifact.txt\"]\n"
+	repo, _ := gitRepo(t, spec)
+	var first, retry struct {
+		RunID  string `json:"run_id"`
+		Action string `json:"action"`
+	}
+	e.json(&first, "run", "--repo", repo, "--ref", "main")
+	st := e.waitState(first.RunID, "failed", time.Minute)
+	if st.Phase != "test" {
+		t.Fatalf("failed in %q", st.Phase)
+	}
+	if code := e.json(&retry, "retry", first.RunID); code != 0 || retry.Action != "retrying from test" || retry.RunID == first.RunID {
+		t.Fatalf("retry: code %d %+v", code, retry)
+	}
+	st = e.waitState(retry.RunID, "succeeded", time.Minute)
+	if st.Phases[0].Name != "build" || st.Phases[0].Status != "reused" {
+		t.Fatalf("build phase of the retry: %+v", st.Phases[0])
+	}
+	logs, _, _ := e.sluice("logs", retry.RunID)
+	if strings.Contains(logs, "echo built") || !strings.Contains(logs, "$ test -f artifact.txt") {
+		t.Fatalf("retry log:\n%s", logs)
+	}
+	// a succeeded run cannot be retried
+	if _, errOut, code := e.sluice("retry", retry.RunID); code != 1 || !strings.Contains(errOut, "only failed, cancelled or timed-out runs") {
+		t.Fatalf("retry of a succeeded run: %d %s", code, errOut)
+	}
+}
