@@ -95,6 +95,15 @@ func (s *serveFlags) workerConfig(c client.Client, dir string) (worker.Config, e
 		Chat: s.chat(), Statuses: statuses, UIURL: s.uiURL}, nil
 }
 
+// newWorker builds the worker of `dev` and `worker`.
+func (s *serveFlags) newWorker(c client.Client, dir string) (sdkworker.Worker, error) {
+	wc, err := s.workerConfig(c, dir)
+	if err != nil {
+		return nil, err
+	}
+	return worker.New(c, wc)
+}
+
 // chat is the Slack adapter, the incoming-webhook notifier, or nil.
 func (s *serveFlags) chat() activities.Chat {
 	sl := s.cfg.Slack
@@ -174,11 +183,7 @@ func newDevCmd(g *globals) *cobra.Command {
 			defer c.Close()
 			var w sdkworker.Worker
 			if runWorker {
-				wc, err := s.workerConfig(c, dir)
-				if err != nil {
-					return err
-				}
-				if w, err = worker.New(c, wc); err != nil {
+				if w, err = s.newWorker(c, dir); err != nil {
 					return err
 				}
 				if err := w.Start(); err != nil {
@@ -218,11 +223,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			wc, err := s.workerConfig(c, dir)
-			if err != nil {
-				return err
-			}
-			w, err := worker.New(c, wc)
+			w, err := s.newWorker(c, dir)
 			if err != nil {
 				return err
 			}

@@ -22,6 +22,12 @@ node_ip() { ip -4 route get 1.1.1.1 2>/dev/null | awk '{for(i=1;i<=NF;i++) if($i
 # bin_dir prints the cached binaries' directory, building them if needed.
 bin_dir() { [ -n "${BIN:-}" ] || BIN=$("$HERE/build.sh"); echo "$BIN"; }
 
+# write_if_changed FILE: stdin becomes FILE only if it differs, because
+# kube-proxy exits when its configuration file is touched.
+write_if_changed() { local tmp; tmp=$(mktemp)
+  cat >"$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi; }
+
 running() { local f=$RUN/$1.pid; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
 
 # start NAME CMD...: run in the background, log to $LOGS/NAME.log, PID to $RUN/NAME.pid.

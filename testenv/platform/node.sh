@@ -72,7 +72,7 @@ YAML
 start kubelet "$B/kubelet" --config="$STATE/kubelet/config.yaml" --kubeconfig="$STATE/kubelet.kubeconfig" \
   --root-dir="$STATE/kubelet/root" --hostname-override="$NODE" --v=1
 
-cat >"$STATE/kube-proxy.yaml" <<YAML
+write_if_changed "$STATE/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $STATE/kube-proxy.kubeconfig}
