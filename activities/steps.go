@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -27,6 +29,17 @@ type Steps struct {
 	Logs *logstore.Store
 	// HeartbeatEvery is the heartbeat interval while a command runs. Default 2s.
 	HeartbeatEvery time.Duration
+	// record sends a heartbeat; activity.RecordHeartbeat unless a test
+	// wants to see what is sent before the SDK throttles it.
+	record func(ctx context.Context, details ...any)
+}
+
+func (s *Steps) recordHeartbeat(ctx context.Context, p stepsProgress) {
+	if s.record != nil {
+		s.record(ctx, p)
+		return
+	}
+	activity.RecordHeartbeat(ctx, p)
 }
 
 // stepsProgress is the heartbeat detail: a retried attempt on the same
@@ -34,6 +47,26 @@ type Steps struct {
 type stepsProgress struct {
 	Workspace string       `json:"workspace"`
 	Done      []StepResult `json:"done"`
+}
+
+// progress is the running attempt's stepsProgress, shared by the command
+// loop and the heartbeat ticker, so every heartbeat carries the latest.
+type progress struct {
+	mu sync.Mutex
+	p  stepsProgress
+}
+
+func (g *progress) snapshot() stepsProgress {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return stepsProgress{Workspace: g.p.Workspace, Done: slices.Clone(g.p.Done)}
+}
+
+func (g *progress) finished(step StepResult) stepsProgress {
+	g.mu.Lock()
+	g.p.Done = append(g.p.Done, step)
+	g.mu.Unlock()
+	return g.snapshot()
 }
 
 // Run prepares the workspace and runs the commands in order; the first
@@ -48,7 +81,7 @@ func (s *Steps) Run(ctx context.Context, in StepsInput) (StepsResult, error) {
 	}
 	handle, err := s.Exec.Prepare(ctx, executor.Workspace{Key: in.RunID, CloneURL: in.Source.CloneURL, Commit: in.Source.Commit}, in.Workspace)
 	if err != nil {
-		if errors.Is(err, gitsrc.ErrNotFound) || strings.Contains(err.Error(), "must be a full") {
+		if errors.Is(err, gitsrc.ErrNotFound) || errors.Is(err, gitsrc.ErrBadCommit) {
 			return StepsResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrSource, err)
 		}
 		return StepsResult{}, fmt.Errorf("prepare workspace: %w", err)
@@ -65,9 +98,10 @@ func (s *Steps) Run(ctx context.Context, in StepsInput) (StepsResult, error) {
 		fmt.Fprintf(log, "resuming after %d finished commands (worker restart)\n", len(prog.Done))
 	}
 
-	stop := s.heartbeat(ctx, &prog)
+	g := &progress{p: prog}
+	stop := s.heartbeat(ctx, g)
 	defer stop()
-	res := StepsResult{Workspace: handle, Steps: prog.Done}
+	res := StepsResult{Workspace: handle, Steps: slices.Clone(prog.Done)}
 	var output bytes.Buffer
 	for i := len(prog.Done); i < len(in.Commands); i++ {
 		script := in.Commands[i]
@@ -91,8 +125,7 @@ func (s *Steps) Run(ctx context.Context, in StepsInput) (StepsResult, error) {
 			return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("command %q exited with status %d", script, r.ExitCode), ErrStepFailed, nil)
 		}
 		fmt.Fprintf(log, "ok (%s)\n", r.Duration.Round(time.Millisecond))
-		prog.Done = append(prog.Done, step)
-		activity.RecordHeartbeat(ctx, prog)
+		s.recordHeartbeat(ctx, g.finished(step))
 	}
 	res.Summary = summarize(res.Steps, output.Bytes(), handle, in)
 	return res, nil
@@ -100,13 +133,12 @@ func (s *Steps) Run(ctx context.Context, in StepsInput) (StepsResult, error) {
 
 // heartbeat reports progress while commands run, so a dead worker is noticed
 // within the heartbeat timeout and a cancelled run reaches the command.
-func (s *Steps) heartbeat(ctx context.Context, prog *stepsProgress) func() {
+func (s *Steps) heartbeat(ctx context.Context, g *progress) func() {
 	every := s.HeartbeatEvery
 	if every == 0 {
 		every = 2 * time.Second
 	}
 	done := make(chan struct{})
-	snapshot := *prog
 	go func() {
 		t := time.NewTicker(every)
 		defer t.Stop()
@@ -117,7 +149,7 @@ func (s *Steps) heartbeat(ctx context.Context, prog *stepsProgress) func() {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				activity.RecordHeartbeat(ctx, snapshot)
+				s.recordHeartbeat(ctx, g.snapshot())
 			}
 		}
 	}()

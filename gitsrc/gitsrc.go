@@ -22,6 +22,9 @@ import (
 // ErrNotFound is returned (wrapped) when a branch, commit or file does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrBadCommit is returned (wrapped) for a commit that is not a full SHA.
+var ErrBadCommit = errors.New("commit must be a full 40-character SHA")
+
 var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // IsRemote reports whether url needs the network (http, https, ssh, git).
@@ -123,7 +126,7 @@ func ReadFile(ctx context.Context, url, branch, commit, path string) ([]byte, Co
 // not exist or be empty. Submodules are not fetched.
 func Checkout(ctx context.Context, url, commit, dir string) error {
 	if !fullSHA.MatchString(commit) {
-		return fmt.Errorf("commit %q must be a full 40-character SHA", commit)
+		return fmt.Errorf("%w: %q", ErrBadCommit, commit)
 	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return err
