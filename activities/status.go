@@ -35,16 +35,21 @@ func (c *CommitStatus) SetStatus(ctx context.Context, in StatusInput) error {
 	if r == nil {
 		return nil
 	}
-	ns := c.Namespace
-	if ns == "" {
-		ns = "default"
-	}
 	link := ""
 	if c.UIURL != "" {
-		link = fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", strings.TrimRight(c.UIURL, "/"), ns, url.PathEscape(in.WorkflowID), in.RunID)
+		link = RunLink(c.UIURL, c.Namespace, in.WorkflowID, in.RunID)
 	}
 	if err := r.Set(ctx, gitstatus.Status{Repo: in.Repo, Commit: in.Commit, State: in.State, Description: in.Description, TargetURL: link}); err != nil {
 		return fmt.Errorf("set %s status of %s@%s: %w", in.State, in.Repo, in.Commit, err)
 	}
 	return nil
+}
+
+// RunLink is a run's page in the Temporal Web UI at uiURL; an empty
+// namespace means "default".
+func RunLink(uiURL, namespace, workflowID, runID string) string {
+	if namespace == "" {
+		namespace = "default"
+	}
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", strings.TrimRight(uiURL, "/"), namespace, url.PathEscape(workflowID), runID)
 }

@@ -51,11 +51,7 @@ var _ activities.Chat = (*Slack)(nil)
 func RunRef(n activities.Notice) string { return n.WorkflowID + "@" + n.RunID }
 
 func (s *Slack) link(n activities.Notice) string {
-	ns := s.Namespace
-	if ns == "" {
-		ns = "default"
-	}
-	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", strings.TrimRight(s.UIURL, "/"), ns, url.PathEscape(n.WorkflowID), n.RunID)
+	return activities.RunLink(s.UIURL, s.Namespace, n.WorkflowID, n.RunID)
 }
 
 func short(sha string) string {

@@ -4,6 +4,7 @@ package logstore
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -72,14 +73,7 @@ func (s *Store) Append(runID, phase, line string) error {
 		return err
 	}
 	_, err = io.WriteString(w, strings.TrimRight(line, "\n")+"\n")
-	return errorsJoin(err, w.Close())
-}
-
-func errorsJoin(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
+	return errors.Join(err, w.Close())
 }
 
 type lineWriter struct {
@@ -134,5 +128,5 @@ func (w *lineWriter) Close() error {
 		err = w.emit(w.buf)
 		w.buf = nil
 	}
-	return errorsJoin(err, w.f.Close())
+	return errors.Join(err, w.f.Close())
 }

@@ -246,3 +246,23 @@ func TestSchemaIsCurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestMatchBranch(t *testing.T) {
+	cases := []struct {
+		patterns []string
+		branch   string
+		want     bool
+	}{
+		{nil, "anything", true},
+		{[]string{"main"}, "main", true},
+		{[]string{"main"}, "mainline", false},
+		{[]string{"release/*"}, "release/1.2", true},
+		{[]string{"release/*"}, "release/1.2/hotfix", false},
+		{[]string{"main", "release/*"}, "feature/x", false},
+	}
+	for _, tc := range cases {
+		if got := MatchBranch(tc.patterns, tc.branch); got != tc.want {
+			t.Errorf("MatchBranch(%v, %q) = %v, want %v", tc.patterns, tc.branch, got, tc.want)
+		}
+	}
+}

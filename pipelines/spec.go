@@ -6,6 +6,8 @@
 // here serialises to JSON and holds no behaviour that touches the world.
 package pipelines
 
+import "path"
+
 // FileName is where a repository keeps its pipeline spec.
 const FileName = ".sluice.yml"
 
@@ -173,6 +175,23 @@ type Verify struct {
 	Commands []string `yaml:"commands" json:"commands" doc:"Commands that must succeed." required:"true"`
 	Timeout  Duration `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the checks."`
 }
+
+// MatchBranch reports whether branch matches one of the glob patterns
+// (path.Match syntax, as in `on.branches`). No patterns match every branch.
+func MatchBranch(patterns []string, branch string) bool {
+	if len(patterns) == 0 {
+		return true
+	}
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, branch); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Triggers reports whether a push to branch starts a run.
+func (s *Spec) Triggers(branch string) bool { return MatchBranch(s.On.Branches, branch) }
 
 // Enabled reports whether the spec defines the named phase.
 func (s *Spec) Enabled(phase string) bool {

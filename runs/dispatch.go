@@ -55,7 +55,7 @@ func (s *PushStarter) StartPush(ctx context.Context, repo *config.Repository, p 
 	if err != nil {
 		return webhooks.Outcome{Status: http.StatusUnprocessableEntity, Result: "invalid", Detail: err.Error()}, nil
 	}
-	if len(spec.On.Branches) > 0 && !matchAny(spec.On.Branches, p.Branch) {
+	if !spec.Triggers(p.Branch) {
 		return webhooks.Outcome{Status: http.StatusOK, Result: "ignored", Detail: "branch " + p.Branch + " is not in on.branches"}, nil
 	}
 	author := p.AuthorEmail
@@ -83,13 +83,4 @@ func (s *PushStarter) StartPush(ctx context.Context, repo *config.Repository, p 
 		return webhooks.Outcome{}, fmt.Errorf("record delivery: %w", err)
 	}
 	return webhooks.Outcome{Status: http.StatusAccepted, Result: "accepted", Detail: fmt.Sprintf("run of %s@%s", p.Branch, p.Commit), Dispatch: id}, nil
-}
-
-func matchAny(patterns []string, branch string) bool {
-	for _, p := range patterns {
-		if ok, _ := path.Match(p, branch); ok {
-			return true
-		}
-	}
-	return false
 }

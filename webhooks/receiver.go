@@ -10,10 +10,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path"
 	"strings"
 
 	"github.com/sluice-cd/sluice/config"
+	"github.com/sluice-cd/sluice/pipelines"
 )
 
 // MaxBody is the default largest webhook body accepted (GitHub caps
@@ -127,7 +127,7 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, p provider) {
 		reply(w, http.StatusOK, "ignored", "branch "+push.Branch+" was deleted")
 		return
 	}
-	if len(repo.Branches) > 0 && !matchAny(repo.Branches, push.Branch) {
+	if !pipelines.MatchBranch(repo.Branches, push.Branch) {
 		reply(w, http.StatusOK, "ignored", "branch "+push.Branch+" does not trigger runs")
 		return
 	}
@@ -154,14 +154,4 @@ func deliveryID(h http.Header, names []string, body []byte) string {
 	}
 	sum := sha256.Sum256(body)
 	return "body-" + hex.EncodeToString(sum[:16])
-}
-
-// matchAny reports whether branch matches any of the glob patterns.
-func matchAny(patterns []string, branch string) bool {
-	for _, p := range patterns {
-		if ok, _ := path.Match(p, branch); ok {
-			return true
-		}
-	}
-	return false
 }

@@ -37,7 +37,7 @@ const spec = "version: 1\non: {branches: [main]}\nbuild:\n  commands: [\"true\"]
 // stack is a real Sluice server: embedded Temporal, a worker, the HTTP
 // server with the webhook receiver, and one Git repository per provider.
 type stack struct {
-	t       *testing.T
+	t       testing.TB
 	c       client.Client
 	url     string
 	secrets map[string]string
@@ -47,12 +47,10 @@ type stack struct {
 
 var providerRepo = map[string]string{"github": "acme/gh", "gitlab": "acme/gl", "gitea": "acme/gt"}
 
-func newStack(t *testing.T) *stack { return newStackB(t, t) }
-
-// newStackB builds the stack with tb owning its resources (a test or a benchmark).
-func newStackB(tb testing.TB, t *testing.T) *stack {
+// newStack builds the stack for a test or a benchmark.
+func newStack(tb testing.TB) *stack {
 	tb.Helper()
-	s := &stack{t: t, c: devservertest.Start(tb), secrets: map[string]string{}, commits: map[string]string{}, log: &bytes.Buffer{}}
+	s := &stack{t: tb, c: devservertest.Start(tb), secrets: map[string]string{}, commits: map[string]string{}, log: &bytes.Buffer{}}
 	var cfgYAML strings.Builder
 	cfgYAML.WriteString("repositories:\n")
 	env := map[string]string{}
@@ -86,7 +84,7 @@ func newStackB(tb testing.TB, t *testing.T) *stack {
 	return s
 }
 
-func payload(t *testing.T, provider, commit string) []byte {
+func payload(t testing.TB, provider, commit string) []byte {
 	t.Helper()
 	b, err := os.ReadFile("testdata/" + provider + "_push.json")
 	if err != nil {

@@ -77,7 +77,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 }
 
 func (e *benchEnv) pipeline(b *testing.B, branch string) time.Duration {
-	spec := scenarioSpec(&testing.T{}, eightPhases)
+	spec := scenarioSpec(b, eightPhases)
 	p := push("a")
 	p.Branch = branch
 	start := time.Now()

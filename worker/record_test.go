@@ -66,7 +66,7 @@ func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Co
 	reg("Send", send)
 }
 
-func scenarioSpec(t *testing.T, src string) pipelines.Spec {
+func scenarioSpec(t testing.TB, src string) pipelines.Spec {
 	t.Helper()
 	s, err := pipelines.Parse(".sluice.yml", []byte(src), "hello")
 	if err != nil {
