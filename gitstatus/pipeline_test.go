@@ -1,0 +1,89 @@
+package gitstatus_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluice-cd/sluice/devserver/devservertest"
+	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
+	"github.com/sluice-cd/sluice/gitstatus"
+	"github.com/sluice-cd/sluice/pipelines"
+	"github.com/sluice-cd/sluice/runs"
+	"github.com/sluice-cd/sluice/worker"
+	"github.com/sluice-cd/sluice/workflows"
+)
+
+// TestPipelineSetsCommitStatuses runs a real pipeline on the embedded
+// server with a GitHub reporter pointed at a server speaking GitHub's status
+// API: the commit gets "pending" while phases run and "success" at the end,
+// linked to the run in the Temporal UI.
+func TestPipelineSetsCommitStatuses(t *testing.T) {
+	var mu sync.Mutex
+	var got []map[string]string
+	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var body map[string]string
+		_ = json.Unmarshal(b, &body)
+		body["path"] = r.URL.Path
+		mu.Lock()
+		got = append(got, body)
+		mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+		w.Write([]byte(`{"id": 1}`))
+	}))
+	defer gh.Close()
+	rep, err := gitstatus.New("github", gh.URL+"/api/v3/", "token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := devservertest.Start(t)
+	w, err := worker.New(c, worker.Config{DataDir: t.TempDir(), UIURL: "http://ui.example",
+		Statuses: map[string]gitstatus.Reporter{"acme/hello": rep}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	src := "version: 1\nbuild: {commands: [\"true\"]}\ntest: {commands: [\"true\"]}\n"
+	repo, commit := gitsrctest.Repo(t, "../examples/hello", src)
+	spec, err := pipelines.Parse(".sluice.yml", []byte(src), "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &runs.Client{Temporal: c}
+	started, err := rc.Start(context.Background(), workflows.Request{Spec: *spec,
+		Push: workflows.Push{Repo: "acme/hello", CloneURL: repo, Branch: "main", Commit: commit}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.GetWorkflow(ctx, started.Ref.WorkflowID, started.Ref.RunID).Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 3 {
+		t.Fatalf("want 2 progress statuses and 1 final, got %v", got)
+	}
+	last := got[len(got)-1]
+	if last["state"] != "success" || last["context"] != "sluice" || last["path"] != "/api/v3/repos/acme/hello/statuses/"+commit ||
+		!strings.HasPrefix(last["target_url"], "http://ui.example/namespaces/default/workflows/") {
+		t.Fatalf("final status %v", last)
+	}
+	for _, s := range got[:2] {
+		if s["state"] != "pending" || !strings.HasPrefix(s["description"], "phase ") {
+			t.Fatalf("progress status %v", s)
+		}
+	}
+}
