@@ -14,13 +14,22 @@ help: ## list the targets
 build: ## build bin/sluice
 	$(GO) build -o $(BIN) ./cmd/sluice
 
-test: ## run every test: unit, workflow, replay, fuzz seeds, and end-to-end on the embedded Temporal server
-	$(GO) test -count=1 -timeout 30m ./...
+# Packages cheap enough to test under the race detector on every run; the
+# rest (embedded server, platform) run without it.
+RACE_DIRS := workflows executor logstore pipelines contract activities runs config
+RACE_PKGS  = $(addprefix ./,$(addsuffix /...,$(RACE_DIRS)))
+OTHER_PKGS = $(shell $(GO) list ./... | grep -vE '/($(subst $(space),|,$(RACE_DIRS)))(/|$$)')
+space := $(empty) $(empty)
 
-lint: tools ## gofmt, go vet, workflowcheck
+test: ## run every test: unit, workflow, replay, fuzz seeds, end-to-end on the embedded Temporal server and the local platform; -race where affordable
+	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
+	$(GO) test -count=1 -timeout 30m $(OTHER_PKGS)
+
+lint: tools ## gofmt, go vet, workflowcheck, package layers
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	workflowcheck ./workflows/...
+	scripts/check-layers.sh
 
 demo: build ## run the sample app's pipeline end to end on the embedded server, approval included
 	./examples/demo.sh

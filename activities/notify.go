@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/logstore"
 )
 
@@ -13,13 +14,7 @@ import (
 // Post returns a reference to the message it posted or edited, so later
 // notices about the same approval can edit it or reply under it.
 type Chat interface {
-	Post(ctx context.Context, n Notice) (MessageRef, error)
-}
-
-// MessageRef locates a chat message.
-type MessageRef struct {
-	Channel string `json:"channel,omitempty"`
-	TS      string `json:"ts,omitempty"`
+	Post(ctx context.Context, n contract.Notice) (contract.MessageRef, error)
 }
 
 // Notify records notices in the run's log and, when configured, in chat.
@@ -30,12 +25,12 @@ type Notify struct {
 
 // Send delivers one notice. The log line is written first, so the log has
 // it even when chat is down (the workflow ignores a failed Send).
-func (n *Notify) Send(ctx context.Context, in Notice) (MessageRef, error) {
+func (n *Notify) Send(ctx context.Context, in contract.Notice) (contract.MessageRef, error) {
 	if err := n.Logs.Append(in.RunID, "sluice", noticeText(in)); err != nil {
-		return MessageRef{}, fmt.Errorf("log notice: %w", err)
+		return contract.MessageRef{}, fmt.Errorf("log notice: %w", err)
 	}
 	if n.Chat == nil {
-		return MessageRef{}, nil
+		return contract.MessageRef{}, nil
 	}
 	return n.Chat.Post(ctx, in)
 }
@@ -43,18 +38,18 @@ func (n *Notify) Send(ctx context.Context, in Notice) (MessageRef, error) {
 // EndOfLog is the prefix of the last line of every run's log.
 const EndOfLog = "run finished: "
 
-func noticeText(in Notice) string {
+func noticeText(in contract.Notice) string {
 	switch in.Kind {
-	case NoticeApprovalRequested:
+	case contract.NoticeApprovalRequested:
 		return fmt.Sprintf("approval requested from %s (expires %s); approve with: sluice approve RUN --as USER",
 			strings.Join(in.Approvers, ", "), in.ExpiresAt.UTC().Format(time.RFC3339))
-	case NoticeApprovalReminder:
+	case contract.NoticeApprovalReminder:
 		return fmt.Sprintf("approval still pending (%s); expires %s", in.Text, in.ExpiresAt.UTC().Format(time.RFC3339))
-	case NoticeApprovalDecided:
+	case contract.NoticeApprovalDecided:
 		return "approval " + in.Text
-	case NoticeApprovalExpired:
+	case contract.NoticeApprovalExpired:
 		return "approval expired: " + in.Text
-	case NoticeRunFinished:
+	case contract.NoticeRunFinished:
 		return EndOfLog + in.Text
 	}
 	return in.Kind + ": " + in.Text

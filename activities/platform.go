@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/sluice-cd/sluice/contract"
 )
 
 // Platform holds the addresses of the components the later phases need:
@@ -34,51 +36,51 @@ const (
 )
 
 // Bake builds the image with BuildKit and pushes it.
-func (p *Platform) Bake(ctx context.Context, in PhaseInput) (PhaseResult, error) {
+func (p *Platform) Bake(ctx context.Context, in contract.BakeInput) (contract.BakeResult, error) {
 	switch {
 	case p.BuildKitAddr == "":
-		return PhaseResult{}, missing(in.Phase, needBuildKit)
+		return contract.BakeResult{}, missing("bake", needBuildKit)
 	case p.Registry == "":
-		return PhaseResult{}, missing(in.Phase, needRegistry)
+		return contract.BakeResult{}, missing("bake", needRegistry)
 	}
-	return PhaseResult{}, unsupported(in.Phase, "BuildKit at "+p.BuildKitAddr)
+	return contract.BakeResult{}, unsupported("bake", "BuildKit at "+p.BuildKitAddr)
 }
 
 // Deploy applies the manifests to the environment and waits for rollout.
-func (p *Platform) Deploy(ctx context.Context, in PhaseInput) (PhaseResult, error) {
+func (p *Platform) Deploy(ctx context.Context, in contract.DeployInput) (contract.DeployResult, error) {
 	if p.Kubeconfig == "" {
-		return PhaseResult{}, missing(in.Phase, needKubeconfig)
+		return contract.DeployResult{}, missing("deploy", needKubeconfig)
 	}
-	return PhaseResult{}, unsupported(in.Phase, "Kubernetes")
+	return contract.DeployResult{}, unsupported("deploy", "Kubernetes")
 }
 
 // Integration runs the integration job against the deployment.
-func (p *Platform) Integration(ctx context.Context, in PhaseInput) (PhaseResult, error) {
+func (p *Platform) Integration(ctx context.Context, in contract.IntegrationInput) (contract.IntegrationResult, error) {
 	if p.Kubeconfig == "" {
-		return PhaseResult{}, missing(in.Phase, needKubeconfig)
+		return contract.IntegrationResult{}, missing("integration", needKubeconfig)
 	}
-	return PhaseResult{}, unsupported(in.Phase, "Kubernetes")
+	return contract.IntegrationResult{}, unsupported("integration", "Kubernetes")
 }
 
 // MarkAvailable adds the available tag to the tested digest.
-func (p *Platform) MarkAvailable(ctx context.Context, in PhaseInput) (PhaseResult, error) {
+func (p *Platform) MarkAvailable(ctx context.Context, in contract.PromoteInput) (contract.PromoteResult, error) {
 	if p.Registry == "" {
-		return PhaseResult{}, missing(in.Phase, needRegistry)
+		return contract.PromoteResult{}, missing("promote", needRegistry)
 	}
-	return PhaseResult{}, unsupported(in.Phase, "registry "+p.Registry)
+	return contract.PromoteResult{}, unsupported("promote", "registry "+p.Registry)
 }
 
 // Production releases to the production environment.
-func (p *Platform) Production(ctx context.Context, in PhaseInput) (PhaseResult, error) {
+func (p *Platform) Production(ctx context.Context, in contract.ProductionInput) (contract.ProductionResult, error) {
 	if p.Kubeconfig == "" {
-		return PhaseResult{}, missing(in.Phase, needKubeconfig)
+		return contract.ProductionResult{}, missing("production", needKubeconfig)
 	}
-	return PhaseResult{}, unsupported(in.Phase, "Kubernetes")
+	return contract.ProductionResult{}, unsupported("production", "Kubernetes")
 }
 
 // DeleteEnvironment deletes a run's test namespace. With no cluster
 // configured no environment can exist, so there is nothing to delete.
-func (p *Platform) DeleteEnvironment(ctx context.Context, in UndoInput) error {
+func (p *Platform) DeleteEnvironment(ctx context.Context, in contract.EnvironmentRef) error {
 	if p.Kubeconfig == "" {
 		return nil
 	}
@@ -87,7 +89,7 @@ func (p *Platform) DeleteEnvironment(ctx context.Context, in UndoInput) error {
 
 // RemoveTag removes the available tag. With no registry configured no tag
 // can exist, so there is nothing to remove.
-func (p *Platform) RemoveTag(ctx context.Context, in UndoInput) error {
+func (p *Platform) RemoveTag(ctx context.Context, in contract.TagRef) error {
 	if p.Registry == "" {
 		return nil
 	}

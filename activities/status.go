@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/gitstatus"
 )
 
@@ -18,31 +19,21 @@ type CommitStatus struct {
 	Namespace string
 }
 
-// StatusInput is one status update.
-type StatusInput struct {
-	WorkflowID  string `json:"workflow_id"`
-	RunID       string `json:"run_id"`
-	Repo        string `json:"repo"`
-	Commit      string `json:"commit"`
-	State       string `json:"state"`
-	Description string `json:"description"`
-}
-
 // SetStatus reports the status. A failure is returned for Temporal to
 // retry; the workflow never waits long for it.
-func (c *CommitStatus) SetStatus(ctx context.Context, in StatusInput) error {
+func (c *CommitStatus) SetStatus(ctx context.Context, in contract.StatusInput) (contract.Nothing, error) {
 	r := c.Reporters[in.Repo]
 	if r == nil {
-		return nil
+		return contract.Nothing{}, nil
 	}
 	link := ""
 	if c.UIURL != "" {
 		link = RunLink(c.UIURL, c.Namespace, in.WorkflowID, in.RunID)
 	}
 	if err := r.Set(ctx, gitstatus.Status{Repo: in.Repo, Commit: in.Commit, State: in.State, Description: in.Description, TargetURL: link}); err != nil {
-		return fmt.Errorf("set %s status of %s@%s: %w", in.State, in.Repo, in.Commit, err)
+		return contract.Nothing{}, fmt.Errorf("set %s status of %s@%s: %w", in.State, in.Repo, in.Commit, err)
 	}
-	return nil
+	return contract.Nothing{}, nil
 }
 
 // RunLink is a run's page in the Temporal Web UI at uiURL; an empty

@@ -7,8 +7,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -17,16 +16,20 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/executor"
 	"github.com/sluice-cd/sluice/gitsrc"
 	"github.com/sluice-cd/sluice/logstore"
 )
 
-// Steps runs build and test commands through an Executor and streams their
+// Steps runs build and test commands through an executor and streams their
 // output to the run's log.
 type Steps struct {
+	// Exec runs the steps of specs that name no pool.
 	Exec executor.Executor
-	Logs *logstore.Store
+	// Pools are the executors of the warm pools a spec can name (build.pool).
+	Pools map[string]executor.Executor
+	Logs  *logstore.Store
 	// HeartbeatEvery is the heartbeat interval while a command runs. Default 2s.
 	HeartbeatEvery time.Duration
 	// record sends a heartbeat; activity.RecordHeartbeat unless a test
@@ -45,8 +48,8 @@ func (s *Steps) recordHeartbeat(ctx context.Context, p stepsProgress) {
 // stepsProgress is the heartbeat detail: a retried attempt on the same
 // workspace skips the commands an earlier attempt finished.
 type stepsProgress struct {
-	Workspace string       `json:"workspace"`
-	Done      []StepResult `json:"done"`
+	Workspace contract.Workspace    `json:"workspace"`
+	Done      []contract.StepResult `json:"done"`
 }
 
 // progress is the running attempt's stepsProgress, shared by the command
@@ -62,7 +65,7 @@ func (g *progress) snapshot() stepsProgress {
 	return stepsProgress{Workspace: g.p.Workspace, Done: slices.Clone(g.p.Done)}
 }
 
-func (g *progress) finished(step StepResult) stepsProgress {
+func (g *progress) finished(step contract.StepResult) stepsProgress {
 	g.mu.Lock()
 	g.p.Done = append(g.p.Done, step)
 	g.mu.Unlock()
@@ -71,27 +74,35 @@ func (g *progress) finished(step StepResult) stepsProgress {
 
 // Run prepares the workspace and runs the commands in order; the first
 // failing command fails the phase (non-retryable StepFailed).
-func (s *Steps) Run(ctx context.Context, in StepsInput) (StepsResult, error) {
+func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (contract.StepsResult, error) {
 	if in.RunID == "" || len(in.Commands) == 0 {
-		return StepsResult{}, temporal.NewNonRetryableApplicationError("steps need a run id and at least one command", ErrInvalidInput, nil)
+		return contract.StepsResult{}, temporal.NewNonRetryableApplicationError("steps need a run id and at least one command", ErrInvalidInput, nil)
+	}
+	exec, err := s.executor(in.Pool)
+	if err != nil {
+		return contract.StepsResult{}, err
 	}
 	var prog stepsProgress
 	if activity.HasHeartbeatDetails(ctx) {
 		_ = activity.GetHeartbeatDetails(ctx, &prog)
 	}
-	handle, err := s.Exec.Prepare(ctx, executor.Workspace{Key: in.RunID, CloneURL: in.Source.CloneURL, Commit: in.Source.Commit}, in.Workspace)
+	existing := in.Workspace
+	if existing.Kind != exec.Kind() {
+		existing = contract.Workspace{}
+	}
+	handle, err := exec.Prepare(ctx, executor.Checkout{Key: in.RunID, CloneURL: in.Source.CloneURL, Commit: in.Source.Commit}, existing)
 	if err != nil {
 		if errors.Is(err, gitsrc.ErrNotFound) || errors.Is(err, gitsrc.ErrBadCommit) {
-			return StepsResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrSource, err)
+			return contract.StepsResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrSource, err)
 		}
-		return StepsResult{}, fmt.Errorf("prepare workspace: %w", err)
+		return contract.StepsResult{}, fmt.Errorf("prepare workspace: %w", err)
 	}
 	if prog.Workspace != handle {
 		prog = stepsProgress{Workspace: handle}
 	}
 	log, err := s.Logs.Writer(in.RunID, in.Phase)
 	if err != nil {
-		return StepsResult{}, err
+		return contract.StepsResult{}, err
 	}
 	defer log.Close()
 	if len(prog.Done) > 0 {
@@ -101,12 +112,12 @@ func (s *Steps) Run(ctx context.Context, in StepsInput) (StepsResult, error) {
 	g := &progress{p: prog}
 	stop := s.heartbeat(ctx, g)
 	defer stop()
-	res := StepsResult{Workspace: handle, Steps: slices.Clone(prog.Done)}
+	res := contract.StepsResult{Workspace: handle, Steps: slices.Clone(prog.Done)}
 	var output bytes.Buffer
 	for i := len(prog.Done); i < len(in.Commands); i++ {
 		script := in.Commands[i]
 		fmt.Fprintf(log, "$ %s\n", script)
-		r, err := s.Exec.Run(ctx, handle, executor.Command{Script: script, Env: in.Env, Timeout: in.Timeout}, multi(log, &capped{b: &output}))
+		r, err := exec.Run(ctx, handle, executor.Command{Script: script, Env: in.Env, Timeout: in.Timeout}, multi(log, &capped{b: &output}))
 		if err != nil {
 			if ctx.Err() != nil {
 				fmt.Fprintln(log, "cancelled")
@@ -114,7 +125,7 @@ func (s *Steps) Run(ctx context.Context, in StepsInput) (StepsResult, error) {
 			}
 			return res, fmt.Errorf("run %q: %w", script, err)
 		}
-		step := StepResult{Command: script, ExitCode: r.ExitCode, Duration: r.Duration}
+		step := contract.StepResult{Command: script, ExitCode: r.ExitCode, Duration: r.Duration}
 		res.Steps = append(res.Steps, step)
 		switch {
 		case r.TimedOut:
@@ -127,8 +138,55 @@ func (s *Steps) Run(ctx context.Context, in StepsInput) (StepsResult, error) {
 		fmt.Fprintf(log, "ok (%s)\n", r.Duration.Round(time.Millisecond))
 		s.recordHeartbeat(ctx, g.finished(step))
 	}
-	res.Summary = summarize(res.Steps, output.Bytes(), handle, in)
+	res.Summary = summarize(res.Steps, output.Bytes())
+	if in.JUnit != "" {
+		res.Summary += "; " + junitReport(ctx, exec, handle, in.JUnit)
+	}
 	return res, nil
+}
+
+// executor returns the executor of the named pool, or the default one.
+func (s *Steps) executor(pool string) (executor.Executor, error) {
+	if pool == "" {
+		return s.Exec, nil
+	}
+	if e, ok := s.Pools[pool]; ok {
+		return e, nil
+	}
+	names := slices.Sorted(maps.Keys(s.Pools))
+	return nil, temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("build.pool %q is not configured on this worker (configured: %s): add it to the server configuration's pools or fix .sluice.yml", pool, strings.Join(names, ", ")),
+		ErrNotConfigured, nil)
+}
+
+// executorFor returns the executor that made a workspace handle.
+func (s *Steps) executorFor(h contract.Workspace) executor.Executor {
+	if h.Pool != "" {
+		if e, ok := s.Pools[h.Pool]; ok {
+			return e
+		}
+	}
+	if s.Exec != nil && s.Exec.Kind() == h.Kind {
+		return s.Exec
+	}
+	return nil
+}
+
+// maxJUnit bounds the report read from a workspace.
+const maxJUnit = 16 << 20
+
+// junitReport summarises the JUnit report the commands wrote, read through
+// the executor (the workspace may be in a pod on another machine).
+func junitReport(ctx context.Context, exec executor.Executor, h contract.Workspace, rel string) string {
+	b, err := exec.ReadFile(ctx, h, rel, maxJUnit)
+	if err != nil {
+		return fmt.Sprintf("junit: no report at %s (%v)", rel, err)
+	}
+	sum, err := junitSummary(b)
+	if err != nil {
+		return fmt.Sprintf("junit: unreadable report at %s (%v)", rel, err)
+	}
+	return sum
 }
 
 // heartbeat reports progress while commands run, so a dead worker is noticed
@@ -157,11 +215,18 @@ func (s *Steps) heartbeat(ctx context.Context, g *progress) func() {
 }
 
 // Cleanup releases a workspace once a run no longer needs it.
-func (s *Steps) Cleanup(ctx context.Context, in UndoInput) error {
-	return s.Exec.Release(ctx, in.Workspace)
+func (s *Steps) Cleanup(ctx context.Context, in contract.WorkspaceRef) error {
+	if in.Workspace.IsZero() {
+		return nil
+	}
+	exec := s.executorFor(in.Workspace)
+	if exec == nil {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("no executor on this worker for workspace %s", in.Workspace), ErrNotConfigured, nil)
+	}
+	return exec.Release(ctx, in.Workspace)
 }
 
-func summarize(steps []StepResult, out []byte, dir string, in StepsInput) string {
+func summarize(steps []contract.StepResult, out []byte) string {
 	var total time.Duration
 	for _, s := range steps {
 		total += s.Duration
@@ -169,11 +234,6 @@ func summarize(steps []StepResult, out []byte, dir string, in StepsInput) string
 	sum := fmt.Sprintf("%d commands passed in %s", len(steps), total.Round(100*time.Millisecond))
 	if t := goTestSummary(out); t != "" {
 		sum += "; " + t
-	}
-	if in.JUnit != "" {
-		if j, err := junitSummary(filepath.Join(dir, in.JUnit)); err == nil {
-			sum += "; " + j
-		}
 	}
 	return sum
 }
@@ -210,11 +270,7 @@ type junitSuite struct {
 }
 
 // junitSummary reads a JUnit XML report (<testsuites> or a single <testsuite>).
-func junitSummary(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
+func junitSummary(b []byte) (string, error) {
 	var s junitSuites
 	if err := xml.Unmarshal(b, &s); err != nil {
 		return "", err

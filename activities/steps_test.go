@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/executor"
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
 	"github.com/sluice-cd/sluice/logstore"
@@ -37,8 +38,8 @@ func TestHeartbeatsCarryFinishedCommands(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(steps)
-	_, err = env.ExecuteActivity(steps.Run, StepsInput{
-		RunID: "run-hb", Phase: "build", Source: Source{CloneURL: repo, Commit: commit},
+	_, err = env.ExecuteActivity(steps.Run, contract.StepsInput{
+		RunID: "run-hb", Phase: "build", Source: contract.Source{CloneURL: repo, Commit: commit},
 		Commands: []string{"true", "sleep 0.3"}, Timeout: time.Minute,
 	})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/sluice-cd/sluice/activities"
+	"github.com/sluice-cd/sluice/contract"
 )
 
 // Action ids of the approval buttons and the rejection dialog.
@@ -48,9 +49,9 @@ func NewSlack(token, apiURL, channel, uiURL string) *Slack {
 var _ activities.Chat = (*Slack)(nil)
 
 // RunRef is the run id the buttons carry: "<workflow id>@<run id>".
-func RunRef(n activities.Notice) string { return n.WorkflowID + "@" + n.RunID }
+func RunRef(n contract.Notice) string { return n.WorkflowID + "@" + n.RunID }
 
-func (s *Slack) link(n activities.Notice) string {
+func (s *Slack) link(n contract.Notice) string {
 	return activities.RunLink(s.UIURL, s.Namespace, n.WorkflowID, n.RunID)
 }
 
@@ -66,7 +67,7 @@ func md(text string) *slack.TextBlockObject {
 }
 
 // header describes the change being released.
-func (s *Slack) header(n activities.Notice, status string) []slack.Block {
+func (s *Slack) header(n contract.Notice, status string) []slack.Block {
 	fields := []*slack.TextBlockObject{
 		md("*Commit*\n`" + short(n.Commit) + "` by " + n.Author),
 		md("*Branch*\n`" + n.Branch + "`"),
@@ -88,7 +89,7 @@ func (s *Slack) header(n activities.Notice, status string) []slack.Block {
 }
 
 // approvalBlocks is the approval message: the change, then the buttons.
-func (s *Slack) approvalBlocks(n activities.Notice) []slack.Block {
+func (s *Slack) approvalBlocks(n contract.Notice) []slack.Block {
 	ref := RunRef(n)
 	blocks := s.header(n, fmt.Sprintf("waiting for approval from %s (expires %s)", mentionAll(n.Approvers), n.ExpiresAt.UTC().Format(time.RFC1123)))
 	approve := slack.NewButtonBlockElement(ActionApprove, ref, slack.NewTextBlockObject(slack.PlainTextType, "Approve", false, false))
@@ -99,7 +100,7 @@ func (s *Slack) approvalBlocks(n activities.Notice) []slack.Block {
 }
 
 // decidedBlocks replaces the buttons with the outcome.
-func (s *Slack) decidedBlocks(n activities.Notice, outcome string) []slack.Block {
+func (s *Slack) decidedBlocks(n contract.Notice, outcome string) []slack.Block {
 	return append(s.header(n, outcome), slack.NewContextBlock("", md(outcome)))
 }
 
@@ -120,21 +121,21 @@ func mention(u string) string {
 }
 
 // Post implements activities.Chat.
-func (s *Slack) Post(ctx context.Context, n activities.Notice) (activities.MessageRef, error) {
+func (s *Slack) Post(ctx context.Context, n contract.Notice) (contract.MessageRef, error) {
 	channel := n.Channel
 	if channel == "" {
 		channel = s.Channel
 	}
 	switch n.Kind {
-	case activities.NoticeApprovalRequested:
+	case contract.NoticeApprovalRequested:
 		ch, ts, err := s.API.PostMessageContext(ctx, channel,
 			slack.MsgOptionText(fmt.Sprintf("%s %s@%s is waiting for approval", n.Repo, n.Branch, short(n.Commit)), false),
 			slack.MsgOptionBlocks(s.approvalBlocks(n)...))
 		if err != nil {
-			return activities.MessageRef{}, fmt.Errorf("post approval message: %w", err)
+			return contract.MessageRef{}, fmt.Errorf("post approval message: %w", err)
 		}
-		return activities.MessageRef{Channel: ch, TS: ts}, nil
-	case activities.NoticeApprovalReminder:
+		return contract.MessageRef{Channel: ch, TS: ts}, nil
+	case contract.NoticeApprovalReminder:
 		opts := []slack.MsgOption{slack.MsgOptionText(fmt.Sprintf("Reminder: %s %s@%s still waits for approval from %s; it expires %s.",
 			n.Repo, n.Branch, short(n.Commit), mentionAll(n.Approvers), n.ExpiresAt.UTC().Format(time.RFC1123)), false)}
 		if n.Message.TS != "" {
@@ -143,9 +144,9 @@ func (s *Slack) Post(ctx context.Context, n activities.Notice) (activities.Messa
 		}
 		_, _, err := s.API.PostMessageContext(ctx, channel, opts...)
 		return n.Message, err
-	case activities.NoticeApprovalDecided, activities.NoticeApprovalExpired:
+	case contract.NoticeApprovalDecided, contract.NoticeApprovalExpired:
 		outcome := "Approval " + n.Text
-		if n.Kind == activities.NoticeApprovalExpired {
+		if n.Kind == contract.NoticeApprovalExpired {
 			outcome = "⌛ Approval expired: " + n.Text
 		}
 		if n.Message.TS == "" {
@@ -155,7 +156,7 @@ func (s *Slack) Post(ctx context.Context, n activities.Notice) (activities.Messa
 		_, _, _, err := s.API.UpdateMessageContext(ctx, n.Message.Channel, n.Message.TS,
 			slack.MsgOptionText(outcome, false), slack.MsgOptionBlocks(s.decidedBlocks(n, outcome)...))
 		return n.Message, err
-	case activities.NoticeRunFinished:
+	case contract.NoticeRunFinished:
 		text := fmt.Sprintf("%s %s@%s: %s", n.Repo, n.Branch, short(n.Commit), n.Text)
 		_, _, err := s.API.PostMessageContext(ctx, channel, slack.MsgOptionText(text, false),
 			slack.MsgOptionBlocks(s.header(n, n.Text)...))
@@ -172,20 +173,20 @@ type Webhook struct{ URL string }
 var _ activities.Chat = (*Webhook)(nil)
 
 // Post implements activities.Chat.
-func (w *Webhook) Post(ctx context.Context, n activities.Notice) (activities.MessageRef, error) {
+func (w *Webhook) Post(ctx context.Context, n contract.Notice) (contract.MessageRef, error) {
 	var text string
 	switch n.Kind {
-	case activities.NoticeApprovalRequested:
+	case contract.NoticeApprovalRequested:
 		text = fmt.Sprintf("%s %s@%s waits for approval from %s: sluice approve %s --as USER", n.Repo, n.Branch, short(n.Commit), strings.Join(n.Approvers, ", "), RunRef(n))
-	case activities.NoticeApprovalReminder:
+	case contract.NoticeApprovalReminder:
 		text = fmt.Sprintf("Reminder: %s %s@%s still waits for approval (expires %s)", n.Repo, n.Branch, short(n.Commit), n.ExpiresAt.UTC().Format(time.RFC1123))
 	default:
 		text = fmt.Sprintf("%s %s@%s: %s", n.Repo, n.Branch, short(n.Commit), n.Text)
 	}
 	if err := slack.PostWebhookContext(ctx, w.URL, &slack.WebhookMessage{Text: text}); err != nil {
-		return activities.MessageRef{}, fmt.Errorf("post to incoming webhook: %w", withoutURL(err))
+		return contract.MessageRef{}, fmt.Errorf("post to incoming webhook: %w", withoutURL(err))
 	}
-	return activities.MessageRef{}, nil
+	return contract.MessageRef{}, nil
 }
 
 // withoutURL strips the webhook URL (a secret) from an error's text.

@@ -23,11 +23,12 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slacktest"
 
-	"github.com/sluice-cd/sluice/activities"
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/devserver/devservertest"
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
 	"github.com/sluice-cd/sluice/pipelines"
 	"github.com/sluice-cd/sluice/runs"
+	"github.com/sluice-cd/sluice/testenv/poll"
 	"github.com/sluice-cd/sluice/worker"
 	"github.com/sluice-cd/sluice/workflows"
 )
@@ -158,17 +159,18 @@ func (s *slackStack) start() runs.Ref {
 // approvalMessage waits for the approval message and returns it.
 func (s *slackStack) approvalMessage() url.Values {
 	s.t.Helper()
-	for range 300 {
+	var msg url.Values
+	poll.Until(s.t, "the approval message", func() bool {
 		posts, _, _ := s.api.snapshot()
 		for _, p := range posts {
 			if strings.Contains(p.Get("blocks"), ActionApprove) {
-				return p
+				msg = p
+				return true
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.t.Fatal("no approval message was posted")
-	return nil
+		return false
+	})
+	return msg
 }
 
 // click builds a block_actions interaction as Slack sends it.
@@ -292,12 +294,10 @@ func TestSignedApproveClickCompletesTheRun(t *testing.T) {
 	}
 	s.handled(1)
 	var st workflows.RunState
-	for range 200 {
-		if _, st, _ = s.rc.Status(context.Background(), ref); st.State == workflows.StateSucceeded {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll.Until(t, "the run to succeed", func() bool {
+		_, st, _ = s.rc.Status(context.Background(), ref)
+		return st.State == workflows.StateSucceeded
+	})
 	if st.State != workflows.StateSucceeded {
 		t.Fatalf("state %s", st.State)
 	}
@@ -375,12 +375,10 @@ func TestRejectAsksForAReason(t *testing.T) {
 	}
 	s.handled(1)
 	var st workflows.RunState
-	for range 200 {
-		if _, st, _ = s.rc.Status(context.Background(), ref); st.State == workflows.StateRejected {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll.Until(t, "the run to be rejected", func() bool {
+		_, st, _ = s.rc.Status(context.Background(), ref)
+		return st.State == workflows.StateRejected
+	})
 	if st.State != workflows.StateRejected || st.Approval.Rejection.Comment != "breaks checkout" {
 		t.Fatalf("state %s rejection %+v", st.State, st.Approval.Rejection)
 	}
@@ -432,21 +430,21 @@ func TestNoticesAfterTheRequest(t *testing.T) {
 	api := &slackAPI{}
 	sts := api.server(t)
 	s := NewSlack("xoxb-test-token", sts.GetAPIURL(), "#deploys", "http://ui")
-	base := activities.Notice{RunID: "r1", WorkflowID: "pipeline/acme/hello/main", Repo: "acme/hello", Branch: "main",
+	base := contract.Notice{RunID: "r1", WorkflowID: "pipeline/acme/hello/main", Repo: "acme/hello", Branch: "main",
 		Commit: strings.Repeat("a", 40), Author: "carol@example.com", Approvers: []string{"U0ALICE"}, ExpiresAt: time.Now().Add(time.Hour)}
 	req := base
-	req.Kind = activities.NoticeApprovalRequested
+	req.Kind = contract.NoticeApprovalRequested
 	ref, err := s.Post(context.Background(), req)
 	if err != nil || ref.TS == "" {
 		t.Fatalf("request: %v %+v", err, ref)
 	}
 	reminder := base
-	reminder.Kind, reminder.Message = activities.NoticeApprovalReminder, ref
+	reminder.Kind, reminder.Message = contract.NoticeApprovalReminder, ref
 	expired := base
-	expired.Kind, expired.Message, expired.Text = activities.NoticeApprovalExpired, ref, "no decision within 72h"
+	expired.Kind, expired.Message, expired.Text = contract.NoticeApprovalExpired, ref, "no decision within 72h"
 	result := base
-	result.Kind, result.Text = activities.NoticeRunFinished, "timed_out in phase approval: approval timed out; rolled back: RemoveTag, DeleteEnvironment"
-	for _, n := range []activities.Notice{reminder, expired, result} {
+	result.Kind, result.Text = contract.NoticeRunFinished, "timed_out in phase approval: approval timed out; rolled back: RemoveTag, DeleteEnvironment"
+	for _, n := range []contract.Notice{reminder, expired, result} {
 		if _, err := s.Post(context.Background(), n); err != nil {
 			t.Fatalf("%s: %v", n.Kind, err)
 		}

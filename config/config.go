@@ -71,7 +71,7 @@ type Slack struct {
 	botToken, signingSecret, webhook string
 }
 
-// WebhookSecret returns the repository's loaded secret.
+// Secret returns the repository's loaded webhook secret.
 func (r *Repository) Secret() string { return r.secret }
 
 // Token returns the loaded API token ("" when none is configured).

@@ -8,10 +8,16 @@ import (
 	"errors"
 	"io"
 	"time"
+
+	"github.com/sluice-cd/sluice/contract"
 )
 
-// Workspace says what to check out for a run.
-type Workspace struct {
+// Handle is an executor's handle on a workspace: plain data that a later
+// phase, possibly on another worker, passes back.
+type Handle = contract.Workspace
+
+// Checkout says what to check out for a run.
+type Checkout struct {
 	// Key is unique per run and safe as a path element.
 	Key      string
 	CloneURL string
@@ -39,20 +45,30 @@ var ErrWorkspaceGone = errors.New("workspace gone")
 
 // Executor prepares workspaces and runs commands in them.
 //
-// Lifecycle: Prepare returns a handle; Run may be called any number of times
-// with it, from any goroutine; Release frees it. A handle outlives the
-// process that created it (the Steps activity of a later phase, possibly on
-// another worker, passes it back), so Prepare with an existing handle must
-// reuse it when it still holds the same commit.
+// Lifecycle: Prepare returns a handle; Run and ReadFile may be called any
+// number of times with it, from any goroutine; Release frees it. A handle
+// outlives the process that created it (the Steps activity of a later phase,
+// possibly on another worker, passes it back), so Prepare with an existing
+// handle must reuse it when it still holds the same commit.
 type Executor interface {
+	// Kind is the Handle.Kind this executor makes and accepts.
+	Kind() string
 	// Prepare returns a workspace with the commit checked out, reusing
 	// existing when that still names one for the same commit.
-	Prepare(ctx context.Context, ws Workspace, existing string) (handle string, err error)
+	Prepare(ctx context.Context, co Checkout, existing Handle) (Handle, error)
 	// Run runs the command in the workspace, writing stdout and stderr to
 	// out as they come. A non-zero exit is a Result, not an error; errors
 	// mean the command could not be run. Cancelling ctx kills the command
-	// and everything it started.
-	Run(ctx context.Context, handle string, cmd Command, out io.Writer) (Result, error)
+	// and everything it started before Run returns. Run never overlaps a
+	// command an earlier, lost attempt started in the same workspace: it
+	// ends that one first.
+	Run(ctx context.Context, h Handle, cmd Command, out io.Writer) (Result, error)
+	// ReadFile returns a file of the workspace (rel is relative to its root
+	// and may not leave it), at most limit bytes.
+	ReadFile(ctx context.Context, h Handle, rel string, limit int64) ([]byte, error)
 	// Release deletes the workspace. Releasing an unknown handle is fine.
-	Release(ctx context.Context, handle string) error
+	Release(ctx context.Context, h Handle) error
 }
+
+// ErrTooLarge is returned by ReadFile for a file over the limit.
+var ErrTooLarge = errors.New("file too large")

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/gitsrc"
 )
 
@@ -40,44 +41,65 @@ var _ Executor = (*Local)(nil)
 
 var safeKey = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
+// Kind is contract.WorkspaceLocal.
+func (l *Local) Kind() string { return contract.WorkspaceLocal }
+
 func (l *Local) dir(key string) string {
 	return filepath.Join(l.Root, safeKey.ReplaceAllString(key, "_"))
 }
 
+func (l *Local) handle(dir string) Handle { return Handle{Kind: contract.WorkspaceLocal, Path: dir} }
+
 // Prepare checks the commit out under Root/<key>, or reuses existing.
-func (l *Local) Prepare(ctx context.Context, ws Workspace, existing string) (string, error) {
-	if existing != "" && l.inside(existing) {
-		if head, err := gitsrc.Head(existing); err == nil && head == ws.Commit {
+func (l *Local) Prepare(ctx context.Context, co Checkout, existing Handle) (Handle, error) {
+	if existing.Kind == contract.WorkspaceLocal && l.inside(existing.Path) {
+		if head, err := gitsrc.Head(existing.Path); err == nil && head == co.Commit {
 			return existing, nil
 		}
 	}
-	dir := l.dir(ws.Key)
-	if head, err := gitsrc.Head(dir); err == nil && head == ws.Commit {
-		return dir, nil // a retried attempt of the same phase
+	dir := l.dir(co.Key)
+	if head, err := gitsrc.Head(dir); err == nil && head == co.Commit {
+		return l.handle(dir), nil // a retried attempt of the same phase
+	}
+	if err := l.endEarlierAttempt(dir); err != nil {
+		return Handle{}, err
 	}
 	if err := os.RemoveAll(dir); err != nil {
-		return "", fmt.Errorf("clear workspace: %w", err)
+		return Handle{}, fmt.Errorf("clear workspace: %w", err)
 	}
-	if err := gitsrc.Checkout(ctx, ws.CloneURL, ws.Commit, dir); err != nil {
+	if err := gitsrc.Checkout(ctx, co.CloneURL, co.Commit, dir); err != nil {
 		os.RemoveAll(dir)
-		return "", err
+		return Handle{}, err
 	}
-	return dir, nil
+	return l.handle(dir), nil
 }
 
 func (l *Local) inside(dir string) bool {
 	rel, err := filepath.Rel(l.Root, dir)
-	return err == nil && rel != "." && !strings.HasPrefix(rel, "..")
+	// names starting with "." are the executor's own (.groups)
+	return err == nil && filepath.IsLocal(rel) && !strings.ContainsRune(rel, filepath.Separator) && !strings.HasPrefix(rel, ".")
+}
+
+func (l *Local) check(h Handle) error {
+	if h.Kind != contract.WorkspaceLocal || !l.inside(h.Path) {
+		return fmt.Errorf("workspace %s is not a local workspace under %s", h, l.Root)
+	}
+	if _, err := os.Stat(h.Path); err != nil {
+		return fmt.Errorf("%w: %s", ErrWorkspaceGone, h.Path)
+	}
+	return nil
 }
 
 // Run starts `sh -c script` in its own process group so cancellation and
-// timeouts reach every process the script started.
-func (l *Local) Run(ctx context.Context, handle string, c Command, out io.Writer) (Result, error) {
-	if !l.inside(handle) {
-		return Result{}, fmt.Errorf("workspace %q is not under %s", handle, l.Root)
+// timeouts reach every process the script started. The group is recorded
+// next to the workspace, so an attempt that lost its worker (kill -9) is
+// ended before a retry runs anything in the same workspace.
+func (l *Local) Run(ctx context.Context, h Handle, c Command, out io.Writer) (Result, error) {
+	if err := l.check(h); err != nil {
+		return Result{}, err
 	}
-	if _, err := os.Stat(handle); err != nil {
-		return Result{}, fmt.Errorf("%w: %s", ErrWorkspaceGone, handle)
+	if err := l.endEarlierAttempt(h.Path); err != nil {
+		return Result{}, err
 	}
 	if c.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -85,19 +107,33 @@ func (l *Local) Run(ctx context.Context, handle string, c Command, out io.Writer
 		defer cancel()
 	}
 	cmd := exec.Command("/bin/sh", "-c", c.Script)
-	cmd.Dir = handle
-	cmd.Env = l.env(handle, c.Env)
+	cmd.Dir = h.Path
+	cmd.Env = l.env(h.Path, c.Env)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig ends the shell if the worker dies; its children are ended
+	// by the recorded group on the next attempt.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// A process that left the group (setsid) may hold the output pipe open;
+	// never wait for it longer than the kill grace.
+	cmd.WaitDelay = l.grace() + time.Second
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return Result{}, fmt.Errorf("start command: %w", err)
 	}
+	record := groupFile(h.Path)
+	if err := writeGroup(record, cmd.Process.Pid); err != nil {
+		l.killGroup(cmd.Process.Pid, nil)
+		_ = cmd.Wait()
+		return Result{}, err
+	}
+	defer os.Remove(record)
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 	var err error
 	select {
 	case err = <-waited:
+		// the shell is gone; end whatever it left behind in its group
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	case <-ctx.Done():
 		l.killGroup(cmd.Process.Pid, waited)
 		err = <-waited
@@ -110,7 +146,7 @@ func (l *Local) Run(ctx context.Context, handle string, c Command, out io.Writer
 	res := Result{Duration: time.Since(start)}
 	var exitErr *exec.ExitError
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, exec.ErrWaitDelay):
 	case errors.As(err, &exitErr):
 		res.ExitCode = exitErr.ExitCode()
 	default:
@@ -119,17 +155,47 @@ func (l *Local) Run(ctx context.Context, handle string, c Command, out io.Writer
 	return res, nil
 }
 
+// ReadFile reads a file inside the workspace; symlinks that leave it are refused.
+func (l *Local) ReadFile(_ context.Context, h Handle, rel string, limit int64) ([]byte, error) {
+	if err := l.check(h); err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(h.Path)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	f, err := root.Open(filepath.FromSlash(rel))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: %w (over %d bytes)", rel, ErrTooLarge, limit)
+	}
+	return b, nil
+}
+
+func (l *Local) grace() time.Duration {
+	if l.KillGrace == 0 {
+		return 5 * time.Second
+	}
+	return l.KillGrace
+}
+
 // killGroup sends SIGTERM to the process group, then SIGKILL after the grace.
 func (l *Local) killGroup(pid int, waited chan error) {
 	_ = syscall.Kill(-pid, syscall.SIGTERM)
-	grace := l.KillGrace
-	if grace == 0 {
-		grace = 5 * time.Second
-	}
-	select {
-	case err := <-waited:
-		waited <- err
-	case <-time.After(grace):
+	if waited != nil {
+		select {
+		case err := <-waited:
+			waited <- err
+		case <-time.After(l.grace()):
+		}
 	}
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
 }
@@ -156,10 +222,13 @@ func (l *Local) env(dir string, extra map[string]string) []string {
 	return out
 }
 
-// Release deletes the workspace directory.
-func (l *Local) Release(_ context.Context, handle string) error {
-	if handle == "" || !l.inside(handle) {
+// Release ends anything still running in the workspace and deletes it.
+func (l *Local) Release(_ context.Context, h Handle) error {
+	if h.Kind != contract.WorkspaceLocal || !l.inside(h.Path) {
 		return nil
 	}
-	return os.RemoveAll(handle)
+	if err := l.endEarlierAttempt(h.Path); err != nil {
+		return err
+	}
+	return os.RemoveAll(h.Path)
 }

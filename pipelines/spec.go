@@ -11,24 +11,6 @@ import "path"
 // FileName is where a repository keeps its pipeline spec.
 const FileName = ".sluice.yml"
 
-// Phase names, in the order a run goes through them.
-const (
-	PhaseBuild       = "build"
-	PhaseTest        = "test"
-	PhaseBake        = "bake"
-	PhaseDeploy      = "deploy"
-	PhaseIntegration = "integration"
-	PhasePromote     = "promote"
-	PhaseApproval    = "approval"
-	PhaseProduction  = "production"
-)
-
-// PhaseOrder lists every phase in run order.
-var PhaseOrder = []string{
-	PhaseBuild, PhaseTest, PhaseBake, PhaseDeploy,
-	PhaseIntegration, PhasePromote, PhaseApproval, PhaseProduction,
-}
-
 // Concurrency modes: what a new push to a branch does to the branch's running run.
 const (
 	CancelPrevious = "cancel-previous"
@@ -192,49 +174,3 @@ func MatchBranch(patterns []string, branch string) bool {
 
 // Triggers reports whether a push to branch starts a run.
 func (s *Spec) Triggers(branch string) bool { return MatchBranch(s.On.Branches, branch) }
-
-// Enabled reports whether the spec defines the named phase.
-func (s *Spec) Enabled(phase string) bool {
-	switch phase {
-	case PhaseBuild:
-		return s.Build != nil
-	case PhaseTest:
-		return s.Test != nil
-	case PhaseBake:
-		return s.Bake != nil
-	case PhaseDeploy:
-		return s.Deploy != nil
-	case PhaseIntegration:
-		return s.Integration != nil
-	case PhasePromote:
-		return s.Promote != nil
-	case PhaseApproval:
-		return s.Approval != nil
-	case PhaseProduction:
-		return s.Production != nil
-	}
-	return false
-}
-
-// Timeout returns the time limit of a phase (after defaults).
-func (s *Spec) Timeout(phase string) Duration {
-	switch phase {
-	case PhaseBuild:
-		return s.Build.Timeout
-	case PhaseTest:
-		return s.Test.Timeout
-	case PhaseBake:
-		return s.Bake.Timeout
-	case PhaseDeploy:
-		return s.Deploy.Timeout
-	case PhaseIntegration:
-		return s.Integration.Timeout
-	case PhasePromote:
-		return s.Promote.Timeout
-	case PhaseApproval:
-		return s.Approval.Timeout
-	case PhaseProduction:
-		return s.Production.Timeout
-	}
-	return 0
-}

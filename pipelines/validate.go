@@ -59,9 +59,10 @@ func (v *validator) spec(s *Spec) {
 		}
 	}
 	enabled := 0
-	for _, p := range PhaseOrder {
-		if s.Enabled(p) {
+	for _, p := range Phases {
+		if p.Enabled(s) {
 			enabled++
+			v.needs(s, p)
 		}
 	}
 	if enabled == 0 {
@@ -100,9 +101,6 @@ func (v *validator) spec(s *Spec) {
 			v.errf("deploy.manifests", "point it at a directory of Kubernetes YAML, like deploy/k8s", "deploy needs manifests")
 		}
 		v.relative("deploy.manifests", d.Manifests)
-		if s.Bake == nil {
-			v.errf("deploy", "add a bake phase: deploy runs the image bake produced", "deploy needs a bake phase")
-		}
 		if d.Environment == "staging" && s.Environments.Staging == nil {
 			v.errf("deploy.environment", "define environments.staging.namespace", "deploy targets staging, which is not defined")
 		}
@@ -116,17 +114,11 @@ func (v *validator) spec(s *Spec) {
 		}
 		v.commands("integration.commands", i.Commands)
 		v.env("integration.env", i.Env)
-		if s.Deploy == nil {
-			v.errf("integration", "add a deploy phase: integration tests run against the deployment", "integration needs a deploy phase")
-		}
 		v.positive("integration.timeout", i.Timeout)
 	}
 	if p := s.Promote; p != nil {
 		if !tagSyntax.MatchString(p.Tag) {
 			v.errf("promote.tag", "tags are letters, digits, '_', '.', '-', up to 128", "bad tag %q", p.Tag)
-		}
-		if s.Bake == nil {
-			v.errf("promote", "add a bake phase: promote tags the image bake produced", "promote needs a bake phase")
 		}
 		v.positive("promote.timeout", p.Timeout)
 	}
@@ -141,14 +133,20 @@ func (v *validator) spec(s *Spec) {
 		if s.Environments.Production == nil {
 			v.errf("production", "define environments.production.namespace", "production needs environments.production")
 		}
-		if s.Bake == nil {
-			v.errf("production", "add a bake phase: production releases the image bake produced", "production needs a bake phase")
-		}
 		if p.Verify != nil {
 			v.commands("production.verify.commands", p.Verify.Commands)
 			v.positive("production.verify.timeout", p.Verify.Timeout)
 		}
 		v.positive("production.timeout", p.Timeout)
+	}
+}
+
+// needs reports each earlier phase p depends on that the spec leaves out.
+func (v *validator) needs(s *Spec, p Phase) {
+	for _, n := range p.Needs {
+		if dep := PhaseNamed(n.Phase); dep == nil || !dep.Enabled(s) {
+			v.errf(p.Name, fmt.Sprintf("add a %s phase: %s", n.Phase, n.Why), "%s needs a %s phase", p.Name, n.Phase)
+		}
 	}
 }
 

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"go.temporal.io/api/serviceerror"
 
-	"github.com/sluice-cd/sluice/pipelines"
 	"github.com/sluice-cd/sluice/workflows"
 )
 
@@ -39,36 +37,7 @@ func ResumePoint(st workflows.RunState) (string, workflows.Outputs, error) {
 	if phase == "" {
 		return "", workflows.Outputs{}, errors.New("run has no failed phase to retry")
 	}
-	return phase, outputsBefore(phase, st.Outputs), nil
-}
-
-// outputsBefore keeps only the outputs of phases that come before phase.
-func outputsBefore(phase string, o workflows.Outputs) workflows.Outputs {
-	at := slices.Index(pipelines.PhaseOrder, phase)
-	before := func(p string) bool { return slices.Index(pipelines.PhaseOrder, p) < at }
-	var out workflows.Outputs
-	if before(pipelines.PhaseBuild) {
-		out.Workspace = o.Workspace
-	}
-	if before(pipelines.PhaseTest) {
-		out.TestSummary = o.TestSummary
-	}
-	if before(pipelines.PhaseBake) {
-		out.Image, out.Digest = o.Image, o.Digest
-	}
-	if before(pipelines.PhaseDeploy) {
-		out.Environment = o.Environment
-	}
-	if before(pipelines.PhaseIntegration) {
-		out.IntegrationSummary = o.IntegrationSummary
-	}
-	if before(pipelines.PhasePromote) {
-		out.AvailableTag = o.AvailableTag
-	}
-	if before(pipelines.PhaseApproval) {
-		out.ApprovedBy = o.ApprovedBy
-	}
-	return out
+	return phase, workflows.OutputsBefore(phase, st.Outputs), nil
 }
 
 // Retry starts a new run of a finished run's push from its resume point.

@@ -3,6 +3,7 @@ package runs
 import (
 	"testing"
 
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/workflows"
 )
 
@@ -15,7 +16,7 @@ func TestResumePoint(t *testing.T) {
 		}
 		return out
 	}
-	outs := workflows.Outputs{Workspace: "/ws", Image: "img", Digest: "sha256:1", Environment: "ns"}
+	outs := workflows.Outputs{Workspace: contract.Workspace{Kind: contract.WorkspaceLocal, Path: "/ws"}, Image: "img", Digest: "sha256:1", Environment: "ns"}
 	cases := []struct {
 		name, state string
 		phases      []workflows.PhaseState

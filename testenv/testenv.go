@@ -1,6 +1,6 @@
 // Package testenv finds the local platform (Kubernetes, BuildKit, registry)
-// that `make platform-up` runs, for tests and `sluice dev`. A user with their
-// own cluster points KUBECONFIG, SLUICE_BUILDKIT_ADDR and SLUICE_REGISTRY at it.
+// that `make platform-up` runs, for tests. A user with their own cluster
+// points KUBECONFIG, SLUICE_BUILDKIT_ADDR and SLUICE_REGISTRY at it.
 package testenv
 
 import (
@@ -57,7 +57,7 @@ func Find() (*Platform, error) {
 	return p, nil
 }
 
-// Require returns the platform, or ends the test: under CI=true a missing
+// Require returns the platform, or ends the test: under CI a missing
 // platform fails it (CI must never pass by skipping); elsewhere it skips.
 func Require(tb testing.TB) *Platform {
 	tb.Helper()
@@ -65,9 +65,19 @@ func Require(tb testing.TB) *Platform {
 	if err == nil {
 		return p
 	}
-	if os.Getenv("CI") == "true" {
+	if InCI() {
 		tb.Fatal(err)
 	}
 	tb.Skip(err)
 	return nil
+}
+
+// InCI reports whether the CI variable is set to anything but a false
+// value: CI=true, CI=1 and CI=yes all count.
+func InCI() bool {
+	switch strings.ToLower(strings.TrimSpace(os.Getenv("CI"))) {
+	case "", "0", "false", "no", "off":
+		return false
+	}
+	return true
 }

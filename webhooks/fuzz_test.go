@@ -27,7 +27,7 @@ func fuzzParser(f *testing.F, file string, events []string, parse func(string, [
 		var ig Ignored
 		switch {
 		case err == nil:
-			if p == nil || p.Repo == "" && p.Branch == "" && p.Commit == "" && !p.Deleted {
+			if p == nil || p.Repo == "" || (!p.Deleted && (p.Branch == "" || p.Commit == "")) {
 				t.Fatalf("accepted an empty push: %+v", p)
 			}
 		case errors.As(err, &ig), errors.Is(err, ErrMalformed):

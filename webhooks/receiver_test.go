@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -27,6 +26,7 @@ import (
 	"github.com/sluice-cd/sluice/httpapi"
 	"github.com/sluice-cd/sluice/logstore"
 	"github.com/sluice-cd/sluice/runs"
+	"github.com/sluice-cd/sluice/testenv/poll"
 	"github.com/sluice-cd/sluice/webhooks"
 	"github.com/sluice-cd/sluice/worker"
 	"github.com/sluice-cd/sluice/workflows"
@@ -148,14 +148,13 @@ func (s *stack) waitRun(provider string) string {
 	s.t.Helper()
 	rc := &runs.Client{Temporal: s.c}
 	id := workflows.WorkflowID(providerRepo[provider], "main")
-	for range 200 {
-		if _, st, err := rc.Status(context.Background(), runs.Ref{WorkflowID: id}); err == nil && st.Request.Push.Commit != "" {
-			return st.Request.Push.Commit
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	s.t.Fatalf("no run of %s started", id)
-	return ""
+	var commit string
+	poll.Until(s.t, "a run of "+id, func() bool {
+		_, st, err := rc.Status(context.Background(), runs.Ref{WorkflowID: id})
+		commit = st.Request.Push.Commit
+		return err == nil && commit != ""
+	})
+	return commit
 }
 
 func TestSignedPushStartsOneRunPerProvider(t *testing.T) {
@@ -206,7 +205,11 @@ func TestRedeliveredTenTimesAtOnceStartsOneRun(t *testing.T) {
 		t.Fatalf("%d deliveries accepted, want 1: %v", accepted, codes)
 	}
 	s.waitRun("github")
-	time.Sleep(500 * time.Millisecond) // give a wrongly started second run time to appear
+	// Dispatch is what starts pipelines: once the one dispatch has finished,
+	// a wrongly started second run would already be visible.
+	if err := s.c.GetWorkflow(context.Background(), workflows.DispatchWorkflowID("github", "same-delivery"), "").Get(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
 	if n := s.count("WorkflowType = 'Pipeline'"); n != 1 {
 		t.Fatalf("%d pipeline runs, want 1", n)
 	}

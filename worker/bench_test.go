@@ -13,7 +13,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/sluice-cd/sluice/activities"
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/devserver/devservertest"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/workflows"
@@ -58,8 +58,8 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	w.RegisterWorkflow(baselineWorkflow)
 	w.RegisterActivityWithOptions(func(context.Context) error { return nil }, activity.RegisterOptions{Name: "Noop"})
 	// Approve as soon as the approval is requested, the way a chat click does.
-	stubActivities(w, "", func(ctx context.Context, n activities.Notice) (activities.MessageRef, error) {
-		if n.Kind == activities.NoticeApprovalRequested {
+	stubActivities(w, "", func(ctx context.Context, n contract.Notice) (contract.MessageRef, error) {
+		if n.Kind == contract.NoticeApprovalRequested {
 			info := activity.GetInfo(ctx)
 			go func() {
 				_, _ = (&runs.Client{Temporal: c}).Decide(context.Background(),
@@ -67,7 +67,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 					true, workflows.Decision{User: "alice"})
 			}()
 		}
-		return activities.MessageRef{}, nil
+		return contract.MessageRef{}, nil
 	})
 	if err := w.Start(); err != nil {
 		b.Fatal(err)

@@ -13,16 +13,17 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/history/v1"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/sluice-cd/sluice/activities"
+	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/contract/bind"
 	"github.com/sluice-cd/sluice/devserver/devservertest"
 	"github.com/sluice-cd/sluice/pipelines"
 	"github.com/sluice-cd/sluice/runs"
+	"github.com/sluice-cd/sluice/testenv/poll"
 	"github.com/sluice-cd/sluice/workflows"
 )
 
@@ -36,34 +37,44 @@ var (
 
 // stubActivities registers activity functions under the real activity names,
 // with scripted outcomes, so a scenario's history can be produced quickly.
-func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Context, activities.Notice) (activities.MessageRef, error)) {
-	reg := func(name string, fn any) { w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
+func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Context, contract.Notice) (contract.MessageRef, error)) {
 	fail := func(phase string) error {
 		if phase == failPhase {
-			return temporal.NewNonRetryableApplicationError(phase+" failed", activities.ErrStepFailed, nil)
+			return temporal.NewNonRetryableApplicationError(phase+" failed", contract.ErrStepFailed, nil)
 		}
 		return nil
 	}
-	reg("Run", func(ctx context.Context, in activities.StepsInput) (activities.StepsResult, error) {
-		return activities.StepsResult{Workspace: "/ws/" + in.RunID, Summary: "ok"}, fail(in.Phase)
+	bind.Activity(w, contract.RunSteps, func(ctx context.Context, in contract.StepsInput) (contract.StepsResult, error) {
+		ws := contract.Workspace{Kind: contract.WorkspaceLocal, Path: "/ws/" + in.RunID}
+		return contract.StepsResult{Workspace: ws, Summary: "ok"}, fail(in.Phase)
 	})
-	platform := func(ctx context.Context, in activities.PhaseInput) (activities.PhaseResult, error) {
-		return activities.PhaseResult{Image: "127.0.0.1:5000/acme/hello:abc", Digest: "sha256:0123", Revision: "1"}, fail(in.Phase)
-	}
-	for _, n := range []string{"Bake", "Deploy", "Integration", "MarkAvailable", "Production"} {
-		reg(n, platform)
-	}
-	undo := func(ctx context.Context, in activities.UndoInput) error { return nil }
-	for _, n := range []string{"Cleanup", "DeleteEnvironment", "RemoveTag"} {
-		reg(n, undo)
-	}
-	reg("SetStatus", func(ctx context.Context, in activities.StatusInput) error { return nil })
+	bind.Activity(w, contract.Bake, func(ctx context.Context, in contract.BakeInput) (contract.BakeResult, error) {
+		return contract.BakeResult{Image: "127.0.0.1:5000/acme/hello:abc", Digest: "sha256:0123"}, fail(pipelines.PhaseBake)
+	})
+	bind.Activity(w, contract.Deploy, func(ctx context.Context, in contract.DeployInput) (contract.DeployResult, error) {
+		return contract.DeployResult{Namespace: in.Namespace}, fail(pipelines.PhaseDeploy)
+	})
+	bind.Activity(w, contract.Integration, func(ctx context.Context, in contract.IntegrationInput) (contract.IntegrationResult, error) {
+		return contract.IntegrationResult{Summary: "ok"}, fail(pipelines.PhaseIntegration)
+	})
+	bind.Activity(w, contract.MarkAvailable, func(ctx context.Context, in contract.PromoteInput) (contract.PromoteResult, error) {
+		return contract.PromoteResult{Tag: in.Tag}, fail(pipelines.PhasePromote)
+	})
+	bind.Activity(w, contract.Production, func(ctx context.Context, in contract.ProductionInput) (contract.ProductionResult, error) {
+		return contract.ProductionResult{Revision: "1"}, fail(pipelines.PhaseProduction)
+	})
+	bind.Undo(w, contract.ReleaseWorkspace, func(ctx context.Context, in contract.WorkspaceRef) error { return nil })
+	bind.Undo(w, contract.DeleteEnvironment, func(ctx context.Context, in contract.EnvironmentRef) error { return nil })
+	bind.Undo(w, contract.RemoveTag, func(ctx context.Context, in contract.TagRef) error { return nil })
+	bind.Activity(w, contract.SetCommitStatus, func(ctx context.Context, in contract.StatusInput) (contract.Nothing, error) {
+		return contract.Nothing{}, nil
+	})
 	if send == nil {
-		send = func(context.Context, activities.Notice) (activities.MessageRef, error) {
-			return activities.MessageRef{}, nil
+		send = func(context.Context, contract.Notice) (contract.MessageRef, error) {
+			return contract.MessageRef{}, nil
 		}
 	}
-	reg("Send", send)
+	bind.Activity(w, contract.SendNotice, send)
 }
 
 func scenarioSpec(t testing.TB, src string) pipelines.Spec {
@@ -173,13 +184,10 @@ func approveAlice(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) 
 
 func waitApproval(t *testing.T, rc *runs.Client, ref runs.Ref) {
 	t.Helper()
-	for range 200 {
-		if _, st, err := rc.Status(context.Background(), ref); err == nil && st.State == workflows.StateAwaitingApproval {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("run never reached approval")
+	poll.Until(t, "the run to reach approval", func() bool {
+		_, st, err := rc.Status(context.Background(), ref)
+		return err == nil && st.State == workflows.StateAwaitingApproval
+	})
 }
 
 func writeHistory(t *testing.T, c client.Client, ref runs.Ref, path string) {

@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 
-	"go.temporal.io/sdk/activity"
+	sdkactivity "go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/sluice-cd/sluice/activities"
+	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/contract/bind"
 	"github.com/sluice-cd/sluice/executor"
 	"github.com/sluice-cd/sluice/gitstatus"
 	"github.com/sluice-cd/sluice/logstore"
@@ -33,6 +35,9 @@ type Config struct {
 	Chat activities.Chat
 	// Executor runs build and test commands. Default: a local executor in DataDir/workspaces.
 	Executor executor.Executor
+	// Pools are executors of warm build-pod pools, by the name a spec's
+	// build.pool uses.
+	Pools map[string]executor.Executor
 	// Statuses report commit statuses, by repository name.
 	Statuses map[string]gitstatus.Reporter
 	// UIURL is the Temporal Web UI base for links in statuses.
@@ -80,11 +85,22 @@ func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *lo
 	w.RegisterWorkflow(workflows.Dispatch)
 	if cfg.Runs != nil {
 		d := &runs.Dispatcher{Client: cfg.Runs}
-		w.RegisterActivityWithOptions(d.StartPipeline, activity.RegisterOptions{Name: workflows.ActivityStartPipeline})
+		w.RegisterActivityWithOptions(d.StartPipeline, sdkactivity.RegisterOptions{Name: workflows.ActivityStartPipeline})
 	}
-	w.RegisterActivity(&activities.Steps{Exec: exec, Logs: logs})
+	steps := &activities.Steps{Exec: exec, Pools: cfg.Pools, Logs: logs}
 	platform := cfg.Platform
-	w.RegisterActivity(&platform)
-	w.RegisterActivity(&activities.Notify{Logs: logs, Chat: cfg.Chat})
-	w.RegisterActivity(&activities.CommitStatus{Reporters: cfg.Statuses, UIURL: cfg.UIURL})
+	notify := &activities.Notify{Logs: logs, Chat: cfg.Chat}
+	status := &activities.CommitStatus{Reporters: cfg.Statuses, UIURL: cfg.UIURL}
+
+	bind.Activity(w, contract.RunSteps, steps.Run)
+	bind.Undo(w, contract.ReleaseWorkspace, steps.Cleanup)
+	bind.Activity(w, contract.Bake, platform.Bake)
+	bind.Activity(w, contract.Deploy, platform.Deploy)
+	bind.Undo(w, contract.DeleteEnvironment, platform.DeleteEnvironment)
+	bind.Activity(w, contract.Integration, platform.Integration)
+	bind.Activity(w, contract.MarkAvailable, platform.MarkAvailable)
+	bind.Undo(w, contract.RemoveTag, platform.RemoveTag)
+	bind.Activity(w, contract.Production, platform.Production)
+	bind.Activity(w, contract.SendNotice, notify.Send)
+	bind.Activity(w, contract.SetCommitStatus, status.SetStatus)
 }

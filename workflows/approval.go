@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/sluice-cd/sluice/activities"
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/pipelines"
 )
 
@@ -136,6 +136,13 @@ func (r *run) decisionResult() DecisionResult {
 	return res
 }
 
+// approvalPhase waits for the people the spec names.
+var approvalPhase = phaseDef{
+	name: pipelines.PhaseApproval,
+	run:  (*run).approval,
+	keep: func(dst *Outputs, src Outputs) { dst.ApprovedBy = src.ApprovedBy },
+}
+
 // approval opens the gate, reminds at most MaxReminders times, and waits for
 // a decision or the timeout. Each wait is one timer, so history grows with
 // the number of reminders and decisions, never with the wait's length.
@@ -143,7 +150,7 @@ func (r *run) approval(ctx workflow.Context) error {
 	spec := r.in.Spec.Approval
 	list, err := approvers(spec, r.in.Groups)
 	if err != nil {
-		return temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrInvalidInput, nil)
+		return temporal.NewNonRetryableApplicationError(err.Error(), contract.ErrInvalidInput, nil)
 	}
 	now := workflow.Now(ctx)
 	a := &ApprovalState{
@@ -156,7 +163,7 @@ func (r *run) approval(ctx workflow.Context) error {
 	}
 	r.st.Approval = a
 	r.st.State = StateAwaitingApproval
-	a.Message = r.notify(ctx, activities.NoticeApprovalRequested, "")
+	a.Message = r.notify(ctx, contract.NoticeApprovalRequested, "")
 
 	decided := func() bool { return a.Status != ApprovalPending }
 	for !decided() {
@@ -174,7 +181,7 @@ func (r *run) approval(ctx workflow.Context) error {
 		}
 		if !ok && remind {
 			a.Reminders++
-			r.notify(ctx, activities.NoticeApprovalReminder, fmt.Sprintf("reminder %d of %d", a.Reminders, spec.MaxReminders))
+			r.notify(ctx, contract.NoticeApprovalReminder, fmt.Sprintf("reminder %d of %d", a.Reminders, spec.MaxReminders))
 		}
 	}
 	r.st.State = StateRunning
@@ -183,16 +190,16 @@ func (r *run) approval(ctx workflow.Context) error {
 		for _, x := range a.Approvals {
 			r.st.Outputs.ApprovedBy = append(r.st.Outputs.ApprovedBy, x.User)
 		}
-		r.notify(ctx, activities.NoticeApprovalDecided, "approved by "+fmt.Sprint(r.st.Outputs.ApprovedBy))
+		r.notify(ctx, contract.NoticeApprovalDecided, "approved by "+fmt.Sprint(r.st.Outputs.ApprovedBy))
 		return nil
 	case ApprovalRejected:
 		msg := fmt.Sprintf("rejected by %s: %s", a.Rejection.User, a.Rejection.Comment)
-		r.notify(ctx, activities.NoticeApprovalDecided, msg)
+		r.notify(ctx, contract.NoticeApprovalDecided, msg)
 		return temporal.NewNonRetryableApplicationError(msg, ErrRejected, nil)
 	default:
 		a.Status = ApprovalExpired
 		msg := fmt.Sprintf("no decision within %s", spec.Timeout)
-		r.notify(ctx, activities.NoticeApprovalExpired, msg)
+		r.notify(ctx, contract.NoticeApprovalExpired, msg)
 		return temporal.NewNonRetryableApplicationError("approval timed out: "+msg, ErrApprovalTimedOut, nil)
 	}
 }
@@ -210,11 +217,10 @@ var notifyOptions = workflow.ActivityOptions{
 // notify tells people about the run and returns the chat message it
 // posted, if any. A chat outage must never fail or stall a pipeline, so
 // errors are logged and dropped.
-func (r *run) notify(ctx workflow.Context, kind, text string) activities.MessageRef {
-	var n *activities.Notify
+func (r *run) notify(ctx workflow.Context, kind, text string) contract.MessageRef {
 	p := r.in.Push
 	info := workflow.GetInfo(ctx)
-	notice := activities.Notice{
+	notice := contract.Notice{
 		RunID: r.runID, WorkflowID: info.WorkflowExecution.ID, Kind: kind, Repo: p.Repo, Branch: p.Branch,
 		Commit: p.Commit, Author: p.Author, Phase: r.st.Phase, Text: text, State: r.st.State,
 		Digest: r.st.Outputs.Digest, Environment: r.st.Outputs.Environment, Phases: phaseSummary(r.st.Phases),
@@ -223,8 +229,7 @@ func (r *run) notify(ctx workflow.Context, kind, text string) activities.Message
 		notice.Approvers, notice.Channel, notice.ExpiresAt, notice.Message = a.Approvers, a.Channel, a.ExpiresAt, a.Message
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	var ref activities.MessageRef
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(dctx, notifyOptions), n.Send, notice).Get(dctx, &ref)
+	ref, err := call(workflow.WithActivityOptions(dctx, notifyOptions), contract.SendNotice, notice)
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("notification not delivered", "kind", kind, "error", err)
 	}

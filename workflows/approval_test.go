@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/sluice-cd/sluice/pipelines"
 )
@@ -36,8 +37,8 @@ func TestApprovalApprove(t *testing.T) {
 	if a.Status != ApprovalApproved || len(a.Approvals) != 1 || a.Approvals[0].Comment != "ship it" {
 		t.Fatalf("approval %+v", a)
 	}
-	if !slices.Contains(h.calls, "notify:approval_requested") || !slices.Contains(h.calls, "notify:approval_decided") {
-		t.Fatalf("notices %v", h.calls)
+	if !slices.Contains(h.Calls(), "notify:approval_requested") || !slices.Contains(h.Calls(), "notify:approval_decided") {
+		t.Fatalf("notices %v", h.Calls())
 	}
 }
 
@@ -80,10 +81,10 @@ func TestApprovalTimeout(t *testing.T) {
 		t.Fatalf("state %s approval %s", st.State, st.Approval.Status)
 	}
 	// 48h timeout, 12h reminders, at most 2: history stays bounded.
-	if n := len(only(h.calls, "notify:approval_reminder")); n != 2 || st.Approval.Reminders != 2 {
+	if n := len(only(h.Calls(), "notify:approval_reminder")); n != 2 || st.Approval.Reminders != 2 {
 		t.Fatalf("reminders sent %d (state %d), want 2", n, st.Approval.Reminders)
 	}
-	if !slices.Contains(h.calls, "notify:approval_expired") {
+	if !slices.Contains(h.Calls(), "notify:approval_expired") {
 		t.Fatal("no expiry notice")
 	}
 	// the approval began after the build; timeout measured from then
@@ -146,17 +147,34 @@ func TestApprovalNeedsDistinctApprovers(t *testing.T) {
 	}
 }
 
-func TestApprovalAfterDecisionIsRejectedByValidator(t *testing.T) {
+// TestApprovalAfterDecisionIsRefused delivers a rejection and a late
+// approval in the same workflow task, so the run is still open when the
+// approval arrives: it must be refused and must not turn the rejection into
+// a release.
+func TestApprovalAfterDecisionIsRefused(t *testing.T) {
 	h := newHarness(t)
-	h.decideAt(t, time.Hour, UpdateReject, Decision{User: "alice", Comment: "no"})
-	late := h.decideAt(t, time.Hour+time.Second, UpdateApprove, Decision{User: "bob"})
+	late := &updateResult{}
+	h.env.RegisterDelayedCallback(func() {
+		h.env.UpdateWorkflow(UpdateReject, "", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(error) {}, OnComplete: func(any, error) {},
+		}, Decision{User: "alice", Comment: "no"})
+		h.env.UpdateWorkflow(UpdateApprove, "", &testsuite.TestUpdateCallback{
+			OnAccept:   func() { late.accepted = true },
+			OnReject:   func(err error) { late.rejected = err },
+			OnComplete: func(_ any, err error) { late.completed, late.err = true, err },
+		}, Decision{User: "bob"})
+	}, time.Hour)
 	h.env.ExecuteWorkflow(Pipeline, approvalOnly(t, 1))
 	st, _ := h.result(t)
-	if st.State != StateRejected {
-		t.Fatalf("state %s", st.State)
+	if st.State != StateRejected || st.Approval.Status != ApprovalRejected {
+		t.Fatalf("a late approval changed a rejected run: state %s, approval %s", st.State, st.Approval.Status)
 	}
-	if late.accepted && late.err == nil {
-		t.Fatalf("a decision after the gate closed was accepted: %+v", late)
+	refused := late.rejected != nil || (late.completed && late.err != nil)
+	if !refused {
+		t.Fatalf("a decision after the gate closed was not refused: %+v", late)
+	}
+	if len(st.Approval.Approvals) != 0 {
+		t.Fatalf("approvals recorded after the rejection: %+v", st.Approval.Approvals)
 	}
 }
 

@@ -3,7 +3,7 @@ package workflows
 import (
 	"time"
 
-	"github.com/sluice-cd/sluice/activities"
+	"github.com/sluice-cd/sluice/contract"
 )
 
 // Message names: queries, updates and signals the Pipeline workflow handles.
@@ -61,7 +61,7 @@ type ApprovalState struct {
 	ExpiresAt   time.Time `json:"expires_at"`
 	Reminders   int       `json:"reminders"`
 	// Message is the chat message showing the approval, once posted.
-	Message activities.MessageRef `json:"message,omitzero"`
+	Message contract.MessageRef `json:"message,omitzero"`
 }
 
 // Decided is one recorded decision.

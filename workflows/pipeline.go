@@ -9,8 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/sluice-cd/sluice/activities"
-	"github.com/sluice-cd/sluice/gitstatus"
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/pipelines"
 )
 
@@ -28,6 +27,8 @@ type run struct {
 	in    PipelineInput
 	st    RunState
 	runID string
+	// saga is the compensation stack of the phases that changed the world.
+	saga Saga
 	// next is the newer push that supersedes this run (cancel-previous).
 	next *Request
 	// cancelPhases stops the phase in progress when the run is superseded.
@@ -55,9 +56,9 @@ func Pipeline(ctx workflow.Context, in PipelineInput) (RunState, error) {
 	r.remember(in.Push)
 	r.statusVersion = workflow.GetVersion(ctx, "commit-status", workflow.DefaultVersion, commitStatusVersion)
 	if r.statusVersion == commitStatusQueued {
-		r.commitStatus(ctx, gitstatus.Pending, "queued", false)
+		r.commitStatus(ctx, contract.StatusPending, "queued", false)
 	}
-	if err := workflow.SetQueryHandler(ctx, QueryState, func() (RunState, error) { return r.st, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, QueryState, func() (RunState, error) { return r.state(), nil }); err != nil {
 		return r.st, err
 	}
 	if err := r.registerApproval(ctx); err != nil {
@@ -115,6 +116,22 @@ func (r *run) onPush(req Request) {
 	r.cancelPhases()
 }
 
+// state is the RunState with the compensation stack as it stands.
+func (r *run) state() RunState {
+	st := r.st
+	st.Undo = r.saga.Pending()
+	return st
+}
+
+// phase runs one phase from the phase table with its activity options.
+func (r *run) phase(ctx workflow.Context, name string) error {
+	d, ok := phaseDefNamed(name)
+	if !ok {
+		return temporal.NewNonRetryableApplicationError("unknown phase "+name, contract.ErrInvalidInput, nil)
+	}
+	return d.run(r, workflow.WithActivityOptions(ctx, d.options(&r.in.Spec)))
+}
+
 func (r *run) phases(ctx workflow.Context) error {
 	resumeAt := -1
 	if r.in.Resume != nil {
@@ -132,7 +149,7 @@ func (r *run) phases(ctx workflow.Context) error {
 		}
 		r.st.Phase = ps.Name
 		ps.Status, ps.Started = PhaseRunning, workflow.Now(ctx)
-		r.commitStatus(ctx, gitstatus.Running, "phase "+ps.Name, false)
+		r.commitStatus(ctx, contract.StatusRunning, "phase "+ps.Name, false)
 		err := r.phase(ctx, ps.Name)
 		ps.Finished = workflow.Now(ctx)
 		if err != nil {
@@ -152,19 +169,18 @@ func (r *run) phases(ctx workflow.Context) error {
 func (r *run) finish(ctx workflow.Context, runErr error) (RunState, error) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	failed := runErr != nil
-	done, undoErr := compensate(dctx, r.st.Undo, failed)
+	done, undoErr := r.saga.Compensate(dctx, failed)
 	r.st.Compensated = done
 	for _, u := range done {
 		if ps := r.st.PhaseByName(u.Phase); ps != nil && failed && ps.Status == PhaseSucceeded {
 			ps.Status = PhaseCompensated
 		}
 	}
-	r.st.Undo = nil
-	if !failed && r.st.Outputs.Workspace != "" {
+	if !failed && !r.st.Outputs.Workspace.IsZero() {
 		// A failed run keeps its workspace so `sluice retry` can reuse it.
-		var steps *activities.Steps
-		cctx := workflow.WithActivityOptions(dctx, undoOptions)
-		if err := workflow.ExecuteActivity(cctx, steps.Cleanup, activities.UndoInput{RunID: r.runID, Workspace: r.st.Outputs.Workspace}).Get(cctx, nil); err != nil {
+		var cleanup Saga
+		PushUndo(&cleanup, "", contract.ReleaseWorkspace, contract.WorkspaceRef{RunID: r.runID, Workspace: r.st.Outputs.Workspace}, true)
+		if _, err := cleanup.Compensate(dctx, false); err != nil {
 			workflow.GetLogger(ctx).Warn("workspace cleanup failed", "error", err)
 		}
 	}
@@ -193,7 +209,7 @@ func (r *run) finish(ctx workflow.Context, runErr error) (RunState, error) {
 	if undoErr != nil {
 		r.st.Error = joinMsg(r.st.Error, "compensation incomplete: "+undoErr.Error())
 	}
-	r.notify(dctx, activities.NoticeRunFinished, r.st.State+summary(r.st))
+	r.notify(dctx, contract.NoticeRunFinished, r.st.State+summary(r.st))
 	state, desc := finalStatus(r.st)
 	r.commitStatus(dctx, state, desc, true)
 

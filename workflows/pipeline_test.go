@@ -5,16 +5,17 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/sluice-cd/sluice/activities"
+	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/contract/bind"
 	"github.com/sluice-cd/sluice/pipelines"
 )
 
@@ -57,82 +58,111 @@ func input(spec pipelines.Spec) PipelineInput {
 	}
 }
 
-// harness mocks every activity and records the order they ran in.
+// harness scripts every activity and records the order they ran in.
+// Activities run on goroutines of the test environment (commit statuses are
+// not waited for), so everything recorded is guarded by mu.
 type harness struct {
 	testsuite.WorkflowTestSuite
-	env   *testsuite.TestWorkflowEnvironment
-	calls []string
+	env *testsuite.TestWorkflowEnvironment
 	// failAt makes that phase's activity fail with a non-retryable error.
 	failAt string
-	// seen records activity inputs by name.
-	inputs map[string]any
-	// notices records every notice sent.
-	notices []activities.Notice
 	// statusErr is what every commit status update returns.
 	statusErr error
+
+	mu    sync.Mutex
+	calls []string
+	// inputs records activity inputs by name.
+	inputs map[string]any
+	// notices records every notice sent.
+	notices []contract.Notice
+}
+
+func (h *harness) record(name string, in any) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.calls = append(h.calls, name)
+	if in != nil {
+		h.inputs[name] = in
+	}
+}
+
+// Calls returns the activities that ran so far, in order.
+func (h *harness) Calls() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.calls)
+}
+
+func (h *harness) input(name string) any {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.inputs[name]
+}
+
+func (h *harness) Notices() []contract.Notice {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.notices)
 }
 
 func newHarness(t *testing.T) *harness {
 	h := &harness{inputs: map[string]any{}}
 	h.env = h.NewTestWorkflowEnvironment()
 	h.env.RegisterWorkflow(Pipeline)
-	h.env.RegisterActivity(&activities.Steps{})
-	h.env.RegisterActivity(&activities.Platform{})
-	h.env.RegisterActivity(&activities.Notify{})
-	h.env.RegisterActivity(&activities.CommitStatus{})
-	var steps *activities.Steps
-	var p *activities.Platform
-	var n *activities.Notify
-	var cs *activities.CommitStatus
-	h.env.OnActivity(cs.SetStatus, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.StatusInput) error {
-			h.calls = append(h.calls, "status:"+in.State+":"+in.Description)
-			return h.statusErr
-		})
 	fail := func(phase string) error {
 		if h.failAt == phase {
-			return temporal.NewNonRetryableApplicationError(phase+" broke", activities.ErrStepFailed, nil)
+			return temporal.NewNonRetryableApplicationError(phase+" broke", contract.ErrStepFailed, nil)
 		}
 		return nil
 	}
-	h.env.OnActivity(steps.Run, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.StepsInput) (activities.StepsResult, error) {
-			h.calls = append(h.calls, "Run:"+in.Phase)
-			h.inputs["Run:"+in.Phase] = in
-			return activities.StepsResult{Workspace: "/ws/" + in.RunID, Summary: in.Phase + " ok"}, fail(in.Phase)
-		})
-	h.env.OnActivity(steps.Cleanup, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.UndoInput) error {
-			h.calls = append(h.calls, "Cleanup")
-			return nil
-		})
-	phase := func(name string, res activities.PhaseResult) func(context.Context, activities.PhaseInput) (activities.PhaseResult, error) {
-		return func(_ context.Context, in activities.PhaseInput) (activities.PhaseResult, error) {
-			h.calls = append(h.calls, name)
-			h.inputs[name] = in
-			return res, fail(in.Phase)
-		}
-	}
-	h.env.OnActivity(p.Bake, mock.Anything, mock.Anything).Return(phase("Bake", activities.PhaseResult{Image: "127.0.0.1:5000/acme/hello:aaaa", Digest: "sha256:beef"}))
-	h.env.OnActivity(p.Deploy, mock.Anything, mock.Anything).Return(phase("Deploy", activities.PhaseResult{}))
-	h.env.OnActivity(p.Integration, mock.Anything, mock.Anything).Return(phase("Integration", activities.PhaseResult{Summary: "12 passed"}))
-	h.env.OnActivity(p.MarkAvailable, mock.Anything, mock.Anything).Return(phase("MarkAvailable", activities.PhaseResult{}))
-	h.env.OnActivity(p.Production, mock.Anything, mock.Anything).Return(phase("Production", activities.PhaseResult{Revision: "7"}))
-	undo := func(name string) func(context.Context, activities.UndoInput) error {
-		return func(_ context.Context, in activities.UndoInput) error {
-			h.calls = append(h.calls, "undo:"+name)
-			h.inputs["undo:"+name] = in
-			return nil
-		}
-	}
-	h.env.OnActivity(p.DeleteEnvironment, mock.Anything, mock.Anything).Return(undo("DeleteEnvironment"))
-	h.env.OnActivity(p.RemoveTag, mock.Anything, mock.Anything).Return(undo("RemoveTag"))
-	h.env.OnActivity(n.Send, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.Notice) (activities.MessageRef, error) {
-			h.calls = append(h.calls, "notify:"+in.Kind)
-			h.notices = append(h.notices, in)
-			return activities.MessageRef{Channel: "C1", TS: "1.0"}, nil
-		})
+	bind.Activity(h.env, contract.SetCommitStatus, func(_ context.Context, in contract.StatusInput) (contract.Nothing, error) {
+		h.record("status:"+in.State+":"+in.Description, nil)
+		return contract.Nothing{}, h.statusErr
+	})
+	bind.Activity(h.env, contract.RunSteps, func(_ context.Context, in contract.StepsInput) (contract.StepsResult, error) {
+		h.record("Run:"+in.Phase, in)
+		ws := contract.Workspace{Kind: contract.WorkspaceLocal, Path: "/ws/" + in.RunID}
+		return contract.StepsResult{Workspace: ws, Summary: in.Phase + " ok"}, fail(in.Phase)
+	})
+	bind.Activity(h.env, contract.Bake, func(_ context.Context, in contract.BakeInput) (contract.BakeResult, error) {
+		h.record("Bake", in)
+		return contract.BakeResult{Image: "127.0.0.1:5000/acme/hello:aaaa", Digest: "sha256:beef"}, fail(pipelines.PhaseBake)
+	})
+	bind.Activity(h.env, contract.Deploy, func(_ context.Context, in contract.DeployInput) (contract.DeployResult, error) {
+		h.record("Deploy", in)
+		return contract.DeployResult{Namespace: in.Namespace}, fail(pipelines.PhaseDeploy)
+	})
+	bind.Activity(h.env, contract.Integration, func(_ context.Context, in contract.IntegrationInput) (contract.IntegrationResult, error) {
+		h.record("Integration", in)
+		return contract.IntegrationResult{Summary: "12 passed"}, fail(pipelines.PhaseIntegration)
+	})
+	bind.Activity(h.env, contract.MarkAvailable, func(_ context.Context, in contract.PromoteInput) (contract.PromoteResult, error) {
+		h.record("MarkAvailable", in)
+		return contract.PromoteResult{Tag: in.Tag}, fail(pipelines.PhasePromote)
+	})
+	bind.Activity(h.env, contract.Production, func(_ context.Context, in contract.ProductionInput) (contract.ProductionResult, error) {
+		h.record("Production", in)
+		return contract.ProductionResult{Revision: "7"}, fail(pipelines.PhaseProduction)
+	})
+	bind.Undo(h.env, contract.ReleaseWorkspace, func(_ context.Context, in contract.WorkspaceRef) error {
+		h.record("Cleanup", in)
+		return nil
+	})
+	bind.Undo(h.env, contract.DeleteEnvironment, func(_ context.Context, in contract.EnvironmentRef) error {
+		h.record("undo:DeleteEnvironment", in)
+		return nil
+	})
+	bind.Undo(h.env, contract.RemoveTag, func(_ context.Context, in contract.TagRef) error {
+		h.record("undo:RemoveTag", in)
+		return nil
+	})
+	bind.Activity(h.env, contract.SendNotice, func(_ context.Context, in contract.Notice) (contract.MessageRef, error) {
+		h.record("notify:"+in.Kind, nil)
+		h.mu.Lock()
+		h.notices = append(h.notices, in)
+		h.mu.Unlock()
+		return contract.MessageRef{Channel: "C1", TS: "1.0"}, nil
+	})
 	return h
 }
 
@@ -204,7 +234,7 @@ func TestAllPhasesSucceed(t *testing.T) {
 		t.Fatalf("state %s", st.State)
 	}
 	want := []string{"Run:build", "Run:test", "Bake", "Deploy", "Integration", "MarkAvailable", "Production", "undo:DeleteEnvironment", "Cleanup"}
-	if got := only(h.calls, "Run:", "Bake", "Deploy", "Integration", "Mark", "Production", "undo:", "Cleanup"); !slices.Equal(got, want) {
+	if got := only(h.Calls(), "Run:", "Bake", "Deploy", "Integration", "Mark", "Production", "undo:", "Cleanup"); !slices.Equal(got, want) {
 		t.Fatalf("calls\n got %v\nwant %v", got, want)
 	}
 	for _, p := range st.Phases {
@@ -213,18 +243,21 @@ func TestAllPhasesSucceed(t *testing.T) {
 		}
 	}
 	// Outputs flow from phase to phase.
-	deploy := h.inputs["Deploy"].(activities.PhaseInput)
-	if deploy.Digest != "sha256:beef" || deploy.Workspace == "" || !strings.HasPrefix(deploy.Namespace, "sluice-hello-") {
+	deploy := h.input("Deploy").(contract.DeployInput)
+	if deploy.Digest != "sha256:beef" || !deploy.Ephemeral || !strings.HasPrefix(deploy.Namespace, "sluice-hello-") {
 		t.Errorf("deploy input lacks earlier outputs: %+v", deploy)
 	}
-	integ := h.inputs["Integration"].(activities.PhaseInput)
+	if bake := h.input("Bake").(contract.BakeInput); bake.Workspace != st.Outputs.Workspace || bake.Workspace.IsZero() {
+		t.Errorf("bake did not get the build workspace: %+v", bake.Workspace)
+	}
+	integ := h.input("Integration").(contract.IntegrationInput)
 	if integ.Namespace != deploy.Namespace {
 		t.Errorf("integration ran in %q, deploy in %q", integ.Namespace, deploy.Namespace)
 	}
-	if test := h.inputs["Run:test"].(activities.StepsInput); test.Workspace != st.Outputs.Workspace {
+	if test := h.input("Run:test").(contract.StepsInput); test.Workspace != st.Outputs.Workspace {
 		t.Errorf("test did not reuse the build workspace: %q", test.Workspace)
 	}
-	if prod := h.inputs["Production"].(activities.PhaseInput); prod.Namespace != "hello" || prod.Digest != "sha256:beef" {
+	if prod := h.input("Production").(contract.ProductionInput); prod.Namespace != "hello" || prod.Digest != "sha256:beef" {
 		t.Errorf("production input: %+v", prod)
 	}
 	if st.Outputs.ProductionRevision != "7" || !slices.Equal(st.Outputs.ApprovedBy, []string{"alice"}) || st.Outputs.AvailableTag != "available" {
@@ -261,14 +294,14 @@ func TestFailureInEachPhaseCompensates(t *testing.T) {
 			if st.State != StateFailed || st.Phase != tc.phase || !strings.Contains(st.Error, tc.phase+" broke") {
 				t.Fatalf("state %s phase %s error %q", st.State, st.Phase, st.Error)
 			}
-			if got := only(h.calls, "undo:"); !slices.Equal(got, tc.undos) {
+			if got := only(h.Calls(), "undo:"); !slices.Equal(got, tc.undos) {
 				t.Fatalf("undos %v, want %v", got, tc.undos)
 			}
-			if slices.Contains(h.calls, "Cleanup") {
+			if slices.Contains(h.Calls(), "Cleanup") {
 				t.Error("a failed run must keep its workspace for retry")
 			}
-			last := h.notices[len(h.notices)-1]
-			if last.Kind != activities.NoticeRunFinished || !strings.Contains(last.Text, "failed in phase "+tc.phase) ||
+			last := h.Notices()[len(h.Notices())-1]
+			if last.Kind != contract.NoticeRunFinished || !strings.Contains(last.Text, "failed in phase "+tc.phase) ||
 				(len(tc.undos) > 0) != strings.Contains(last.Text, "rolled back: ") {
 				t.Errorf("result notice %q", last.Text)
 			}
@@ -296,10 +329,10 @@ func TestCancelRunsCompensation(t *testing.T) {
 	if st.State != StateCancelled {
 		t.Fatalf("state %s", st.State)
 	}
-	if got := only(h.calls, "undo:"); !slices.Equal(got, []string{"undo:RemoveTag", "undo:DeleteEnvironment"}) {
+	if got := only(h.Calls(), "undo:"); !slices.Equal(got, []string{"undo:RemoveTag", "undo:DeleteEnvironment"}) {
 		t.Fatalf("undos %v", got)
 	}
-	if slices.Contains(h.calls, "Production") {
+	if slices.Contains(h.Calls(), "Production") {
 		t.Fatal("production ran after cancel")
 	}
 }
@@ -323,7 +356,7 @@ func TestSupersedeCompensatesAndContinuesWithNewPush(t *testing.T) {
 	if !errors.As(err, &can) {
 		t.Fatalf("want continue-as-new with the newer push, got %v", err)
 	}
-	if got := only(h.calls, "undo:"); !slices.Equal(got, []string{"undo:RemoveTag", "undo:DeleteEnvironment"}) {
+	if got := only(h.Calls(), "undo:"); !slices.Equal(got, []string{"undo:RemoveTag", "undo:DeleteEnvironment"}) {
 		t.Fatalf("undos %v", got)
 	}
 	var next PipelineInput
@@ -349,8 +382,8 @@ func TestQueuedPushRunsAfterCurrent(t *testing.T) {
 	if err := h.env.GetWorkflowError(); !errors.As(err, &can) {
 		t.Fatalf("want continue-as-new for the queued push, got %v", err)
 	}
-	if !slices.Contains(h.calls, "Production") || len(only(h.calls, "undo:RemoveTag")) != 0 {
-		t.Fatalf("current run must finish untouched: %v", h.calls)
+	if !slices.Contains(h.Calls(), "Production") || len(only(h.Calls(), "undo:RemoveTag")) != 0 {
+		t.Fatalf("current run must finish untouched: %v", h.Calls())
 	}
 	var next PipelineInput
 	_ = converter.GetDefaultDataConverter().FromPayloads(can.Input, &next)
@@ -365,17 +398,17 @@ func TestRetryReusesEarlierOutputs(t *testing.T) {
 	h := newHarness(t)
 	in := input(fullSpec(t))
 	in.Resume = &Resume{FromRun: "run-1", Phase: pipelines.PhaseDeploy, Outputs: Outputs{
-		Workspace: "/ws/run-1", Image: "127.0.0.1:5000/acme/hello:old", Digest: "sha256:old", TestSummary: "ok"}}
+		Workspace: contract.Workspace{Kind: contract.WorkspaceLocal, Path: "/ws/run-1"}, Image: "127.0.0.1:5000/acme/hello:old", Digest: "sha256:old", TestSummary: "ok"}}
 	h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
 	h.env.ExecuteWorkflow(Pipeline, in)
 	st, err := h.result(t)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if slices.Contains(h.calls, "Run:build") || slices.Contains(h.calls, "Bake") {
-		t.Fatalf("reused phases ran again: %v", h.calls)
+	if slices.Contains(h.Calls(), "Run:build") || slices.Contains(h.Calls(), "Bake") {
+		t.Fatalf("reused phases ran again: %v", h.Calls())
 	}
-	if d := h.inputs["Deploy"].(activities.PhaseInput); d.Digest != "sha256:old" || d.Workspace != "/ws/run-1" {
+	if d := h.input("Deploy").(contract.DeployInput); d.Digest != "sha256:old" {
 		t.Fatalf("deploy did not get reused outputs: %+v", d)
 	}
 	for _, name := range []string{"build", "test", "bake"} {

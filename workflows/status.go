@@ -6,8 +6,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/sluice-cd/sluice/activities"
-	"github.com/sluice-cd/sluice/gitstatus"
+	"github.com/sluice-cd/sluice/contract"
 )
 
 // Workflow versions of commit status reporting ("commit-status" change id).
@@ -38,14 +37,13 @@ func (r *run) commitStatus(ctx workflow.Context, state, description string, wait
 	if r.statusVersion < commitStatusQueued {
 		return
 	}
-	var cs *activities.CommitStatus
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	opts := statusOptions
 	if wait {
 		opts.ScheduleToCloseTimeout = time.Minute
 	}
 	p := r.in.Push
-	f := workflow.ExecuteActivity(workflow.WithActivityOptions(dctx, opts), cs.SetStatus, activities.StatusInput{
+	f := start(workflow.WithActivityOptions(dctx, opts), contract.SetCommitStatus, contract.StatusInput{
 		WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, RunID: r.runID, Repo: p.Repo, Commit: p.Commit,
 		State: state, Description: description,
 	})
@@ -58,11 +56,11 @@ func (r *run) commitStatus(ctx workflow.Context, state, description string, wait
 
 func finalStatus(st RunState) (string, string) {
 	if st.State == StateSucceeded {
-		return gitstatus.Success, "pipeline succeeded"
+		return contract.StatusSuccess, "pipeline succeeded"
 	}
 	desc := st.State
 	if st.Phase != "" {
 		desc += " in " + st.Phase
 	}
-	return gitstatus.Failure, desc
+	return contract.StatusFailure, desc
 }

@@ -18,7 +18,7 @@ func TestCommitStatusFollowsTheRun(t *testing.T) {
 	}
 	// progress updates are not awaited, so only their set is fixed; the
 	// final status is always last
-	got := only(h.calls, "status:")
+	got := only(h.Calls(), "status:")
 	if len(got) != 3 || got[2] != "status:failure:failed in test" {
 		t.Fatalf("statuses %v", got)
 	}
@@ -40,7 +40,7 @@ func TestGitHostDownNeverFailsOrStallsARun(t *testing.T) {
 	if err != nil || st.State != StateSucceeded {
 		t.Fatalf("state %s err %v", st.State, err)
 	}
-	if n := len(only(h.calls, "status:success")); n < 2 {
+	if n := len(only(h.Calls(), "status:success")); n < 2 {
 		t.Fatalf("final status was not retried (%d attempts)", n)
 	}
 	if waited := st.Finished.Sub(st.Phases[len(st.Phases)-1].Finished); waited > time.Minute {

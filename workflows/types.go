@@ -6,6 +6,7 @@ package workflows
 import (
 	"time"
 
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/pipelines"
 )
 
@@ -49,8 +50,8 @@ type PipelineInput struct {
 	// Queue holds pushes waiting for this branch (concurrency: queue); it
 	// travels across continue-as-new.
 	Queue []Request `json:"queue,omitempty"`
-	// Previous lists the commits the branch's earlier runs in this chain
-	// handled, so a redelivered push is recognised. Bounded.
+	// Seen lists the delivery ids and commits the branch's earlier runs in
+	// this chain handled, so a redelivered push is recognised. Bounded.
 	Seen []string `json:"seen,omitempty"`
 }
 
@@ -64,7 +65,7 @@ type Resume struct {
 // Outputs are the artifacts phases produce and later phases consume.
 type Outputs struct {
 	// Workspace is the executor's handle on the checked-out commit (build).
-	Workspace string `json:"workspace,omitempty"`
+	Workspace contract.Workspace `json:"workspace,omitzero"`
 	// TestSummary is a one-line summary of the unit tests (test).
 	TestSummary string `json:"test_summary,omitempty"`
 	// Image is the pushed image repository and tag; Digest its content digest (bake).

@@ -1,0 +1,100 @@
+package contract
+
+// BakeInput builds the commit's image and pushes it to Image.
+type BakeInput struct {
+	RunID     string    `json:"run_id"`
+	Source    Source    `json:"source"`
+	Workspace Workspace `json:"workspace,omitzero"`
+	// Image is the repository to push to, without tag.
+	Image      string            `json:"image"`
+	Dockerfile string            `json:"dockerfile,omitempty"`
+	Context    string            `json:"context,omitempty"`
+	BuildArgs  map[string]string `json:"build_args,omitempty"`
+}
+
+// BakeResult names the pushed image.
+type BakeResult struct {
+	// Image is the repository and tag; Digest its content digest.
+	Image  string `json:"image"`
+	Digest string `json:"digest"`
+}
+
+// DeployInput deploys an image by digest to an environment.
+type DeployInput struct {
+	RunID  string `json:"run_id"`
+	Source Source `json:"source"`
+	Image  string `json:"image"`
+	Digest string `json:"digest"`
+	// Namespace is the environment's namespace.
+	Namespace string `json:"namespace"`
+	// Ephemeral marks a per-run test environment the deploy creates.
+	Ephemeral bool `json:"ephemeral,omitempty"`
+	// Manifests is the manifest directory relative to the repository root.
+	Manifests string `json:"manifests"`
+}
+
+// DeployResult is what a deploy left running.
+type DeployResult struct {
+	Namespace string `json:"namespace"`
+}
+
+// IntegrationInput runs the suite as a job next to the deployment.
+type IntegrationInput struct {
+	RunID     string            `json:"run_id"`
+	Namespace string            `json:"namespace"`
+	Image     string            `json:"image"`
+	Commands  []string          `json:"commands"`
+	Env       map[string]string `json:"env,omitempty"`
+}
+
+// IntegrationResult summarises the job.
+type IntegrationResult struct {
+	Summary string `json:"summary"`
+}
+
+// PromoteInput marks a tested digest available.
+type PromoteInput struct {
+	RunID  string `json:"run_id"`
+	Image  string `json:"image"`
+	Digest string `json:"digest"`
+	Tag    string `json:"tag"`
+}
+
+// PromoteResult names the tag added.
+type PromoteResult struct {
+	Tag string `json:"tag"`
+}
+
+// ProductionInput releases a digest to production.
+type ProductionInput struct {
+	RunID     string `json:"run_id"`
+	Source    Source `json:"source"`
+	Image     string `json:"image"`
+	Digest    string `json:"digest"`
+	Manifests string `json:"manifests"`
+	Namespace string `json:"namespace"`
+	// Context is the kubeconfig context; empty means the current one.
+	Context  string `json:"context,omitempty"`
+	Strategy string `json:"strategy,omitempty"`
+	// Verify are the commands that must pass after the release.
+	Verify []string `json:"verify,omitempty"`
+}
+
+// ProductionResult names the released revision.
+type ProductionResult struct {
+	Revision string `json:"revision"`
+}
+
+// EnvironmentRef names a run's ephemeral environment to delete.
+type EnvironmentRef struct {
+	RunID     string `json:"run_id"`
+	Namespace string `json:"namespace"`
+}
+
+// TagRef names a tag on a digest to remove.
+type TagRef struct {
+	RunID  string `json:"run_id"`
+	Image  string `json:"image"`
+	Digest string `json:"digest"`
+	Tag    string `json:"tag"`
+}

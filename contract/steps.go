@@ -1,0 +1,43 @@
+package contract
+
+import "time"
+
+// Source says which commit of which repository a run builds.
+type Source struct {
+	CloneURL string `json:"clone_url"`
+	Commit   string `json:"commit"`
+}
+
+// StepsInput runs a phase's commands (build, test) in the run's workspace.
+type StepsInput struct {
+	// RunID keys the workspace and the log of the run.
+	RunID  string `json:"run_id"`
+	Phase  string `json:"phase"`
+	Source Source `json:"source"`
+	// Pool is the warm build-pod pool the spec asks for; empty means the
+	// worker's default executor.
+	Pool string `json:"pool,omitempty"`
+	// Workspace is the handle an earlier phase returned; zero means prepare
+	// a new one from Source.
+	Workspace Workspace         `json:"workspace,omitzero"`
+	Commands  []string          `json:"commands"`
+	Env       map[string]string `json:"env,omitempty"`
+	// Timeout bounds each command.
+	Timeout time.Duration `json:"timeout"`
+	// JUnit is a report path, relative to the workspace, for the summary.
+	JUnit string `json:"junit,omitempty"`
+}
+
+// StepResult is one command's outcome.
+type StepResult struct {
+	Command  string        `json:"command"`
+	ExitCode int           `json:"exit_code"`
+	Duration time.Duration `json:"duration"`
+}
+
+// StepsResult is a phase's outcome.
+type StepsResult struct {
+	Workspace Workspace    `json:"workspace"`
+	Steps     []StepResult `json:"steps"`
+	Summary   string       `json:"summary"`
+}

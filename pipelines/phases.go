@@ -1,0 +1,100 @@
+package pipelines
+
+import "slices"
+
+// Phase names, in the order a run goes through them.
+const (
+	PhaseBuild       = "build"
+	PhaseTest        = "test"
+	PhaseBake        = "bake"
+	PhaseDeploy      = "deploy"
+	PhaseIntegration = "integration"
+	PhasePromote     = "promote"
+	PhaseApproval    = "approval"
+	PhaseProduction  = "production"
+)
+
+// Phase is the spec's side of one phase: its name, the earlier phases whose
+// outputs it consumes, and where its section of the spec is. Run order, the
+// dependency checks of validation, Spec.Enabled and Spec.Timeout all derive
+// from Phases; the workflow's side (activity, undo, outputs) is declared in
+// package workflows under the same name.
+type Phase struct {
+	Name string
+	// Needs are the earlier phases this one cannot run without.
+	Needs []Need
+	// Enabled reports whether the spec defines the phase.
+	Enabled func(*Spec) bool
+	// Timeout is the phase's time limit after defaults; only called when enabled.
+	Timeout func(*Spec) Duration
+}
+
+// Need is a dependency of a phase on an earlier one, with the reason shown
+// when the spec leaves the earlier one out.
+type Need struct {
+	Phase string
+	Why   string
+}
+
+// Phases lists every phase in run order.
+var Phases = []Phase{
+	{Name: PhaseBuild,
+		Enabled: func(s *Spec) bool { return s.Build != nil },
+		Timeout: func(s *Spec) Duration { return s.Build.Timeout }},
+	{Name: PhaseTest,
+		Enabled: func(s *Spec) bool { return s.Test != nil },
+		Timeout: func(s *Spec) Duration { return s.Test.Timeout }},
+	{Name: PhaseBake,
+		Enabled: func(s *Spec) bool { return s.Bake != nil },
+		Timeout: func(s *Spec) Duration { return s.Bake.Timeout }},
+	{Name: PhaseDeploy,
+		Needs:   []Need{{PhaseBake, "deploy runs the image bake produced"}},
+		Enabled: func(s *Spec) bool { return s.Deploy != nil },
+		Timeout: func(s *Spec) Duration { return s.Deploy.Timeout }},
+	{Name: PhaseIntegration,
+		Needs:   []Need{{PhaseDeploy, "integration tests run against the deployment"}},
+		Enabled: func(s *Spec) bool { return s.Integration != nil },
+		Timeout: func(s *Spec) Duration { return s.Integration.Timeout }},
+	{Name: PhasePromote,
+		Needs:   []Need{{PhaseBake, "promote tags the image bake produced"}},
+		Enabled: func(s *Spec) bool { return s.Promote != nil },
+		Timeout: func(s *Spec) Duration { return s.Promote.Timeout }},
+	{Name: PhaseApproval,
+		Enabled: func(s *Spec) bool { return s.Approval != nil },
+		Timeout: func(s *Spec) Duration { return s.Approval.Timeout }},
+	{Name: PhaseProduction,
+		Needs:   []Need{{PhaseBake, "production releases the image bake produced"}},
+		Enabled: func(s *Spec) bool { return s.Production != nil },
+		Timeout: func(s *Spec) Duration { return s.Production.Timeout }},
+}
+
+// PhaseOrder lists every phase name in run order.
+var PhaseOrder = func() []string {
+	names := make([]string, len(Phases))
+	for i, p := range Phases {
+		names[i] = p.Name
+	}
+	return names
+}()
+
+// PhaseNamed returns the named phase, or nil.
+func PhaseNamed(name string) *Phase {
+	if i := slices.Index(PhaseOrder, name); i >= 0 {
+		return &Phases[i]
+	}
+	return nil
+}
+
+// Enabled reports whether the spec defines the named phase.
+func (s *Spec) Enabled(phase string) bool {
+	p := PhaseNamed(phase)
+	return p != nil && p.Enabled(s)
+}
+
+// Timeout returns the time limit of an enabled phase (after defaults).
+func (s *Spec) Timeout(phase string) Duration {
+	if p := PhaseNamed(phase); p != nil && p.Enabled(s) {
+		return p.Timeout(s)
+	}
+	return 0
+}

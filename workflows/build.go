@@ -1,0 +1,29 @@
+package workflows
+
+import (
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/pipelines"
+)
+
+// buildPhase checks the commit out (on the spec's pool when it names one)
+// and runs the build commands there. The workspace it leaves is the input of
+// test and bake.
+var buildPhase = phaseDef{
+	name:      pipelines.PhaseBuild,
+	heartbeat: StepHeartbeatTimeout,
+	run: func(r *run, ctx workflow.Context) error {
+		b := r.in.Spec.Build
+		res, err := call(ctx, contract.RunSteps, contract.StepsInput{
+			RunID: r.runID, Phase: pipelines.PhaseBuild, Source: r.source(), Pool: b.Pool,
+			Workspace: r.st.Outputs.Workspace, Commands: b.Commands, Env: b.Env, Timeout: b.Timeout.D(),
+		})
+		if err != nil {
+			return err
+		}
+		r.st.Outputs.Workspace = res.Workspace
+		return nil
+	},
+	keep: func(dst *Outputs, src Outputs) { dst.Workspace = src.Workspace },
+}

@@ -1,0 +1,35 @@
+package workflows
+
+import (
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/pipelines"
+)
+
+// deployPhase deploys the baked digest to the run's ephemeral test
+// environment (deleted when the run ends, whatever the outcome) or to the
+// long-lived staging namespace.
+var deployPhase = phaseDef{
+	name: pipelines.PhaseDeploy,
+	run: func(r *run, ctx workflow.Context) error {
+		spec := &r.in.Spec
+		in := contract.DeployInput{
+			RunID: r.runID, Source: r.source(), Image: r.st.Outputs.Image, Digest: r.st.Outputs.Digest,
+			Manifests: spec.Deploy.Manifests,
+		}
+		if spec.Deploy.Environment == "staging" {
+			in.Namespace = spec.Environments.Staging.Namespace
+		} else {
+			in.Namespace, in.Ephemeral = TestNamespace(spec.Name, r.runID), true
+			PushUndo(&r.saga, pipelines.PhaseDeploy, contract.DeleteEnvironment,
+				contract.EnvironmentRef{RunID: r.runID, Namespace: in.Namespace}, true)
+		}
+		if _, err := call(ctx, contract.Deploy, in); err != nil {
+			return err
+		}
+		r.st.Outputs.Environment = in.Namespace
+		return nil
+	},
+	keep: func(dst *Outputs, src Outputs) { dst.Environment = src.Environment },
+}
