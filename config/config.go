@@ -35,7 +35,22 @@ type Config struct {
 	Repositories   []Repository        `yaml:"repositories"`
 	Slack          *Slack              `yaml:"slack"`
 	ApproverGroups map[string][]string `yaml:"approver_groups"`
+	// APITokens authenticate clients of the HTTP API (logs): each sends
+	// `Authorization: Bearer TOKEN`; the name is what the server logs.
+	APITokens []APIToken `yaml:"api_tokens"`
 }
+
+// APIToken is one named bearer token of the HTTP API.
+type APIToken struct {
+	Name  string `yaml:"name"`
+	Token Secret `yaml:"token"`
+
+	value string
+}
+
+// MinSecretLength is the shortest secret Sluice accepts: shorter values
+// cannot be redacted from logs without also redacting ordinary words.
+const MinSecretLength = 8
 
 // Repository is one repository Sluice runs pipelines for.
 type Repository struct {
@@ -162,6 +177,26 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 			s.APIURL += "/"
 		}
 	}
+	names := map[string]bool{}
+	for i := range c.APITokens {
+		t := &c.APITokens[i]
+		key := fmt.Sprintf("api_tokens[%d]", i)
+		if t.Name == "" || names[t.Name] {
+			bad("%s.name: required and unique, got %q", key, t.Name)
+		}
+		names[t.Name] = true
+		var err error
+		if t.value, err = load(t.Token, lookupEnv, true); err != nil {
+			bad("%s.token: %v", key, err)
+		} else if len(t.value) < 16 {
+			bad("%s.token: shorter than 16 characters; generate one with `openssl rand -hex 32`", key)
+		}
+	}
+	for _, v := range c.named() {
+		if len(v.value) < MinSecretLength {
+			bad("%s: the secret is shorter than %d characters, too short to redact from logs safely; use a longer one", v.key, MinSecretLength)
+		}
+	}
 	for g, members := range c.ApproverGroups {
 		if len(members) == 0 {
 			bad("approver_groups.%s: empty group", g)
@@ -201,16 +236,41 @@ func load(s Secret, lookupEnv func(string) (string, bool), required bool) (strin
 	return "", nil
 }
 
+type namedSecret struct{ key, value string }
+
+// named lists every loaded secret with the key it was configured under.
+func (c *Config) named() []namedSecret {
+	var out []namedSecret
+	for i, r := range c.Repositories {
+		out = append(out, namedSecret{fmt.Sprintf("repositories[%d].webhook_secret", i), r.secret},
+			namedSecret{fmt.Sprintf("repositories[%d].api_token", i), r.token})
+	}
+	if s := c.Slack; s != nil {
+		out = append(out, namedSecret{"slack.bot_token", s.botToken}, namedSecret{"slack.signing_secret", s.signingSecret},
+			namedSecret{"slack.incoming_webhook", s.webhook})
+	}
+	for i, t := range c.APITokens {
+		out = append(out, namedSecret{fmt.Sprintf("api_tokens[%d].token", i), t.value})
+	}
+	return slices.DeleteFunc(out, func(s namedSecret) bool { return s.value == "" })
+}
+
 // Secrets returns every loaded secret value, for log redaction.
 func (c *Config) Secrets() []string {
 	var out []string
-	for _, r := range c.Repositories {
-		out = append(out, r.secret, r.token)
+	for _, s := range c.named() {
+		out = append(out, s.value)
 	}
-	if s := c.Slack; s != nil {
-		out = append(out, s.botToken, s.signingSecret, s.webhook)
+	return out
+}
+
+// Tokens maps each API token to its name.
+func (c *Config) Tokens() map[string]string {
+	out := map[string]string{}
+	for _, t := range c.APITokens {
+		out[t.value] = t.Name
 	}
-	return slices.DeleteFunc(out, func(s string) bool { return s == "" })
+	return out
 }
 
 // Repository finds a repository by provider and name.

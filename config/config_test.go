@@ -29,7 +29,7 @@ approver_groups:
 func TestParseLoadsSecretsFromEnvAndFile(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "signing")
 	os.WriteFile(f, []byte("file-signing-secret\n"), 0o600)
-	c, err := Parse("sluice.yml", []byte(strings.Replace(good, "%s", f, 1)), env(map[string]string{"HELLO_SECRET": "hook-secret", "SLACK_BOT_TOKEN": "xoxb-1"}))
+	c, err := Parse("sluice.yml", []byte(strings.Replace(good, "%s", f, 1)), env(map[string]string{"HELLO_SECRET": "hook-secret", "SLACK_BOT_TOKEN": "xoxb-1-bot-token"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestParseLoadsSecretsFromEnvAndFile(t *testing.T) {
 	if r == nil || r.Secret() != "hook-secret" {
 		t.Fatalf("repository %+v", r)
 	}
-	if c.Slack.SigningSecretValue() != "file-signing-secret" || c.Slack.BotTokenValue() != "xoxb-1" || c.Slack.APIURL != "" {
+	if c.Slack.SigningSecretValue() != "file-signing-secret" || c.Slack.BotTokenValue() != "xoxb-1-bot-token" || c.Slack.APIURL != "" {
 		t.Fatal("slack secrets not loaded")
 	}
 	ids := c.AuthorIDs("carol@example.com", "carol")
@@ -46,6 +46,25 @@ func TestParseLoadsSecretsFromEnvAndFile(t *testing.T) {
 	}
 	if len(c.Secrets()) != 3 {
 		t.Fatalf("secrets for redaction: %d", len(c.Secrets()))
+	}
+}
+
+func TestShortSecretsAndTokensAreRefused(t *testing.T) {
+	src := "repositories:\n  - {name: a/b, provider: github, clone_url: x, webhook_secret: {env: S}}\napi_tokens:\n  - {name: ci, token: {env: T}}\n"
+	_, err := Parse("sluice.yml", []byte(src), env(map[string]string{"S": "short", "T": "also-short"}))
+	if err == nil || !strings.Contains(err.Error(), "repositories[0].webhook_secret: the secret is shorter than 8") ||
+		!strings.Contains(err.Error(), "api_tokens[0].token: shorter than 16") {
+		t.Fatalf("short secrets accepted or badly reported: %v", err)
+	}
+	if strings.Contains(err.Error(), "short\"") || strings.Contains(err.Error(), "also-short") {
+		t.Fatalf("the error shows a secret: %v", err)
+	}
+	c, err := Parse("sluice.yml", []byte(src), env(map[string]string{"S": "long-enough", "T": "0123456789abcdef0123"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Tokens()["0123456789abcdef0123"] != "ci" || len(c.Secrets()) != 2 {
+		t.Fatalf("tokens %v secrets %d", c.Tokens(), len(c.Secrets()))
 	}
 }
 

@@ -173,12 +173,16 @@ func sqlConfig(o Options) (*config.SQL, error) {
 		conf.ConnectAttributes = map[string]string{"mode": "rwc", "_journal_mode": "WAL", "_busy_timeout": "10000"}
 		conf.DatabaseName = o.DatabaseFile
 		if _, err := os.Stat(o.DatabaseFile); errors.Is(err, os.ErrNotExist) {
-			if err := os.MkdirAll(filepath.Dir(o.DatabaseFile), 0o755); err != nil {
+			if err := os.MkdirAll(filepath.Dir(o.DatabaseFile), 0o700); err != nil {
 				return nil, fmt.Errorf("create data dir: %w", err)
 			}
 			if err := sqliteschema.SetupSchema(conf); err != nil {
 				return nil, fmt.Errorf("set up sqlite schema in %s: %w", o.DatabaseFile, err)
 			}
+		}
+		// run history holds inputs and results: for the server's user only
+		if err := os.Chmod(o.DatabaseFile, 0o600); err != nil {
+			return nil, fmt.Errorf("protect %s: %w", o.DatabaseFile, err)
 		}
 	}
 	// (The SQLite plugin creates the schema of an in-memory database itself.)

@@ -27,15 +27,35 @@ type Server struct {
 	Mux  *http.ServeMux
 	// FollowPoll is how often a followed log is checked for new lines.
 	FollowPoll time.Duration
+	// Tokens maps each accepted API bearer token to the client's name.
+	// Every /api/ route needs one.
+	Tokens map[string]string
 }
 
 // New returns a server with its routes registered.
 func New(rc *runs.Client, logs *logstore.Store, log *slog.Logger) *Server {
 	s := &Server{Runs: rc, Logs: logs, Log: log, Mux: http.NewServeMux(), FollowPoll: 200 * time.Millisecond}
 	s.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-	s.Mux.HandleFunc("GET /api/v1/logs/{run}", s.logs)
+	s.Mux.HandleFunc("GET /api/v1/logs/{run}", s.authenticated(s.logs))
 	return s
 }
+
+// NewHTTPServer wraps h with the timeouts every Sluice listener uses: slow
+// or idle clients cannot hold connections open. Streaming handlers (a
+// followed log) extend their own write deadline.
+func NewHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+// writeWindow is how long a followed log may go between writes.
+const writeWindow = 30 * time.Second
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.Mux.ServeHTTP(w, r) }
@@ -52,6 +72,20 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	follow := r.URL.Query().Get("follow") == "1"
+	ref := runs.Ref{WorkflowID: r.URL.Query().Get("workflow"), RunID: runID}
+	if follow {
+		// waiting for a log only makes sense for a run that exists and is not over
+		if ref.WorkflowID == "" {
+			http.Error(w, "following a log needs ?workflow=ID", http.StatusBadRequest)
+			return
+		}
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			if _, st, err := s.Runs.Status(r.Context(), ref); err != nil || runs.Terminal(st.State) {
+				http.Error(w, "no log for run "+runID+" and no such active run", http.StatusNotFound)
+				return
+			}
+		}
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	f, err := openWait(r.Context(), path, follow)
 	if err != nil {
@@ -64,8 +98,8 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	}
 	defer f.Close()
 	flusher, _ := w.(http.Flusher)
+	rc := http.NewResponseController(w)
 	rd := bufio.NewReader(f)
-	ref := runs.Ref{WorkflowID: r.URL.Query().Get("workflow"), RunID: runID}
 	lastCheck := time.Now()
 	var partial string
 	for {
@@ -76,11 +110,14 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			if _, werr := io.WriteString(w, line); werr != nil {
 				return
 			}
-			if strings.Contains(line, "| "+activities.EndOfLog) {
+			// only the notifier's own line ends the log: a step printing the
+			// marker writes it behind its phase prefix ("build | ...")
+			if strings.HasPrefix(line, "sluice | "+activities.EndOfLog) {
 				return
 			}
 			continue
 		}
+		_ = rc.SetWriteDeadline(time.Now().Add(writeWindow))
 		partial += line
 		if flusher != nil {
 			flusher.Flush()
@@ -88,7 +125,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		if !follow {
 			return
 		}
-		if ref.WorkflowID != "" && time.Since(lastCheck) > 2*time.Second {
+		if time.Since(lastCheck) > 2*time.Second {
 			lastCheck = time.Now()
 			if _, st, err := s.Runs.Status(r.Context(), ref); err == nil && runs.Terminal(st.State) {
 				return

@@ -10,28 +10,42 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 )
 
-// Store is a directory of run logs. It is safe for concurrent use.
+// Store is a directory of run logs. It is safe for concurrent use. Logs
+// are readable by the server's user only.
 type Store struct {
-	dir     string
-	secrets []string
+	dir string
+	// forms are every secret in every form it is redacted in, longest first.
+	forms []string
 }
 
-// New returns a store in dir; secrets are values that must never be written.
+// MinSecret is the shortest secret New accepts.
+const MinSecret = 8
+
+// New returns a store in dir; secrets are values that must never be written,
+// in any common encoding. A secret shorter than MinSecret is refused: it
+// could not be redacted without redacting ordinary words.
 func New(dir string, secrets []string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("log dir: %w", err)
 	}
-	var keep []string
-	for _, s := range secrets {
-		if len(s) >= 4 { // shorter values would redact ordinary words
-			keep = append(keep, s)
-		}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("log dir: %w", err)
 	}
-	return &Store{dir: dir, secrets: keep}, nil
+	s := &Store{dir: dir}
+	for i, sec := range secrets {
+		if len(sec) < MinSecret {
+			return nil, fmt.Errorf("secret #%d is shorter than %d characters: too short to redact from logs safely", i+1, MinSecret)
+		}
+		s.forms = append(s.forms, variants(sec)...)
+	}
+	slices.SortFunc(s.forms, func(a, b string) int { return len(b) - len(a) })
+	s.forms = slices.Compact(s.forms)
+	return s, nil
 }
 
 var safeID = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
@@ -44,14 +58,6 @@ func (s *Store) Path(runID string) (string, error) {
 	return filepath.Join(s.dir, runID+".log"), nil
 }
 
-// Redact replaces every known secret in b.
-func (s *Store) Redact(b []byte) []byte {
-	for _, sec := range s.secrets {
-		b = bytes.ReplaceAll(b, []byte(sec), []byte("[redacted]"))
-	}
-	return b
-}
-
 // Writer returns a writer that appends phase-prefixed, redacted lines to the
 // run's log. Partial lines are held until their newline or Close.
 func (s *Store) Writer(runID, phase string) (io.WriteCloser, error) {
@@ -59,7 +65,7 @@ func (s *Store) Writer(runID, phase string) (io.WriteCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}

@@ -1,14 +1,19 @@
 package logstore
 
 import (
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"io"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
 
 func TestWriterPrefixesAndRedacts(t *testing.T) {
-	s, err := New(t.TempDir(), []string{"hunter2-token", "abc"})
+	s, err := New(t.TempDir(), []string{"hunter2-token"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,6 +34,65 @@ func TestWriterPrefixesAndRedacts(t *testing.T) {
 	want := "build | token=[redacted] ok\nbuild | abc is short\nbuild | partial\n"
 	if got != want {
 		t.Fatalf("got %q want %q", got, want)
+	}
+}
+
+// TestRedactsEncodedForms writes a secret the ways a step could print it
+// to get past a plain string match; none of them may reach the log.
+func TestRedactsEncodedForms(t *testing.T) {
+	const secret = "p@ss/w0rd+\"quoted\"&more"
+	multi := "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0\n-----END KEY-----"
+	s, err := New(t.TempDir(), []string{secret, multi})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := json.Marshal(map[string]string{"password": secret})
+	lines := []string{
+		"plain " + secret,
+		"base64 " + base64.StdEncoding.EncodeToString([]byte(secret)),
+		"base64url " + base64.URLEncoding.EncodeToString([]byte(secret)),
+		"in a basic-auth header " + base64.StdEncoding.EncodeToString([]byte("user:"+secret)),
+		"offset two " + base64.StdEncoding.EncodeToString([]byte("ab"+secret+"tail")),
+		"url " + url.QueryEscape(secret),
+		"json " + string(js),
+		"reversed " + reverse(secret),
+		"hex " + hex.EncodeToString([]byte(secret)),
+		"key line MIIEvQIBADANBgkqhkiG9w0",
+	}
+	for _, l := range lines {
+		out := string(s.Redact([]byte(l)))
+		if !strings.Contains(out, "[redacted]") {
+			t.Errorf("not redacted: %q", out)
+		}
+		if strings.Contains(out, "w0rd") || strings.Contains(out, "MIIEvQ") {
+			t.Errorf("part of the secret left: %q", out)
+		}
+	}
+	if got := string(s.Redact([]byte("an ordinary line"))); got != "an ordinary line" {
+		t.Errorf("ordinary text changed: %q", got)
+	}
+}
+
+func TestShortSecretsAreRefused(t *testing.T) {
+	if _, err := New(t.TempDir(), []string{"abc"}); err == nil || strings.Contains(err.Error(), "abc") {
+		t.Fatalf("want a refusal that does not show the secret, got %v", err)
+	}
+}
+
+func TestLogsAreReadableByTheServerOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "logs")
+	s, err := New(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append("run-1", "sluice", "hello"); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := s.Path("run-1")
+	for path, want := range map[string]os.FileMode{dir: 0o700, p: 0o600} {
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v (%v)", path, fi.Mode().Perm(), want, err)
+		}
 	}
 }
 

@@ -65,7 +65,7 @@ func New(c client.Client, cfg Config) (sdkworker.Worker, error) {
 	exec := cfg.Executor
 	if exec == nil {
 		root := filepath.Join(cfg.DataDir, "workspaces")
-		if err := os.MkdirAll(root, 0o755); err != nil {
+		if err := os.MkdirAll(root, 0o700); err != nil {
 			return nil, fmt.Errorf("workspace dir: %w", err)
 		}
 		exec = &executor.Local{Root: root}

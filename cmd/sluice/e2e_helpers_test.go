@@ -77,6 +77,7 @@ func (e *env) clientEnv() []string {
 	return append(os.Environ(),
 		"SLUICE_TEMPORAL_ADDRESS=127.0.0.1:"+strconv.Itoa(e.temporal),
 		"SLUICE_SERVER=http://127.0.0.1:"+strconv.Itoa(e.http),
+		"SLUICE_TOKEN_FILE="+filepath.Join(e.dataDir, "api-token"),
 	)
 }
 

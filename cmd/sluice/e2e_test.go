@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,6 +72,36 @@ func TestEndToEndBuildTestApproval(t *testing.T) {
 	if !strings.Contains(list, started.RunID) {
 		t.Errorf("list lacks the run:\n%s", list)
 	}
+
+	// the logs API is closed to clients without the token
+	base := fmt.Sprintf("http://127.0.0.1:%d/api/v1/logs/", e.http)
+	if code := httpStatus(t, base+started.RunID, ""); code != http.StatusUnauthorized {
+		t.Errorf("logs without a token: status %d, want 401", code)
+	}
+	if _, errOut, code := e.sluice("logs", started.RunID, "--token", "not-the-token"); code == 0 || !strings.Contains(errOut, "token") {
+		t.Errorf("logs with a wrong token: code %d, %q", code, errOut)
+	}
+	// following the log of a run that does not exist answers at once
+	token, _ := os.ReadFile(filepath.Join(e.dataDir, "api-token"))
+	if code := httpStatus(t, base+"0193abcd-0000-7000-8000-000000000000?follow=1&workflow=pipeline/acme/none/main", strings.TrimSpace(string(token))); code != http.StatusNotFound {
+		t.Errorf("follow of an unknown run: status %d, want 404", code)
+	}
+}
+
+// httpStatus GETs url with the bearer token (none when empty) and returns
+// the status; the client's timeout bounds a request that would hang.
+func httpStatus(t *testing.T, url, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func TestInvalidSpecStartsNothing(t *testing.T) {

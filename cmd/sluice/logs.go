@@ -5,12 +5,25 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sluice-cd/sluice/runs"
 )
+
+// apiToken is --token, or else the content of --token-file.
+func (g *globals) apiToken() (string, error) {
+	if g.token != "" {
+		return g.token, nil
+	}
+	b, err := os.ReadFile(g.tokenFile)
+	if err != nil {
+		return "", fmt.Errorf("no API token: pass --token or SLUICE_TOKEN, or point --token-file at the api-token file in the data dir of `sluice dev` (%w)", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
 
 func newLogsCmd(g *globals) *cobra.Command {
 	var follow bool
@@ -42,6 +55,11 @@ func newLogsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			token, err := g.apiToken()
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Authorization", "Bearer "+token)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				return fmt.Errorf("fetch logs from %s: %w (is `sluice dev` or `sluice server` running? set --server / SLUICE_SERVER)", g.serverURL, err)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,6 +42,8 @@ type serveFlags struct {
 	httpPort   int
 	httpHost   string
 	platform   activities.Platform
+	// devToken is the API token `sluice dev` made when the configuration has none.
+	devToken string
 }
 
 func (s *serveFlags) addData(cmd *cobra.Command) {
@@ -140,7 +145,13 @@ func (s *serveFlags) absDataDir() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
+	// The data dir holds the Temporal database, workspaces, logs and the
+	// API token: nothing in it is for other users of the machine.
+	syscall.Umask(0o077)
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return "", fmt.Errorf("data dir %s: %w", abs, err)
+	}
+	if err := os.Chmod(abs, 0o700); err != nil {
 		return "", fmt.Errorf("data dir %s: %w", abs, err)
 	}
 	return abs, nil
@@ -163,6 +174,13 @@ func newDevCmd(g *globals) *cobra.Command {
 				return err
 			}
 			s.uiURL = g.uiURL
+			if len(s.cfg.APITokens) == 0 {
+				// single-user dev mode: the CLI on this machine reads the token
+				// from the data dir, which only this user can open
+				if s.devToken, err = devToken(dir); err != nil {
+					return err
+				}
+			}
 			log := g.logger()
 			srv, err := devserver.Start(devserver.Options{
 				FrontendPort: temporalPort, UIPort: uiPort, DatabaseFile: filepath.Join(dir, "temporal.db"),
@@ -270,6 +288,10 @@ func (s *serveFlags) startHTTP(c client.Client, dir string, log *slog.Logger) (*
 	}
 	rc := s.runsClient(c)
 	api := httpapi.New(rc, logs, log)
+	api.Tokens = s.cfg.Tokens()
+	if s.devToken != "" {
+		api.Tokens[s.devToken] = "dev"
+	}
 	if len(s.cfg.Repositories) > 0 {
 		(&webhooks.Receiver{Config: s.cfg, Start: &runs.PushStarter{Client: rc, Config: s.cfg}, Log: log}).Register(api.Mux)
 	}
@@ -280,7 +302,7 @@ func (s *serveFlags) startHTTP(c client.Client, dir string, log *slog.Logger) (*
 	if err != nil {
 		return nil, "", fmt.Errorf("HTTP port %d: %w (choose another with --http-port)", s.httpPort, err)
 	}
-	hs := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	hs := httpapi.NewHTTPServer(api)
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", "error", err)
@@ -288,6 +310,26 @@ func (s *serveFlags) startHTTP(c client.Client, dir string, log *slog.Logger) (*
 	}()
 	return hs, ln.Addr().String(), nil
 }
+
+// devToken returns the API token of a dev data dir, creating it once.
+func devToken(dir string) (string, error) {
+	file := filepath.Join(dir, DevTokenFile)
+	if b, err := os.ReadFile(file); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	token := hex.EncodeToString(raw)
+	if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write API token: %w", err)
+	}
+	return token, nil
+}
+
+// DevTokenFile is where `sluice dev` keeps its API token in the data dir.
+const DevTokenFile = "api-token"
 
 func shutdown(hs *http.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
