@@ -33,6 +33,8 @@ type Interactions struct {
 	Timeout time.Duration
 	// done, when set, is called after each click has been fully handled (tests).
 	done func()
+	// replays remembers the signatures of handled requests.
+	replays replayCache
 }
 
 // maxInteraction bounds an interaction body; real ones are a few KB.
@@ -56,6 +58,12 @@ func (h *Interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.verified(r.Header, body) {
 		h.Log.Warn("slack interaction refused: bad or stale signature", "remote", r.RemoteAddr)
 		http.Error(w, "invalid request signature", http.StatusUnauthorized)
+		return
+	}
+	if !h.replays.first(r.Header.Get("X-Slack-Signature"), time.Now()) {
+		// a captured request sent again within the signature window
+		h.Log.Warn("slack interaction refused: replayed request", "remote", r.RemoteAddr)
+		http.Error(w, "request already handled", http.StatusConflict)
 		return
 	}
 	cb, err := ParseInteraction(body)
@@ -91,6 +99,10 @@ func (h *Interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var meta rejectMeta
 		if err := json.Unmarshal([]byte(cb.View.PrivateMetadata), &meta); err != nil {
 			http.Error(w, "bad dialog metadata", http.StatusBadRequest)
+			return
+		}
+		if cb.View.State == nil {
+			http.Error(w, "dialog submission without state", http.StatusBadRequest)
 			return
 		}
 		reason := strings.TrimSpace(cb.View.State.Values[blockReason][inputReason].Value)

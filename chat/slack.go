@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -112,16 +113,34 @@ func mentionAll(users []string) string {
 	return strings.Join(out, ", ")
 }
 
-// mention renders a Slack user id as a mention and anything else as is.
+// mention renders a Slack user id as a mention and anything else as
+// escaped text.
 func mention(u string) string {
-	if len(u) > 1 && (u[0] == 'U' || u[0] == 'W') && strings.ToUpper(u) == u {
+	if slackUserID.MatchString(u) {
 		return "<@" + u + ">"
 	}
-	return u
+	return escape(u)
+}
+
+var slackUserID = regexp.MustCompile(`^[UW][A-Z0-9]{2,20}$`)
+
+// escape makes user-controlled text inert in Slack's mrkdwn: no mentions
+// (<!channel>), links or user references can be smuggled in.
+func escape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// escaped returns the notice with every field a pusher, spec or approver
+// controls escaped for mrkdwn.
+func escaped(n contract.Notice) contract.Notice {
+	n.Repo, n.Branch, n.Commit, n.Author, n.Text, n.Phase, n.Environment, n.Phases =
+		escape(n.Repo), escape(n.Branch), escape(n.Commit), escape(n.Author), escape(n.Text), escape(n.Phase), escape(n.Environment), escape(n.Phases)
+	return n
 }
 
 // Post implements activities.Chat.
 func (s *Slack) Post(ctx context.Context, n contract.Notice) (contract.MessageRef, error) {
+	n = escaped(n)
 	channel := n.Channel
 	if channel == "" {
 		channel = s.Channel
@@ -174,6 +193,7 @@ var _ activities.Chat = (*Webhook)(nil)
 
 // Post implements activities.Chat.
 func (w *Webhook) Post(ctx context.Context, n contract.Notice) (contract.MessageRef, error) {
+	n = escaped(n)
 	var text string
 	switch n.Kind {
 	case contract.NoticeApprovalRequested:

@@ -282,15 +282,23 @@ func TestSignedApproveClickCompletesTheRun(t *testing.T) {
 	s := newSlackStack(t)
 	ref := s.start()
 	s.approvalMessage()
+	// a refused click captured and replayed inside the signature window is
+	// handled once: the replays add nothing to the run's history
+	bad := click("U0MALLORY", ActionApprove, ref.String())
+	hb := sign(bad, time.Now(), signingSecret)
+	if code := s.post(hb, bad); code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	s.handled(1)
+	for range 30 {
+		if code := s.post(hb, bad); code != http.StatusConflict {
+			t.Fatalf("replay status %d, want 409", code)
+		}
+	}
 	body := click("U0ALICE", ActionApprove, ref.String())
 	h := sign(body, time.Now(), signingSecret)
 	if code := s.post(h, body); code != http.StatusOK {
 		t.Fatalf("status %d", code)
-	}
-	s.handled(1)
-	// the same signed click replayed inside the window changes nothing
-	if code := s.post(h, body); code != http.StatusOK {
-		t.Fatalf("replay status %d", code)
 	}
 	s.handled(1)
 	var st workflows.RunState
@@ -303,6 +311,9 @@ func TestSignedApproveClickCompletesTheRun(t *testing.T) {
 	}
 	if len(st.Approval.Approvals) != 1 || st.Approval.Approvals[0].User != "U0ALICE" || st.Approval.Approvals[0].Via != "slack" {
 		t.Fatalf("approvals %+v", st.Approval.Approvals)
+	}
+	if len(st.Approval.Refusals) != 1 {
+		t.Fatalf("a replayed click was recorded %d times: %+v", len(st.Approval.Refusals), st.Approval.Refusals)
 	}
 	_, updates, _ := s.api.snapshot()
 	var edited bool

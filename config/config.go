@@ -304,8 +304,11 @@ func (c *Config) AuthorIDs(ids ...string) []string {
 		}
 		out = append(out, id)
 		if c.Slack != nil {
-			if u, ok := c.Slack.Users[id]; ok {
-				out = append(out, u)
+			// Git identities match whatever their case (Dave@Example.com)
+			for name, u := range c.Slack.Users {
+				if strings.EqualFold(name, id) {
+					out = append(out, u)
+				}
 			}
 		}
 	}

@@ -61,6 +61,11 @@ func open(ctx context.Context, url, branch string) (*git.Repository, error) {
 
 // Resolve returns the full commit SHA a branch, tag or SHA names.
 func Resolve(ctx context.Context, url, ref string) (string, error) {
+	sha, err := resolve(ctx, url, ref)
+	return sha, scrub(err, url)
+}
+
+func resolve(ctx context.Context, url, ref string) (string, error) {
 	if IsRemote(url) {
 		rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{url}})
 		refs, err := rem.ListContext(ctx, &git.ListOptions{})
@@ -100,6 +105,11 @@ type CommitInfo struct {
 // ReadFile returns a file's content at a commit, and the commit's metadata.
 // branch helps a remote fetch; it may be empty for local repositories.
 func ReadFile(ctx context.Context, url, branch, commit, path string) ([]byte, CommitInfo, error) {
+	b, info, err := readFile(ctx, url, branch, commit, path)
+	return b, info, scrub(err, url)
+}
+
+func readFile(ctx context.Context, url, branch, commit, path string) ([]byte, CommitInfo, error) {
 	r, err := open(ctx, url, branch)
 	if err != nil {
 		return nil, CommitInfo{}, err
@@ -125,6 +135,10 @@ func ReadFile(ctx context.Context, url, branch, commit, path string) ([]byte, Co
 // Checkout clones url into dir and checks out commit (detached). dir must
 // not exist or be empty. Submodules are not fetched.
 func Checkout(ctx context.Context, url, commit, dir string) error {
+	return scrub(checkout(ctx, url, commit, dir), url)
+}
+
+func checkout(ctx context.Context, url, commit, dir string) error {
 	if !fullSHA.MatchString(commit) {
 		return fmt.Errorf("%w: %q", ErrBadCommit, commit)
 	}

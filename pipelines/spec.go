@@ -137,6 +137,7 @@ type ApprovalPhase struct {
 	Reminder     Duration  `yaml:"reminder" json:"reminder,omitempty" doc:"Interval between reminders while waiting."`
 	MaxReminders int       `yaml:"max-reminders" json:"max-reminders,omitempty" doc:"Upper bound on reminders, so long waits stay small."`
 	Channel      string    `yaml:"channel" json:"channel,omitempty" doc:"Chat channel for the approval message."`
+	KeepOnRetry  bool      `yaml:"keep-on-retry" json:"keep-on-retry,omitempty" doc:"A retry that resumes after approval reuses the earlier approval instead of asking again."`
 }
 
 // Approvers lists people and groups; groups are resolved by the server configuration.

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"path"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/gitsrc"
@@ -25,11 +27,19 @@ type Dispatcher struct{ Client *Client }
 // workflows.ActivityStartPipeline).
 func (d *Dispatcher) StartPipeline(ctx context.Context, req workflows.Request) (workflows.DispatchResult, error) {
 	s, err := d.Client.Start(ctx, req)
+	var invalid *serviceerror.InvalidArgument
+	if errors.As(err, &invalid) {
+		// a name Temporal refuses is refused on every retry too
+		return workflows.DispatchResult{}, temporal.NewNonRetryableApplicationError("start pipeline: "+invalid.Error(), "InvalidArgument", err)
+	}
 	if err != nil {
 		return workflows.DispatchResult{}, err
 	}
 	return workflows.DispatchResult{WorkflowID: s.Ref.WorkflowID, RunID: s.Ref.RunID, Action: s.Action}, nil
 }
+
+// SpecReadTimeout bounds reading .sluice.yml while a webhook waits.
+const SpecReadTimeout = 8 * time.Second
 
 // PushStarter implements webhooks.Starter: it reads the spec at the pushed
 // commit (so a broken spec is answered at once and starts nothing), applies
@@ -44,7 +54,10 @@ var _ webhooks.Starter = (*PushStarter)(nil)
 
 // StartPush implements webhooks.Starter.
 func (s *PushStarter) StartPush(ctx context.Context, repo *config.Repository, p webhooks.Push) (webhooks.Outcome, error) {
-	data, _, err := gitsrc.ReadFile(ctx, repo.CloneURL, p.Branch, p.Commit, pipelines.FileName)
+	// Git hosts give up on a webhook after 10 s: the spec must be read in less.
+	rctx, cancel := context.WithTimeout(ctx, SpecReadTimeout)
+	defer cancel()
+	data, _, err := gitsrc.ReadFile(rctx, repo.CloneURL, p.Branch, p.Commit, pipelines.FileName)
 	if errors.Is(err, gitsrc.ErrNotFound) {
 		return webhooks.Outcome{Status: http.StatusUnprocessableEntity, Result: "invalid", Detail: err.Error()}, nil
 	}
@@ -65,9 +78,10 @@ func (s *PushStarter) StartPush(ctx context.Context, repo *config.Repository, p 
 	req := workflows.Request{Spec: *spec, Push: workflows.Push{
 		Repo: p.Repo, CloneURL: repo.CloneURL, Branch: p.Branch, Commit: p.Commit, Author: author,
 		AuthorIDs:  s.Config.AuthorIDs(p.AuthorEmail, p.AuthorUsername, p.AuthorName),
+		PusherIDs:  s.Config.AuthorIDs(p.Pusher, p.PusherEmail),
 		DeliveryID: p.DeliveryID, Message: p.Message,
 	}}
-	id := workflows.DispatchWorkflowID(p.Provider, p.DeliveryID)
+	id := workflows.DispatchWorkflowID(p.Provider, p.Repo, p.Branch, p.Commit)
 	_, err = s.Client.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       id,
 		TaskQueue:                                s.Client.queue(),
@@ -78,7 +92,7 @@ func (s *PushStarter) StartPush(ctx context.Context, repo *config.Repository, p 
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
 	case errors.As(err, &already):
-		return webhooks.Outcome{Status: http.StatusOK, Result: "duplicate", Detail: "delivery " + p.DeliveryID + " was already accepted", Dispatch: id}, nil
+		return webhooks.Outcome{Status: http.StatusOK, Result: "duplicate", Detail: fmt.Sprintf("commit %s of branch %s was already accepted (delivery %s is a redelivery or a replay)", p.Commit, p.Branch, p.DeliveryID), Dispatch: id}, nil
 	case err != nil:
 		return webhooks.Outcome{}, fmt.Errorf("record delivery: %w", err)
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"go.temporal.io/api/serviceerror"
 
+	"github.com/sluice-cd/sluice/pipelines"
 	"github.com/sluice-cd/sluice/workflows"
 )
 
@@ -36,6 +38,12 @@ func ResumePoint(st workflows.RunState) (string, workflows.Outputs, error) {
 	}
 	if phase == "" {
 		return "", workflows.Outputs{}, errors.New("run has no failed phase to retry")
+	}
+	// An approval is for one release attempt: a retry that would release
+	// again asks again, unless the spec says approvals carry over.
+	if a := st.Request.Spec.Approval; a != nil && !a.KeepOnRetry &&
+		slices.Index(pipelines.PhaseOrder, phase) > slices.Index(pipelines.PhaseOrder, pipelines.PhaseApproval) {
+		phase = pipelines.PhaseApproval
 	}
 	return phase, workflows.OutputsBefore(phase, st.Outputs), nil
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/pipelines"
 	"github.com/sluice-cd/sluice/workflows"
 )
 
@@ -47,6 +48,27 @@ func TestResumePoint(t *testing.T) {
 				t.Fatal("the environment of an undone deploy must not be reused")
 			}
 		})
+	}
+}
+
+// TestRetryAfterApprovalAsksAgain fails production after an approval: the
+// retry resumes at approval (without the old approvers) unless the spec keeps
+// approvals across retries.
+func TestRetryAfterApprovalAsksAgain(t *testing.T) {
+	names := []string{"build", "approval", "production"}
+	st := workflows.RunState{State: workflows.StateFailed,
+		Outputs: workflows.Outputs{ApprovedBy: []string{"alice"}, Image: "img"},
+		Request: workflows.Request{Spec: pipelines.Spec{Approval: &pipelines.ApprovalPhase{}}}}
+	for i, s := range []string{"succeeded", "succeeded", "failed"} {
+		st.Phases = append(st.Phases, workflows.PhaseState{Name: names[i], Status: s})
+	}
+	phase, out, err := ResumePoint(st)
+	if err != nil || phase != "approval" || len(out.ApprovedBy) != 0 {
+		t.Fatalf("resume at %q with approvers %v (%v), want a fresh approval", phase, out.ApprovedBy, err)
+	}
+	st.Request.Spec.Approval.KeepOnRetry = true
+	if phase, out, _ := ResumePoint(st); phase != "production" || len(out.ApprovedBy) != 1 {
+		t.Fatalf("keep-on-retry: resume at %q with approvers %v", phase, out.ApprovedBy)
 	}
 }
 

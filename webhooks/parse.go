@@ -24,6 +24,10 @@ type Push struct {
 	AuthorName     string `json:"author_name,omitempty"`
 	AuthorEmail    string `json:"author_email,omitempty"`
 	AuthorUsername string `json:"author_username,omitempty"`
+	// Pusher is the account that pushed (or opened the merge request); it
+	// may differ from the commit author, which the committer sets freely.
+	Pusher      string `json:"pusher,omitempty"`
+	PusherEmail string `json:"pusher_email,omitempty"`
 	Message        string `json:"message,omitempty"`
 	DeliveryID     string `json:"delivery_id"`
 	// Deleted marks a branch deletion, which never starts a run.
@@ -76,6 +80,10 @@ func ParseGitHub(event string, body []byte) (*Push, error) {
 		if p.AuthorUsername == "" {
 			p.AuthorUsername = e.GetPusher().GetName()
 		}
+		p.Pusher, p.PusherEmail = e.GetPusher().GetName(), e.GetPusher().GetEmail()
+		if s := e.GetSender().GetLogin(); s != "" {
+			p.Pusher = s
+		}
 		return p, nil
 	case *github.PullRequestEvent:
 		switch e.GetAction() {
@@ -88,7 +96,7 @@ func ParseGitHub(event string, body []byte) (*Push, error) {
 			return nil, Ignored("pull requests from forks do not start runs")
 		}
 		return &Push{Provider: "github", Repo: e.GetRepo().GetFullName(), Branch: head.GetRef(), Commit: head.GetSHA(),
-			AuthorUsername: e.GetPullRequest().GetUser().GetLogin(), Message: e.GetPullRequest().GetTitle()}, nil
+			AuthorUsername: e.GetPullRequest().GetUser().GetLogin(), Pusher: e.GetSender().GetLogin(), Message: e.GetPullRequest().GetTitle()}, nil
 	case *github.PingEvent:
 		return nil, Ignored("ping")
 	}
@@ -107,7 +115,8 @@ func ParseGitLab(event string, body []byte) (*Push, error) {
 	switch e := ev.(type) {
 	case *gitlab.PushEvent:
 		p := &Push{Provider: "gitlab", Repo: e.Project.PathWithNamespace, Commit: e.After, Deleted: e.After == zeroSHA,
-			AuthorUsername: e.UserUsername, AuthorName: e.UserName, AuthorEmail: e.UserEmail}
+			AuthorUsername: e.UserUsername, AuthorName: e.UserName, AuthorEmail: e.UserEmail,
+			Pusher: e.UserUsername, PusherEmail: e.UserEmail}
 		if p.Branch, err = branchOf(e.Ref); err != nil {
 			return nil, err
 		}
@@ -130,8 +139,11 @@ func ParseGitLab(event string, body []byte) (*Push, error) {
 		if a.SourceProjectID != a.TargetProjectID {
 			return nil, Ignored("merge requests from forks do not start runs")
 		}
-		return &Push{Provider: "gitlab", Repo: e.Project.PathWithNamespace, Branch: a.SourceBranch, Commit: a.LastCommit.ID,
-			AuthorUsername: e.User.Username, AuthorName: e.User.Name, Message: a.Title}, nil
+		p := &Push{Provider: "gitlab", Repo: e.Project.PathWithNamespace, Branch: a.SourceBranch, Commit: a.LastCommit.ID, Message: a.Title}
+		if e.User != nil {
+			p.AuthorUsername, p.AuthorName, p.Pusher = e.User.Username, e.User.Name, e.User.Username
+		}
+		return p, nil
 	}
 	return nil, Ignored("event " + event + " does not start runs")
 }
@@ -169,6 +181,7 @@ func ParseGitea(event string, body []byte) (*Push, error) {
 	}
 	if e.Pusher != nil {
 		p.AuthorUsername = e.Pusher.UserName
+		p.Pusher, p.PusherEmail = e.Pusher.UserName, e.Pusher.Email
 	}
 	if c := e.HeadCommit; c != nil {
 		p.Message = c.Message

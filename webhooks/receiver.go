@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/sluice-cd/sluice/config"
@@ -109,6 +111,14 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, p provider) {
 		return
 	}
 
+	if p.name == "github" {
+		// GitHub's "application/x-www-form-urlencoded" delivery setting
+		// sends the JSON in a payload field; the signature covers the form.
+		if body, err = githubForm(r.Header, body); err != nil {
+			reply(w, http.StatusBadRequest, "rejected", err.Error())
+			return
+		}
+	}
 	push, err := p.parse(r.Header.Get(p.event), body)
 	var ignored Ignored
 	switch {
@@ -132,6 +142,10 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, p provider) {
 		return
 	}
 	push.DeliveryID = deliveryID(r.Header, p.delivery, body)
+	if err := push.Check(); err != nil {
+		reply(w, http.StatusBadRequest, "rejected", err.Error())
+		return
+	}
 	out, err := rc.Start.StartPush(r.Context(), repo, *push)
 	if err != nil {
 		log.Error("start run failed", "repo", push.Repo, "branch", push.Branch, "commit", push.Commit, "error", err)
@@ -142,6 +156,20 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, p provider) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(out.Status)
 	_ = json.NewEncoder(w).Encode(out)
+}
+
+// githubForm returns the JSON of a form-encoded GitHub delivery, and any
+// other body as it is.
+func githubForm(h http.Header, body []byte) ([]byte, error) {
+	ct, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
+	if ct != "application/x-www-form-urlencoded" {
+		return body, nil
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil || form.Get("payload") == "" {
+		return nil, errors.New("form-encoded delivery without a payload field")
+	}
+	return []byte(form.Get("payload")), nil
 }
 
 // deliveryID is the provider's delivery header, or a hash of the body when

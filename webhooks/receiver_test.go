@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -177,6 +178,73 @@ func TestSignedPushStartsOneRunPerProvider(t *testing.T) {
 	}
 }
 
+// TestReplayedPushWithNewDeliveryIDsStartsOneRun re-sends a captured signed
+// push with fresh delivery ids (the header is not signed): the commit has a
+// run on its branch already, so no further run starts.
+func TestReplayedPushWithNewDeliveryIDsStartsOneRun(t *testing.T) {
+	s := newStack(t)
+	body := payload(t, "github", s.commits["github"])
+	if code, resp := s.post("github", signed("github", s.secrets["github"], "original", body), body); code != http.StatusAccepted {
+		t.Fatalf("first delivery: %d %s", code, resp)
+	}
+	for i := range 5 {
+		code, resp := s.post("github", signed("github", s.secrets["github"], fmt.Sprintf("forged-%d", i), body), body)
+		if code != http.StatusOK || !strings.Contains(resp, "duplicate") {
+			t.Fatalf("replay %d: %d %s", i, code, resp)
+		}
+	}
+	s.waitRun("github")
+	if err := s.c.GetWorkflow(context.Background(), workflows.DispatchWorkflowID("github", providerRepo["github"], "main", s.commits["github"]), "").Get(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.count("WorkflowType = 'Pipeline'"); n != 1 {
+		t.Fatalf("%d pipeline runs, want 1", n)
+	}
+}
+
+// TestUnstartableNamesAreRefusedAtOnce sends signed pushes whose branch or
+// delivery id Temporal could not take: the provider gets a 400 with the
+// reason, and nothing is recorded to be retried.
+func TestUnstartableNamesAreRefusedAtOnce(t *testing.T) {
+	s := newStack(t)
+	good := payload(t, "github", s.commits["github"])
+	cases := map[string]struct {
+		body     []byte
+		delivery string
+		want     string
+	}{
+		"control character in branch": {bytes.Replace(good, []byte(`refs/heads/main`), []byte(`refs/heads/ma\u0007in`), 1), "d-ctl", "non-printable"},
+		"over-long branch":             {bytes.Replace(good, []byte(`refs/heads/main`), []byte("refs/heads/"+strings.Repeat("b", 300)), 1), "d-long", "longer than"},
+		"over-long delivery id":        {good, strings.Repeat("x", 500), "delivery id is longer"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			code, resp := s.post("github", signed("github", s.secrets["github"], tc.delivery, tc.body), tc.body)
+			if code != http.StatusBadRequest || !strings.Contains(resp, tc.want) {
+				t.Fatalf("status %d %s, want 400 with %q", code, resp, tc.want)
+			}
+		})
+	}
+	if n := s.count("WorkflowType = 'Dispatch'"); n != 0 {
+		t.Fatalf("%d dispatches recorded for unstartable pushes", n)
+	}
+}
+
+// TestGitHubFormEncodedDelivery uses GitHub's application/x-www-form-urlencoded
+// content type: the signed form's payload field holds the JSON.
+func TestGitHubFormEncodedDelivery(t *testing.T) {
+	s := newStack(t)
+	form := []byte("payload=" + url.QueryEscape(string(payload(t, "github", s.commits["github"]))))
+	h := signed("github", s.secrets["github"], "form-d1", form)
+	h.Set("Content-Type", "application/x-www-form-urlencoded")
+	if code, resp := s.post("github", h, form); code != http.StatusAccepted {
+		t.Fatalf("status %d %s", code, resp)
+	}
+	if got := s.waitRun("github"); got != s.commits["github"] {
+		t.Fatalf("run of %s", got)
+	}
+}
+
 func TestRedeliveredTenTimesAtOnceStartsOneRun(t *testing.T) {
 	s := newStack(t)
 	body := payload(t, "github", s.commits["github"])
@@ -207,7 +275,7 @@ func TestRedeliveredTenTimesAtOnceStartsOneRun(t *testing.T) {
 	s.waitRun("github")
 	// Dispatch is what starts pipelines: once the one dispatch has finished,
 	// a wrongly started second run would already be visible.
-	if err := s.c.GetWorkflow(context.Background(), workflows.DispatchWorkflowID("github", "same-delivery"), "").Get(context.Background(), nil); err != nil {
+	if err := s.c.GetWorkflow(context.Background(), workflows.DispatchWorkflowID("github", providerRepo["github"], "main", s.commits["github"]), "").Get(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := s.count("WorkflowType = 'Pipeline'"); n != 1 {

@@ -59,6 +59,14 @@ func (r *run) registerApproval(ctx workflow.Context) error {
 		if a.Status != ApprovalPending {
 			return fmt.Errorf("approval already %s", a.Status)
 		}
+		if len(a.Refusals) >= MaxRefusals {
+			// past the bound, refusals are answered without entering the
+			// history, so a flood of attempts cannot grow it to Temporal's
+			// limit; decisions that count still go through
+			if reason := r.refusal(workflow.Now(ctx), d); reason != "" {
+				return fmt.Errorf("%s (not recorded: %d refusals are recorded already)", reason, MaxRefusals)
+			}
+		}
 		return nil
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateApprove,
@@ -72,12 +80,20 @@ func (r *run) registerApproval(ctx workflow.Context) error {
 			if err := validate(ctx, d); err != nil {
 				return err
 			}
-			if d.Comment == "" {
+			if strings.TrimSpace(d.Comment) == "" {
 				return errors.New("a rejection needs a reason: pass --comment")
 			}
 			return nil
 		}})
 }
+
+// MaxRefusals bounds the refused decisions a run records.
+const MaxRefusals = 25
+
+// approvalIdentity versions how the author check matches identities
+// ("approval-identity" change id): version 1 also refuses the pusher and
+// compares case-insensitively (emails differ only in case).
+const approvalIdentity = 1
 
 // refusal reasons, stable strings that chat adapters map to messages.
 const (
@@ -91,29 +107,14 @@ const (
 func (r *run) decide(ctx workflow.Context, d Decision, approve bool) (DecisionResult, error) {
 	a := r.st.Approval
 	now := workflow.Now(ctx)
-	refuse := func(reason string) (DecisionResult, error) {
+	if reason := r.refusal(now, d); reason != "" && (approve || reason != RefusedDuplicate) {
 		a.Refusals = append(a.Refusals, Refusal{Decision: d, Reason: reason, At: now})
 		return r.decisionResult(), temporal.NewApplicationError(reason, "Refused")
-	}
-	switch {
-	case a.Status != ApprovalPending:
-		return refuse(RefusedDecided)
-	case !now.Before(a.ExpiresAt):
-		return refuse(RefusedExpired)
-	case r.isAuthor(d.User):
-		return refuse(RefusedAuthor)
-	case !slices.Contains(a.Approvers, d.User):
-		return refuse(RefusedNotApprover)
 	}
 	if !approve {
 		a.Rejection = &Decided{Decision: d, At: now}
 		a.Status = ApprovalRejected
 		return r.decisionResult(), nil
-	}
-	for _, prev := range a.Approvals {
-		if prev.User == d.User {
-			return refuse(RefusedDuplicate)
-		}
 	}
 	a.Approvals = append(a.Approvals, Decided{Decision: d, At: now})
 	if len(a.Approvals) >= a.Required {
@@ -122,9 +123,38 @@ func (r *run) decide(ctx workflow.Context, d Decision, approve bool) (DecisionRe
 	return r.decisionResult(), nil
 }
 
+// refusal is why d may not decide the approval at now, or "" when it may.
+// (A repeat approval is a duplicate; a rejection after one's own approval is
+// allowed, and the caller ignores RefusedDuplicate for rejections.)
+func (r *run) refusal(now time.Time, d Decision) string {
+	a := r.st.Approval
+	switch {
+	case a.Status != ApprovalPending:
+		return RefusedDecided
+	case !now.Before(a.ExpiresAt):
+		return RefusedExpired
+	case r.isAuthor(d.User):
+		return RefusedAuthor
+	case !slices.Contains(a.Approvers, d.User):
+		return RefusedNotApprover
+	}
+	for _, prev := range a.Approvals {
+		if prev.User == d.User {
+			return RefusedDuplicate
+		}
+	}
+	return ""
+}
+
 func (r *run) isAuthor(user string) bool {
 	p := r.in.Push
-	return user == p.Author || slices.Contains(p.AuthorIDs, user)
+	if r.identityVersion < approvalIdentity {
+		return user == p.Author || slices.Contains(p.AuthorIDs, user)
+	}
+	ids := append(append([]string{p.Author}, p.AuthorIDs...), p.PusherIDs...)
+	return slices.ContainsFunc(ids, func(id string) bool {
+		return id != "" && strings.EqualFold(strings.TrimSpace(id), strings.TrimSpace(user))
+	})
 }
 
 func (r *run) decisionResult() DecisionResult {
@@ -152,6 +182,7 @@ func (r *run) approval(ctx workflow.Context) error {
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError(err.Error(), contract.ErrInvalidInput, nil)
 	}
+	r.identityVersion = workflow.GetVersion(ctx, "approval-identity", workflow.DefaultVersion, approvalIdentity)
 	now := workflow.Now(ctx)
 	a := &ApprovalState{
 		Status:      ApprovalPending,

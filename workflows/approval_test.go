@@ -101,10 +101,14 @@ func TestApprovalRefusals(t *testing.T) {
 		first  *Decision
 		d      Decision
 		reason string
+		push   func(*Push)
 	}{
-		{"not an approver", nil, Decision{User: "mallory"}, RefusedNotApprover},
-		{"author by username", nil, Decision{User: "carol"}, RefusedAuthor},
-		{"duplicate", &Decision{User: "alice"}, Decision{User: "alice"}, RefusedDuplicate},
+		{"not an approver", nil, Decision{User: "mallory"}, RefusedNotApprover, nil},
+		{"author by username", nil, Decision{User: "carol"}, RefusedAuthor, nil},
+		{"author by email in another case", nil, Decision{User: "Carol@Example.COM"}, RefusedAuthor, nil},
+		{"the pusher, who is not the commit's author", nil, Decision{User: "alice"}, RefusedAuthor,
+			func(p *Push) { p.PusherIDs = []string{"Alice"} }},
+		{"duplicate", &Decision{User: "alice"}, Decision{User: "alice"}, RefusedDuplicate, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -114,7 +118,11 @@ func TestApprovalRefusals(t *testing.T) {
 			}
 			u := h.decideAt(t, 2*time.Hour, UpdateApprove, tc.d)
 			h.decideAt(t, 3*time.Hour, UpdateApprove, Decision{User: "bob"})
-			h.env.ExecuteWorkflow(Pipeline, approvalOnly(t, 2))
+			in := approvalOnly(t, 2)
+			if tc.push != nil {
+				tc.push(&in.Push)
+			}
+			h.env.ExecuteWorkflow(Pipeline, in)
 			st, err := h.result(t)
 			if !u.accepted || u.err == nil || !strings.Contains(u.err.Error(), tc.reason) {
 				t.Fatalf("update %+v, want refusal %q", u, tc.reason)
@@ -186,5 +194,38 @@ func TestApprovalUnknownGroupFailsClearly(t *testing.T) {
 	st, err := h.result(t)
 	if err == nil || st.Phase != pipelines.PhaseApproval || !strings.Contains(st.Error, "leads") || !strings.Contains(st.Error, "server configuration") {
 		t.Fatalf("state %+v err %v", st, err)
+	}
+}
+
+// TestRefusalsAreBounded sends more refused decisions than a run records:
+// the excess is turned away by the validator and leaves no history.
+func TestRefusalsAreBounded(t *testing.T) {
+	h := newHarness(t)
+	var last *updateResult
+	for i := range MaxRefusals + 5 {
+		last = h.decideAt(t, time.Hour+time.Duration(i)*time.Second, UpdateApprove, Decision{User: "mallory"})
+	}
+	h.decideAt(t, 2*time.Hour, UpdateApprove, Decision{User: "alice"})
+	h.env.ExecuteWorkflow(Pipeline, approvalOnly(t, 1))
+	st, err := h.result(t)
+	if err != nil || st.State != StateSucceeded {
+		t.Fatalf("state %s err %v", st.State, err)
+	}
+	if n := len(st.Approval.Refusals); n != MaxRefusals {
+		t.Fatalf("%d refusals recorded, want the bound %d", n, MaxRefusals)
+	}
+	if last.rejected == nil || last.accepted {
+		t.Fatalf("a refusal past the bound entered the history: %+v", last)
+	}
+}
+
+func TestRejectionNeedsARealReason(t *testing.T) {
+	h := newHarness(t)
+	u := h.decideAt(t, time.Hour, UpdateReject, Decision{User: "alice", Comment: "   "})
+	h.decideAt(t, 2*time.Hour, UpdateApprove, Decision{User: "bob"})
+	h.env.ExecuteWorkflow(Pipeline, approvalOnly(t, 1))
+	st, _ := h.result(t)
+	if u.rejected == nil || st.State != StateSucceeded {
+		t.Fatalf("a blank reason was accepted: update %+v, state %s", u, st.State)
 	}
 }

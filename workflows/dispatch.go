@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"net/url"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -12,11 +14,15 @@ import (
 // needs a Temporal client, which this package must not hold.
 const ActivityStartPipeline = "StartPipeline"
 
-// DispatchWorkflowID is the ID of the Dispatch workflow of one webhook
-// delivery. Temporal refuses a second workflow with the same ID, which makes
-// a redelivered webhook a no-op however many copies arrive at once.
-func DispatchWorkflowID(provider, deliveryID string) string {
-	return "delivery/" + provider + "/" + deliveryID
+// DispatchWorkflowID is the ID of the Dispatch workflow of one pushed commit
+// on one branch. Temporal refuses a second workflow with the same ID for as
+// long as it keeps the first (the namespace's retention), which makes a
+// redelivered webhook a no-op however many copies arrive at once — and also
+// a captured push re-sent with a new delivery id (that header is not
+// signed). The repository is case-folded (GitHub and GitLab names are
+// case-insensitive) and each part is escaped, so no two pushes share an ID.
+func DispatchWorkflowID(provider, repo, branch, commit string) string {
+	return "dispatch/" + provider + "/" + url.PathEscape(strings.ToLower(repo)) + "/" + url.PathEscape(branch) + "/" + commit
 }
 
 // DispatchResult says what happened to the delivery's push.

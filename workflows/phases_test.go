@@ -1,10 +1,15 @@
 package workflows
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/pipelines"
@@ -74,5 +79,36 @@ func TestDeliveryDedupeAcrossContinueAsNew(t *testing.T) {
 	}
 	if st.State != StateSucceeded || st.SupersededBy != "" {
 		t.Fatalf("state %s superseded by %q", st.State, st.SupersededBy)
+	}
+}
+
+// TestQueueIsBounded pushes more commits than the queue holds while a run
+// waits for approval: the queue keeps the newest MaxQueue.
+func TestQueueIsBounded(t *testing.T) {
+	h := newHarness(t)
+	spec := fullSpec(t)
+	spec.Concurrency = pipelines.Queue
+	in := input(spec)
+	for i := range MaxQueue + 5 {
+		req := in.Request
+		req.Push.Commit, req.Push.DeliveryID = fmt.Sprintf("%040x", i+1), fmt.Sprintf("q%d", i)
+		h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(SignalPush, req) }, 30*time.Minute+time.Duration(i)*time.Second)
+	}
+	h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+	h.env.ExecuteWorkflow(Pipeline, in)
+	var can *workflow.ContinueAsNewError
+	if err := h.env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("want continue-as-new, got %v", err)
+	}
+	var next PipelineInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	// the successor runs the oldest kept push; the rest wait in its queue
+	if got := len(next.Queue) + 1; got != MaxQueue {
+		t.Fatalf("%d pushes kept, want %d", got, MaxQueue)
+	}
+	if last := next.Queue[len(next.Queue)-1].Push.Commit; last != fmt.Sprintf("%040x", MaxQueue+5) {
+		t.Fatalf("the newest push was dropped: last queued %s", last)
 	}
 }

@@ -21,6 +21,11 @@ func WorkflowID(repo, branch string) string {
 // maxSeen bounds the remembered push identities carried across runs.
 const maxSeen = 50
 
+// MaxQueue bounds the pushes waiting for a branch in queue mode. When a push
+// arrives at a full queue the oldest waiting one is dropped: the newer push
+// of the same branch contains its commits.
+const MaxQueue = 20
+
 // run is the state of one Pipeline execution. Handlers and the main
 // coroutine share it; Temporal runs them one at a time, so no locking.
 type run struct {
@@ -35,6 +40,10 @@ type run struct {
 	cancelPhases workflow.CancelFunc
 	// statusVersion gates commit status reporting (see commitStatusVersion).
 	statusVersion workflow.Version
+	// progress are the commit status updates not waited for.
+	progress []workflow.Future
+	// identityVersion selects the author check of approvals (see approvalIdentity).
+	identityVersion workflow.Version
 }
 
 // Pipeline runs one push through the spec's phases: build, test, bake,
@@ -69,7 +78,7 @@ func Pipeline(ctx workflow.Context, in PipelineInput) (RunState, error) {
 		for {
 			var req Request
 			pushes.Receive(ctx, &req)
-			r.onPush(req)
+			r.onPush(ctx, req)
 		}
 	})
 
@@ -100,12 +109,16 @@ func (r *run) seen(p Push) bool {
 	return p.Commit == r.in.Push.Commit || (r.next != nil && p.Commit == r.next.Push.Commit)
 }
 
-func (r *run) onPush(req Request) {
+func (r *run) onPush(ctx workflow.Context, req Request) {
 	if r.seen(req.Push) {
 		return
 	}
 	r.remember(req.Push)
 	if r.in.Spec.Concurrency == pipelines.Queue {
+		if len(r.in.Queue) >= MaxQueue {
+			workflow.GetLogger(ctx).Warn("queue full: dropping the oldest waiting push", "commit", r.in.Queue[0].Push.Commit)
+			r.in.Queue = r.in.Queue[1:]
+		}
 		r.in.Queue = append(r.in.Queue, req)
 		return
 	}

@@ -15,9 +15,16 @@ const (
 	// commitStatusQueued (1) also sent "pending: queued" at start, which
 	// could reach the host after the first "running".
 	commitStatusQueued = 1
-	// commitStatusVersion (2) starts with the first phase's "running".
-	commitStatusVersion = 2
+	// commitStatusOrdered (2) starts with the first phase's "running".
+	commitStatusOrdered = 2
+	// commitStatusVersion (3) also lets the progress updates land (for at
+	// most progressGrace) before the final status is sent, so a late
+	// "running" can never overwrite the result on the host.
+	commitStatusVersion = 3
 )
+
+// progressGrace bounds how long the final status waits for progress updates.
+const progressGrace = 30 * time.Second
 
 var statusOptions = workflow.ActivityOptions{
 	StartToCloseTimeout:    15 * time.Second,
@@ -31,8 +38,9 @@ var statusOptions = workflow.ActivityOptions{
 
 // commitStatus reports the run's state on the commit. Progress updates are
 // not waited for (so two may reach the host out of order; they are all
-// "running"); the final one is sent after every phase has ended and waited
-// for at most a minute, so a Git host that is down never fails or stalls a run.
+// "running"); the final one is sent after every phase has ended and the
+// progress updates have landed (at most progressGrace), and is waited for at
+// most a minute, so a Git host that is down never fails or stalls a run.
 func (r *run) commitStatus(ctx workflow.Context, state, description string, wait bool) {
 	if r.statusVersion < commitStatusQueued {
 		return
@@ -42,15 +50,20 @@ func (r *run) commitStatus(ctx workflow.Context, state, description string, wait
 	if wait {
 		opts.ScheduleToCloseTimeout = time.Minute
 	}
+	if wait && r.statusVersion >= commitStatusVersion {
+		r.awaitProgress(dctx)
+	}
 	p := r.in.Push
 	f := start(workflow.WithActivityOptions(dctx, opts), contract.SetCommitStatus, contract.StatusInput{
 		WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, RunID: r.runID, Repo: p.Repo, Commit: p.Commit,
 		State: state, Description: description,
 	})
-	if wait {
-		if err := f.Get(dctx, nil); err != nil {
-			workflow.GetLogger(ctx).Warn("commit status not delivered", "state", state, "error", err)
-		}
+	if !wait {
+		r.progress = append(r.progress, f)
+		return
+	}
+	if err := f.Get(dctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("commit status not delivered", "state", state, "error", err)
 	}
 }
 
@@ -63,4 +76,19 @@ func finalStatus(st RunState) (string, string) {
 		desc += " in " + st.Phase
 	}
 	return contract.StatusFailure, desc
+}
+
+// awaitProgress lets the progress updates land, for at most progressGrace.
+func (r *run) awaitProgress(ctx workflow.Context) {
+	landed := func() bool {
+		for _, p := range r.progress {
+			if !p.IsReady() {
+				return false
+			}
+		}
+		return true
+	}
+	if !landed() {
+		_, _ = workflow.AwaitWithTimeout(ctx, progressGrace, landed)
+	}
 }

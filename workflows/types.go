@@ -26,6 +26,9 @@ type Push struct {
 	// AuthorIDs are every identity of the author (email, username, chat id):
 	// none of them may approve the run.
 	AuthorIDs []string `json:"author_ids,omitempty"`
+	// PusherIDs are every identity of the account that pushed: it may not
+	// approve either (a committer can write any author into a commit).
+	PusherIDs []string `json:"pusher_ids,omitempty"`
 	// DeliveryID identifies the webhook delivery or CLI request; a push
 	// with a DeliveryID already seen by the branch's run is ignored.
 	DeliveryID string `json:"delivery_id,omitempty"`
