@@ -9,7 +9,7 @@ import (
 
 func TestRedacted(t *testing.T) {
 	for raw, want := range map[string]string{
-		"https://bot:s3cret-pass@git.example.com/acme/app.git": "https://xxxxx@git.example.com/acme/app.git",
+		"https://bot:s3cret-pass@git.example.com/acme/app.git":   "https://xxxxx@git.example.com/acme/app.git",
 		"https://glpat-token0123456789@gitlab.example.com/a.git": "https://xxxxx@gitlab.example.com/a.git",
 		"https://git.example.com/acme/app.git":                   "https://git.example.com/acme/app.git",
 		"/srv/git/app.git":                                       "/srv/git/app.git",

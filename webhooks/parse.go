@@ -28,8 +28,8 @@ type Push struct {
 	// may differ from the commit author, which the committer sets freely.
 	Pusher      string `json:"pusher,omitempty"`
 	PusherEmail string `json:"pusher_email,omitempty"`
-	Message        string `json:"message,omitempty"`
-	DeliveryID     string `json:"delivery_id"`
+	Message     string `json:"message,omitempty"`
+	DeliveryID  string `json:"delivery_id"`
 	// Deleted marks a branch deletion, which never starts a run.
 	Deleted bool `json:"deleted,omitempty"`
 }

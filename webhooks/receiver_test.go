@@ -11,8 +11,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -214,8 +214,8 @@ func TestUnstartableNamesAreRefusedAtOnce(t *testing.T) {
 		want     string
 	}{
 		"control character in branch": {bytes.Replace(good, []byte(`refs/heads/main`), []byte(`refs/heads/ma\u0007in`), 1), "d-ctl", "non-printable"},
-		"over-long branch":             {bytes.Replace(good, []byte(`refs/heads/main`), []byte("refs/heads/"+strings.Repeat("b", 300)), 1), "d-long", "longer than"},
-		"over-long delivery id":        {good, strings.Repeat("x", 500), "delivery id is longer"},
+		"over-long branch":            {bytes.Replace(good, []byte(`refs/heads/main`), []byte("refs/heads/"+strings.Repeat("b", 300)), 1), "d-long", "longer than"},
+		"over-long delivery id":       {good, strings.Repeat("x", 500), "delivery id is longer"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
