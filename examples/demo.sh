@@ -15,6 +15,7 @@ export SLUICE_TEMPORAL_ADDRESS=127.0.0.1:${DEMO_TEMPORAL_PORT:-$(port)}
 export SLUICE_SERVER=http://127.0.0.1:${DEMO_HTTP_PORT:-$(port)}
 ui_port=${DEMO_UI_PORT:-$(port)}
 export SLUICE_UI_URL=http://127.0.0.1:$ui_port
+export SLUICE_TOKEN_FILE=$work/data/api-token   # the API token sluice dev writes
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 

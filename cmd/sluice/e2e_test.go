@@ -75,7 +75,8 @@ func TestEndToEndBuildTestApproval(t *testing.T) {
 
 	// the logs API is closed to clients without the token
 	base := fmt.Sprintf("http://127.0.0.1:%d/api/v1/logs/", e.http)
-	if code := httpStatus(t, base+started.RunID, ""); code != http.StatusUnauthorized {
+	_, temporalRun, _ := strings.Cut(started.RunID, "@")
+	if code := httpStatus(t, base+temporalRun, ""); code != http.StatusUnauthorized {
 		t.Errorf("logs without a token: status %d, want 401", code)
 	}
 	if _, errOut, code := e.sluice("logs", started.RunID, "--token", "not-the-token"); code == 0 || !strings.Contains(errOut, "token") {
