@@ -42,6 +42,8 @@ func FuzzParseGitHub(f *testing.F) {
 }
 
 func FuzzParseGitLab(f *testing.F) {
+	// a merge request event without its user once crashed the handler
+	f.Add("Merge Request Hook", []byte(`{"object_kind":"merge_request","project":{"path_with_namespace":"acme/gl"},"object_attributes":{"action":"open","source_project_id":1,"target_project_id":1,"source_branch":"x","last_commit":{"id":"6113728f27ae82c7b1a177c8d03f9e96e0adf246"}}}`))
 	fuzzParser(f, "gitlab_push.json", []string{"Push Hook", "Merge Request Hook"}, ParseGitLab)
 }
 

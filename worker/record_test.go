@@ -121,16 +121,12 @@ func TestRecordHistories(t *testing.T) {
 	}{
 		{"success_commit_status", approvalSpec, "", approveAlice},    // commit-status version 1
 		{"success_commit_status_v2", approvalSpec, "", approveAlice}, // commit-status version 2
-		{"success", approvalSpec, "", func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
-			waitApproval(t, rc, ref)
-			if _, err := rc.Decide(context.Background(), ref, true, workflows.Decision{User: "mallory"}); !errors.Is(err, runs.ErrRefused) {
-				t.Fatalf("mallory: %v", err)
-			}
-			if _, err := rc.Decide(context.Background(), ref, true, workflows.Decision{User: "alice"}); err != nil {
-				t.Fatal(err)
-			}
-		}},
+		{"success", approvalSpec, "", approveAfterRefusal},
 		{"failure_compensation", fullSpec, pipelines.PhaseProduction, nil},
+		// typed contracts, structured workspaces, commit-status v3 and
+		// approval-identity v1
+		{"success_v3", approvalSpec, "", approveAfterRefusal},
+		{"failure_compensation_v3", fullSpec, pipelines.PhaseProduction, nil},
 		{"approval_timeout", approvalSpec, "", nil},
 		{"rejection", approvalSpec, "", func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
 			waitApproval(t, rc, ref)
@@ -177,6 +173,17 @@ func TestRecordHistories(t *testing.T) {
 
 func approveAlice(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
 	waitApproval(t, rc, ref)
+	if _, err := rc.Decide(context.Background(), ref, true, workflows.Decision{User: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// approveAfterRefusal has mallory refused, then alice approve.
+func approveAfterRefusal(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
+	waitApproval(t, rc, ref)
+	if _, err := rc.Decide(context.Background(), ref, true, workflows.Decision{User: "mallory"}); !errors.Is(err, runs.ErrRefused) {
+		t.Fatalf("mallory: %v", err)
+	}
 	if _, err := rc.Decide(context.Background(), ref, true, workflows.Decision{User: "alice"}); err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,10 @@ func TestReplayCommittedHistories(t *testing.T) {
 		"approval_timeout.json":         {"TIMER_FIRED", "ApprovalTimedOut", "WORKFLOW_EXECUTION_FAILED"},
 		"rejection.json":                {"not today", "WORKFLOW_EXECUTION_FAILED"},
 		"supersede.json":                {"WORKFLOW_EXECUTION_SIGNALED", "WORKFLOW_EXECUTION_CONTINUED_AS_NEW"},
+		// payloads are base64: the marker of change "approval-identity", and
+		// a result starting {"workspace":{"kind":"local"
+		"success_v3.json":              {"ImFwcHJvdmFsLWlkZW50aXR5Ig==", "eyJ3b3Jrc3BhY2UiOnsia2luZCI6ImxvY2FsI", "WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
+		"failure_compensation_v3.json": {`"DeleteEnvironment"`, `"RemoveTag"`, "WORKFLOW_EXECUTION_FAILED"},
 	}
 	seen := 0
 	for _, f := range files {
