@@ -36,13 +36,13 @@ func scrub(err error, rawURL string) error {
 		return err
 	}
 	msg := strings.ReplaceAll(err.Error(), rawURL, Redacted(rawURL))
-	for _, secret := range []string{u.User.String(), u.User.Username()} {
-		if p, ok := u.User.Password(); ok && secret == u.User.Username() {
-			secret = p
-		}
-		if secret != "" {
-			msg = strings.ReplaceAll(msg, secret, "xxxxx")
-		}
+	// the password, or a token written as the user name, may also appear alone
+	secret := u.User.Username()
+	if p, ok := u.User.Password(); ok {
+		secret = p
+	}
+	if secret != "" {
+		msg = strings.ReplaceAll(msg, secret, "xxxxx")
 	}
 	return &redactedError{msg: msg, err: err}
 }
