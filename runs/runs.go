@@ -40,7 +40,8 @@ func (r Ref) String() string {
 
 var uuidLike = regexp.MustCompile(`^[0-9a-fA-F-]{32,36}$`)
 
-// ParseRef reads "pipeline/<repo>/<branch>[@<run id>]".
+// ParseRef reads "pipeline/<repo>:<branch>[@<run id>]" (and the older
+// "pipeline/<repo>/<branch>" form).
 func ParseRef(s string) (Ref, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -50,7 +51,7 @@ func ParseRef(s string) (Ref, error) {
 		return Ref{WorkflowID: s[:i], RunID: s[i+1:]}, nil
 	}
 	if !strings.HasPrefix(s, "pipeline/") {
-		return Ref{}, fmt.Errorf("%q is not a run id: run ids look like pipeline/<repo>/<branch>@<id> (see `sluice list`)", s)
+		return Ref{}, fmt.Errorf("%q is not a run id: run ids look like pipeline/<repo>:<branch>@<id> (see `sluice list`)", s)
 	}
 	return Ref{WorkflowID: s}, nil
 }
@@ -86,6 +87,9 @@ type Started struct {
 // start or the signal is durable in Temporal.
 func (c *Client) Start(ctx context.Context, req workflows.Request) (Started, error) {
 	id := workflows.WorkflowID(req.Push.Repo, req.Push.Branch)
+	if legacy, ok := c.runningLegacy(ctx, req.Push); ok {
+		id = legacy // the branch's run predates canonical IDs: hand it the push
+	}
 	for attempt := 0; attempt < 5; attempt++ {
 		run, err := c.startNew(ctx, id, workflows.PipelineInput{Request: req, Groups: c.Groups})
 		if err == nil {
@@ -114,6 +118,22 @@ func (c *Client) Start(ctx context.Context, req workflows.Request) (Started, err
 		return Started{Ref: Ref{WorkflowID: id}, Action: action, Previous: &prev}, nil
 	}
 	return Started{}, fmt.Errorf("start %s: the branch's run kept changing; try again", id)
+}
+
+// runningLegacy finds a run of the push's branch started under the old
+// workflow ID form that is still running, so an upgrade does not give a
+// branch two concurrent runs. Once every such run has finished this costs
+// one lookup per push.
+func (c *Client) runningLegacy(ctx context.Context, p workflows.Push) (string, bool) {
+	legacy := workflows.LegacyWorkflowID(p.Repo, p.Branch)
+	if legacy == workflows.WorkflowID(p.Repo, p.Branch) {
+		return "", false
+	}
+	d, err := c.Temporal.DescribeWorkflowExecution(ctx, legacy, "")
+	if err != nil {
+		return "", false
+	}
+	return legacy, d.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
 }
 
 func (c *Client) startNew(ctx context.Context, id string, in workflows.PipelineInput) (client.WorkflowRun, error) {

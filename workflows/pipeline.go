@@ -14,7 +14,23 @@ import (
 )
 
 // WorkflowID is the ID of a branch's pipeline: one running run per branch.
+// It reads "pipeline/<repo>:<branch>". The repository is case-folded (Git
+// hosts treat "ACME/Hello" and "acme/hello" as one repository) with "%" and
+// ":" escaped, and Git forbids ":" in branch names, so the first ":" always
+// separates the two: project "acme/gl" branch "x/main" and project
+// "acme/gl/x" branch "main" get different IDs. The ID is computed by
+// clients, never by workflow code, so the change of form does not touch
+// recorded histories; runs started under the old form (LegacyWorkflowID)
+// still receive their branch's pushes (see runs.Client.Start).
 func WorkflowID(repo, branch string) string {
+	return "pipeline/" + idEscaper.Replace(strings.ToLower(repo)) + ":" + branch
+}
+
+var idEscaper = strings.NewReplacer("%", "%25", ":", "%3A")
+
+// LegacyWorkflowID is the ID form of runs started before WorkflowID was
+// made canonical: "pipeline/<repo>/<branch>", ambiguous and case-sensitive.
+func LegacyWorkflowID(repo, branch string) string {
 	return "pipeline/" + repo + "/" + branch
 }
 

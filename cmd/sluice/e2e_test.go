@@ -26,7 +26,7 @@ func TestEndToEndBuildTestApproval(t *testing.T) {
 	if code := e.json(&started, "run", "--repo", repo, "--ref", "main"); code != 0 || started.Action != "started" {
 		t.Fatalf("run: code %d %+v", code, started)
 	}
-	if started.Commit != commit || !strings.HasPrefix(started.RunID, "pipeline/hello/main@") {
+	if started.Commit != commit || !strings.HasPrefix(started.RunID, "pipeline/hello:main@") {
 		t.Fatalf("run id %q commit %q", started.RunID, started.Commit)
 	}
 	st := e.waitState(started.RunID, "awaiting_approval", 2*time.Minute)

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluice-cd/sluice/workflows"
 )
 
 // TestDevServesConfiguredWebhooks starts `sluice dev --config` and sends a
@@ -56,7 +58,7 @@ func TestDevServesConfiguredWebhooks(t *testing.T) {
 	if code := send("sha256=" + hex.EncodeToString(m.Sum(nil))); code != http.StatusAccepted {
 		t.Fatalf("signed push: %d", code)
 	}
-	st := e.waitState("pipeline/acme/hello/main", "awaiting_approval", 2*time.Minute)
+	st := e.waitState(workflows.WorkflowID("acme/hello", "main"), "awaiting_approval", 2*time.Minute)
 	if st.Commit != commit {
 		t.Fatalf("run of %s, want %s", st.Commit, commit)
 	}
