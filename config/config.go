@@ -44,6 +44,10 @@ type Config struct {
 type APIToken struct {
 	Name  string `yaml:"name"`
 	Token Secret `yaml:"token"`
+	// User is the approver identity (as specs list approvers) of whoever
+	// holds the token: `sluice approve` with it decides as User. A token
+	// without one reads logs but cannot decide approvals.
+	User string `yaml:"user"`
 
 	value string
 }
@@ -264,11 +268,11 @@ func (c *Config) Secrets() []string {
 	return out
 }
 
-// Tokens maps each API token to its name.
-func (c *Config) Tokens() map[string]string {
-	out := map[string]string{}
+// Tokens maps each API token value to its entry.
+func (c *Config) Tokens() map[string]APIToken {
+	out := map[string]APIToken{}
 	for _, t := range c.APITokens {
-		out[t.value] = t.Name
+		out[t.value] = t
 	}
 	return out
 }

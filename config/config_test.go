@@ -63,7 +63,7 @@ func TestShortSecretsAndTokensAreRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Tokens()["0123456789abcdef0123"] != "ci" || len(c.Secrets()) != 2 {
+	if c.Tokens()["0123456789abcdef0123"].Name != "ci" || len(c.Secrets()) != 2 {
 		t.Fatalf("tokens %v secrets %d", c.Tokens(), len(c.Secrets()))
 	}
 }

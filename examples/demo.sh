@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SLUICE=$PWD/bin/sluice
 work=$(mktemp -d)
+chmod 711 "$work"   # run as root, build steps run as an unprivileged user who must pass through
 dev_pid=""
 cleanup() { [ -n "$dev_pid" ] && kill "$dev_pid" 2>/dev/null && wait "$dev_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
@@ -27,7 +28,7 @@ git -C "$work/hello" -c user.name=carol -c user.email=carol@example.com commit -
 git -C "$work/hello" log --oneline
 
 say "sluice dev: embedded Temporal + Web UI + worker + HTTP API"
-"$SLUICE" dev --data-dir "$work/data" --temporal-port "${SLUICE_TEMPORAL_ADDRESS##*:}" \
+"$SLUICE" dev --data-dir "$work/data" --step-home /var/tmp/sluice-demo-step-home --temporal-port "${SLUICE_TEMPORAL_ADDRESS##*:}" \
   --http-port "${SLUICE_SERVER##*:}" --ui-port "$ui_port" >"$work/dev.log" 2>"$work/dev.err" &
 dev_pid=$!
 for _ in $(seq 100); do grep -q "Sluice dev is running" "$work/dev.log" && break; sleep 0.1; done

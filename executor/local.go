@@ -29,6 +29,11 @@ type Local struct {
 	// KillGrace is how long a cancelled command gets between SIGTERM and
 	// SIGKILL. Default 5s.
 	KillGrace time.Duration
+	// User, when set, is the account commands run as (see StepUser); the
+	// worker must be root. Call Init before use.
+	User *StepUser
+	// Home is HOME for commands run as User. Default Root/.home.
+	Home string
 }
 
 // DefaultPassEnv is what build tools need to find themselves and their caches.
@@ -71,6 +76,10 @@ func (l *Local) Prepare(ctx context.Context, co Checkout, existing Handle) (Hand
 		os.RemoveAll(dir)
 		return Handle{}, err
 	}
+	if err := l.User.own(dir); err != nil {
+		os.RemoveAll(dir)
+		return Handle{}, fmt.Errorf("give the workspace to the step user: %w", err)
+	}
 	return l.handle(dir), nil
 }
 
@@ -112,7 +121,8 @@ func (l *Local) Run(ctx context.Context, h Handle, c Command, out io.Writer) (Re
 	cmd.Stdout, cmd.Stderr = out, out
 	// Pdeathsig ends the shell if the worker dies; its children are ended
 	// by the recorded group on the next attempt.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// Credential (when set) makes the commands the unprivileged step user.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: l.User.credential()}
 	// A process that left the group (setsid) may hold the output pipe open;
 	// never wait for it longer than the kill grace.
 	cmd.WaitDelay = l.grace() + time.Second
@@ -210,6 +220,14 @@ func (l *Local) env(dir string, extra map[string]string) []string {
 		if v, ok := os.LookupEnv(k); ok {
 			env[k] = v
 		}
+	}
+	if l.User.credential() != nil {
+		// the worker's home and caches are not the step user's: tools
+		// derive theirs from HOME
+		for _, k := range []string{"GOPATH", "GOCACHE", "GOMODCACHE", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"} {
+			delete(env, k)
+		}
+		env["HOME"], env["USER"] = l.home(), "sluice-step"
 	}
 	for k, v := range extra {
 		env[k] = v

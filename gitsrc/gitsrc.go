@@ -15,6 +15,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
@@ -34,9 +35,10 @@ func IsRemote(url string) bool {
 
 func localPath(url string) string { return strings.TrimPrefix(url, "file://") }
 
-// open returns the repository at url: opened in place when local, or cloned
-// into memory (the branch only) when remote.
-func open(ctx context.Context, url, branch string) (*git.Repository, error) {
+// open returns the repository at url: opened in place when local, or
+// fetched into bounded memory when remote — the branch only, and only its
+// newest depth commits when depth > 0.
+func open(ctx context.Context, url, branch string, depth int) (*git.Repository, error) {
 	if !IsRemote(url) {
 		r, err := git.PlainOpenWithOptions(localPath(url), &git.PlainOpenOptions{DetectDotGit: false})
 		if err != nil {
@@ -48,8 +50,9 @@ func open(ctx context.Context, url, branch string) (*git.Repository, error) {
 	if branch != "" {
 		opts.ReferenceName = plumbing.NewBranchReferenceName(branch)
 		opts.SingleBranch = true
+		opts.Depth = depth
 	}
-	r, err := git.CloneContext(ctx, memory.NewStorage(), nil, opts)
+	r, err := git.CloneContext(ctx, newBoundedStorage(), nil, opts)
 	if err != nil {
 		if errors.Is(err, plumbing.ErrReferenceNotFound) {
 			return nil, fmt.Errorf("branch %q in %s: %w", branch, url, ErrNotFound)
@@ -82,7 +85,7 @@ func resolve(ctx context.Context, url, ref string) (string, error) {
 		}
 		return "", fmt.Errorf("ref %q in %s: %w", ref, url, ErrNotFound)
 	}
-	r, err := open(ctx, url, "")
+	r, err := open(ctx, url, "", 0)
 	if err != nil {
 		return "", err
 	}
@@ -109,13 +112,30 @@ func ReadFile(ctx context.Context, url, branch, commit, path string) ([]byte, Co
 	return b, info, scrub(err, url)
 }
 
+// shallowDepths are the histories ReadFile fetches of a remote branch, in
+// turn: the pushed commit is nearly always the tip; a newer push may have
+// moved the branch on by a few commits.
+var shallowDepths = []int{1, 32}
+
 func readFile(ctx context.Context, url, branch, commit, path string) ([]byte, CommitInfo, error) {
-	r, err := open(ctx, url, branch)
-	if err != nil {
-		return nil, CommitInfo{}, err
+	depths := shallowDepths
+	if branch == "" || !IsRemote(url) {
+		depths = []int{0}
 	}
-	c, err := r.CommitObject(plumbing.NewHash(commit))
-	if err != nil {
+	var c *object.Commit
+	for _, depth := range depths {
+		r, err := open(ctx, url, branch, depth)
+		if err != nil {
+			return nil, CommitInfo{}, err
+		}
+		if c, err = r.CommitObject(plumbing.NewHash(commit)); err == nil {
+			break
+		}
+	}
+	if c == nil {
+		if depths[0] != 0 {
+			return nil, CommitInfo{}, fmt.Errorf("commit %s is not among the newest %d commits of branch %s in %s: %w", short(commit), depths[len(depths)-1], branch, url, ErrNotFound)
+		}
 		return nil, CommitInfo{}, fmt.Errorf("commit %s in %s: %w", commit, url, ErrNotFound)
 	}
 	info := CommitInfo{SHA: commit, AuthorName: c.Author.Name, AuthorEmail: c.Author.Email, Message: strings.TrimSpace(c.Message)}

@@ -27,9 +27,9 @@ type Server struct {
 	Mux  *http.ServeMux
 	// FollowPoll is how often a followed log is checked for new lines.
 	FollowPoll time.Duration
-	// Tokens maps each accepted API bearer token to the client's name.
-	// Every /api/ route needs one.
-	Tokens map[string]string
+	// Tokens maps each accepted API bearer token to its client. Every
+	// /api/ route needs one.
+	Tokens map[string]Client
 }
 
 // New returns a server with its routes registered.
@@ -37,6 +37,7 @@ func New(rc *runs.Client, logs *logstore.Store, log *slog.Logger) *Server {
 	s := &Server{Runs: rc, Logs: logs, Log: log, Mux: http.NewServeMux(), FollowPoll: 200 * time.Millisecond}
 	s.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	s.Mux.HandleFunc("GET /api/v1/logs/{run}", s.authenticated(s.logs))
+	s.Mux.HandleFunc("POST /api/v1/decisions", s.authenticated(s.decide))
 	return s
 }
 

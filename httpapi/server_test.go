@@ -18,7 +18,7 @@ func newTestServer(t *testing.T) (*httptest.Server, *logstore.Store) {
 		t.Fatal(err)
 	}
 	s := New(nil, logs, slog.New(slog.DiscardHandler))
-	s.Tokens = map[string]string{"0123456789abcdef-ci-token": "ci"}
+	s.Tokens = map[string]Client{"0123456789abcdef-ci-token": {Name: "ci"}}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	return srv, logs

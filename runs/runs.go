@@ -6,6 +6,7 @@ package runs
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"regexp"
@@ -18,6 +19,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/workflows"
 )
 
@@ -62,6 +64,9 @@ type Client struct {
 	TaskQueue string
 	// Groups resolves approver groups for new runs.
 	Groups map[string][]string
+	// Signer, held only by the Sluice server, signs the decisions it has
+	// established the user of (see contract.DecisionClaim).
+	Signer ed25519.PrivateKey
 }
 
 func (c *Client) queue() string {
@@ -257,6 +262,10 @@ func (c *Client) Decide(ctx context.Context, r Ref, approve bool, d workflows.De
 	name := workflows.UpdateReject
 	if approve {
 		name = workflows.UpdateApprove
+	}
+	if c.Signer != nil {
+		d.Proof = contract.DecisionClaim{WorkflowID: r.WorkflowID, RunID: r.RunID, Approve: approve,
+			User: d.User, Comment: d.Comment, Via: d.Via}.Sign(c.Signer)
 	}
 	h, err := c.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: r.WorkflowID, RunID: r.RunID, UpdateName: name, Args: []any{d},

@@ -75,6 +75,9 @@ func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Co
 		}
 	}
 	bind.Activity(w, contract.SendNotice, send)
+	bind.Activity(w, contract.GetApprovalPolicy, func(ctx context.Context, _ contract.Nothing) (contract.ApprovalPolicy, error) {
+		return contract.ApprovalPolicy{}, nil
+	})
 }
 
 func scenarioSpec(t testing.TB, src string) pipelines.Spec {

@@ -3,8 +3,8 @@
 package worker
 
 import (
+	"crypto/ed25519"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	sdkactivity "go.temporal.io/sdk/activity"
@@ -33,8 +33,18 @@ type Config struct {
 	Secrets []string
 	// Chat, when set, receives notices (approval requests, results).
 	Chat activities.Chat
-	// Executor runs build and test commands. Default: a local executor in DataDir/workspaces.
+	// Executor runs build and test commands. Default: a local executor in
+	// DataDir/workspaces whose commands run as StepUser.
 	Executor executor.Executor
+	// StepUser is the account local commands run as (nil: the worker's
+	// own); StepHome their HOME (default DataDir/workspaces/.home).
+	StepUser *executor.StepUser
+	StepHome string
+	// ApproverGroups are the configuration's groups, for approval gates.
+	ApproverGroups map[string][]string
+	// DecisionKey is the public key of the Sluice server that signs
+	// approvals; without one, gates accept unsigned decisions.
+	DecisionKey ed25519.PublicKey
 	// Pools are executors of warm build-pod pools, by the name a spec's
 	// build.pool uses.
 	Pools map[string]executor.Executor
@@ -64,11 +74,11 @@ func New(c client.Client, cfg Config) (sdkworker.Worker, error) {
 	}
 	exec := cfg.Executor
 	if exec == nil {
-		root := filepath.Join(cfg.DataDir, "workspaces")
-		if err := os.MkdirAll(root, 0o700); err != nil {
-			return nil, fmt.Errorf("workspace dir: %w", err)
+		l := &executor.Local{Root: filepath.Join(cfg.DataDir, "workspaces"), User: cfg.StepUser, Home: cfg.StepHome}
+		if err := l.Init(); err != nil {
+			return nil, err
 		}
-		exec = &executor.Local{Root: root}
+		exec = l
 	}
 	if cfg.Runs == nil {
 		cfg.Runs = &runs.Client{Temporal: c, TaskQueue: cfg.TaskQueue}
@@ -102,5 +112,7 @@ func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *lo
 	bind.Undo(w, contract.RemoveTag, platform.RemoveTag)
 	bind.Activity(w, contract.Production, platform.Production)
 	bind.Activity(w, contract.SendNotice, notify.Send)
+	approvals := &activities.Approvals{Groups: cfg.ApproverGroups, Key: cfg.DecisionKey}
+	bind.Activity(w, contract.GetApprovalPolicy, approvals.Policy)
 	bind.Activity(w, contract.SetCommitStatus, status.SetStatus)
 }

@@ -21,18 +21,23 @@ const (
 	ErrApprovalTimedOut = "ApprovalTimedOut"
 )
 
-// approvers expands users and groups into a sorted, de-duplicated list.
-func approvers(a *pipelines.ApprovalPhase, groups map[string][]string) ([]string, error) {
+// approvers expands users and groups into a sorted, de-duplicated list. A
+// group's members come from the first of sources that defines it.
+func approvers(a *pipelines.ApprovalPhase, sources ...map[string][]string) ([]string, error) {
 	var out []string
 	out = append(out, a.Approvers.Users...)
 	var missing []string
 	for _, g := range a.Approvers.Groups {
-		members, ok := groups[g]
-		if !ok {
-			missing = append(missing, g)
-			continue
+		found := false
+		for _, groups := range sources {
+			if members, ok := groups[g]; ok {
+				out, found = append(out, members...), true
+				break
+			}
 		}
-		out = append(out, members...)
+		if !found {
+			missing = append(missing, g)
+		}
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("approver groups %v are not defined in the server configuration: define them under approver_groups or list users in .sluice.yml", missing)
@@ -48,13 +53,21 @@ func approvers(a *pipelines.ApprovalPhase, groups map[string][]string) ([]string
 // made in the handler, so the refusal is recorded in the run's history and
 // in ApprovalState.Refusals: the history is the audit log.
 func (r *run) registerApproval(ctx workflow.Context) error {
-	validate := func(ctx workflow.Context, d Decision) error {
+	validate := func(ctx workflow.Context, d Decision, approve bool) error {
 		if d.User == "" {
 			return errors.New("a decision needs the deciding user")
 		}
 		a := r.st.Approval
 		if a == nil {
 			return fmt.Errorf("run is not waiting for approval (phase %s, state %s)", r.st.Phase, r.st.State)
+		}
+		if len(r.decisionKey) > 0 {
+			// unverified senders leave no trace in the history
+			claim := contract.DecisionClaim{WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, RunID: r.runID,
+				Approve: approve, User: d.User, Comment: d.Comment, Via: d.Via}
+			if !claim.Verify(r.decisionKey, d.Proof) {
+				return errors.New(RefusedUnverified)
+			}
 		}
 		if a.Status != ApprovalPending {
 			return fmt.Errorf("approval already %s", a.Status)
@@ -71,13 +84,13 @@ func (r *run) registerApproval(ctx workflow.Context) error {
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateApprove,
 		func(ctx workflow.Context, d Decision) (DecisionResult, error) { return r.decide(ctx, d, true) },
-		workflow.UpdateHandlerOptions{Validator: validate}); err != nil {
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, d Decision) error { return validate(ctx, d, true) }}); err != nil {
 		return err
 	}
 	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateReject,
 		func(ctx workflow.Context, d Decision) (DecisionResult, error) { return r.decide(ctx, d, false) },
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, d Decision) error {
-			if err := validate(ctx, d); err != nil {
+			if err := validate(ctx, d, false); err != nil {
 				return err
 			}
 			if strings.TrimSpace(d.Comment) == "" {
@@ -102,11 +115,41 @@ const (
 	RefusedDuplicate   = "already approved by this user"
 	RefusedExpired     = "the approval has expired"
 	RefusedDecided     = "the approval is already decided"
+	// RefusedUnverified answers a decision the Sluice server did not vouch
+	// for (sent to Temporal directly); it is not recorded.
+	RefusedUnverified = "decision not verified: decide through the Sluice server (`sluice approve RUN` with your API token, or the Slack buttons); --as is accepted only by a server in single-user dev mode"
 )
+
+// approvalPolicy versions where the gate's approver groups and decision key
+// come from ("approval-policy" change id): version 1 asks the worker
+// (contract.GetApprovalPolicy) as the gate opens, so runs started from the
+// CLI get the server's groups, and only decisions the server signed count.
+const approvalPolicy = 1
+
+var policyOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 10 * time.Second,
+	RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second},
+}
+
+// gatePolicy returns the approver groups of the worker's configuration
+// (they win over the ones the run was started with) and sets the decision
+// key.
+func (r *run) gatePolicy(ctx workflow.Context) (map[string][]string, error) {
+	if workflow.GetVersion(ctx, "approval-policy", workflow.DefaultVersion, approvalPolicy) < approvalPolicy {
+		return r.in.Groups, nil
+	}
+	p, err := call(workflow.WithActivityOptions(ctx, policyOptions), contract.GetApprovalPolicy, contract.Nothing{})
+	if err != nil {
+		return nil, err
+	}
+	r.decisionKey = p.Key
+	return p.Groups, nil
+}
 
 func (r *run) decide(ctx workflow.Context, d Decision, approve bool) (DecisionResult, error) {
 	a := r.st.Approval
 	now := workflow.Now(ctx)
+	d.Proof = nil // verified; the history keeps it with the update
 	if reason := r.refusal(now, d); reason != "" && (approve || reason != RefusedDuplicate) {
 		a.Refusals = append(a.Refusals, Refusal{Decision: d, Reason: reason, At: now})
 		return r.decisionResult(), temporal.NewApplicationError(reason, "Refused")
@@ -178,7 +221,11 @@ var approvalPhase = phaseDef{
 // the number of reminders and decisions, never with the wait's length.
 func (r *run) approval(ctx workflow.Context) error {
 	spec := r.in.Spec.Approval
-	list, err := approvers(spec, r.in.Groups)
+	groups, err := r.gatePolicy(ctx)
+	if err != nil {
+		return err
+	}
+	list, err := approvers(spec, groups, r.in.Groups)
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError(err.Error(), contract.ErrInvalidInput, nil)
 	}

@@ -26,8 +26,13 @@ type Decision struct {
 	// User is the approver's identity: a CLI --as name or a chat user id.
 	User    string `json:"user"`
 	Comment string `json:"comment,omitempty"`
-	// Via says where the decision came from (cli, slack), for the audit log.
+	// Via says where the decision came from and how the user was
+	// established (api-token:NAME, slack, dev --as), for the audit log.
 	Via string `json:"via,omitempty"`
+	// Proof is the Sluice server's signature of the decision (see
+	// contract.DecisionClaim); runs whose worker has a key count no
+	// decision without it.
+	Proof []byte `json:"proof,omitempty"`
 }
 
 // DecisionResult is what an accepted approve/reject update returns.

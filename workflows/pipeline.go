@@ -60,6 +60,9 @@ type run struct {
 	progress []workflow.Future
 	// identityVersion selects the author check of approvals (see approvalIdentity).
 	identityVersion workflow.Version
+	// decisionKey is the server key decisions must be signed with (see
+	// approvalPolicy); empty accepts unsigned decisions (older runs).
+	decisionKey []byte
 }
 
 // Pipeline runs one push through the spec's phases: build, test, bake,

@@ -75,6 +75,8 @@ type harness struct {
 	inputs map[string]any
 	// notices records every notice sent.
 	notices []contract.Notice
+	// policy is what the worker tells an approval gate.
+	policy contract.ApprovalPolicy
 }
 
 func (h *harness) record(name string, in any) {
@@ -155,6 +157,10 @@ func newHarness(t *testing.T) *harness {
 	bind.Undo(h.env, contract.RemoveTag, func(_ context.Context, in contract.TagRef) error {
 		h.record("undo:RemoveTag", in)
 		return nil
+	})
+	bind.Activity(h.env, contract.GetApprovalPolicy, func(_ context.Context, _ contract.Nothing) (contract.ApprovalPolicy, error) {
+		h.record("ApprovalPolicy", nil)
+		return h.policy, nil
 	})
 	bind.Activity(h.env, contract.SendNotice, func(_ context.Context, in contract.Notice) (contract.MessageRef, error) {
 		h.record("notify:"+in.Kind, nil)

@@ -4,31 +4,45 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sluice-cd/sluice/httpapi"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/workflows"
 )
 
-// newDecideCmd builds `approve` (approve=true) and `reject`.
+// newDecideCmd builds `approve` (approve=true) and `reject`. Decisions go
+// through the Sluice server, which establishes who decides from the API
+// token (or, in single-user `sluice dev`, from --as) and vouches for it to
+// the run; a decision sent to Temporal directly does not count.
 func newDecideCmd(g *globals, approve bool) *cobra.Command {
 	var user, comment string
-	use, short := "approve RUN --as USER [--comment TEXT]", "Approve a run waiting at its approval gate"
+	use, short := "approve RUN [--comment TEXT]", "Approve a run waiting at its approval gate, as the user of your API token"
 	if !approve {
-		use, short = "reject RUN --as USER --comment TEXT", "Reject a run waiting at its approval gate (its compensation runs)"
+		use, short = "reject RUN --comment TEXT", "Reject a run waiting at its approval gate (its compensation runs)"
 	}
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
 		Args:  cobra.ExactArgs(1),
-		RunE: g.onRun(func(ctx context.Context, rc *runs.Client, ref runs.Ref) error {
-			res, err := rc.Decide(ctx, ref, approve, workflows.Decision{User: user, Comment: comment, Via: "cli"})
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref, err := runs.ParseRef(args[0])
 			if err != nil {
-				if g.output == "json" && errors.Is(err, runs.ErrRefused) {
-					_ = printJSON(g.stdout, map[string]any{"refused": true, "reason": err.Error()})
-				}
 				return err
+			}
+			var res httpapi.DecisionResponse
+			code, err := g.api(cmd.Context(), http.MethodPost, "/api/v1/decisions",
+				httpapi.DecisionRequest{Run: ref.String(), Approve: approve, Comment: comment, As: user}, &res)
+			if err != nil {
+				return err
+			}
+			if code == http.StatusConflict {
+				if g.output == "json" {
+					_ = printJSON(g.stdout, map[string]any{"refused": true, "reason": res.Refused})
+				}
+				return fmt.Errorf("%w: %s", runs.ErrRefused, res.Refused)
 			}
 			if g.output == "json" {
 				return printJSON(g.stdout, res)
@@ -37,17 +51,16 @@ func newDecideCmd(g *globals, approve bool) *cobra.Command {
 			if !approve {
 				verb = "rejected"
 			}
-			fmt.Fprintf(g.stdout, "%s by %s: approval is %s", verb, user, res.Status)
+			fmt.Fprintf(g.stdout, "%s by %s: approval is %s", verb, res.User, res.Status)
 			if res.Status == workflows.ApprovalPending {
 				fmt.Fprintf(g.stdout, " (%d more needed)", res.Remaining)
 			}
 			fmt.Fprintln(g.stdout)
 			return nil
-		}),
+		},
 	}
-	cmd.Flags().StringVar(&user, "as", "", "your approver identity, as listed in the spec")
+	cmd.Flags().StringVar(&user, "as", "", "decide as this user: only a `sluice dev` server in single-user mode accepts it; elsewhere your API token says who you are")
 	cmd.Flags().StringVar(&comment, "comment", "", "comment recorded with the decision")
-	_ = cmd.MarkFlagRequired("as")
 	if !approve {
 		_ = cmd.MarkFlagRequired("comment")
 	}

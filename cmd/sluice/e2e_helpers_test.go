@@ -70,8 +70,18 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	return &env{t: t, bin: sluiceBin(t), dataDir: t.TempDir(), temporal: freePort(t), http: freePort(t)}
+	dir := t.TempDir()
+	// as root, build steps run as the step user, who must pass through the
+	// data dir's parent (sluice makes the data dir itself 0711)
+	if err := os.Chmod(filepath.Dir(dir), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, bin: sluiceBin(t), dataDir: dir, temporal: freePort(t), http: freePort(t)}
 }
+
+// stepHome is HOME of the build steps of every test's `sluice dev`: their Go
+// build cache survives from one test (and one test run) to the next.
+var stepHome = filepath.Join(os.TempDir(), "sluice-e2e-step-home")
 
 func (e *env) clientEnv() []string {
 	return append(os.Environ(),
@@ -113,7 +123,7 @@ func (p *proc) kill(sig syscall.Signal) {
 // startDev runs `sluice dev` and waits until it accepts requests.
 func (e *env) startDev(extra ...string) *proc {
 	e.t.Helper()
-	args := append([]string{"dev", "--data-dir", e.dataDir, "--temporal-port", strconv.Itoa(e.temporal),
+	args := append([]string{"dev", "--data-dir", e.dataDir, "--step-home", stepHome, "--temporal-port", strconv.Itoa(e.temporal),
 		"--http-port", strconv.Itoa(e.http), "--ui-port", "-1"}, extra...)
 	p := e.start(args...)
 	deadline := time.Now().Add(60 * time.Second)

@@ -257,7 +257,15 @@ func TestNewerPushSupersedesRunningRun(t *testing.T) {
 func TestRetryResumesAtTheFailedPhase(t *testing.T) {
 	e := newEnv(t)
 	e.startDev()
-	marker := filepath.Join(t.TempDir(), "failed-once")
+	// the step (the step user, when the test runs as root) leaves the marker
+	// outside its workspace, in a directory anyone may write
+	shared := t.TempDir()
+	for _, d := range []string{filepath.Dir(shared), shared} {
+		if err := os.Chmod(d, 0o1777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	marker := filepath.Join(shared, "failed-once")
 	spec := "version: 1\nbuild:\n  commands: [\"echo built > artifact.txt\"]\ntest:\n  commands: [\"test -f " + marker + " || { touch " + marker + "; exit 1; }\", \"test -f artifact.txt\"]\n"
 	repo, _ := gitRepo(t, spec)
 	var first, retry struct {

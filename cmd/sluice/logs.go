@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -75,4 +78,35 @@ func newLogsCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output until the run finishes")
 	return cmd
+}
+
+// api sends a JSON request to the Sluice server with the API token and
+// decodes a JSON answer into out. It returns the status of a JSON answer;
+// other answers (authentication, bad input) become errors with the
+// server's message.
+func (g *globals) api(ctx context.Context, method, path string, body, out any) (int, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(g.serverURL, "/")+path, bytes.NewReader(b))
+	if err != nil {
+		return 0, err
+	}
+	token, err := g.apiToken()
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("reach the Sluice server at %s: %w (is `sluice dev` or `sluice server` running? set --server / SLUICE_SERVER)", g.serverURL, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		return resp.StatusCode, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(data)))
+	}
+	return resp.StatusCode, json.Unmarshal(data, out)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -25,6 +26,7 @@ import (
 	"github.com/sluice-cd/sluice/chat"
 	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/devserver"
+	"github.com/sluice-cd/sluice/executor"
 	"github.com/sluice-cd/sluice/gitstatus"
 	"github.com/sluice-cd/sluice/httpapi"
 	"github.com/sluice-cd/sluice/logstore"
@@ -44,11 +46,27 @@ type serveFlags struct {
 	platform   activities.Platform
 	// devToken is the API token `sluice dev` made when the configuration has none.
 	devToken string
+	// stepUser is --step-user; stepHome --step-home.
+	stepUser, stepHome string
+	// decisionKey is --decision-key.
+	decisionKey string
+}
+
+// signer loads the decision key (see runs.LoadDecisionKey).
+func (s *serveFlags) signer(dir string) (ed25519.PrivateKey, error) {
+	path := s.decisionKey
+	if path == "" {
+		path = filepath.Join(dir, "decision-key")
+	}
+	return runs.LoadDecisionKey(path)
 }
 
 func (s *serveFlags) addData(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&s.dataDir, "data-dir", ".sluice", "directory for the Temporal database, workspaces and logs")
 	cmd.Flags().StringVar(&s.configFile, "config", "", "server configuration: repositories, webhook secrets, Slack, approver groups")
+	cmd.Flags().StringVar(&s.stepUser, "step-user", "auto", "account local build steps run as: auto (UID 65532 when the worker is root), none (the worker's own: steps can read its secrets), or UID[:GID]")
+	cmd.Flags().StringVar(&s.decisionKey, "decision-key", "", "key with which the server vouches for approvers, shared by server and workers (default DATA_DIR/decision-key, made when missing)")
+	cmd.Flags().StringVar(&s.stepHome, "step-home", "", "HOME of local build steps, where their caches live (default DATA_DIR/workspaces/.home)")
 }
 
 // loadConfig reads --config; without one Sluice serves no webhooks and no chat.
@@ -96,8 +114,20 @@ func (s *serveFlags) workerConfig(c client.Client, dir string) (worker.Config, e
 		}
 		statuses[r.Name] = rep
 	}
+	user, err := executor.ParseStepUser(s.stepUser)
+	if err != nil {
+		return worker.Config{}, err
+	}
+	if user == nil {
+		slog.Warn("build steps run as this worker's own user and can read everything it can (its environment, secret files, logs); run the worker as root to have them run as an unprivileged user", "uid", os.Geteuid())
+	}
+	key, err := s.signer(dir)
+	if err != nil {
+		return worker.Config{}, err
+	}
 	return worker.Config{DataDir: dir, Platform: s.platform, Secrets: s.cfg.Secrets(), Runs: s.runsClient(c),
-		Chat: s.chat(), Statuses: statuses, UIURL: s.uiURL}, nil
+		Chat: s.chat(), Statuses: statuses, UIURL: s.uiURL, StepUser: user, StepHome: s.stepHome,
+		ApproverGroups: s.cfg.ApproverGroups, DecisionKey: key.Public().(ed25519.PublicKey)}, nil
 }
 
 // newWorker builds the worker of `dev` and `worker`.
@@ -148,10 +178,16 @@ func (s *serveFlags) absDataDir() (string, error) {
 	// The data dir holds the Temporal database, workspaces, logs and the
 	// API token: nothing in it is for other users of the machine.
 	syscall.Umask(0o077)
-	if err := os.MkdirAll(abs, 0o700); err != nil {
+	// Steps run as the step user must pass through it to their workspace:
+	// others may enter (x) but not list it; everything inside is 0600/0700.
+	mode := os.FileMode(0o700)
+	if u, err := executor.ParseStepUser(s.stepUser); err == nil && u != nil {
+		mode = 0o711
+	}
+	if err := os.MkdirAll(abs, mode); err != nil {
 		return "", fmt.Errorf("data dir %s: %w", abs, err)
 	}
-	if err := os.Chmod(abs, 0o700); err != nil {
+	if err := os.Chmod(abs, mode); err != nil {
 		return "", fmt.Errorf("data dir %s: %w", abs, err)
 	}
 	return abs, nil
@@ -287,10 +323,17 @@ func (s *serveFlags) startHTTP(c client.Client, dir string, log *slog.Logger) (*
 		return nil, "", err
 	}
 	rc := s.runsClient(c)
+	if rc.Signer, err = s.signer(dir); err != nil {
+		return nil, "", err
+	}
 	api := httpapi.New(rc, logs, log)
-	api.Tokens = s.cfg.Tokens()
+	api.Tokens = map[string]httpapi.Client{}
+	for value, t := range s.cfg.Tokens() {
+		api.Tokens[value] = httpapi.Client{Name: t.Name, User: t.User}
+	}
 	if s.devToken != "" {
-		api.Tokens[s.devToken] = "dev"
+		// single-user dev mode: whoever can read the data dir names the decider
+		api.Tokens[s.devToken] = httpapi.Client{Name: "dev", TrustAs: true}
 	}
 	if len(s.cfg.Repositories) > 0 {
 		(&webhooks.Receiver{Config: s.cfg, Start: &runs.PushStarter{Client: rc, Config: s.cfg}, Log: log}).Register(api.Mux)

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/sluice-cd/sluice/runs"
+	"github.com/sluice-cd/sluice/workflows"
+)
+
+const gateSpec = `version: 1
+name: hello
+build:
+  commands: ["true"]
+approval:
+  approvers:
+    users: [alice, bob]
+  required: 1
+  timeout: 1h
+  reminder: 30m
+`
+
+// TestApproverIdentityComesFromTheServer: on a server with API tokens (not
+// single-user dev mode) the token says who decides. --as is refused, an
+// update sent to Temporal directly (anyone on the port can) does not count,
+// and `sluice approve` with alice's token approves as alice, recorded with
+// how she was identified.
+func TestApproverIdentityComesFromTheServer(t *testing.T) {
+	e := newEnv(t)
+	const aliceToken = "alice-token-0123456789abcdef"
+	cfg := filepath.Join(t.TempDir(), "sluice.yml")
+	t.Setenv("ALICE_API_TOKEN", aliceToken)
+	if err := os.WriteFile(cfg, []byte("api_tokens:\n  - {name: alice-laptop, user: alice, token: {env: ALICE_API_TOKEN}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.startDev("--config", cfg)
+	repo, _ := gitRepo(t, gateSpec)
+	var started struct {
+		RunID string `json:"run_id"`
+	}
+	if code := e.json(&started, "run", "--repo", repo, "--ref", "main"); code != 0 {
+		_, errOut, _ := e.sluice("run", "--repo", repo, "--ref", "main")
+		t.Fatalf("run: code %d %s", code, errOut)
+	}
+	e.waitState(started.RunID, "awaiting_approval", time.Minute)
+
+	if _, errOut, code := e.sluice("approve", started.RunID, "--as", "bob", "--token", aliceToken); code != 1 || !strings.Contains(errOut, "single-user dev mode") {
+		t.Fatalf("--as on a server with tokens: code %d err %q", code, errOut)
+	}
+
+	c, err := client.Dial(client.Options{HostPort: "127.0.0.1:" + strconv.Itoa(e.temporal)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ref, err := runs.ParseRef(started.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = (&runs.Client{Temporal: c}).Decide(context.Background(), ref, true, workflows.Decision{User: "bob", Via: "cli"})
+	if !errors.Is(err, runs.ErrRefused) || !strings.Contains(err.Error(), "not verified") {
+		t.Fatalf("decision sent to Temporal directly: %v", err)
+	}
+
+	out, errOut, code := e.sluice("approve", started.RunID, "--token", aliceToken, "--comment", "ship it")
+	if code != 0 || !strings.Contains(out, "approved by alice") {
+		t.Fatalf("approve with alice's token: code %d out %q err %q", code, out, errOut)
+	}
+	e.waitState(started.RunID, "succeeded", time.Minute)
+	var st struct {
+		Approval struct {
+			Approvals []struct {
+				User string `json:"user"`
+				Via  string `json:"via"`
+			} `json:"approvals"`
+		} `json:"approval"`
+	}
+	if e.json(&st, "status", started.RunID) != 0 || len(st.Approval.Approvals) != 1 ||
+		st.Approval.Approvals[0].User != "alice" || st.Approval.Approvals[0].Via != "api-token:alice-laptop" {
+		t.Fatalf("recorded approvals %+v", st.Approval.Approvals)
+	}
+}
