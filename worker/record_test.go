@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"crypto/ed25519"
 	"context"
 	"encoding/json"
 	"errors"
@@ -37,6 +38,10 @@ var (
 
 // stubActivities registers activity functions under the real activity names,
 // with scripted outcomes, so a scenario's history can be produced quickly.
+// recordKey signs the decisions of recorded runs (a fixed seed: recordings
+// differ only where the behaviour does).
+var recordKey = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+
 func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Context, contract.Notice) (contract.MessageRef, error)) {
 	fail := func(phase string) error {
 		if phase == failPhase {
@@ -76,7 +81,7 @@ func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Co
 	}
 	bind.Activity(w, contract.SendNotice, send)
 	bind.Activity(w, contract.GetApprovalPolicy, func(ctx context.Context, _ contract.Nothing) (contract.ApprovalPolicy, error) {
-		return contract.ApprovalPolicy{}, nil
+		return contract.ApprovalPolicy{Groups: map[string][]string{"leads": {"dave"}}, Key: recordKey.Public().(ed25519.PublicKey)}, nil
 	})
 }
 
@@ -130,6 +135,9 @@ func TestRecordHistories(t *testing.T) {
 		// approval-identity v1
 		{"success_v3", approvalSpec, "", approveAfterRefusal},
 		{"failure_compensation_v3", fullSpec, pipelines.PhaseProduction, nil},
+		// approval-policy v1: groups and decision key from the worker; the
+		// refused mallory is signed too, alice's approval is signed
+		{"success_v4", approvalSpec, "", approveAfterRefusal},
 		{"approval_timeout", approvalSpec, "", nil},
 		{"rejection", approvalSpec, "", func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
 			waitApproval(t, rc, ref)
@@ -158,7 +166,7 @@ func TestRecordHistories(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer w.Stop()
-			rc := &runs.Client{Temporal: c}
+			rc := &runs.Client{Temporal: c, Signer: recordKey}
 			started, err := rc.Start(context.Background(), workflows.Request{Push: push("a"), Spec: scenarioSpec(t, sc.spec)})
 			if err != nil {
 				t.Fatal(err)
