@@ -23,6 +23,9 @@ type Workspace struct {
 	Pool      string `json:"pool,omitempty"`
 	Namespace string `json:"namespace,omitempty"`
 	Pod       string `json:"pod,omitempty"`
+	// Claim is who holds the pod's lease (the run), so another phase or
+	// worker renews the right claim.
+	Claim string `json:"claim,omitempty"`
 	// Path is the workspace directory, on the worker or inside the pod.
 	Path string `json:"path"`
 }

@@ -1,0 +1,113 @@
+package pool
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/remotecommand"
+	utilexec "k8s.io/client-go/util/exec"
+)
+
+// Execer runs processes in pool pods through the API server's exec
+// subresource (client-go remotecommand, SPDY).
+type Execer struct {
+	Config *rest.Config
+	Client kubernetes.Interface
+}
+
+// Exec runs argv in the pod's build container, streaming stdin, stdout and
+// stderr, and returns the exit code. Closing the stream (ctx ending) does
+// NOT end the process in the container: callers that need that kill it
+// (see runScript).
+func (e *Execer) Exec(ctx context.Context, ns, pod string, argv []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	req := e.Client.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(pod).SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{
+			Container: container, Command: argv,
+			Stdin: stdin != nil, Stdout: stdout != nil, Stderr: stderr != nil,
+		}, scheme.ParameterCodec)
+	ex, err := remotecommand.NewSPDYExecutor(e.Config, "POST", req.URL())
+	if err != nil {
+		return -1, err
+	}
+	err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr})
+	var code utilexec.CodeExitError
+	if errors.As(err, &code) {
+		return code.Code, nil
+	}
+	if err != nil {
+		return -1, err
+	}
+	return 0, nil
+}
+
+// output runs a short helper command and returns its stdout; a non-zero
+// exit is an error carrying stderr.
+func (e *Execer) output(ctx context.Context, ns, pod string, argv ...string) (string, error) {
+	var out, errOut bytes.Buffer
+	code, err := e.Exec(ctx, ns, pod, argv, nil, &out, &errOut)
+	if err != nil {
+		return "", err
+	}
+	if code != 0 {
+		return out.String(), fmt.Errorf("%s exited %d: %s", argv[0], code, strings.TrimSpace(errOut.String()))
+	}
+	return out.String(), nil
+}
+
+// groupFile records the process group of the command running in a pod,
+// outside the workspace the command can write.
+const groupFile = "/tmp/.sluice-command-group"
+
+// scriptWrapper starts the script in a new session (so it and everything
+// it starts share one process group, whose id is its pid), records the
+// group, and exits with the script's status. The script is $1.
+const scriptWrapper = `cd ` + Workdir + ` || exit 97
+setsid sh -c "$1" </dev/null &
+pid=$!
+echo "$pid" > ` + groupFile + `
+wait "$pid"
+status=$?
+rm -f ` + groupFile + `
+exit "$status"`
+
+// killGroup ends the recorded command group: TERM, then KILL once $1
+// tenths of a second have passed, and returns when no member is left alive
+// (zombies waiting for their parent to reap them do not count). It is what
+// "cancel" means for a command in a pod. (BusyBox's kill takes no "--".)
+const killGroup = `f=` + groupFile + `
+[ -f "$f" ] || exit 0
+g=$(cat "$f")
+[ -n "$g" ] || exit 0
+alive() { ps -o pgid,stat | awk -v g="$g" '$1 == g && $2 !~ /^Z/ { n++ } END { exit n == 0 }'; }
+kill -TERM -"$g" 2>/dev/null
+i=0
+while alive; do
+  i=$((i+1))
+  if [ "$i" -ge "$1" ]; then kill -KILL -"$g" 2>/dev/null; fi
+  if [ "$i" -ge $(($1 + 100)) ]; then echo "processes of group $g survive SIGKILL" >&2; exit 1; fi
+  sleep 0.1
+done
+rm -f "$f"`
+
+// envArgs turns env into `env K=V ...` arguments, sorted.
+func envArgs(env map[string]string) []string {
+	out := []string{"env"}
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out = append(out, k+"="+env[k])
+	}
+	return out
+}
