@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sluice-cd/sluice/pool"
 )
 
 // Providers Sluice receives webhooks from.
@@ -38,6 +40,28 @@ type Config struct {
 	// APITokens authenticate clients of the HTTP API (logs): each sends
 	// `Authorization: Bearer TOKEN`; the name is what the server logs.
 	APITokens []APIToken `yaml:"api_tokens"`
+	// Pools are the warm build-pod pools a spec's build.pool names; they
+	// need a cluster (--kubeconfig).
+	Pools []pool.Spec `yaml:"pools"`
+}
+
+// Pool returns the pool named name.
+func (c *Config) Pool(name string) (pool.Spec, bool) {
+	for _, p := range c.Pools {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return pool.Spec{}, false
+}
+
+// PoolNames lists the configured pools.
+func (c *Config) PoolNames() []string {
+	var out []string
+	for _, p := range c.Pools {
+		out = append(out, p.Name)
+	}
+	return out
 }
 
 // APIToken is one named bearer token of the HTTP API.
@@ -180,6 +204,17 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		if s.APIURL != "" && !strings.HasSuffix(s.APIURL, "/") {
 			s.APIURL += "/"
 		}
+	}
+	pools := map[string]bool{}
+	for i := range c.Pools {
+		c.Pools[i] = c.Pools[i].WithDefaults()
+		if err := c.Pools[i].Validate(); err != nil {
+			bad("pools[%d]: %v", i, err)
+		}
+		if pools[c.Pools[i].Name] {
+			bad("pools[%d].name: %q listed twice", i, c.Pools[i].Name)
+		}
+		pools[c.Pools[i].Name] = true
 	}
 	names := map[string]bool{}
 	for i := range c.APITokens {

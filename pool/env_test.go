@@ -51,7 +51,7 @@ func newEnv(t testing.TB) *env {
 	return e
 }
 
-func (e *env) busybox() string  { return e.registry + "/sluice/busybox:latest" }
+func (e *env) busybox() string   { return e.registry + "/sluice/busybox:latest" }
 func (e *env) goBuilder() string { return e.registry + "/sluice/go-builder:latest" }
 
 // pool is a pool of name in the test's namespace with the worker identity

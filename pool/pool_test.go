@@ -264,7 +264,7 @@ func TestPodSpecCarriesPlacementAndLimits(t *testing.T) {
 		NodeSelector: map[string]string{"kubernetes.io/os": "linux"},
 		Tolerations:  []Toleration{{Key: "sluice.dev/builds", Operator: "Exists", Effect: "NoSchedule"}},
 		Requests:     Resources{CPU: "100m", Memory: "64Mi"}, Limits: Resources{CPU: "1", Memory: "256Mi"},
-		Cache:        &Cache{HostPath: "/var/cache/sluice-pool-test", Paths: []string{"/root/.cache/go-build"}},
+		Cache: &Cache{HostPath: "/var/cache/sluice-pool-test", Paths: []string{"/root/.cache/go-build"}},
 	}, "w")
 	e.keep(p)
 	name := e.waitIdle(p, 1)[0]

@@ -51,6 +51,9 @@ func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Co
 	}
 	bind.Activity(w, contract.RunSteps, func(ctx context.Context, in contract.StepsInput) (contract.StepsResult, error) {
 		ws := contract.Workspace{Kind: contract.WorkspaceLocal, Path: "/ws/" + in.RunID}
+		if in.Pool != "" {
+			ws = contract.Workspace{Kind: contract.WorkspacePod, Pool: in.Pool, Namespace: "sluice-builds", Pod: "sluice-go-abcde", Claim: in.RunID, Path: "/workspace"}
+		}
 		return contract.StepsResult{Workspace: ws, Summary: "ok"}, fail(in.Phase)
 	})
 	bind.Activity(w, contract.Bake, func(ctx context.Context, in contract.BakeInput) (contract.BakeResult, error) {
@@ -104,6 +107,17 @@ approval:
   max-reminders: 1
 `
 
+// poolSpec builds and tests in a pool pod.
+const poolSpec = `version: 1
+build: {commands: [make], pool: go}
+test: {commands: [make test]}
+approval:
+  approvers: {users: [alice, bob]}
+  timeout: 3s
+  reminder: 1s
+  max-reminders: 1
+`
+
 const fullSpec = `version: 1
 environments: {production: {namespace: hello}}
 build: {commands: [make]}
@@ -138,6 +152,8 @@ func TestRecordHistories(t *testing.T) {
 		// approval-policy v1: groups and decision key from the worker; the
 		// refused mallory is signed too, alice's approval is signed
 		{"success_v4", approvalSpec, "", approveAfterRefusal},
+		// pod-release-after-test v1: the build pod goes back before approval
+		{"success_pool", poolSpec, "", approveAlice},
 		{"approval_timeout", approvalSpec, "", nil},
 		{"rejection", approvalSpec, "", func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
 			waitApproval(t, rc, ref)

@@ -229,3 +229,22 @@ func TestRejectionNeedsARealReason(t *testing.T) {
 		t.Fatalf("a blank reason was accepted: update %+v, state %s", u, st.State)
 	}
 }
+
+// TestBuildPodReleasedWhenTestPasses: a pool pod is given back as soon as
+// test passes, not held through the approval wait.
+func TestBuildPodReleasedWhenTestPasses(t *testing.T) {
+	h := newHarness(t)
+	h.decideAt(t, 2*time.Hour, UpdateApprove, Decision{User: "alice"})
+	spec := fullSpec(t)
+	spec.Bake, spec.Deploy, spec.Integration, spec.Promote, spec.Production = nil, nil, nil, nil, nil
+	spec.Build.Pool = "go"
+	h.env.ExecuteWorkflow(Pipeline, input(spec))
+	if st, err := h.result(t); err != nil || st.State != StateSucceeded {
+		t.Fatalf("state %s err %v", st.State, err)
+	}
+	calls := only(h.Calls(), "Run:", "Cleanup", "notify:approval_requested")
+	want := []string{"Run:build", "Run:test", "Cleanup", "notify:approval_requested"}
+	if !slices.Equal(calls, want) {
+		t.Fatalf("calls %v, want %v (and no second release at the end)", calls, want)
+	}
+}

@@ -124,6 +124,9 @@ func newHarness(t *testing.T) *harness {
 	bind.Activity(h.env, contract.RunSteps, func(_ context.Context, in contract.StepsInput) (contract.StepsResult, error) {
 		h.record("Run:"+in.Phase, in)
 		ws := contract.Workspace{Kind: contract.WorkspaceLocal, Path: "/ws/" + in.RunID}
+		if in.Pool != "" {
+			ws = contract.Workspace{Kind: contract.WorkspacePod, Pool: in.Pool, Namespace: "builds", Pod: "pod-" + in.RunID, Claim: in.RunID, Path: "/workspace"}
+		}
 		return contract.StepsResult{Workspace: ws, Summary: in.Phase + " ok"}, fail(in.Phase)
 	})
 	bind.Activity(h.env, contract.Bake, func(_ context.Context, in contract.BakeInput) (contract.BakeResult, error) {

@@ -31,7 +31,8 @@ func TestReplayCommittedHistories(t *testing.T) {
 		"success_v3.json":              {"ImFwcHJvdmFsLWlkZW50aXR5Ig==", "eyJ3b3Jrc3BhY2UiOnsia2luZCI6ImxvY2FsI", "WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
 		"failure_compensation_v3.json": {`"DeleteEnvironment"`, `"RemoveTag"`, "WORKFLOW_EXECUTION_FAILED"},
 		// the marker of change "approval-policy" and its activity
-		"success_v4.json": {"ImFwcHJvdmFsLXBvbGljeSI=", `"ApprovalPolicy"`, "WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
+		"success_pool.json": {"InBvZC1yZWxlYXNlLWFmdGVyLXRlc3Qi", `"Cleanup"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		"success_v4.json":   {"ImFwcHJvdmFsLXBvbGljeSI=", `"ApprovalPolicy"`, "WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
 	}
 	seen := 0
 	for _, f := range files {

@@ -27,7 +27,34 @@ var testPhase = phaseDef{
 		}
 		r.st.Outputs.Workspace = res.Workspace
 		r.st.Outputs.TestSummary = res.Summary
+		r.releasePod(ctx)
 		return nil
 	},
 	keep: func(dst *Outputs, src Outputs) { dst.TestSummary = src.TestSummary },
+}
+
+// podReleaseAfterTest versions giving a build pod back when test passes
+// ("pod-release-after-test" change id) instead of when the run ends: the
+// pool's pods are not held through days of approval. Nothing after test
+// reads the workspace (bake fetches the commit itself).
+const podReleaseAfterTest = 1
+
+// releasePod releases a pod workspace now that its phases are done. A
+// failed release is logged: the pod's lease expires and the pool's keeper
+// deletes it anyway.
+func (r *run) releasePod(ctx workflow.Context) {
+	ws := r.st.Outputs.Workspace
+	if ws.Kind != contract.WorkspacePod {
+		return
+	}
+	if workflow.GetVersion(ctx, "pod-release-after-test", workflow.DefaultVersion, podReleaseAfterTest) < podReleaseAfterTest {
+		return
+	}
+	var now Saga
+	PushUndo(&now, pipelines.PhaseTest, contract.ReleaseWorkspace, contract.WorkspaceRef{RunID: r.runID, Workspace: ws}, true)
+	if _, err := now.Compensate(ctx, false); err != nil {
+		workflow.GetLogger(ctx).Warn("build pod release failed; its lease will expire", "pod", ws.Pod, "error", err)
+		return
+	}
+	r.st.Outputs.Workspace = contract.Workspace{}
 }

@@ -130,11 +130,20 @@ func (s *serveFlags) workerConfig(c client.Client, dir string) (worker.Config, e
 		ApproverGroups: s.cfg.ApproverGroups, DecisionKey: key.Public().(ed25519.PublicKey)}, nil
 }
 
-// newWorker builds the worker of `dev` and `worker`.
-func (s *serveFlags) newWorker(c client.Client, dir string) (sdkworker.Worker, error) {
+// newWorker builds the worker of `dev` and `worker`. With pools in the
+// configuration it also keeps them (when elected) until ctx ends.
+func (s *serveFlags) newWorker(ctx context.Context, c client.Client, dir string, log *slog.Logger) (sdkworker.Worker, error) {
 	wc, err := s.workerConfig(c, dir)
 	if err != nil {
 		return nil, err
+	}
+	pools, err := loadPools(s.cfg, s.platform.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	if pools != nil {
+		wc.Pools = pools.executors()
+		pools.keep(ctx, log)
 	}
 	return worker.New(c, wc)
 }
@@ -237,7 +246,7 @@ func newDevCmd(g *globals) *cobra.Command {
 			defer c.Close()
 			var w sdkworker.Worker
 			if runWorker {
-				if w, err = s.newWorker(c, dir); err != nil {
+				if w, err = s.newWorker(cmd.Context(), c, dir, log); err != nil {
 					return err
 				}
 				if err := w.Start(); err != nil {
@@ -277,7 +286,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			w, err := s.newWorker(c, dir)
+			w, err := s.newWorker(cmd.Context(), c, dir, g.logger())
 			if err != nil {
 				return err
 			}
