@@ -31,7 +31,7 @@ lint: tools ## gofmt, go vet, workflowcheck, package layers
 	workflowcheck ./workflows/...
 	scripts/check-layers.sh
 
-demo: build ## run the sample app's pipeline end to end on the embedded server, approval included
+demo: build platform-up ## run the sample app's pipeline end to end on the embedded server and the local platform (build and test in a warm pool pod), approval included
 	./examples/demo.sh
 
 bench: ## benchmarks on the embedded server: orchestration overhead, throughput, webhook acknowledgement

@@ -55,6 +55,18 @@ func (c *Config) Pool(name string) (pool.Spec, bool) {
 	return pool.Spec{}, false
 }
 
+// CheckPool says what is wrong with a spec's build.pool on this server:
+// nothing for "" (the worker's local executor) or a configured pool.
+func (c *Config) CheckPool(name string) error {
+	if _, ok := c.Pool(name); name == "" || ok {
+		return nil
+	}
+	if len(c.Pools) == 0 {
+		return fmt.Errorf("build.pool %q: this server has no pools; declare it under pools in the server configuration or remove build.pool to build on the worker", name)
+	}
+	return fmt.Errorf("build.pool %q is not a pool of this server (pools: %s)", name, strings.Join(c.PoolNames(), ", "))
+}
+
 // PoolNames lists the configured pools.
 func (c *Config) PoolNames() []string {
 	var out []string

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The demo: the sample app's pipeline (build, test, approval) on the embedded
-# Temporal server, with the approval answered through the same API a person
+# The demo: the sample app's pipeline on the embedded Temporal server and the
+# local platform (`make platform-up`): build and test run in a warm pod of
+# the "go" pool, then the approval is answered through the same API a person
 # uses. Everything lives in a temporary directory and is removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +9,11 @@ SLUICE=$PWD/bin/sluice
 work=$(mktemp -d)
 chmod 711 "$work"   # run as root, build steps run as an unprivileged user who must pass through
 dev_pid=""
-cleanup() { [ -n "$dev_pid" ] && kill "$dev_pid" 2>/dev/null && wait "$dev_pid" 2>/dev/null; rm -rf "$work"; }
+cleanup() {
+  [ -n "$dev_pid" ] && kill "$dev_pid" 2>/dev/null && wait "$dev_pid" 2>/dev/null
+  [ -n "${KUBECONFIG:-}" ] && kubectl delete namespace sluice-demo-builds --wait=false >/dev/null 2>&1
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -17,6 +22,9 @@ export SLUICE_SERVER=http://127.0.0.1:${DEMO_HTTP_PORT:-$(port)}
 ui_port=${DEMO_UI_PORT:-$(port)}
 export SLUICE_UI_URL=http://127.0.0.1:$ui_port
 export SLUICE_TOKEN_FILE=$work/data/api-token   # the API token sluice dev writes
+
+eval "$(testenv/platform/env.sh)"
+[ -f "$KUBECONFIG" ] || { echo "the demo needs the local platform: run make platform-up" >&2; exit 1; }
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -27,15 +35,33 @@ git -C "$work/hello" add -A
 git -C "$work/hello" -c user.name=carol -c user.email=carol@example.com commit -q -m "hello: first version"
 git -C "$work/hello" log --oneline
 
-say "sluice dev: embedded Temporal + Web UI + worker + HTTP API"
-"$SLUICE" dev --data-dir "$work/data" --step-home /var/tmp/sluice-demo-step-home --temporal-port "${SLUICE_TEMPORAL_ADDRESS##*:}" \
+say "the server configuration: a warm pool of Go build pods on the local cluster"
+cat >"$work/sluice.yml" <<YML
+pools:
+  - name: go
+    image: $SLUICE_REGISTRY/sluice/go-builder:latest
+    namespace: sluice-demo-builds
+    min_idle: 1
+    max_total: 3
+    requests: {cpu: 250m, memory: 256Mi}
+    limits: {cpu: "2", memory: 2Gi}
+    cache: {host_path: /var/cache/sluice-demo-pool, paths: [/root/.cache/go-build, /root/go/pkg/mod]}
+YML
+cat "$work/sluice.yml"
+
+say "sluice dev: embedded Temporal + Web UI + worker (keeping the pool) + HTTP API"
+"$SLUICE" dev --config "$work/sluice.yml" --kubeconfig "$KUBECONFIG" --data-dir "$work/data" --step-home /var/tmp/sluice-demo-step-home --temporal-port "${SLUICE_TEMPORAL_ADDRESS##*:}" \
   --http-port "${SLUICE_SERVER##*:}" --ui-port "$ui_port" >"$work/dev.log" 2>"$work/dev.err" &
 dev_pid=$!
 for _ in $(seq 100); do grep -q "Sluice dev is running" "$work/dev.log" && break; sleep 0.1; done
 cat "$work/dev.log"
 
-say "sluice lint"
-"$SLUICE" lint "$work/hello/.sluice.yml"
+say "sluice lint (build.pool checked against the server's pools)"
+"$SLUICE" lint "$work/hello/.sluice.yml" --config "$work/sluice.yml"
+
+say "sluice pool list"
+for _ in $(seq 300); do "$SLUICE" pool list --config "$work/sluice.yml" --output json | grep -q '"idle": *[1-9]' && break; sleep 0.2; done
+"$SLUICE" pool list --config "$work/sluice.yml"
 
 say "sluice run"
 run=$("$SLUICE" run --repo "$work/hello" --ref main --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_id"])')
@@ -57,5 +83,5 @@ say "alice approves"
 "$SLUICE" approve "$run" --as alice --comment "looks good"
 "$SLUICE" status "$run" --wait
 
-say "the run's log"
+say "the run's log (build and test ran in the pool pod: see its hostname)"
 "$SLUICE" logs "$run"

@@ -98,3 +98,12 @@ func (s *Spec) Timeout(phase string) Duration {
 	}
 	return 0
 }
+
+// Pool is the warm pool build and test run in, or "" for the worker's own
+// executor.
+func (s *Spec) Pool() string {
+	if s.Build == nil {
+		return ""
+	}
+	return s.Build.Pool
+}

@@ -68,6 +68,9 @@ func (s *PushStarter) StartPush(ctx context.Context, repo *config.Repository, p 
 	if err != nil {
 		return webhooks.Outcome{Status: http.StatusUnprocessableEntity, Result: "invalid", Detail: err.Error()}, nil
 	}
+	if err := s.Config.CheckPool(spec.Pool()); err != nil {
+		return webhooks.Outcome{Status: http.StatusUnprocessableEntity, Result: "invalid", Detail: err.Error()}, nil
+	}
 	if !spec.Triggers(p.Branch) {
 		return webhooks.Outcome{Status: http.StatusOK, Result: "ignored", Detail: "branch " + p.Branch + " is not in on.branches"}, nil
 	}

@@ -210,5 +210,26 @@ func (e *env) waitState(run, state string, timeout time.Duration) statusOut {
 // committed by carol, and returns its path and the commit.
 func gitRepo(t *testing.T, spec string) (string, string) {
 	t.Helper()
+	if spec == "" {
+		spec = localSpec(t)
+	}
 	return gitsrctest.Repo(t, "../../examples/hello", spec)
+}
+
+// localSpec is the sample app's spec building on the worker instead of in
+// the "go" pool: these tests run without a cluster (pool_e2e_test.go runs
+// the sample as it is).
+func localSpec(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../../examples/hello/.sluice.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "pool:") {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }

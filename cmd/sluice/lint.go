@@ -7,11 +7,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/pipelines"
 )
 
 func newLintCmd(g *globals) *cobra.Command {
 	var schema bool
+	var configFile string
 	cmd := &cobra.Command{
 		Use:   "lint [FILE]",
 		Short: "Check a .sluice.yml; exit 1 listing every problem with its line",
@@ -43,6 +45,15 @@ func newLintCmd(g *globals) *cobra.Command {
 				}
 				return exitError{code: 1, msg: fmt.Sprintf("%v\n%d problem(s) in %s", err, len(ps), path)}
 			}
+			if configFile != "" {
+				cfg, err := config.Load(configFile)
+				if err != nil {
+					return err
+				}
+				if err := cfg.CheckPool(spec.Pool()); err != nil {
+					return exitError{code: 1, msg: fmt.Sprintf("%s: %v", path, err)}
+				}
+			}
 			if g.output == "json" {
 				return printJSON(g.stdout, map[string]any{"valid": true, "spec": spec})
 			}
@@ -57,5 +68,6 @@ func newLintCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&schema, "schema", false, "print the JSON schema of .sluice.yml instead")
+	cmd.Flags().StringVar(&configFile, "config", "", "server configuration: also check build.pool against its pools")
 	return cmd
 }

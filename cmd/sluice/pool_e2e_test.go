@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
+	"github.com/sluice-cd/sluice/testenv"
+	"github.com/sluice-cd/sluice/testenv/poll"
+)
+
+// poolEnv is a Sluice installation whose configuration declares a "go"
+// pool on the local platform, in a namespace of the test's own.
+type poolEnv struct {
+	*env
+	config, kubeconfig, ns string
+	client                 kubernetes.Interface
+}
+
+func newPoolEnv(t *testing.T) *poolEnv {
+	p := testenv.Require(t)
+	e := &poolEnv{env: newEnv(t), kubeconfig: p.Kubeconfig, ns: fmt.Sprintf("sluice-e2e-pool-%d", time.Now().UnixNano()%1_000_000_000)}
+	rc, err := clientcmd.BuildConfigFromFlags("", p.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.client, err = kubernetes.NewForConfig(rc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.client.CoreV1().Namespaces().Delete(context.Background(), e.ns, metav1.DeleteOptions{}) })
+	e.config = filepath.Join(t.TempDir(), "sluice.yml")
+	cfg := fmt.Sprintf(`pools:
+  - name: go
+    image: %s/sluice/go-builder:latest
+    namespace: %s
+    min_idle: 1
+    max_total: 3
+    cache: {host_path: /var/cache/sluice-e2e-pool, paths: [/root/.cache/go-build, /root/go/pkg/mod]}
+`, p.Registry, e.ns)
+	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// podsOfRun are the pool pods a run holds.
+func (e *poolEnv) podsOfRun(run string) []string {
+	list, err := e.client.CoreV1().Pods(e.ns).List(context.Background(), metav1.ListOptions{LabelSelector: "sluice.dev/pool=go"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, p := range list.Items {
+		if p.Annotations["sluice.dev/run"] == run && p.DeletionTimestamp == nil {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
+
+// TestSamplePipelineBuildsInAPoolPod runs the sample app's own spec: build
+// and test run in a warm pod of the "go" pool (the log shows the pod's
+// hostname), and the pod goes back (deleted) when test passes, before the
+// approval wait.
+func TestSamplePipelineBuildsInAPoolPod(t *testing.T) {
+	e := newPoolEnv(t)
+	e.startDev("--config", e.config, "--kubeconfig", e.kubeconfig)
+	repo, _ := gitsrctest.Repo(t, "../../examples/hello", "")
+	var started struct {
+		RunID string `json:"run_id"`
+	}
+	if code := e.json(&started, "run", "--repo", repo, "--ref", "main"); code != 0 {
+		t.Fatal("run failed to start")
+	}
+	e.waitState(started.RunID, "awaiting_approval", 3*time.Minute)
+	logs, _, _ := e.sluice("logs", started.RunID)
+	if !strings.Contains(logs, "build | sluice-go-") || !strings.Contains(logs, "test | ok  \texample.com/hello") {
+		t.Fatalf("build and test did not run in a pool pod:\n%s", logs)
+	}
+	runID := started.RunID[strings.LastIndex(started.RunID, "@")+1:]
+	if held := e.podsOfRun(runID); len(held) != 0 {
+		t.Fatalf("the run still holds pods %v while it waits for approval", held)
+	}
+	out, _, code := e.sluice("pool", "list", "--config", e.config, "--kubeconfig", e.kubeconfig)
+	if code != 0 || !strings.Contains(out, "go") || !strings.Contains(out, e.ns) {
+		t.Fatalf("pool list: %d\n%s", code, out)
+	}
+}
+
+// TestWorkerCrashResumesInTheSamePod kills the worker with SIGKILL while a
+// build command runs in a pool pod. The next worker continues in the same
+// pod while the claim's lease holds: the finished command is not run again,
+// the interrupted one is (after the lost attempt's processes are ended).
+func TestWorkerCrashResumesInTheSamePod(t *testing.T) {
+	e := newPoolEnv(t)
+	e.startDev("--worker=false")
+	spec := `version: 1
+build:
+  pool: go
+  commands:
+    - echo one | tee -a /tmp/attempts
+    - echo two | tee -a /tmp/attempts && sleep 4 && echo built > built.txt
+    - hostname && cat /tmp/attempts && test -f built.txt
+`
+	repo, _ := gitsrctest.Repo(t, "../../examples/hello", spec)
+	workerArgs := []string{"worker", "--data-dir", e.dataDir, "--step-home", stepHome, "--config", e.config, "--kubeconfig", e.kubeconfig}
+	w1 := e.start(workerArgs...)
+	var started struct {
+		RunID string `json:"run_id"`
+	}
+	if code := e.json(&started, "run", "--repo", repo, "--ref", "main"); code != 0 {
+		t.Fatal("run failed to start")
+	}
+	poll.Until(t, "the second command to run", func() bool {
+		logs, _, _ := e.sluice("logs", started.RunID)
+		return strings.Contains(logs, "build | two") // running in the pod
+
+	})
+	runID := started.RunID[strings.LastIndex(started.RunID, "@")+1:]
+	before := e.podsOfRun(runID)
+	w1.kill(syscall.SIGKILL)
+	e.start(workerArgs...)
+	out, _, code := e.sluice("status", started.RunID, "--wait")
+	if code != 0 || !strings.Contains(out, "succeeded") {
+		t.Fatalf("run did not complete after the worker restart (code %d):\n%s", code, out)
+	}
+	logs, _, _ := e.sluice("logs", started.RunID)
+	if len(before) != 1 || !strings.Contains(logs, "build | "+before[0]) {
+		t.Fatalf("want the build to end in pod %v:\n%s", before, logs)
+	}
+	// "one": its command's output and the final cat, once each; "two": the
+	// interrupted command's output twice and twice in the cat
+	if strings.Count(logs, "build | one") != 2 || strings.Count(logs, "build | two") != 4 {
+		t.Fatalf("want the finished command once and the interrupted one twice:\n%s", logs)
+	}
+}
