@@ -34,9 +34,11 @@ lint: tools ## gofmt, go vet, workflowcheck, package layers
 demo: build platform-up ## run the sample app's pipeline end to end on the embedded server and the local platform (build and test in a warm pool pod), approval included
 	./examples/demo.sh
 
-bench: ## benchmarks on the embedded server: orchestration overhead, throughput, webhook acknowledgement
+bench: ## benchmarks: orchestration overhead, throughput, webhook acknowledgement (embedded server); warm pool claim vs cold pod, per-phase overhead, cache benefit (local platform)
 	$(GO) test -run '^$$' -bench . -benchtime 30x ./worker
 	$(GO) test -run '^$$' -bench WebhookAck -benchtime 200x ./webhooks
+	$(GO) test -run '^$$' -bench 'ClaimVsColdStart|PhaseOverhead' -benchtime 20x ./pool
+	$(GO) test -run '^$$' -bench CacheBenefit -benchtime 3x ./pool
 
 fuzz: ## fuzz the spec parser for 60s
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./pipelines

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func env(m map[string]string) func(string) (string, bool) {
@@ -103,5 +104,37 @@ func TestIncomingWebhookOnlyNeedsNoSigningSecret(t *testing.T) {
 	}
 	if c.Slack.IncomingWebhookURL() == "" || c.Slack.BotTokenValue() != "" {
 		t.Fatal("webhook mode not loaded")
+	}
+}
+
+func TestPoolsAreReadAndChecked(t *testing.T) {
+	src := `pools:
+  - name: go
+    image: 127.0.0.1:5000/sluice/go-builder:latest
+    min_idle: 2
+    lease_ttl: 30s
+    limits: {cpu: "2", memory: 2Gi}
+`
+	c, err := Parse("sluice.yml", []byte(src), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := c.Pool("go")
+	if !ok || p.MinIdle != 2 || time.Duration(p.LeaseTTL) != 30*time.Second || p.Namespace != "sluice-builds" || p.MaxTotal != 8 {
+		t.Fatalf("pool %+v", p)
+	}
+	if err := c.CheckPool("gpu"); err == nil || !strings.Contains(err.Error(), "pools: go") {
+		t.Fatalf("unknown pool: %v", err)
+	}
+	for bad, want := range map[string]string{
+		"pools: [{name: go}]": "image: required",
+		"pools: [{name: go, image: x, requests: {cpu: 4}, limits: {cpu: 2}}]": "more than the limit",
+		"pools: [{name: go, image: x, min_idle: 5, max_total: 2}]":            "min_idle <= max_total",
+		"pools: [{name: Go_Pool, image: x}]":                                  "DNS label",
+		"pools: [{name: go, image: x}, {name: go, image: y}]":                 "listed twice",
+	} {
+		if _, err := Parse("sluice.yml", []byte(bad), env(nil)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", bad, err, want)
+		}
 	}
 }

@@ -59,8 +59,9 @@ type podsClient interface {
 // and test share it), or an idle one taken atomically — the update carries
 // the pod's resourceVersion, so of two workers claiming one pod, one gets a
 // conflict and moves on. When no pod is idle Claim waits for the keeper to
-// make one, and fails at once when the pool's pods cannot start.
-func (p *Pool) Claim(ctx context.Context, run string) (*corev1.Pod, error) {
+// make one, and fails at once when the pool's pods cannot start. held
+// says the run already held the pod.
+func (p *Pool) Claim(ctx context.Context, run string) (pod *corev1.Pod, held bool, err error) {
 	timeout := p.ClaimTimeout
 	if timeout == 0 {
 		timeout = 2 * time.Minute
@@ -70,10 +71,11 @@ func (p *Pool) Claim(ctx context.Context, run string) (*corev1.Pod, error) {
 	for {
 		list, err := p.pods().List(ctx, metav1.ListOptions{LabelSelector: p.selector("")})
 		if err != nil {
-			return nil, p.wrap(ctx, "list pods", err)
+			return nil, false, p.wrap(ctx, "list pods", err)
 		}
 		if pod := p.heldBy(list.Items, run); pod != nil {
-			return p.renew(ctx, pod, run)
+			pod, err := p.renew(ctx, pod, run)
+			return pod, err == nil, err
 		}
 		for _, cand := range p.idle(list.Items) {
 			pod, err := p.take(ctx, cand, run)
@@ -81,15 +83,15 @@ func (p *Pool) Claim(ctx context.Context, run string) (*corev1.Pod, error) {
 				continue // another worker took it first
 			}
 			if err != nil {
-				return nil, p.wrap(ctx, "claim pod "+cand.Name, err)
+				return nil, false, p.wrap(ctx, "claim pod "+cand.Name, err)
 			}
-			return pod, nil
+			return pod, false, nil
 		}
 		if why := p.broken(list.Items); why != "" {
-			return nil, fmt.Errorf("%w: pool %q: %s", ErrPoolBroken, p.Spec.Name, why)
+			return nil, false, fmt.Errorf("%w: pool %q: %s", ErrPoolBroken, p.Spec.Name, why)
 		}
 		if err := p.waitForChange(ctx, list.ResourceVersion); err != nil {
-			return nil, fmt.Errorf("pool %q has no idle pod after %s (%s): %w", p.Spec.Name, timeout, summary(list.Items, p.Spec), err)
+			return nil, false, fmt.Errorf("pool %q has no idle pod after %s (%s): %w", p.Spec.Name, timeout, summary(list.Items, p.Spec), err)
 		}
 	}
 }

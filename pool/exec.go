@@ -67,36 +67,44 @@ func (e *Execer) output(ctx context.Context, ns, pod string, argv ...string) (st
 // outside the workspace the command can write.
 const groupFile = "/tmp/.sluice-command-group"
 
-// scriptWrapper starts the script in a new session (so it and everything
-// it starts share one process group, whose id is its pid), records the
-// group, and exits with the script's status. The script is $1.
-const scriptWrapper = `cd ` + Workdir + ` || exit 97
+// endGroup defines end_group: it ends the recorded command group — TERM,
+// then KILL once $1 tenths of a second have passed — and returns when no
+// member is left alive (zombies waiting to be reaped do not count). It is
+// what "cancel" means for a command in a pod. (BusyBox's kill takes no "--".)
+const endGroup = `end_group() {
+  f=` + groupFile + `
+  [ -f "$f" ] || return 0
+  g=$(cat "$f")
+  [ -n "$g" ] || return 0
+  kill -TERM -"$g" 2>/dev/null
+  i=0
+  while ps -o pgid,stat | awk -v g="$g" '$1 == g && $2 !~ /^Z/ { n++ } END { exit n == 0 }'; do
+    i=$((i+1))
+    if [ "$i" -ge "$1" ]; then kill -KILL -"$g" 2>/dev/null; fi
+    if [ "$i" -ge $(($1 + 100)) ]; then echo "processes of group $g survive SIGKILL" >&2; return 1; fi
+    sleep 0.1
+  done
+  rm -f "$f"
+}
+`
+
+// killGroup ends the running command's group; $1 is the grace in tenths.
+const killGroup = endGroup + `end_group "$1"`
+
+// scriptWrapper first ends whatever an earlier, lost attempt left running
+// (its worker died; the exec stream closed but the processes did not), then
+// starts the script ($1) in a new session — so it and everything it starts
+// share one process group whose id is its pid — records the group, and
+// exits with the script's status.
+const scriptWrapper = endGroup + `end_group 0 || { echo "sluice: not running the command beside an earlier attempt's processes" >&2; exit 98; }
+cd ` + Workdir + ` || exit 97
 setsid sh -c "$1" </dev/null &
 pid=$!
 echo "$pid" > ` + groupFile + `
 wait "$pid"
 status=$?
-rm -f ` + groupFile + `
+[ "$(cat ` + groupFile + ` 2>/dev/null)" = "$pid" ] && rm -f ` + groupFile + `
 exit "$status"`
-
-// killGroup ends the recorded command group: TERM, then KILL once $1
-// tenths of a second have passed, and returns when no member is left alive
-// (zombies waiting for their parent to reap them do not count). It is what
-// "cancel" means for a command in a pod. (BusyBox's kill takes no "--".)
-const killGroup = `f=` + groupFile + `
-[ -f "$f" ] || exit 0
-g=$(cat "$f")
-[ -n "$g" ] || exit 0
-alive() { ps -o pgid,stat | awk -v g="$g" '$1 == g && $2 !~ /^Z/ { n++ } END { exit n == 0 }'; }
-kill -TERM -"$g" 2>/dev/null
-i=0
-while alive; do
-  i=$((i+1))
-  if [ "$i" -ge "$1" ]; then kill -KILL -"$g" 2>/dev/null; fi
-  if [ "$i" -ge $(($1 + 100)) ]; then echo "processes of group $g survive SIGKILL" >&2; exit 1; fi
-  sleep 0.1
-done
-rm -f "$f"`
 
 // envArgs turns env into `env K=V ...` arguments, sorted.
 func envArgs(env map[string]string) []string {

@@ -46,13 +46,13 @@ func (x *Executor) Prepare(ctx context.Context, co executor.Checkout, existing e
 			return existing, nil
 		}
 	}
-	pod, err := x.Pool.Claim(ctx, co.Key)
+	pod, held, err := x.Pool.Claim(ctx, co.Key)
 	if err != nil {
 		return executor.Handle{}, err
 	}
 	h := executor.Handle{Kind: contract.WorkspacePod, Pool: x.Pool.Spec.Name, Namespace: x.ns(), Pod: pod.Name, Claim: co.Key, Path: Workdir}
-	if x.holds(ctx, pod.Name, co.Commit) {
-		return h, nil
+	if held && x.holds(ctx, pod.Name, co.Commit) {
+		return h, nil // a retried attempt: the run's pod has the commit
 	}
 	if err := x.copySource(ctx, x.ns(), pod.Name, co.CloneURL, co.Commit); err != nil {
 		_ = x.Pool.Release(context.WithoutCancel(ctx), pod.Name)
@@ -75,9 +75,9 @@ func (x *Executor) grace() time.Duration {
 }
 
 // Run runs the command in the pod as its own process group. A command an
-// earlier, lost attempt left running is killed first; cancellation and the
-// timeout kill the whole group inside the container (closing the exec
-// stream alone would leave it running).
+// earlier, lost attempt left running is killed first (by the wrapper, in
+// the same exec); cancellation and the timeout kill the whole group inside
+// the container (closing the exec stream alone would leave it running).
 func (x *Executor) Run(ctx context.Context, h executor.Handle, c executor.Command, out io.Writer) (executor.Result, error) {
 	if !x.mine(h) {
 		return executor.Result{}, fmt.Errorf("workspace %s is not a pod of pool %q", h, x.Pool.Spec.Name)
@@ -87,9 +87,6 @@ func (x *Executor) Run(ctx context.Context, h executor.Handle, c executor.Comman
 			return executor.Result{}, fmt.Errorf("%w: %v", executor.ErrWorkspaceGone, err)
 		}
 		return executor.Result{}, err
-	}
-	if err := x.kill(ctx, h.Pod, 0); err != nil {
-		return executor.Result{}, fmt.Errorf("end an earlier attempt's command: %w", err)
 	}
 	stop := x.keepLease(ctx, h)
 	defer stop()

@@ -105,7 +105,7 @@ func TestRacingClaimsGetDifferentPods(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			run := "run-" + string(rune('a'+i))
-			pod, err := p.Claim(context.Background(), run)
+			pod, _, err := p.Claim(context.Background(), run)
 			if err != nil {
 				t.Error(err)
 				return
@@ -247,7 +247,7 @@ func TestBrokenPoolFailsFast(t *testing.T) {
 	e.keep(badImage, nowhere)
 	for p, want := range map[*Pool]string{badImage: "ImagePull", nowhere: "Unschedulable"} {
 		start := time.Now()
-		_, err := p.Claim(context.Background(), "run-x")
+		_, _, err := p.Claim(context.Background(), "run-x")
 		if !errors.Is(err, ErrPoolBroken) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), p.Spec.Name) {
 			t.Errorf("claim from %s: %v, want ErrPoolBroken with %s", p.Spec.Name, err, want)
 		}
