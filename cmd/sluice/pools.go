@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 
 	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/executor"
@@ -62,6 +63,7 @@ func (p *poolSet) executors() map[string]executor.Executor {
 
 // keep runs the pool keeper (leader-elected among workers) until ctx ends.
 func (p *poolSet) keep(ctx context.Context, log *slog.Logger) {
+	klog.SetSlogLogger(log) // client-go's leader election logs through klog
 	k := &pool.Keeper{Client: p.client, Pools: p.pools, Identity: p.pools[0].Holder, Log: log}
 	go func() {
 		if err := k.Run(ctx); err != nil {
