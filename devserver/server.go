@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -245,14 +246,26 @@ func serverConfig(o Options, httpPort int, sqlConf *config.SQL) (*config.Config,
 }
 
 // freePort asks the kernel for a free TCP port on ip.
+// freePort picks a free port below the kernel's ephemeral range (Linux
+// hands out 32768–60999 for outgoing connections and ":0" listeners). A
+// port found with ":0" and released can be taken by any process's next
+// outgoing connection before the server binds it, and an embedded Temporal
+// service that loses its port that way crashes; a port from below the range
+// can only be taken by another process probing the same way.
 func freePort(ip string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		return 0, fmt.Errorf("find a free port on %s: %w", ip, err)
+	for range 50 {
+		port := portLow + rand.IntN(portHigh-portLow)
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("find a free port on %s between %d and %d: 50 tries failed", ip, portLow, portHigh)
 }
+
+const portLow, portHigh = 20000, 32000
 
 // FreePort returns a currently free TCP port on 127.0.0.1, for tests and
 // for `sluice dev` when asked to pick ports itself.

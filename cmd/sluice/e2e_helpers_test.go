@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-cd/sluice/devserver"
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
 )
 
@@ -49,14 +49,15 @@ func sluiceBin(t *testing.T) string {
 	return binPath
 }
 
+// freePort is a port for a `sluice dev` of a test, from below the kernel's
+// ephemeral range (see devserver.FreePort).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := devserver.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // env is one Sluice installation: a data dir and the ports of its servers.
