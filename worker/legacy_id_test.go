@@ -1,4 +1,4 @@
-package runs
+package worker
 
 import (
 	"context"
@@ -9,10 +9,12 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluice-cd/sluice/devserver/devservertest"
+	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/workflows"
 )
 
-// TestStartHandsPushToRunningLegacyRun: a branch whose run was started under
+// TestStartHandsPushToRunningLegacyRun (runs.Client.Start; here because
+// this package's tests run the embedded server without -race): a branch whose run was started under
 // the old workflow ID form gets the next push signalled to that run, not a
 // second concurrent run under the new ID.
 func TestStartHandsPushToRunningLegacyRun(t *testing.T) {
@@ -35,7 +37,7 @@ func TestStartHandsPushToRunningLegacyRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := &Client{Temporal: c, TaskQueue: queue}
+	rc := &runs.Client{Temporal: c, TaskQueue: queue}
 	commit := "0123456789abcdef0123456789abcdef01234567"
 	st, err := rc.Start(ctx, workflows.Request{Push: workflows.Push{Repo: "acme/hello", Branch: "main", Commit: commit}})
 	if err != nil {
