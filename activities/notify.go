@@ -41,7 +41,7 @@ const EndOfLog = "run finished: "
 func noticeText(in contract.Notice) string {
 	switch in.Kind {
 	case contract.NoticeApprovalRequested:
-		return fmt.Sprintf("approval requested from %s (expires %s); approve with: sluice approve RUN --as USER",
+		return fmt.Sprintf("approval requested from %s (expires %s); approve with: sluice approve RUN (your API token says who you are)",
 			strings.Join(in.Approvers, ", "), in.ExpiresAt.UTC().Format(time.RFC3339))
 	case contract.NoticeApprovalReminder:
 		return fmt.Sprintf("approval still pending (%s); expires %s", in.Text, in.ExpiresAt.UTC().Format(time.RFC3339))

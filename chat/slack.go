@@ -197,7 +197,7 @@ func (w *Webhook) Post(ctx context.Context, n contract.Notice) (contract.Message
 	var text string
 	switch n.Kind {
 	case contract.NoticeApprovalRequested:
-		text = fmt.Sprintf("%s %s@%s waits for approval from %s: sluice approve %s --as USER", n.Repo, n.Branch, short(n.Commit), strings.Join(n.Approvers, ", "), RunRef(n))
+		text = fmt.Sprintf("%s %s@%s waits for approval from %s: sluice approve %s", n.Repo, n.Branch, short(n.Commit), strings.Join(n.Approvers, ", "), RunRef(n))
 	case contract.NoticeApprovalReminder:
 		text = fmt.Sprintf("Reminder: %s %s@%s still waits for approval (expires %s)", n.Repo, n.Branch, short(n.Commit), n.ExpiresAt.UTC().Format(time.RFC1123))
 	default:

@@ -74,7 +74,7 @@ func (g *globals) printStatus(ref runs.Ref, st workflows.RunState) error {
 		fmt.Fprintf(w, "  %s %-12s %s\n", mark(ph.Status), ph.Name, phaseDetail(ph, now))
 	}
 	if a := st.Approval; a != nil && a.Status == workflows.ApprovalPending {
-		fmt.Fprintf(w, "approval pending: %d of %d from %s, expires %s\n  approve: sluice approve %s --as USER\n",
+		fmt.Fprintf(w, "approval pending: %d of %d from %s, expires %s\n  approve: sluice approve %s (as your API token's user; --as USER on single-user sluice dev)\n",
 			len(a.Approvals), a.Required, strings.Join(a.Approvers, ", "), a.ExpiresAt.Local().Format(time.RFC1123), ref)
 	}
 	for _, c := range st.Compensated {
@@ -139,7 +139,7 @@ func (g *globals) watch(ctx context.Context, rc *runs.Client, ref runs.Ref) erro
 			}
 			if st.State == workflows.StateAwaitingApproval && !hinted {
 				hinted = true
-				fmt.Fprintf(g.stdout, "  waiting for approval from %s: sluice approve %s --as USER\n", strings.Join(st.Approval.Approvers, ", "), ref)
+				fmt.Fprintf(g.stdout, "  waiting for approval from %s: sluice approve %s\n", strings.Join(st.Approval.Approvers, ", "), ref)
 			}
 		}
 		if runs.Terminal(st.State) {
