@@ -62,7 +62,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 		if n.Kind == contract.NoticeApprovalRequested {
 			info := activity.GetInfo(ctx)
 			go func() {
-				_, _ = (&runs.Client{Temporal: c}).Decide(context.Background(),
+				_, _ = (&runs.Client{Temporal: c, Signer: recordKey}).Decide(context.Background(),
 					runs.Ref{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID},
 					true, workflows.Decision{User: "alice"})
 			}()
@@ -73,7 +73,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 		b.Fatal(err)
 	}
 	b.Cleanup(w.Stop)
-	return &benchEnv{c: c, rc: &runs.Client{Temporal: c}}
+	return &benchEnv{c: c, rc: &runs.Client{Temporal: c, Signer: recordKey}}
 }
 
 func (e *benchEnv) pipeline(b *testing.B, branch string) time.Duration {
