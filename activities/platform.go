@@ -2,11 +2,18 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/gitsrc"
+	"github.com/sluice-cd/sluice/image"
+	"github.com/sluice-cd/sluice/logstore"
 )
 
 // Platform holds the addresses of the components the later phases need:
@@ -17,6 +24,8 @@ type Platform struct {
 	BuildKitAddr string
 	Registry     string
 	Kubeconfig   string
+	// Logs receives the bake's progress.
+	Logs *logstore.Store
 }
 
 func missing(phase, what string) error {
@@ -35,15 +44,49 @@ const (
 	needKubeconfig = "a Kubernetes cluster: set --kubeconfig or KUBECONFIG"
 )
 
-// Bake builds the image with BuildKit and pushes it.
+// Bake checks the commit out on this worker (build may have run in a pod
+// elsewhere), builds the spec's Dockerfile with BuildKit, and pushes the
+// image by digest tagged with the commit SHA.
 func (p *Platform) Bake(ctx context.Context, in contract.BakeInput) (contract.BakeResult, error) {
 	switch {
 	case p.BuildKitAddr == "":
 		return contract.BakeResult{}, missing("bake", needBuildKit)
 	case p.Registry == "":
 		return contract.BakeResult{}, missing("bake", needRegistry)
+	case in.Context != "" && !filepath.IsLocal(in.Context):
+		return contract.BakeResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("bake.context %q must be a directory inside the repository", in.Context), ErrInvalidInput, nil)
 	}
-	return contract.BakeResult{}, unsupported("bake", "BuildKit at "+p.BuildKitAddr)
+	tmp, err := os.MkdirTemp("", "sluice-bake-")
+	if err != nil {
+		return contract.BakeResult{}, err
+	}
+	defer os.RemoveAll(tmp)
+	src := filepath.Join(tmp, "src")
+	if err := gitsrc.Checkout(ctx, in.Source.CloneURL, in.Source.Commit, src); err != nil {
+		if errors.Is(err, gitsrc.ErrNotFound) || errors.Is(err, gitsrc.ErrBadCommit) {
+			return contract.BakeResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrSource, err)
+		}
+		return contract.BakeResult{}, err
+	}
+	log, err := p.Logs.Writer(in.RunID, "bake")
+	if err != nil {
+		return contract.BakeResult{}, err
+	}
+	defer log.Close()
+	fmt.Fprintf(log, "building %s at %s with BuildKit %s\n", in.Image, in.Source.Commit, p.BuildKitAddr)
+	b := &image.Builder{Addr: p.BuildKitAddr}
+	res, err := b.Bake(ctx, image.Bake{
+		ContextDir: filepath.Join(src, in.Context), Dockerfile: in.Dockerfile, BuildArgs: in.BuildArgs,
+		Repository: in.Image, Tags: []string{in.Source.Commit},
+	}, log)
+	if errors.Is(err, image.ErrBuild) {
+		return contract.BakeResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrStepFailed, nil)
+	}
+	if err != nil {
+		return contract.BakeResult{}, err
+	}
+	fmt.Fprintf(log, "pushed %s (%d of %d steps from cache)\n", res.Ref(), res.CacheHits, res.Steps)
+	return contract.BakeResult{Image: in.Image + ":" + in.Source.Commit, Digest: res.Digest}, nil
 }
 
 // Deploy applies the manifests to the environment and waits for rollout.
@@ -67,7 +110,38 @@ func (p *Platform) MarkAvailable(ctx context.Context, in contract.PromoteInput) 
 	if p.Registry == "" {
 		return contract.PromoteResult{}, missing("promote", needRegistry)
 	}
-	return contract.PromoteResult{}, unsupported("promote", "registry "+p.Registry)
+	repo, err := repository(in.Image)
+	if err != nil {
+		return contract.PromoteResult{}, err
+	}
+	if err := image.Tag(ctx, repo, in.Digest, in.Tag); err != nil {
+		return contract.PromoteResult{}, err
+	}
+	return contract.PromoteResult{Tag: in.Tag}, nil
+}
+
+// RemoveTag undoes MarkAvailable: the tag goes when it still names the
+// run's digest. With no registry configured no tag can exist.
+func (p *Platform) RemoveTag(ctx context.Context, in contract.TagRef) error {
+	if p.Registry == "" || in.Image == "" || in.Tag == "" {
+		return nil
+	}
+	repo, err := repository(in.Image)
+	if err != nil {
+		return err
+	}
+	return image.Untag(ctx, repo, in.Digest, in.Tag)
+}
+
+// repository strips the tag from "registry/team/app:tag".
+func repository(ref string) (string, error) {
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		ref = ref[:i]
+	}
+	if ref == "" {
+		return "", temporal.NewNonRetryableApplicationError("no image to tag: the run has no bake output", ErrInvalidInput, nil)
+	}
+	return ref, nil
 }
 
 // Production releases to the production environment.
@@ -85,13 +159,4 @@ func (p *Platform) DeleteEnvironment(ctx context.Context, in contract.Environmen
 		return nil
 	}
 	return unsupported("deploy", "Kubernetes")
-}
-
-// RemoveTag removes the available tag. With no registry configured no tag
-// can exist, so there is nothing to remove.
-func (p *Platform) RemoveTag(ctx context.Context, in contract.TagRef) error {
-	if p.Registry == "" {
-		return nil
-	}
-	return unsupported("promote", "registry "+p.Registry)
 }

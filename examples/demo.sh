@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo: the sample app's pipeline on the embedded Temporal server and the
 # local platform (`make platform-up`): build and test run in a warm pod of
-# the "go" pool, then the approval is answered through the same API a person
-# uses. Everything lives in a temporary directory and is removed at the end.
+# the "go" pool, BuildKit bakes the image and pushes it by digest, the
+# tested digest is tagged "available", then the approval is answered through
+# the same API a person uses. Everything lives in a temporary directory and is removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SLUICE=$PWD/bin/sluice
@@ -50,7 +51,7 @@ YML
 cat "$work/sluice.yml"
 
 say "sluice dev: embedded Temporal + Web UI + worker (keeping the pool) + HTTP API"
-"$SLUICE" dev --config "$work/sluice.yml" --kubeconfig "$KUBECONFIG" --data-dir "$work/data" --step-home /var/tmp/sluice-demo-step-home --temporal-port "${SLUICE_TEMPORAL_ADDRESS##*:}" \
+"$SLUICE" dev --config "$work/sluice.yml" --kubeconfig "$KUBECONFIG" --buildkit-addr "$SLUICE_BUILDKIT_ADDR" --registry "$SLUICE_REGISTRY" --data-dir "$work/data" --step-home /var/tmp/sluice-demo-step-home --temporal-port "${SLUICE_TEMPORAL_ADDRESS##*:}" \
   --http-port "${SLUICE_SERVER##*:}" --ui-port "$ui_port" >"$work/dev.log" 2>"$work/dev.err" &
 dev_pid=$!
 for _ in $(seq 100); do grep -q "Sluice dev is running" "$work/dev.log" && break; sleep 0.1; done
@@ -83,5 +84,10 @@ say "alice approves"
 "$SLUICE" approve "$run" --as alice --comment "looks good"
 "$SLUICE" status "$run" --wait
 
-say "the run's log (build and test ran in the pool pod: see its hostname)"
+say "the run's log (build and test ran in the pool pod: see its hostname; bake's BuildKit steps)"
 "$SLUICE" logs "$run"
+
+say "the image: pushed by digest, tagged with the commit and marked available"
+digest=$("$SLUICE" status "$run" --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["outputs"]["digest"])')
+echo "run's digest:      $digest"
+echo "hello:available -> $(crane digest --insecure "$SLUICE_REGISTRY/sluice-demo/hello:available")"

@@ -5,22 +5,30 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
 )
 
 // BenchmarkWebhookAck measures how long a signed GitHub push takes to be
-// answered 202: verification, parsing, reading .sluice.yml at the commit,
+// answered 202: verification, parsing, reading .sluice.yml at the commit
+// (a new commit each time; the commit is made outside the measurement),
 // and the durable start of the delivery's Dispatch workflow on the embedded
 // server. The baseline is a request the receiver rejects at once (bad
 // signature), i.e. HTTP and verification alone.
 func BenchmarkWebhookAck(b *testing.B) {
 	s := newStack(b)
-	body := payload(b, "github", s.commits["github"])
 	measure := func(b *testing.B, secret string, want int) {
 		var ds []time.Duration
 		for i := 0; b.Loop(); i++ {
+			// a new commit each time: a commit already accepted on its
+			// branch is answered 200 "duplicate" without a start
+			os.WriteFile(filepath.Join(s.dirs["github"], "bench.txt"), fmt.Appendf(nil, "%d\n", i), 0o644)
+			body := payload(b, "github", gitsrctest.Commit(b, s.dirs["github"], "bench"))
 			h := signed("github", secret, fmt.Sprintf("bench-%d-%d", i, time.Now().UnixNano()), body)
 			req, _ := http.NewRequest(http.MethodPost, s.url+"/hooks/github", bytes.NewReader(body))
 			req.Header = h

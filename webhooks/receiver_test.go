@@ -43,7 +43,9 @@ type stack struct {
 	url     string
 	secrets map[string]string
 	commits map[string]string
-	log     *bytes.Buffer
+	// dirs are the repositories, by provider.
+	dirs map[string]string
+	log  *bytes.Buffer
 }
 
 var providerRepo = map[string]string{"github": "acme/gh", "gitlab": "acme/gl", "gitea": "acme/gt"}
@@ -51,13 +53,13 @@ var providerRepo = map[string]string{"github": "acme/gh", "gitlab": "acme/gl", "
 // newStack builds the stack for a test or a benchmark.
 func newStack(tb testing.TB) *stack {
 	tb.Helper()
-	s := &stack{t: tb, c: devservertest.Start(tb), secrets: map[string]string{}, commits: map[string]string{}, log: &bytes.Buffer{}}
+	s := &stack{t: tb, c: devservertest.Start(tb), secrets: map[string]string{}, commits: map[string]string{}, dirs: map[string]string{}, log: &bytes.Buffer{}}
 	var cfgYAML strings.Builder
 	cfgYAML.WriteString("repositories:\n")
 	env := map[string]string{}
 	for provider, name := range providerRepo {
 		dir, commit := gitsrctest.Repo(tb, "../examples/hello", spec)
-		s.commits[provider] = commit
+		s.commits[provider], s.dirs[provider] = commit, dir
 		s.secrets[provider] = "s3cret-" + provider + "-0123456789"
 		env["SECRET_"+strings.ToUpper(provider)] = s.secrets[provider]
 		fmt.Fprintf(&cfgYAML, "  - {name: %s, provider: %s, clone_url: %q, webhook_secret: {env: SECRET_%s}}\n", name, provider, dir, strings.ToUpper(provider))

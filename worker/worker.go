@@ -99,6 +99,7 @@ func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *lo
 	}
 	steps := &activities.Steps{Exec: exec, Pools: cfg.Pools, Logs: logs}
 	platform := cfg.Platform
+	platform.Logs = logs
 	notify := &activities.Notify{Logs: logs, Chat: cfg.Chat}
 	status := &activities.CommitStatus{Reporters: cfg.Statuses, UIURL: cfg.UIURL}
 

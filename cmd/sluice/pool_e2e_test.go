@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
+	"github.com/sluice-cd/sluice/image"
 	"github.com/sluice-cd/sluice/testenv"
 	"github.com/sluice-cd/sluice/testenv/poll"
 )
@@ -25,11 +26,12 @@ type poolEnv struct {
 	*env
 	config, kubeconfig, ns string
 	client                 kubernetes.Interface
+	platform               *testenv.Platform
 }
 
 func newPoolEnv(t *testing.T) *poolEnv {
 	p := testenv.Require(t)
-	e := &poolEnv{env: newEnv(t), kubeconfig: p.Kubeconfig, ns: fmt.Sprintf("sluice-e2e-pool-%d", time.Now().UnixNano()%1_000_000_000)}
+	e := &poolEnv{env: newEnv(t), platform: p, kubeconfig: p.Kubeconfig, ns: fmt.Sprintf("sluice-e2e-pool-%d", time.Now().UnixNano()%1_000_000_000)}
 	rc, err := clientcmd.BuildConfigFromFlags("", p.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)
@@ -68,28 +70,46 @@ func (e *poolEnv) podsOfRun(run string) []string {
 	return out
 }
 
-// TestSamplePipelineBuildsInAPoolPod runs the sample app's own spec: build
-// and test run in a warm pod of the "go" pool (the log shows the pod's
-// hostname), and the pod goes back (deleted) when test passes, before the
-// approval wait.
-func TestSamplePipelineBuildsInAPoolPod(t *testing.T) {
+// TestSamplePipelineOnThePlatform runs the sample app's own spec on the
+// local platform: build and test in a warm pod of the "go" pool (the log
+// shows the pod's hostname; the pod goes back when test passes, before the
+// approval wait), bake with BuildKit (pushed by digest, tagged with the
+// commit) and promote (the tested digest tagged "available").
+func TestSamplePipelineOnThePlatform(t *testing.T) {
 	e := newPoolEnv(t)
-	e.startDev("--config", e.config, "--kubeconfig", e.kubeconfig)
-	repo, _ := gitsrctest.Repo(t, "../../examples/hello", "")
+	e.startDev("--config", e.config, "--kubeconfig", e.kubeconfig,
+		"--buildkit-addr", e.platform.BuildKitAddr, "--registry", e.platform.Registry)
+	repo, commit := gitsrctest.Repo(t, "../../examples/hello", "")
 	var started struct {
 		RunID string `json:"run_id"`
 	}
 	if code := e.json(&started, "run", "--repo", repo, "--ref", "main"); code != 0 {
 		t.Fatal("run failed to start")
 	}
-	e.waitState(started.RunID, "awaiting_approval", 3*time.Minute)
+	e.waitState(started.RunID, "awaiting_approval", 5*time.Minute)
 	logs, _, _ := e.sluice("logs", started.RunID)
-	if !strings.Contains(logs, "build | sluice-go-") || !strings.Contains(logs, "test | ok  \texample.com/hello") {
-		t.Fatalf("build and test did not run in a pool pod:\n%s", logs)
+	for _, want := range []string{"build | sluice-go-", "test | ok  \texample.com/hello", "bake | pushed 127.0.0.1:5000/sluice-demo/hello@sha256:"} {
+		if !strings.Contains(logs, want) {
+			t.Fatalf("log lacks %q:\n%s", want, logs)
+		}
 	}
 	runID := started.RunID[strings.LastIndex(started.RunID, "@")+1:]
 	if held := e.podsOfRun(runID); len(held) != 0 {
 		t.Fatalf("the run still holds pods %v while it waits for approval", held)
+	}
+	var st struct {
+		Outputs struct {
+			Digest string `json:"digest"`
+		} `json:"outputs"`
+	}
+	if e.json(&st, "status", started.RunID) != 0 || !strings.HasPrefix(st.Outputs.Digest, "sha256:") {
+		t.Fatalf("no digest in the run's outputs: %+v", st)
+	}
+	ctx := context.Background()
+	for _, tag := range []string{commit, "available"} {
+		if got, err := image.Digest(ctx, "127.0.0.1:5000/sluice-demo/hello", tag); err != nil || got != st.Outputs.Digest {
+			t.Fatalf("tag %s = %s %v, want the run's digest %s", tag, got, err, st.Outputs.Digest)
+		}
 	}
 	out, _, code := e.sluice("pool", "list", "--config", e.config, "--kubeconfig", e.kubeconfig)
 	if code != 0 || !strings.Contains(out, "go") || !strings.Contains(out, e.ns) {

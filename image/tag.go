@@ -1,0 +1,60 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/google/go-containerregistry/pkg/crane"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+func craneOpts(ctx context.Context, repository string) []crane.Option {
+	opts := []crane.Option{crane.WithContext(ctx)}
+	if Insecure(repository) {
+		opts = append(opts, crane.Insecure)
+	}
+	return opts
+}
+
+// Tag points repository:tag at digest, after checking the digest is there:
+// only an image that exists by digest is ever marked.
+func Tag(ctx context.Context, repository, digest, tag string) error {
+	opts := craneOpts(ctx, repository)
+	if _, err := crane.Head(repository+"@"+digest, opts...); err != nil {
+		return fmt.Errorf("%s@%s: %w", repository, digest, err)
+	}
+	if err := crane.Tag(repository+"@"+digest, tag, opts...); err != nil {
+		return fmt.Errorf("tag %s@%s as %s: %w", repository, digest, tag, err)
+	}
+	return nil
+}
+
+// Untag removes repository:tag when it still points at digest; a tag a
+// later run moved to another digest is left alone. Removing a tag that is
+// not there is fine.
+func Untag(ctx context.Context, repository, digest, tag string) error {
+	opts := craneOpts(ctx, repository)
+	ref := repository + ":" + tag
+	got, err := crane.Digest(ref, opts...)
+	var terr *transport.Error
+	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", ref, err)
+	}
+	if got != digest {
+		return nil
+	}
+	if err := crane.Delete(ref, opts...); err != nil {
+		return fmt.Errorf("remove %s: %w", ref, err)
+	}
+	return nil
+}
+
+// Digest is what repository:tag points at now.
+func Digest(ctx context.Context, repository, tag string) (string, error) {
+	return crane.Digest(repository+":"+tag, craneOpts(ctx, repository)...)
+}
