@@ -7,10 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/environments"
 	"github.com/sluice-cd/sluice/gitsrc"
 	"github.com/sluice-cd/sluice/image"
 	"github.com/sluice-cd/sluice/logstore"
@@ -24,7 +26,9 @@ type Platform struct {
 	BuildKitAddr string
 	Registry     string
 	Kubeconfig   string
-	// Logs receives the bake's progress.
+	// Cluster is the Kubeconfig's cluster, for deploy and integration.
+	Cluster *environments.Cluster
+	// Logs receives the phases' progress.
 	Logs *logstore.Store
 }
 
@@ -56,18 +60,11 @@ func (p *Platform) Bake(ctx context.Context, in contract.BakeInput) (contract.Ba
 	case in.Context != "" && !filepath.IsLocal(in.Context):
 		return contract.BakeResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("bake.context %q must be a directory inside the repository", in.Context), ErrInvalidInput, nil)
 	}
-	tmp, err := os.MkdirTemp("", "sluice-bake-")
+	src, done, err := checkout(ctx, in.Source)
 	if err != nil {
 		return contract.BakeResult{}, err
 	}
-	defer os.RemoveAll(tmp)
-	src := filepath.Join(tmp, "src")
-	if err := gitsrc.Checkout(ctx, in.Source.CloneURL, in.Source.Commit, src); err != nil {
-		if errors.Is(err, gitsrc.ErrNotFound) || errors.Is(err, gitsrc.ErrBadCommit) {
-			return contract.BakeResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrSource, err)
-		}
-		return contract.BakeResult{}, err
-	}
+	defer done()
 	log, err := p.Logs.Writer(in.RunID, "bake")
 	if err != nil {
 		return contract.BakeResult{}, err
@@ -89,20 +86,75 @@ func (p *Platform) Bake(ctx context.Context, in contract.BakeInput) (contract.Ba
 	return contract.BakeResult{Image: in.Image + ":" + in.Source.Commit, Digest: res.Digest}, nil
 }
 
-// Deploy applies the manifests to the environment and waits for rollout.
+// Deploy applies the commit's manifests, with the baked digest in place of
+// the image they name, to the run's environment and waits for rollout. An
+// ephemeral environment's namespace is made here (its deletion is already
+// on the run's compensation stack); staging's must exist.
 func (p *Platform) Deploy(ctx context.Context, in contract.DeployInput) (contract.DeployResult, error) {
-	if p.Kubeconfig == "" {
+	if p.Kubeconfig == "" || p.Cluster == nil {
 		return contract.DeployResult{}, missing("deploy", needKubeconfig)
 	}
-	return contract.DeployResult{}, unsupported("deploy", "Kubernetes")
+	if !filepath.IsLocal(in.Manifests) {
+		return contract.DeployResult{}, invalid("deploy.manifests %q must be a directory inside the repository", in.Manifests)
+	}
+	repo, err := repository(in.Image)
+	if err != nil {
+		return contract.DeployResult{}, err
+	}
+	src, done, err := checkout(ctx, in.Source)
+	if err != nil {
+		return contract.DeployResult{}, err
+	}
+	defer done()
+	objs, err := environments.ReadManifests(filepath.Join(src, in.Manifests))
+	if err != nil {
+		return contract.DeployResult{}, invalid("%v", err)
+	}
+	if environments.SetImage(objs, repo, in.Digest) == 0 {
+		return contract.DeployResult{}, invalid("no container in %s names the image %s (or %s): name it so the baked digest can take its place", in.Manifests, repo, filepath.Base(repo))
+	}
+	log, err := p.Logs.Writer(in.RunID, "deploy")
+	if err != nil {
+		return contract.DeployResult{}, err
+	}
+	defer log.Close()
+	if in.Ephemeral {
+		if err := p.Cluster.EnsureNamespace(ctx, in.Namespace, in.RunID); err != nil {
+			return contract.DeployResult{}, err
+		}
+		fmt.Fprintf(log, "environment: namespace %s (deleted when the run ends)\n", in.Namespace)
+	}
+	fmt.Fprintf(log, "deploying %s@%s\n", repo, in.Digest)
+	if err := p.Cluster.Apply(ctx, in.Namespace, in.RunID, objs, log); err != nil {
+		return contract.DeployResult{}, err
+	}
+	return contract.DeployResult{Namespace: in.Namespace}, nil
 }
 
-// Integration runs the integration job against the deployment.
+// Integration runs the suite as a Job next to the deployment; a failing
+// suite fails the phase (not retried) and the run's compensation deletes
+// the environment.
 func (p *Platform) Integration(ctx context.Context, in contract.IntegrationInput) (contract.IntegrationResult, error) {
-	if p.Kubeconfig == "" {
+	if p.Kubeconfig == "" || p.Cluster == nil {
 		return contract.IntegrationResult{}, missing("integration", needKubeconfig)
 	}
-	return contract.IntegrationResult{}, unsupported("integration", "Kubernetes")
+	if in.Namespace == "" {
+		return contract.IntegrationResult{}, invalid("integration needs the deploy phase's environment")
+	}
+	log, err := p.Logs.Writer(in.RunID, "integration")
+	if err != nil {
+		return contract.IntegrationResult{}, err
+	}
+	defer log.Close()
+	res, err := p.Cluster.RunSuite(ctx, in.Namespace, in.RunID, environments.Suite{Name: "integration", Image: in.Image, Commands: in.Commands, Env: in.Env}, log)
+	if err != nil {
+		return contract.IntegrationResult{}, err
+	}
+	if !res.Passed {
+		return contract.IntegrationResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("integration suite failed (exit %d) after %s", res.ExitCode, res.Duration.Round(100*time.Millisecond)), ErrStepFailed, nil)
+	}
+	return contract.IntegrationResult{Summary: fmt.Sprintf("integration suite passed in %s", res.Duration.Round(100*time.Millisecond))}, nil
 }
 
 // MarkAvailable adds the available tag to the tested digest.
@@ -152,11 +204,34 @@ func (p *Platform) Production(ctx context.Context, in contract.ProductionInput) 
 	return contract.ProductionResult{}, unsupported("production", "Kubernetes")
 }
 
-// DeleteEnvironment deletes a run's test namespace. With no cluster
-// configured no environment can exist, so there is nothing to delete.
+// DeleteEnvironment deletes a run's test namespace (only one labelled with
+// the run). With no cluster configured no environment can exist.
 func (p *Platform) DeleteEnvironment(ctx context.Context, in contract.EnvironmentRef) error {
-	if p.Kubeconfig == "" {
+	if p.Kubeconfig == "" || p.Cluster == nil || in.Namespace == "" {
 		return nil
 	}
-	return unsupported("deploy", "Kubernetes")
+	return p.Cluster.DeleteNamespace(ctx, in.Namespace, in.RunID)
+}
+
+// checkout puts the commit in a temporary directory on this worker; done
+// removes it.
+func checkout(ctx context.Context, src contract.Source) (string, func(), error) {
+	tmp, err := os.MkdirTemp("", "sluice-src-")
+	if err != nil {
+		return "", nil, err
+	}
+	done := func() { os.RemoveAll(tmp) }
+	dir := filepath.Join(tmp, "src")
+	if err := gitsrc.Checkout(ctx, src.CloneURL, src.Commit, dir); err != nil {
+		done()
+		if errors.Is(err, gitsrc.ErrNotFound) || errors.Is(err, gitsrc.ErrBadCommit) {
+			return "", nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrSource, err)
+		}
+		return "", nil, err
+	}
+	return dir, done, nil
+}
+
+func invalid(format string, a ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, a...), ErrInvalidInput, nil)
 }

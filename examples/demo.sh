@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The demo: the sample app's pipeline on the embedded Temporal server and the
 # local platform (`make platform-up`): build and test run in a warm pod of
-# the "go" pool, BuildKit bakes the image and pushes it by digest, the
-# tested digest is tagged "available", then the approval is answered through
-# the same API a person uses. Everything lives in a temporary directory and is removed at the end.
+# the "go" pool, BuildKit bakes the image and pushes it by digest, it is
+# deployed to the run's own namespace and the integration Job runs against
+# it, the tested digest is tagged "available", then the approval is answered
+# through the same API a person uses; the namespace goes when the run ends. Everything lives in a temporary directory and is removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SLUICE=$PWD/bin/sluice
@@ -77,6 +78,9 @@ for _ in $(seq 600); do
 done
 "$SLUICE" status "$run"
 
+say "the run's test environment while it waits for approval"
+kubectl get deployment,service,pods -n "$(kubectl get ns -l sluice.dev/run="${run##*@}" -o name | head -1 | cut -d/ -f2)" -o wide || true
+
 say "mallory is not an approver: refused, and the refusal is recorded in the run"
 "$SLUICE" approve "$run" --as mallory || true
 
@@ -84,7 +88,7 @@ say "alice approves"
 "$SLUICE" approve "$run" --as alice --comment "looks good"
 "$SLUICE" status "$run" --wait
 
-say "the run's log (build and test ran in the pool pod: see its hostname; bake's BuildKit steps)"
+say "the run's log (build and test in the pool pod: see its hostname; BuildKit's steps; the rollout; the integration Job)"
 "$SLUICE" logs "$run"
 
 say "the image: pushed by digest, tagged with the commit and marked available"

@@ -10,10 +10,12 @@ import (
 	sdkactivity "go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sluice-cd/sluice/activities"
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/contract/bind"
+	"github.com/sluice-cd/sluice/environments"
 	"github.com/sluice-cd/sluice/executor"
 	"github.com/sluice-cd/sluice/gitstatus"
 	"github.com/sluice-cd/sluice/logstore"
@@ -79,6 +81,15 @@ func New(c client.Client, cfg Config) (sdkworker.Worker, error) {
 			return nil, err
 		}
 		exec = l
+	}
+	if k := cfg.Platform.Kubeconfig; k != "" && cfg.Platform.Cluster == nil {
+		rc, err := clientcmd.BuildConfigFromFlags("", k)
+		if err != nil {
+			return nil, fmt.Errorf("kubeconfig %s: %w", k, err)
+		}
+		if cfg.Platform.Cluster, err = environments.NewCluster(rc); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Runs == nil {
 		cfg.Runs = &runs.Client{Temporal: c, TaskQueue: cfg.TaskQueue}

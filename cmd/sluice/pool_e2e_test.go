@@ -18,6 +18,7 @@ import (
 	"github.com/sluice-cd/sluice/image"
 	"github.com/sluice-cd/sluice/testenv"
 	"github.com/sluice-cd/sluice/testenv/poll"
+	"github.com/sluice-cd/sluice/workflows"
 )
 
 // poolEnv is a Sluice installation whose configuration declares a "go"
@@ -74,7 +75,9 @@ func (e *poolEnv) podsOfRun(run string) []string {
 // local platform: build and test in a warm pod of the "go" pool (the log
 // shows the pod's hostname; the pod goes back when test passes, before the
 // approval wait), bake with BuildKit (pushed by digest, tagged with the
-// commit) and promote (the tested digest tagged "available").
+// commit), deploy to the run's own namespace (the baked digest rolled out),
+// the integration Job against it, promote (the tested digest tagged
+// "available"), approval — and the namespace is gone when the run ends.
 func TestSamplePipelineOnThePlatform(t *testing.T) {
 	e := newPoolEnv(t)
 	e.startDev("--config", e.config, "--kubeconfig", e.kubeconfig,
@@ -88,7 +91,8 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 	}
 	e.waitState(started.RunID, "awaiting_approval", 5*time.Minute)
 	logs, _, _ := e.sluice("logs", started.RunID)
-	for _, want := range []string{"build | sluice-go-", "test | ok  \texample.com/hello", "bake | pushed 127.0.0.1:5000/sluice-demo/hello@sha256:"} {
+	for _, want := range []string{"build | sluice-go-", "test | ok  \texample.com/hello", "bake | pushed 127.0.0.1:5000/sluice-demo/hello@sha256:",
+		"deploy | deployment/hello available", "integration | hello, integration"} {
 		if !strings.Contains(logs, want) {
 			t.Fatalf("log lacks %q:\n%s", want, logs)
 		}
@@ -114,6 +118,21 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 	out, _, code := e.sluice("pool", "list", "--config", e.config, "--kubeconfig", e.kubeconfig)
 	if code != 0 || !strings.Contains(out, "go") || !strings.Contains(out, e.ns) {
 		t.Fatalf("pool list: %d\n%s", code, out)
+	}
+
+	env := workflows.TestNamespace("hello", runID)
+	t.Cleanup(func() { _ = e.client.CoreV1().Namespaces().Delete(context.Background(), env, metav1.DeleteOptions{}) })
+	d, err := e.client.AppsV1().Deployments(env).Get(ctx, "hello", metav1.GetOptions{})
+	if err != nil || d.Spec.Template.Spec.Containers[0].Image != "127.0.0.1:5000/sluice-demo/hello@"+st.Outputs.Digest {
+		t.Fatalf("the test environment %s while the run waits: %v %v", env, d, err)
+	}
+	if out, errOut, code := e.sluice("approve", started.RunID, "--as", "alice"); code != 0 {
+		t.Fatalf("approve: %s %s", out, errOut)
+	}
+	e.waitState(started.RunID, "succeeded", time.Minute)
+	ns, err := e.client.CoreV1().Namespaces().Get(ctx, env, metav1.GetOptions{})
+	if err == nil && ns.DeletionTimestamp == nil {
+		t.Fatalf("the test environment %s outlived the run", env)
 	}
 }
 

@@ -1,0 +1,121 @@
+package environments
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/sluice-cd/sluice/image"
+	"github.com/sluice-cd/sluice/testenv"
+)
+
+func TestManifestsGetTheBakedDigest(t *testing.T) {
+	objs, err := ReadManifests("../examples/hello/deploy/k8s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := SetImage(objs, "127.0.0.1:5000/sluice-demo/hello", "sha256:abc"); n != 1 {
+		t.Fatalf("replaced %d images, want 1", n)
+	}
+	cs, _, _ := unstructured.NestedSlice(objs[0].Object, "spec", "template", "spec", "containers")
+	if got := cs[0].(map[string]any)["image"]; got != "127.0.0.1:5000/sluice-demo/hello@sha256:abc" {
+		t.Fatalf("image %v", got)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "ns.yaml"), []byte("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n"), 0o644)
+	if _, err := ReadManifests(dir); err == nil || !strings.Contains(err.Error(), "Namespace") {
+		t.Fatalf("a Namespace manifest: %v", err)
+	}
+	if _, err := ReadManifests(t.TempDir()); err == nil || !strings.Contains(err.Error(), "no manifests") {
+		t.Fatalf("an empty directory: %v", err)
+	}
+}
+
+// TestEnvironmentOnTheCluster makes a run's namespace, applies manifests
+// with a digest in place of their image, waits for the rollout, runs a
+// passing and a failing suite next to it (the suite reaches the app through
+// its Service), and deletes the namespace — but never one of another run.
+func TestEnvironmentOnTheCluster(t *testing.T) {
+	p := testenv.Require(t)
+	rc, err := clientcmd.BuildConfigFromFlags("", p.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewCluster(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	busybox := p.Registry + "/sluice/busybox"
+	digest, err := image.Digest(ctx, busybox, "latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, run := fmt.Sprintf("sluice-env-test-%d", time.Now().UnixNano()%1_000_000_000), "run-1"
+	t.Cleanup(func() { _ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	if err := c.EnsureNamespace(ctx, ns, run); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.EnsureNamespace(ctx, ns, run); err != nil {
+		t.Fatalf("a retried attempt: %v", err)
+	}
+	if err := c.EnsureNamespace(ctx, ns, "run-2"); err == nil {
+		t.Fatal("another run took over the namespace")
+	}
+	objs, err := ReadManifests("testdata/web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs[0].SetNamespace("elsewhere") // the environment's namespace wins
+	if SetImage(objs, busybox, digest) != 1 {
+		t.Fatal("the manifest's busybox image was not replaced")
+	}
+	var log bytes.Buffer
+	if err := c.Apply(ctx, ns, run, objs, &log); err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if !strings.Contains(log.String(), "deployment/web available") {
+		t.Fatalf("log:\n%s", log.String())
+	}
+	d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+	if err != nil || d.Spec.Template.Spec.Containers[0].Image != busybox+"@"+digest || d.Labels[LabelRun] != run {
+		t.Fatalf("deployment: %v %v", d, err)
+	}
+	log.Reset()
+	res, err := c.RunSuite(ctx, ns, run, Suite{Name: "integration", Image: busybox + ":latest", Commands: []string{
+		`wget -qO- "http://$WEB_SERVICE_HOST:$WEB_SERVICE_PORT/"`, `echo "env $SLUICE_ENVIRONMENT $GREETING"`,
+	}, Env: map[string]string{"GREETING": "hi"}}, &log)
+	if err != nil || !res.Passed || !strings.Contains(log.String(), "served-by-web") || !strings.Contains(log.String(), "env "+ns+" hi") {
+		t.Fatalf("suite: %+v %v\n%s", res, err, log.String())
+	}
+	res, err = c.RunSuite(ctx, ns, run, Suite{Name: "integration", Image: busybox + ":latest", Commands: []string{"echo checking", "exit 4", "echo not reached"}}, &log)
+	if err != nil || res.Passed || res.ExitCode != 4 || strings.Contains(log.String(), "not reached") {
+		t.Fatalf("failing suite: %+v %v\n%s", res, err, log.String())
+	}
+	if err := c.DeleteNamespace(ctx, ns, "run-2"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err != nil || got.DeletionTimestamp != nil {
+		t.Fatalf("another run deleted the namespace: %v", err)
+	}
+	if err := c.DeleteNamespace(ctx, ns, run); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if !apierrors.IsNotFound(err) && (err != nil || got.DeletionTimestamp == nil) {
+		t.Fatalf("namespace not being deleted: %v", err)
+	}
+	if err := c.DeleteNamespace(ctx, ns, run); err != nil {
+		t.Fatalf("deleting again: %v", err)
+	}
+}

@@ -1,0 +1,115 @@
+package environments
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+)
+
+// Suite is an integration suite run as a Job in the environment.
+type Suite struct {
+	Name     string
+	Image    string
+	Commands []string
+	Env      map[string]string
+}
+
+// SuiteResult is how the suite ended.
+type SuiteResult struct {
+	Passed   bool
+	ExitCode int32
+	Duration time.Duration
+}
+
+// RunSuite runs the suite's commands (in order, stopping at the first that
+// fails) as a Job in ns, next to the deployment: the pod finds the app's
+// Services through the usual environment variables and DNS, and gets
+// SLUICE_ENVIRONMENT. Its output goes to log. A Job of the same name left
+// by an earlier attempt is replaced.
+func (c *Cluster) RunSuite(ctx context.Context, ns, run string, s Suite, log io.Writer) (SuiteResult, error) {
+	jobs := c.Client.BatchV1().Jobs(ns)
+	bg := metav1.DeletePropagationBackground
+	if err := jobs.Delete(ctx, s.Name, metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil && !apierrors.IsNotFound(err) {
+		return SuiteResult{}, err
+	}
+	if err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		_, err := jobs.Get(ctx, s.Name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	}); err != nil {
+		return SuiteResult{}, err
+	}
+	env := []corev1.EnvVar{{Name: "CI", Value: "true"}, {Name: "SLUICE_ENVIRONMENT", Value: ns}}
+	keys := make([]string, 0, len(s.Env))
+	for k := range s.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, corev1.EnvVar{Name: k, Value: s.Env[k]})
+	}
+	zero, noToken := int32(0), false
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Labels: map[string]string{LabelRun: labelValue(run), LabelManagedBy: "sluice"}},
+		Spec: batchv1.JobSpec{
+			BackoffLimit: &zero,
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{LabelRun: labelValue(run), "job-name": s.Name}},
+				Spec: corev1.PodSpec{
+					RestartPolicy:                corev1.RestartPolicyNever,
+					AutomountServiceAccountToken: &noToken,
+					Containers: []corev1.Container{{
+						Name: "suite", Image: s.Image, Env: env,
+						Command: []string{"sh", "-c", "set -e\n" + strings.Join(s.Commands, "\n")},
+					}},
+				},
+			},
+		},
+	}
+	start := time.Now()
+	created, err := jobs.Create(ctx, job, metav1.CreateOptions{})
+	if err != nil {
+		return SuiteResult{}, fmt.Errorf("create job %s: %w", s.Name, err)
+	}
+	var pod *corev1.Pod
+	// this Job's pod only: an earlier attempt's may still be terminating
+	mine := batchv1.ControllerUidLabel + "=" + string(created.UID)
+	err = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: mine})
+		if err != nil || len(pods.Items) == 0 {
+			return false, nil
+		}
+		pod = &pods.Items[0]
+		for _, cs := range pod.Status.ContainerStatuses {
+			if w := cs.State.Waiting; w != nil && (w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff" || w.Reason == "InvalidImageName") {
+				return false, fmt.Errorf("integration image %s: %s: %s", s.Image, w.Reason, w.Message)
+			}
+		}
+		return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed, nil
+	})
+	res := SuiteResult{Duration: time.Since(start)}
+	if pod != nil {
+		if rc, lerr := c.Client.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "suite"}).Stream(context.WithoutCancel(ctx)); lerr == nil {
+			_, _ = io.Copy(log, io.LimitReader(rc, 16<<20))
+			rc.Close()
+		}
+	}
+	if err != nil {
+		return res, err
+	}
+	res.Passed = pod.Status.Phase == corev1.PodSucceeded
+	for _, cs := range pod.Status.ContainerStatuses {
+		if t := cs.State.Terminated; t != nil {
+			res.ExitCode = t.ExitCode
+		}
+	}
+	return res, nil
+}

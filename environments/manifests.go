@@ -1,0 +1,129 @@
+// Package environments puts a run's image on Kubernetes: a per-run test
+// namespace (labelled with its run, deleted by the run's compensation),
+// the repository's manifests server-side applied into it with the baked
+// digest in place of the image they name, rollout waited for, and the
+// integration suite run as a Job next to the deployment. No Temporal here;
+// the deploy and integration activities adapt it.
+package environments
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+)
+
+// maxManifestBytes bounds what a repository's manifest directory may hold.
+const maxManifestBytes = 4 << 20
+
+// ReadManifests reads every .yaml/.yml/.json file of dir (not recursive,
+// in name order), one object per document.
+func ReadManifests(dir string) ([]*unstructured.Unstructured, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("manifests: %w", err)
+	}
+	var objs []*unstructured.Unstructured
+	total := 0
+	for _, e := range entries {
+		ext := strings.ToLower(filepath.Ext(e.Name()))
+		if e.IsDir() || !slices.Contains([]string{".yaml", ".yml", ".json"}, ext) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		if total += len(b); total > maxManifestBytes {
+			return nil, fmt.Errorf("manifests in %s are over %d MiB", dir, maxManifestBytes>>20)
+		}
+		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
+		for i := 1; ; i++ {
+			var m map[string]any
+			if err := dec.Decode(&m); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				return nil, fmt.Errorf("%s: document %d: %w", e.Name(), i, err)
+			}
+			if len(m) == 0 {
+				continue
+			}
+			u := &unstructured.Unstructured{Object: m}
+			if u.GetKind() == "" || u.GetAPIVersion() == "" {
+				return nil, fmt.Errorf("%s: document %d has no kind or apiVersion", e.Name(), i)
+			}
+			if u.GetKind() == "Namespace" {
+				return nil, fmt.Errorf("%s: document %d is a Namespace: Sluice makes the environment's namespace itself", e.Name(), i)
+			}
+			objs = append(objs, u)
+		}
+	}
+	if len(objs) == 0 {
+		return nil, fmt.Errorf("no manifests (.yaml, .yml, .json) in %s", dir)
+	}
+	return objs, nil
+}
+
+// podSpecPaths are where workload kinds keep their pod spec.
+var podSpecPaths = map[string][]string{
+	"Pod":         {"spec"},
+	"Deployment":  {"spec", "template", "spec"},
+	"StatefulSet": {"spec", "template", "spec"},
+	"DaemonSet":   {"spec", "template", "spec"},
+	"ReplicaSet":  {"spec", "template", "spec"},
+	"Job":         {"spec", "template", "spec"},
+	"CronJob":     {"spec", "jobTemplate", "spec", "template", "spec"},
+}
+
+// SetImage points every container whose image names the baked repository
+// (its full name, or just its last path element, with any tag) at
+// repository@digest, and returns how many it changed. Other images (a
+// database the app needs) are left as they are.
+func SetImage(objs []*unstructured.Unstructured, repository, digest string) int {
+	n := 0
+	want := []string{repository, path.Base(repository)}
+	for _, o := range objs {
+		p, ok := podSpecPaths[o.GetKind()]
+		if !ok {
+			continue
+		}
+		for _, field := range []string{"containers", "initContainers"} {
+			cs, found, _ := unstructured.NestedSlice(o.Object, append(slices.Clone(p), field)...)
+			if !found {
+				continue
+			}
+			for _, c := range cs {
+				m, ok := c.(map[string]any)
+				if !ok {
+					continue
+				}
+				img, _ := m["image"].(string)
+				if slices.Contains(want, imageName(img)) {
+					m["image"] = repository + "@" + digest
+					n++
+				}
+			}
+			_ = unstructured.SetNestedSlice(o.Object, cs, append(slices.Clone(p), field)...)
+		}
+	}
+	return n
+}
+
+// imageName strips a tag or digest: "reg:5000/app:1.2@sha256:…" → "reg:5000/app".
+func imageName(img string) string {
+	if i := strings.Index(img, "@"); i >= 0 {
+		img = img[:i]
+	}
+	if i := strings.LastIndex(img, ":"); i > strings.LastIndex(img, "/") {
+		img = img[:i]
+	}
+	return img
+}
