@@ -81,6 +81,10 @@ func (u *StepUser) own(dir string) error {
 	})
 }
 
+// ErrUnreachable is returned (wrapped) by Init when the step user cannot
+// enter the workspace root.
+var ErrUnreachable = errors.New("workspace root unreachable by the step user")
+
 // reachable checks that the step user can enter dir: every directory above
 // it must let others through (the x bit). A workspace under a 0700 data
 // directory would fail every command with a bare "permission denied".
@@ -94,8 +98,8 @@ func (u *StepUser) reachable(dir string) error {
 			return err
 		}
 		if fi.Mode().Perm()&0o001 == 0 {
-			return fmt.Errorf("steps run as user %s and cannot reach %s: %s is %#o; give others search permission (chmod o+x %s) or choose a data directory elsewhere",
-				u, dir, d, fi.Mode().Perm(), d)
+			return fmt.Errorf("%w: steps run as user %s and cannot reach %s: %s is %#o; give others search permission (chmod o+x %s) or choose a data directory elsewhere",
+				ErrUnreachable, u, dir, d, fi.Mode().Perm(), d)
 		}
 		if d == filepath.Dir(d) {
 			return nil

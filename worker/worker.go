@@ -4,7 +4,12 @@ package worker
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
 
 	sdkactivity "go.temporal.io/sdk/activity"
@@ -59,6 +64,13 @@ type Config struct {
 	Runs *runs.Client
 }
 
+// FallbackWorkspaces is where the workspaces of a data dir the step user
+// cannot reach live: one directory per data dir under the temp dir.
+func FallbackWorkspaces(dataDir string) string {
+	sum := sha256.Sum256([]byte(dataDir))
+	return filepath.Join(os.TempDir(), "sluice-workspaces-"+hex.EncodeToString(sum[:6]))
+}
+
 // LogDir is where a data dir keeps run logs.
 func LogDir(dataDir string) string { return filepath.Join(dataDir, "logs") }
 
@@ -77,7 +89,15 @@ func New(c client.Client, cfg Config) (sdkworker.Worker, error) {
 	exec := cfg.Executor
 	if exec == nil {
 		l := &executor.Local{Root: filepath.Join(cfg.DataDir, "workspaces"), User: cfg.StepUser, Home: cfg.StepHome}
-		if err := l.Init(); err != nil {
+		err := l.Init()
+		if errors.Is(err, executor.ErrUnreachable) && cfg.StepHome == "" {
+			// a data dir under a private home (/root/...): the step user
+			// cannot pass through, so workspaces live in the temp dir
+			l.Root = FallbackWorkspaces(cfg.DataDir)
+			slog.Info("the step user cannot reach the data dir; workspaces are elsewhere", "workspaces", l.Root, "reason", err)
+			err = l.Init()
+		}
+		if err != nil {
 			return nil, err
 		}
 		exec = l
