@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -123,14 +124,11 @@ func (c *Cluster) Apply(ctx context.Context, ns, run string, objs []*unstructure
 		if err != nil {
 			return err
 		}
-		force := true
-		var ri dynamic.ResourceInterface = c.Dynamic.Resource(m.Resource)
-		if m.Scope.Name() == "namespace" {
-			ri = c.Dynamic.Resource(m.Resource).Namespace(ns)
-		} else {
+		if m.Scope.Name() != meta.RESTScopeNameNamespace {
 			return fmt.Errorf("%s %s is cluster-scoped: an environment holds namespaced objects only", gvk.Kind, o.GetName())
 		}
-		if _, err := ri.Patch(ctx, o.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: fieldManager, Force: &force}); err != nil {
+		force := true
+		if _, err := c.Dynamic.Resource(m.Resource).Namespace(ns).Patch(ctx, o.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: fieldManager, Force: &force}); err != nil {
 			return fmt.Errorf("apply %s %s: %w", gvk.Kind, o.GetName(), err)
 		}
 		fmt.Fprintf(log, "applied %s/%s\n", strings.ToLower(gvk.Kind), o.GetName())

@@ -138,7 +138,9 @@ func buildError(err error, log io.Writer) error {
 	msg := err.Error()
 	if i := strings.LastIndex(msg, "did not complete successfully"); i > 0 {
 		// the useful part; the rest is the gRPC envelope
-		msg = strings.TrimSpace(msg[strings.LastIndex(msg[:i], "process "):])
+		if j := strings.LastIndex(msg[:i], "process "); j >= 0 {
+			msg = strings.TrimSpace(msg[j:])
+		}
 	}
 	if len(where) > 0 {
 		return fmt.Errorf("%w: %s: %s", ErrBuild, strings.Join(where, ", "), msg)

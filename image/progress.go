@@ -18,11 +18,7 @@ type progressLog struct {
 }
 
 func (p *progressLog) write(st *bkclient.SolveStatus) {
-	if p.names == nil {
-		p.names = map[string]string{}
-	}
 	for _, v := range st.Vertexes {
-		p.names[v.Digest.String()] = v.Name
 		if v.Completed == nil || p.seen[v.Digest.String()] {
 			continue
 		}

@@ -11,8 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 )
 
 // Pool operates one pool's pods: claims, renewals, releases and status.
@@ -44,16 +44,7 @@ func (p *Pool) selector(state string) string {
 	return s
 }
 
-func (p *Pool) pods() podsClient { return p.Client.CoreV1().Pods(p.Spec.Namespace) }
-
-type podsClient interface {
-	Create(context.Context, *corev1.Pod, metav1.CreateOptions) (*corev1.Pod, error)
-	List(context.Context, metav1.ListOptions) (*corev1.PodList, error)
-	Watch(context.Context, metav1.ListOptions) (watch.Interface, error)
-	Get(context.Context, string, metav1.GetOptions) (*corev1.Pod, error)
-	Update(context.Context, *corev1.Pod, metav1.UpdateOptions) (*corev1.Pod, error)
-	Delete(context.Context, string, metav1.DeleteOptions) error
-}
+func (p *Pool) pods() typedcorev1.PodInterface { return p.Client.CoreV1().Pods(p.Spec.Namespace) }
 
 // Claim returns a Ready pod leased to run: the one run already holds (build
 // and test share it), or an idle one taken atomically — the update carries

@@ -13,6 +13,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/sluice-cd/sluice/executor"
+	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
 	"github.com/sluice-cd/sluice/testenv"
 	"github.com/sluice-cd/sluice/testenv/poll"
 )
@@ -101,4 +103,20 @@ func (e *env) waitIdle(p *Pool, n int) []string {
 		return len(names) >= n
 	})
 	return names
+}
+
+// workspace is the sample app checked out for run in a pod of a new
+// one-pod busybox pool named name, with a keeper.
+func (e *env) workspace(name, run string) (*Executor, executor.Handle) {
+	e.t.Helper()
+	p := e.pool(Spec{Name: name, Image: e.busybox(), MinIdle: 1, MaxTotal: 2}, "w")
+	e.keep(p)
+	e.waitIdle(p, 1)
+	x := e.executor(p)
+	repo, commit := gitsrctest.Repo(e.t, "../examples/hello", "")
+	h, err := x.Prepare(context.Background(), executor.Checkout{Key: run, CloneURL: repo, Commit: commit}, executor.Handle{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return x, h
 }

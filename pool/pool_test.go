@@ -128,16 +128,8 @@ func TestRacingClaimsGetDifferentPods(t *testing.T) {
 // everything it started inside the container, not only the exec stream.
 func TestCancelKillsTheCommandInThePod(t *testing.T) {
 	e := newEnv(t)
-	p := e.pool(Spec{Name: "cancel", Image: e.busybox(), MinIdle: 1, MaxTotal: 2}, "w")
-	e.keep(p)
-	e.waitIdle(p, 1)
-	x := e.executor(p)
-	repo, commit := gitsrctest.Repo(t, "../examples/hello", "")
+	x, h := e.workspace("cancel", "run-c")
 	ctx := context.Background()
-	h, err := x.Prepare(ctx, executor.Checkout{Key: "run-c", CloneURL: repo, Commit: commit}, executor.Handle{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer x.Release(ctx, h)
 	sleepers := func() string {
 		out, err := x.Exec.output(ctx, e.ns, h.Pod, "sh", "-c", "ps -o pid,args | grep 'sleep 31[4]' || true")
@@ -183,16 +175,8 @@ func TestCancelKillsTheCommandInThePod(t *testing.T) {
 // in the pod and reported as timed out.
 func TestTimeoutKillsTheCommandInThePod(t *testing.T) {
 	e := newEnv(t)
-	p := e.pool(Spec{Name: "timeout", Image: e.busybox(), MinIdle: 1, MaxTotal: 2}, "w")
-	e.keep(p)
-	e.waitIdle(p, 1)
-	x := e.executor(p)
-	repo, commit := gitsrctest.Repo(t, "../examples/hello", "")
+	x, h := e.workspace("timeout", "run-t")
 	ctx := context.Background()
-	h, err := x.Prepare(ctx, executor.Checkout{Key: "run-t", CloneURL: repo, Commit: commit}, executor.Handle{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer x.Release(ctx, h)
 	res, err := x.Run(ctx, h, executor.Command{Script: "sleep 271", Timeout: time.Second}, &bytes.Buffer{})
 	if err != nil || !res.TimedOut {

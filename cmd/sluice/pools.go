@@ -101,6 +101,13 @@ func newPoolCmd(g *globals) *cobra.Command {
 		}
 		return set, err
 	}
+	named := func(name string) (*pool.Pool, error) {
+		set, err := load()
+		if err != nil {
+			return nil, err
+		}
+		return set.named(name)
+	}
 	cmd := &cobra.Command{Use: "pool", Short: "Inspect and size the warm build-pod pools"}
 	cmd.PersistentFlags().StringVar(&configFile, "config", "", "server configuration that declares the pools")
 	cmd.PersistentFlags().StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the pools' cluster")
@@ -142,11 +149,7 @@ func newPoolCmd(g *globals) *cobra.Command {
 	drain := &cobra.Command{
 		Use: "drain NAME", Short: "Stop keeping idle pods for a pool and delete the idle ones (claimed pods finish their runs)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			set, err := load()
-			if err != nil {
-				return err
-			}
-			pl, err := set.named(args[0])
+			pl, err := named(args[0])
 			if err != nil {
 				return err
 			}
@@ -162,11 +165,7 @@ func newPoolCmd(g *globals) *cobra.Command {
 	resize := &cobra.Command{
 		Use: "resize NAME --min N", Short: "Set how many idle pods the keeper holds for a pool (stored in the cluster)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			set, err := load()
-			if err != nil {
-				return err
-			}
-			pl, err := set.named(args[0])
+			pl, err := named(args[0])
 			if err != nil {
 				return err
 			}
