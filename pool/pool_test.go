@@ -131,8 +131,10 @@ func TestCancelKillsTheCommandInThePod(t *testing.T) {
 	x, h := e.workspace("cancel", "run-c")
 	ctx := context.Background()
 	defer x.Release(ctx, h)
+	// the command's own processes (the sleeps); a lost attempt's wrapper
+	// shell is outside the group and only waits, and may linger a moment
 	sleepers := func() string {
-		out, err := x.Exec.output(ctx, e.ns, h.Pod, "sh", "-c", "ps -o pid,args | grep 'sleep 31[4]' || true")
+		out, err := x.Exec.output(ctx, e.ns, h.Pod, "sh", "-c", `ps -o pid,args | awk '$2 == "sleep" && $3 == "314"'`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +165,7 @@ func TestCancelKillsTheCommandInThePod(t *testing.T) {
 	poll.Until(t, "the lost attempt's command to start", func() bool { return sleepers() != "" })
 	lost()
 	var out bytes.Buffer
-	if _, err := x.Run(ctx, h, executor.Command{Script: "ps -o args | grep -c 'sleep 31[4]' || true"}, &out); err != nil {
+	if _, err := x.Run(ctx, h, executor.Command{Script: `ps -o args | awk '$1 == "sleep" && $2 == "314" { n++ } END { print n+0 }'`}, &out); err != nil {
 		t.Fatal(err)
 	}
 	if strings.TrimSpace(out.String()) != "0" {
@@ -182,7 +184,7 @@ func TestTimeoutKillsTheCommandInThePod(t *testing.T) {
 	if err != nil || !res.TimedOut {
 		t.Fatalf("Run = %+v %v, want timed out", res, err)
 	}
-	out, err := x.Exec.output(ctx, e.ns, h.Pod, "sh", "-c", "ps -o args | grep -c 'sleep 27[1]' || true")
+	out, err := x.Exec.output(ctx, e.ns, h.Pod, "sh", "-c", `ps -o args | awk '$1 == "sleep" && $2 == "271" { n++ } END { print n+0 }'`)
 	if err != nil || strings.TrimSpace(out) != "0" {
 		t.Fatalf("the timed-out command still runs: %q %v", out, err)
 	}
