@@ -84,7 +84,9 @@ const endGroup = `end_group() {
     if [ "$i" -ge $(($1 + 100)) ]; then echo "processes of group $g survive SIGKILL" >&2; return 1; fi
     sleep 0.1
   done
-  rm -f "$f"
+  # the ended command's wrapper may remove the file at the same moment
+  rm -f "$f" 2>/dev/null
+  return 0
 }
 `
 
