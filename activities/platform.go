@@ -28,6 +28,9 @@ type Platform struct {
 	Kubeconfig   string
 	// Cluster is the Kubeconfig's cluster, for deploy and integration.
 	Cluster *environments.Cluster
+	// Clusters reaches the Kubeconfig's other contexts, for environments
+	// that name one.
+	Clusters *environments.Clusters
 	// Logs receives the phases' progress.
 	Logs *logstore.Store
 }
@@ -194,14 +197,6 @@ func repository(ref string) (string, error) {
 		return "", temporal.NewNonRetryableApplicationError("no image to tag: the run has no bake output", ErrInvalidInput, nil)
 	}
 	return ref, nil
-}
-
-// Production releases to the production environment.
-func (p *Platform) Production(ctx context.Context, in contract.ProductionInput) (contract.ProductionResult, error) {
-	if p.Kubeconfig == "" {
-		return contract.ProductionResult{}, missing("production", needKubeconfig)
-	}
-	return contract.ProductionResult{}, unsupported("production", "Kubernetes")
 }
 
 // DeleteEnvironment deletes a run's test namespace (only one labelled with

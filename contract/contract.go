@@ -37,6 +37,8 @@ var (
 	MarkAvailable = Activity[PromoteInput, PromoteResult]{"MarkAvailable"}
 	// Production releases to the production environment.
 	Production = Activity[ProductionInput, ProductionResult]{"Production"}
+	// RetireRelease scales down the blue-green color a release replaced.
+	RetireRelease = Activity[ReleaseRef, Nothing]{"RetireRelease"}
 	// SendNotice records a notice in the run's log and posts it to chat.
 	SendNotice = Activity[Notice, MessageRef]{"Send"}
 	// SetCommitStatus reports the run's state on the pushed commit.
@@ -48,6 +50,8 @@ var (
 	DeleteEnvironment = Undo[EnvironmentRef]{"DeleteEnvironment"}
 	// RemoveTag removes the available tag promote added.
 	RemoveTag = Undo[TagRef]{"RemoveTag"}
+	// UndoRelease brings back the release a run's production release replaced.
+	UndoRelease = Undo[ReleaseRef]{"UndoRelease"}
 )
 
 // ActivityNames lists every activity a worker must register: the check that
@@ -57,5 +61,6 @@ func ActivityNames() []string {
 		RunSteps.Name, Bake.Name, Deploy.Name, Integration.Name, MarkAvailable.Name,
 		Production.Name, SendNotice.Name, SetCommitStatus.Name,
 		ReleaseWorkspace.Name, DeleteEnvironment.Name, RemoveTag.Name,
+		RetireRelease.Name, UndoRelease.Name,
 	}
 }

@@ -13,9 +13,12 @@ const (
 	ErrUnsupported = "Unsupported"
 	// ErrSource: the commit could not be checked out (missing commit, bad URL).
 	ErrSource = "SourceUnavailable"
+	// ErrVerifyFailed: a release did not pass its verify (or never became
+	// available) and the previous release is back.
+	ErrVerifyFailed = "VerifyFailed"
 )
 
 // NonRetryable lists the error types no retry can fix, for retry policies.
 func NonRetryable() []string {
-	return []string{ErrStepFailed, ErrInvalidInput, ErrNotConfigured, ErrUnsupported, ErrSource}
+	return []string{ErrStepFailed, ErrInvalidInput, ErrNotConfigured, ErrUnsupported, ErrSource, ErrVerifyFailed}
 }

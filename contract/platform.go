@@ -1,5 +1,7 @@
 package contract
 
+import "time"
+
 // BakeInput builds the commit's image and pushes it to Image.
 type BakeInput struct {
 	RunID     string    `json:"run_id"`
@@ -78,11 +80,30 @@ type ProductionInput struct {
 	Strategy string `json:"strategy,omitempty"`
 	// Verify are the commands that must pass after the release.
 	Verify []string `json:"verify,omitempty"`
+	// Pipeline names the releases (sluice-release-<pipeline>-v<N>).
+	Pipeline string `json:"pipeline,omitempty"`
+	// VerifyImage runs the Verify commands, within VerifyTimeout.
+	VerifyImage   string        `json:"verify_image,omitempty"`
+	VerifyTimeout time.Duration `json:"verify_timeout,omitempty"`
 }
 
 // ProductionResult names the released revision.
 type ProductionResult struct {
+	// Revision is the release's number, as text.
 	Revision string `json:"revision"`
+	// Previous is the release that was live before (0: none); Color the
+	// blue-green color now live.
+	Previous int    `json:"previous,omitempty"`
+	Color    string `json:"color,omitempty"`
+}
+
+// ReleaseRef names a run's production release, for its undo and for
+// retiring the color it replaced.
+type ReleaseRef struct {
+	RunID     string `json:"run_id"`
+	Pipeline  string `json:"pipeline"`
+	Namespace string `json:"namespace"`
+	Context   string `json:"context,omitempty"`
 }
 
 // EnvironmentRef names a run's ephemeral environment to delete.

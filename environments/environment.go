@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
@@ -29,10 +31,19 @@ type Cluster struct {
 	Config  *rest.Config
 	Client  kubernetes.Interface
 	Dynamic dynamic.Interface
+
+	mapperOnce sync.Once
+	mapper     *restmapper.DeferredDiscoveryRESTMapper
 }
 
 // NewCluster connects to the cluster of cfg.
 func NewCluster(cfg *rest.Config) (*Cluster, error) {
+	cfg = rest.CopyConfig(cfg)
+	if cfg.QPS == 0 {
+		// client-go's default of 5 requests/s makes a rollout wait and a
+		// rollback crawl; a release makes bursts of small requests.
+		cfg.QPS, cfg.Burst = 50, 100
+	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -55,14 +66,14 @@ const (
 // accepts it when it exists already for the same run (a retried attempt).
 func (c *Cluster) EnsureNamespace(ctx context.Context, ns, run string) error {
 	_, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-		Name: ns, Labels: map[string]string{LabelRun: labelValue(run), LabelManagedBy: "sluice"},
+		Name: ns, Labels: map[string]string{LabelRun: LabelValue(run), LabelManagedBy: "sluice"},
 	}}, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		got, gerr := c.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		if gerr != nil {
 			return gerr
 		}
-		if got.Labels[LabelRun] != labelValue(run) {
+		if got.Labels[LabelRun] != LabelValue(run) {
 			return fmt.Errorf("namespace %s exists and is not this run's (label %s=%q)", ns, LabelRun, got.Labels[LabelRun])
 		}
 		if got.DeletionTimestamp != nil {
@@ -83,7 +94,7 @@ func (c *Cluster) DeleteNamespace(ctx context.Context, ns, run string) error {
 	if err != nil {
 		return err
 	}
-	if got.Labels[LabelRun] != labelValue(run) {
+	if got.Labels[LabelRun] != LabelValue(run) {
 		return nil
 	}
 	err = c.Client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &got.UID}})
@@ -93,8 +104,8 @@ func (c *Cluster) DeleteNamespace(ctx context.Context, ns, run string) error {
 	return err
 }
 
-// labelValue fits a run id into a label value (63 characters).
-func labelValue(s string) string {
+// LabelValue fits a run id into a label value (63 characters).
+func LabelValue(s string) string {
 	if len(s) > 63 {
 		s = s[len(s)-63:]
 	}
@@ -105,37 +116,91 @@ func labelValue(s string) string {
 // forced: the environment is Sluice's) and waits for every Deployment to
 // roll out, writing what it does to log.
 func (c *Cluster) Apply(ctx context.Context, ns, run string, objs []*unstructured.Unstructured, log io.Writer) error {
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(c.Client.Discovery()))
+	deployments, err := c.ApplyObjects(ctx, ns, map[string]string{LabelRun: LabelValue(run)}, objs, log)
+	if err != nil {
+		return err
+	}
+	return c.WaitDeployments(ctx, ns, deployments, log)
+}
+
+// ApplyObjects server-side applies objs into ns with labels added (and
+// app.kubernetes.io/managed-by=sluice) and returns the names of the
+// Deployments among them, without waiting for anything.
+func (c *Cluster) ApplyObjects(ctx context.Context, ns string, labels map[string]string, objs []*unstructured.Unstructured, log io.Writer) ([]string, error) {
 	var deployments []string
 	for _, o := range objs {
-		gvk := o.GroupVersionKind()
-		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		res, err := c.resource(o)
 		if err != nil {
-			return fmt.Errorf("%s %s: %w", gvk.Kind, o.GetName(), err)
+			return nil, err
 		}
 		o.SetNamespace(ns)
-		labels := o.GetLabels()
-		if labels == nil {
-			labels = map[string]string{}
+		l := o.GetLabels()
+		if l == nil {
+			l = map[string]string{}
 		}
-		labels[LabelRun], labels[LabelManagedBy] = labelValue(run), "sluice"
-		o.SetLabels(labels)
+		for k, v := range labels {
+			l[k] = v
+		}
+		l[LabelManagedBy] = "sluice"
+		o.SetLabels(l)
 		body, err := json.Marshal(o.Object)
 		if err != nil {
-			return err
-		}
-		if m.Scope.Name() != meta.RESTScopeNameNamespace {
-			return fmt.Errorf("%s %s is cluster-scoped: an environment holds namespaced objects only", gvk.Kind, o.GetName())
+			return nil, err
 		}
 		force := true
-		if _, err := c.Dynamic.Resource(m.Resource).Namespace(ns).Patch(ctx, o.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: fieldManager, Force: &force}); err != nil {
-			return fmt.Errorf("apply %s %s: %w", gvk.Kind, o.GetName(), err)
+		if _, err := c.Dynamic.Resource(res).Namespace(ns).Patch(ctx, o.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: fieldManager, Force: &force}); err != nil {
+			return nil, fmt.Errorf("apply %s %s: %w", o.GetKind(), o.GetName(), err)
 		}
-		fmt.Fprintf(log, "applied %s/%s\n", strings.ToLower(gvk.Kind), o.GetName())
-		if gvk.Kind == "Deployment" {
+		fmt.Fprintf(log, "applied %s/%s\n", strings.ToLower(o.GetKind()), o.GetName())
+		if o.GetKind() == "Deployment" {
 			deployments = append(deployments, o.GetName())
 		}
 	}
+	return deployments, nil
+}
+
+// DeleteObjects deletes objs from ns; objects already gone are fine.
+func (c *Cluster) DeleteObjects(ctx context.Context, ns string, objs []*unstructured.Unstructured, log io.Writer) error {
+	bg := metav1.DeletePropagationBackground
+	for _, o := range objs {
+		res, err := c.resource(o)
+		if err != nil {
+			return err
+		}
+		err = c.Dynamic.Resource(res).Namespace(ns).Delete(ctx, o.GetName(), metav1.DeleteOptions{PropagationPolicy: &bg})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete %s %s: %w", o.GetKind(), o.GetName(), err)
+		}
+		if err == nil {
+			fmt.Fprintf(log, "deleted %s/%s\n", strings.ToLower(o.GetKind()), o.GetName())
+		}
+	}
+	return nil
+}
+
+// resource maps an object's kind to its namespaced API resource.
+func (c *Cluster) resource(o *unstructured.Unstructured) (schema.GroupVersionResource, error) {
+	c.mapperOnce.Do(func() {
+		c.mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(c.Client.Discovery()))
+	})
+	gvk := o.GroupVersionKind()
+	m, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if meta.IsNoMatchError(err) {
+		c.mapper.Reset() // a CRD installed since the last discovery
+		m, err = c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	}
+	if err != nil {
+		return schema.GroupVersionResource{}, fmt.Errorf("%s %s: %w", gvk.Kind, o.GetName(), err)
+	}
+	if m.Scope.Name() != meta.RESTScopeNameNamespace {
+		return schema.GroupVersionResource{}, fmt.Errorf("%s %s is cluster-scoped: an environment holds namespaced objects only", gvk.Kind, o.GetName())
+	}
+	return m.Resource, nil
+}
+
+// WaitDeployments waits for each named Deployment of ns to roll out, within
+// ctx's deadline or RolloutTimeout.
+func (c *Cluster) WaitDeployments(ctx context.Context, ns string, deployments []string, log io.Writer) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, RolloutTimeout)

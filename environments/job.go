@@ -58,11 +58,11 @@ func (c *Cluster) RunSuite(ctx context.Context, ns, run string, s Suite, log io.
 	}
 	zero, noToken := int32(0), false
 	job := &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Labels: map[string]string{LabelRun: labelValue(run), LabelManagedBy: "sluice"}},
+		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Labels: map[string]string{LabelRun: LabelValue(run), LabelManagedBy: "sluice"}},
 		Spec: batchv1.JobSpec{
 			BackoffLimit: &zero,
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{LabelRun: labelValue(run), "job-name": s.Name}},
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{LabelRun: LabelValue(run), "job-name": s.Name}},
 				Spec: corev1.PodSpec{
 					RestartPolicy:                corev1.RestartPolicyNever,
 					AutomountServiceAccountToken: &noToken,
@@ -112,4 +112,10 @@ func (c *Cluster) RunSuite(ctx context.Context, ns, run string, s Suite, log io.
 		}
 	}
 	return res, nil
+}
+
+// DeleteJob deletes a finished suite's Job and its pod, best effort.
+func (c *Cluster) DeleteJob(ctx context.Context, ns, name string) {
+	bg := metav1.DeletePropagationBackground
+	_ = c.Client.BatchV1().Jobs(ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &bg})
 }

@@ -18,6 +18,7 @@ const (
 	DefaultRequiredApprovals  = 1
 	DefaultProductionTimeout  = Duration(30 * time.Minute)
 	DefaultVerifyTimeout      = Duration(5 * time.Minute)
+	DefaultGrace              = Duration(30 * time.Second)
 	DefaultDockerfile         = "Dockerfile"
 	DefaultContext            = "."
 	DefaultAvailableTag       = "available"
@@ -89,8 +90,14 @@ func applyDefaults(s *Spec, name string) {
 	}
 	if p := s.Production; p != nil {
 		orDuration(&p.Timeout, DefaultProductionTimeout)
+		if s.Environments.Production != nil && s.Environments.Production.Strategy == BlueGreen {
+			orDuration(&p.Grace, DefaultGrace)
+		}
 		if p.Verify != nil {
 			orDuration(&p.Verify.Timeout, DefaultVerifyTimeout)
+			if p.Verify.Image == "" && s.Integration != nil {
+				p.Verify.Image = s.Integration.Image
+			}
 		}
 	}
 }

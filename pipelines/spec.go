@@ -150,12 +150,14 @@ type Approvers struct {
 type ProductionPhase struct {
 	Manifests string   `yaml:"manifests" json:"manifests" doc:"Directory of production manifests, relative to the repository root." required:"true"`
 	Verify    *Verify  `yaml:"verify" json:"verify,omitempty" doc:"Checks after the release; a failure rolls back."`
+	Grace     Duration `yaml:"grace" json:"grace,omitempty" doc:"Blue-green: how long the old color stays scaled after the switch, for instant failover, before it scales to zero."`
 	Timeout   Duration `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
 }
 
 // Verify is a post-release check.
 type Verify struct {
-	Commands []string `yaml:"commands" json:"commands" doc:"Commands that must succeed." required:"true"`
+	Image    string   `yaml:"image" json:"image,omitempty" doc:"Image of the verify job; defaults to integration.image."`
+	Commands []string `yaml:"commands" json:"commands" doc:"Commands that must succeed, run in order as a Job in the production namespace. <SERVICE>_URL (hello -> HELLO_URL) is the address of each Service of the release: for blue-green, the new color's preview." required:"true"`
 	Timeout  Duration `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the checks."`
 }
 

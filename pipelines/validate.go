@@ -136,7 +136,13 @@ func (v *validator) spec(s *Spec) {
 		if p.Verify != nil {
 			v.commands("production.verify.commands", p.Verify.Commands)
 			v.positive("production.verify.timeout", p.Verify.Timeout)
+			if p.Verify.Image == "" {
+				v.errf("production.verify.image", "name the image whose shell runs the checks (or define integration.image, the default)", "production.verify needs an image")
+			} else {
+				v.image("production.verify.image", p.Verify.Image)
+			}
 		}
+		v.positive("production.grace", p.Grace)
 		v.positive("production.timeout", p.Timeout)
 	}
 }

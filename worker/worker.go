@@ -111,6 +111,9 @@ func New(c client.Client, cfg Config) (sdkworker.Worker, error) {
 			return nil, err
 		}
 	}
+	if k := cfg.Platform.Kubeconfig; k != "" && cfg.Platform.Clusters == nil {
+		cfg.Platform.Clusters = &environments.Clusters{Kubeconfig: k}
+	}
 	if cfg.Runs == nil {
 		cfg.Runs = &runs.Client{Temporal: c, TaskQueue: cfg.TaskQueue}
 	}
@@ -143,6 +146,8 @@ func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *lo
 	bind.Activity(w, contract.MarkAvailable, platform.MarkAvailable)
 	bind.Undo(w, contract.RemoveTag, platform.RemoveTag)
 	bind.Activity(w, contract.Production, platform.Production)
+	bind.Undo(w, contract.UndoRelease, platform.UndoRelease)
+	bind.Activity(w, contract.RetireRelease, platform.RetireRelease)
 	bind.Activity(w, contract.SendNotice, notify.Send)
 	approvals := &activities.Approvals{Groups: cfg.ApproverGroups, Key: cfg.DecisionKey}
 	bind.Activity(w, contract.GetApprovalPolicy, approvals.Policy)

@@ -63,6 +63,9 @@ type run struct {
 	// decisionKey is the server key decisions must be signed with (see
 	// approvalPolicy); empty accepts unsigned decisions (older runs).
 	decisionKey []byte
+	// releaseVersion is the production phase's (see releaseVersion); set
+	// when the phase starts.
+	releaseVersion workflow.Version
 }
 
 // Pipeline runs one push through the spec's phases: build, test, bake,
@@ -145,6 +148,12 @@ func (r *run) onPush(ctx workflow.Context, req Request) {
 	// because the newest one contains them.
 	r.next = &req
 	r.st.SupersededBy = req.Push.Commit
+	if r.st.Phase == pipelines.PhaseProduction && r.releaseVersion >= releaseVersion {
+		// Never interrupt a release half-way: the newer push runs when
+		// this one is done.
+		workflow.GetLogger(ctx).Info("a release is in progress: the newer push waits for it", "commit", req.Push.Commit)
+		return
+	}
 	r.cancelPhases()
 }
 

@@ -71,18 +71,26 @@ type harness struct {
 
 	mu    sync.Mutex
 	calls []string
-	// inputs records activity inputs by name.
+	// inputs records activity inputs by name; times when each first ran
+	// (workflow time).
 	inputs map[string]any
+	times  map[string]time.Time
 	// notices records every notice sent.
 	notices []contract.Notice
 	// policy is what the worker tells an approval gate.
 	policy contract.ApprovalPolicy
+	// release is what Production returns; duringRelease runs inside it.
+	release       contract.ProductionResult
+	duringRelease func()
 }
 
 func (h *harness) record(name string, in any) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.calls = append(h.calls, name)
+	if _, ok := h.times[name]; !ok {
+		h.times[name] = h.env.Now()
+	}
 	if in != nil {
 		h.inputs[name] = in
 	}
@@ -101,6 +109,12 @@ func (h *harness) input(name string) any {
 	return h.inputs[name]
 }
 
+func (h *harness) at(name string) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.times[name]
+}
+
 func (h *harness) Notices() []contract.Notice {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -108,7 +122,7 @@ func (h *harness) Notices() []contract.Notice {
 }
 
 func newHarness(t *testing.T) *harness {
-	h := &harness{inputs: map[string]any{}}
+	h := &harness{inputs: map[string]any{}, times: map[string]time.Time{}, release: contract.ProductionResult{Revision: "7"}}
 	h.env = h.NewTestWorkflowEnvironment()
 	h.env.RegisterWorkflow(Pipeline)
 	fail := func(phase string) error {
@@ -147,7 +161,18 @@ func newHarness(t *testing.T) *harness {
 	})
 	bind.Activity(h.env, contract.Production, func(_ context.Context, in contract.ProductionInput) (contract.ProductionResult, error) {
 		h.record("Production", in)
-		return contract.ProductionResult{Revision: "7"}, fail(pipelines.PhaseProduction)
+		if h.duringRelease != nil {
+			h.duringRelease()
+		}
+		return h.release, fail(pipelines.PhaseProduction)
+	})
+	bind.Undo(h.env, contract.UndoRelease, func(_ context.Context, in contract.ReleaseRef) error {
+		h.record("undo:UndoRelease", in)
+		return nil
+	})
+	bind.Activity(h.env, contract.RetireRelease, func(_ context.Context, in contract.ReleaseRef) (contract.Nothing, error) {
+		h.record("RetireRelease", in)
+		return contract.Nothing{}, nil
 	})
 	bind.Undo(h.env, contract.ReleaseWorkspace, func(_ context.Context, in contract.WorkspaceRef) error {
 		h.record("Cleanup", in)
@@ -287,7 +312,7 @@ func TestFailureInEachPhaseCompensates(t *testing.T) {
 		{pipelines.PhaseDeploy, []string{"undo:DeleteEnvironment"}},
 		{pipelines.PhaseIntegration, []string{"undo:DeleteEnvironment"}},
 		{pipelines.PhasePromote, []string{"undo:RemoveTag", "undo:DeleteEnvironment"}},
-		{pipelines.PhaseProduction, []string{"undo:RemoveTag", "undo:DeleteEnvironment"}},
+		{pipelines.PhaseProduction, []string{"undo:UndoRelease", "undo:RemoveTag", "undo:DeleteEnvironment"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.phase, func(t *testing.T) {

@@ -1,15 +1,25 @@
 package workflows
 
 import (
+	"time"
+
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/pipelines"
 )
 
+// releaseVersion gates the real release: version 1 puts UndoRelease on the
+// compensation stack before releasing, keeps a blue-green release's old
+// color for production.grace before retiring it, and lets a newer push
+// wait for a release in progress instead of interrupting it. Histories
+// recorded before it replay without any of this.
+const releaseVersion = workflow.Version(1)
+
 // productionPhase releases the approved digest to production.
 var productionPhase = phaseDef{
-	name: pipelines.PhaseProduction,
+	name:      pipelines.PhaseProduction,
+	heartbeat: PlatformHeartbeatTimeout,
 	run: func(r *run, ctx workflow.Context) error {
 		spec, out := &r.in.Spec, &r.st.Outputs
 		env := spec.Environments.Production
@@ -20,12 +30,36 @@ var productionPhase = phaseDef{
 		if v := spec.Production.Verify; v != nil {
 			in.Verify = v.Commands
 		}
+		r.releaseVersion = workflow.GetVersion(ctx, "release", workflow.DefaultVersion, releaseVersion)
+		ref := contract.ReleaseRef{RunID: r.runID, Pipeline: spec.Name, Namespace: env.Namespace, Context: env.Context}
+		if r.releaseVersion >= releaseVersion {
+			in.Pipeline = spec.Name
+			if v := spec.Production.Verify; v != nil {
+				in.VerifyImage, in.VerifyTimeout = v.Image, v.Timeout.D()
+			}
+			PushUndo(&r.saga, pipelines.PhaseProduction, contract.UndoRelease, ref, false)
+		}
 		res, err := call(ctx, contract.Production, in)
 		if err != nil {
 			return err
 		}
 		out.ProductionRevision = res.Revision
+		if r.releaseVersion >= releaseVersion && res.Color != "" && res.Previous != 0 {
+			// The replaced color stays up for instant failover; a failure or
+			// cancel in this window switches traffic back (compensation).
+			if err := workflow.Sleep(ctx, spec.Production.Grace.D()); err != nil {
+				return err
+			}
+			if _, err := call(ctx, contract.RetireRelease, ref); err != nil {
+				workflow.GetLogger(ctx).Warn("the replaced color was not scaled down", "error", err)
+			}
+		}
 		return nil
 	},
 	keep: func(dst *Outputs, src Outputs) { dst.ProductionRevision = src.ProductionRevision },
 }
+
+// PlatformHeartbeatTimeout is how long a platform activity (a release
+// waiting for its rollout) may go without a heartbeat before Temporal
+// retries it on another worker.
+const PlatformHeartbeatTimeout = 20 * time.Second

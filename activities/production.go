@@ -1,0 +1,162 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/environments"
+	"github.com/sluice-cd/sluice/release"
+)
+
+// PlatformHeartbeat is how often platform activities that wait on the
+// cluster report that their worker is alive.
+const PlatformHeartbeat = 3 * time.Second
+
+// Production releases the approved digest to the production environment
+// with the spec's strategy (release.Releaser): rolling, or blue-green with
+// the traffic switch after verify. A release that fails its verify is
+// rolled back here and fails the phase without retries; any other error is
+// retried, and the run's compensation (UndoRelease) removes a release left
+// half-done.
+func (p *Platform) Production(ctx context.Context, in contract.ProductionInput) (contract.ProductionResult, error) {
+	if p.Kubeconfig == "" && p.Cluster == nil {
+		return contract.ProductionResult{}, missing("production", needKubeconfig)
+	}
+	if in.Pipeline == "" || in.Namespace == "" {
+		return contract.ProductionResult{}, invalid("production needs the pipeline name and environments.production.namespace")
+	}
+	if !filepath.IsLocal(in.Manifests) {
+		return contract.ProductionResult{}, invalid("production.manifests %q must be a directory inside the repository", in.Manifests)
+	}
+	repo, err := repository(in.Image)
+	if err != nil {
+		return contract.ProductionResult{}, err
+	}
+	cluster, err := p.cluster(in.Context)
+	if err != nil {
+		return contract.ProductionResult{}, err
+	}
+	src, done, err := checkout(ctx, in.Source)
+	if err != nil {
+		return contract.ProductionResult{}, err
+	}
+	defer done()
+	objs, err := environments.ReadManifests(filepath.Join(src, in.Manifests))
+	if err != nil {
+		return contract.ProductionResult{}, invalid("%v", err)
+	}
+	if environments.SetImage(objs, repo, in.Digest) == 0 {
+		return contract.ProductionResult{}, invalid("no container in %s names the image %s (or %s): name it so the approved digest can take its place", in.Manifests, repo, filepath.Base(repo))
+	}
+	log, err := p.Logs.Writer(in.RunID, "production")
+	if err != nil {
+		return contract.ProductionResult{}, err
+	}
+	defer log.Close()
+	defer heartbeat(ctx)()
+
+	req := release.Request{
+		Pipeline: in.Pipeline, Namespace: in.Namespace, Run: in.RunID,
+		Commit: in.Source.Commit, Digest: in.Digest, Strategy: in.Strategy, Objects: objs,
+	}
+	if len(in.Verify) > 0 {
+		req.Verify = &release.Verify{Image: in.VerifyImage, Commands: in.Verify, Timeout: in.VerifyTimeout}
+	}
+	rec, err := (&release.Releaser{Cluster: cluster}).Release(ctx, req, log)
+	if errors.Is(err, release.ErrVerifyFailed) || errors.Is(err, release.ErrRolledBack) {
+		back := "removed (there was no release before it)"
+		if rec != nil && rec.Previous != 0 {
+			back = fmt.Sprintf("rolled back to v%d", rec.Previous)
+		}
+		version := 0
+		if rec != nil {
+			version = rec.Version
+		}
+		fmt.Fprintf(log, "release v%d failed: %v; %s\n", version, err, back)
+		return contract.ProductionResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("release v%d failed: %v; %s", version, err, back), contract.ErrVerifyFailed, nil)
+	}
+	if err != nil {
+		return contract.ProductionResult{}, fmt.Errorf("release to %s: %w", in.Namespace, err)
+	}
+	return contract.ProductionResult{Revision: fmt.Sprint(rec.Version), Previous: rec.Previous, Color: rec.Color}, nil
+}
+
+// UndoRelease brings the release a run replaced back when the run fails or
+// is cancelled after releasing (release.Releaser.Undo; idempotent).
+func (p *Platform) UndoRelease(ctx context.Context, in contract.ReleaseRef) error {
+	if (p.Kubeconfig == "" && p.Cluster == nil) || in.Namespace == "" || in.Pipeline == "" {
+		return nil
+	}
+	cluster, err := p.cluster(in.Context)
+	if err != nil {
+		return err
+	}
+	log, err := p.Logs.Writer(in.RunID, "production")
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	defer heartbeat(ctx)()
+	return (&release.Releaser{Cluster: cluster}).Undo(ctx, in.Namespace, in.Pipeline, in.RunID, "the run failed or was cancelled after the release", log)
+}
+
+// RetireRelease scales the blue-green color a run's release replaced to
+// zero after the grace period.
+func (p *Platform) RetireRelease(ctx context.Context, in contract.ReleaseRef) (contract.Nothing, error) {
+	cluster, err := p.cluster(in.Context)
+	if err != nil {
+		return contract.Nothing{}, err
+	}
+	log, err := p.Logs.Writer(in.RunID, "production")
+	if err != nil {
+		return contract.Nothing{}, err
+	}
+	defer log.Close()
+	return contract.Nothing{}, (&release.Releaser{Cluster: cluster}).Retire(ctx, in.Namespace, in.Pipeline, in.RunID, log)
+}
+
+// cluster is the cluster of a kubeconfig context ("" the current one).
+func (p *Platform) cluster(context string) (*environments.Cluster, error) {
+	if context == "" && p.Cluster != nil {
+		return p.Cluster, nil
+	}
+	if p.Clusters == nil {
+		return nil, missing("production", needKubeconfig)
+	}
+	c, err := p.Clusters.Context(context)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrNotConfigured, nil)
+	}
+	return c, nil
+}
+
+// heartbeat reports the activity alive every PlatformHeartbeat until the
+// returned stop is called, so a dead worker is noticed within the phase's
+// heartbeat timeout rather than its whole timeout.
+func heartbeat(ctx context.Context) (stop func()) {
+	if !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		t := time.NewTicker(PlatformHeartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return cancel
+}

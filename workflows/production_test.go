@@ -1,0 +1,127 @@
+package workflows
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/pipelines"
+)
+
+func blueGreenSpec(t *testing.T) pipelines.Spec {
+	t.Helper()
+	s := fullSpec(t)
+	s.Environments.Production.Strategy = pipelines.BlueGreen
+	s.Production.Grace = pipelines.Duration(10 * time.Minute)
+	s.Production.Verify = &pipelines.Verify{Image: "127.0.0.1:5000/it", Commands: []string{"./smoke"}, Timeout: pipelines.Duration(time.Minute)}
+	return s
+}
+
+// TestReleaseInputAndUndo checks what the release is told and that its
+// undo names the run's release in the production namespace.
+func TestReleaseInputAndUndo(t *testing.T) {
+	h := newHarness(t)
+	h.failAt = pipelines.PhaseProduction
+	h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+	h.env.ExecuteWorkflow(Pipeline, input(blueGreenSpec(t)))
+	if _, err := h.result(t); err == nil {
+		t.Fatal("want the failed release to fail the run")
+	}
+	in := h.input("Production").(contract.ProductionInput)
+	if in.Pipeline != "hello" || in.Strategy != pipelines.BlueGreen || in.VerifyImage != "127.0.0.1:5000/it" || in.VerifyTimeout != time.Minute || !slices.Equal(in.Verify, []string{"./smoke"}) {
+		t.Fatalf("production input %+v", in)
+	}
+	undo := h.input("undo:UndoRelease").(contract.ReleaseRef)
+	if undo.Pipeline != "hello" || undo.Namespace != "hello" || undo.RunID == "" {
+		t.Fatalf("undo %+v", undo)
+	}
+}
+
+// TestBlueGreenKeepsOldColorForGrace: after the switch the replaced color
+// is retired only when production.grace has passed, and a cancel inside
+// the grace window switches back (UndoRelease) instead.
+func TestBlueGreenKeepsOldColorForGrace(t *testing.T) {
+	t.Run("retired after grace", func(t *testing.T) {
+		h := newHarness(t)
+		h.release = contract.ProductionResult{Revision: "4", Previous: 3, Color: "green"}
+		h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+		h.env.ExecuteWorkflow(Pipeline, input(blueGreenSpec(t)))
+		st, err := h.result(t)
+		if err != nil || st.State != StateSucceeded {
+			t.Fatalf("state %s: %v", st.State, err)
+		}
+		if !slices.Contains(h.Calls(), "RetireRelease") {
+			t.Fatal("the replaced color was never retired")
+		}
+		if wait := h.at("RetireRelease").Sub(h.at("Production")); wait < 10*time.Minute {
+			t.Fatalf("retired %s after the switch, before the 10m grace", wait)
+		}
+		if slices.Contains(h.Calls(), "undo:UndoRelease") {
+			t.Fatal("a successful release was undone")
+		}
+	})
+	t.Run("cancel in grace switches back", func(t *testing.T) {
+		h := newHarness(t)
+		h.release = contract.ProductionResult{Revision: "4", Previous: 3, Color: "green"}
+		h.duringRelease = func() {
+			h.env.RegisterDelayedCallback(h.env.CancelWorkflow, 5*time.Minute)
+		}
+		h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+		h.env.ExecuteWorkflow(Pipeline, input(blueGreenSpec(t)))
+		st, _ := h.result(t)
+		if st.State != StateCancelled {
+			t.Fatalf("state %s", st.State)
+		}
+		if got := only(h.Calls(), "undo:", "RetireRelease"); !slices.Equal(got, []string{"undo:UndoRelease", "undo:RemoveTag", "undo:DeleteEnvironment"}) {
+			t.Fatalf("calls %v", got)
+		}
+	})
+	t.Run("first release has nothing to retire", func(t *testing.T) {
+		h := newHarness(t)
+		h.release = contract.ProductionResult{Revision: "1", Color: "blue"}
+		h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+		h.env.ExecuteWorkflow(Pipeline, input(blueGreenSpec(t)))
+		if st, err := h.result(t); err != nil || st.State != StateSucceeded {
+			t.Fatalf("state %s: %v", st.State, err)
+		}
+		if slices.Contains(h.Calls(), "RetireRelease") {
+			t.Fatal("retired a color no release had")
+		}
+	})
+}
+
+// TestNewerPushWaitsForRelease: a push that arrives while production is
+// releasing does not interrupt it; the release finishes, nothing is undone,
+// and the newer push runs next.
+func TestNewerPushWaitsForRelease(t *testing.T) {
+	h := newHarness(t)
+	in := input(fullSpec(t))
+	newer := in.Request
+	newer.Push.Commit, newer.Push.DeliveryID = strings.Repeat("b", 40), "d2"
+	h.duringRelease = func() { h.env.SignalWorkflow(SignalPush, newer) }
+	h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+	h.env.ExecuteWorkflow(Pipeline, in)
+	if !h.env.IsWorkflowCompleted() {
+		t.Fatal("not completed")
+	}
+	var can *workflow.ContinueAsNewError
+	if err := h.env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("want continue-as-new with the newer push, got %v", err)
+	}
+	if got := only(h.Calls(), "undo:"); !slices.Equal(got, []string{"undo:DeleteEnvironment"}) {
+		t.Fatalf("the release was interrupted: undos %v", got)
+	}
+	var next PipelineInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	if next.Push.Commit != newer.Push.Commit {
+		t.Fatalf("next run is of %s", next.Push.Commit)
+	}
+}
