@@ -83,6 +83,9 @@ func (p *Platform) Production(ctx context.Context, in contract.ProductionInput) 
 		return contract.ProductionResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("release v%d failed: %v; %s", version, err, back), contract.ErrVerifyFailed, nil)
 	}
+	if errors.Is(err, release.ErrNoNamespace) {
+		return contract.ProductionResult{}, invalid("%v", err)
+	}
 	if err != nil {
 		return contract.ProductionResult{}, fmt.Errorf("release to %s: %w", in.Namespace, err)
 	}

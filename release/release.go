@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/sluice-cd/sluice/environments"
@@ -57,6 +59,9 @@ var ErrVerifyFailed = errors.New("verify failed")
 // ErrRolledBack: the run's release was rolled back already.
 var ErrRolledBack = errors.New("release rolled back")
 
+// ErrNoNamespace: the environment's namespace does not exist.
+var ErrNoNamespace = errors.New("no such environment")
+
 // ErrNoRelease: there is no release to roll back to.
 var ErrNoRelease = errors.New("no release")
 
@@ -66,6 +71,9 @@ var ErrNoRelease = errors.New("no release")
 // release pending: calling Release again for the same run continues it,
 // and Undo removes it. Safe to call again after a crash at any point.
 func (r *Releaser) Release(ctx context.Context, req Request, log io.Writer) (*Record, error) {
+	if _, err := r.Cluster.Client.CoreV1().Namespaces().Get(ctx, req.Namespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("%w: namespace %s does not exist; create it (kubectl create namespace %s): Sluice releases into environments, it does not make them", ErrNoNamespace, req.Namespace, req.Namespace)
+	}
 	rs := records{client: r.Cluster.Client, ns: req.Namespace, pipeline: req.Pipeline}
 	all, err := rs.list(ctx)
 	if err != nil {
