@@ -122,10 +122,14 @@ func (p *Platform) Deploy(ctx context.Context, in contract.DeployInput) (contrac
 	}
 	defer log.Close()
 	if in.Ephemeral {
-		if err := p.Cluster.EnsureNamespace(ctx, in.Namespace, in.RunID); err != nil {
+		err := p.Cluster.Setup(ctx, environments.Env{
+			Namespace: in.Namespace, Pipeline: in.Pipeline, Workflow: in.WorkflowID, Run: in.RunID, Commit: in.Source.Commit,
+			TTL: in.TTL, CPU: in.CPU, Memory: in.Memory,
+		}, log)
+		if err != nil {
 			return contract.DeployResult{}, err
 		}
-		fmt.Fprintf(log, "environment: namespace %s (deleted when the run ends)\n", in.Namespace)
+		fmt.Fprintf(log, "environment: namespace %s (deleted when the run ends; swept after %s if the run is lost)\n", in.Namespace, ttlOrDefault(in.TTL))
 	}
 	fmt.Fprintf(log, "deploying %s@%s\n", repo, in.Digest)
 	if err := p.Cluster.Apply(ctx, in.Namespace, in.RunID, objs, log); err != nil {
@@ -229,4 +233,11 @@ func checkout(ctx context.Context, src contract.Source) (string, func(), error) 
 
 func invalid(format string, a ...any) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, a...), ErrInvalidInput, nil)
+}
+
+func ttlOrDefault(d time.Duration) time.Duration {
+	if d <= 0 {
+		return environments.DefaultTTL
+	}
+	return d
 }

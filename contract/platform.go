@@ -33,6 +33,14 @@ type DeployInput struct {
 	Ephemeral bool `json:"ephemeral,omitempty"`
 	// Manifests is the manifest directory relative to the repository root.
 	Manifests string `json:"manifests"`
+	// For an ephemeral environment: what the namespace is labelled and
+	// annotated with (the sweeper asks Temporal whether WorkflowID's run
+	// is still going once TTL has passed), and its quota.
+	Pipeline   string        `json:"pipeline,omitempty"`
+	WorkflowID string        `json:"workflow_id,omitempty"`
+	TTL        time.Duration `json:"ttl,omitempty"`
+	CPU        string        `json:"cpu,omitempty"`
+	Memory     string        `json:"memory,omitempty"`
 }
 
 // DeployResult is what a deploy left running.

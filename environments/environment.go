@@ -65,9 +65,14 @@ const (
 // EnsureNamespace creates the run's namespace (labelled with the run), or
 // accepts it when it exists already for the same run (a retried attempt).
 func (c *Cluster) EnsureNamespace(ctx context.Context, ns, run string) error {
-	_, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+	return c.ensureNamespace(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name: ns, Labels: map[string]string{LabelRun: LabelValue(run), LabelManagedBy: "sluice"},
-	}}, metav1.CreateOptions{})
+	}}, run)
+}
+
+func (c *Cluster) ensureNamespace(ctx context.Context, want *corev1.Namespace, run string) error {
+	ns := want.Name
+	_, err := c.Client.CoreV1().Namespaces().Create(ctx, want, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		got, gerr := c.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		if gerr != nil {

@@ -4,7 +4,12 @@
 # the "go" pool, BuildKit bakes the image and pushes it by digest, it is
 # deployed to the run's own namespace and the integration Job runs against
 # it, the tested digest is tagged "available", then the approval is answered
-# through the same API a person uses; the namespace goes when the run ends. Everything lives in a temporary directory and is removed at the end.
+# through the same API a person uses; the namespace goes when the run ends,
+# and production releases blue-green into sluice-demo-hello. A second push
+# is released beside the first (verified in green, traffic switched, blue
+# retired after the grace period), then `sluice rollback` brings the first
+# release back. Everything lives in a temporary directory and the
+# namespaces the demo made, all removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SLUICE=$PWD/bin/sluice
@@ -13,7 +18,7 @@ chmod 711 "$work"   # run as root, build steps run as an unprivileged user who m
 dev_pid=""
 cleanup() {
   [ -n "$dev_pid" ] && kill "$dev_pid" 2>/dev/null && wait "$dev_pid" 2>/dev/null
-  [ -n "${KUBECONFIG:-}" ] && kubectl delete namespace sluice-demo-builds --wait=false >/dev/null 2>&1
+  [ -n "${KUBECONFIG:-}" ] && kubectl delete namespace sluice-demo-builds sluice-demo-hello --wait=false >/dev/null 2>&1
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -65,18 +70,29 @@ say "sluice pool list"
 for _ in $(seq 300); do "$SLUICE" pool list --config "$work/sluice.yml" --output json | grep -q '"idle": *[1-9]' && break; sleep 0.2; done
 "$SLUICE" pool list --config "$work/sluice.yml"
 
+say "the production namespace (Sluice releases into it and keeps its release records there)"
+kubectl delete namespace sluice-demo-hello --ignore-not-found >/dev/null
+kubectl create namespace sluice-demo-hello
+
+start_run() {
+  "$SLUICE" run --repo "$work/hello" --ref main --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_id"])'
+}
+wait_approval() {
+  for _ in $(seq 1500); do
+    state=$("$SLUICE" status "$1" --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
+    [ "$state" = awaiting_approval ] && break
+    case $state in succeeded|failed|cancelled|rejected|timed_out) echo "run ended early: $state"; "$SLUICE" status "$1"; exit 1;; esac
+    sleep 0.2
+  done
+  "$SLUICE" status "$1"
+}
+
 say "sluice run"
-run=$("$SLUICE" run --repo "$work/hello" --ref main --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_id"])')
+run=$(start_run)
 echo "run_id $run"
 
 say "waiting for the approval gate"
-for _ in $(seq 600); do
-  state=$("$SLUICE" status "$run" --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
-  [ "$state" = awaiting_approval ] && break
-  case $state in succeeded|failed|cancelled|rejected|timed_out) echo "run ended early: $state"; exit 1;; esac
-  sleep 0.2
-done
-"$SLUICE" status "$run"
+wait_approval "$run"
 
 say "the run's test environment while it waits for approval"
 kubectl get deployment,service,pods -n "$(kubectl get ns -l sluice.dev/run="${run##*@}" -o name | head -1 | cut -d/ -f2)" -o wide || true
@@ -87,6 +103,7 @@ say "mallory is not an approver: refused, and the refusal is recorded in the run
 say "alice approves"
 "$SLUICE" approve "$run" --as alice --comment "looks good"
 "$SLUICE" status "$run" --wait
+[ "$("$SLUICE" status "$run" --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')" = succeeded ] || { echo "the run did not succeed"; exit 1; }
 
 say "the run's log (build and test in the pool pod: see its hostname; BuildKit's steps; the rollout; the integration Job)"
 "$SLUICE" logs "$run"
@@ -95,3 +112,28 @@ say "the image: pushed by digest, tagged with the commit and marked available"
 digest=$("$SLUICE" status "$run" --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["outputs"]["digest"])')
 echo "run's digest:      $digest"
 echo "hello:available -> $(crane digest --insecure "$SLUICE_REGISTRY/sluice-demo/hello:available")"
+
+releases() { "$SLUICE" releases -f "$work/hello/.sluice.yml" --kubeconfig "$KUBECONFIG"; }
+say "production: release v1 is live in blue"
+releases
+kubectl get deployment,service -n sluice-demo-hello -o wide
+
+say "a second push (version 2): released in green beside blue, verified through hello-preview, then switched"
+sed -i 's/Version = "1"/Version = "2"/' "$work/hello/main.go"
+git -C "$work/hello" -c user.name=carol -c user.email=carol@example.com commit -qam "hello: version 2"
+run2=$(start_run)
+echo "run_id $run2"
+wait_approval "$run2" >/dev/null
+"$SLUICE" approve "$run2" --as bob --comment "v2"
+"$SLUICE" status "$run2" --wait
+[ "$("$SLUICE" status "$run2" --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')" = succeeded ] || { echo "the second run did not succeed"; exit 1; }
+"$SLUICE" logs "$run2" | grep "production |"
+releases
+kubectl get deployment,service -n sluice-demo-hello -o wide
+
+say "sluice rollback: release v1 comes back as v3 (blue), green scales to zero"
+"$SLUICE" rollback -f "$work/hello/.sluice.yml" --kubeconfig "$KUBECONFIG"
+releases
+kubectl get deployment,service -n sluice-demo-hello -o wide
+[ "$(kubectl get service hello -n sluice-demo-hello -o jsonpath='{.spec.selector.sluice\.dev/color}')" = blue ] || { echo "traffic is not back on blue"; exit 1; }
+say "done: eight phases, two releases and a rollback"

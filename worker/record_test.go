@@ -69,7 +69,14 @@ func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Co
 		return contract.PromoteResult{Tag: in.Tag}, fail(pipelines.PhasePromote)
 	})
 	bind.Activity(w, contract.Production, func(ctx context.Context, in contract.ProductionInput) (contract.ProductionResult, error) {
+		if in.Strategy == pipelines.BlueGreen {
+			return contract.ProductionResult{Revision: "2", Previous: 1, Color: "green"}, fail(pipelines.PhaseProduction)
+		}
 		return contract.ProductionResult{Revision: "1"}, fail(pipelines.PhaseProduction)
+	})
+	bind.Undo(w, contract.UndoRelease, func(ctx context.Context, in contract.ReleaseRef) error { return nil })
+	bind.Activity(w, contract.RetireRelease, func(ctx context.Context, in contract.ReleaseRef) (contract.Nothing, error) {
+		return contract.Nothing{}, nil
 	})
 	bind.Undo(w, contract.ReleaseWorkspace, func(ctx context.Context, in contract.WorkspaceRef) error { return nil })
 	bind.Undo(w, contract.DeleteEnvironment, func(ctx context.Context, in contract.EnvironmentRef) error { return nil })
@@ -128,6 +135,17 @@ promote: {}
 production: {manifests: k8s}
 `
 
+// blueGreenSpec releases blue-green with a short grace period.
+const blueGreenSpec = `version: 1
+environments: {production: {namespace: hello, strategy: blue-green}}
+build: {commands: [make]}
+bake: {image: 127.0.0.1:5000/acme/hello}
+deploy: {manifests: k8s}
+integration: {image: 127.0.0.1:5000/acme/it, commands: [./it]}
+promote: {}
+production: {manifests: k8s, grace: 1s, verify: {commands: [./smoke]}}
+`
+
 func push(commit string) workflows.Push {
 	return workflows.Push{Repo: "acme/hello", CloneURL: "/repos/hello", Branch: "main",
 		Commit: strings.Repeat(commit, 40), Author: "carol@example.com", DeliveryID: "d-" + commit}
@@ -154,6 +172,10 @@ func TestRecordHistories(t *testing.T) {
 		{"success_v4", approvalSpec, "", approveAfterRefusal},
 		// pod-release-after-test v1: the build pod goes back before approval
 		{"success_pool", poolSpec, "", approveAlice},
+		// release v1: UndoRelease on the stack; blue-green grace, then
+		// RetireRelease
+		{"release_blue_green", blueGreenSpec, "", nil},
+		{"failure_release", fullSpec, pipelines.PhaseProduction, nil},
 		{"approval_timeout", approvalSpec, "", nil},
 		{"rejection", approvalSpec, "", func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
 			waitApproval(t, rc, ref)

@@ -22,6 +22,10 @@ var deployPhase = phaseDef{
 			in.Namespace = spec.Environments.Staging.Namespace
 		} else {
 			in.Namespace, in.Ephemeral = TestNamespace(spec.Name, r.runID), true
+			in.Pipeline, in.WorkflowID = spec.Name, workflow.GetInfo(ctx).WorkflowExecution.ID
+			if t := spec.Environments.Test; t != nil {
+				in.TTL, in.CPU, in.Memory = t.TTL.D(), t.Quota.CPU, t.Quota.Memory
+			}
 			PushUndo(&r.saga, pipelines.PhaseDeploy, contract.DeleteEnvironment,
 				contract.EnvironmentRef{RunID: r.runID, Namespace: in.Namespace}, true)
 		}

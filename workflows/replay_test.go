@@ -33,6 +33,10 @@ func TestReplayCommittedHistories(t *testing.T) {
 		// the marker of change "approval-policy" and its activity
 		"success_pool.json": {"InBvZC1yZWxlYXNlLWFmdGVyLXRlc3Qi", `"Cleanup"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		"success_v4.json":   {"ImFwcHJvdmFsLXBvbGljeSI=", `"ApprovalPolicy"`, "WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
+		// the marker of change "release": the grace timer, then the retire;
+		// a failed release undone
+		"release_blue_green.json": {"InJlbGVhc2Ui", "TIMER_FIRED", `"RetireRelease"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		"failure_release.json":    {"InJlbGVhc2Ui", `"UndoRelease"`, "WORKFLOW_EXECUTION_FAILED"},
 	}
 	seen := 0
 	for _, f := range files {

@@ -1,15 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -77,62 +80,143 @@ func (e *poolEnv) podsOfRun(run string) []string {
 // approval wait), bake with BuildKit (pushed by digest, tagged with the
 // commit), deploy to the run's own namespace (the baked digest rolled out),
 // the integration Job against it, promote (the tested digest tagged
-// "available"), approval — and the namespace is gone when the run ends.
+// "available"), approval, and production blue-green: the first release
+// goes live in blue; a second push's release is verified in green beside
+// it, traffic switches, blue is retired after the grace period; `sluice
+// rollback` brings the first release back. The test namespaces are gone
+// when the runs end.
 func TestSamplePipelineOnThePlatform(t *testing.T) {
 	e := newPoolEnv(t)
+	ctx := context.Background()
+	prod := e.ns + "-prod"
+	if _, err := e.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: prod}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.client.CoreV1().Namespaces().Delete(context.Background(), prod, metav1.DeleteOptions{}) })
+	spec, err := os.ReadFile("../../examples/hello/.sluice.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec = bytes.Replace(spec, []byte("namespace: sluice-demo-hello"), []byte("namespace: "+prod), 1)
 	e.startDev("--config", e.config, "--kubeconfig", e.kubeconfig,
 		"--buildkit-addr", e.platform.BuildKitAddr, "--registry", e.platform.Registry)
-	repo, commit := gitsrctest.Repo(t, "../../examples/hello", "")
-	var started struct {
-		RunID string `json:"run_id"`
-	}
-	if code := e.json(&started, "run", "--repo", repo, "--ref", "main"); code != 0 {
-		t.Fatal("run failed to start")
-	}
-	e.waitState(started.RunID, "awaiting_approval", 5*time.Minute)
-	logs, _, _ := e.sluice("logs", started.RunID)
+	repo, commit := gitsrctest.Repo(t, "../../examples/hello", string(spec))
+
+	first := e.runToApproval(repo)
+	logs, _, _ := e.sluice("logs", first.id)
 	for _, want := range []string{"build | sluice-go-", "test | ok  \texample.com/hello", "bake | pushed 127.0.0.1:5000/sluice-demo/hello@sha256:",
 		"deploy | deployment/hello available", "integration | hello, integration"} {
 		if !strings.Contains(logs, want) {
 			t.Fatalf("log lacks %q:\n%s", want, logs)
 		}
 	}
-	runID := started.RunID[strings.LastIndex(started.RunID, "@")+1:]
-	if held := e.podsOfRun(runID); len(held) != 0 {
+	if held := e.podsOfRun(first.runID); len(held) != 0 {
 		t.Fatalf("the run still holds pods %v while it waits for approval", held)
 	}
-	var st struct {
-		Outputs struct {
-			Digest string `json:"digest"`
-		} `json:"outputs"`
-	}
-	if e.json(&st, "status", started.RunID) != 0 || !strings.HasPrefix(st.Outputs.Digest, "sha256:") {
-		t.Fatalf("no digest in the run's outputs: %+v", st)
-	}
-	ctx := context.Background()
 	for _, tag := range []string{commit, "available"} {
-		if got, err := image.Digest(ctx, "127.0.0.1:5000/sluice-demo/hello", tag); err != nil || got != st.Outputs.Digest {
-			t.Fatalf("tag %s = %s %v, want the run's digest %s", tag, got, err, st.Outputs.Digest)
+		if got, err := image.Digest(ctx, "127.0.0.1:5000/sluice-demo/hello", tag); err != nil || got != first.digest {
+			t.Fatalf("tag %s = %s %v, want the run's digest %s", tag, got, err, first.digest)
 		}
 	}
 	out, _, code := e.sluice("pool", "list", "--config", e.config, "--kubeconfig", e.kubeconfig)
 	if code != 0 || !strings.Contains(out, "go") || !strings.Contains(out, e.ns) {
 		t.Fatalf("pool list: %d\n%s", code, out)
 	}
-
-	env := workflows.TestNamespace("hello", runID)
+	env := workflows.TestNamespace("hello", first.runID)
 	t.Cleanup(func() { _ = e.client.CoreV1().Namespaces().Delete(context.Background(), env, metav1.DeleteOptions{}) })
 	d, err := e.client.AppsV1().Deployments(env).Get(ctx, "hello", metav1.GetOptions{})
-	if err != nil || d.Spec.Template.Spec.Containers[0].Image != "127.0.0.1:5000/sluice-demo/hello@"+st.Outputs.Digest {
+	if err != nil || d.Spec.Template.Spec.Containers[0].Image != "127.0.0.1:5000/sluice-demo/hello@"+first.digest {
 		t.Fatalf("the test environment %s while the run waits: %v %v", env, d, err)
 	}
-	if out, errOut, code := e.sluice("approve", started.RunID, "--as", "alice"); code != 0 {
-		t.Fatalf("approve: %s %s", out, errOut)
-	}
-	e.waitState(started.RunID, "succeeded", time.Minute)
-	ns, err := e.client.CoreV1().Namespaces().Get(ctx, env, metav1.GetOptions{})
-	if err == nil && ns.DeletionTimestamp == nil {
+	e.approveAndFinish(first.id)
+	if ns, err := e.client.CoreV1().Namespaces().Get(ctx, env, metav1.GetOptions{}); err == nil && ns.DeletionTimestamp == nil {
 		t.Fatalf("the test environment %s outlived the run", env)
+	}
+	logs, _, _ = e.sluice("logs", first.id)
+	for _, want := range []string{"production | release v1: " + commit, "production | hello, production", "production | traffic switched to blue", "production | release v1 is live"} {
+		if !strings.Contains(logs, want) {
+			t.Fatalf("log lacks %q:\n%s", want, logs)
+		}
+	}
+	e.routesTo(prod, "blue", first.digest)
+
+	// A second push: released in green beside blue, verified, switched.
+	main := filepath.Join(repo, "main.go")
+	src, _ := os.ReadFile(main)
+	if err := os.WriteFile(main, bytes.Replace(src, []byte(`Version = "1"`), []byte(`Version = "2"`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	second := gitsrctest.Commit(t, repo, "version 2")
+	next := e.runToApproval(repo)
+	if next.digest == first.digest {
+		t.Fatal("the second commit baked the same image")
+	}
+	e.approveAndFinish(next.id)
+	e.routesTo(prod, "green", next.digest)
+	blue, err := e.client.AppsV1().Deployments(prod).Get(ctx, "hello-blue", metav1.GetOptions{})
+	if err != nil || *blue.Spec.Replicas != 0 {
+		t.Fatalf("blue was not retired after the grace period: %v", err)
+	}
+	out, errOut, code := e.sluice("releases", "-f", filepath.Join(repo, ".sluice.yml"), "--kubeconfig", e.kubeconfig)
+	if code != 0 || !regexp.MustCompile(`(?m)^v2\s+live\s+blue-green \(green\)\s+`+second[:12]).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^v1\s+superseded\s+blue-green \(blue\)\s+`+commit[:12]).MatchString(out) {
+		t.Fatalf("sluice releases: %d\n%s%s", code, out, errOut)
+	}
+
+	// sluice rollback: the first release comes back as v3, in blue.
+	out, errOut, code = e.sluice("rollback", "-f", filepath.Join(repo, ".sluice.yml"), "--kubeconfig", e.kubeconfig)
+	if code != 0 || !strings.Contains(out, "v3 is live: rollback to v1 of commit "+commit[:12]) {
+		t.Fatalf("sluice rollback: %d\n%s%s", code, out, errOut)
+	}
+	e.routesTo(prod, "blue", first.digest)
+}
+
+// sampleRun is a run of the sample app waiting for approval.
+type sampleRun struct {
+	id, runID, digest string
+}
+
+// runToApproval starts a run of repo's main and waits for its approval gate.
+func (e *poolEnv) runToApproval(repo string) sampleRun {
+	e.t.Helper()
+	var started struct {
+		RunID string `json:"run_id"`
+	}
+	if code := e.json(&started, "run", "--repo", repo, "--ref", "main"); code != 0 {
+		e.t.Fatal("run failed to start")
+	}
+	e.waitState(started.RunID, "awaiting_approval", 5*time.Minute)
+	var st struct {
+		Outputs struct {
+			Digest string `json:"digest"`
+		} `json:"outputs"`
+	}
+	if e.json(&st, "status", started.RunID) != 0 || !strings.HasPrefix(st.Outputs.Digest, "sha256:") {
+		e.t.Fatalf("no digest in the run's outputs: %+v", st)
+	}
+	return sampleRun{id: started.RunID, runID: started.RunID[strings.LastIndex(started.RunID, "@")+1:], digest: st.Outputs.Digest}
+}
+
+func (e *poolEnv) approveAndFinish(run string) {
+	e.t.Helper()
+	if out, errOut, code := e.sluice("approve", run, "--as", "alice"); code != 0 {
+		e.t.Fatalf("approve: %s %s", out, errOut)
+	}
+	e.waitState(run, "succeeded", 2*time.Minute)
+}
+
+// routesTo checks that the Service hello of ns selects color and that
+// color's Deployment runs digest.
+func (e *poolEnv) routesTo(ns, color, digest string) {
+	e.t.Helper()
+	ctx := context.Background()
+	svc, err := e.client.CoreV1().Services(ns).Get(ctx, "hello", metav1.GetOptions{})
+	if err != nil || svc.Spec.Selector["sluice.dev/color"] != color {
+		e.t.Fatalf("service hello in %s: %v %v, want color %s", ns, svc.Spec.Selector, err, color)
+	}
+	d, err := e.client.AppsV1().Deployments(ns).Get(ctx, "hello-"+color, metav1.GetOptions{})
+	if err != nil || d.Spec.Template.Spec.Containers[0].Image != "127.0.0.1:5000/sluice-demo/hello@"+digest || d.Status.AvailableReplicas < 1 {
+		e.t.Fatalf("deployment hello-%s: %v", color, err)
 	}
 }
 

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
@@ -26,6 +28,7 @@ import (
 	"github.com/sluice-cd/sluice/chat"
 	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/devserver"
+	"github.com/sluice-cd/sluice/environments"
 	"github.com/sluice-cd/sluice/executor"
 	"github.com/sluice-cd/sluice/gitstatus"
 	"github.com/sluice-cd/sluice/httpapi"
@@ -145,7 +148,45 @@ func (s *serveFlags) newWorker(ctx context.Context, c client.Client, dir string,
 		wc.Pools = pools.executors()
 		pools.keep(ctx, log)
 	}
+	if k := wc.Platform.Kubeconfig; k != "" && wc.Platform.Cluster == nil {
+		wc.Platform.Clusters = &environments.Clusters{Kubeconfig: k}
+		if wc.Platform.Cluster, err = wc.Platform.Clusters.Context(""); err != nil {
+			return nil, err
+		}
+		sweep(ctx, c, wc.Platform.Cluster, log)
+	}
 	return worker.New(c, wc)
+}
+
+// SweepInterval is how often a worker looks for test environments whose
+// run was lost.
+const SweepInterval = time.Minute
+
+// sweep deletes expired test environments whose run Temporal no longer
+// runs, every SweepInterval until ctx ends. Every worker sweeps; deleting
+// a namespace twice is harmless.
+func sweep(ctx context.Context, c client.Client, cluster *environments.Cluster, log *slog.Logger) {
+	s := &environments.Sweeper{Cluster: cluster, Log: log, Running: func(ctx context.Context, wf, run string) (bool, error) {
+		return runIsGoing(ctx, c, wf, run)
+	}}
+	go s.Run(ctx, SweepInterval)
+}
+
+// runIsGoing asks Temporal whether a run is still running; a run Temporal
+// has no record of is not.
+func runIsGoing(ctx context.Context, c client.Client, workflowID, runID string) (bool, error) {
+	if workflowID == "" {
+		return false, nil
+	}
+	d, err := c.DescribeWorkflowExecution(ctx, workflowID, runID)
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
 }
 
 // chat is the Slack adapter, the incoming-webhook notifier, or nil.

@@ -8,6 +8,9 @@ import (
 	"os"
 )
 
+// Version is what /version answers: the demo's second push changes it.
+const Version = "1"
+
 // Greeting returns the text the service answers with.
 func Greeting(name string) string {
 	if name == "" {
@@ -24,6 +27,7 @@ func main() {
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, Greeting(r.URL.Query().Get("name")))
 	})
+	http.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, Version) })
 	http.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	log.Fatal(http.ListenAndServe(addr, nil))
 }
