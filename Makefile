@@ -16,7 +16,7 @@ build: ## build bin/sluice
 
 # Packages cheap enough to test under the race detector on every run; the
 # rest (embedded server, platform) run without it.
-RACE_DIRS := workflows executor logstore pipelines contract activities runs config pool
+RACE_DIRS := workflows executor logstore pipelines contract activities runs config pool release environments
 RACE_PKGS  = $(addprefix ./,$(addsuffix /...,$(RACE_DIRS)))
 OTHER_PKGS = $(shell $(GO) list ./... | grep -vE '/($(subst $(space),|,$(RACE_DIRS)))(/|$$)')
 space := $(empty) $(empty)
@@ -34,11 +34,12 @@ lint: tools ## gofmt, go vet, workflowcheck, package layers
 demo: build platform-up ## run the sample app's pipeline end to end on the embedded server and the local platform (build and test in a warm pool pod), approval included
 	./examples/demo.sh
 
-bench: ## benchmarks: orchestration overhead, throughput, webhook acknowledgement (embedded server); warm pool claim vs cold pod, per-phase overhead, cache benefit (local platform)
+bench: ## benchmarks: orchestration overhead, throughput, webhook acknowledgement (embedded server); warm pool claim vs cold pod, per-phase overhead, cache benefit, blue-green switch-back vs rolling rollback (local platform)
 	$(GO) test -run '^$$' -bench . -benchtime 30x ./worker
 	$(GO) test -run '^$$' -bench WebhookAck -benchtime 200x ./webhooks
 	$(GO) test -run '^$$' -bench 'ClaimVsColdStart|PhaseOverhead' -benchtime 20x ./pool
 	$(GO) test -run '^$$' -bench CacheBenefit -benchtime 3x ./pool
+	$(GO) test -run '^$$' -bench Undo -benchtime 5x -count 3 ./release
 
 fuzz: ## fuzz the spec parser for 60s
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./pipelines
