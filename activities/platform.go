@@ -73,6 +73,7 @@ func (p *Platform) Bake(ctx context.Context, in contract.BakeInput) (contract.Ba
 		return contract.BakeResult{}, err
 	}
 	defer log.Close()
+	defer heartbeat(ctx)()
 	fmt.Fprintf(log, "building %s at %s with BuildKit %s\n", in.Image, in.Source.Commit, p.BuildKitAddr)
 	b := &image.Builder{Addr: p.BuildKitAddr}
 	res, err := b.Bake(ctx, image.Bake{
@@ -121,6 +122,7 @@ func (p *Platform) Deploy(ctx context.Context, in contract.DeployInput) (contrac
 		return contract.DeployResult{}, err
 	}
 	defer log.Close()
+	defer heartbeat(ctx)()
 	if in.Ephemeral {
 		err := p.Cluster.Setup(ctx, environments.Env{
 			Namespace: in.Namespace, Pipeline: in.Pipeline, Workflow: in.WorkflowID, Run: in.RunID, Commit: in.Source.Commit,
@@ -133,6 +135,10 @@ func (p *Platform) Deploy(ctx context.Context, in contract.DeployInput) (contrac
 	}
 	fmt.Fprintf(log, "deploying %s@%s\n", repo, in.Digest)
 	if err := p.Cluster.Apply(ctx, in.Namespace, in.RunID, objs, log); err != nil {
+		if errors.Is(err, environments.ErrCannotRun) {
+			fmt.Fprintln(log, err)
+			return contract.DeployResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrStepFailed, nil)
+		}
 		return contract.DeployResult{}, err
 	}
 	return contract.DeployResult{Namespace: in.Namespace}, nil
@@ -153,6 +159,7 @@ func (p *Platform) Integration(ctx context.Context, in contract.IntegrationInput
 		return contract.IntegrationResult{}, err
 	}
 	defer log.Close()
+	defer heartbeat(ctx)()
 	res, err := p.Cluster.RunSuite(ctx, in.Namespace, in.RunID, environments.Suite{Name: "integration", Image: in.Image, Commands: in.Commands, Env: in.Env}, log)
 	if err != nil {
 		return contract.IntegrationResult{}, err

@@ -3,7 +3,6 @@ package environments
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -22,8 +21,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
-
-	"github.com/sluice-cd/sluice/deploy"
 )
 
 // Cluster is where environments live.
@@ -223,63 +220,3 @@ func (c *Cluster) WaitDeployments(ctx context.Context, ns string, deployments []
 
 // RolloutTimeout bounds a rollout when the caller set no deadline.
 const RolloutTimeout = 5 * time.Minute
-
-// waitRollout waits for the Deployment, and gives up at once when one of
-// the namespace's pods cannot pull its image: that does not fix itself.
-func (c *Cluster) waitRollout(ctx context.Context, ns, name string) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go func() {
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if why := c.podProblems(ctx, ns, true); why != "" {
-					cancel(errors.New(why))
-					return
-				}
-			}
-		}
-	}()
-	err := deploy.WaitRollout(ctx, c.Client, ns, name)
-	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded) {
-		return cause
-	}
-	if err != nil {
-		return fmt.Errorf("%w%s", err, c.podProblems(context.WithoutCancel(ctx), ns, false))
-	}
-	return nil
-}
-
-// podProblems names why the namespace's pods are not running: with fatal,
-// only image pull failures (which do not fix themselves), as a message;
-// otherwise every waiting reason, as a suffix for errors.
-func (c *Cluster) podProblems(ctx context.Context, ns string, fatal bool) string {
-	pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return ""
-	}
-	var out []string
-	for _, p := range pods.Items {
-		for _, cs := range p.Status.ContainerStatuses {
-			w := cs.State.Waiting
-			if w == nil || w.Reason == "" {
-				continue
-			}
-			if fatal && w.Reason != "ErrImagePull" && w.Reason != "ImagePullBackOff" && w.Reason != "InvalidImageName" {
-				continue
-			}
-			out = append(out, fmt.Sprintf("pod %s: %s: %s", p.Name, w.Reason, w.Message))
-		}
-	}
-	switch {
-	case len(out) == 0:
-		return ""
-	case fatal:
-		return strings.Join(out, "; ")
-	}
-	return " (" + strings.Join(out, "; ") + ")"
-}

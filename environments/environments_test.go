@@ -3,6 +3,7 @@ package environments
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -117,5 +118,71 @@ func TestEnvironmentOnTheCluster(t *testing.T) {
 	}
 	if err := c.DeleteNamespace(ctx, ns, run); err != nil {
 		t.Fatalf("deleting again: %v", err)
+	}
+}
+
+// TestRolloutFailsFast: a Deployment whose image cannot be pulled, or
+// whose container crashes on start, fails the rollout with ErrCannotRun and
+// the reason (a crash with the container's last output) instead of waiting
+// for the timeout; a healthy Deployment beside them in the same namespace
+// is not blamed.
+func TestRolloutFailsFast(t *testing.T) {
+	p := testenv.Require(t)
+	rc, err := clientcmd.BuildConfigFromFlags("", p.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewCluster(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, run := fmt.Sprintf("sluice-failfast-%d", time.Now().UnixNano()%1_000_000_000), "run-1"
+	t.Cleanup(func() { _ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := c.EnsureNamespace(ctx, ns, run); err != nil {
+		t.Fatal(err)
+	}
+	deployment := func(name, image, command string) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "apps/v1", "kind": "Deployment", "metadata": map[string]any{"name": name},
+			"spec": map[string]any{
+				"selector": map[string]any{"matchLabels": map[string]any{"app": name}},
+				"template": map[string]any{
+					"metadata": map[string]any{"labels": map[string]any{"app": name}},
+					"spec": map[string]any{"terminationGracePeriodSeconds": int64(0), "containers": []any{map[string]any{
+						"name": "c", "image": image, "command": []any{"sh", "-c", command},
+						"readinessProbe": map[string]any{"exec": map[string]any{"command": []any{"true"}}, "periodSeconds": int64(1)},
+					}}},
+				},
+			},
+		}}
+	}
+	busybox := p.Registry + "/sluice/busybox:latest"
+	var log bytes.Buffer
+	if err := c.Apply(ctx, ns, run, []*unstructured.Unstructured{deployment("fine", busybox, "exec sleep 3600")}, &log); err != nil {
+		t.Fatalf("healthy deployment: %v", err)
+	}
+	cases := []struct{ name, image, command, want string }{
+		{"no-image", p.Registry + "/sluice/no-such-image:1", "true", "ErrImagePull"},
+		// crashes before its readiness probe ever passes, as an app that
+		// cannot reach its database does
+		{"crash", busybox, "echo connecting to the database failed; exit 3", "connecting to the database failed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			err := c.Apply(ctx, ns, run, []*unstructured.Unstructured{deployment(tc.name, tc.image, tc.command)}, &log)
+			if !errors.Is(err, ErrCannotRun) || !strings.Contains(err.Error(), "pod "+tc.name) {
+				t.Fatalf("want ErrCannotRun naming the pod, got %v", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) && !(tc.want == "ErrImagePull" && strings.Contains(err.Error(), "ImagePullBackOff")) {
+				t.Fatalf("error lacks %q: %v", tc.want, err)
+			}
+			if strings.Contains(err.Error(), "pod fine") {
+				t.Fatalf("a healthy deployment was blamed: %v", err)
+			}
+			t.Logf("%s failed after %s: %v", tc.name, time.Since(start).Round(100*time.Millisecond), err)
+		})
 	}
 }

@@ -79,6 +79,11 @@ func (c *Cluster) RunSuite(ctx context.Context, ns, run string, s Suite, log io.
 	if err != nil {
 		return SuiteResult{}, fmt.Errorf("create job %s: %w", s.Name, err)
 	}
+	defer func() {
+		if ctx.Err() != nil { // cancelled or timed out: the suite stops too
+			c.DeleteJob(context.WithoutCancel(ctx), ns, s.Name)
+		}
+	}()
 	var pod *corev1.Pod
 	// this Job's pod only: an earlier attempt's may still be terminating
 	mine := batchv1.ControllerUidLabel + "=" + string(created.UID)

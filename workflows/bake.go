@@ -9,7 +9,8 @@ import (
 
 // bakePhase builds the image and records the pushed digest.
 var bakePhase = phaseDef{
-	name: pipelines.PhaseBake,
+	name:      pipelines.PhaseBake,
+	heartbeat: PlatformHeartbeatTimeout,
 	run: func(r *run, ctx workflow.Context) error {
 		b := r.in.Spec.Bake
 		res, err := call(ctx, contract.Bake, contract.BakeInput{

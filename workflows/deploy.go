@@ -11,7 +11,8 @@ import (
 // environment (deleted when the run ends, whatever the outcome) or to the
 // long-lived staging namespace.
 var deployPhase = phaseDef{
-	name: pipelines.PhaseDeploy,
+	name:      pipelines.PhaseDeploy,
+	heartbeat: PlatformHeartbeatTimeout,
 	run: func(r *run, ctx workflow.Context) error {
 		spec := &r.in.Spec
 		in := contract.DeployInput{

@@ -9,7 +9,8 @@ import (
 
 // integrationPhase runs the integration suite against the deployment.
 var integrationPhase = phaseDef{
-	name: pipelines.PhaseIntegration,
+	name:      pipelines.PhaseIntegration,
+	heartbeat: PlatformHeartbeatTimeout,
 	run: func(r *run, ctx workflow.Context) error {
 		it := r.in.Spec.Integration
 		res, err := call(ctx, contract.Integration, contract.IntegrationInput{

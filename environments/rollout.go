@@ -1,0 +1,115 @@
+package environments
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sluice-cd/sluice/deploy"
+)
+
+// ErrCannotRun: a Deployment's pods cannot run, and waiting will not change
+// that (the image cannot be pulled, the container crashes on start, its
+// configuration is invalid, no node can take it). Not worth retrying.
+var ErrCannotRun = errors.New("pods cannot run")
+
+// waitRollout waits for the Deployment, and gives up at once when one of
+// its pods cannot run (ErrCannotRun), with the reason and, for a crashing
+// container, its last log lines.
+func (c *Cluster) waitRollout(ctx context.Context, ns, name string) error {
+	d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if why := c.podProblems(ctx, ns, sel.String(), true); why != "" {
+					cancel(fmt.Errorf("%w: %s", ErrCannotRun, why))
+					return
+				}
+			}
+		}
+	}()
+	err = deploy.WaitRollout(ctx, c.Client, ns, name)
+	if cause := context.Cause(ctx); err != nil && cause != nil && errors.Is(cause, ErrCannotRun) {
+		return cause
+	}
+	if err != nil {
+		return fmt.Errorf("%w%s", err, c.podProblems(context.WithoutCancel(ctx), ns, sel.String(), false))
+	}
+	return nil
+}
+
+// fatalReasons are container waiting reasons that do not fix themselves.
+var fatalReasons = map[string]bool{
+	"ErrImagePull": true, "ImagePullBackOff": true, "InvalidImageName": true,
+	"CrashLoopBackOff": true, "CreateContainerConfigError": true, "CreateContainerError": true, "RunContainerError": true,
+}
+
+// podProblems names why the selected pods are not running: with fatal,
+// only what will not fix itself, as a message; otherwise every waiting
+// reason, as a suffix for errors.
+func (c *Cluster) podProblems(ctx context.Context, ns, selector string, fatal bool) string {
+	pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return ""
+	}
+	var out []string
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionFalse && cond.Reason == corev1.PodReasonUnschedulable {
+				out = append(out, fmt.Sprintf("pod %s: Unschedulable: %s", p.Name, cond.Message))
+			}
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			w := cs.State.Waiting
+			if w == nil || w.Reason == "" || (fatal && !fatalReasons[w.Reason]) {
+				continue
+			}
+			msg := fmt.Sprintf("pod %s: %s: %s", p.Name, w.Reason, w.Message)
+			if w.Reason == "CrashLoopBackOff" {
+				msg += c.lastLines(ctx, ns, p.Name, cs.Name)
+			}
+			out = append(out, msg)
+		}
+	}
+	switch {
+	case len(out) == 0:
+		return ""
+	case fatal:
+		return strings.Join(out, "; ")
+	}
+	return " (" + strings.Join(out, "; ") + ")"
+}
+
+// lastLines are the last log lines of a crashed container's previous run.
+func (c *Cluster) lastLines(ctx context.Context, ns, pod, container string) string {
+	tail := int64(10)
+	b, err := c.Client.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: container, Previous: true, TailLines: &tail, LimitBytes: ptr(int64(4096))}).DoRaw(ctx)
+	if err != nil || len(strings.TrimSpace(string(b))) == 0 {
+		return ""
+	}
+	return "; its last output:\n" + strings.TrimRight(string(b), "\n")
+}
+
+func ptr[T any](v T) *T { return &v }
