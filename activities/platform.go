@@ -132,6 +132,16 @@ func (p *Platform) Deploy(ctx context.Context, in contract.DeployInput) (contrac
 			return contract.DeployResult{}, err
 		}
 		fmt.Fprintf(log, "environment: namespace %s (deleted when the run ends; swept after %s if the run is lost)\n", in.Namespace, ttlOrDefault(in.TTL))
+		var services []environments.Service
+		for _, s := range in.Services {
+			services = append(services, environments.Service{Name: s.Name, Image: s.Image, Ports: s.Ports, Env: s.Env})
+		}
+		if err := p.Cluster.StartServices(ctx, in.Namespace, in.RunID, services, log); err != nil {
+			if errors.Is(err, environments.ErrCannotRun) {
+				return contract.DeployResult{}, temporal.NewNonRetryableApplicationError("service dependencies: "+err.Error(), ErrStepFailed, nil)
+			}
+			return contract.DeployResult{}, err
+		}
 	}
 	fmt.Fprintf(log, "deploying %s@%s\n", repo, in.Digest)
 	if err := p.Cluster.Apply(ctx, in.Namespace, in.RunID, objs, log); err != nil {

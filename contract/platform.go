@@ -1,6 +1,10 @@
 package contract
 
-import "time"
+import (
+	"time"
+
+	"github.com/sluice-cd/sluice/pipelines"
+)
 
 // BakeInput builds the commit's image and pushes it to Image.
 type BakeInput struct {
@@ -41,6 +45,8 @@ type DeployInput struct {
 	TTL        time.Duration `json:"ttl,omitempty"`
 	CPU        string        `json:"cpu,omitempty"`
 	Memory     string        `json:"memory,omitempty"`
+	// Services are started in the environment before the application.
+	Services []pipelines.Service `json:"services,omitempty"`
 }
 
 // DeployResult is what a deploy left running.

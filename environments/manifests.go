@@ -24,9 +24,24 @@ import (
 // maxManifestBytes bounds what a repository's manifest directory may hold.
 const maxManifestBytes = 4 << 20
 
-// ReadManifests reads every .yaml/.yml/.json file of dir (not recursive,
-// in name order), one object per document.
+// ReadManifests reads the manifests of dir: rendered by kustomize when dir
+// has a kustomization, else every .yaml/.yml/.json file of dir (not
+// recursive, in name order), one object per document.
 func ReadManifests(dir string) ([]*unstructured.Unstructured, error) {
+	if _, ok := kustomization(dir); ok {
+		b, err := buildKustomization(dir)
+		if err != nil {
+			return nil, err
+		}
+		if len(b) > maxManifestBytes {
+			return nil, fmt.Errorf("manifests of %s are over %d MiB", dir, maxManifestBytes>>20)
+		}
+		objs, err := decodeManifests("kustomize build "+filepath.Base(dir), b)
+		if err == nil && len(objs) == 0 {
+			err = fmt.Errorf("the kustomization in %s renders no objects", dir)
+		}
+		return objs, err
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("manifests: %w", err)
@@ -45,29 +60,40 @@ func ReadManifests(dir string) ([]*unstructured.Unstructured, error) {
 		if total += len(b); total > maxManifestBytes {
 			return nil, fmt.Errorf("manifests in %s are over %d MiB", dir, maxManifestBytes>>20)
 		}
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
-		for i := 1; ; i++ {
-			var m map[string]any
-			if err := dec.Decode(&m); errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
-				return nil, fmt.Errorf("%s: document %d: %w", e.Name(), i, err)
-			}
-			if len(m) == 0 {
-				continue
-			}
-			u := &unstructured.Unstructured{Object: m}
-			if u.GetKind() == "" || u.GetAPIVersion() == "" {
-				return nil, fmt.Errorf("%s: document %d has no kind or apiVersion", e.Name(), i)
-			}
-			if u.GetKind() == "Namespace" {
-				return nil, fmt.Errorf("%s: document %d is a Namespace: Sluice makes the environment's namespace itself", e.Name(), i)
-			}
-			objs = append(objs, u)
+		more, err := decodeManifests(e.Name(), b)
+		if err != nil {
+			return nil, err
 		}
+		objs = append(objs, more...)
 	}
 	if len(objs) == 0 {
 		return nil, fmt.Errorf("no manifests (.yaml, .yml, .json) in %s", dir)
+	}
+	return objs, nil
+}
+
+// decodeManifests decodes the YAML or JSON documents of one source.
+func decodeManifests(source string, b []byte) ([]*unstructured.Unstructured, error) {
+	var objs []*unstructured.Unstructured
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
+	for i := 1; ; i++ {
+		var m map[string]any
+		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("%s: document %d: %w", source, i, err)
+		}
+		if len(m) == 0 {
+			continue
+		}
+		u := &unstructured.Unstructured{Object: m}
+		if u.GetKind() == "" || u.GetAPIVersion() == "" {
+			return nil, fmt.Errorf("%s: document %d has no kind or apiVersion", source, i)
+		}
+		if u.GetKind() == "Namespace" {
+			return nil, fmt.Errorf("%s: document %d is a Namespace: Sluice makes the environment's namespace itself", source, i)
+		}
+		objs = append(objs, u)
 	}
 	return objs, nil
 }

@@ -7,9 +7,6 @@ import (
 	"strings"
 	"time"
 
-	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
-
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -36,7 +33,7 @@ func (r *Releaser) verify(ctx context.Context, req Request, cur *Record, service
 		if svc.Spec.ClusterIP == "" || svc.Spec.ClusterIP == "None" || len(svc.Spec.Ports) == 0 {
 			continue
 		}
-		if err := r.waitRouted(ctx, req.Namespace, svc.Name); err != nil {
+		if err := r.Cluster.WaitEndpoints(ctx, req.Namespace, svc.Name); err != nil {
 			return err
 		}
 		key := strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(s.GetName())) + "_URL"
@@ -64,34 +61,5 @@ func (r *Releaser) verify(ctx context.Context, req Request, cur *Record, service
 		return fmt.Errorf("%w: exit %d", ErrVerifyFailed, res.ExitCode)
 	}
 	fmt.Fprintf(log, "verify passed in %s\n", res.Duration.Round(100*time.Millisecond))
-	return nil
-}
-
-// waitRouted waits until a Service has a ready endpoint and none that is
-// terminating (an old pod of a rollout), so a check does not race the
-// endpoint controller. kube-proxy may still route to the old endpoints for
-// a moment after: checks retry their first connection, as smoke tests do.
-func (r *Releaser) waitRouted(ctx context.Context, ns, svc string) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		slices, err := r.Cluster.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + svc})
-		if err != nil {
-			return false, nil
-		}
-		ready := false
-		for _, s := range slices.Items {
-			for _, e := range s.Endpoints {
-				if e.Conditions.Terminating != nil && *e.Conditions.Terminating {
-					return false, nil
-				}
-				ready = ready || (e.Conditions.Ready != nil && *e.Conditions.Ready)
-			}
-		}
-		return ready, nil
-	})
-	if err != nil {
-		return fmt.Errorf("service %s has no ready endpoint: %w", svc, err)
-	}
 	return nil
 }

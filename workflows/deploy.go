@@ -25,7 +25,7 @@ var deployPhase = phaseDef{
 			in.Namespace, in.Ephemeral = TestNamespace(spec.Name, r.runID), true
 			in.Pipeline, in.WorkflowID = spec.Name, workflow.GetInfo(ctx).WorkflowExecution.ID
 			if t := spec.Environments.Test; t != nil {
-				in.TTL, in.CPU, in.Memory = t.TTL.D(), t.Quota.CPU, t.Quota.Memory
+				in.TTL, in.CPU, in.Memory, in.Services = t.TTL.D(), t.Quota.CPU, t.Quota.Memory, t.Services
 			}
 			PushUndo(&r.saga, pipelines.PhaseDeploy, contract.DeleteEnvironment,
 				contract.EnvironmentRef{RunID: r.runID, Namespace: in.Namespace}, true)

@@ -4,6 +4,7 @@
 #   sluice/pause:3.10        the pod sandbox (a static Go binary)
 #   sluice/busybox:<v>       Debian's busybox-static, applets installed
 #   sluice/go-builder:<go>   busybox + this machine's Go toolchain, for build pods
+#   sluice/redis:<v>         Debian's Redis on busybox, a test-environment service
 # An image already in the registry is not rebuilt.
 . "$(dirname "$0")/lib.sh"
 B=$(bin_dir)
@@ -56,4 +57,33 @@ ENV PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 DF
   push sluice/go-builder "$GO_VERSION" "$ctx/go-builder"
   rm -rf "$ctx/go-builder/go"
+fi
+
+# sluice/redis:<v>: Debian's Redis (redis-tools holds the server binary)
+# unpacked, not installed, with the libraries ldd resolves for it, on the
+# busybox image. Test environments start it as a service dependency.
+redis_candidate() { apt-cache policy redis-tools 2>/dev/null | awk '/Candidate:/{print $2}' | grep -v none; }
+REDIS_DEB_VERSION=$(redis_candidate || true)
+if [ -z "$REDIS_DEB_VERSION" ]; then apt-get update -q >/dev/null; REDIS_DEB_VERSION=$(redis_candidate); fi
+REDIS_VERSION=$(echo "$REDIS_DEB_VERSION" | sed -E 's/^[0-9]+://; s/-.*//')
+if ! have_image "sluice/redis:$REDIS_VERSION"; then
+  rm -rf "$ctx/redis" && mkdir -p "$ctx/redis/debs" "$ctx/redis/unpacked" "$ctx/redis/root/usr/local/bin" "$ctx/redis/root/lib/x86_64-linux-gnu" "$ctx/redis/root/lib64"
+  (cd "$ctx/redis/debs" && apt-get download -q redis-tools libjemalloc2 liblzf1 >/dev/null)
+  for deb in "$ctx"/redis/debs/*.deb; do dpkg -x "$deb" "$ctx/redis/unpacked"; done
+  bin=$ctx/redis/unpacked/usr/bin/redis-check-rdb   # redis-server is this binary under another name
+  cp "$bin" "$ctx/redis/root/usr/local/bin/redis-server"
+  cp "$ctx/redis/unpacked/usr/bin/redis-cli" "$ctx/redis/root/usr/local/bin/redis-cli"
+  libs=$(LD_LIBRARY_PATH=$ctx/redis/unpacked/usr/lib/x86_64-linux-gnu ldd "$bin" "$ctx/redis/unpacked/usr/bin/redis-cli")
+  if echo "$libs" | grep -q "not found"; then echo "$libs" | grep "not found" >&2; log "redis image: libraries missing"; exit 1; fi
+  echo "$libs" | awk '/=> \//{print $3}' | sort -u | while read -r lib; do cp -L "$lib" "$ctx/redis/root/lib/x86_64-linux-gnu/"; done
+  cp -L /lib64/ld-linux-x86-64.so.2 "$ctx/redis/root/lib64/"
+  cat >"$ctx/redis/Dockerfile" <<DF
+FROM $REGISTRY/sluice/busybox:$BB_VERSION
+COPY root/ /
+EXPOSE 6379
+ENTRYPOINT ["/usr/local/bin/redis-server"]
+CMD ["--port", "6379", "--protected-mode", "no", "--save", "", "--appendonly", "no"]
+DF
+  push sluice/redis "$REDIS_VERSION" "$ctx/redis"
+  rm -rf "$ctx/redis/debs" "$ctx/redis/unpacked"
 fi
