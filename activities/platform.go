@@ -110,7 +110,7 @@ func (p *Platform) Deploy(ctx context.Context, in contract.DeployInput) (contrac
 		return contract.DeployResult{}, err
 	}
 	defer done()
-	objs, err := environments.ReadManifests(filepath.Join(src, in.Manifests))
+	objs, err := environments.ReadManifestsAs(filepath.Join(src, in.Manifests), releaseName(in.Pipeline), in.Namespace)
 	if err != nil {
 		return contract.DeployResult{}, invalid("%v", err)
 	}
@@ -257,4 +257,12 @@ func ttlOrDefault(d time.Duration) time.Duration {
 		return environments.DefaultTTL
 	}
 	return d
+}
+
+// releaseName names a Helm chart's release: the pipeline's name.
+func releaseName(pipeline string) string {
+	if pipeline == "" {
+		return "sluice"
+	}
+	return strings.ToLower(pipeline)
 }

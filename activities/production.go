@@ -48,7 +48,7 @@ func (p *Platform) Production(ctx context.Context, in contract.ProductionInput) 
 		return contract.ProductionResult{}, err
 	}
 	defer done()
-	objs, err := environments.ReadManifests(filepath.Join(src, in.Manifests))
+	objs, err := environments.ReadManifestsAs(filepath.Join(src, in.Manifests), releaseName(in.Pipeline), in.Namespace)
 	if err != nil {
 		return contract.ProductionResult{}, invalid("%v", err)
 	}

@@ -86,3 +86,40 @@ func unstructuredInt(obj map[string]any, path ...string) (int64, bool, error) {
 	}
 	return 0, false, nil
 }
+
+// TestHelmChart renders a chart with its own values as the pipeline's
+// release, and puts the baked digest in.
+func TestHelmChart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "chart")
+	write(t, dir, "Chart.yaml", "apiVersion: v2\nname: hello\nversion: 0.1.0\n")
+	write(t, dir, "values.yaml", "replicas: 2\nimage: {repository: hello, tag: dev}\n")
+	write(t, filepath.Join(dir, "templates"), "deployment.yaml", `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: {{ .Release.Name }}, namespace: {{ .Release.Namespace }}}
+spec:
+  replicas: {{ .Values.replicas }}
+  selector: {matchLabels: {app: {{ .Release.Name }}}}
+  template:
+    metadata: {labels: {app: {{ .Release.Name }}}}
+    spec:
+      containers:
+        - {name: app, image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"}
+`)
+	objs, err := ReadManifestsAs(dir, "shop", "shop-prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 1 || objs[0].GetName() != "shop" || objs[0].GetNamespace() != "shop-prod" {
+		t.Fatalf("rendered %v", objs)
+	}
+	if r, _, _ := unstructuredInt(objs[0].Object, "spec", "replicas"); r != 2 {
+		t.Fatalf("replicas %d, want the chart's 2", r)
+	}
+	if SetImage(objs, "127.0.0.1:5000/acme/hello", "sha256:abc") != 1 {
+		t.Fatal("the chart's image was not replaced by the digest")
+	}
+	write(t, dir, "Chart.yaml", "apiVersion: v2\nname: hello\nversion: 0.1.0\ndependencies: [{name: redis, version: 1.0.0, repository: https://charts.example.com}]\n")
+	if _, err := ReadManifestsAs(dir, "shop", "shop-prod"); err == nil || !strings.Contains(err.Error(), "dependencies are not downloaded") {
+		t.Fatalf("a chart with a missing dependency: %v", err)
+	}
+}

@@ -24,21 +24,33 @@ import (
 // maxManifestBytes bounds what a repository's manifest directory may hold.
 const maxManifestBytes = 4 << 20
 
-// ReadManifests reads the manifests of dir: rendered by kustomize when dir
-// has a kustomization, else every .yaml/.yml/.json file of dir (not
-// recursive, in name order), one object per document.
+// ReadManifests reads the manifests of dir as ReadManifestsAs does, for a
+// release named "sluice".
 func ReadManifests(dir string) ([]*unstructured.Unstructured, error) {
-	if _, ok := kustomization(dir); ok {
-		b, err := buildKustomization(dir)
+	return ReadManifestsAs(dir, "sluice", "")
+}
+
+// ReadManifestsAs reads the manifests of dir: a Helm chart rendered as
+// release in namespace when dir has a Chart.yaml, a kustomization rendered
+// by kustomize, or else every .yaml/.yml/.json file of dir (not recursive,
+// in name order), one object per document.
+func ReadManifestsAs(dir, release, namespace string) ([]*unstructured.Unstructured, error) {
+	render := func() ([]byte, error) { return buildKustomization(dir) }
+	_, kustomized := kustomization(dir)
+	if isChart(dir) {
+		kustomized, render = true, func() ([]byte, error) { return renderChart(dir, release, namespace) }
+	}
+	if kustomized {
+		b, err := render()
 		if err != nil {
 			return nil, err
 		}
 		if len(b) > maxManifestBytes {
 			return nil, fmt.Errorf("manifests of %s are over %d MiB", dir, maxManifestBytes>>20)
 		}
-		objs, err := decodeManifests("kustomize build "+filepath.Base(dir), b)
+		objs, err := decodeManifests("rendered "+filepath.Base(dir), b)
 		if err == nil && len(objs) == 0 {
-			err = fmt.Errorf("the kustomization in %s renders no objects", dir)
+			err = fmt.Errorf("%s renders no objects", dir)
 		}
 		return objs, err
 	}
