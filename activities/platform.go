@@ -4,18 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/environments"
 	"github.com/sluice-cd/sluice/gitsrc"
 	"github.com/sluice-cd/sluice/image"
 	"github.com/sluice-cd/sluice/logstore"
+	"github.com/sluice-cd/sluice/release"
 )
 
 // Platform holds the addresses of the components the later phases need:
@@ -123,6 +126,9 @@ func (p *Platform) Deploy(ctx context.Context, in contract.DeployInput) (contrac
 	}
 	defer log.Close()
 	defer heartbeat(ctx)()
+	if !in.Ephemeral && in.Pipeline != "" {
+		return p.deployRelease(ctx, in, objs, log)
+	}
 	if in.Ephemeral {
 		err := p.Cluster.Setup(ctx, environments.Env{
 			Namespace: in.Namespace, Pipeline: in.Pipeline, Workflow: in.WorkflowID, Run: in.RunID, Commit: in.Source.Commit,
@@ -265,4 +271,32 @@ func releaseName(pipeline string) string {
 		return "sluice"
 	}
 	return strings.ToLower(pipeline)
+}
+
+// deployRelease deploys to a long-lived environment (staging) as a release
+// with the environment's strategy: recorded, undone by UndoRelease when the
+// run fails later. The integration suite that follows is the verify; a
+// blue-green color replaced here is retired at once.
+func (p *Platform) deployRelease(ctx context.Context, in contract.DeployInput, objs []*unstructured.Unstructured, log io.Writer) (contract.DeployResult, error) {
+	cluster, err := p.cluster(in.Context)
+	if err != nil {
+		return contract.DeployResult{}, err
+	}
+	r := &release.Releaser{Cluster: cluster}
+	_, err = r.Release(ctx, release.Request{
+		Pipeline: in.Pipeline, Namespace: in.Namespace, Run: in.RunID, Commit: in.Source.Commit, Digest: in.Digest,
+		Strategy: in.Strategy, Objects: objs,
+	}, log)
+	switch {
+	case errors.Is(err, release.ErrNoNamespace):
+		return contract.DeployResult{}, invalid("%v", err)
+	case errors.Is(err, release.ErrVerifyFailed), errors.Is(err, release.ErrRolledBack):
+		return contract.DeployResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrStepFailed, nil)
+	case err != nil:
+		return contract.DeployResult{}, err
+	}
+	if err := r.Retire(ctx, in.Namespace, in.Pipeline, in.RunID, log); err != nil {
+		return contract.DeployResult{}, err
+	}
+	return contract.DeployResult{Namespace: in.Namespace}, nil
 }

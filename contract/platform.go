@@ -47,6 +47,11 @@ type DeployInput struct {
 	Memory     string        `json:"memory,omitempty"`
 	// Services are started in the environment before the application.
 	Services []pipelines.Service `json:"services,omitempty"`
+	// For a long-lived environment (staging), with Pipeline set: the
+	// kubeconfig context and the release strategy; the deploy is recorded
+	// as a release there and undone by UndoRelease.
+	Context  string `json:"context,omitempty"`
+	Strategy string `json:"strategy,omitempty"`
 }
 
 // DeployResult is what a deploy left running.

@@ -8,8 +8,9 @@ import (
 )
 
 // deployPhase deploys the baked digest to the run's ephemeral test
-// environment (deleted when the run ends, whatever the outcome) or to the
-// long-lived staging namespace.
+// environment (deleted when the run ends, whatever the outcome) or, as a
+// release with staging's strategy, to the long-lived staging namespace
+// (the previous release brought back if the run fails later).
 var deployPhase = phaseDef{
 	name:      pipelines.PhaseDeploy,
 	heartbeat: PlatformHeartbeatTimeout,
@@ -20,7 +21,13 @@ var deployPhase = phaseDef{
 			Manifests: spec.Deploy.Manifests,
 		}
 		if spec.Deploy.Environment == "staging" {
-			in.Namespace = spec.Environments.Staging.Namespace
+			st := spec.Environments.Staging
+			in.Namespace = st.Namespace
+			if workflow.GetVersion(ctx, "staging-release", workflow.DefaultVersion, 1) >= 1 {
+				in.Pipeline, in.Context, in.Strategy = spec.Name, st.Context, st.Strategy
+				PushUndo(&r.saga, pipelines.PhaseDeploy, contract.UndoRelease,
+					contract.ReleaseRef{RunID: r.runID, Pipeline: spec.Name, Namespace: st.Namespace, Context: st.Context}, false)
+			}
 		} else {
 			in.Namespace, in.Ephemeral = TestNamespace(spec.Name, r.runID), true
 			in.Pipeline, in.WorkflowID = spec.Name, workflow.GetInfo(ctx).WorkflowExecution.ID

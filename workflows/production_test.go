@@ -125,3 +125,28 @@ func TestNewerPushWaitsForRelease(t *testing.T) {
 		t.Fatalf("next run is of %s", next.Push.Commit)
 	}
 }
+
+// TestStagingDeployIsARelease: deploying to staging passes staging's
+// strategy and context, makes no ephemeral environment, and a later failure
+// undoes the staging release instead of deleting a namespace.
+func TestStagingDeployIsARelease(t *testing.T) {
+	h := newHarness(t)
+	h.failAt = pipelines.PhaseIntegration
+	spec := fullSpec(t)
+	spec.Deploy.Environment = "staging"
+	spec.Environments.Staging = &pipelines.Environment{Namespace: "hello-staging", Context: "stage", Strategy: pipelines.BlueGreen}
+	h.env.ExecuteWorkflow(Pipeline, input(spec))
+	if _, err := h.result(t); err == nil {
+		t.Fatal("want the failed integration to fail the run")
+	}
+	in := h.input("Deploy").(contract.DeployInput)
+	if in.Ephemeral || in.Namespace != "hello-staging" || in.Pipeline != "hello" || in.Strategy != pipelines.BlueGreen || in.Context != "stage" {
+		t.Fatalf("deploy input %+v", in)
+	}
+	if got := only(h.Calls(), "undo:"); !slices.Equal(got, []string{"undo:UndoRelease"}) {
+		t.Fatalf("undos %v", got)
+	}
+	if undo := h.input("undo:UndoRelease").(contract.ReleaseRef); undo.Namespace != "hello-staging" || undo.Context != "stage" {
+		t.Fatalf("undo %+v", undo)
+	}
+}

@@ -1,0 +1,117 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/environments"
+	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
+	"github.com/sluice-cd/sluice/image"
+	"github.com/sluice-cd/sluice/logstore"
+	"github.com/sluice-cd/sluice/pipelines"
+	"github.com/sluice-cd/sluice/release"
+	"github.com/sluice-cd/sluice/testenv"
+)
+
+// TestDeployToStagingIsARelease deploys a commit to a long-lived staging
+// namespace through the Deploy activity, as two runs: each is a release
+// with staging's strategy (blue-green: the replaced color retired at once),
+// and UndoRelease of the second brings the first back.
+func TestDeployToStagingIsARelease(t *testing.T) {
+	for _, strategy := range []string{pipelines.Rolling, pipelines.BlueGreen} {
+		t.Run(strategy, func(t *testing.T) {
+			p := testenv.Require(t)
+			clusters := &environments.Clusters{Kubeconfig: p.Kubeconfig}
+			c, err := clusters.Context("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			logs, err := logstore.New(t.TempDir(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plat := &Platform{Kubeconfig: p.Kubeconfig, Cluster: c, Clusters: clusters, Logs: logs}
+			ctx := context.Background()
+			ns := fmt.Sprintf("sluice-staging-test-%d", time.Now().UnixNano()%1_000_000_000)
+			if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+			src := filepath.Join(t.TempDir(), "app")
+			web, err := os.ReadFile("../environments/testdata/web/web.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.MkdirAll(filepath.Join(src, "deploy"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(src, "deploy", "web.yaml"), web, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			repo, commit := gitsrctest.Repo(t, src, "")
+			busybox := p.Registry + "/sluice/busybox"
+			digest, err := image.Digest(ctx, busybox, "latest")
+			if err != nil {
+				t.Fatal(err)
+			}
+			deploy := func(run string) {
+				t.Helper()
+				_, err := plat.Deploy(ctx, contract.DeployInput{
+					RunID: run, Source: contract.Source{CloneURL: repo, Commit: commit}, Image: busybox + ":latest", Digest: digest,
+					Namespace: ns, Manifests: "deploy", Pipeline: "web", Strategy: strategy,
+				})
+				if err != nil {
+					t.Fatalf("deploy %s: %v", run, err)
+				}
+			}
+			deploy("run-1")
+			deploy("run-2")
+			r := &release.Releaser{Cluster: c}
+			if got := states(t, r, ns); got != "v1:superseded v2:live" {
+				t.Fatalf("releases %s", got)
+			}
+			if strategy == pipelines.BlueGreen {
+				blue, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "web-blue", metav1.GetOptions{})
+				if err != nil || *blue.Spec.Replicas != 0 {
+					t.Fatalf("staging's replaced color was not retired: %v", err)
+				}
+			}
+			if err := plat.UndoRelease(ctx, contract.ReleaseRef{RunID: "run-2", Pipeline: "web", Namespace: ns}); err != nil {
+				t.Fatal(err)
+			}
+			if got := states(t, r, ns); got != "v1:live v2:rolled-back" {
+				t.Fatalf("releases after undo %s", got)
+			}
+			name := "web"
+			if strategy == pipelines.BlueGreen {
+				name = "web-blue"
+			}
+			d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+			if err != nil || d.Status.AvailableReplicas != 1 || d.Labels[environments.LabelRun] != "run-1" {
+				t.Fatalf("after undo %s is not run-1's and available: %v", name, err)
+			}
+		})
+	}
+}
+
+func states(t *testing.T, r *release.Releaser, ns string) string {
+	t.Helper()
+	all, err := r.List(context.Background(), ns, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s []string
+	for _, rec := range all {
+		s = append(s, fmt.Sprintf("v%d:%s", rec.Version, rec.State))
+	}
+	return strings.Join(s, " ")
+}
