@@ -34,6 +34,12 @@ type Platform struct {
 	// Clusters reaches the Kubeconfig's other contexts, for environments
 	// that name one.
 	Clusters *environments.Clusters
+	// Signer signs every baked digest with the commit it was built from;
+	// Verifier (its public key) checks that signature before promote,
+	// deploy and production accept a digest. Without them images are
+	// neither signed nor checked.
+	Signer   *image.Signer
+	Verifier *image.Verifier
 	// Logs receives the phases' progress.
 	Logs *logstore.Store
 }
@@ -90,6 +96,12 @@ func (p *Platform) Bake(ctx context.Context, in contract.BakeInput) (contract.Ba
 		return contract.BakeResult{}, err
 	}
 	fmt.Fprintf(log, "pushed %s (%d of %d steps from cache)\n", res.Ref(), res.CacheHits, res.Steps)
+	if p.Signer != nil {
+		if err := p.Signer.Sign(ctx, in.Image, res.Digest, in.Source.Commit); err != nil {
+			return contract.BakeResult{}, err
+		}
+		fmt.Fprintf(log, "signed %s for commit %s\n", res.Ref(), in.Source.Commit)
+	}
 	return contract.BakeResult{Image: in.Image + ":" + in.Source.Commit, Digest: res.Digest}, nil
 }
 
@@ -106,6 +118,9 @@ func (p *Platform) Deploy(ctx context.Context, in contract.DeployInput) (contrac
 	}
 	repo, err := repository(in.Image)
 	if err != nil {
+		return contract.DeployResult{}, err
+	}
+	if err := p.trusted(ctx, "deploy", repo, in.Digest, in.Source.Commit); err != nil {
 		return contract.DeployResult{}, err
 	}
 	src, done, err := checkout(ctx, in.Source)
@@ -194,6 +209,9 @@ func (p *Platform) MarkAvailable(ctx context.Context, in contract.PromoteInput) 
 	}
 	repo, err := repository(in.Image)
 	if err != nil {
+		return contract.PromoteResult{}, err
+	}
+	if err := p.trusted(ctx, "promote", repo, in.Digest, in.Commit); err != nil {
 		return contract.PromoteResult{}, err
 	}
 	if err := image.Tag(ctx, repo, in.Digest, in.Tag); err != nil {
@@ -299,4 +317,18 @@ func (p *Platform) deployRelease(ctx context.Context, in contract.DeployInput, o
 		return contract.DeployResult{}, err
 	}
 	return contract.DeployResult{Namespace: in.Namespace}, nil
+}
+
+// trusted refuses a digest that does not carry this installation's
+// signature for the run's commit (not retried: no retry signs it). A
+// registry that cannot be reached is retried.
+func (p *Platform) trusted(ctx context.Context, phase, repo, digest, commit string) error {
+	if p.Verifier == nil {
+		return nil
+	}
+	_, err := p.Verifier.Verify(ctx, repo, digest, commit)
+	if errors.Is(err, image.ErrUntrusted) {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("phase %s refuses %s@%s: %v", phase, repo, digest, err), contract.ErrUntrusted, nil)
+	}
+	return err
 }

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/crane"
+	"go.temporal.io/sdk/temporal"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -114,4 +117,61 @@ func states(t *testing.T, r *release.Releaser, ns string) string {
 		s = append(s, fmt.Sprintf("v%d:%s", rec.Version, rec.State))
 	}
 	return strings.Join(s, " ")
+}
+
+// TestUnsignedImagesAreRefused: with a signing key configured, promote,
+// deploy and production refuse a digest without this installation's
+// signature for the run's commit — unsigned, or signed for another commit
+// — as UntrustedImage, not retried; the signed digest passes promote.
+func TestUnsignedImagesAreRefused(t *testing.T) {
+	p := testenv.Require(t)
+	ctx := context.Background()
+	signer, err := image.EnsureKeys(filepath.Join(t.TempDir(), "signing.key"), []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, err := logstore.New(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clusters := &environments.Clusters{Kubeconfig: p.Kubeconfig}
+	cluster, err := clusters.Context("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plat := &Platform{Registry: p.Registry, Kubeconfig: p.Kubeconfig, Cluster: cluster, Clusters: clusters,
+		Signer: signer, Verifier: signer.Verifier(), Logs: logs}
+	repo := fmt.Sprintf("%s/sluice-test/untrusted-%d", p.Registry, time.Now().UnixNano())
+	if err := crane.Copy(p.Registry+"/sluice/busybox:latest", repo+":x", crane.Insecure); err != nil {
+		t.Fatal(err)
+	}
+	digest, err := image.Digest(ctx, repo, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit, other := strings.Repeat("1", 40), strings.Repeat("2", 40)
+	untrusted := func(what string, err error) {
+		t.Helper()
+		var appErr *temporal.ApplicationError
+		if !errors.As(err, &appErr) || appErr.Type() != contract.ErrUntrusted || !appErr.NonRetryable() {
+			t.Fatalf("%s: want a non-retryable UntrustedImage, got %v", what, err)
+		}
+	}
+	_, err = plat.MarkAvailable(ctx, contract.PromoteInput{RunID: "r", Commit: commit, Image: repo + ":x", Digest: digest, Tag: "available"})
+	untrusted("promote of an unsigned digest", err)
+	_, err = plat.Deploy(ctx, contract.DeployInput{RunID: "r", Source: contract.Source{CloneURL: "unused", Commit: commit}, Image: repo + ":x", Digest: digest, Namespace: "unused", Manifests: "deploy"})
+	untrusted("deploy of an unsigned digest", err)
+
+	if err := signer.Sign(ctx, repo, digest, other); err != nil {
+		t.Fatal(err)
+	}
+	_, err = plat.Production(ctx, contract.ProductionInput{RunID: "r", Pipeline: "p", Namespace: "unused", Source: contract.Source{CloneURL: "unused", Commit: commit}, Image: repo + ":x", Digest: digest, Manifests: "deploy"})
+	untrusted("production of a digest signed for another commit", err)
+
+	if err := signer.Sign(ctx, repo, digest, commit); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plat.MarkAvailable(ctx, contract.PromoteInput{RunID: "r", Commit: commit, Image: repo + ":x", Digest: digest, Tag: "available"}); err != nil {
+		t.Fatalf("promote of the signed digest: %v", err)
+	}
 }

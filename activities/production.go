@@ -39,6 +39,9 @@ func (p *Platform) Production(ctx context.Context, in contract.ProductionInput) 
 	if err != nil {
 		return contract.ProductionResult{}, err
 	}
+	if err := p.trusted(ctx, "production", repo, in.Digest, in.Source.Commit); err != nil {
+		return contract.ProductionResult{}, err
+	}
 	cluster, err := p.cluster(in.Context)
 	if err != nil {
 		return contract.ProductionResult{}, err

@@ -16,9 +16,12 @@ const (
 	// ErrVerifyFailed: a release did not pass its verify (or never became
 	// available) and the previous release is back.
 	ErrVerifyFailed = "VerifyFailed"
+	// ErrUntrusted: an image lacks this installation's signature for the
+	// run's commit; promote, deploy and production refuse it.
+	ErrUntrusted = "UntrustedImage"
 )
 
 // NonRetryable lists the error types no retry can fix, for retry policies.
 func NonRetryable() []string {
-	return []string{ErrStepFailed, ErrInvalidInput, ErrNotConfigured, ErrUnsupported, ErrSource, ErrVerifyFailed}
+	return []string{ErrStepFailed, ErrInvalidInput, ErrNotConfigured, ErrUnsupported, ErrSource, ErrVerifyFailed, ErrUntrusted}
 }

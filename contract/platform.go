@@ -75,7 +75,9 @@ type IntegrationResult struct {
 
 // PromoteInput marks a tested digest available.
 type PromoteInput struct {
-	RunID  string `json:"run_id"`
+	RunID string `json:"run_id"`
+	// Commit is the commit the digest must be signed for.
+	Commit string `json:"commit,omitempty"`
 	Image  string `json:"image"`
 	Digest string `json:"digest"`
 	Tag    string `json:"tag"`

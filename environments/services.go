@@ -10,6 +10,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 )
 
@@ -100,31 +101,52 @@ func serviceObjects(s Service) []*unstructured.Unstructured {
 	return out
 }
 
-// WaitEndpoints waits until a Service has a ready endpoint and none that is
-// terminating (an old pod of a rollout), so a check does not race the
-// endpoint controller. kube-proxy may still route to old endpoints for a
-// moment after: clients should retry their first connection.
+// WaitEndpoints waits until a Service routes only to what it selects now:
+// at least one ready endpoint, none terminating (an old pod of a rollout),
+// and every endpoint a pod that matches the Service's selector (after a
+// selector change, the old pods leave the endpoints a moment later). Even
+// then kube-proxy may route the old way for a moment: clients should retry
+// their first connection.
 func (c *Cluster) WaitEndpoints(ctx context.Context, ns, svc string) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
+	var last string
 	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		s, err := c.Client.CoreV1().Services(ns).Get(ctx, svc, metav1.GetOptions{})
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		sel := labels.SelectorFromSet(s.Spec.Selector)
 		slices, err := c.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + svc})
 		if err != nil {
+			last = err.Error()
 			return false, nil
 		}
 		ready := false
-		for _, s := range slices.Items {
-			for _, e := range s.Endpoints {
+		for _, sl := range slices.Items {
+			for _, e := range sl.Endpoints {
 				if e.Conditions.Terminating != nil && *e.Conditions.Terminating {
+					last = "an endpoint is terminating"
 					return false, nil
+				}
+				if e.TargetRef != nil && e.TargetRef.Kind == "Pod" && len(s.Spec.Selector) > 0 {
+					pod, err := c.Client.CoreV1().Pods(ns).Get(ctx, e.TargetRef.Name, metav1.GetOptions{})
+					if err != nil || !sel.Matches(labels.Set(pod.Labels)) {
+						last = "endpoint " + e.TargetRef.Name + " is no longer selected"
+						return false, nil
+					}
 				}
 				ready = ready || (e.Conditions.Ready != nil && *e.Conditions.Ready)
 			}
 		}
+		if !ready {
+			last = "no ready endpoint"
+		}
 		return ready, nil
 	})
 	if err != nil {
-		return fmt.Errorf("service %s has no ready endpoint: %w", svc, err)
+		return fmt.Errorf("service %s is not routed (%s): %w", svc, last, err)
 	}
 	return nil
 }

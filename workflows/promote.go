@@ -16,7 +16,7 @@ var promotePhase = phaseDef{
 		PushUndo(&r.saga, pipelines.PhasePromote, contract.RemoveTag,
 			contract.TagRef{RunID: r.runID, Image: out.Image, Digest: out.Digest, Tag: tag}, false)
 		if _, err := call(ctx, contract.MarkAvailable, contract.PromoteInput{
-			RunID: r.runID, Image: out.Image, Digest: out.Digest, Tag: tag,
+			RunID: r.runID, Commit: r.in.Push.Commit, Image: out.Image, Digest: out.Digest, Tag: tag,
 		}); err != nil {
 			return err
 		}

@@ -104,7 +104,7 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 
 	first := e.runToApproval(repo)
 	logs, _, _ := e.sluice("logs", first.id)
-	for _, want := range []string{"build | sluice-go-", "test | ok  \texample.com/hello", "bake | pushed 127.0.0.1:5000/sluice-demo/hello@sha256:",
+	for _, want := range []string{"build | sluice-go-", "test | ok  \texample.com/hello", "bake | pushed 127.0.0.1:5000/sluice-demo/hello@sha256:", "bake | signed 127.0.0.1:5000/sluice-demo/hello@sha256:",
 		"deploy | deployment/hello available", "integration | hello, integration"} {
 		if !strings.Contains(logs, want) {
 			t.Fatalf("log lacks %q:\n%s", want, logs)
@@ -118,7 +118,16 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 			t.Fatalf("tag %s = %s %v, want the run's digest %s", tag, got, err, first.digest)
 		}
 	}
-	out, _, code := e.sluice("pool", "list", "--config", e.config, "--kubeconfig", e.kubeconfig)
+	// signed for its commit with the worker's key; sluice verify says so
+	pub := filepath.Join(e.dataDir, "signing.key.pub")
+	out, errOut, code := e.sluice("verify", "127.0.0.1:5000/sluice-demo/hello@"+first.digest, "--key", pub, "--commit", commit)
+	if code != 0 || !strings.Contains(out, "for commit "+commit) {
+		t.Fatalf("sluice verify: %d %s %s", code, out, errOut)
+	}
+	if _, _, code := e.sluice("verify", "127.0.0.1:5000/sluice-demo/hello@"+first.digest, "--key", pub, "--commit", strings.Repeat("0", 40)); code == 0 {
+		t.Fatal("sluice verify accepted the digest for another commit")
+	}
+	out, _, code = e.sluice("pool", "list", "--config", e.config, "--kubeconfig", e.kubeconfig)
 	if code != 0 || !strings.Contains(out, "go") || !strings.Contains(out, e.ns) {
 		t.Fatalf("pool list: %d\n%s", code, out)
 	}
@@ -157,7 +166,7 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 	if err != nil || *blue.Spec.Replicas != 0 {
 		t.Fatalf("blue was not retired after the grace period: %v", err)
 	}
-	out, errOut, code := e.sluice("releases", "-f", filepath.Join(repo, ".sluice.yml"), "--kubeconfig", e.kubeconfig)
+	out, errOut, code = e.sluice("releases", "-f", filepath.Join(repo, ".sluice.yml"), "--kubeconfig", e.kubeconfig)
 	if code != 0 || !regexp.MustCompile(`(?m)^v2\s+live\s+blue-green \(green\)\s+`+second[:12]).MatchString(out) ||
 		!regexp.MustCompile(`(?m)^v1\s+superseded\s+blue-green \(blue\)\s+`+commit[:12]).MatchString(out) {
 		t.Fatalf("sluice releases: %d\n%s%s", code, out, errOut)

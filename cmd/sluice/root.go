@@ -61,7 +61,7 @@ func newRoot() *cobra.Command {
 		newDevCmd(g), newWorkerCmd(g), newServerCmd(g),
 		newRunCmd(g), newStatusCmd(g), newListCmd(g), newLogsCmd(g),
 		newDecideCmd(g, true), newDecideCmd(g, false), newCancelCmd(g), newRetryCmd(g),
-		newLintCmd(g), newPoolCmd(g), newReleasesCmd(g), newRollbackCmd(g),
+		newLintCmd(g), newPoolCmd(g), newReleasesCmd(g), newRollbackCmd(g), newVerifyCmd(g),
 	)
 	return root
 }

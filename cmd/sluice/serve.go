@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -32,6 +33,7 @@ import (
 	"github.com/sluice-cd/sluice/executor"
 	"github.com/sluice-cd/sluice/gitstatus"
 	"github.com/sluice-cd/sluice/httpapi"
+	"github.com/sluice-cd/sluice/image"
 	"github.com/sluice-cd/sluice/logstore"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/webhooks"
@@ -53,6 +55,35 @@ type serveFlags struct {
 	stepUser, stepHome string
 	// decisionKey is --decision-key.
 	decisionKey string
+	// signingKey is --signing-key; signingPasswordFile --signing-password-file.
+	signingKey, signingPasswordFile string
+}
+
+// imageSigner loads (or makes, on first use) the cosign key pair that signs
+// baked images; its public key verifies them before promote, deploy and
+// production. The password comes from SLUICE_SIGNING_PASSWORD or
+// --signing-password-file, never from a flag's value.
+func (s *serveFlags) imageSigner(dir string) (*image.Signer, error) {
+	path := s.signingKey
+	if path == "" {
+		path = filepath.Join(dir, "signing.key")
+	}
+	password := []byte(os.Getenv("SLUICE_SIGNING_PASSWORD"))
+	if s.signingPasswordFile != "" {
+		b, err := os.ReadFile(s.signingPasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("--signing-password-file: %w", err)
+		}
+		password = bytes.TrimRight(b, "\r\n")
+	}
+	signer, err := image.EnsureKeys(path, password)
+	if err != nil {
+		return nil, fmt.Errorf("image signing key %s: %w", path, err)
+	}
+	if len(password) == 0 {
+		slog.Warn("the image signing key is not protected by a password: set SLUICE_SIGNING_PASSWORD or --signing-password-file", "key", path)
+	}
+	return signer, nil
 }
 
 // signer loads the decision key (see runs.LoadDecisionKey).
@@ -128,7 +159,14 @@ func (s *serveFlags) workerConfig(c client.Client, dir string) (worker.Config, e
 	if err != nil {
 		return worker.Config{}, err
 	}
-	return worker.Config{DataDir: dir, Platform: s.platform, Secrets: s.cfg.Secrets(), Runs: s.runsClient(c),
+	platform := s.platform
+	if platform.Registry != "" || platform.BuildKitAddr != "" {
+		if platform.Signer, err = s.imageSigner(dir); err != nil {
+			return worker.Config{}, err
+		}
+		platform.Verifier = platform.Signer.Verifier()
+	}
+	return worker.Config{DataDir: dir, Platform: platform, Secrets: s.cfg.Secrets(), Runs: s.runsClient(c),
 		Chat: s.chat(), Statuses: statuses, UIURL: s.uiURL, StepUser: user, StepHome: s.stepHome,
 		ApproverGroups: s.cfg.ApproverGroups, DecisionKey: key.Public().(ed25519.PublicKey)}, nil
 }
@@ -218,6 +256,8 @@ func (s *serveFlags) addPlatform(cmd *cobra.Command) {
 	f.StringVar(&s.platform.BuildKitAddr, "buildkit-addr", "", "BuildKit daemon address for the bake phase (unix:///run/buildkit/buildkitd.sock)")
 	f.StringVar(&s.platform.Registry, "registry", "", "image registry for bake and promote (127.0.0.1:5000)")
 	f.StringVar(&s.platform.Kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig for deploy, integration and production")
+	f.StringVar(&s.signingKey, "signing-key", "", "cosign private key that signs baked images (default DATA_DIR/signing.key, made when missing; its public key beside it as .pub)")
+	f.StringVar(&s.signingPasswordFile, "signing-password-file", "", "file holding the signing key's password (else SLUICE_SIGNING_PASSWORD)")
 }
 
 func (s *serveFlags) absDataDir() (string, error) {
