@@ -217,7 +217,22 @@ func (p *Platform) MarkAvailable(ctx context.Context, in contract.PromoteInput) 
 	if err := image.Tag(ctx, repo, in.Digest, in.Tag); err != nil {
 		return contract.PromoteResult{}, err
 	}
-	return contract.PromoteResult{Tag: in.Tag}, nil
+	if in.Replica == "" {
+		return contract.PromoteResult{Tag: in.Tag}, nil
+	}
+	// Replicate to the production registry with the signature and the
+	// provenance, tagged there too, and check the copy verifies.
+	if err := image.Replicate(ctx, repo, in.Digest, in.Replica, in.Tag, in.Commit); err != nil {
+		return contract.PromoteResult{}, err
+	}
+	if err := p.trusted(ctx, "promote", in.Replica, in.Digest, in.Commit); err != nil {
+		return contract.PromoteResult{}, err
+	}
+	if log, err := p.Logs.Writer(in.RunID, "promote"); err == nil {
+		fmt.Fprintf(log, "%s@%s marked %s and replicated to %s with its signature and provenance\n", repo, in.Digest, in.Tag, in.Replica)
+		log.Close()
+	}
+	return contract.PromoteResult{Tag: in.Tag, Replica: in.Replica}, nil
 }
 
 // RemoveTag undoes MarkAvailable: the tag goes when it still names the
@@ -229,6 +244,11 @@ func (p *Platform) RemoveTag(ctx context.Context, in contract.TagRef) error {
 	repo, err := repository(in.Image)
 	if err != nil {
 		return err
+	}
+	if in.Replica != "" {
+		if err := image.Untag(ctx, in.Replica, in.Digest, in.Tag); err != nil {
+			return err
+		}
 	}
 	return image.Untag(ctx, repo, in.Digest, in.Tag)
 }

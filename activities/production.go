@@ -39,7 +39,11 @@ func (p *Platform) Production(ctx context.Context, in contract.ProductionInput) 
 	if err != nil {
 		return contract.ProductionResult{}, err
 	}
-	if err := p.trusted(ctx, "production", repo, in.Digest, in.Source.Commit); err != nil {
+	pull := repo // production pulls the replica when promote made one
+	if in.Replica != "" {
+		pull = in.Replica
+	}
+	if err := p.trusted(ctx, "production", pull, in.Digest, in.Source.Commit); err != nil {
 		return contract.ProductionResult{}, err
 	}
 	cluster, err := p.cluster(in.Context)
@@ -55,7 +59,7 @@ func (p *Platform) Production(ctx context.Context, in contract.ProductionInput) 
 	if err != nil {
 		return contract.ProductionResult{}, invalid("%v", err)
 	}
-	if environments.SetImage(objs, repo, in.Digest) == 0 {
+	if environments.SetImageFrom(objs, repo, pull, in.Digest) == 0 {
 		return contract.ProductionResult{}, invalid("no container in %s names the image %s (or %s): name it so the approved digest can take its place", in.Manifests, repo, filepath.Base(repo))
 	}
 	log, err := p.Logs.Writer(in.RunID, "production")

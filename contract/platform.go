@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"strings"
 	"time"
 
 	"github.com/sluice-cd/sluice/pipelines"
@@ -81,16 +82,24 @@ type PromoteInput struct {
 	Image  string `json:"image"`
 	Digest string `json:"digest"`
 	Tag    string `json:"tag"`
+	// Replica, when set, is the production registry's repository the
+	// digest is replicated to (with its signature and attestations).
+	Replica string `json:"replica,omitempty"`
 }
 
 // PromoteResult names the tag added.
 type PromoteResult struct {
 	Tag string `json:"tag"`
+	// Replica is the repository the digest was replicated to.
+	Replica string `json:"replica,omitempty"`
 }
 
 // ProductionInput releases a digest to production.
 type ProductionInput struct {
-	RunID     string `json:"run_id"`
+	RunID string `json:"run_id"`
+	// Replica, when set, is the repository production pulls the digest
+	// from (promote replicated it there); Image names the baked one.
+	Replica   string `json:"replica,omitempty"`
 	Source    Source `json:"source"`
 	Image     string `json:"image"`
 	Digest    string `json:"digest"`
@@ -133,10 +142,28 @@ type EnvironmentRef struct {
 	Namespace string `json:"namespace"`
 }
 
-// TagRef names a tag on a digest to remove.
+// TagRef names a tag on a digest to remove (in the replica too).
 type TagRef struct {
-	RunID  string `json:"run_id"`
-	Image  string `json:"image"`
-	Digest string `json:"digest"`
-	Tag    string `json:"tag"`
+	Replica string `json:"replica,omitempty"`
+	RunID   string `json:"run_id"`
+	Image   string `json:"image"`
+	Digest  string `json:"digest"`
+	Tag     string `json:"tag"`
+}
+
+// ReplicaRepository is where a repository is replicated in another
+// registry: "127.0.0.1:5000/team/app" with registry "harbor.prod/mirror"
+// is "harbor.prod/mirror/team/app". Empty registry: no replica.
+func ReplicaRepository(registry, repository string) string {
+	if registry == "" {
+		return ""
+	}
+	if i := strings.LastIndex(repository, ":"); i > strings.LastIndex(repository, "/") {
+		repository = repository[:i] // a tag
+	}
+	_, path, ok := strings.Cut(repository, "/")
+	if !ok {
+		path = repository
+	}
+	return strings.TrimSuffix(registry, "/") + "/" + path
 }

@@ -126,8 +126,14 @@ var podSpecPaths = map[string][]string{
 // repository@digest, and returns how many it changed. Other images (a
 // database the app needs) are left as they are.
 func SetImage(objs []*unstructured.Unstructured, repository, digest string) int {
+	return SetImageFrom(objs, repository, repository, digest)
+}
+
+// SetImageFrom is SetImage pulling from another repository (a replica of
+// the baked one in the production registry).
+func SetImageFrom(objs []*unstructured.Unstructured, baked, repository, digest string) int {
 	n := 0
-	want := []string{repository, path.Base(repository)}
+	want := []string{baked, path.Base(baked)}
 	for _, o := range objs {
 		p, ok := podSpecPaths[o.GetKind()]
 		if !ok {

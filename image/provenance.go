@@ -89,4 +89,3 @@ func ReadProvenance(ctx context.Context, repository, digest string) (Provenance,
 	}
 	return out, fmt.Errorf("%s: the attestation manifest holds no in-toto statement", ref)
 }
-

@@ -79,6 +79,7 @@ type Environment struct {
 	Namespace string `yaml:"namespace" json:"namespace" doc:"Kubernetes namespace." required:"true"`
 	Context   string `yaml:"context" json:"context,omitempty" doc:"kubeconfig context; empty means the current one."`
 	Strategy  string `yaml:"strategy" json:"strategy,omitempty" doc:"Release strategy: rolling (default) or blue-green." enum:"rolling,blue-green"`
+	Registry  string `yaml:"registry" json:"registry,omitempty" doc:"Production only: the registry (host[:port][/prefix]) promote replicates the tested, signed image to, with its signature and provenance; production pulls it from there."`
 }
 
 // BuildPhase compiles the commit.

@@ -39,11 +39,12 @@ func (v *validator) errf(p, hint, format string, args ...any) {
 }
 
 var (
-	envName   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	dnsLabel  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
-	imageRef  = regexp.MustCompile(`^[a-z0-9]+([._:/-][a-zA-Z0-9]+)*(@sha256:[a-f0-9]{64})?$`)
-	quantity  = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$`)
-	tagSyntax = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	envName     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	dnsLabel    = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	registryRef = regexp.MustCompile(`^[a-z0-9]+([.-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$`)
+	imageRef    = regexp.MustCompile(`^[a-z0-9]+([._:/-][a-zA-Z0-9]+)*(@sha256:[a-f0-9]{64})?$`)
+	quantity    = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$`)
+	tagSyntax   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 )
 
 func (v *validator) spec(s *Spec) {
@@ -226,6 +227,13 @@ func (v *validator) environments(s *Spec) {
 			v.errf(p+".namespace", "a Kubernetes namespace: lowercase letters, digits and '-'", "bad or missing namespace %q", e.Namespace)
 		}
 		v.oneOf(p+".strategy", e.Strategy, Rolling, BlueGreen)
+		if e.Registry != "" {
+			if name != "production" {
+				v.errf(p+".registry", "only environments.production has a registry of its own", "registry is not used for %s", name)
+			} else if !registryRef.MatchString(e.Registry) {
+				v.errf(p+".registry", "a registry host with an optional path, like harbor.prod.example.com/releases (no scheme, no tag)", "bad registry %q", e.Registry)
+			}
+		}
 	}
 }
 

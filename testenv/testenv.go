@@ -19,6 +19,8 @@ type Platform struct {
 	Kubeconfig   string
 	BuildKitAddr string
 	Registry     string
+	// ProdRegistry plays the production registry promote replicates to.
+	ProdRegistry string
 }
 
 // Find reads the platform from the environment (the lines `make -s
@@ -32,6 +34,7 @@ func Find() (*Platform, error) {
 		Kubeconfig:   os.Getenv("KUBECONFIG"),
 		BuildKitAddr: os.Getenv("SLUICE_BUILDKIT_ADDR"),
 		Registry:     os.Getenv("SLUICE_REGISTRY"),
+		ProdRegistry: os.Getenv("SLUICE_PROD_REGISTRY"),
 	}
 	if p.Kubeconfig == "" {
 		p.Kubeconfig = filepath.Join(state, "admin.kubeconfig")
@@ -41,6 +44,9 @@ func Find() (*Platform, error) {
 	}
 	if p.Registry == "" {
 		p.Registry = "127.0.0.1:5000"
+	}
+	if p.ProdRegistry == "" {
+		p.ProdRegistry = "127.0.0.1:5001"
 	}
 	var missing []string
 	if _, err := os.Stat(p.Kubeconfig); err != nil {

@@ -24,7 +24,7 @@ var productionPhase = phaseDef{
 		spec, out := &r.in.Spec, &r.st.Outputs
 		env := spec.Environments.Production
 		in := contract.ProductionInput{
-			RunID: r.runID, Source: r.source(), Image: out.Image, Digest: out.Digest,
+			RunID: r.runID, Source: r.source(), Image: out.Image, Digest: out.Digest, Replica: out.Replica,
 			Manifests: spec.Production.Manifests, Namespace: env.Namespace, Context: env.Context, Strategy: env.Strategy,
 		}
 		if v := spec.Production.Verify; v != nil {

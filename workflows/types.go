@@ -80,6 +80,8 @@ type Outputs struct {
 	IntegrationSummary string `json:"integration_summary,omitempty"`
 	// AvailableTag is the tag that marks the digest available (promote).
 	AvailableTag string `json:"available_tag,omitempty"`
+	// Replica is the production registry's repository holding the digest (promote).
+	Replica string `json:"replica,omitempty"`
 	// ApprovedBy lists the approvers (approval).
 	ApprovedBy []string `json:"approved_by,omitempty"`
 	// ProductionRevision is the released revision (production).

@@ -127,6 +127,13 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 	if _, _, code := e.sluice("verify", "127.0.0.1:5000/sluice-demo/hello@"+first.digest, "--key", pub, "--commit", strings.Repeat("0", 40)); code == 0 {
 		t.Fatal("sluice verify accepted the digest for another commit")
 	}
+	// replicated to the production registry, signature included
+	if got, err := image.Digest(ctx, e.platform.ProdRegistry+"/sluice-demo/hello", "available"); err != nil || got != first.digest {
+		t.Fatalf("replica tag available = %s %v", got, err)
+	}
+	if out, errOut, code := e.sluice("verify", e.platform.ProdRegistry+"/sluice-demo/hello@"+first.digest, "--key", pub, "--commit", commit); code != 0 {
+		t.Fatalf("the replica does not verify: %s %s", out, errOut)
+	}
 	out, _, code = e.sluice("pool", "list", "--config", e.config, "--kubeconfig", e.kubeconfig)
 	if code != 0 || !strings.Contains(out, "go") || !strings.Contains(out, e.ns) {
 		t.Fatalf("pool list: %d\n%s", code, out)
@@ -224,7 +231,8 @@ func (e *poolEnv) routesTo(ns, color, digest string) {
 		e.t.Fatalf("service hello in %s: %v %v, want color %s", ns, svc.Spec.Selector, err, color)
 	}
 	d, err := e.client.AppsV1().Deployments(ns).Get(ctx, "hello-"+color, metav1.GetOptions{})
-	if err != nil || d.Spec.Template.Spec.Containers[0].Image != "127.0.0.1:5000/sluice-demo/hello@"+digest || d.Status.AvailableReplicas < 1 {
+	// production pulls the replica promote made in the production registry
+	if err != nil || d.Spec.Template.Spec.Containers[0].Image != e.platform.ProdRegistry+"/sluice-demo/hello@"+digest || d.Status.AvailableReplicas < 1 {
 		e.t.Fatalf("deployment hello-%s: %v", color, err)
 	}
 }

@@ -25,7 +25,7 @@ if [ -S "$CONTAINERD_SOCK" ]; then
   for t in $($CTR tasks ls -q 2>/dev/null); do $CTR tasks rm -f "$t" >/dev/null 2>&1; done
   for c in $($CTR containers ls -q 2>/dev/null); do $CTR containers rm "$c" >/dev/null 2>&1; done
 fi
-stop containerd; stop coredns; stop etcd; stop buildkitd; stop registry
+stop containerd; stop coredns; stop etcd; stop buildkitd; stop registry; stop registry-prod
 # shims of our containerd, recognised by our socket on their command line
 for p in $(pgrep -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" 2>/dev/null); do kill "$p" 2>/dev/null; done
 

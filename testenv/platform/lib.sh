@@ -8,6 +8,8 @@ RUN=$STATE/run
 LOGS=$STATE/logs
 PKI=$STATE/pki
 REGISTRY=127.0.0.1:5000
+# a second registry playing the production registry promote replicates to
+PROD_REGISTRY=127.0.0.1:5001
 BUILDKIT_SOCK=$RUN/buildkitd.sock
 CONTAINERD_SOCK=$RUN/containerd/containerd.sock
 NODE=$(hostname)
@@ -51,6 +53,7 @@ env_lines() {
 export KUBECONFIG=$STATE/admin.kubeconfig
 export SLUICE_BUILDKIT_ADDR=unix://$BUILDKIT_SOCK
 export SLUICE_REGISTRY=$REGISTRY
+export SLUICE_PROD_REGISTRY=$PROD_REGISTRY
 export SLUICE_PLATFORM_STATE=$STATE
 export PATH=$(bin_dir):\$PATH
 ENV

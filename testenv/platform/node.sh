@@ -33,6 +33,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     conf_dir = "$STATE/cni/net.d"
   [plugins."io.containerd.grpc.v1.cri".registry.mirrors."$REGISTRY"]
     endpoint = ["http://$REGISTRY"]
+  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."$PROD_REGISTRY"]
+    endpoint = ["http://$PROD_REGISTRY"]
 [plugins."io.containerd.internal.v1.opt"]
   path = "$STATE/containerd/opt"
 TOML

@@ -10,6 +10,7 @@ check() { local name=$1; shift
   else printf '  %-24s not running\n' "$name"; ok=1; fi; }
 echo "platform state: $STATE"
 check registry curl -fsS "http://$REGISTRY/v2/"
+check registry-prod curl -fsS "http://$PROD_REGISTRY/v2/"
 check buildkitd "$B/buildctl" --addr "unix://$BUILDKIT_SOCK" debug workers
 check etcd curl -fsS http://127.0.0.1:2379/health
 check kube-apiserver curl -fsS --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" https://127.0.0.1:6443/readyz

@@ -32,6 +32,10 @@ http: {addr: $REGISTRY}
 YML
 OTEL_TRACES_EXPORTER=none start registry "$B/registry" serve "$STATE/registry.yml"
 wait_for registry 20 curl -fsS "http://$REGISTRY/v2/"
+mkdir -p "$STATE/registry-prod"
+sed -e "s|$STATE/registry|$STATE/registry-prod|" -e "s|addr: $REGISTRY|addr: $PROD_REGISTRY|" "$STATE/registry.yml" >"$STATE/registry-prod.yml"
+OTEL_TRACES_EXPORTER=none start registry-prod "$B/registry" serve "$STATE/registry-prod.yml"
+wait_for registry-prod 20 curl -fsS "http://$PROD_REGISTRY/v2/"
 
 # --- buildkitd ---------------------------------------------------------------
 cat >"$STATE/buildkitd.toml" <<TOML
