@@ -8,6 +8,7 @@ require (
 	github.com/google/go-containerregistry v0.21.7
 	github.com/google/go-github/v75 v75.0.0
 	github.com/moby/buildkit v0.33.1
+	github.com/prometheus/client_golang v1.24.1
 	github.com/sigstore/cosign/v2 v2.6.5
 	github.com/sigstore/sigstore v1.10.8
 	github.com/slack-go/slack v0.35.0
@@ -243,7 +244,6 @@ require (
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/planetscale/vtprotobuf v0.6.1-0.20240319094008-0393e58bdf10 // indirect
 	github.com/pmezard/go-difflib v1.0.0 // indirect
-	github.com/prometheus/client_golang v1.24.1 // indirect
 	github.com/prometheus/client_model v0.6.2 // indirect
 	github.com/prometheus/common v0.70.1 // indirect
 	github.com/prometheus/otlptranslator v1.0.0 // indirect

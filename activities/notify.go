@@ -6,6 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/sdk/activity"
+
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/logstore"
 )
@@ -21,6 +24,9 @@ type Chat interface {
 type Notify struct {
 	Logs *logstore.Store
 	Chat Chat
+	// Finished, when set, counts finished runs by repository and state
+	// (once: on the notice's first attempt).
+	Finished *prometheus.CounterVec
 }
 
 // Send delivers one notice. The log line is written first, so the log has
@@ -28,6 +34,9 @@ type Notify struct {
 func (n *Notify) Send(ctx context.Context, in contract.Notice) (contract.MessageRef, error) {
 	if err := n.Logs.Append(in.RunID, "sluice", noticeText(in)); err != nil {
 		return contract.MessageRef{}, fmt.Errorf("log notice: %w", err)
+	}
+	if n.Finished != nil && in.Kind == contract.NoticeRunFinished && (!activity.IsActivity(ctx) || activity.GetInfo(ctx).Attempt == 1) {
+		n.Finished.WithLabelValues(in.Repo, in.State).Inc()
 	}
 	if n.Chat == nil {
 		return contract.MessageRef{}, nil

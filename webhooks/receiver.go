@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/sluice-cd/sluice/config"
+	"github.com/sluice-cd/sluice/metrics"
 	"github.com/sluice-cd/sluice/pipelines"
 )
 
@@ -45,6 +46,8 @@ type Receiver struct {
 	Start   Starter
 	Log     *slog.Logger
 	MaxBody int64
+	// Metrics, when set, count deliveries by provider and answer.
+	Metrics *metrics.Metrics
 }
 
 type provider struct {
@@ -64,7 +67,11 @@ var providers = []provider{
 // Register mounts POST /hooks/{github,gitlab,gitea}.
 func (rc *Receiver) Register(mux *http.ServeMux) {
 	for _, p := range providers {
-		mux.HandleFunc("POST /hooks/"+p.name, func(w http.ResponseWriter, r *http.Request) { rc.handle(w, r, p) })
+		h := func(w http.ResponseWriter, r *http.Request) { rc.handle(w, r, p) }
+		if rc.Metrics != nil {
+			h = rc.Metrics.CountWebhook(p.name, h)
+		}
+		mux.HandleFunc("POST /hooks/"+p.name, h)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	sdkactivity "go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdkworker "go.temporal.io/sdk/worker"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/sluice-cd/sluice/executor"
 	"github.com/sluice-cd/sluice/gitstatus"
 	"github.com/sluice-cd/sluice/logstore"
+	"github.com/sluice-cd/sluice/metrics"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/workflows"
 )
@@ -62,6 +64,8 @@ type Config struct {
 	// Runs starts pipelines for webhook deliveries (the Dispatch workflow).
 	// Default: a client on the worker's own connection.
 	Runs *runs.Client
+	// Metrics, when set, observe every activity and count finished runs.
+	Metrics *metrics.Metrics
 }
 
 // FallbackWorkspaces is where the workspaces of a data dir the step user
@@ -117,7 +121,11 @@ func New(c client.Client, cfg Config) (sdkworker.Worker, error) {
 	if cfg.Runs == nil {
 		cfg.Runs = &runs.Client{Temporal: c, TaskQueue: cfg.TaskQueue}
 	}
-	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{})
+	var opts sdkworker.Options
+	if cfg.Metrics != nil {
+		opts.Interceptors = []interceptor.WorkerInterceptor{&observe{m: cfg.Metrics}}
+	}
+	w := sdkworker.New(c, cfg.TaskQueue, opts)
 	Register(w, cfg, exec, logs)
 	return w, nil
 }
@@ -135,6 +143,9 @@ func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *lo
 	platform := cfg.Platform
 	platform.Logs = logs
 	notify := &activities.Notify{Logs: logs, Chat: cfg.Chat}
+	if cfg.Metrics != nil {
+		notify.Finished = cfg.Metrics.RunsFinished
+	}
 	status := &activities.CommitStatus{Reporters: cfg.Statuses, UIURL: cfg.UIURL}
 
 	bind.Activity(w, contract.RunSteps, steps.Run)

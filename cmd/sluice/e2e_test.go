@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,7 +17,8 @@ import (
 
 func TestEndToEndBuildTestApproval(t *testing.T) {
 	e := newEnv(t)
-	e.startDev()
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	e.startDev("--metrics-addr", metricsAddr)
 	repo, commit := gitRepo(t, "")
 
 	var started struct {
@@ -87,6 +90,36 @@ func TestEndToEndBuildTestApproval(t *testing.T) {
 	if code := httpStatus(t, base+"0193abcd-0000-7000-8000-000000000000?follow=1&workflow=pipeline/acme/none/main", strings.TrimSpace(string(token))); code != http.StatusNotFound {
 		t.Errorf("follow of an unknown run: status %d, want 404", code)
 	}
+
+	// Prometheus metrics: the finished run, each phase's activity, and
+	// the Temporal SDK's own.
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`(?m)^sluice_runs_finished_total\{repo="[^"]+",state="succeeded"\} 1$`,
+		`(?m)^sluice_activity_duration_seconds_count\{activity="Run",outcome="succeeded"\} 2$`,
+		`(?m)^sluice_activity_duration_seconds_count\{activity="ApprovalPolicy",outcome="succeeded"\} 1$`,
+		`(?m)^temporal_workflow_completed\{.*workflow_type="Pipeline".*\} 1$`,
+	} {
+		if !regexp.MustCompile(want).Match(body) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(string(body), "sluice_|temporal_workflow"))
+		}
+	}
+}
+
+// grepLines keeps the lines of s that match re.
+func grepLines(s, re string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if regexp.MustCompile(re).MatchString(l) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // httpStatus GETs url with the bearer token (none when empty) and returns

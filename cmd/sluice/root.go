@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/sluice-cd/sluice/metrics"
 	"github.com/sluice-cd/sluice/runs"
 )
 
@@ -29,6 +30,8 @@ type globals struct {
 	logLevel        string
 	stdout          io.Writer
 	stderr          io.Writer
+	// metrics, when a server or worker made them, get the SDK's metrics.
+	metrics *metrics.Metrics
 }
 
 func newRoot() *cobra.Command {
@@ -91,11 +94,15 @@ func (g *globals) logger() *slog.Logger {
 // dial connects to Temporal. The SDK's own logs go to stderr at warn and above.
 func (g *globals) dial(ctx context.Context) (client.Client, error) {
 	sdkLogger := slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	c, err := client.DialContext(ctx, client.Options{
+	opts := client.Options{
 		HostPort:  g.temporalAddress,
 		Namespace: g.namespace,
 		Logger:    sdklog.NewStructuredLogger(sdkLogger),
-	})
+	}
+	if g.metrics != nil {
+		opts.MetricsHandler = g.metrics.SDK()
+	}
+	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w (start one with `sluice dev`, or set --temporal-address / SLUICE_TEMPORAL_ADDRESS)", g.temporalAddress, err)
 	}

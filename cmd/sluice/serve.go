@@ -35,6 +35,7 @@ import (
 	"github.com/sluice-cd/sluice/httpapi"
 	"github.com/sluice-cd/sluice/image"
 	"github.com/sluice-cd/sluice/logstore"
+	"github.com/sluice-cd/sluice/metrics"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/webhooks"
 	"github.com/sluice-cd/sluice/worker"
@@ -57,6 +58,37 @@ type serveFlags struct {
 	decisionKey string
 	// signingKey is --signing-key; signingPasswordFile --signing-password-file.
 	signingKey, signingPasswordFile string
+	// metricsAddr is --metrics-addr; metrics what it serves.
+	metricsAddr string
+	metrics     *metrics.Metrics
+}
+
+// addMetrics adds --metrics-addr.
+func (s *serveFlags) addMetrics(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&s.metricsAddr, "metrics-addr", "", "serve Prometheus metrics (Sluice's and the Temporal SDK's) on this host:port at /metrics; empty: off")
+}
+
+// startMetrics makes the process's metrics, hands the SDK's handler to
+// the Temporal client g dials next, and serves /metrics when asked to.
+func (s *serveFlags) startMetrics(g *globals, log *slog.Logger) (string, func(), error) {
+	s.metrics = metrics.New()
+	g.metrics = s.metrics
+	if s.metricsAddr == "" {
+		return "", func() {}, nil
+	}
+	ln, err := net.Listen("tcp", s.metricsAddr)
+	if err != nil {
+		return "", nil, fmt.Errorf("--metrics-addr %s: %w", s.metricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server stopped", "error", err)
+		}
+	}()
+	return ln.Addr().String(), func() { shutdown(hs) }, nil
 }
 
 // imageSigner loads (or makes, on first use) the cosign key pair that signs
@@ -166,7 +198,7 @@ func (s *serveFlags) workerConfig(c client.Client, dir string) (worker.Config, e
 		}
 		platform.Verifier = platform.Signer.Verifier()
 	}
-	return worker.Config{DataDir: dir, Platform: platform, Secrets: s.cfg.Secrets(), Runs: s.runsClient(c),
+	return worker.Config{Metrics: s.metrics, DataDir: dir, Platform: platform, Secrets: s.cfg.Secrets(), Runs: s.runsClient(c),
 		Chat: s.chat(), Statuses: statuses, UIURL: s.uiURL, StepUser: user, StepHome: s.stepHome,
 		ApproverGroups: s.cfg.ApproverGroups, DecisionKey: key.Public().(ed25519.PublicKey)}, nil
 }
@@ -308,6 +340,11 @@ func newDevCmd(g *globals) *cobra.Command {
 				}
 			}
 			log := g.logger()
+			maddr, stopMetrics, err := s.startMetrics(g, log)
+			if err != nil {
+				return err
+			}
+			defer stopMetrics()
 			srv, err := devserver.Start(devserver.Options{
 				FrontendPort: temporalPort, UIPort: uiPort, DatabaseFile: filepath.Join(dir, "temporal.db"),
 				Namespace: g.namespace, Logger: log, LogLevel: slogLevel(g.logLevel, true),
@@ -342,6 +379,9 @@ func newDevCmd(g *globals) *cobra.Command {
 			defer shutdown(hs)
 			fmt.Fprintf(g.stdout, "Sluice dev is running\n  Temporal  %s (namespace %s)\n  Web UI    %s\n  HTTP API  http://%s\n  Data      %s\n  Worker    %v\n",
 				srv.Address, srv.Namespace, orNone(srv.UIAddress), addr, dir, runWorker)
+			if maddr != "" {
+				fmt.Fprintf(g.stdout, "  Metrics   http://%s/metrics\n", maddr)
+			}
 			waitForSignal(cmd.Context())
 			return nil
 		},
@@ -349,6 +389,7 @@ func newDevCmd(g *globals) *cobra.Command {
 	s.addData(cmd)
 	s.addHTTP(cmd)
 	s.addPlatform(cmd)
+	s.addMetrics(cmd)
 	cmd.Flags().IntVar(&temporalPort, "temporal-port", 7233, "port of the embedded Temporal frontend")
 	cmd.Flags().IntVar(&uiPort, "ui-port", 8233, "port of the Temporal Web UI (-1 disables it)")
 	cmd.Flags().BoolVar(&runWorker, "worker", true, "run a worker in this process (false: run `sluice worker` separately)")
@@ -362,6 +403,11 @@ func newWorkerCmd(g *globals) *cobra.Command {
 		Short: "Run a worker that executes pipeline workflows and their phases",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			_, stopMetrics, err := s.startMetrics(g, g.logger())
+			if err != nil {
+				return err
+			}
+			defer stopMetrics()
 			dir, c, err := s.connect(cmd.Context(), g)
 			if err != nil {
 				return err
@@ -377,6 +423,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 	}
 	s.addData(cmd)
 	s.addPlatform(cmd)
+	s.addMetrics(cmd)
 	return cmd
 }
 
@@ -387,6 +434,11 @@ func newServerCmd(g *globals) *cobra.Command {
 		Short: "Run the HTTP server (API, logs, webhooks) against a Temporal cluster",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			_, stopMetrics, err := s.startMetrics(g, g.logger())
+			if err != nil {
+				return err
+			}
+			defer stopMetrics()
 			dir, c, err := s.connect(cmd.Context(), g)
 			if err != nil {
 				return err
@@ -404,6 +456,7 @@ func newServerCmd(g *globals) *cobra.Command {
 	}
 	s.addData(cmd)
 	s.addHTTP(cmd)
+	s.addMetrics(cmd)
 	return cmd
 }
 
@@ -426,7 +479,7 @@ func (s *serveFlags) startHTTP(c client.Client, dir string, log *slog.Logger) (*
 		api.Tokens[s.devToken] = httpapi.Client{Name: "dev", TrustAs: true}
 	}
 	if len(s.cfg.Repositories) > 0 {
-		(&webhooks.Receiver{Config: s.cfg, Start: &runs.PushStarter{Client: rc, Config: s.cfg}, Log: log}).Register(api.Mux)
+		(&webhooks.Receiver{Config: s.cfg, Start: &runs.PushStarter{Client: rc, Config: s.cfg}, Log: log, Metrics: s.metrics}).Register(api.Mux)
 	}
 	if sl := s.cfg.Slack; sl != nil && sl.SigningSecretValue() != "" {
 		(&chat.Interactions{SigningSecret: sl.SigningSecretValue(), Runs: rc, Slack: s.slack(), Log: log}).Register(api.Mux)

@@ -1,0 +1,84 @@
+// Package metrics holds Sluice's Prometheus metrics: webhook deliveries,
+// finished runs, activity (phase and compensation) durations, warm pools,
+// and the Temporal SDK's own metrics through an SDK metrics handler. One
+// Metrics is made per process and served on --metrics-addr.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics is a process's metrics and the registry that serves them.
+type Metrics struct {
+	Registry *prometheus.Registry
+	// WebhookDeliveries counts deliveries by provider and answered status.
+	WebhookDeliveries *prometheus.CounterVec
+	// RunsFinished counts finished runs by repository and final state.
+	RunsFinished *prometheus.CounterVec
+	// Activities observes activity durations (the phases, their undos and
+	// the notices) by activity name and outcome.
+	Activities *prometheus.HistogramVec
+
+	sdk *sdkMetrics
+}
+
+// New makes the metrics, with Go runtime and process collectors.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		WebhookDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_webhook_deliveries_total", Help: "Webhook deliveries by provider and the HTTP status Sluice answered.",
+		}, []string{"provider", "code"}),
+		RunsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_runs_finished_total", Help: "Pipeline runs that ended, by repository and final state.",
+		}, []string{"repo", "state"}),
+		Activities: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sluice_activity_duration_seconds", Help: "Duration of each activity attempt (phases, compensation, notices) by activity and outcome.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800},
+		}, []string{"activity", "outcome"}),
+	}
+	reg.MustRegister(m.WebhookDeliveries, m.RunsFinished, m.Activities,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.sdk = newSDKMetrics(reg)
+	return m
+}
+
+// Handler serves the metrics in Prometheus' text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
+
+// ObserveActivity records one activity attempt.
+func (m *Metrics) ObserveActivity(name string, d time.Duration, err error) {
+	outcome := "succeeded"
+	if err != nil {
+		outcome = "failed"
+	}
+	m.Activities.WithLabelValues(name, outcome).Observe(d.Seconds())
+}
+
+// CountWebhook wraps a provider's webhook handler to count its answers.
+func (m *Metrics) CountWebhook(provider string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h(sw, r)
+		m.WebhookDeliveries.WithLabelValues(provider, strconv.Itoa(sw.status)).Inc()
+	}
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}

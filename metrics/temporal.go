@@ -1,0 +1,142 @@
+package metrics
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/sdk/client"
+)
+
+// SDK returns a Temporal SDK metrics handler that records the SDK's own
+// metrics (requests, polls, task latencies, workflow and activity counts)
+// in the registry under their own names (temporal_request, …).
+func (m *Metrics) SDK() client.MetricsHandler { return sdkHandler{m: m.sdk} }
+
+// sdkMetrics keeps one Prometheus vector per SDK metric name and label set.
+type sdkMetrics struct {
+	reg  prometheus.Registerer
+	mu   sync.Mutex
+	vecs map[string]any
+}
+
+func newSDKMetrics(reg prometheus.Registerer) *sdkMetrics {
+	return &sdkMetrics{reg: reg, vecs: map[string]any{}}
+}
+
+type sdkHandler struct {
+	m    *sdkMetrics
+	tags map[string]string
+}
+
+func (h sdkHandler) WithTags(tags map[string]string) client.MetricsHandler {
+	merged := maps.Clone(h.tags)
+	if merged == nil {
+		merged = map[string]string{}
+	}
+	maps.Copy(merged, tags)
+	return sdkHandler{m: h.m, tags: merged}
+}
+
+func (h sdkHandler) Counter(name string) client.MetricsCounter {
+	keys, values := h.labels()
+	v := get(h.m, "counter", name, keys, func() *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: promName(name), Help: "Temporal SDK metric " + name + "."}, keys)
+	})
+	if v == nil {
+		return noop{}
+	}
+	c := v.WithLabelValues(values...)
+	return counterFunc(func(d int64) { c.Add(float64(d)) })
+}
+
+func (h sdkHandler) Gauge(name string) client.MetricsGauge {
+	keys, values := h.labels()
+	v := get(h.m, "gauge", name, keys, func() *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: promName(name), Help: "Temporal SDK metric " + name + "."}, keys)
+	})
+	if v == nil {
+		return noop{}
+	}
+	g := v.WithLabelValues(values...)
+	return gaugeFunc(g.Set)
+}
+
+func (h sdkHandler) Timer(name string) client.MetricsTimer {
+	keys, values := h.labels()
+	v := get(h.m, "timer", name, keys, func() *prometheus.HistogramVec {
+		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: promName(name) + "_seconds", Help: "Temporal SDK metric " + name + ".",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, keys)
+	})
+	if v == nil {
+		return noop{}
+	}
+	o := v.WithLabelValues(values...)
+	return timerFunc(func(d time.Duration) { o.Observe(d.Seconds()) })
+}
+
+func (h sdkHandler) labels() ([]string, []string) {
+	keys := slices.Sorted(maps.Keys(h.tags))
+	values := make([]string, len(keys))
+	for i, k := range keys {
+		values[i] = h.tags[k]
+	}
+	return keys, values
+}
+
+// get returns the vector of a metric name and label set, registering it on
+// first use. A metric the SDK emits with two label sets keeps the first;
+// the other is dropped (Prometheus needs one set per name).
+func get[V prometheus.Collector](m *sdkMetrics, kind, name string, keys []string, make func() V) V {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var zero V
+	id := kind + "/" + name
+	if v, ok := m.vecs[id]; ok {
+		if e := v.(entry[V]); slices.Equal(e.keys, keys) {
+			return e.vec
+		}
+		return zero
+	}
+	v := make()
+	if err := m.reg.Register(v); err != nil {
+		m.vecs[id] = entry[V]{keys: nil, vec: zero}
+		return zero
+	}
+	m.vecs[id] = entry[V]{keys: keys, vec: v}
+	return v
+}
+
+type entry[V any] struct {
+	keys []string
+	vec  V
+}
+
+func promName(name string) string {
+	name = strings.NewReplacer(".", "_", "-", "_").Replace(name)
+	if !strings.HasPrefix(name, "temporal_") {
+		name = "temporal_" + name
+	}
+	return name
+}
+
+type counterFunc func(int64)
+
+func (f counterFunc) Inc(d int64) { f(d) }
+
+type gaugeFunc func(float64)
+
+func (f gaugeFunc) Update(v float64) { f(v) }
+
+type timerFunc func(time.Duration)
+
+func (f timerFunc) Record(d time.Duration) { f(d) }
+
+type noop struct{}
+
+func (noop) Inc(int64)            {}
+func (noop) Update(float64)       {}
+func (noop) Record(time.Duration) {}
