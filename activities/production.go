@@ -71,7 +71,7 @@ func (p *Platform) Production(ctx context.Context, in contract.ProductionInput) 
 
 	req := release.Request{
 		Pipeline: in.Pipeline, Namespace: in.Namespace, Run: in.RunID,
-		Commit: in.Source.Commit, Digest: in.Digest, Strategy: in.Strategy, Objects: objs,
+		Commit: in.Source.Commit, Digest: in.Digest, Strategy: in.Strategy, Objects: objs, ApprovedBy: in.ApprovedBy,
 	}
 	if len(in.Verify) > 0 {
 		req.Verify = &release.Verify{Image: in.VerifyImage, Commands: in.Verify, Timeout: in.VerifyTimeout}

@@ -112,6 +112,8 @@ type ProductionInput struct {
 	Verify []string `json:"verify,omitempty"`
 	// Pipeline names the releases (sluice-release-<pipeline>-v<N>).
 	Pipeline string `json:"pipeline,omitempty"`
+	// ApprovedBy are the approvers, recorded with the release.
+	ApprovedBy []string `json:"approved_by,omitempty"`
 	// VerifyImage runs the Verify commands, within VerifyTimeout.
 	VerifyImage   string        `json:"verify_image,omitempty"`
 	VerifyTimeout time.Duration `json:"verify_timeout,omitempty"`

@@ -4,12 +4,15 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -91,4 +94,79 @@ func Rollback(ctx context.Context, cs kubernetes.Interface, ns, name string) (in
 func rev(rs appsv1.ReplicaSet) int {
 	r, _ := strconv.Atoi(rs.Annotations[revisionAnnotation])
 	return r
+}
+
+// WaitStatefulSet waits until every replica of the StatefulSet's newest
+// revision is ready, or ctx ends.
+func WaitStatefulSet(ctx context.Context, cs kubernetes.Interface, ns, name string) error {
+	var last string
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		s, err := cs.AppsV1().StatefulSets(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		want := int32(1)
+		if s.Spec.Replicas != nil {
+			want = *s.Spec.Replicas
+		}
+		st := s.Status
+		last = fmt.Sprintf("generation %d/%d, updated %d, ready %d of %d", st.ObservedGeneration, s.Generation, st.UpdatedReplicas, st.ReadyReplicas, want)
+		return st.ObservedGeneration >= s.Generation && st.UpdatedReplicas == want && st.ReadyReplicas == want &&
+			(st.UpdateRevision == "" || st.CurrentRevision == st.UpdateRevision), nil
+	})
+	if err != nil {
+		return fmt.Errorf("rollout of statefulset %s/%s (%s): %w", ns, name, last, err)
+	}
+	return nil
+}
+
+// WaitDaemonSet waits until the DaemonSet's newest pods run, available, on
+// every node it targets, or ctx ends.
+func WaitDaemonSet(ctx context.Context, cs kubernetes.Interface, ns, name string) error {
+	var last string
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		d, err := cs.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		st := d.Status
+		last = fmt.Sprintf("generation %d/%d, updated %d, available %d of %d", st.ObservedGeneration, d.Generation, st.UpdatedNumberScheduled, st.NumberAvailable, st.DesiredNumberScheduled)
+		return st.ObservedGeneration >= d.Generation && st.UpdatedNumberScheduled == st.DesiredNumberScheduled &&
+			st.NumberAvailable == st.DesiredNumberScheduled, nil
+	})
+	if err != nil {
+		return fmt.Errorf("rollout of daemonset %s/%s (%s): %w", ns, name, last, err)
+	}
+	return nil
+}
+
+// ErrJobFailed: a Job ran out of retries.
+var ErrJobFailed = errors.New("job failed")
+
+// WaitJob waits until the Job completes; a failed Job is ErrJobFailed.
+func WaitJob(ctx context.Context, cs kubernetes.Interface, ns, name string) error {
+	var failed string
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		j, err := cs.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, c := range j.Status.Conditions {
+			switch {
+			case c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue:
+				return true, nil
+			case c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue:
+				failed = c.Reason + ": " + c.Message
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("job %s/%s did not complete: %w", ns, name, err)
+	}
+	if failed != "" {
+		return fmt.Errorf("%w: job %s/%s: %s", ErrJobFailed, ns, name, failed)
+	}
+	return nil
 }

@@ -122,14 +122,22 @@ func (c *Cluster) Apply(ctx context.Context, ns, run string, objs []*unstructure
 	if err != nil {
 		return err
 	}
-	return c.WaitDeployments(ctx, ns, deployments, log)
+	return c.WaitWorkloads(ctx, ns, deployments, log)
 }
 
+// Workload is an applied object whose rollout can be waited for.
+type Workload struct{ Kind, Name string }
+
+func (w Workload) String() string { return strings.ToLower(w.Kind) + "/" + w.Name }
+
+// workloadKinds are the kinds WaitWorkloads waits for.
+var workloadKinds = map[string]bool{"Deployment": true, "StatefulSet": true, "DaemonSet": true, "Job": true}
+
 // ApplyObjects server-side applies objs into ns with labels added (and
-// app.kubernetes.io/managed-by=sluice) and returns the names of the
-// Deployments among them, without waiting for anything.
-func (c *Cluster) ApplyObjects(ctx context.Context, ns string, labels map[string]string, objs []*unstructured.Unstructured, log io.Writer) ([]string, error) {
-	var deployments []string
+// app.kubernetes.io/managed-by=sluice) and returns the workloads among
+// them (Deployments, StatefulSets, DaemonSets, Jobs), without waiting.
+func (c *Cluster) ApplyObjects(ctx context.Context, ns string, labels map[string]string, objs []*unstructured.Unstructured, log io.Writer) ([]Workload, error) {
+	var deployments []Workload
 	for _, o := range objs {
 		res, err := c.resource(o)
 		if err != nil {
@@ -154,8 +162,8 @@ func (c *Cluster) ApplyObjects(ctx context.Context, ns string, labels map[string
 			return nil, fmt.Errorf("apply %s %s: %w", o.GetKind(), o.GetName(), err)
 		}
 		fmt.Fprintf(log, "applied %s/%s\n", strings.ToLower(o.GetKind()), o.GetName())
-		if o.GetKind() == "Deployment" {
-			deployments = append(deployments, o.GetName())
+		if workloadKinds[o.GetKind()] {
+			deployments = append(deployments, Workload{Kind: o.GetKind(), Name: o.GetName()})
 		}
 	}
 	return deployments, nil
@@ -200,9 +208,10 @@ func (c *Cluster) resource(o *unstructured.Unstructured) (schema.GroupVersionRes
 	return m.Resource, nil
 }
 
-// WaitDeployments waits for each named Deployment of ns to roll out, within
-// ctx's deadline or RolloutTimeout.
-func (c *Cluster) WaitDeployments(ctx context.Context, ns string, deployments []string, log io.Writer) error {
+// WaitWorkloads waits for each workload of ns to roll out (a Job: to
+// complete), within ctx's deadline or RolloutTimeout, failing fast when its
+// pods cannot run.
+func (c *Cluster) WaitWorkloads(ctx context.Context, ns string, deployments []Workload, log io.Writer) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, RolloutTimeout)
@@ -211,9 +220,13 @@ func (c *Cluster) WaitDeployments(ctx context.Context, ns string, deployments []
 	for _, d := range deployments {
 		start := time.Now()
 		if err := c.waitRollout(ctx, ns, d); err != nil {
-			return fmt.Errorf("deployment %s did not become available: %w", d, err)
+			return fmt.Errorf("%s %s did not become available: %w", strings.ToLower(d.Kind), d.Name, err)
 		}
-		fmt.Fprintf(log, "deployment/%s available in %s\n", d, time.Since(start).Round(100*time.Millisecond))
+		state := "available"
+		if d.Kind == "Job" {
+			state = "complete"
+		}
+		fmt.Fprintf(log, "%s %s in %s\n", d, state, time.Since(start).Round(100*time.Millisecond))
 	}
 	return nil
 }

@@ -186,3 +186,56 @@ func TestRolloutFailsFast(t *testing.T) {
 		})
 	}
 }
+
+// TestWorkloadsOtherThanDeployments: StatefulSets and Jobs among the
+// manifests are waited for too (ready; complete), and a failing Job fails
+// the rollout with ErrCannotRun.
+func TestWorkloadsOtherThanDeployments(t *testing.T) {
+	p := testenv.Require(t)
+	rc, err := clientcmd.BuildConfigFromFlags("", p.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewCluster(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, run := fmt.Sprintf("sluice-workloads-%d", time.Now().UnixNano()%1_000_000_000), "run-1"
+	t.Cleanup(func() { _ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := c.EnsureNamespace(ctx, ns, run); err != nil {
+		t.Fatal(err)
+	}
+	busybox := p.Registry + "/sluice/busybox:latest"
+	pod := func(command string) map[string]any {
+		return map[string]any{
+			"metadata": map[string]any{"labels": map[string]any{"app": "w"}},
+			"spec": map[string]any{"terminationGracePeriodSeconds": int64(0), "restartPolicy": "Never", "containers": []any{map[string]any{
+				"name": "c", "image": busybox, "command": []any{"sh", "-c", command},
+			}}},
+		}
+	}
+	sts := pod("exec sleep 3600")
+	sts["spec"].(map[string]any)["restartPolicy"] = "Always"
+	objs := []*unstructured.Unstructured{
+		{Object: map[string]any{"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": map[string]any{"name": "db"},
+			"spec": map[string]any{"serviceName": "db", "selector": map[string]any{"matchLabels": map[string]any{"app": "w"}}, "template": sts}}},
+		{Object: map[string]any{"apiVersion": "batch/v1", "kind": "Job", "metadata": map[string]any{"name": "migrate"},
+			"spec": map[string]any{"backoffLimit": int64(0), "template": pod("echo migrated")}}},
+	}
+	var log bytes.Buffer
+	if err := c.Apply(ctx, ns, run, objs, &log); err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	for _, want := range []string{"statefulset/db available", "job/migrate complete"} {
+		if !strings.Contains(log.String(), want) {
+			t.Fatalf("log lacks %q:\n%s", want, log.String())
+		}
+	}
+	failing := []*unstructured.Unstructured{{Object: map[string]any{"apiVersion": "batch/v1", "kind": "Job", "metadata": map[string]any{"name": "broken"},
+		"spec": map[string]any{"backoffLimit": int64(0), "template": pod("echo cannot migrate; exit 2")}}}}
+	if err := c.Apply(ctx, ns, run, failing, &log); !errors.Is(err, ErrCannotRun) || !strings.Contains(err.Error(), "broken") {
+		t.Fatalf("a failing job: %v", err)
+	}
+}

@@ -21,12 +21,12 @@ var ErrCannotRun = errors.New("pods cannot run")
 // waitRollout waits for the Deployment, and gives up at once when one of
 // its pods cannot run (ErrCannotRun), with the reason and, for a crashing
 // container, its last log lines.
-func (c *Cluster) waitRollout(ctx context.Context, ns, name string) error {
-	d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+func (c *Cluster) waitRollout(ctx context.Context, ns string, w Workload) error {
+	ls, wait, err := c.workload(ctx, ns, w)
 	if err != nil {
 		return err
 	}
-	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	sel, err := metav1.LabelSelectorAsSelector(ls)
 	if err != nil {
 		return err
 	}
@@ -47,7 +47,10 @@ func (c *Cluster) waitRollout(ctx context.Context, ns, name string) error {
 			}
 		}
 	}()
-	err = deploy.WaitRollout(ctx, c.Client, ns, name)
+	err = wait(ctx)
+	if errors.Is(err, deploy.ErrJobFailed) {
+		return fmt.Errorf("%w: %v%s", ErrCannotRun, err, c.podProblems(context.WithoutCancel(ctx), ns, sel.String(), false))
+	}
 	if cause := context.Cause(ctx); err != nil && cause != nil && errors.Is(cause, ErrCannotRun) {
 		return cause
 	}
@@ -55,6 +58,38 @@ func (c *Cluster) waitRollout(ctx context.Context, ns, name string) error {
 		return fmt.Errorf("%w%s", err, c.podProblems(context.WithoutCancel(ctx), ns, sel.String(), false))
 	}
 	return nil
+}
+
+// workload returns a workload's pod selector and the wait for its rollout.
+func (c *Cluster) workload(ctx context.Context, ns string, w Workload) (*metav1.LabelSelector, func(context.Context) error, error) {
+	apps := c.Client.AppsV1()
+	switch w.Kind {
+	case "Deployment":
+		d, err := apps.Deployments(ns).Get(ctx, w.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, nil, err
+		}
+		return d.Spec.Selector, func(ctx context.Context) error { return deploy.WaitRollout(ctx, c.Client, ns, w.Name) }, nil
+	case "StatefulSet":
+		s, err := apps.StatefulSets(ns).Get(ctx, w.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, nil, err
+		}
+		return s.Spec.Selector, func(ctx context.Context) error { return deploy.WaitStatefulSet(ctx, c.Client, ns, w.Name) }, nil
+	case "DaemonSet":
+		d, err := apps.DaemonSets(ns).Get(ctx, w.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, nil, err
+		}
+		return d.Spec.Selector, func(ctx context.Context) error { return deploy.WaitDaemonSet(ctx, c.Client, ns, w.Name) }, nil
+	case "Job":
+		j, err := c.Client.BatchV1().Jobs(ns).Get(ctx, w.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, nil, err
+		}
+		return j.Spec.Selector, func(ctx context.Context) error { return deploy.WaitJob(ctx, c.Client, ns, w.Name) }, nil
+	}
+	return nil, nil, fmt.Errorf("cannot wait for a %s", w.Kind)
 }
 
 // fatalReasons are container waiting reasons that do not fix themselves.

@@ -39,7 +39,7 @@ func (c *Cluster) StartServices(ctx context.Context, ns, run string, services []
 	if err != nil {
 		return err
 	}
-	if err := c.WaitDeployments(ctx, ns, deps, log); err != nil {
+	if err := c.WaitWorkloads(ctx, ns, deps, log); err != nil {
 		return err
 	}
 	for _, s := range services {

@@ -44,7 +44,9 @@ type Record struct {
 	Color    string `json:"color,omitempty"`
 	State    State  `json:"state"`
 	Reason   string `json:"reason,omitempty"`
-	Previous int    `json:"previous,omitempty"`
+	// ApprovedBy are the people who approved the release.
+	ApprovedBy []string `json:"approved_by,omitempty"`
+	Previous   int      `json:"previous,omitempty"`
 	// RollbackOf is the release whose objects a rollback applied again.
 	RollbackOf int       `json:"rollback_of,omitempty"`
 	Created    time.Time `json:"created"`

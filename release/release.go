@@ -39,6 +39,8 @@ type Request struct {
 	// Strategy is pipelines.Rolling or pipelines.BlueGreen.
 	Strategy string
 	Objects  []*unstructured.Unstructured
+	// ApprovedBy are recorded with the release.
+	ApprovedBy []string
 	// Verify, when set, must pass before the release counts (blue-green:
 	// before traffic is switched).
 	Verify *Verify
@@ -94,7 +96,7 @@ func (r *Releaser) Release(ctx context.Context, req Request, log io.Writer) (*Re
 	if cur == nil {
 		cur = &Record{
 			Pipeline: req.Pipeline, Run: req.Run, Commit: req.Commit, Digest: req.Digest,
-			Strategy: req.Strategy, State: Pending, Created: time.Now().UTC(),
+			Strategy: req.Strategy, State: Pending, Created: time.Now().UTC(), ApprovedBy: req.ApprovedBy,
 		}
 		if prev != nil {
 			cur.Previous = prev.Version
@@ -171,7 +173,7 @@ func (r *Releaser) rolling(ctx context.Context, req Request, cur, prev *Record, 
 	if err != nil {
 		return err
 	}
-	if err := r.Cluster.WaitDeployments(ctx, req.Namespace, deps, log); err != nil {
+	if err := r.Cluster.WaitWorkloads(ctx, req.Namespace, deps, log); err != nil {
 		return fmt.Errorf("%w: %w", ErrVerifyFailed, err)
 	}
 	if err := r.verify(ctx, req, cur, split(objs).services, "", log); err != nil {
@@ -204,7 +206,7 @@ func (r *Releaser) blueGreen(ctx context.Context, req Request, cur *Record, objs
 	if err != nil {
 		return err
 	}
-	if err := r.Cluster.WaitDeployments(ctx, req.Namespace, deps, log); err != nil {
+	if err := r.Cluster.WaitWorkloads(ctx, req.Namespace, deps, log); err != nil {
 		return fmt.Errorf("%w: %w", ErrVerifyFailed, err)
 	}
 	if err := r.verify(ctx, req, cur, p.services, "-preview", log); err != nil {

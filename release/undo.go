@@ -75,7 +75,7 @@ func (r *Releaser) restoreRolling(ctx context.Context, ns string, prev *Record, 
 		if err != nil {
 			return err
 		}
-		if err := r.Cluster.WaitDeployments(ctx, ns, deps, log); err != nil {
+		if err := r.Cluster.WaitWorkloads(ctx, ns, deps, log); err != nil {
 			return err
 		}
 	}
@@ -96,7 +96,7 @@ func (r *Releaser) restoreColors(ctx context.Context, ns string, cur, prev *Reco
 		if err != nil {
 			return err
 		}
-		if err := r.Cluster.WaitDeployments(ctx, ns, deps, log); err != nil {
+		if err := r.Cluster.WaitWorkloads(ctx, ns, deps, log); err != nil {
 			return err
 		}
 		if err := r.route(ctx, ns, prev, p.services, log); err != nil {

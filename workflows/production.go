@@ -33,7 +33,7 @@ var productionPhase = phaseDef{
 		r.releaseVersion = workflow.GetVersion(ctx, "release", workflow.DefaultVersion, releaseVersion)
 		ref := contract.ReleaseRef{RunID: r.runID, Pipeline: spec.Name, Namespace: env.Namespace, Context: env.Context}
 		if r.releaseVersion >= releaseVersion {
-			in.Pipeline = spec.Name
+			in.Pipeline, in.ApprovedBy = spec.Name, out.ApprovedBy
 			if v := spec.Production.Verify; v != nil {
 				in.VerifyImage, in.VerifyTimeout = v.Image, v.Timeout.D()
 			}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -89,7 +90,7 @@ func newReleasesCmd(g *globals) *cobra.Command {
 				return nil
 			}
 			w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "VERSION\tSTATE\tSTRATEGY\tCOMMIT\tDIGEST\tAGE\tRUN\tNOTE")
+			fmt.Fprintln(w, "VERSION\tSTATE\tSTRATEGY\tCOMMIT\tDIGEST\tAGE\tAPPROVED BY\tRUN\tNOTE")
 			for _, rec := range all {
 				note := rec.Reason
 				if rec.RollbackOf != 0 {
@@ -99,8 +100,12 @@ func newReleasesCmd(g *globals) *cobra.Command {
 				if rec.Color != "" {
 					strategy += " (" + rec.Color + ")"
 				}
-				fmt.Fprintf(w, "v%d\t%s\t%s\t%.12s\t%.19s\t%s\t%s\t%s\n", rec.Version, rec.State, strategy, rec.Commit, rec.Digest,
-					time.Since(rec.Created).Round(time.Second), rec.Run, note)
+				approvers := strings.Join(rec.ApprovedBy, ",")
+				if approvers == "" {
+					approvers = "-"
+				}
+				fmt.Fprintf(w, "v%d\t%s\t%s\t%.12s\t%.19s\t%s\t%s\t%s\t%s\n", rec.Version, rec.State, strategy, rec.Commit, rec.Digest,
+					time.Since(rec.Created).Round(time.Second), approvers, rec.Run, note)
 			}
 			return w.Flush()
 		},
