@@ -175,3 +175,66 @@ func TestUnsignedImagesAreRefused(t *testing.T) {
 		t.Fatalf("promote of the signed digest: %v", err)
 	}
 }
+
+// TestDeployAHelmChart deploys a Helm chart from the commit into a run's
+// test environment: rendered with the pipeline as release name, the baked
+// digest in place of the chart's image, rolled out.
+func TestDeployAHelmChart(t *testing.T) {
+	p := testenv.Require(t)
+	clusters := &environments.Clusters{Kubeconfig: p.Kubeconfig}
+	c, err := clusters.Context("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, err := logstore.New(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plat := &Platform{Kubeconfig: p.Kubeconfig, Cluster: c, Clusters: clusters, Logs: logs}
+	ctx := context.Background()
+	src := filepath.Join(t.TempDir(), "app")
+	chart := filepath.Join(src, "deploy", "chart")
+	if err := os.MkdirAll(filepath.Join(chart, "templates"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"Chart.yaml":  "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+		"values.yaml": "image: busybox:latest\nreplicas: 1\n",
+		"templates/web.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: {{ .Release.Name }}-web}
+spec:
+  replicas: {{ .Values.replicas }}
+  selector: {matchLabels: {app: {{ .Release.Name }}}}
+  template:
+    metadata: {labels: {app: {{ .Release.Name }}}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+        - {name: web, image: {{ .Values.image | quote }}, command: [sh, -c, "exec sleep 3600"]}
+`,
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(chart, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	repo, commit := gitsrctest.Repo(t, src, "")
+	busybox := p.Registry + "/sluice/busybox"
+	digest, err := image.Digest(ctx, busybox, "latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := fmt.Sprintf("sluice-helm-test-%d", time.Now().UnixNano()%1_000_000_000)
+	t.Cleanup(func() { _ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	if _, err := plat.Deploy(ctx, contract.DeployInput{
+		RunID: "run-helm", Source: contract.Source{CloneURL: repo, Commit: commit}, Image: busybox + ":latest", Digest: digest,
+		Namespace: ns, Ephemeral: true, Manifests: "deploy/chart", Pipeline: "shop",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "shop-web", metav1.GetOptions{})
+	if err != nil || d.Spec.Template.Spec.Containers[0].Image != busybox+"@"+digest || d.Status.AvailableReplicas != 1 {
+		t.Fatalf("the chart's deployment: %v", err)
+	}
+}
