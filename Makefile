@@ -31,7 +31,7 @@ lint: tools ## gofmt, go vet, workflowcheck, package layers
 	workflowcheck ./workflows/...
 	scripts/check-layers.sh
 
-demo: build platform-up ## run the sample app's pipeline end to end on the embedded server and the local platform (build and test in a warm pool pod), approval included
+demo: build platform-up ## the sample app through all eight phases on the embedded server and the local platform, two blue-green releases and a rollback (DEMO=core: build, test, approval only)
 	./examples/demo.sh
 
 bench: ## benchmarks: orchestration overhead, throughput, webhook acknowledgement (embedded server); warm pool claim vs cold pod, per-phase overhead, cache benefit, blue-green switch-back vs rolling rollback, deploy vs kubectl apply + rollout status (local platform)

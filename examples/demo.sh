@@ -37,6 +37,16 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "a Git repository with the sample app, committed by carol@example.com"
 cp -r examples/hello "$work/hello"
+if [ "${DEMO:-}" = core ]; then
+  # the quick demo: build and test in the pool, then the approval gate
+  cat >"$work/hello/.sluice.yml" <<'YML'
+version: 1
+name: hello
+build: {pool: go, commands: [hostname, CGO_ENABLED=0 go build -o hello .]}
+test: {commands: [go test -count=1 ./...]}
+approval: {approvers: {users: [alice, bob]}}
+YML
+fi
 git -C "$work/hello" init -q -b main
 git -C "$work/hello" add -A
 git -C "$work/hello" -c user.name=carol -c user.email=carol@example.com commit -q -m "hello: first version"
@@ -108,15 +118,24 @@ say "alice approves"
 say "the run's log (build and test in the pool pod: see its hostname; BuildKit's steps; the rollout; the integration Job)"
 "$SLUICE" logs "$run"
 
+if [ "${DEMO:-}" = core ]; then say "done: build, test and approval (DEMO=core)"; exit 0; fi
+
 say "the image: pushed by digest, tagged with the commit and marked available"
 digest=$("$SLUICE" status "$run" --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["outputs"]["digest"])')
 echo "run's digest:      $digest"
 echo "hello:available -> $(crane digest --insecure "$SLUICE_REGISTRY/sluice-demo/hello:available")"
 
 releases() { "$SLUICE" releases -f "$work/hello/.sluice.yml" --kubeconfig "$KUBECONFIG"; }
+say "the image is signed for its commit, and replicated to the production registry"
+"$SLUICE" verify "$SLUICE_REGISTRY/sluice-demo/hello@$digest" --key "$work/data/signing.key.pub"
+"$SLUICE" verify "${SLUICE_PROD_REGISTRY:-127.0.0.1:5001}/sluice-demo/hello@$digest" --key "$work/data/signing.key.pub"
+
 say "production: release v1 is live in blue"
 releases
 kubectl get deployment,service -n sluice-demo-hello -o wide
+prod_url="http://$(kubectl get service hello -n sluice-demo-hello -o jsonpath='{.spec.clusterIP}')"
+echo "production URL (the Service's cluster address, reachable from this node): $prod_url"
+curl -fsS --max-time 5 --retry 3 --retry-all-errors "$prod_url/?name=demo" && curl -fsS --max-time 5 "$prod_url/version"
 
 say "a second push (version 2): released in green beside blue, verified through hello-preview, then switched"
 sed -i 's/Version = "1"/Version = "2"/' "$work/hello/main.go"
@@ -129,11 +148,13 @@ wait_approval "$run2" >/dev/null
 [ "$("$SLUICE" status "$run2" --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')" = succeeded ] || { echo "the second run did not succeed"; exit 1; }
 "$SLUICE" logs "$run2" | grep "production |"
 releases
+echo "$prod_url/version now:"; curl -fsS --max-time 5 --retry 5 --retry-all-errors "$prod_url/version"
 kubectl get deployment,service -n sluice-demo-hello -o wide
 
 say "sluice rollback: release v1 comes back as v3 (blue), green scales to zero"
-"$SLUICE" rollback -f "$work/hello/.sluice.yml" --kubeconfig "$KUBECONFIG"
+"$SLUICE" rollback -f "$work/hello/.sluice.yml" --kubeconfig "$KUBECONFIG" --key "$work/data/signing.key.pub"
 releases
 kubectl get deployment,service -n sluice-demo-hello -o wide
 [ "$(kubectl get service hello -n sluice-demo-hello -o jsonpath='{.spec.selector.sluice\.dev/color}')" = blue ] || { echo "traffic is not back on blue"; exit 1; }
+echo "$prod_url/version after the rollback:"; curl -fsS --max-time 5 --retry 5 --retry-all-errors "$prod_url/version"
 say "done: eight phases, two releases and a rollback"

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -149,6 +151,52 @@ func (r *Releaser) Retire(ctx context.Context, ns, pipeline, run string, log io.
 	return nil
 }
 
+// RollbackTarget is the release Rollback(to) would bring back.
+func (r *Releaser) RollbackTarget(ctx context.Context, ns, pipeline string, to int) (*Record, error) {
+	_, target, err := r.target(ctx, ns, pipeline, to)
+	return target, err
+}
+
+func (r *Releaser) target(ctx context.Context, ns, pipeline string, to int) (cur, target *Record, err error) {
+	all, err := records{client: r.Cluster.Client, ns: ns, pipeline: pipeline}.list(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	cur = live(all)
+	if cur == nil {
+		return nil, nil, fmt.Errorf("%w: %s has no live release in namespace %s", ErrNoRelease, pipeline, ns)
+	}
+	if to == 0 {
+		to = cur.Previous
+		if to == 0 {
+			return nil, nil, fmt.Errorf("%w: v%d is %s's first release; there is nothing before it", ErrNoRelease, cur.Version, pipeline)
+		}
+	}
+	target = byVersion(all, to)
+	switch {
+	case target == nil:
+		return nil, nil, fmt.Errorf("%w: %s has no release v%d in %s (sluice releases lists them)", ErrNoRelease, pipeline, to, ns)
+	case to == cur.Version:
+		return nil, nil, fmt.Errorf("release v%d is live already", to)
+	}
+	return cur, target, nil
+}
+
+// Images are the image references of the release's containers that run
+// its digest ("registry/app@sha256:…").
+func (r *Record) Images() []string {
+	var out []string
+	for _, raw := range r.Objects {
+		for _, part := range strings.Split(string(raw), `"image":"`)[1:] {
+			ref, _, _ := strings.Cut(part, `"`)
+			if strings.HasSuffix(ref, "@"+r.Digest) && !slices.Contains(out, ref) {
+				out = append(out, ref)
+			}
+		}
+	}
+	return out
+}
+
 // List returns a pipeline's releases in ns, oldest first.
 func (r *Releaser) List(ctx context.Context, ns, pipeline string) ([]*Record, error) {
 	return records{client: r.Cluster.Client, ns: ns, pipeline: pipeline}.list(ctx)
@@ -160,28 +208,11 @@ func (r *Releaser) List(ctx context.Context, ns, pipeline string) ([]*Record, er
 // back. Blue-green: the old release comes up in the idle color, traffic
 // switches, the color that was live scales to zero at once.
 func (r *Releaser) Rollback(ctx context.Context, ns, pipeline string, to int, who string, log io.Writer) (*Record, error) {
-	rs := records{client: r.Cluster.Client, ns: ns, pipeline: pipeline}
-	all, err := rs.list(ctx)
+	cur, target, err := r.target(ctx, ns, pipeline, to)
 	if err != nil {
 		return nil, err
 	}
-	cur := live(all)
-	if cur == nil {
-		return nil, fmt.Errorf("%w: %s has no live release in namespace %s", ErrNoRelease, pipeline, ns)
-	}
-	if to == 0 {
-		to = cur.Previous
-		if to == 0 {
-			return nil, fmt.Errorf("%w: v%d is %s's first release; there is nothing before it", ErrNoRelease, cur.Version, pipeline)
-		}
-	}
-	target := byVersion(all, to)
-	switch {
-	case target == nil:
-		return nil, fmt.Errorf("%w: %s has no release v%d in %s (sluice releases lists them)", ErrNoRelease, pipeline, to, ns)
-	case to == cur.Version:
-		return nil, fmt.Errorf("release v%d is live already", to)
-	}
+	to = target.Version
 	objs, err := target.objects()
 	if err != nil {
 		return nil, err
@@ -196,7 +227,7 @@ func (r *Releaser) Rollback(ctx context.Context, ns, pipeline string, to int, wh
 		return rec, err
 	}
 	rec.RollbackOf = to
-	if err := rs.update(ctx, rec); err != nil {
+	if err := (records{client: r.Cluster.Client, ns: ns, pipeline: pipeline}).update(ctx, rec); err != nil {
 		return rec, err
 	}
 	return rec, r.Retire(ctx, ns, pipeline, req.Run, log)

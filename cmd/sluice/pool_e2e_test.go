@@ -179,8 +179,21 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 		t.Fatalf("sluice releases: %d\n%s%s", code, out, errOut)
 	}
 
-	// sluice rollback: the first release comes back as v3, in blue.
-	out, errOut, code = e.sluice("rollback", "-f", filepath.Join(repo, ".sluice.yml"), "--kubeconfig", e.kubeconfig)
+	// sluice rollback only brings back a release whose image still carries
+	// the installation's signature: with a stranger's key it refuses.
+	_, strangerPub, err := image.GenerateKeys([]byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger := filepath.Join(t.TempDir(), "stranger.pub")
+	if err := os.WriteFile(stranger, strangerPub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := e.sluice("rollback", "-f", filepath.Join(repo, ".sluice.yml"), "--kubeconfig", e.kubeconfig, "--key", stranger); code == 0 || !strings.Contains(errOut, "cannot come back") {
+		t.Fatalf("rollback with another key: %d %s", code, errOut)
+	}
+	// The first release comes back as v3, in blue.
+	out, errOut, code = e.sluice("rollback", "-f", filepath.Join(repo, ".sluice.yml"), "--kubeconfig", e.kubeconfig, "--key", pub)
 	if code != 0 || !strings.Contains(out, "v3 is live: rollback to v1 of commit "+commit[:12]) {
 		t.Fatalf("sluice rollback: %d\n%s%s", code, out, errOut)
 	}

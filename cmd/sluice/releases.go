@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluice-cd/sluice/environments"
+	"github.com/sluice-cd/sluice/image"
 	"github.com/sluice-cd/sluice/pipelines"
 	"github.com/sluice-cd/sluice/release"
 )
@@ -117,6 +118,7 @@ func newReleasesCmd(g *globals) *cobra.Command {
 func newRollbackCmd(g *globals) *cobra.Command {
 	var t releaseTarget
 	var to int
+	var key string
 	cmd := &cobra.Command{
 		Use:   "rollback [--to N]",
 		Short: "Make an earlier production release live again (default: the one before the live one), recorded as a new release",
@@ -130,6 +132,27 @@ func newRollbackCmd(g *globals) *cobra.Command {
 			if who == "" {
 				who = "cli"
 			}
+			// Only a release whose image still carries this installation's
+			// signature for its commit comes back.
+			target, err := r.RollbackTarget(cmd.Context(), t.namespace, t.pipeline, to)
+			if err != nil {
+				return err
+			}
+			v, err := image.LoadVerifierFile(key)
+			if err != nil {
+				return fmt.Errorf("%w (pass --key: the worker's signing key's .pub)", err)
+			}
+			images := target.Images()
+			if len(images) == 0 {
+				return fmt.Errorf("release v%d names no image by its digest %s", target.Version, target.Digest)
+			}
+			for _, ref := range images {
+				repo, digest, _ := strings.Cut(ref, "@")
+				if _, err := v.Verify(cmd.Context(), repo, digest, target.Commit); err != nil {
+					return fmt.Errorf("release v%d cannot come back: %w", target.Version, err)
+				}
+			}
+			to = target.Version
 			rec, err := r.Rollback(cmd.Context(), t.namespace, t.pipeline, to, who, g.stderr)
 			if err != nil {
 				return err
@@ -143,6 +166,7 @@ func newRollbackCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&to, "to", 0, "release version to bring back (sluice releases lists them)")
+	cmd.Flags().StringVar(&key, "key", filepath.Join(".sluice", "signing.key.pub"), "public key the release's image must still be signed with (the worker writes it beside its signing key)")
 	t.flags(cmd)
 	return cmd
 }
