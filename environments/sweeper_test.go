@@ -119,3 +119,46 @@ func TestSetupAndSweep(t *testing.T) {
 		t.Fatalf("stuck namespace not reported with its finalizer: %q (%v)", why, res.Stuck)
 	}
 }
+
+// TestServicesStartRealDatabases starts the platform's Redis and
+// PostgreSQL (built from Debian's packages) as a test environment's
+// services: each is waited for until it accepts connections and is
+// routed, and a pod next to them talks to Redis.
+func TestServicesStartRealDatabases(t *testing.T) {
+	p := testenv.Require(t)
+	rc, err := clientcmd.BuildConfigFromFlags("", p.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewCluster(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ns := fmt.Sprintf("sluice-services-%d", time.Now().UnixNano()%1_000_000_000)
+	t.Cleanup(func() { _ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	if err := c.Setup(ctx, Env{Namespace: ns, Run: "run-1", CPU: "2", Memory: "2Gi"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	err = c.StartServices(ctx, ns, "run-1", []Service{
+		{Name: "redis", Image: p.Registry + "/sluice/redis:latest", Ports: []int{6379}},
+		{Name: "postgres", Image: p.Registry + "/sluice/postgres:latest", Ports: []int{5432}, Env: map[string]string{"POSTGRES_USER": "app"}},
+	}, &log)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	for _, want := range []string{"service redis ready at redis:6379", "service postgres ready at postgres:5432"} {
+		if !strings.Contains(log.String(), want) {
+			t.Fatalf("log lacks %q:\n%s", want, log.String())
+		}
+	}
+	var out strings.Builder
+	res, err := c.RunSuite(ctx, ns, "run-1", Suite{Name: "talk", Image: p.Registry + "/sluice/busybox:latest", Commands: []string{
+		`for i in 1 2 3 4 5; do printf 'PING\r\n' | nc -w 2 "$REDIS_SERVICE_HOST" 6379 | grep PONG && exit 0; sleep 1; done; exit 1`,
+	}}, &out)
+	if err != nil || !res.Passed {
+		t.Fatalf("talking to redis: %v %+v\n%s", err, res, out.String())
+	}
+}

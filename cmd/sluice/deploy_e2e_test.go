@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
+	"github.com/sluice-cd/sluice/testenv"
+	"github.com/sluice-cd/sluice/workflows"
+)
+
+// TestWorkerKilledDuringRolloutWait: the worker dies (SIGKILL) while the
+// deploy phase waits for a slow rollout (a readiness probe that passes
+// after 45 s). Another worker takes the phase over once the heartbeat
+// stops (20 s); applying again changes nothing, so the run ends with one
+// rollout: generation 1, one ReplicaSet. The second attempt waits longer
+// than the heartbeat timeout, so without its heartbeats it would be
+// retried a third time.
+func TestWorkerKilledDuringRolloutWait(t *testing.T) {
+	p := testenv.Require(t)
+	e := newEnv(t)
+	e.startDev("--worker=false")
+	rc, err := clientcmd.BuildConfigFromFlags("", p.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := `version: 1
+name: slowroll
+bake: {image: 127.0.0.1:5000/sluice-test/slowroll}
+deploy: {manifests: deploy/k8s}
+`
+	repo, _ := gitsrctest.Repo(t, "../../examples/hello", spec)
+	manifest := filepath.Join(repo, "deploy", "k8s", "hello.yaml")
+	b, _ := os.ReadFile(manifest)
+	slow := strings.Replace(string(b), "readinessProbe:\n            httpGet: {path: /healthz, port: 8080}",
+		"readinessProbe:\n            httpGet: {path: /healthz, port: 8080}\n            initialDelaySeconds: 45", 1)
+	if slow == string(b) {
+		t.Fatal("the sample manifest changed: no readiness probe to slow down")
+	}
+	slow = strings.Replace(slow, "image: hello", "image: slowroll", 1)
+	if err := os.WriteFile(manifest, []byte(slow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitsrctest.Commit(t, repo, "slow readiness")
+	workerArgs := []string{"worker", "--data-dir", e.dataDir, "--kubeconfig", p.Kubeconfig, "--buildkit-addr", p.BuildKitAddr, "--registry", p.Registry}
+	w1 := e.start(workerArgs...)
+
+	var started struct {
+		RunID string `json:"run_id"`
+	}
+	if code := e.json(&started, "run", "--repo", repo, "--ref", "main"); code != 0 {
+		t.Fatal("run failed to start")
+	}
+	runID := started.RunID[strings.LastIndex(started.RunID, "@")+1:]
+	ns := workflows.TestNamespace("slowroll", runID)
+	t.Cleanup(func() { _ = client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	// the rollout has begun: the Deployment exists and is not yet
+	// available (a cold bake of the sample may come first)
+	for deadline := time.Now().Add(4 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		d, err := client.AppsV1().Deployments(ns).Get(context.Background(), "hello", metav1.GetOptions{})
+		if err == nil && d.Status.AvailableReplicas == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the deploy never started waiting: %v\n%s", err, w1.out.String())
+		}
+	}
+	w1.kill(syscall.SIGKILL)
+	killed := time.Now()
+	e.start(workerArgs...)
+	out, _, code := e.sluice("status", started.RunID, "--wait")
+	if code != 0 || !strings.Contains(out, "succeeded") {
+		t.Fatalf("run did not complete after the worker was killed (code %d):\n%s", code, out)
+	}
+	t.Logf("finished %s after the kill", time.Since(killed).Round(time.Second))
+	d, err := client.AppsV1().Deployments(ns).Get(context.Background(), "hello", metav1.GetOptions{})
+	if err == nil && d.Generation != 1 {
+		t.Fatalf("the deployment was rolled out %d times", d.Generation)
+	}
+	rss, err := client.AppsV1().ReplicaSets(ns).List(context.Background(), metav1.ListOptions{})
+	if err == nil && len(rss.Items) > 1 {
+		t.Fatalf("%d ReplicaSets: the retry rolled out again", len(rss.Items))
+	}
+	logs, _, _ := e.sluice("logs", started.RunID)
+	if strings.Count(logs, "deploy | applied deployment/hello") != 2 || !strings.Contains(logs, "deployment/hello available") {
+		t.Fatalf("want the deploy applied twice (the killed attempt and its one retry) and the rollout finished once:\n%s", logs)
+	}
+}
