@@ -32,17 +32,8 @@ import (
 func TestDeployToStagingIsARelease(t *testing.T) {
 	for _, strategy := range []string{pipelines.Rolling, pipelines.BlueGreen} {
 		t.Run(strategy, func(t *testing.T) {
-			p := testenv.Require(t)
-			clusters := &environments.Clusters{Kubeconfig: p.Kubeconfig}
-			c, err := clusters.Context("")
-			if err != nil {
-				t.Fatal(err)
-			}
-			logs, err := logstore.New(t.TempDir(), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			plat := &Platform{Kubeconfig: p.Kubeconfig, Cluster: c, Clusters: clusters, Logs: logs}
+			p, plat := testPlatform(t)
+			c := plat.Cluster
 			ctx := context.Background()
 			ns := fmt.Sprintf("sluice-staging-test-%d", time.Now().UnixNano()%1_000_000_000)
 			if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
@@ -124,23 +115,13 @@ func states(t *testing.T, r *release.Releaser, ns string) string {
 // signature for the run's commit — unsigned, or signed for another commit
 // — as UntrustedImage, not retried; the signed digest passes promote.
 func TestUnsignedImagesAreRefused(t *testing.T) {
-	p := testenv.Require(t)
+	p, plat := testPlatform(t)
 	ctx := context.Background()
 	signer, err := image.EnsureKeys(filepath.Join(t.TempDir(), "signing.key"), []byte("pw"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs, err := logstore.New(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clusters := &environments.Clusters{Kubeconfig: p.Kubeconfig}
-	cluster, err := clusters.Context("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	plat := &Platform{Registry: p.Registry, Kubeconfig: p.Kubeconfig, Cluster: cluster, Clusters: clusters,
-		Signer: signer, Verifier: signer.Verifier(), Logs: logs}
+	plat.Registry, plat.Signer, plat.Verifier = p.Registry, signer, signer.Verifier()
 	repo := fmt.Sprintf("%s/sluice-test/untrusted-%d", p.Registry, time.Now().UnixNano())
 	if err := crane.Copy(p.Registry+"/sluice/busybox:latest", repo+":x", crane.Insecure); err != nil {
 		t.Fatal(err)
@@ -180,17 +161,8 @@ func TestUnsignedImagesAreRefused(t *testing.T) {
 // test environment: rendered with the pipeline as release name, the baked
 // digest in place of the chart's image, rolled out.
 func TestDeployAHelmChart(t *testing.T) {
-	p := testenv.Require(t)
-	clusters := &environments.Clusters{Kubeconfig: p.Kubeconfig}
-	c, err := clusters.Context("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs, err := logstore.New(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plat := &Platform{Kubeconfig: p.Kubeconfig, Cluster: c, Clusters: clusters, Logs: logs}
+	p, plat := testPlatform(t)
+	c := plat.Cluster
 	ctx := context.Background()
 	src := filepath.Join(t.TempDir(), "app")
 	chart := filepath.Join(src, "deploy", "chart")
@@ -237,4 +209,21 @@ spec:
 	if err != nil || d.Spec.Template.Spec.Containers[0].Image != busybox+"@"+digest || d.Status.AvailableReplicas != 1 {
 		t.Fatalf("the chart's deployment: %v", err)
 	}
+}
+
+// testPlatform is the local platform and a Platform on its cluster (no
+// BuildKit, registry or signing key unless the test sets them).
+func testPlatform(t *testing.T) (*testenv.Platform, *Platform) {
+	t.Helper()
+	p := testenv.Require(t)
+	clusters := &environments.Clusters{Kubeconfig: p.Kubeconfig}
+	c, err := clusters.Context("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, err := logstore.New(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, &Platform{Kubeconfig: p.Kubeconfig, Cluster: c, Clusters: clusters, Logs: logs}
 }

@@ -12,9 +12,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/clientcmd"
-
-	"github.com/sluice-cd/sluice/testenv"
 )
 
 // BenchmarkDeploy measures a deploy of the stand-in app (a Deployment and
@@ -22,15 +19,7 @@ import (
 // rollout: Sluice's server-side apply and rollout wait against the baseline
 // `kubectl apply -f && kubectl rollout status` of the same manifests.
 func BenchmarkDeploy(b *testing.B) {
-	p := testenv.Require(b)
-	rc, err := clientcmd.BuildConfigFromFlags("", p.Kubeconfig)
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := NewCluster(rc)
-	if err != nil {
-		b.Fatal(err)
-	}
+	p, c := testCluster(b)
 	manifest, err := os.ReadFile("testdata/web/web.yaml")
 	if err != nil {
 		b.Fatal(err)

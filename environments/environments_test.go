@@ -47,15 +47,7 @@ func TestManifestsGetTheBakedDigest(t *testing.T) {
 // passing and a failing suite next to it (the suite reaches the app through
 // its Service), and deletes the namespace — but never one of another run.
 func TestEnvironmentOnTheCluster(t *testing.T) {
-	p := testenv.Require(t)
-	rc, err := clientcmd.BuildConfigFromFlags("", p.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := NewCluster(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, c := testCluster(t)
 	ctx := context.Background()
 	busybox := p.Registry + "/sluice/busybox"
 	digest, err := image.Digest(ctx, busybox, "latest")
@@ -127,15 +119,7 @@ func TestEnvironmentOnTheCluster(t *testing.T) {
 // for the timeout; a healthy Deployment beside them in the same namespace
 // is not blamed.
 func TestRolloutFailsFast(t *testing.T) {
-	p := testenv.Require(t)
-	rc, err := clientcmd.BuildConfigFromFlags("", p.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := NewCluster(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, c := testCluster(t)
 	ns, run := fmt.Sprintf("sluice-failfast-%d", time.Now().UnixNano()%1_000_000_000), "run-1"
 	t.Cleanup(func() { _ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -191,15 +175,7 @@ func TestRolloutFailsFast(t *testing.T) {
 // manifests are waited for too (ready; complete), and a failing Job fails
 // the rollout with ErrCannotRun.
 func TestWorkloadsOtherThanDeployments(t *testing.T) {
-	p := testenv.Require(t)
-	rc, err := clientcmd.BuildConfigFromFlags("", p.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := NewCluster(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, c := testCluster(t)
 	ns, run := fmt.Sprintf("sluice-workloads-%d", time.Now().UnixNano()%1_000_000_000), "run-1"
 	t.Cleanup(func() { _ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -238,4 +214,20 @@ func TestWorkloadsOtherThanDeployments(t *testing.T) {
 	if err := c.Apply(ctx, ns, run, failing, &log); !errors.Is(err, ErrCannotRun) || !strings.Contains(err.Error(), "broken") {
 		t.Fatalf("a failing job: %v", err)
 	}
+}
+
+// testCluster is the local platform and its cluster, or the end of the
+// test (see testenv.Require).
+func testCluster(tb testing.TB) (*testenv.Platform, *Cluster) {
+	tb.Helper()
+	p := testenv.Require(tb)
+	rc, err := clientcmd.BuildConfigFromFlags("", p.Kubeconfig)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := NewCluster(rc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p, c
 }

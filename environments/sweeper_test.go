@@ -13,9 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/clientcmd"
-
-	"github.com/sluice-cd/sluice/testenv"
 )
 
 // TestSetupAndSweep makes test environments the way deploy does (labels,
@@ -24,15 +21,7 @@ import (
 // whose run Temporal could not be asked about stay; a namespace stuck
 // terminating is reported with what blocks it.
 func TestSetupAndSweep(t *testing.T) {
-	p := testenv.Require(t)
-	rc, err := clientcmd.BuildConfigFromFlags("", p.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := NewCluster(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c := testCluster(t)
 	ctx := context.Background()
 	base := fmt.Sprintf("sluice-sweep-%d", time.Now().UnixNano()%1_000_000_000)
 	envs := map[string]time.Duration{"gone": time.Hour, "alive": time.Hour, "unknown": time.Hour, "fresh": 5 * time.Hour}
@@ -125,15 +114,7 @@ func TestSetupAndSweep(t *testing.T) {
 // services: each is waited for until it accepts connections and is
 // routed, and a pod next to them talks to Redis.
 func TestServicesStartRealDatabases(t *testing.T) {
-	p := testenv.Require(t)
-	rc, err := clientcmd.BuildConfigFromFlags("", p.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := NewCluster(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, c := testCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	ns := fmt.Sprintf("sluice-services-%d", time.Now().UnixNano()%1_000_000_000)
@@ -142,7 +123,7 @@ func TestServicesStartRealDatabases(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log strings.Builder
-	err = c.StartServices(ctx, ns, "run-1", []Service{
+	err := c.StartServices(ctx, ns, "run-1", []Service{
 		{Name: "redis", Image: p.Registry + "/sluice/redis:latest", Ports: []int{6379}},
 		{Name: "postgres", Image: p.Registry + "/sluice/postgres:latest", Ports: []int{5432}, Env: map[string]string{"POSTGRES_USER": "app"}},
 	}, &log)
