@@ -3,6 +3,7 @@ package environments
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -157,8 +158,17 @@ func (c *Cluster) ApplyObjects(ctx context.Context, ns string, labels map[string
 		if err != nil {
 			return nil, err
 		}
-		force := true
-		if _, err := c.Dynamic.Resource(res).Namespace(ns).Patch(ctx, o.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: fieldManager, Force: &force}); err != nil {
+		// Apply without force first, so that fields someone else changed
+		// since (kubectl edit, another controller) are reported; then take
+		// them over: the manifests in the commit are what must run.
+		api := c.Dynamic.Resource(res).Namespace(ns)
+		_, err = api.Patch(ctx, o.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: fieldManager})
+		if apierrors.IsConflict(err) {
+			fmt.Fprintf(log, "conflict: %s/%s: %v; applying the commit's version over it\n", strings.ToLower(o.GetKind()), o.GetName(), conflictFields(err))
+			force := true
+			_, err = api.Patch(ctx, o.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: fieldManager, Force: &force})
+		}
+		if err != nil {
 			return nil, fmt.Errorf("apply %s %s: %w", o.GetKind(), o.GetName(), err)
 		}
 		fmt.Fprintf(log, "applied %s/%s\n", strings.ToLower(o.GetKind()), o.GetName())
@@ -233,3 +243,18 @@ func (c *Cluster) WaitWorkloads(ctx context.Context, ns string, deployments []Wo
 
 // RolloutTimeout bounds a rollout when the caller set no deadline.
 const RolloutTimeout = 5 * time.Minute
+
+// conflictFields names the fields and managers of an apply conflict.
+func conflictFields(err error) string {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) && status.Status().Details != nil {
+		var out []string
+		for _, c := range status.Status().Details.Causes {
+			out = append(out, c.Message)
+		}
+		if len(out) > 0 {
+			return strings.Join(out, "; ")
+		}
+	}
+	return err.Error()
+}

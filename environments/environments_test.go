@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sluice-cd/sluice/image"
@@ -230,4 +231,48 @@ func testCluster(tb testing.TB) (*testenv.Platform, *Cluster) {
 		tb.Fatal(err)
 	}
 	return p, c
+}
+
+// TestApplyReportsConflicts: a field another manager changed since (here
+// replicas, as `kubectl scale` would) is reported in the log, then the
+// commit's version wins.
+func TestApplyReportsConflicts(t *testing.T) {
+	p, c := testCluster(t)
+	ctx := context.Background()
+	ns, run := fmt.Sprintf("sluice-conflict-%d", time.Now().UnixNano()%1_000_000_000), "run-1"
+	t.Cleanup(func() { _ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	if err := c.EnsureNamespace(ctx, ns, run); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := ReadManifests("testdata/web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if o.GetKind() == "Deployment" {
+			cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+			cs[0].(map[string]any)["image"] = p.Registry + "/sluice/busybox:latest"
+			_ = unstructured.SetNestedSlice(o.Object, cs, "spec", "template", "spec", "containers")
+		}
+	}
+	var log bytes.Buffer
+	if _, err := c.ApplyObjects(ctx, ns, nil, objs, &log); err != nil {
+		t.Fatal(err)
+	}
+	force := true
+	scale := []byte(`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":3}}`)
+	if _, err := c.Client.AppsV1().Deployments(ns).Patch(ctx, "web", types.ApplyPatchType, scale, metav1.PatchOptions{FieldManager: "someone-else", Force: &force}); err != nil {
+		t.Fatal(err)
+	}
+	log.Reset()
+	if _, err := c.ApplyObjects(ctx, ns, nil, objs, &log); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "conflict: deployment/web") || !strings.Contains(log.String(), "someone-else") {
+		t.Fatalf("the conflict was not reported:\n%s", log.String())
+	}
+	d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+	if err != nil || *d.Spec.Replicas != 1 {
+		t.Fatalf("the commit's replicas did not win: %v", err)
+	}
 }

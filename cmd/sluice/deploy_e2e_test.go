@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
+	imagepkg "github.com/sluice-cd/sluice/image"
 	"github.com/sluice-cd/sluice/testenv"
 	"github.com/sluice-cd/sluice/workflows"
 )
@@ -97,5 +99,56 @@ deploy: {manifests: deploy/k8s}
 	logs, _, _ := e.sluice("logs", started.RunID)
 	if strings.Count(logs, "deploy | applied deployment/hello") != 2 || !strings.Contains(logs, "deployment/hello available") {
 		t.Fatalf("want the deploy applied twice (the killed attempt and its one retry) and the rollout finished once:\n%s", logs)
+	}
+}
+
+// TestFailingIntegrationLeavesNothing: the integration suite fails against
+// the deployed sample; the run fails in integration, its compensation
+// deletes the test environment, and the digest was never marked available.
+func TestFailingIntegrationLeavesNothing(t *testing.T) {
+	p := testenv.Require(t)
+	e := newEnv(t)
+	e.startDev("--kubeconfig", p.Kubeconfig, "--buildkit-addr", p.BuildKitAddr, "--registry", p.Registry)
+	rc, err := clientcmd.BuildConfigFromFlags("", p.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	image := fmt.Sprintf("127.0.0.1:5000/sluice-test/failint-%d", time.Now().UnixNano())
+	spec := fmt.Sprintf(`version: 1
+name: failint
+bake: {image: %s}
+deploy: {manifests: deploy/k8s}
+integration:
+  image: 127.0.0.1:5000/sluice/busybox:latest
+  commands:
+    - wget -qO- "http://$HELLO_SERVICE_HOST:$HELLO_SERVICE_PORT/?name=x" | grep "this greeting does not exist"
+promote: {}
+`, image)
+	repo, _ := gitsrctest.Repo(t, "../../examples/hello", spec)
+	var started struct {
+		RunID string `json:"run_id"`
+	}
+	if code := e.json(&started, "run", "--repo", repo, "--ref", "main"); code != 0 {
+		t.Fatal("run failed to start")
+	}
+	st := e.waitState(started.RunID, "failed", 5*time.Minute)
+	if st.Phase != "integration" {
+		t.Fatalf("failed in %q, want integration: %+v", st.Phase, st)
+	}
+	runID := started.RunID[strings.LastIndex(started.RunID, "@")+1:]
+	ns := workflows.TestNamespace("failint", runID)
+	if got, err := client.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{}); err == nil && got.DeletionTimestamp == nil {
+		t.Fatalf("the failed run's environment %s is still there", ns)
+	}
+	if d, err := imagepkg.Digest(context.Background(), image, "available"); err == nil {
+		t.Fatalf("the failed run's image was marked available: %s", d)
+	}
+	logs, _, _ := e.sluice("logs", started.RunID)
+	if !strings.Contains(logs, "integration suite failed") && !strings.Contains(logs, "run finished: failed") {
+		t.Fatalf("log:\n%s", logs)
 	}
 }
