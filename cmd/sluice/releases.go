@@ -65,10 +65,13 @@ func (t *releaseTarget) releaser() (*release.Releaser, error) {
 func newReleasesCmd(g *globals) *cobra.Command {
 	var t releaseTarget
 	cmd := &cobra.Command{
-		Use:   "releases",
-		Short: "A pipeline's production releases, newest first: version, state, commit, digest, run",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Use:   "releases [PIPELINE]",
+		Short: "A pipeline's production releases, newest first: version, state, commit, digest, approvers, run",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				t.pipeline = args[0]
+			}
 			r, err := t.releaser()
 			if err != nil {
 				return err
@@ -120,10 +123,13 @@ func newRollbackCmd(g *globals) *cobra.Command {
 	var to int
 	var key string
 	cmd := &cobra.Command{
-		Use:   "rollback [--to N]",
+		Use:   "rollback [PIPELINE] [--to N]",
 		Short: "Make an earlier production release live again (default: the one before the live one), recorded as a new release",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				t.pipeline = args[0]
+			}
 			r, err := t.releaser()
 			if err != nil {
 				return err
