@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,6 +89,7 @@ func (p *Platform) Bake(ctx context.Context, in contract.BakeInput) (contract.Ba
 	res, err := b.Bake(ctx, image.Bake{
 		ContextDir: filepath.Join(src, in.Context), Dockerfile: in.Dockerfile, BuildArgs: in.BuildArgs,
 		Repository: in.Image, Tags: []string{in.Source.Commit},
+		Source: publicURL(in.Source.CloneURL), Revision: in.Source.Commit,
 	}, log)
 	if errors.Is(err, image.ErrBuild) {
 		return contract.BakeResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrStepFailed, nil)
@@ -351,4 +353,15 @@ func (p *Platform) trusted(ctx context.Context, phase, repo, digest, commit stri
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("phase %s refuses %s@%s: %v", phase, repo, digest, err), contract.ErrUntrusted, nil)
 	}
 	return err
+}
+
+// publicURL is a repository URL without any credentials in it, fit to be
+// recorded in an image's provenance.
+func publicURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	u.User = nil
+	return u.String()
 }

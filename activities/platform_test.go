@@ -113,7 +113,9 @@ func states(t *testing.T, r *release.Releaser, ns string) string {
 // TestUnsignedImagesAreRefused: with a signing key configured, promote,
 // deploy and production refuse a digest without this installation's
 // signature for the run's commit — unsigned, or signed for another commit
-// — as UntrustedImage, not retried; the signed digest passes promote.
+// — as UntrustedImage, not retried; the signed digest passes promote and
+// is replicated, signature included, to the production registry; the
+// compensation removes the tag from both registries.
 func TestUnsignedImagesAreRefused(t *testing.T) {
 	p, plat := testPlatform(t)
 	ctx := context.Background()
@@ -152,8 +154,29 @@ func TestUnsignedImagesAreRefused(t *testing.T) {
 	if err := signer.Sign(ctx, repo, digest, commit); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := plat.MarkAvailable(ctx, contract.PromoteInput{RunID: "r", Commit: commit, Image: repo + ":x", Digest: digest, Tag: "available"}); err != nil {
-		t.Fatalf("promote of the signed digest: %v", err)
+	replica := contract.ReplicaRepository(p.ProdRegistry, repo)
+	res, err := plat.MarkAvailable(ctx, contract.PromoteInput{RunID: "r", Commit: commit, Image: repo + ":x", Digest: digest, Tag: "available", Replica: replica})
+	if err != nil || res.Replica != replica {
+		t.Fatalf("promote of the signed digest: %+v %v", res, err)
+	}
+	for _, r := range []string{repo, replica} {
+		if got, err := image.Digest(ctx, r, "available"); err != nil || got != digest {
+			t.Fatalf("%s:available = %s %v", r, got, err)
+		}
+	}
+	if _, err := signer.Verifier().Verify(ctx, replica, digest, commit); err != nil {
+		t.Fatalf("the replica's signature: %v", err)
+	}
+	// a failure after promote: the compensation removes both tags, twice is fine
+	for range 2 {
+		if err := plat.RemoveTag(ctx, contract.TagRef{RunID: "r", Image: repo + ":x", Digest: digest, Tag: "available", Replica: replica}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range []string{repo, replica} {
+		if got, err := image.Digest(ctx, r, "available"); err == nil {
+			t.Fatalf("%s:available still names %s after the undo", r, got)
+		}
 	}
 }
 

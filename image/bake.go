@@ -12,7 +12,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	dockerconfig "github.com/docker/cli/cli/config"
 	bkclient "github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/solver/errdefs"
 	"github.com/tonistiigi/fsutil"
 )
@@ -36,6 +39,9 @@ type Bake struct {
 	Repository string
 	// Tags are added to the pushed digest (the commit SHA).
 	Tags []string
+	// Source and Revision name what was built (the repository, without
+	// credentials, and the commit): recorded in the provenance.
+	Source, Revision string
 }
 
 // Baked is a pushed image.
@@ -67,6 +73,11 @@ func (bd *Builder) Bake(ctx context.Context, b Bake, log io.Writer) (Baked, erro
 		return Baked{}, fmt.Errorf("connect to BuildKit at %s: %w", bd.Addr, err)
 	}
 	defer c.Close()
+	// The client connects lazily: ask BuildKit first, so that a daemon that
+	// is down is a (retryable) error naming it, never a "build failure".
+	if _, err := c.ListWorkers(ctx); err != nil {
+		return Baked{}, fmt.Errorf("BuildKit at %s is not reachable (is buildkitd running? --buildkit-addr): %w", bd.Addr, err)
+	}
 	ctxFS, err := fsutil.NewFS(b.ContextDir)
 	if err != nil {
 		return Baked{}, err
@@ -79,6 +90,9 @@ func (bd *Builder) Bake(ctx context.Context, b Bake, log io.Writer) (Baked, erro
 	// SLSA provenance of the build (BuildKit's own, every step and input),
 	// attached to the image index as an in-toto attestation.
 	attrs := map[string]string{"filename": filepath.Base(b.Dockerfile), "attest:provenance": "mode=max"}
+	if b.Revision != "" {
+		attrs["vcs:revision"], attrs["vcs:source"] = b.Revision, b.Source
+	}
 	for k, v := range b.BuildArgs {
 		attrs["build-arg:"+k] = v
 	}
@@ -92,6 +106,11 @@ func (bd *Builder) Bake(ctx context.Context, b Bake, log io.Writer) (Baked, erro
 	insecure := fmt.Sprint(Insecure(b.Repository))
 	cache := map[string]string{"ref": b.Repository + ":buildcache", "registry.insecure": insecure}
 	opt := bkclient.SolveOpt{
+		// Pulls and pushes authenticate with the worker's Docker config
+		// (docker login), through BuildKit's session: RUN steps never see it.
+		Session: []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+			AuthConfigProvider: authprovider.LoadAuthConfig(dockerconfig.LoadDefaultConfigFile(io.Discard)),
+		})},
 		Frontend:      "dockerfile.v0",
 		FrontendAttrs: attrs,
 		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},

@@ -36,7 +36,9 @@ func TestBakePushesByDigestWithCache(t *testing.T) {
 	b := &Builder{Addr: p.BuildKitAddr}
 	var log bytes.Buffer
 	ctx := context.Background()
-	res, err := b.Bake(ctx, Bake{ContextDir: dir, BuildArgs: map[string]string{"GREETING": "hi"}, Repository: repo, Tags: []string{"abc123"}}, &log)
+	commit := strings.Repeat("ab", 20)
+	res, err := b.Bake(ctx, Bake{ContextDir: dir, BuildArgs: map[string]string{"GREETING": "hi"}, Repository: repo, Tags: []string{"abc123"},
+		Source: "https://git.example.com/acme/app.git", Revision: commit}, &log)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
@@ -63,8 +65,9 @@ func TestBakePushesByDigestWithCache(t *testing.T) {
 	if err != nil || second.Image != first.Image {
 		t.Fatalf("the rebuild's image %s differs from %s: %v", second.Image, first.Image, err)
 	}
-	if !strings.HasPrefix(first.PredicateType, "https://slsa.dev/provenance/") || !strings.Contains(string(first.Statement), "GREETING") {
-		t.Fatalf("provenance %s lacks the build's arguments:\n%.400s", first.PredicateType, first.Statement)
+	if !strings.HasPrefix(first.PredicateType, "https://slsa.dev/provenance/") || !strings.Contains(string(first.Statement), "GREETING") ||
+		!strings.Contains(string(first.Statement), commit) || !strings.Contains(string(first.Statement), "git.example.com/acme/app.git") {
+		t.Fatalf("provenance %s lacks the build's arguments, commit or source:\n%.2000s", first.PredicateType, first.Statement)
 	}
 	t.Logf("rebuild: %d of %d steps cached", again.CacheHits, again.Steps)
 }
@@ -122,5 +125,17 @@ func TestTagMarksOnlyWhatExistsAndUntagOnlyWhatIsOurs(t *testing.T) {
 	}
 	if err := Untag(ctx, repo, digests[1], "available"); err != nil {
 		t.Fatalf("removing a missing tag: %v", err)
+	}
+}
+
+// TestUnreachableBuildKitIsAClearError: a BuildKit that does not answer is
+// an error naming its address (retryable), not a build failure.
+func TestUnreachableBuildKitIsAClearError(t *testing.T) {
+	addr := "unix://" + filepath.Join(t.TempDir(), "no-buildkitd.sock")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := (&Builder{Addr: addr}).Bake(ctx, Bake{ContextDir: t.TempDir(), Repository: "127.0.0.1:5000/x"}, &bytes.Buffer{})
+	if err == nil || errors.Is(err, ErrBuild) || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("want a retryable error naming %s, got %v", addr, err)
 	}
 }

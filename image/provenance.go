@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
@@ -38,7 +39,7 @@ func ReadProvenance(ctx context.Context, repository, digest string) (Provenance,
 	if err != nil {
 		return Provenance{}, err
 	}
-	idx, err := remote.Index(ref, remote.WithContext(ctx))
+	idx, err := remote.Index(ref, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))
 	if err != nil {
 		return Provenance{}, fmt.Errorf("%s is not an image index with attestations: %w", ref, err)
 	}

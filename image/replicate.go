@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
@@ -25,7 +26,7 @@ func Replicate(ctx context.Context, repository, digest, dst string, tags ...stri
 	if err != nil {
 		return err
 	}
-	opts := []remote.Option{remote.WithContext(ctx)}
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
 	desc, err := remote.Get(src, opts...)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", src, err)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
@@ -192,10 +193,10 @@ func digestRef(repository, digest string) (name.Digest, error) {
 }
 
 // remoteOptions are the registry options of cosign's calls: the caller's
-// context (cancellation), plain HTTP only where Insecure allows it (the
-// references carry that).
+// context (cancellation) and the worker's Docker credentials; plain HTTP
+// only where Insecure allows it (the references carry that).
 func remoteOptions(ctx context.Context) []ociremote.Option {
-	return []ociremote.Option{ociremote.WithRemoteOptions(remote.WithContext(ctx))}
+	return []ociremote.Option{ociremote.WithRemoteOptions(remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))}
 }
 
 // LoadVerifierFile reads a PEM public key file.

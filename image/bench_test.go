@@ -1,0 +1,98 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bkclient "github.com/moby/buildkit/client"
+
+	"github.com/sluice-cd/sluice/testenv"
+)
+
+// BenchmarkBake bakes the sample app (its multi-stage Dockerfile: go build
+// in the go-builder image, then FROM scratch) three ways, each reported as
+// a ratio to a cold bake (BuildKit's cache pruned, no registry cache):
+//   - one-line: a one-line source change on a warm daemon, also as a
+//     ratio to the raw `go build` of the same change on this machine;
+//   - no-change: the same source on a daemon whose cache was pruned, with
+//     the registry build cache the cold bake exported.
+func BenchmarkBake(b *testing.B) {
+	p := testenv.Require(b)
+	ctx := context.Background()
+	bd := &Builder{Addr: p.BuildKitAddr}
+	prune := func() {
+		c, err := bkclient.New(ctx, p.BuildKitAddr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Prune(ctx, nil, bkclient.PruneAll); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var cold, oneLine, noChange, goBuild time.Duration
+	for i := range b.N {
+		b.StopTimer()
+		src := filepath.Join(b.TempDir(), "hello")
+		if err := os.CopyFS(src, os.DirFS("../examples/hello")); err != nil {
+			b.Fatal(err)
+		}
+		repo := fmt.Sprintf("%s/sluice-bench/bake-%d-%d", p.Registry, time.Now().UnixNano(), i)
+		bake := func() time.Duration {
+			start := time.Now()
+			if _, err := bd.Bake(ctx, Bake{ContextDir: src, Repository: repo, Tags: []string{"bench"}}, &bytes.Buffer{}); err != nil {
+				b.Fatal(err)
+			}
+			return time.Since(start)
+		}
+		edit := func(n int) {
+			main := filepath.Join(src, "main.go")
+			s, _ := os.ReadFile(main)
+			s = bytes.Replace(s, []byte("hello, %s"), []byte(fmt.Sprintf("hello%d, %%s", n)), 1)
+			if err := os.WriteFile(main, s, 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+		prune()
+		b.StartTimer()
+		cold += bake()
+		edit(i)
+		oneLine += bake()
+		b.StopTimer()
+
+		// the same one-line change built by the Go toolchain alone
+		gb := func() time.Duration {
+			start := time.Now()
+			cmd := exec.Command("go", "build", "-o", filepath.Join(b.TempDir(), "hello"), ".")
+			cmd.Dir, cmd.Env = src, append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("go build: %v\n%s", err, out)
+			}
+			return time.Since(start)
+		}
+		gb()
+		edit(i + 1000)
+		goBuild += gb()
+
+		// back to the cold bake's source, on a pruned daemon
+		if err := os.CopyFS(src+"-orig", os.DirFS("../examples/hello")); err != nil {
+			b.Fatal(err)
+		}
+		src = src + "-orig"
+		prune()
+		b.StartTimer()
+		noChange += bake()
+	}
+	n := float64(b.N)
+	b.ReportMetric(cold.Seconds()/n, "cold-s")
+	b.ReportMetric(noChange.Seconds()/cold.Seconds(), "no-change/cold")
+	b.ReportMetric(oneLine.Seconds()/cold.Seconds(), "one-line/cold")
+	b.ReportMetric(oneLine.Seconds()/goBuild.Seconds(), "one-line/go-build")
+	b.ReportMetric(goBuild.Seconds()/n, "go-build-s")
+}
