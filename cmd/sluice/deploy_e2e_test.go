@@ -117,7 +117,7 @@ func TestFailingIntegrationLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	image := fmt.Sprintf("127.0.0.1:5000/sluice-test/failint-%d", time.Now().UnixNano())
+	image := fmt.Sprintf("127.0.0.1:5000/sluice-test/failint-%d/hello", time.Now().UnixNano()) // "hello" is the manifest's image
 	spec := fmt.Sprintf(`version: 1
 name: failint
 bake: {image: %s}
