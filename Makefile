@@ -34,13 +34,14 @@ lint: tools ## gofmt, go vet, workflowcheck, package layers
 demo: build platform-up ## the sample app through all eight phases on the embedded server and the local platform, two blue-green releases and a rollback (DEMO=core: build, test, approval only)
 	./examples/demo.sh
 
-bench: ## benchmarks: orchestration overhead, throughput, webhook acknowledgement (embedded server); warm pool claim vs cold pod, per-phase overhead, cache benefit, blue-green switch-back vs rolling rollback, deploy vs kubectl apply + rollout status (local platform)
+bench: ## benchmarks: orchestration overhead, throughput, webhook acknowledgement (embedded server); warm pool claim vs cold pod, per-phase overhead, cache benefit, blue-green switch-back vs rolling rollback, deploy vs kubectl apply + rollout status, bake cold vs one-line change vs no-change (local platform)
 	$(GO) test -run '^$$' -bench . -benchtime 30x ./worker
 	$(GO) test -run '^$$' -bench WebhookAck -benchtime 200x ./webhooks
 	$(GO) test -run '^$$' -bench 'ClaimVsColdStart|PhaseOverhead' -benchtime 20x ./pool
 	$(GO) test -run '^$$' -bench CacheBenefit -benchtime 3x ./pool
 	$(GO) test -run '^$$' -bench Undo -benchtime 5x -count 3 ./release
 	$(GO) test -run '^$$' -bench Deploy -benchtime 5x -count 3 ./environments
+	$(GO) test -run '^$$' -bench Bake -benchtime 1x -count 3 ./image
 
 fuzz: ## fuzz the spec parser for 60s
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./pipelines
