@@ -297,3 +297,41 @@ build:
 		t.Fatalf("want the finished command once and the interrupted one twice:\n%s", logs)
 	}
 }
+
+// TestSampleRollingRelease runs the sample app with a rolling production:
+// the approved digest (pulled from the production registry) replaces the
+// Deployment in place after its verify passed, recorded as release v1.
+func TestSampleRollingRelease(t *testing.T) {
+	e := newPoolEnv(t)
+	ctx := context.Background()
+	prod := e.ns + "-rolling"
+	if _, err := e.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: prod}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.client.CoreV1().Namespaces().Delete(context.Background(), prod, metav1.DeleteOptions{}) })
+	spec, err := os.ReadFile("../../examples/hello/.sluice.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec = bytes.Replace(spec, []byte("namespace: sluice-demo-hello"), []byte("namespace: "+prod), 1)
+	spec = bytes.Replace(spec, []byte("strategy: blue-green"), []byte("strategy: rolling"), 1)
+	e.startDev("--config", e.config, "--kubeconfig", e.kubeconfig,
+		"--buildkit-addr", e.platform.BuildKitAddr, "--registry", e.platform.Registry)
+	repo, commit := gitsrctest.Repo(t, "../../examples/hello", string(spec))
+	run := e.runToApproval(repo)
+	e.approveAndFinish(run.id)
+	d, err := e.client.AppsV1().Deployments(prod).Get(ctx, "hello", metav1.GetOptions{})
+	if err != nil || d.Spec.Template.Spec.Containers[0].Image != e.platform.ProdRegistry+"/sluice-demo/hello@"+run.digest || d.Status.AvailableReplicas < 1 {
+		t.Fatalf("the rolling release's deployment: %v", err)
+	}
+	logs, _, _ := e.sluice("logs", run.id)
+	for _, want := range []string{"production | release v1: " + commit, "(rolling; first release)", "production | hello, production", "production | release v1 is live"} {
+		if !strings.Contains(logs, want) {
+			t.Fatalf("log lacks %q:\n%s", want, logs)
+		}
+	}
+	out, errOut, code := e.sluice("releases", "hello", "-f", filepath.Join(repo, ".sluice.yml"), "--kubeconfig", e.kubeconfig)
+	if code != 0 || !regexp.MustCompile(`(?m)^v1\s+live\s+rolling\s+`+commit[:12]+`.*\balice\b`).MatchString(out) {
+		t.Fatalf("sluice releases: %d\n%s%s", code, out, errOut)
+	}
+}
