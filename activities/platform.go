@@ -193,15 +193,27 @@ func (p *Platform) Integration(ctx context.Context, in contract.IntegrationInput
 	}
 	defer log.Close()
 	defer heartbeat(ctx)()
-	res, err := p.Cluster.RunSuite(ctx, in.Namespace, in.RunID, environments.Suite{Name: "integration", Image: in.Image, Commands: in.Commands, Env: in.Env}, log)
+	res, err := p.Cluster.RunSuite(ctx, in.Namespace, in.RunID, environments.Suite{Name: "integration", Image: in.Image, Commands: in.Commands, Env: in.Env, JUnit: in.JUnit}, log)
 	if err != nil {
 		return contract.IntegrationResult{}, err
 	}
+	report := ""
+	if in.JUnit != "" {
+		report = "; junit: no report at " + in.JUnit
+		if len(res.Report) > 0 {
+			if sum, err := junitSummary(res.Report); err == nil {
+				report = "; " + sum
+			} else {
+				report = fmt.Sprintf("; junit: unreadable report at %s (%v)", in.JUnit, err)
+			}
+		}
+		fmt.Fprintln(log, strings.TrimPrefix(report, "; "))
+	}
 	if !res.Passed {
 		return contract.IntegrationResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("integration suite failed (exit %d) after %s", res.ExitCode, res.Duration.Round(100*time.Millisecond)), ErrStepFailed, nil)
+			fmt.Sprintf("integration suite failed (exit %d) after %s%s", res.ExitCode, res.Duration.Round(100*time.Millisecond), report), ErrStepFailed, nil)
 	}
-	return contract.IntegrationResult{Summary: fmt.Sprintf("integration suite passed in %s", res.Duration.Round(100*time.Millisecond))}, nil
+	return contract.IntegrationResult{Summary: fmt.Sprintf("integration suite passed in %s%s", res.Duration.Round(100*time.Millisecond), report)}, nil
 }
 
 // MarkAvailable adds the available tag to the tested digest.

@@ -67,6 +67,8 @@ type IntegrationInput struct {
 	Image     string            `json:"image"`
 	Commands  []string          `json:"commands"`
 	Env       map[string]string `json:"env,omitempty"`
+	// JUnit is the path of the report the commands write, if any.
+	JUnit string `json:"junit,omitempty"`
 }
 
 // IntegrationResult summarises the job.

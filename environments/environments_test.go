@@ -276,3 +276,30 @@ func TestApplyReportsConflicts(t *testing.T) {
 		t.Fatalf("the commit's replicas did not win: %v", err)
 	}
 }
+
+// TestSuiteJUnitReport: the report the suite's commands write comes back
+// (also when a command failed), and stays out of the run log.
+func TestSuiteJUnitReport(t *testing.T) {
+	p, c := testCluster(t)
+	ctx := context.Background()
+	ns := fmt.Sprintf("sluice-junit-%d", time.Now().UnixNano()%1_000_000_000)
+	t.Cleanup(func() { _ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	if err := c.EnsureNamespace(ctx, ns, "run-1"); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	res, err := c.RunSuite(ctx, ns, "run-1", Suite{Name: "it", Image: p.Registry + "/sluice/busybox:latest", JUnit: "/tmp/report.xml", Commands: []string{
+		`echo '<testsuite tests="3" failures="1"><testcase name="a"/></testsuite>' > /tmp/report.xml`,
+		"echo checking the app",
+		"exit 1",
+	}}, &log)
+	if err != nil || res.Passed {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if !bytes.Contains(res.Report, []byte(`<testsuite tests="3" failures="1">`)) {
+		t.Fatalf("report %q", res.Report)
+	}
+	if !strings.Contains(log.String(), "checking the app") || strings.Contains(log.String(), "testsuite") || strings.Contains(log.String(), reportBegin) {
+		t.Fatalf("run log:\n%s", log.String())
+	}
+}

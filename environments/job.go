@@ -1,6 +1,7 @@
 package environments
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -21,6 +22,9 @@ type Suite struct {
 	Image    string
 	Commands []string
 	Env      map[string]string
+	// JUnit is the path of a JUnit report the commands write; its content
+	// comes back in SuiteResult.Report, whether the suite passed or not.
+	JUnit string
 }
 
 // SuiteResult is how the suite ended.
@@ -28,6 +32,41 @@ type SuiteResult struct {
 	Passed   bool
 	ExitCode int32
 	Duration time.Duration
+	// Report is the JUnit report (nil when none was asked for or written).
+	Report []byte
+}
+
+// The suite's output carries its JUnit report between these lines; they
+// and the report are kept out of the run log.
+const (
+	reportBegin = "::sluice-junit-report::"
+	reportEnd   = "::sluice-junit-report-end::"
+)
+
+// script is the suite's shell script: its commands in order, stopping at
+// the first that fails, and the report printed whatever happened.
+func (s Suite) script() string {
+	script := "set -e\n"
+	if s.JUnit != "" {
+		script += fmt.Sprintf("trap 'echo; echo %s; cat %s 2>/dev/null; echo; echo %s' EXIT\n", reportBegin, shellQuote(s.JUnit), reportEnd)
+	}
+	return script + strings.Join(s.Commands, "\n")
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// splitReport takes the JUnit report out of the suite's output.
+func splitReport(out []byte) (log, report []byte) {
+	begin := bytes.Index(out, []byte(reportBegin+"\n"))
+	if begin < 0 {
+		return out, nil
+	}
+	rest := out[begin+len(reportBegin)+1:]
+	end := bytes.LastIndex(rest, []byte(reportEnd))
+	if end < 0 {
+		return out[:begin], bytes.TrimSpace(rest)
+	}
+	return append(out[:begin:begin], rest[end+len(reportEnd):]...), bytes.TrimSpace(rest[:end])
 }
 
 // RunSuite runs the suite's commands (in order, stopping at the first that
@@ -68,7 +107,7 @@ func (c *Cluster) RunSuite(ctx context.Context, ns, run string, s Suite, log io.
 					AutomountServiceAccountToken: &noToken,
 					Containers: []corev1.Container{{
 						Name: "suite", Image: s.Image, Env: env,
-						Command: []string{"sh", "-c", "set -e\n" + strings.Join(s.Commands, "\n")},
+						Command: []string{"sh", "-c", s.script()},
 					}},
 				},
 			},
@@ -103,8 +142,11 @@ func (c *Cluster) RunSuite(ctx context.Context, ns, run string, s Suite, log io.
 	res := SuiteResult{Duration: time.Since(start)}
 	if pod != nil {
 		if rc, lerr := c.Client.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "suite"}).Stream(context.WithoutCancel(ctx)); lerr == nil {
-			_, _ = io.Copy(log, io.LimitReader(rc, 16<<20))
+			out, _ := io.ReadAll(io.LimitReader(rc, 16<<20))
 			rc.Close()
+			var shown []byte
+			shown, res.Report = splitReport(out)
+			_, _ = log.Write(shown)
 		}
 	}
 	if err != nil {

@@ -121,6 +121,7 @@ type IntegrationPhase struct {
 	Image    string            `yaml:"image" json:"image" doc:"Image of the integration job." required:"true"`
 	Commands []string          `yaml:"commands" json:"commands" doc:"Commands the job runs." required:"true"`
 	Env      map[string]string `yaml:"env" json:"env,omitempty" doc:"Environment variables for the job."`
+	JUnit    string            `yaml:"junit" json:"junit,omitempty" doc:"Path (in the job's working directory) of a JUnit XML report the commands write, summarised in the run."`
 	Timeout  Duration          `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
 }
 

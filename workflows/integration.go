@@ -14,7 +14,7 @@ var integrationPhase = phaseDef{
 	run: func(r *run, ctx workflow.Context) error {
 		it := r.in.Spec.Integration
 		res, err := call(ctx, contract.Integration, contract.IntegrationInput{
-			RunID: r.runID, Namespace: r.st.Outputs.Environment, Image: it.Image, Commands: it.Commands, Env: it.Env,
+			RunID: r.runID, Namespace: r.st.Outputs.Environment, Image: it.Image, Commands: it.Commands, Env: it.Env, JUnit: it.JUnit,
 		})
 		if err != nil {
 			return err
