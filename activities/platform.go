@@ -103,6 +103,14 @@ func (p *Platform) Bake(ctx context.Context, in contract.BakeInput) (contract.Ba
 			return contract.BakeResult{}, err
 		}
 		fmt.Fprintf(log, "signed %s for commit %s\n", res.Ref(), in.Source.Commit)
+		doc, err := image.GenerateSBOM(ctx, in.Image, res.Digest)
+		if err != nil {
+			return contract.BakeResult{}, fmt.Errorf("SBOM of %s: %w", res.Ref(), err)
+		}
+		if err := p.Signer.AttestSBOM(ctx, in.Image, res.Digest, doc); err != nil {
+			return contract.BakeResult{}, err
+		}
+		fmt.Fprintf(log, "SBOM attested: %d packages (SPDX 2.3, the Go programs in the image and their modules)\n", len(doc.Packages))
 	}
 	return contract.BakeResult{Image: in.Image + ":" + in.Source.Commit, Digest: res.Digest}, nil
 }

@@ -15,7 +15,8 @@ import (
 // Replicate copies repository@digest to dst, another registry's
 // repository, the way Harbor's replication does: the image index with
 // every manifest it holds (the image and BuildKit's attestations, so the
-// provenance travels) and the cosign signature, then tags it there.
+// provenance travels), the cosign signature and attestations (the SBOM),
+// then tags it there.
 // Copying again is harmless.
 func Replicate(ctx context.Context, repository, digest, dst string, tags ...string) error {
 	src, err := digestRef(repository, digest)
@@ -49,14 +50,19 @@ func Replicate(ctx context.Context, repository, digest, dst string, tags ...stri
 			return fmt.Errorf("replicate %s to %s: %w", src, to, err)
 		}
 	}
-	sigTag := "sha256-" + strings.TrimPrefix(digest, "sha256:") + ".sig"
-	sig, err := remote.Image(src.Context().Tag(sigTag), opts...)
-	if err == nil {
-		if err := remote.Write(to.Context().Tag(sigTag), sig, opts...); err != nil {
-			return fmt.Errorf("replicate the signature of %s: %w", src, err)
+	// the signature (.sig) and the attestations (.att: the SBOM)
+	for _, suffix := range []string{".sig", ".att"} {
+		tag := "sha256-" + strings.TrimPrefix(digest, "sha256:") + suffix
+		img, err := remote.Image(src.Context().Tag(tag), opts...)
+		if isNotFound(err) {
+			continue
 		}
-	} else if !isNotFound(err) {
-		return fmt.Errorf("read the signature of %s: %w", src, err)
+		if err != nil {
+			return fmt.Errorf("read %s of %s: %w", tag, src, err)
+		}
+		if err := remote.Write(to.Context().Tag(tag), img, opts...); err != nil {
+			return fmt.Errorf("replicate %s of %s: %w", tag, src, err)
+		}
 	}
 	for _, t := range tags {
 		if err := remote.Tag(to.Context().Tag(t), desc, opts...); err != nil {

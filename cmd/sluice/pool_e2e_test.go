@@ -104,7 +104,7 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 
 	first := e.runToApproval(repo)
 	logs, _, _ := e.sluice("logs", first.id)
-	for _, want := range []string{"build | sluice-go-", "test | ok  \texample.com/hello", "bake | pushed 127.0.0.1:5000/sluice-demo/hello@sha256:", "bake | signed 127.0.0.1:5000/sluice-demo/hello@sha256:",
+	for _, want := range []string{"build | sluice-go-", "test | ok  \texample.com/hello", "bake | pushed 127.0.0.1:5000/sluice-demo/hello@sha256:", "bake | signed 127.0.0.1:5000/sluice-demo/hello@sha256:", "bake | SBOM attested: ",
 		"deploy | deployment/hello available", "integration | hello, integration"} {
 		if !strings.Contains(logs, want) {
 			t.Fatalf("log lacks %q:\n%s", want, logs)
@@ -121,7 +121,7 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 	// signed for its commit with the worker's key; sluice verify says so
 	pub := filepath.Join(e.dataDir, "signing.key.pub")
 	out, errOut, code := e.sluice("verify", "127.0.0.1:5000/sluice-demo/hello@"+first.digest, "--key", pub, "--commit", commit)
-	if code != 0 || !strings.Contains(out, "for commit "+commit) {
+	if code != 0 || !strings.Contains(out, "for commit "+commit) || !strings.Contains(out, "SBOM (SPDX 2.3, signed)") || !strings.Contains(out, "  example.com/hello") {
 		t.Fatalf("sluice verify: %d %s %s", code, out, errOut)
 	}
 	if _, _, code := e.sluice("verify", "127.0.0.1:5000/sluice-demo/hello@"+first.digest, "--key", pub, "--commit", strings.Repeat("0", 40)); code == 0 {
@@ -131,8 +131,8 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 	if got, err := image.Digest(ctx, e.platform.ProdRegistry+"/sluice-demo/hello", "available"); err != nil || got != first.digest {
 		t.Fatalf("replica tag available = %s %v", got, err)
 	}
-	if out, errOut, code := e.sluice("verify", e.platform.ProdRegistry+"/sluice-demo/hello@"+first.digest, "--key", pub, "--commit", commit); code != 0 {
-		t.Fatalf("the replica does not verify: %s %s", out, errOut)
+	if out, errOut, code := e.sluice("verify", e.platform.ProdRegistry+"/sluice-demo/hello@"+first.digest, "--key", pub, "--commit", commit); code != 0 || !strings.Contains(out, "SBOM (SPDX 2.3, signed)") {
+		t.Fatalf("the replica (with its SBOM) does not verify: %s %s", out, errOut)
 	}
 	out, _, code = e.sluice("pool", "list", "--config", e.config, "--kubeconfig", e.kubeconfig)
 	if code != 0 || !strings.Contains(out, "go") || !strings.Contains(out, e.ns) {

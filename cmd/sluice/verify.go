@@ -29,10 +29,23 @@ func newVerifyCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			sbom, serr := v.VerifiedSBOM(cmd.Context(), repo, digest)
 			if g.output == "json" {
-				return printJSON(g.stdout, map[string]string{"image": args[0], "commit": got, "verified": "true"})
+				out := map[string]any{"image": args[0], "commit": got, "verified": true}
+				if serr == nil {
+					out["sbom"] = sbom
+				}
+				return printJSON(g.stdout, out)
 			}
 			fmt.Fprintf(g.stdout, "%s: signed by %s for commit %s\n", args[0], key, got)
+			if serr != nil {
+				fmt.Fprintf(g.stdout, "SBOM: none attested with this key (%v)\n", serr)
+				return nil
+			}
+			fmt.Fprintf(g.stdout, "SBOM (SPDX 2.3, signed): %d packages\n", len(sbom.Packages))
+			for _, p := range sbom.Packages {
+				fmt.Fprintf(g.stdout, "  %s %s\n", p.Name, p.VersionInfo)
+			}
 			return nil
 		},
 	}
