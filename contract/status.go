@@ -16,4 +16,10 @@ type StatusInput struct {
 	Commit      string `json:"commit"`
 	State       string `json:"state"`
 	Description string `json:"description"`
+	// Name is the status's name on the commit (empty: "sluice", the run's).
+	Name string `json:"name,omitempty"`
 }
+
+// StatusAvailable names the commit status promote sets when the commit's
+// image is marked available.
+const StatusAvailable = "sluice/available"

@@ -30,6 +30,15 @@ type Status struct {
 	State       string `json:"state"`
 	Description string `json:"description"`
 	TargetURL   string `json:"target_url,omitempty"`
+	// Name is the status's name (its "context"); empty means Context.
+	Name string `json:"name,omitempty"`
+}
+
+func (s Status) name() string {
+	if s.Name == "" {
+		return Context
+	}
+	return s.Name
 }
 
 // Reporter sets commit statuses on one Git host. Safe for concurrent use.
@@ -93,7 +102,7 @@ func (r *githubReporter) Set(ctx context.Context, s Status) error {
 		state = Pending // GitHub has no running state
 	}
 	_, _, err = r.c.Repositories.CreateStatus(ctx, owner, name, s.Commit, &github.RepoStatus{
-		State: &state, Description: &s.Description, TargetURL: &s.TargetURL, Context: github.Ptr(Context)})
+		State: &state, Description: &s.Description, TargetURL: &s.TargetURL, Context: github.Ptr(s.name())})
 	return err
 }
 
@@ -102,7 +111,7 @@ type gitlabReporter struct{ c *gitlab.Client }
 func (r *gitlabReporter) Set(ctx context.Context, s Status) error {
 	state := map[string]gitlab.BuildStateValue{Pending: gitlab.Pending, Running: gitlab.Running, Success: gitlab.Success, Failure: gitlab.Failed}[s.State]
 	_, _, err := r.c.Commits.SetCommitStatus(s.Repo, s.Commit, &gitlab.SetCommitStatusOptions{
-		State: state, Name: gitlab.Ptr(Context), Description: &s.Description, TargetURL: &s.TargetURL}, gitlab.WithContext(ctx))
+		State: state, Name: gitlab.Ptr(s.name()), Description: &s.Description, TargetURL: &s.TargetURL}, gitlab.WithContext(ctx))
 	return err
 }
 
@@ -115,6 +124,6 @@ func (r *giteaReporter) Set(ctx context.Context, s Status) error {
 	}
 	state := map[string]gitea.StatusState{Pending: gitea.StatusPending, Running: gitea.StatusPending, Success: gitea.StatusSuccess, Failure: gitea.StatusFailure}[s.State]
 	r.c.SetContext(ctx)
-	_, _, err = r.c.CreateStatus(owner, name, s.Commit, gitea.CreateStatusOption{State: state, TargetURL: s.TargetURL, Description: s.Description, Context: Context})
+	_, _, err = r.c.CreateStatus(owner, name, s.Commit, gitea.CreateStatusOption{State: state, TargetURL: s.TargetURL, Description: s.Description, Context: s.name()})
 	return err
 }

@@ -49,6 +49,7 @@ func TestReportersSpeakEachHostsAPI(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+
 			if got.Method != http.MethodPost || got.URL.EscapedPath() != tc.path {
 				t.Fatalf("%s %s, want POST %s", got.Method, got.URL.EscapedPath(), tc.path)
 			}
@@ -60,6 +61,13 @@ func TestReportersSpeakEachHostsAPI(t *testing.T) {
 			}
 			if body[tc.stateKey] != tc.state || !strings.Contains(jsonString(body), "sluice") {
 				t.Errorf("body %v", body)
+			}
+			body = nil
+			if err := rep.Set(context.Background(), Status{Repo: "acme/hello", Commit: sha, State: Success, Description: "available", Name: "sluice/available"}); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(jsonString(body), `"sluice/available"`) {
+				t.Errorf("a named status was sent as %v", body)
 			}
 		})
 	}

@@ -176,6 +176,8 @@ func TestRecordHistories(t *testing.T) {
 		// RetireRelease
 		{"release_blue_green", blueGreenSpec, "", nil},
 		{"failure_release", fullSpec, pipelines.PhaseProduction, nil},
+		// available-status v1: promote sets the sluice/available status
+		{"success_available", blueGreenSpec, "", nil},
 		{"approval_timeout", approvalSpec, "", nil},
 		{"rejection", approvalSpec, "", func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
 			waitApproval(t, rc, ref)

@@ -132,7 +132,11 @@ func newHarness(t *testing.T) *harness {
 		return nil
 	}
 	bind.Activity(h.env, contract.SetCommitStatus, func(_ context.Context, in contract.StatusInput) (contract.Nothing, error) {
-		h.record("status:"+in.State+":"+in.Description, nil)
+		if in.Name != "" {
+			h.record("status["+in.Name+"]:"+in.State+":"+in.Description, nil)
+		} else {
+			h.record("status:"+in.State+":"+in.Description, nil)
+		}
 		return contract.Nothing{}, h.statusErr
 	})
 	bind.Activity(h.env, contract.RunSteps, func(_ context.Context, in contract.StepsInput) (contract.StepsResult, error) {

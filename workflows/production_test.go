@@ -150,3 +150,23 @@ func TestStagingDeployIsARelease(t *testing.T) {
 		t.Fatalf("undo %+v", undo)
 	}
 }
+
+// TestAvailableStatus: when promote marks the image available, the commit
+// gets a status of its own saying so (and a failed promote sets none).
+func TestAvailableStatus(t *testing.T) {
+	h := newHarness(t)
+	h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+	h.env.ExecuteWorkflow(Pipeline, input(fullSpec(t)))
+	if st, err := h.result(t); err != nil || st.State != StateSucceeded {
+		t.Fatalf("state %s: %v", st.State, err)
+	}
+	if got := only(h.Calls(), "status[sluice/available]"); !slices.Equal(got, []string{"status[sluice/available]:success:image sha256:beef marked available"}) {
+		t.Fatalf("available statuses %v", got)
+	}
+	h = newHarness(t)
+	h.failAt = pipelines.PhasePromote
+	h.env.ExecuteWorkflow(Pipeline, input(fullSpec(t)))
+	if got := only(h.Calls(), "status[sluice/available]"); len(got) != 0 {
+		t.Fatalf("a failed promote set %v", got)
+	}
+}

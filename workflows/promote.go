@@ -26,7 +26,22 @@ var promotePhase = phaseDef{
 			return err
 		}
 		out.AvailableTag, out.Replica = tag, res.Replica
+		if workflow.GetVersion(ctx, "available-status", workflow.DefaultVersion, 1) >= 1 {
+			// the commit says its image is available, as a status of its own
+			desc := "image " + shortDigest(out.Digest) + " marked " + tag
+			if res.Replica != "" {
+				desc += ", replicated to " + res.Replica
+			}
+			r.namedStatus(ctx, contract.StatusAvailable, contract.StatusSuccess, desc, false)
+		}
 		return nil
 	},
 	keep: func(dst *Outputs, src Outputs) { dst.AvailableTag, dst.Replica = src.AvailableTag, src.Replica },
+}
+
+func shortDigest(d string) string {
+	if len(d) > 19 {
+		return d[:19]
+	}
+	return d
 }

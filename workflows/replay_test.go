@@ -37,6 +37,8 @@ func TestReplayCommittedHistories(t *testing.T) {
 		// a failed release undone
 		"release_blue_green.json": {"InJlbGVhc2Ui", "TIMER_FIRED", `"RetireRelease"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		"failure_release.json":    {"InJlbGVhc2Ui", `"UndoRelease"`, "WORKFLOW_EXECUTION_FAILED"},
+		// the marker of change "available-status", then the release
+		"success_available.json": {"ImF2YWlsYWJsZS1zdGF0dXMi", `"RetireRelease"`, "WORKFLOW_EXECUTION_COMPLETED"},
 	}
 	seen := 0
 	for _, f := range files {

@@ -42,6 +42,11 @@ var statusOptions = workflow.ActivityOptions{
 // progress updates have landed (at most progressGrace), and is waited for at
 // most a minute, so a Git host that is down never fails or stalls a run.
 func (r *run) commitStatus(ctx workflow.Context, state, description string, wait bool) {
+	r.namedStatus(ctx, "", state, description, wait)
+}
+
+// namedStatus sets the commit status called name ("": the run's own).
+func (r *run) namedStatus(ctx workflow.Context, name, state, description string, wait bool) {
 	if r.statusVersion < commitStatusQueued {
 		return
 	}
@@ -56,7 +61,7 @@ func (r *run) commitStatus(ctx workflow.Context, state, description string, wait
 	p := r.in.Push
 	f := start(workflow.WithActivityOptions(dctx, opts), contract.SetCommitStatus, contract.StatusInput{
 		WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, RunID: r.runID, Repo: p.Repo, Commit: p.Commit,
-		State: state, Description: description,
+		State: state, Description: description, Name: name,
 	})
 	if !wait {
 		r.progress = append(r.progress, f)
