@@ -84,6 +84,14 @@ func (p *Platform) Bake(ctx context.Context, in contract.BakeInput) (contract.Ba
 	}
 	defer log.Close()
 	defer heartbeat(ctx)()
+	if in.Artifacts != "" {
+		repo, digest, _ := strings.Cut(in.Artifacts, "@")
+		files, err := image.FetchArtifacts(ctx, repo, digest, src)
+		if err != nil {
+			return contract.BakeResult{}, err
+		}
+		fmt.Fprintf(log, "build artifacts %v added to the context\n", files)
+	}
 	fmt.Fprintf(log, "building %s at %s with BuildKit %s\n", in.Image, in.Source.Commit, p.BuildKitAddr)
 	b := &image.Builder{Addr: p.BuildKitAddr}
 	res, err := b.Bake(ctx, image.Bake{

@@ -12,11 +12,13 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/crane"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/environments"
+	"github.com/sluice-cd/sluice/executor"
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
 	"github.com/sluice-cd/sluice/image"
 	"github.com/sluice-cd/sluice/logstore"
@@ -249,4 +251,58 @@ func testPlatform(t *testing.T) (*testenv.Platform, *Platform) {
 		t.Fatal(err)
 	}
 	return p, &Platform{Kubeconfig: p.Kubeconfig, Cluster: c, Clusters: clusters, Logs: logs}
+}
+
+// TestBuildArtifactsReachBake: the build writes a file the repository does
+// not hold; build.artifacts pushes it next to the image, and bake's
+// Dockerfile COPYs it. Without the artifacts the same bake fails.
+func TestBuildArtifactsReachBake(t *testing.T) {
+	p, plat := testPlatform(t)
+	plat.BuildKitAddr, plat.Registry = p.BuildKitAddr, p.Registry
+	ctx := context.Background()
+	src := filepath.Join(t.TempDir(), "app")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "Dockerfile"), []byte("FROM scratch\nCOPY out/app.txt /app.txt\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	repo, commit := gitsrctest.Repo(t, src, "")
+	steps := &Steps{Exec: &executor.Local{Root: filepath.Join(t.TempDir(), "ws")}, Logs: plat.Logs}
+	var suite testsuite.WorkflowTestSuite
+	run := func(in contract.StepsInput) (contract.StepsResult, error) {
+		env := suite.NewTestActivityEnvironment()
+		env.RegisterActivity(steps)
+		v, err := env.ExecuteActivity(steps.Run, in)
+		var res contract.StepsResult
+		if err == nil {
+			err = v.Get(&res)
+		}
+		return res, err
+	}
+	imageRepo := fmt.Sprintf("%s/sluice-test/artifacts-%d", p.Registry, time.Now().UnixNano())
+	built, err := run(contract.StepsInput{
+		RunID: "run-a", Phase: "build", Source: contract.Source{CloneURL: repo, Commit: commit},
+		Commands: []string{"mkdir -p out && echo built-by-the-build-phase > out/app.txt"}, Timeout: time.Minute,
+		Artifacts: []string{"out/app.txt"}, ArtifactRepo: imageRepo,
+	})
+	if err != nil || !strings.HasPrefix(built.Artifacts, imageRepo+"@sha256:") {
+		t.Fatalf("build: %+v %v", built, err)
+	}
+	in := contract.BakeInput{RunID: "run-a", Source: contract.Source{CloneURL: repo, Commit: commit}, Image: imageRepo}
+	if _, err := plat.Bake(ctx, in); err == nil {
+		t.Fatal("the Dockerfile found out/app.txt without the artifacts")
+	}
+	in.Artifacts = built.Artifacts
+	if _, err := plat.Bake(ctx, in); err != nil {
+		t.Fatalf("bake with the artifacts: %v", err)
+	}
+	// a declared artifact the build did not produce fails the build
+	_, err = run(contract.StepsInput{
+		RunID: "run-b", Phase: "build", Source: contract.Source{CloneURL: repo, Commit: commit},
+		Commands: []string{"true"}, Timeout: time.Minute, Artifacts: []string{"out/missing.bin"}, ArtifactRepo: imageRepo,
+	})
+	if err == nil || !strings.Contains(err.Error(), "out/missing.bin") {
+		t.Fatalf("a missing artifact: %v", err)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/executor"
 	"github.com/sluice-cd/sluice/gitsrc"
+	"github.com/sluice-cd/sluice/image"
 	"github.com/sluice-cd/sluice/logstore"
 )
 
@@ -142,7 +144,45 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (contract.Steps
 	if in.JUnit != "" {
 		res.Summary += "; " + junitReport(ctx, exec, handle, in.JUnit)
 	}
+	if len(in.Artifacts) > 0 {
+		ref, err := pushArtifacts(ctx, exec, handle, in)
+		if err != nil {
+			return res, err
+		}
+		fmt.Fprintf(log, "artifacts %v pushed as %s\n", in.Artifacts, ref)
+		res.Artifacts = ref
+	}
 	return res, nil
+}
+
+// pushArtifacts reads the build's artifacts through the executor (the
+// workspace may be in a pod) and pushes them next to the image bake makes.
+// A declared file the build did not produce fails the phase.
+func pushArtifacts(ctx context.Context, exec executor.Executor, h contract.Workspace, in contract.StepsInput) (string, error) {
+	if in.ArtifactRepo == "" {
+		return "", temporal.NewNonRetryableApplicationError("build.artifacts need a bake phase (its image repository holds them)", ErrInvalidInput, nil)
+	}
+	files := map[string][]byte{}
+	total := 0
+	for _, rel := range in.Artifacts {
+		b, err := exec.ReadFile(ctx, h, rel, image.MaxArtifacts)
+		if err != nil {
+			return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("build artifact %s: %v (the build commands must produce it)", rel, err), ErrStepFailed, nil)
+		}
+		if total += len(b); total > image.MaxArtifacts {
+			return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("build artifacts are over %d MiB", image.MaxArtifacts>>20), ErrStepFailed, nil)
+		}
+		files[filepath.ToSlash(filepath.Clean(rel))] = b
+	}
+	repo, err := repository(in.ArtifactRepo)
+	if err != nil {
+		return "", err
+	}
+	digest, err := image.PushArtifacts(ctx, repo, image.ArtifactTag(in.Source.Commit), files)
+	if err != nil {
+		return "", err
+	}
+	return repo + "@" + digest, nil
 }
 
 // executor returns the executor of the named pool, or the default one.

@@ -17,6 +17,9 @@ type BakeInput struct {
 	Dockerfile string            `json:"dockerfile,omitempty"`
 	Context    string            `json:"context,omitempty"`
 	BuildArgs  map[string]string `json:"build_args,omitempty"`
+	// Artifacts (repository@digest) are the build's files, unpacked into
+	// the checkout before the build.
+	Artifacts string `json:"artifacts,omitempty"`
 }
 
 // BakeResult names the pushed image.

@@ -26,6 +26,10 @@ type StepsInput struct {
 	Timeout time.Duration `json:"timeout"`
 	// JUnit is a report path, relative to the workspace, for the summary.
 	JUnit string `json:"junit,omitempty"`
+	// Artifacts are files the commands produce, pushed to ArtifactRepo
+	// (the bake repository) once they succeed.
+	Artifacts    []string `json:"artifacts,omitempty"`
+	ArtifactRepo string   `json:"artifact_repo,omitempty"`
 }
 
 // StepResult is one command's outcome.
@@ -40,4 +44,6 @@ type StepsResult struct {
 	Workspace Workspace    `json:"workspace"`
 	Steps     []StepResult `json:"steps"`
 	Summary   string       `json:"summary"`
+	// Artifacts is the pushed artifact (repository@digest), if any.
+	Artifacts string `json:"artifacts,omitempty"`
 }

@@ -266,3 +266,17 @@ func TestMatchBranch(t *testing.T) {
 		}
 	}
 }
+
+func TestBuildArtifactsAreChecked(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"version: 1\nbuild: {commands: [make], artifacts: [../etc/passwd]}\nbake: {image: r/a}\n", "build.artifacts[0]"},
+		{"version: 1\nbuild: {commands: [make], artifacts: [bin/app]}\n", "no bake phase"},
+	} {
+		if _, err := Parse(".sluice.yml", []byte(tc.src), "app"); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.src, err, tc.want)
+		}
+	}
+	if _, err := Parse(".sluice.yml", []byte("version: 1\nbuild: {commands: [make], artifacts: [bin/app]}\nbake: {image: r/a}\n"), "app"); err != nil {
+		t.Errorf("valid artifacts refused: %v", err)
+	}
+}

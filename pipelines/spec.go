@@ -84,12 +84,13 @@ type Environment struct {
 
 // BuildPhase compiles the commit.
 type BuildPhase struct {
-	Pool     string            `yaml:"pool" json:"pool,omitempty" doc:"Warm build pod pool to claim a pod from."`
-	Image    string            `yaml:"image" json:"image,omitempty" doc:"Build pod image (used when the pool is created)."`
-	Commands []string          `yaml:"commands" json:"commands" doc:"Shell commands run in order in the workspace; the first failure fails the phase." required:"true"`
-	Cache    []string          `yaml:"cache" json:"cache,omitempty" doc:"Paths kept between runs on the pool's cache volume."`
-	Env      map[string]string `yaml:"env" json:"env,omitempty" doc:"Environment variables for the commands."`
-	Timeout  Duration          `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
+	Pool      string            `yaml:"pool" json:"pool,omitempty" doc:"Warm build pod pool to claim a pod from."`
+	Image     string            `yaml:"image" json:"image,omitempty" doc:"Build pod image (used when the pool is created)."`
+	Commands  []string          `yaml:"commands" json:"commands" doc:"Shell commands run in order in the workspace; the first failure fails the phase." required:"true"`
+	Cache     []string          `yaml:"cache" json:"cache,omitempty" doc:"Paths kept between runs on the pool's cache volume."`
+	Artifacts []string          `yaml:"artifacts" json:"artifacts,omitempty" doc:"Files the build produces (paths in the workspace) that bake's Dockerfile may COPY: pushed next to the image as an OCI artifact and put into bake's context at the same paths."`
+	Env       map[string]string `yaml:"env" json:"env,omitempty" doc:"Environment variables for the commands."`
+	Timeout   Duration          `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
 }
 
 // TestPhase runs unit tests in the build workspace.

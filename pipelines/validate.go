@@ -48,6 +48,14 @@ var (
 )
 
 func (v *validator) spec(s *Spec) {
+	if b := s.Build; b != nil {
+		for i, a := range b.Artifacts {
+			v.relative(fmt.Sprintf("build.artifacts[%d]", i), a)
+		}
+		if len(b.Artifacts) > 0 && s.Bake == nil {
+			v.errf("build.artifacts", "add a bake phase, or drop build.artifacts", "build artifacts go to bake, and there is no bake phase")
+		}
+	}
 	if s.Version == 0 {
 		v.errf("version", "add `version: 1` at the top of the file", "missing version")
 	} else if s.Version != 1 {

@@ -16,6 +16,7 @@ var bakePhase = phaseDef{
 		res, err := call(ctx, contract.Bake, contract.BakeInput{
 			RunID: r.runID, Source: r.source(), Workspace: r.st.Outputs.Workspace,
 			Image: b.Image, Dockerfile: b.Dockerfile, Context: b.Context, BuildArgs: b.BuildArgs,
+			Artifacts: r.st.Outputs.Artifacts,
 		})
 		if err != nil {
 			return err

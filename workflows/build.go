@@ -15,15 +15,19 @@ var buildPhase = phaseDef{
 	heartbeat: StepHeartbeatTimeout,
 	run: func(r *run, ctx workflow.Context) error {
 		b := r.in.Spec.Build
-		res, err := call(ctx, contract.RunSteps, contract.StepsInput{
+		in := contract.StepsInput{
 			RunID: r.runID, Phase: pipelines.PhaseBuild, Source: r.source(), Pool: b.Pool,
 			Workspace: r.st.Outputs.Workspace, Commands: b.Commands, Env: b.Env, Timeout: b.Timeout.D(),
-		})
+		}
+		if len(b.Artifacts) > 0 && r.in.Spec.Bake != nil {
+			in.Artifacts, in.ArtifactRepo = b.Artifacts, r.in.Spec.Bake.Image
+		}
+		res, err := call(ctx, contract.RunSteps, in)
 		if err != nil {
 			return err
 		}
-		r.st.Outputs.Workspace = res.Workspace
+		r.st.Outputs.Workspace, r.st.Outputs.Artifacts = res.Workspace, res.Artifacts
 		return nil
 	},
-	keep: func(dst *Outputs, src Outputs) { dst.Workspace = src.Workspace },
+	keep: func(dst *Outputs, src Outputs) { dst.Workspace, dst.Artifacts = src.Workspace, src.Artifacts },
 }

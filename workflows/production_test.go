@@ -170,3 +170,23 @@ func TestAvailableStatus(t *testing.T) {
 		t.Fatalf("a failed promote set %v", got)
 	}
 }
+
+// TestBuildArtifactsGoToBake: build is asked to push build.artifacts to the
+// bake repository, and bake gets what it pushed.
+func TestBuildArtifactsGoToBake(t *testing.T) {
+	h := newHarness(t)
+	spec := fullSpec(t)
+	spec.Build.Artifacts = []string{"bin/app"}
+	h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+	h.env.ExecuteWorkflow(Pipeline, input(spec))
+	if st, err := h.result(t); err != nil || st.Outputs.Artifacts != "127.0.0.1:5000/acme/hello@sha256:art" {
+		t.Fatalf("outputs %+v: %v", st.Outputs, err)
+	}
+	build := h.input("Run:build").(contract.StepsInput)
+	if !slices.Equal(build.Artifacts, []string{"bin/app"}) || build.ArtifactRepo != "127.0.0.1:5000/acme/hello" {
+		t.Fatalf("build input %+v", build)
+	}
+	if bake := h.input("Bake").(contract.BakeInput); bake.Artifacts != "127.0.0.1:5000/acme/hello@sha256:art" {
+		t.Fatalf("bake got artifacts %q", bake.Artifacts)
+	}
+}

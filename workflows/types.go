@@ -69,6 +69,8 @@ type Resume struct {
 type Outputs struct {
 	// Workspace is the executor's handle on the checked-out commit (build).
 	Workspace contract.Workspace `json:"workspace,omitzero"`
+	// Artifacts is the build's artifact (repository@digest) for bake.
+	Artifacts string `json:"artifacts,omitempty"`
 	// TestSummary is a one-line summary of the unit tests (test).
 	TestSummary string `json:"test_summary,omitempty"`
 	// Image is the pushed image repository and tag; Digest its content digest (bake).
