@@ -49,12 +49,6 @@ func missing(phase, what string) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("phase %s needs %s", phase, what), ErrNotConfigured, nil)
 }
 
-func unsupported(phase, component string) error {
-	return temporal.NewNonRetryableApplicationError(
-		fmt.Sprintf("phase %s: this sluice version cannot run it on %s; remove %s from .sluice.yml to run the other phases", phase, component, phase),
-		ErrUnsupported, nil)
-}
-
 const (
 	needBuildKit   = "a BuildKit address: set --buildkit-addr or SLUICE_BUILDKIT_ADDR"
 	needRegistry   = "an image registry: set --registry or SLUICE_REGISTRY"
