@@ -90,7 +90,7 @@ func (h sdkHandler) labels() ([]string, []string) {
 // get returns the vector of a metric name and label set, registering it on
 // first use. A metric the SDK emits with two label sets keeps the first;
 // the other is dropped (Prometheus needs one set per name).
-func get[V prometheus.Collector](m *sdkMetrics, kind, name string, keys []string, make func() V) V {
+func get[V prometheus.Collector](m *sdkMetrics, kind, name string, keys []string, newVec func() V) V {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var zero V
@@ -101,7 +101,7 @@ func get[V prometheus.Collector](m *sdkMetrics, kind, name string, keys []string
 		}
 		return zero
 	}
-	v := make()
+	v := newVec()
 	if err := m.reg.Register(v); err != nil {
 		m.vecs[id] = entry[V]{keys: nil, vec: zero}
 		return zero
