@@ -123,7 +123,23 @@ func (c *Cluster) Apply(ctx context.Context, ns, run string, objs []*unstructure
 	if err != nil {
 		return err
 	}
-	return c.WaitWorkloads(ctx, ns, deployments, log)
+	if err := c.WaitWorkloads(ctx, ns, deployments, log); err != nil {
+		return err
+	}
+	// what comes next (the integration suite) reaches the app through its
+	// Services: wait until they route to the new pods
+	for _, o := range objs {
+		if o.GetKind() != "Service" {
+			continue
+		}
+		if sel, _, _ := unstructured.NestedStringMap(o.Object, "spec", "selector"); len(sel) == 0 {
+			continue
+		}
+		if err := c.WaitEndpoints(ctx, ns, o.GetName()); err != nil {
+			fmt.Fprintf(log, "warning: %v\n", err) // a Service for pods these manifests do not make
+		}
+	}
+	return nil
 }
 
 // Workload is an applied object whose rollout can be waited for.

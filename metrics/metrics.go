@@ -24,6 +24,8 @@ type Metrics struct {
 	// Activities observes activity durations (the phases, their undos and
 	// the notices) by activity name and outcome.
 	Activities *prometheus.HistogramVec
+	// PoolClaims observes how long claiming a warm build pod took.
+	PoolClaims *prometheus.HistogramVec
 
 	sdk *sdkMetrics
 }
@@ -43,8 +45,12 @@ func New() *Metrics {
 			Name: "sluice_activity_duration_seconds", Help: "Duration of each activity attempt (phases, compensation, notices) by activity and outcome.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800},
 		}, []string{"activity", "outcome"}),
+		PoolClaims: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sluice_pool_claim_seconds", Help: "Time to claim a warm build pod, by pool and outcome.",
+			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120},
+		}, []string{"pool", "outcome"}),
 	}
-	reg.MustRegister(m.WebhookDeliveries, m.RunsFinished, m.Activities,
+	reg.MustRegister(m.WebhookDeliveries, m.RunsFinished, m.Activities, m.PoolClaims,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.sdk = newSDKMetrics(reg)
 	return m
@@ -81,4 +87,39 @@ type statusWriter struct {
 func (s *statusWriter) WriteHeader(code int) {
 	s.status = code
 	s.ResponseWriter.WriteHeader(code)
+}
+
+// ObserveClaim records one pool claim (pool.Pool.OnClaim).
+func (m *Metrics) ObserveClaim(pool string, d time.Duration, err error) {
+	outcome := "claimed"
+	if err != nil {
+		outcome = "failed"
+	}
+	m.PoolClaims.WithLabelValues(pool, outcome).Observe(d.Seconds())
+}
+
+// PoolPods are a pool's pods by state, as a scrape reads them.
+type PoolPods struct {
+	Pool                    string
+	Idle, Starting, Claimed int
+}
+
+// WatchPools adds sluice_pool_pods{pool,state}, read from the cluster by
+// pods on every scrape.
+func (m *Metrics) WatchPools(pods func() []PoolPods) {
+	m.Registry.MustRegister(poolCollector{pods: pods})
+}
+
+var poolPodsDesc = prometheus.NewDesc("sluice_pool_pods", "Warm build pods by pool and state (idle, starting, claimed).", []string{"pool", "state"}, nil)
+
+type poolCollector struct{ pods func() []PoolPods }
+
+func (c poolCollector) Describe(ch chan<- *prometheus.Desc) { ch <- poolPodsDesc }
+
+func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, p := range c.pods() {
+		for state, n := range map[string]int{"idle": p.Idle, "starting": p.Starting, "claimed": p.Claimed} {
+			ch <- prometheus.MustNewConstMetric(poolPodsDesc, prometheus.GaugeValue, float64(n), p.Pool, state)
+		}
+	}
 }

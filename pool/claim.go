@@ -25,6 +25,9 @@ type Pool struct {
 	Holder string
 	// ClaimTimeout bounds waiting for an idle pod. Default 2m.
 	ClaimTimeout time.Duration
+	// OnClaim, when set, learns how long each claim took and how it ended
+	// (metrics).
+	OnClaim func(pool string, took time.Duration, err error)
 }
 
 // ErrLeaseLost means the pod is gone or belongs to someone else now (the
@@ -53,6 +56,15 @@ func (p *Pool) pods() typedcorev1.PodInterface { return p.Client.CoreV1().Pods(p
 // make one, and fails at once when the pool's pods cannot start. held
 // says the run already held the pod.
 func (p *Pool) Claim(ctx context.Context, run string) (pod *corev1.Pod, held bool, err error) {
+	start := time.Now()
+	pod, held, err = p.claim(ctx, run)
+	if p.OnClaim != nil {
+		p.OnClaim(p.Spec.Name, time.Since(start), err)
+	}
+	return pod, held, err
+}
+
+func (p *Pool) claim(ctx context.Context, run string) (pod *corev1.Pod, held bool, err error) {
 	timeout := p.ClaimTimeout
 	if timeout == 0 {
 		timeout = 2 * time.Minute

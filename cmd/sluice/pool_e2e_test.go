@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -98,11 +100,24 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec = bytes.Replace(spec, []byte("namespace: sluice-demo-hello"), []byte("namespace: "+prod), 1)
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	e.startDev("--config", e.config, "--kubeconfig", e.kubeconfig,
-		"--buildkit-addr", e.platform.BuildKitAddr, "--registry", e.platform.Registry)
+		"--buildkit-addr", e.platform.BuildKitAddr, "--registry", e.platform.Registry, "--metrics-addr", metricsAddr)
 	repo, commit := gitsrctest.Repo(t, "../../examples/hello", string(spec))
 
 	first := e.runToApproval(repo)
+	// the pool's claim and pods are in the worker's metrics
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scraped, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`(?m)^sluice_pool_claim_seconds_count\{outcome="claimed",pool="go"\} [1-9]`, `(?m)^sluice_pool_pods\{pool="go",state="idle"\} \d`} {
+		if !regexp.MustCompile(want).Match(scraped) {
+			t.Fatalf("metrics lack %s:\n%s", want, grepLines(string(scraped), "sluice_pool"))
+		}
+	}
 	logs, _, _ := e.sluice("logs", first.id)
 	for _, want := range []string{"build | sluice-go-", "test | ok  \texample.com/hello", "bake | pushed 127.0.0.1:5000/sluice-demo/hello@sha256:", "bake | signed 127.0.0.1:5000/sluice-demo/hello@sha256:", "bake | SBOM attested: ",
 		"deploy | deployment/hello available", "integration | hello, integration"} {

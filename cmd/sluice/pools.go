@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/executor"
+	"github.com/sluice-cd/sluice/metrics"
 	"github.com/sluice-cd/sluice/pool"
 )
 
@@ -59,6 +60,24 @@ func (p *poolSet) executors() map[string]executor.Executor {
 		out[pl.Spec.Name] = &pool.Executor{Pool: pl, Exec: p.exec}
 	}
 	return out
+}
+
+// observe reports the pools' claims and pods in m.
+func (p *poolSet) observe(ctx context.Context, m *metrics.Metrics) {
+	for _, pl := range p.pools {
+		pl.OnClaim = m.ObserveClaim
+	}
+	m.WatchPools(func() []metrics.PoolPods {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		var out []metrics.PoolPods
+		for _, pl := range p.pools {
+			if st, err := pl.Status(ctx); err == nil {
+				out = append(out, metrics.PoolPods{Pool: st.Name, Idle: st.Idle, Starting: st.Starting, Claimed: st.Claimed})
+			}
+		}
+		return out
+	})
 }
 
 // keep runs the pool keeper (leader-elected among workers) until ctx ends.

@@ -215,6 +215,9 @@ func (s *serveFlags) newWorker(ctx context.Context, c client.Client, dir string,
 		return nil, err
 	}
 	if pools != nil {
+		if s.metrics != nil {
+			pools.observe(ctx, s.metrics)
+		}
 		wc.Pools = pools.executors()
 		pools.keep(ctx, log)
 	}
