@@ -111,13 +111,28 @@ func (c *Cluster) WaitEndpoints(ctx context.Context, ns, svc string) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	var last string
+	var selector string // the Service's pod selector, read once
 	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		s, err := c.Client.CoreV1().Services(ns).Get(ctx, svc, metav1.GetOptions{})
+		if selector == "" {
+			s, err := c.Client.CoreV1().Services(ns).Get(ctx, svc, metav1.GetOptions{})
+			if err != nil {
+				last = err.Error()
+				return false, nil
+			}
+			if selector = labels.SelectorFromSet(s.Spec.Selector).String(); selector == "" {
+				selector = labels.Everything().String()
+			}
+		}
+		// one list of the selected pods per poll, not a read per endpoint
+		pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			last = err.Error()
 			return false, nil
 		}
-		sel := labels.SelectorFromSet(s.Spec.Selector)
+		selected := map[string]bool{}
+		for _, p := range pods.Items {
+			selected[p.Name] = true
+		}
 		slices, err := c.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + svc})
 		if err != nil {
 			last = err.Error()
@@ -130,12 +145,9 @@ func (c *Cluster) WaitEndpoints(ctx context.Context, ns, svc string) error {
 					last = "an endpoint is terminating"
 					return false, nil
 				}
-				if e.TargetRef != nil && e.TargetRef.Kind == "Pod" && len(s.Spec.Selector) > 0 {
-					pod, err := c.Client.CoreV1().Pods(ns).Get(ctx, e.TargetRef.Name, metav1.GetOptions{})
-					if err != nil || !sel.Matches(labels.Set(pod.Labels)) {
-						last = "endpoint " + e.TargetRef.Name + " is no longer selected"
-						return false, nil
-					}
+				if e.TargetRef != nil && e.TargetRef.Kind == "Pod" && !selected[e.TargetRef.Name] {
+					last = "endpoint " + e.TargetRef.Name + " is no longer selected"
+					return false, nil
 				}
 				ready = ready || (e.Conditions.Ready != nil && *e.Conditions.Ready)
 			}

@@ -11,7 +11,6 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -148,9 +147,13 @@ func untar(r io.Reader, dir string) ([]string, error) {
 }
 
 func tagRef(repository, tag string) (name.Tag, error) {
-	ref, err := digestRef(repository, "sha256:"+strings.Repeat("0", 64))
-	if err != nil {
-		return name.Tag{}, err
+	var opts []name.Option
+	if Insecure(repository) {
+		opts = append(opts, name.Insecure)
 	}
-	return ref.Context().Tag(tag), nil
+	ref, err := name.NewTag(repository+":"+tag, opts...)
+	if err != nil {
+		return name.Tag{}, fmt.Errorf("image %s:%s: %w", repository, tag, err)
+	}
+	return ref, nil
 }

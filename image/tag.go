@@ -2,12 +2,9 @@ package image
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/google/go-containerregistry/pkg/crane"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
 func craneOpts(ctx context.Context, repository string) []crane.Option {
@@ -38,8 +35,7 @@ func Untag(ctx context.Context, repository, digest, tag string) error {
 	opts := craneOpts(ctx, repository)
 	ref := repository + ":" + tag
 	got, err := crane.Digest(ref, opts...)
-	var terr *transport.Error
-	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+	if isNotFound(err) {
 		return nil
 	}
 	if err != nil {

@@ -16,7 +16,6 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	sdkworker "go.temporal.io/sdk/worker"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sluice-cd/sluice/activities"
 	"github.com/sluice-cd/sluice/contract"
@@ -106,17 +105,16 @@ func New(c client.Client, cfg Config) (sdkworker.Worker, error) {
 		}
 		exec = l
 	}
-	if k := cfg.Platform.Kubeconfig; k != "" && cfg.Platform.Cluster == nil {
-		rc, err := clientcmd.BuildConfigFromFlags("", k)
-		if err != nil {
-			return nil, fmt.Errorf("kubeconfig %s: %w", k, err)
+	if k := cfg.Platform.Kubeconfig; k != "" {
+		if cfg.Platform.Clusters == nil {
+			cfg.Platform.Clusters = &environments.Clusters{Kubeconfig: k}
 		}
-		if cfg.Platform.Cluster, err = environments.NewCluster(rc); err != nil {
-			return nil, err
+		if cfg.Platform.Cluster == nil {
+			var err error
+			if cfg.Platform.Cluster, err = cfg.Platform.Clusters.Context(""); err != nil {
+				return nil, err
+			}
 		}
-	}
-	if k := cfg.Platform.Kubeconfig; k != "" && cfg.Platform.Clusters == nil {
-		cfg.Platform.Clusters = &environments.Clusters{Kubeconfig: k}
 	}
 	if cfg.Runs == nil {
 		cfg.Runs = &runs.Client{Temporal: c, TaskQueue: cfg.TaskQueue}

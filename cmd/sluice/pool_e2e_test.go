@@ -90,16 +90,7 @@ func (e *poolEnv) podsOfRun(run string) []string {
 func TestSamplePipelineOnThePlatform(t *testing.T) {
 	e := newPoolEnv(t)
 	ctx := context.Background()
-	prod := e.ns + "-prod"
-	if _, err := e.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: prod}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.client.CoreV1().Namespaces().Delete(context.Background(), prod, metav1.DeleteOptions{}) })
-	spec, err := os.ReadFile("../../examples/hello/.sluice.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec = bytes.Replace(spec, []byte("namespace: sluice-demo-hello"), []byte("namespace: "+prod), 1)
+	prod, spec := e.sampleProduction("-prod")
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	e.startDev("--config", e.config, "--kubeconfig", e.kubeconfig,
 		"--buildkit-addr", e.platform.BuildKitAddr, "--registry", e.platform.Registry, "--metrics-addr", metricsAddr)
@@ -215,6 +206,22 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 	e.routesTo(prod, "blue", first.digest)
 }
 
+// sampleProduction makes a production namespace of the test's own (removed
+// when the test ends) and returns it with the sample's spec releasing there.
+func (e *poolEnv) sampleProduction(suffix string) (string, []byte) {
+	e.t.Helper()
+	prod := e.ns + suffix
+	if _, err := e.client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: prod}}, metav1.CreateOptions{}); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { _ = e.client.CoreV1().Namespaces().Delete(context.Background(), prod, metav1.DeleteOptions{}) })
+	spec, err := os.ReadFile("../../examples/hello/.sluice.yml")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return prod, bytes.Replace(spec, []byte("namespace: sluice-demo-hello"), []byte("namespace: "+prod), 1)
+}
+
 // sampleRun is a run of the sample app waiting for approval.
 type sampleRun struct {
 	id, runID, digest string
@@ -319,16 +326,7 @@ build:
 func TestSampleRollingRelease(t *testing.T) {
 	e := newPoolEnv(t)
 	ctx := context.Background()
-	prod := e.ns + "-rolling"
-	if _, err := e.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: prod}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.client.CoreV1().Namespaces().Delete(context.Background(), prod, metav1.DeleteOptions{}) })
-	spec, err := os.ReadFile("../../examples/hello/.sluice.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec = bytes.Replace(spec, []byte("namespace: sluice-demo-hello"), []byte("namespace: "+prod), 1)
+	prod, spec := e.sampleProduction("-rolling")
 	spec = bytes.Replace(spec, []byte("strategy: blue-green"), []byte("strategy: rolling"), 1)
 	e.startDev("--config", e.config, "--kubeconfig", e.kubeconfig,
 		"--buildkit-addr", e.platform.BuildKitAddr, "--registry", e.platform.Registry)

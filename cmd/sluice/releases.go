@@ -31,8 +31,12 @@ func (t *releaseTarget) flags(cmd *cobra.Command) {
 	f.StringVar(&t.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the production cluster")
 }
 
-// releaser connects to the production cluster of the target.
-func (t *releaseTarget) releaser() (*release.Releaser, error) {
+// releaser connects to the production cluster of the target; args may
+// name the pipeline.
+func (t *releaseTarget) releaser(args []string) (*release.Releaser, error) {
+	if len(args) == 1 {
+		t.pipeline = args[0]
+	}
 	if t.pipeline == "" || t.namespace == "" {
 		abs, _ := filepath.Abs(t.specFile)
 		spec, err := pipelines.Load(t.specFile, filepath.Base(filepath.Dir(abs)))
@@ -69,10 +73,7 @@ func newReleasesCmd(g *globals) *cobra.Command {
 		Short: "A pipeline's production releases, newest first: version, state, commit, digest, approvers, run",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				t.pipeline = args[0]
-			}
-			r, err := t.releaser()
+			r, err := t.releaser(args)
 			if err != nil {
 				return err
 			}
@@ -127,10 +128,7 @@ func newRollbackCmd(g *globals) *cobra.Command {
 		Short: "Make an earlier production release live again (default: the one before the live one), recorded as a new release",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				t.pipeline = args[0]
-			}
-			r, err := t.releaser()
+			r, err := t.releaser(args)
 			if err != nil {
 				return err
 			}
