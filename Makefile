@@ -6,7 +6,7 @@ WORKFLOWCHECK_VERSION := v0.6.0
 export PATH := $(GOBIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help build test lint demo bench fuzz schema histories tools clean platform-up platform-down platform-status platform-env platform-build
+.PHONY: help build test lint demo bench faults fuzz schema histories tools clean platform-up platform-down platform-status platform-env platform-build
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,6 +42,9 @@ bench: ## benchmarks: orchestration overhead, throughput, webhook acknowledgemen
 	$(GO) test -run '^$$' -bench Undo -benchtime 5x -count 3 ./release
 	$(GO) test -run '^$$' -bench Deploy -benchtime 5x -count 3 ./environments
 	$(GO) test -run '^$$' -bench Bake -benchtime 1x -count 3 ./image
+
+faults: ## the fault harness at length: 50 pipelines on Temporal over PostgreSQL, 2 workers kill -9ed at random (24 times) and during every side effect, one Temporal server kill; audits side effects and leftovers (make test runs a short one)
+	SLUICE_FAULT_RUNS=$${SLUICE_FAULT_RUNS:-50} SLUICE_FAULT_KILLS=$${SLUICE_FAULT_KILLS:-24} $(GO) test -count=1 -run '^TestFaultHarness$$' -v -timeout 90m ./cmd/sluice
 
 fuzz: ## fuzz the spec parser for 60s
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./pipelines

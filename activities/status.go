@@ -30,7 +30,14 @@ func (c *CommitStatus) SetStatus(ctx context.Context, in contract.StatusInput) (
 	if c.UIURL != "" {
 		link = RunLink(c.UIURL, c.Namespace, in.WorkflowID, in.RunID)
 	}
-	if err := r.Set(ctx, gitstatus.Status{Repo: in.Repo, Commit: in.Commit, State: in.State, Description: in.Description, TargetURL: link, Name: in.Name}); err != nil {
+	st := gitstatus.Status{Repo: in.Repo, Commit: in.Commit, State: in.State, Description: in.Description, TargetURL: link, Name: in.Name}
+	if Retried(ctx) {
+		// an earlier attempt may have set it and died before reporting so
+		if done, err := r.Has(ctx, st); err == nil && done {
+			return contract.Nothing{}, nil
+		}
+	}
+	if err := r.Set(ctx, st); err != nil {
 		return contract.Nothing{}, fmt.Errorf("set %s status of %s@%s: %w", in.State, in.Repo, in.Commit, err)
 	}
 	return contract.Nothing{}, nil

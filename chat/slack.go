@@ -147,13 +147,13 @@ func (s *Slack) Post(ctx context.Context, n contract.Notice) (contract.MessageRe
 	}
 	switch n.Kind {
 	case contract.NoticeApprovalRequested:
-		ch, ts, err := s.API.PostMessageContext(ctx, channel,
+		ref, err := s.postOnce(ctx, channel, n,
 			slack.MsgOptionText(fmt.Sprintf("%s %s@%s is waiting for approval", n.Repo, n.Branch, short(n.Commit)), false),
 			slack.MsgOptionBlocks(s.approvalBlocks(n)...))
 		if err != nil {
 			return contract.MessageRef{}, fmt.Errorf("post approval message: %w", err)
 		}
-		return contract.MessageRef{Channel: ch, TS: ts}, nil
+		return ref, nil
 	case contract.NoticeApprovalReminder:
 		opts := []slack.MsgOption{slack.MsgOptionText(fmt.Sprintf("Reminder: %s %s@%s still waits for approval from %s; it expires %s.",
 			n.Repo, n.Branch, short(n.Commit), mentionAll(n.Approvers), n.ExpiresAt.UTC().Format(time.RFC1123)), false)}
@@ -169,7 +169,7 @@ func (s *Slack) Post(ctx context.Context, n contract.Notice) (contract.MessageRe
 			outcome = "⌛ Approval expired: " + n.Text
 		}
 		if n.Message.TS == "" {
-			_, _, err := s.API.PostMessageContext(ctx, channel, slack.MsgOptionText(outcome, false))
+			_, err := s.postOnce(ctx, channel, n, slack.MsgOptionText(outcome, false))
 			return n.Message, err
 		}
 		_, _, _, err := s.API.UpdateMessageContext(ctx, n.Message.Channel, n.Message.TS,
@@ -177,12 +177,84 @@ func (s *Slack) Post(ctx context.Context, n contract.Notice) (contract.MessageRe
 		return n.Message, err
 	case contract.NoticeRunFinished:
 		text := fmt.Sprintf("%s %s@%s: %s", n.Repo, n.Branch, short(n.Commit), n.Text)
-		_, _, err := s.API.PostMessageContext(ctx, channel, slack.MsgOptionText(text, false),
+		_, err := s.postOnce(ctx, channel, n, slack.MsgOptionText(text, false),
 			slack.MsgOptionBlocks(s.header(n, n.Text)...))
 		return n.Message, err
 	}
 	return n.Message, nil
 }
+
+// noticeEvent is the metadata event type of the messages Sluice posts; the
+// payload's "key" names the run and the notice.
+const noticeEvent = "sluice_notice"
+
+func noticeKey(n contract.Notice) string { return RunRef(n) + "/" + string(n.Kind) }
+
+// postOnce posts a top-level message tagged with the notice's key. A
+// retried activity first looks for a message with that key in the channel:
+// its first attempt may have posted it and died before Temporal heard, and
+// a second approval message would confuse everyone. A failed lookup (a bot
+// without channels:read or channels:history) falls back to posting: a
+// duplicate is better than no message.
+func (s *Slack) postOnce(ctx context.Context, channel string, n contract.Notice, opts ...slack.MsgOption) (contract.MessageRef, error) {
+	key := noticeKey(n)
+	if activities.Retried(ctx) {
+		if ref, found, err := s.posted(ctx, channel, key); err == nil && found {
+			return ref, nil
+		}
+	}
+	opts = append(opts, slack.MsgOptionMetadata(slack.SlackMetadata{EventType: noticeEvent, EventPayload: map[string]any{"key": key}}))
+	ch, ts, err := s.API.PostMessageContext(ctx, channel, opts...)
+	if err != nil {
+		return contract.MessageRef{}, err
+	}
+	return contract.MessageRef{Channel: ch, TS: ts}, nil
+}
+
+// posted finds the message tagged key among the channel's newest 200.
+func (s *Slack) posted(ctx context.Context, channel, key string) (contract.MessageRef, bool, error) {
+	id, err := s.channelID(ctx, channel)
+	if err != nil {
+		return contract.MessageRef{}, false, err
+	}
+	h, err := s.API.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: id, Limit: 200, IncludeAllMetadata: true})
+	if err != nil {
+		return contract.MessageRef{}, false, err
+	}
+	for _, m := range h.Messages {
+		if m.Metadata.EventType == noticeEvent && m.Metadata.EventPayload["key"] == key {
+			return contract.MessageRef{Channel: id, TS: m.Timestamp}, true, nil
+		}
+	}
+	return contract.MessageRef{}, false, nil
+}
+
+// channelID turns "#name" (or "name") into the channel's id; an id is kept.
+func (s *Slack) channelID(ctx context.Context, channel string) (string, error) {
+	name, named := strings.CutPrefix(channel, "#")
+	if !named && channelIDPattern.MatchString(channel) {
+		return channel, nil
+	}
+	cursor := ""
+	for {
+		chans, next, err := s.API.GetConversationsContext(ctx, &slack.GetConversationsParameters{
+			Cursor: cursor, Limit: 200, ExcludeArchived: true, Types: []string{"public_channel", "private_channel"}})
+		if err != nil {
+			return "", err
+		}
+		for _, c := range chans {
+			if c.Name == name {
+				return c.ID, nil
+			}
+		}
+		if next == "" {
+			return "", fmt.Errorf("channel %s not found", channel)
+		}
+		cursor = next
+	}
+}
+
+var channelIDPattern = regexp.MustCompile(`^[CGD][A-Z0-9]{6,}$`)
 
 // Webhook posts notices as plain text to an incoming webhook. Mattermost
 // and Rocket.Chat accept Slack's format, so notifications reach them too;

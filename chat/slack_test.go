@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,10 @@ import (
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slacktest"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/devserver/devservertest"
@@ -470,5 +475,77 @@ func TestNoticesAfterTheRequest(t *testing.T) {
 	}
 	if !strings.Contains(posts[2].Get("text"), "rolled back: RemoveTag, DeleteEnvironment") || posts[2].Get("channel") != "#deploys" {
 		t.Fatalf("result: %v", posts[2])
+	}
+}
+
+// TestRetriedPostFindsItsMessage: every top-level message carries its
+// notice's key as metadata; a retried post looks the key up in the
+// channel (named, so its id comes from conversations.list, page by page)
+// and does not post again. Run as a real activity on its second attempt.
+func TestRetriedPostFindsItsMessage(t *testing.T) {
+	var mu sync.Mutex
+	var posts int
+	var stored []map[string]any
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/conversations.list") && r.Form.Get("cursor") == "":
+			fmt.Fprint(w, `{"ok":true,"channels":[{"id":"C0OTHER","name":"general"}],"response_metadata":{"next_cursor":"p2"}}`)
+		case strings.HasSuffix(r.URL.Path, "/conversations.list"):
+			fmt.Fprint(w, `{"ok":true,"channels":[{"id":"C0RELEASES","name":"releases"}],"response_metadata":{"next_cursor":""}}`)
+		case strings.HasSuffix(r.URL.Path, "/conversations.history"):
+			if r.Form.Get("channel") != "C0RELEASES" || r.Form.Get("include_all_metadata") != "1" {
+				t.Errorf("history of %q, metadata %q", r.Form.Get("channel"), r.Form.Get("include_all_metadata"))
+			}
+			b, _ := json.Marshal(map[string]any{"ok": true, "messages": stored})
+			w.Write(b)
+		case strings.HasSuffix(r.URL.Path, "/chat.postMessage"):
+			posts++
+			var meta map[string]any
+			_ = json.Unmarshal([]byte(r.Form.Get("metadata")), &meta)
+			ts := fmt.Sprintf("1700000000.%06d", posts)
+			stored = append([]map[string]any{{"type": "message", "ts": ts, "metadata": meta}}, stored...)
+			fmt.Fprintf(w, `{"ok":true,"channel":"C0RELEASES","ts":%q}`, ts)
+		}
+	}))
+	defer srv.Close()
+	s := NewSlack("xoxb-test", srv.URL+"/", "#releases", "")
+	n := contract.Notice{Kind: contract.NoticeApprovalRequested, WorkflowID: "pipeline/acme/hello:main", RunID: "r1", Repo: "acme/hello", Commit: "6113728f27ae82c7b1a177c8d03f9e96e0adf246", Approvers: []string{"alice"}}
+
+	// the activity posts, and its first attempt then "dies" (fails after
+	// the side effect); Temporal retries it
+	post := func() contract.MessageRef {
+		var suite testsuite.WorkflowTestSuite
+		env := suite.NewTestWorkflowEnvironment()
+		env.RegisterActivityWithOptions(func(ctx context.Context, n contract.Notice) (contract.MessageRef, error) {
+			ref, err := s.Post(ctx, n)
+			if err == nil && activity.GetInfo(ctx).Attempt == 1 {
+				return ref, errors.New("worker died after posting")
+			}
+			return ref, err
+		}, activity.RegisterOptions{Name: "Post"})
+		env.ExecuteWorkflow(func(ctx workflow.Context) (contract.MessageRef, error) {
+			ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second,
+				RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Millisecond, MaximumAttempts: 3}})
+			var ref contract.MessageRef
+			err := workflow.ExecuteActivity(ctx, "Post", n).Get(ctx, &ref)
+			return ref, err
+		})
+		var ref contract.MessageRef
+		if err := env.GetWorkflowResult(&ref); err != nil {
+			t.Fatal(err)
+		}
+		return ref
+	}
+	ref := post()
+	if posts != 1 || ref.Channel != "C0RELEASES" || ref.TS != "1700000000.000001" {
+		t.Fatalf("%d posts, retry returned %+v: want one message, found again by the retry", posts, ref)
+	}
+	n.RunID = "r2" // another run's notice is not that message
+	if post(); posts != 2 {
+		t.Fatalf("another run's notice was not posted (%d posts)", posts)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
@@ -22,6 +23,7 @@ import (
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
+	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/membership/static"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	"go.temporal.io/server/common/primitives"
@@ -39,11 +41,30 @@ type Options struct {
 	UIPort int
 	// DatabaseFile is the SQLite file. Empty means in-memory (nothing survives a restart).
 	DatabaseFile string
+	// Postgres, when set, holds the server's state instead of SQLite.
+	Postgres *Postgres
+	// TLS, when set, makes the frontend speak TLS (mutual TLS with a
+	// client CA).
+	TLS *TLS
+	// JWKSURL, when set, turns on Temporal's authorization: every request
+	// must carry a bearer token (an API key) that is a JWT signed by a key
+	// this URL serves, whose "permissions" claim grants "namespace:role".
+	JWKSURL string
 	// Namespace to create if missing. Default "default".
 	Namespace string
 	// Logger receives the server's own logs at LogLevel and above. Default: discard.
 	Logger   *slog.Logger
 	LogLevel slog.Level
+}
+
+// TLS is the frontend's certificate. With ClientCAFile, clients must
+// present a certificate that CA signed (mutual TLS). The server's own system
+// worker presents CertFile, which must therefore also be valid for client
+// authentication, and trusts RootCAFile (the CA that signed CertFile).
+type TLS struct {
+	CertFile, KeyFile string
+	RootCAFile        string
+	ClientCAFile      string
 }
 
 // Server is a running embedded Temporal server. Stop it exactly once.
@@ -79,15 +100,15 @@ func Start(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	sqlConf, err := sqlConfig(o)
-	if err != nil {
-		return nil, err
-	}
-	conf, err := serverConfig(o, httpPort, sqlConf)
-	if err != nil {
-		return nil, err
-	}
 	logger := slogLogger{log: o.Logger, level: o.LogLevel}
+	stores, err := persistence(o, logger)
+	if err != nil {
+		return nil, err
+	}
+	conf, err := serverConfig(o, httpPort, stores)
+	if err != nil {
+		return nil, err
+	}
 	authorizer, err := authorization.GetAuthorizerFromConfig(&conf.Global.Authorization)
 	if err != nil {
 		return nil, fmt.Errorf("temporal authorizer: %w", err)
@@ -161,6 +182,26 @@ func (s *Server) Stop() {
 	s.temporal.Stop()
 }
 
+// persistence prepares the server's databases and returns its stores:
+// "default" (executions) and "visibility" (the run list).
+func persistence(o Options, logger log.Logger) (map[string]config.DataStore, error) {
+	if o.Postgres == nil {
+		conf, err := sqlConfig(o)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]config.DataStore{"default": {SQL: conf}, "visibility": {SQL: conf}}, nil
+	}
+	store, visibility, err := o.Postgres.prepare(logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := createNamespace(store, o.Namespace); err != nil {
+		return nil, err
+	}
+	return map[string]config.DataStore{"default": {SQL: store}, "visibility": {SQL: visibility}}, nil
+}
+
 func sqlConfig(o Options) (*config.SQL, error) {
 	conf := &config.SQL{PluginName: sqliteplugin.PluginName}
 	if o.DatabaseFile == "" {
@@ -187,24 +228,30 @@ func sqlConfig(o Options) (*config.SQL, error) {
 		}
 	}
 	// (The SQLite plugin creates the schema of an in-memory database itself.)
-	ns, err := sqliteschema.NewNamespaceConfig("active", o.Namespace, false, nil)
-	if err != nil {
-		return nil, fmt.Errorf("namespace %q: %w", o.Namespace, err)
-	}
-	if err := sqliteschema.CreateNamespaces(conf, ns); err != nil {
-		return nil, fmt.Errorf("create namespace %q: %w", o.Namespace, err)
-	}
-	return conf, nil
+	return conf, createNamespace(conf, o.Namespace)
 }
 
-func serverConfig(o Options, httpPort int, sqlConf *config.SQL) (*config.Config, error) {
+// createNamespace registers namespace in the store unless it is there. The
+// helper lives in Temporal's sqlite package but works on any SQL store.
+func createNamespace(conf *config.SQL, namespace string) error {
+	ns, err := sqliteschema.NewNamespaceConfig("active", namespace, false, nil)
+	if err != nil {
+		return fmt.Errorf("namespace %q: %w", namespace, err)
+	}
+	if err := sqliteschema.CreateNamespaces(conf, ns); err != nil {
+		return fmt.Errorf("create namespace %q: %w", namespace, err)
+	}
+	return nil
+}
+
+func serverConfig(o Options, httpPort int, stores map[string]config.DataStore) (*config.Config, error) {
 	var conf config.Config
 	conf.Global.Membership.MaxJoinDuration = 30e9
 	conf.Global.Membership.BroadcastAddress = o.IP
-	conf.Persistence.DefaultStore = "sqlite"
-	conf.Persistence.VisibilityStore = "sqlite"
+	conf.Persistence.DefaultStore = "default"
+	conf.Persistence.VisibilityStore = "visibility"
 	conf.Persistence.NumHistoryShards = 1
-	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite": {SQL: sqlConf}}
+	conf.Persistence.DataStores = stores
 	frontend := net.JoinHostPort(o.IP, strconv.Itoa(o.FrontendPort))
 	conf.ClusterMetadata = &cluster.Config{
 		FailoverVersionIncrement: 10,
@@ -242,6 +289,24 @@ func serverConfig(o Options, httpPort int, sqlConf *config.SQL) (*config.Config,
 	conf.NamespaceDefaults.Archival.History.State = "disabled"
 	conf.NamespaceDefaults.Archival.Visibility.State = "disabled"
 	conf.PublicClient.HostPort = frontend
+	if o.JWKSURL != "" {
+		conf.Global.Authorization = config.Authorization{
+			JWTKeyProvider:       config.JWTKeyProvider{KeySourceURIs: []string{o.JWKSURL}, RefreshInterval: time.Minute},
+			PermissionsClaimName: "permissions",
+			Authorizer:           "default",
+			ClaimMapper:          "default",
+		}
+	}
+	if t := o.TLS; t != nil {
+		conf.Global.TLS.Frontend.Server = config.ServerTLS{CertFile: t.CertFile, KeyFile: t.KeyFile}
+		if t.ClientCAFile != "" {
+			conf.Global.TLS.Frontend.Server.ClientCAFiles = []string{t.ClientCAFile}
+			conf.Global.TLS.Frontend.Server.RequireClientAuth = true
+		}
+		// the server's own system worker dials the frontend like any client
+		conf.Global.TLS.SystemWorker = config.WorkerTLS{CertFile: t.CertFile, KeyFile: t.KeyFile,
+			Client: config.ClientTLS{RootCAFiles: []string{t.RootCAFile}, ServerName: o.IP}}
+	}
 	return &conf, nil
 }
 

@@ -44,6 +44,25 @@ func (s Status) name() string {
 // Reporter sets commit statuses on one Git host. Safe for concurrent use.
 type Reporter interface {
 	Set(ctx context.Context, s Status) error
+	// Has says whether the commit's newest status of s's name is s already
+	// (same state, description and link): a retried Set that finds it
+	// skips the second write.
+	Has(ctx context.Context, s Status) (bool, error)
+}
+
+// same compares a status read back from a host with s, in the host's own
+// state names.
+func same(s Status, state, description, targetURL string) bool {
+	return state == s.hostState() && description == s.Description && targetURL == s.TargetURL
+}
+
+// hostState is the state as GitHub and Gitea name it (they have no
+// "running"; GitLab's names are mapped by its reporter).
+func (s Status) hostState() string {
+	if s.State == Running {
+		return Pending
+	}
+	return s.State
 }
 
 // New returns the reporter for a provider. apiURL empty means the public
@@ -97,25 +116,74 @@ func (r *githubReporter) Set(ctx context.Context, s Status) error {
 	if err != nil {
 		return err
 	}
-	state := s.State
-	if state == Running {
-		state = Pending // GitHub has no running state
-	}
+	state := s.hostState()
 	_, _, err = r.c.Repositories.CreateStatus(ctx, owner, name, s.Commit, &github.RepoStatus{
 		State: &state, Description: &s.Description, TargetURL: &s.TargetURL, Context: github.Ptr(s.name())})
 	return err
 }
 
+func (r *githubReporter) Has(ctx context.Context, s Status) (bool, error) {
+	owner, name, err := split(s.Repo)
+	if err != nil {
+		return false, err
+	}
+	list, _, err := r.c.Repositories.ListStatuses(ctx, owner, name, s.Commit, &github.ListOptions{PerPage: 100})
+	if err != nil {
+		return false, err
+	}
+	for _, st := range list { // newest first
+		if st.GetContext() == s.name() {
+			return same(s, st.GetState(), st.GetDescription(), st.GetTargetURL()), nil
+		}
+	}
+	return false, nil
+}
+
 type gitlabReporter struct{ c *gitlab.Client }
 
+var gitlabStates = map[string]gitlab.BuildStateValue{Pending: gitlab.Pending, Running: gitlab.Running, Success: gitlab.Success, Failure: gitlab.Failed}
+
+func (r *gitlabReporter) Has(ctx context.Context, s Status) (bool, error) {
+	list, _, err := r.c.Commits.GetCommitStatuses(s.Repo, s.Commit, &gitlab.GetCommitStatusesOptions{Name: gitlab.Ptr(s.name()), All: gitlab.Ptr(true)}, gitlab.WithContext(ctx))
+	if err != nil {
+		return false, err
+	}
+	var newest *gitlab.CommitStatus
+	for _, st := range list {
+		if st.Name == s.name() && (newest == nil || st.ID > newest.ID) {
+			newest = st
+		}
+	}
+	return newest != nil && newest.Status == string(gitlabStates[s.State]) && newest.Description == s.Description && newest.TargetURL == s.TargetURL, nil
+}
+
 func (r *gitlabReporter) Set(ctx context.Context, s Status) error {
-	state := map[string]gitlab.BuildStateValue{Pending: gitlab.Pending, Running: gitlab.Running, Success: gitlab.Success, Failure: gitlab.Failed}[s.State]
+	state := gitlabStates[s.State]
 	_, _, err := r.c.Commits.SetCommitStatus(s.Repo, s.Commit, &gitlab.SetCommitStatusOptions{
 		State: state, Name: gitlab.Ptr(s.name()), Description: &s.Description, TargetURL: &s.TargetURL}, gitlab.WithContext(ctx))
 	return err
 }
 
 type giteaReporter struct{ c *gitea.Client }
+
+func (r *giteaReporter) Has(ctx context.Context, s Status) (bool, error) {
+	owner, name, err := split(s.Repo)
+	if err != nil {
+		return false, err
+	}
+	r.c.SetContext(ctx)
+	list, _, err := r.c.ListStatuses(owner, name, s.Commit, gitea.ListStatusesOption{})
+	if err != nil {
+		return false, err
+	}
+	var newest *gitea.Status
+	for _, st := range list {
+		if st.Context == s.name() && (newest == nil || st.ID > newest.ID) {
+			newest = st
+		}
+	}
+	return newest != nil && same(s, string(newest.State), newest.Description, newest.TargetURL), nil
+}
 
 func (r *giteaReporter) Set(ctx context.Context, s Status) error {
 	owner, name, err := split(s.Repo)

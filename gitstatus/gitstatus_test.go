@@ -81,3 +81,57 @@ func TestHostDownIsAnError(t *testing.T) {
 		t.Fatal("no error from an unreachable host")
 	}
 }
+
+// TestHasReadsTheNewestStatus checks each host's read of a commit's
+// statuses, as each host's API answers it: a retried Set is skipped only
+// when the newest status of its name is the same one.
+func TestHasReadsTheNewestStatus(t *testing.T) {
+	const sha = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+	want := Status{Repo: "acme/hello", Commit: sha, State: Success, Description: "passed", TargetURL: "http://ui/run/2"}
+	cases := []struct {
+		provider, base, path string
+		// the host's answer: an older success, then a newer one of the other run
+		same, other string
+	}{
+		{"github", "/api/v3/", "/api/v3/repos/acme/hello/commits/" + sha + "/statuses",
+			`[{"state":"success","description":"passed","target_url":"http://ui/run/2","context":"sluice"},{"state":"pending","context":"sluice"}]`,
+			`[{"state":"success","description":"passed","target_url":"http://ui/run/1","context":"sluice"},{"state":"success","description":"passed","target_url":"http://ui/run/2","context":"sluice"}]`},
+		{"gitlab", "/api/v4", "/api/v4/projects/acme%2Fhello/repository/commits/" + sha + "/statuses",
+			`[{"id":1,"status":"pending","name":"sluice"},{"id":2,"status":"success","description":"passed","target_url":"http://ui/run/2","name":"sluice"}]`,
+			`[{"id":3,"status":"success","description":"passed","target_url":"http://ui/run/1","name":"sluice"},{"id":2,"status":"success","description":"passed","target_url":"http://ui/run/2","name":"sluice"}]`},
+		{"gitea", "", "/api/v1/repos/acme/hello/commits/" + sha + "/statuses",
+			`[{"id":1,"status":"pending","context":"sluice"},{"id":2,"status":"success","description":"passed","target_url":"http://ui/run/2","context":"sluice"}]`,
+			`[{"id":3,"status":"success","description":"passed","target_url":"http://ui/run/1","context":"sluice"},{"id":2,"status":"success","description":"passed","target_url":"http://ui/run/2","context":"sluice"}]`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.provider, func(t *testing.T) {
+			answer := ""
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method != http.MethodGet || r.URL.EscapedPath() != tc.path {
+					if strings.HasSuffix(r.URL.Path, "/version") { // gitea's client asks once
+						w.Write([]byte(`{"version":"1.22.0"}`))
+						return
+					}
+					t.Errorf("%s %s, want GET %s", r.Method, r.URL.EscapedPath(), tc.path)
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.Write([]byte(answer))
+			}))
+			defer srv.Close()
+			rep, err := New(tc.provider, srv.URL+tc.base, "tok")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct {
+				answer string
+				has    bool
+			}{{tc.same, true}, {tc.other, false}, {`[]`, false}} {
+				answer = c.answer
+				has, err := rep.Has(context.Background(), want)
+				if err != nil || has != c.has {
+					t.Errorf("answer %s: has %v (%v), want %v", c.answer, has, err, c.has)
+				}
+			}
+		})
+	}
+}

@@ -32,6 +32,8 @@ type globals struct {
 	stderr          io.Writer
 	// metrics, when a server or worker made them, get the SDK's metrics.
 	metrics *metrics.Metrics
+	// conn is how to reach an external Temporal (TLS, API key).
+	conn temporalConn
 }
 
 func newRoot() *cobra.Command {
@@ -60,6 +62,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&g.tokenFile, "token-file", filepath.Join(".sluice", DevTokenFile), "file holding the API token; `sluice dev` writes one to its data dir")
 	pf.StringVar(&g.uiURL, "ui-url", "http://localhost:8233", "Temporal Web UI base URL, for links")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level of servers and workers: debug, info, warn, error")
+	g.conn.addFlags(pf)
 	root.AddCommand(
 		newDevCmd(g), newWorkerCmd(g), newServerCmd(g),
 		newRunCmd(g), newStatusCmd(g), newListCmd(g), newLogsCmd(g),
@@ -101,6 +104,9 @@ func (g *globals) dial(ctx context.Context) (client.Client, error) {
 	}
 	if g.metrics != nil {
 		opts.MetricsHandler = g.metrics.SDK()
+	}
+	if err := g.conn.apply(&opts); err != nil {
+		return nil, err
 	}
 	c, err := client.DialContext(ctx, opts)
 	if err != nil {

@@ -322,6 +322,7 @@ func newDevCmd(g *globals) *cobra.Command {
 	var s serveFlags
 	var temporalPort, uiPort int
 	var runWorker bool
+	var temporalDB string
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run an embedded Temporal server with its Web UI, a worker and the HTTP server in one process",
@@ -348,10 +349,18 @@ func newDevCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer stopMetrics()
-			srv, err := devserver.Start(devserver.Options{
+			opts := devserver.Options{
 				FrontendPort: temporalPort, UIPort: uiPort, DatabaseFile: filepath.Join(dir, "temporal.db"),
 				Namespace: g.namespace, Logger: log, LogLevel: slogLevel(g.logLevel, true),
-			})
+			}
+			database := opts.DatabaseFile
+			if temporalDB != "" {
+				if opts.Postgres, err = devserver.ParsePostgresURL(temporalDB, os.Getenv("SLUICE_TEMPORAL_DB_PASSWORD")); err != nil {
+					return err
+				}
+				database = opts.Postgres.String()
+			}
+			srv, err := devserver.Start(opts)
 			if err != nil {
 				return err
 			}
@@ -380,8 +389,8 @@ func newDevCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer shutdown(hs)
-			fmt.Fprintf(g.stdout, "Sluice dev is running\n  Temporal  %s (namespace %s)\n  Web UI    %s\n  HTTP API  http://%s\n  Data      %s\n  Worker    %v\n",
-				srv.Address, srv.Namespace, orNone(srv.UIAddress), addr, dir, runWorker)
+			fmt.Fprintf(g.stdout, "Sluice dev is running\n  Temporal  %s (namespace %s, database %s)\n  Web UI    %s\n  HTTP API  http://%s\n  Data      %s\n  Worker    %v\n",
+				srv.Address, srv.Namespace, database, orNone(srv.UIAddress), addr, dir, runWorker)
 			if maddr != "" {
 				fmt.Fprintf(g.stdout, "  Metrics   http://%s/metrics\n", maddr)
 			}
@@ -396,6 +405,7 @@ func newDevCmd(g *globals) *cobra.Command {
 	cmd.Flags().IntVar(&temporalPort, "temporal-port", 7233, "port of the embedded Temporal frontend")
 	cmd.Flags().IntVar(&uiPort, "ui-port", 8233, "port of the Temporal Web UI (-1 disables it)")
 	cmd.Flags().BoolVar(&runWorker, "worker", true, "run a worker in this process (false: run `sluice worker` separately)")
+	cmd.Flags().StringVar(&temporalDB, "temporal-db", "", "keep the embedded Temporal's state in PostgreSQL, postgres://USER@HOST:PORT/DATABASE (password in SLUICE_TEMPORAL_DB_PASSWORD; databases and schema made when missing); default: SQLite in the data dir")
 	return cmd
 }
 

@@ -1,0 +1,372 @@
+package main
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluice-cd/sluice/testenv/pgtest"
+	"github.com/sluice-cd/sluice/testenv/poll"
+	"github.com/sluice-cd/sluice/workflows"
+)
+
+// The fault harness: pipelines pushed through signed webhooks to Sluice on
+// a Temporal server that keeps its state in PostgreSQL, run by two
+// `sluice worker` processes while the harness kill -9s a random worker at
+// random moments (and starts it again) and once kills and restarts the
+// Temporal server. Afterwards it audits the world at its sources: every
+// run succeeded, each posted one approval message (the chat server's
+// count) and set one final commit status (the status server's count), and
+// nothing is left behind (workspaces, step processes).
+//
+// `make test` runs a short version; `make faults` sets SLUICE_FAULT_RUNS
+// and SLUICE_FAULT_KILLS for a long one.
+
+const faultMarker = "sluice-fault-step"
+
+func faultSpec(name string) string {
+	return fmt.Sprintf(`version: 1
+name: %s
+build:
+  commands:
+    - ": %s; sleep 2; echo built > built.txt"
+test:
+  commands:
+    - test -f built.txt
+approval:
+  approvers:
+    users: [alice]
+  required: 1
+  timeout: 2h
+  reminder: 1h
+  channel: "#releases"
+`, name, faultMarker)
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// sources plays Slack and GitHub's status API: it keeps what they would
+// keep (messages with their metadata, statuses), answers the reads Sluice
+// makes on a retry, and counts side effects where they land. The first
+// approval message and the first final status of each commit are held in
+// flight for a while after they were recorded, and announced on inFlight:
+// the harness kills the workers then, so the activity dies after its side
+// effect and before Temporal hears of it, the window exactly-once is about.
+type sources struct {
+	mu sync.Mutex
+	// approvals[commit] is the approval messages posted for it
+	approvals map[string]int
+	// finals[commit] is the final (not pending) statuses set on it
+	finals   map[string]int
+	messages []map[string]any
+	statuses map[string][]map[string]string
+	held     map[string]bool
+	inFlight chan string
+}
+
+func newSources() *sources {
+	return &sources{approvals: map[string]int{}, finals: map[string]int{}, statuses: map[string][]map[string]string{},
+		held: map[string]bool{}, inFlight: make(chan string, 64)}
+}
+
+func (s *sources) get(m map[string]int, k string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return m[k]
+}
+
+// hold keeps the caller's response back for the first side effect of its
+// kind on a commit, after announcing it; the request's effect is recorded.
+func (s *sources) hold(what string) {
+	s.mu.Lock()
+	first := !s.held[what]
+	s.held[what] = true
+	s.mu.Unlock()
+	if first {
+		s.inFlight <- what
+		time.Sleep(2 * time.Second)
+	}
+}
+
+func (s *sources) slackServer(commits []string) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		switch path.Base(r.URL.Path) {
+		case "conversations.list":
+			fmt.Fprint(w, `{"ok":true,"channels":[{"id":"C0RELEASES","name":"releases"}],"response_metadata":{"next_cursor":""}}`)
+		case "conversations.history":
+			s.mu.Lock()
+			b, _ := json.Marshal(map[string]any{"ok": true, "messages": s.messages})
+			s.mu.Unlock()
+			w.Write(b)
+		case "chat.postMessage":
+			ts := fmt.Sprintf("%d.000100", time.Now().UnixNano())
+			var meta map[string]any
+			_ = json.Unmarshal([]byte(r.Form.Get("metadata")), &meta)
+			s.mu.Lock()
+			s.messages = append([]map[string]any{{"type": "message", "ts": ts, "text": r.Form.Get("text"), "metadata": meta}}, s.messages...)
+			approval := ""
+			if strings.Contains(r.Form.Get("blocks"), "sluice_approve") {
+				for _, c := range commits {
+					if strings.Contains(r.Form.Get("blocks"), c[:12]) {
+						s.approvals[c]++
+						approval = c
+					}
+				}
+			}
+			s.mu.Unlock()
+			if approval != "" {
+				s.hold("approval message of " + approval[:12])
+			}
+			fmt.Fprintf(w, `{"ok":true,"channel":"C0RELEASES","ts":%q}`, ts)
+		default:
+			fmt.Fprint(w, `{"ok":true}`)
+		}
+	}))
+}
+
+// statusServer speaks GitHub's commit status API.
+func (s *sources) statusServer() *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodGet { // .../commits/<sha>/statuses, newest first
+			sha := path.Base(path.Dir(r.URL.Path))
+			s.mu.Lock()
+			b, _ := json.Marshal(s.statuses[sha])
+			s.mu.Unlock()
+			w.Write(b)
+			return
+		}
+		var body map[string]string
+		b, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(b, &body)
+		sha := path.Base(r.URL.Path) // .../statuses/<sha>
+		s.mu.Lock()
+		s.statuses[sha] = append([]map[string]string{body}, s.statuses[sha]...)
+		final := body["state"] != "pending"
+		if final {
+			s.finals[sha]++
+		}
+		s.mu.Unlock()
+		if final {
+			s.hold("final status of " + sha[:12])
+		}
+		w.WriteHeader(http.StatusCreated)
+		w.Write([]byte(`{"id":1}`))
+	}))
+}
+
+func hookSecret(i int) string { return fmt.Sprintf("fault-hook-secret-%02d", i) }
+
+func TestFaultHarness(t *testing.T) {
+	runs := envInt("SLUICE_FAULT_RUNS", 4)
+	kills := envInt("SLUICE_FAULT_KILLS", 4)
+	pg := pgtest.Start(t)
+	e := newEnv(t)
+
+	// one repository per run: each is its own pipeline, started by a push
+	type app struct{ name, repo, commit string }
+	apps := make([]app, runs)
+	var commits []string
+	for i := range apps {
+		a := app{name: fmt.Sprintf("app-%02d", i)}
+		a.repo, a.commit = gitRepo(t, faultSpec(a.name))
+		apps[i] = a
+		commits = append(commits, a.commit)
+	}
+	counts := newSources()
+	slackSrv := counts.slackServer(commits)
+	defer slackSrv.Close()
+	ghSrv := counts.statusServer()
+	defer ghSrv.Close()
+	var cfg strings.Builder
+	cfg.WriteString("repositories:\n")
+	// each repository has its own webhook secret: the secret that verifies
+	// a delivery says which repository sent it
+	for i, a := range apps {
+		fmt.Fprintf(&cfg, "  - {name: acme/%s, provider: github, clone_url: %q, webhook_secret: {env: FAULT_HOOK_SECRET_%d}, api_url: %q, api_token: {env: FAULT_STATUS_TOKEN}}\n",
+			a.name, a.repo, i, ghSrv.URL+"/api/v3/")
+		t.Setenv(fmt.Sprintf("FAULT_HOOK_SECRET_%d", i), hookSecret(i))
+	}
+	fmt.Fprintf(&cfg, "slack:\n  bot_token: {env: FAULT_SLACK_TOKEN}\n  signing_secret: {env: FAULT_SLACK_SIGNING}\n  api_url: %q\n  channel: \"#releases\"\n", slackSrv.URL+"/api/")
+	cfgFile := filepath.Join(t.TempDir(), "sluice.yml")
+	if err := os.WriteFile(cfgFile, []byte(cfg.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FAULT_STATUS_TOKEN", "fault-status-token")
+	t.Setenv("FAULT_SLACK_TOKEN", "xoxb-fault-slack-token")
+	t.Setenv("FAULT_SLACK_SIGNING", "fault-slack-signing-secret")
+	t.Setenv("SLUICE_TEMPORAL_DB_PASSWORD", pg.Password)
+
+	serverArgs := []string{"--config", cfgFile, "--worker=false", "--temporal-db", pg.URL("temporal")}
+	server := e.startDev(serverArgs...)
+	workerArgs := []string{"worker", "--config", cfgFile, "--data-dir", e.dataDir, "--step-home", stepHome}
+	var mu sync.Mutex
+	workers := []*proc{e.start(workerArgs...), e.start(workerArgs...)}
+
+	for i, a := range apps {
+		e.push(a.name, a.commit, hookSecret(i))
+	}
+
+	// the faults: kill -9 a random worker at random moments and start a new
+	// one; kill every worker while a side effect is in flight; halfway,
+	// kill the Temporal server and start it again
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	var killed, inEffect, serverKills int
+	var midEffect []string
+	go func() {
+		defer close(done)
+		for {
+			random := time.After(time.Duration(500+rand.IntN(2500)) * time.Millisecond)
+			if killed >= kills {
+				random = nil // enough at random; the in-flight kills go on
+			}
+			select {
+			case <-stop:
+				return
+			case what := <-counts.inFlight:
+				mu.Lock()
+				for i := range workers {
+					workers[i].kill(syscall.SIGKILL)
+					workers[i] = e.start(workerArgs...)
+				}
+				inEffect += len(workers)
+				midEffect = append(midEffect, what)
+				mu.Unlock()
+			case <-random:
+				mu.Lock()
+				i := rand.IntN(len(workers))
+				workers[i].kill(syscall.SIGKILL)
+				workers[i] = e.start(workerArgs...)
+				killed++
+				if killed == kills/2 && serverKills == 0 {
+					server.kill(syscall.SIGKILL)
+					server = e.startDev(serverArgs...)
+					serverKills++
+				}
+				mu.Unlock()
+			}
+		}
+	}()
+
+	ids := make([]string, len(apps))
+	for i, a := range apps {
+		ids[i] = workflows.WorkflowID("acme/"+a.name, "main")
+		e.waitState(ids[i], "awaiting_approval", 5*time.Minute)
+		// the server may be down for a moment: approve until the run
+		// has left the approval, as a user would
+		poll.Until(t, "the approval of "+ids[i], func() bool {
+			var st statusOut
+			if e.json(&st, "status", ids[i]) != 0 {
+				return false
+			}
+			if st.State != "awaiting_approval" {
+				return true
+			}
+			e.sluice("approve", ids[i], "--as", "alice")
+			return false
+		})
+	}
+	for _, id := range ids {
+		e.waitState(id, "succeeded", 5*time.Minute)
+	}
+	close(stop)
+	<-done
+
+	// the audit, at the sources
+	type row struct {
+		run               string
+		approvals, finals int
+	}
+	var table []row
+	for i, a := range apps {
+		poll.Until(t, "the final status of "+a.name, func() bool { return counts.get(counts.finals, a.commit) > 0 })
+		table = append(table, row{ids[i], counts.get(counts.approvals, a.commit), counts.get(counts.finals, a.commit)})
+	}
+	var report strings.Builder
+	fmt.Fprintf(&report, "fault harness: %d runs; %d worker kills at random moments, %d while a side effect was in flight (%d effects), %d Temporal server kills (PostgreSQL)\n%-40s %9s %13s\n",
+		runs, killed, inEffect, len(midEffect), serverKills, "run", "approvals", "final status")
+	for _, r := range table {
+		fmt.Fprintf(&report, "%-40s %9d %13d\n", r.run, r.approvals, r.finals)
+		if r.approvals != 1 || r.finals != 1 {
+			t.Errorf("%s: %d approval messages and %d final statuses, want exactly 1 of each", r.run, r.approvals, r.finals)
+		}
+	}
+	t.Log(report.String())
+	if killed < kills || serverKills != 1 || len(midEffect) != 2*runs {
+		t.Errorf("the harness killed %d workers at random, the server %d times and the workers during %d side effects, want %d, 1 and %d: the runs ended before the faults",
+			killed, serverKills, len(midEffect), kills, 2*runs)
+	}
+
+	// nothing left behind: no workspace, no record of a running step's
+	// process group, no step process
+	var left []string
+	for _, pattern := range []string{"[^.]*", ".groups/*"} {
+		m, _ := filepath.Glob(filepath.Join(e.dataDir, "workspaces", pattern))
+		left = append(left, m...)
+	}
+	if len(left) > 0 {
+		t.Errorf("workspaces left behind: %v", left)
+	}
+	if left := processesWith(faultMarker); len(left) > 0 {
+		t.Errorf("step processes left behind: %v", left)
+	}
+}
+
+// processesWith lists the pids whose command line contains marker.
+func processesWith(marker string) []string {
+	var pids []string
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		cmdline, err := os.ReadFile(filepath.Join(d, "cmdline"))
+		if err == nil && bytes.Contains(cmdline, []byte(marker)) {
+			pids = append(pids, filepath.Base(d))
+		}
+	}
+	return pids
+}
+
+// push sends a signed GitHub push of commit on main for acme/<name>.
+func (e *env) push(name, commit, secret string) {
+	e.t.Helper()
+	body := []byte(fmt.Sprintf(`{"ref":"refs/heads/main","after":%q,"deleted":false,"repository":{"full_name":"acme/%s"},"head_commit":{"id":%q,"message":"change","author":{"name":"carol","email":"carol@example.com"}},"pusher":{"name":"carol"}}`, commit, name, commit))
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:"+strconv.Itoa(e.http)+"/hooks/github", bytes.NewReader(body))
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-GitHub-Delivery", "fault-"+url.PathEscape(name))
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(m.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		b, _ := io.ReadAll(resp.Body)
+		e.t.Fatalf("push of acme/%s: status %d: %s", name, resp.StatusCode, b)
+	}
+}
