@@ -44,7 +44,7 @@ func (h sdkHandler) WithTags(tags map[string]string) client.MetricsHandler {
 func (h sdkHandler) Counter(name string) client.MetricsCounter {
 	keys, values := h.labels()
 	v := get(h.m, "counter", name, keys, func() *prometheus.CounterVec {
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: promName(name), Help: "Temporal SDK metric " + name + "."}, keys)
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: promName(name), Help: help(name)}, keys)
 	})
 	if v == nil {
 		return noop{}
@@ -56,7 +56,7 @@ func (h sdkHandler) Counter(name string) client.MetricsCounter {
 func (h sdkHandler) Gauge(name string) client.MetricsGauge {
 	keys, values := h.labels()
 	v := get(h.m, "gauge", name, keys, func() *prometheus.GaugeVec {
-		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: promName(name), Help: "Temporal SDK metric " + name + "."}, keys)
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: promName(name), Help: help(name)}, keys)
 	})
 	if v == nil {
 		return noop{}
@@ -68,8 +68,11 @@ func (h sdkHandler) Gauge(name string) client.MetricsGauge {
 func (h sdkHandler) Timer(name string) client.MetricsTimer {
 	keys, values := h.labels()
 	v := get(h.m, "timer", name, keys, func() *prometheus.HistogramVec {
-		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: promName(name) + "_seconds", Help: "Temporal SDK metric " + name + ".",
-			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, keys)
+		buckets := prometheus.ExponentialBuckets(0.001, 4, 10)
+		if isSluice(name) { // a person's wait: minutes to days
+			buckets = []float64{10, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400}
+		}
+		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: promName(name) + "_seconds", Help: help(name), Buckets: buckets}, keys)
 	})
 	if v == nil {
 		return noop{}
@@ -117,10 +120,21 @@ type entry[V any] struct {
 
 func promName(name string) string {
 	name = strings.NewReplacer(".", "_", "-", "_").Replace(name)
-	if !strings.HasPrefix(name, "temporal_") {
+	if !strings.HasPrefix(name, "temporal_") && !isSluice(name) {
 		name = "temporal_" + name
 	}
 	return name
+}
+
+// isSluice tells Sluice's own workflow metrics (workflows.Metric*), which
+// reach the registry through the SDK's handler, from the SDK's.
+func isSluice(name string) bool { return strings.HasPrefix(name, "sluice_") }
+
+func help(name string) string {
+	if isSluice(name) {
+		return "Sluice workflow metric " + name + " (see workflows/metrics.go)."
+	}
+	return "Temporal SDK metric " + name + "."
 }
 
 type counterFunc func(int64)

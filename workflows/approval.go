@@ -263,6 +263,12 @@ func (r *run) approval(ctx workflow.Context) error {
 		}
 	}
 	r.st.State = StateRunning
+	outcome := a.Status
+	if outcome == ApprovalPending {
+		outcome = ApprovalExpired
+	}
+	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"outcome": string(outcome)}).
+		Timer(MetricApprovalWait).Record(workflow.Now(ctx).Sub(a.RequestedAt))
 	switch a.Status {
 	case ApprovalApproved:
 		for _, x := range a.Approvals {

@@ -64,6 +64,8 @@ func input(spec pipelines.Spec) PipelineInput {
 type harness struct {
 	testsuite.WorkflowTestSuite
 	env *testsuite.TestWorkflowEnvironment
+	// metrics keeps what the workflow recorded.
+	metrics *captured
 	// failAt makes that phase's activity fail with a non-retryable error.
 	failAt string
 	// statusErr is what every commit status update returns.
@@ -123,6 +125,8 @@ func (h *harness) Notices() []contract.Notice {
 
 func newHarness(t *testing.T) *harness {
 	h := &harness{inputs: map[string]any{}, times: map[string]time.Time{}, release: contract.ProductionResult{Revision: "7"}}
+	h.metrics = newCaptured()
+	h.SetMetricsHandler(h.metrics)
 	h.env = h.NewTestWorkflowEnvironment()
 	h.env.RegisterWorkflow(Pipeline)
 	fail := func(phase string) error {

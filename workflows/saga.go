@@ -78,6 +78,11 @@ func (s *Saga) Compensate(ctx workflow.Context, failed bool) ([]UndoResult, erro
 		}
 		err := workflow.ExecuteActivity(dctx, u.Activity, u.Input).Get(dctx, nil)
 		res := UndoResult{Phase: u.Phase, Activity: u.Activity}
+		outcome := "succeeded"
+		if err != nil {
+			outcome = "failed"
+		}
+		workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"phase": u.Phase, "outcome": outcome}).Counter(MetricCompensations).Inc(1)
 		if err != nil {
 			res.Error = err.Error()
 			errs = append(errs, fmt.Errorf("undo %s of phase %s: %w", u.Activity, u.Phase, err))

@@ -104,6 +104,7 @@ func TestEndToEndBuildTestApproval(t *testing.T) {
 		`(?m)^sluice_activity_duration_seconds_count\{activity="Run",outcome="succeeded"\} 2$`,
 		`(?m)^sluice_activity_duration_seconds_count\{activity="ApprovalPolicy",outcome="succeeded"\} 1$`,
 		`(?m)^temporal_workflow_completed\{.*workflow_type="Pipeline".*\} 1$`,
+		`(?m)^sluice_approval_wait_seconds_count\{.*outcome="approved".*\} 1$`,
 	} {
 		if !regexp.MustCompile(want).Match(body) {
 			t.Errorf("metrics lack %s:\n%s", want, grepLines(string(body), "sluice_|temporal_workflow"))
