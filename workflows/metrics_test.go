@@ -49,7 +49,11 @@ func (c *captured) Counter(name string) client.MetricsCounter {
 }
 func (c *captured) Gauge(string) client.MetricsGauge { return gauge(func(float64) {}) }
 func (c *captured) Timer(name string) client.MetricsTimer {
-	return timer(func(d time.Duration) { c.mu.Lock(); c.timers[c.key(name)] = append(c.timers[c.key(name)], d); c.mu.Unlock() })
+	return timer(func(d time.Duration) {
+		c.mu.Lock()
+		c.timers[c.key(name)] = append(c.timers[c.key(name)], d)
+		c.mu.Unlock()
+	})
 }
 
 type counter func(int64)

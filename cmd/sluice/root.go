@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluice-cd/sluice/metrics"
 	"github.com/sluice-cd/sluice/runs"
+	"github.com/sluice-cd/sluice/telemetry"
 )
 
 // globals are the flags every command shares.
@@ -34,6 +35,10 @@ type globals struct {
 	metrics *metrics.Metrics
 	// conn is how to reach an external Temporal (TLS, API key).
 	conn temporalConn
+	// tracing, when a server or worker traces, gives the client its interceptor.
+	tracing *telemetry.Tracing
+	// command is the name of the command running (dev, worker, …).
+	command string
 }
 
 func newRoot() *cobra.Command {
@@ -44,6 +49,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			g.command = cmd.Name()
 			if err := bindEnv(cmd); err != nil {
 				return err
 			}
@@ -106,6 +112,10 @@ func (g *globals) dial(ctx context.Context) (client.Client, error) {
 		opts.MetricsHandler = g.metrics.SDK()
 	}
 	if err := g.conn.apply(&opts); err != nil {
+		return nil, err
+	}
+	var err error
+	if opts.Interceptors, err = g.tracing.Interceptors(); err != nil {
 		return nil, err
 	}
 	c, err := client.DialContext(ctx, opts)

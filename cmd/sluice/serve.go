@@ -37,6 +37,7 @@ import (
 	"github.com/sluice-cd/sluice/logstore"
 	"github.com/sluice-cd/sluice/metrics"
 	"github.com/sluice-cd/sluice/runs"
+	"github.com/sluice-cd/sluice/telemetry"
 	"github.com/sluice-cd/sluice/webhooks"
 	"github.com/sluice-cd/sluice/worker"
 )
@@ -61,20 +62,32 @@ type serveFlags struct {
 	// metricsAddr is --metrics-addr; metrics what it serves.
 	metricsAddr string
 	metrics     *metrics.Metrics
+	// otlp is --otlp-endpoint and --otlp-insecure; tracing what they made.
+	otlp    telemetry.Options
+	tracing *telemetry.Tracing
 }
 
-// addMetrics adds --metrics-addr.
+// addMetrics adds --metrics-addr and the tracing flags.
 func (s *serveFlags) addMetrics(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&s.metricsAddr, "metrics-addr", "", "serve Prometheus metrics (Sluice's and the Temporal SDK's) on this host:port at /metrics; empty: off")
+	cmd.Flags().StringVar(&s.otlp.Endpoint, "otlp-endpoint", "", "send OpenTelemetry traces (a run is one trace, webhook to production) by OTLP/gRPC to this host:port; empty: no tracing")
+	cmd.Flags().BoolVar(&s.otlp.Insecure, "otlp-insecure", false, "send traces without TLS (a collector on loopback or beside the pod)")
 }
 
-// startMetrics makes the process's metrics, hands the SDK's handler to
-// the Temporal client g dials next, and serves /metrics when asked to.
+// startMetrics makes the process's metrics and tracing, hands the SDK's
+// metrics handler and tracing interceptor to the Temporal client g dials
+// next, and serves /metrics when asked to. The returned func stops both.
 func (s *serveFlags) startMetrics(g *globals, log *slog.Logger) (string, func(), error) {
 	s.metrics = metrics.New()
 	g.metrics = s.metrics
+	s.otlp.Service = "sluice-" + g.command
+	var err error
+	if s.tracing, err = telemetry.Start(context.Background(), s.otlp); err != nil {
+		return "", nil, err
+	}
+	g.tracing = s.tracing
 	if s.metricsAddr == "" {
-		return "", func() {}, nil
+		return "", s.tracing.Shutdown, nil
 	}
 	ln, err := net.Listen("tcp", s.metricsAddr)
 	if err != nil {
@@ -88,7 +101,7 @@ func (s *serveFlags) startMetrics(g *globals, log *slog.Logger) (string, func(),
 			log.Error("metrics server stopped", "error", err)
 		}
 	}()
-	return ln.Addr().String(), func() { shutdown(hs) }, nil
+	return ln.Addr().String(), func() { shutdown(hs); s.tracing.Shutdown() }, nil
 }
 
 // imageSigner loads (or makes, on first use) the cosign key pair that signs
@@ -501,7 +514,7 @@ func (s *serveFlags) startHTTP(c client.Client, dir string, log *slog.Logger) (*
 	if err != nil {
 		return nil, "", fmt.Errorf("HTTP port %d: %w (choose another with --http-port)", s.httpPort, err)
 	}
-	hs := httpapi.NewHTTPServer(api)
+	hs := httpapi.NewHTTPServer(s.tracing.Handler(api))
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", "error", err)
