@@ -111,6 +111,10 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (contract.Steps
 		fmt.Fprintf(log, "resuming after %d finished commands (worker restart)\n", len(prog.Done))
 	}
 
+	logger := Logger(ctx).With("phase", in.Phase)
+	if handle.Pod != "" {
+		logger = logger.With("pod", handle.Pod)
+	}
 	g := &progress{p: prog}
 	stop := s.heartbeat(ctx, g)
 	defer stop()
@@ -129,6 +133,8 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (contract.Steps
 		}
 		step := contract.StepResult{Command: script, ExitCode: r.ExitCode, Duration: r.Duration}
 		res.Steps = append(res.Steps, step)
+		// the command's text stays in the run's log, which redacts secrets
+		logger.Info("step finished", "step", i+1, "exit_code", r.ExitCode, "timed_out", r.TimedOut, "duration", r.Duration)
 		switch {
 		case r.TimedOut:
 			fmt.Fprintf(log, "timed out after %s\n", in.Timeout)

@@ -2,35 +2,50 @@ package worker
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/interceptor"
 
+	"github.com/sluice-cd/sluice/activities"
 	"github.com/sluice-cd/sluice/metrics"
 )
 
-// observe times every activity attempt the worker runs (phases, undos,
-// notices) into sluice_activity_duration_seconds.
+// observe gives every activity attempt the worker runs (phases, undos,
+// notices) a logger with the run's keys (run, pipeline, activity), logs its
+// end, and times it into sluice_activity_duration_seconds.
 type observe struct {
 	interceptor.WorkerInterceptorBase
-	m *metrics.Metrics
+	m   *metrics.Metrics // nil: no metrics
+	log *slog.Logger
 }
 
 func (o *observe) InterceptActivity(ctx context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
-	i := &observeActivity{m: o.m}
+	i := &observeActivity{o: o}
 	i.Next = next
 	return i
 }
 
 type observeActivity struct {
 	interceptor.ActivityInboundInterceptorBase
-	m *metrics.Metrics
+	o *observe
 }
 
 func (a *observeActivity) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
+	info := activity.GetInfo(ctx)
+	name := info.ActivityType.Name
+	log := a.o.log.With(activities.RunKeys(info.WorkflowExecution.ID, info.WorkflowExecution.RunID)...).With("activity", name)
 	start := time.Now()
-	out, err := a.Next.ExecuteActivity(ctx, in)
-	a.m.ObserveActivity(activity.GetInfo(ctx).ActivityType.Name, time.Since(start), err)
+	out, err := a.Next.ExecuteActivity(activities.WithLogger(ctx, log), in)
+	d := time.Since(start)
+	if err != nil {
+		log.Warn("activity failed", "attempt", info.Attempt, "duration", d, "error", err)
+	} else {
+		log.Info("activity finished", "attempt", info.Attempt, "duration", d)
+	}
+	if a.o.m != nil {
+		a.o.m.ObserveActivity(name, d, err)
+	}
 	return out, err
 }

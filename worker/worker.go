@@ -65,6 +65,10 @@ type Config struct {
 	Runs *runs.Client
 	// Metrics, when set, observe every activity and count finished runs.
 	Metrics *metrics.Metrics
+	// Log receives the worker's logs; activities log with the run's keys
+	// (run, pipeline, activity, and phase, step, pod where they apply).
+	// Default: slog's default logger.
+	Log *slog.Logger
 }
 
 // FallbackWorkspaces is where the workspaces of a data dir the step user
@@ -119,10 +123,10 @@ func New(c client.Client, cfg Config) (sdkworker.Worker, error) {
 	if cfg.Runs == nil {
 		cfg.Runs = &runs.Client{Temporal: c, TaskQueue: cfg.TaskQueue}
 	}
-	var opts sdkworker.Options
-	if cfg.Metrics != nil {
-		opts.Interceptors = []interceptor.WorkerInterceptor{&observe{m: cfg.Metrics}}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
 	}
+	opts := sdkworker.Options{Interceptors: []interceptor.WorkerInterceptor{&observe{m: cfg.Metrics, log: cfg.Log}}}
 	w := sdkworker.New(c, cfg.TaskQueue, opts)
 	Register(w, cfg, exec, logs)
 	return w, nil

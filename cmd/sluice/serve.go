@@ -223,6 +223,7 @@ func (s *serveFlags) newWorker(ctx context.Context, c client.Client, dir string,
 	if err != nil {
 		return nil, err
 	}
+	wc.Log = log
 	pools, err := loadPools(s.cfg, s.platform.Kubeconfig)
 	if err != nil {
 		return nil, err
