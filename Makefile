@@ -6,13 +6,16 @@ WORKFLOWCHECK_VERSION := v0.6.0
 export PATH := $(GOBIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help build test lint demo bench faults fuzz schema histories tools clean platform-up platform-down platform-status platform-env platform-build
+.PHONY: help build image test lint demo bench faults fuzz schema histories tools clean platform-up platform-down platform-status platform-env platform-build
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build bin/sluice
 	$(GO) build -o $(BIN) ./cmd/sluice
+
+image: ## build the Sluice image FROM scratch with the platform's BuildKit and push it (deploy/kubernetes; needs make platform-up)
+	@eval "$$(testenv/platform/env.sh)" && deploy/kubernetes/build-image.sh
 
 # Packages cheap enough to test under the race detector on every run; the
 # rest (embedded server, platform) run without it.

@@ -209,7 +209,9 @@ func ensureNamespace(ctx context.Context, c kubernetes.Interface, ns string) err
 	_, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name: ns, Labels: map[string]string{"app.kubernetes.io/managed-by": "sluice"},
 	}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
+	// a worker with least privilege may not create namespaces: the
+	// installation made this one (deploy/kubernetes)
+	if err != nil && !apierrors.IsAlreadyExists(err) && !apierrors.IsForbidden(err) {
 		return fmt.Errorf("namespace %s: %w", ns, err)
 	}
 	return nil

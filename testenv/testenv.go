@@ -21,6 +21,9 @@ type Platform struct {
 	Registry     string
 	// ProdRegistry plays the production registry promote replicates to.
 	ProdRegistry string
+	// PodGateway is this machine's address on the pod network: a server a
+	// pod must reach (Temporal, a Git server) listens there.
+	PodGateway string
 }
 
 // Find reads the platform from the environment (the lines `make -s
@@ -35,6 +38,10 @@ func Find() (*Platform, error) {
 		BuildKitAddr: os.Getenv("SLUICE_BUILDKIT_ADDR"),
 		Registry:     os.Getenv("SLUICE_REGISTRY"),
 		ProdRegistry: os.Getenv("SLUICE_PROD_REGISTRY"),
+		PodGateway:   os.Getenv("SLUICE_POD_GATEWAY"),
+	}
+	if p.PodGateway == "" {
+		p.PodGateway = "10.244.0.1"
 	}
 	if p.Kubeconfig == "" {
 		p.Kubeconfig = filepath.Join(state, "admin.kubeconfig")

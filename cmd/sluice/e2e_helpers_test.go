@@ -67,6 +67,8 @@ type env struct {
 	dataDir  string
 	temporal int
 	http     int
+	// temporalHost is where the embedded Temporal listens (default 127.0.0.1).
+	temporalHost string
 }
 
 func newEnv(t *testing.T) *env {
@@ -84,9 +86,17 @@ func newEnv(t *testing.T) *env {
 // build cache survives from one test (and one test run) to the next.
 var stepHome = filepath.Join(os.TempDir(), "sluice-e2e-step-home")
 
+func (e *env) temporalAddress() string {
+	host := e.temporalHost
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return host + ":" + strconv.Itoa(e.temporal)
+}
+
 func (e *env) clientEnv() []string {
 	return append(os.Environ(),
-		"SLUICE_TEMPORAL_ADDRESS=127.0.0.1:"+strconv.Itoa(e.temporal),
+		"SLUICE_TEMPORAL_ADDRESS="+e.temporalAddress(),
 		"SLUICE_SERVER=http://127.0.0.1:"+strconv.Itoa(e.http),
 		"SLUICE_TOKEN_FILE="+filepath.Join(e.dataDir, "api-token"),
 	)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
@@ -33,12 +35,9 @@ func loadPools(cfg *config.Config, kubeconfig string) (*poolSet, error) {
 	if len(cfg.Pools) == 0 {
 		return nil, nil
 	}
-	if kubeconfig == "" {
-		return nil, fmt.Errorf("pools %v need a cluster: pass --kubeconfig (or set KUBECONFIG)", cfg.PoolNames())
-	}
-	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	rc, err := clusterConfig(kubeconfig)
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+		return nil, fmt.Errorf("pools %v: %w", cfg.PoolNames(), err)
 	}
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
@@ -51,6 +50,23 @@ func loadPools(cfg *config.Config, kubeconfig string) (*poolSet, error) {
 		set.pools = append(set.pools, &pool.Pool{Spec: spec, Client: cs, Holder: holder})
 	}
 	return set, nil
+}
+
+// clusterConfig reads kubeconfig; without one, inside a pod, the pod's
+// service account (the in-cluster install, deploy/kubernetes).
+func clusterConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		rc, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, errors.New("need a cluster: pass --kubeconfig (or set KUBECONFIG), or run in a pod with a service account")
+		}
+		return rc, nil
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+	}
+	return rc, nil
 }
 
 // executors are the pools' executors by name.

@@ -95,6 +95,8 @@ func (s *serveFlags) startMetrics(g *globals, log *slog.Logger) (string, func(),
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.metrics.Handler())
+	// the probe of a worker, which serves nothing else
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -336,7 +338,7 @@ func newDevCmd(g *globals) *cobra.Command {
 	var s serveFlags
 	var temporalPort, uiPort int
 	var runWorker bool
-	var temporalDB string
+	var temporalDB, temporalHost string
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run an embedded Temporal server with its Web UI, a worker and the HTTP server in one process",
@@ -364,7 +366,7 @@ func newDevCmd(g *globals) *cobra.Command {
 			}
 			defer stopMetrics()
 			opts := devserver.Options{
-				FrontendPort: temporalPort, UIPort: uiPort, DatabaseFile: filepath.Join(dir, "temporal.db"),
+				IP: temporalHost, FrontendPort: temporalPort, UIPort: uiPort, DatabaseFile: filepath.Join(dir, "temporal.db"),
 				Namespace: g.namespace, Logger: log, LogLevel: slogLevel(g.logLevel, true),
 			}
 			database := opts.DatabaseFile
@@ -417,6 +419,7 @@ func newDevCmd(g *globals) *cobra.Command {
 	s.addPlatform(cmd)
 	s.addMetrics(cmd)
 	cmd.Flags().IntVar(&temporalPort, "temporal-port", 7233, "port of the embedded Temporal frontend")
+	cmd.Flags().StringVar(&temporalHost, "temporal-host", "127.0.0.1", "address the embedded Temporal binds (another machine's or a pod's workers need one they can reach; nothing authenticates them)")
 	cmd.Flags().IntVar(&uiPort, "ui-port", 8233, "port of the Temporal Web UI (-1 disables it)")
 	cmd.Flags().BoolVar(&runWorker, "worker", true, "run a worker in this process (false: run `sluice worker` separately)")
 	cmd.Flags().StringVar(&temporalDB, "temporal-db", "", "keep the embedded Temporal's state in PostgreSQL, postgres://USER@HOST:PORT/DATABASE (password in SLUICE_TEMPORAL_DB_PASSWORD; databases and schema made when missing); default: SQLite in the data dir")

@@ -1,6 +1,7 @@
 package gitsrctest
 
 import (
+	"net"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -22,9 +23,13 @@ type Server struct {
 // Sent is how many response bytes the server has written.
 func (s *Server) Sent() int64 { return s.sent.Load() }
 
-// Serve serves the repositories under root until the test ends. It needs
-// the git binary (CI installs it).
-func Serve(t testing.TB, root string) *Server {
+// Serve serves the repositories under root on loopback until the test
+// ends. It needs the git binary (CI installs it).
+func Serve(t testing.TB, root string) *Server { return ServeOn(t, root, "127.0.0.1:0") }
+
+// ServeOn is Serve on addr (host:port; port 0 picks one), for clients on
+// other hosts or in pods.
+func ServeOn(t testing.TB, root, addr string) *Server {
 	t.Helper()
 	out, err := exec.Command("git", "--exec-path").Output()
 	if err != nil {
@@ -35,9 +40,16 @@ func Serve(t testing.TB, root string) *Server {
 		Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"},
 	}
 	s := &Server{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		backend.ServeHTTP(&counting{ResponseWriter: w, n: &s.sent}, r)
 	}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("git server on %s: %v", addr, err)
+	}
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
 	return s

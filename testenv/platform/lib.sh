@@ -15,6 +15,8 @@ CONTAINERD_SOCK=$RUN/containerd/containerd.sock
 NODE=$(hostname)
 BRIDGE=sluice0
 POD_CIDR=10.244.0.0/24
+# the bridge's address: the host as pods reach it
+POD_GATEWAY=10.244.0.1
 export PATH=/usr/local/go/bin:$PATH
 mkdir -p "$RUN" "$LOGS"
 
@@ -55,6 +57,7 @@ export SLUICE_BUILDKIT_ADDR=unix://$BUILDKIT_SOCK
 export SLUICE_REGISTRY=$REGISTRY
 export SLUICE_PROD_REGISTRY=$PROD_REGISTRY
 export SLUICE_PLATFORM_STATE=$STATE
+export SLUICE_POD_GATEWAY=$POD_GATEWAY
 export PATH=$(bin_dir):\$PATH
 ENV
 }

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
+	"github.com/sluice-cd/sluice/testenv"
+	"github.com/sluice-cd/sluice/testenv/poll"
+)
+
+// TestInstallInCluster builds the Sluice image FROM scratch with the
+// platform's BuildKit, installs deploy/kubernetes into the local cluster
+// with kubectl (an overlay sets the image, the Temporal address and the
+// API token's Secret), and runs a pipeline through the in-cluster worker:
+// its build and test run in a warm pod of sluice-builds, and the
+// in-cluster server serves the run's log.
+func TestInstallInCluster(t *testing.T) {
+	p := testenv.Require(t)
+	kubectl := func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, "kubectl", args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	build := exec.Command("../../deploy/kubernetes/build-image.sh")
+	build.Env = append(os.Environ(), "SLUICE_BUILDKIT_ADDR="+p.BuildKitAddr, "SLUICE_REGISTRY="+p.Registry)
+	build.Stderr = os.Stderr
+	out, err := build.Output()
+	if err != nil {
+		t.Fatalf("build the image: %v", err)
+	}
+	ref := strings.TrimSpace(string(out))
+	name, tag, _ := strings.Cut(ref[strings.LastIndex(ref, "/")+1:], ":")
+	repoName := ref[:strings.LastIndex(ref, "/")+1] + name
+
+	// Temporal runs on this machine, where the pod reaches it: on the pod
+	// network's gateway, which exists once a pod runs (started below)
+	e := newEnv(t)
+	e.temporalHost = p.PodGateway
+	temporal := e.temporalAddress()
+
+	const token = "in-cluster-ops-token-0123456789"
+	overlay := t.TempDir()
+	abs, _ := filepath.Abs("../../deploy/kubernetes")
+	base, err := filepath.Rel(overlay, abs) // kustomize takes no absolute base
+	if err != nil {
+		t.Fatal(err)
+	}
+	kustomization := fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [%q]
+images:
+  - {name: sluice/sluice, newName: %q, newTag: %q}
+configMapGenerator:
+  - name: sluice-env
+    namespace: sluice-system
+    behavior: merge
+    literals: [SLUICE_TEMPORAL_ADDRESS=%s]
+secretGenerator:
+  - name: sluice-secrets
+    namespace: sluice-system
+    literals: [ops-token=%s]
+generatorOptions: {disableNameSuffixHash: true}
+`, base, repoName, tag, temporal, token)
+	if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(kustomization), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := exec.Command("kubectl", "-n", "sluice-system", "logs", "deploy/sluice", "--all-containers", "--tail=40").CombinedOutput()
+			t.Logf("sluice pod logs:\n%s", out)
+		}
+		_ = exec.Command("kubectl", "delete", "-k", overlay, "--wait=true", "--timeout=2m").Run()
+	})
+	kubectl("apply", "-k", overlay)
+	poll.Until(t, "the pod network's gateway "+p.PodGateway, func() bool {
+		ln, err := net.Listen("tcp", net.JoinHostPort(p.PodGateway, "0"))
+		if err == nil {
+			ln.Close()
+		}
+		return err == nil
+	})
+	e.startDev("--worker=false", "--temporal-host", p.PodGateway)
+	kubectl("-n", "sluice-system", "rollout", "status", "deploy/sluice", "--timeout=2m")
+
+	// a repository the pod can clone, over HTTP from this machine
+	spec := "version: 1\nname: hello\nbuild:\n  pool: default\n  commands: [\"echo built > built.txt\"]\ntest:\n  commands: [\"test -f built.txt\"]\n"
+	dir, commit := gitRepo(t, spec)
+	root := t.TempDir()
+	if err := os.Rename(filepath.Join(dir, ".git"), filepath.Join(root, "hello.git")); err != nil {
+		t.Fatal(err)
+	}
+	git := gitsrctest.ServeOn(t, root, p.PodGateway+":0")
+
+	var started struct {
+		RunID  string `json:"run_id"`
+		Commit string `json:"commit"`
+	}
+	if code := e.json(&started, "run", "--repo", git.URL+"/hello.git", "--ref", "main"); code != 0 || started.Commit != commit {
+		_, errOut, _ := e.sluice("run", "--repo", git.URL+"/hello.git", "--ref", "main")
+		t.Fatalf("run: code %d %+v %s", code, started, errOut)
+	}
+	e.waitState(started.RunID, "succeeded", 4*time.Minute)
+
+	// the run's log, from the in-cluster server (beside the worker)
+	ip := strings.TrimSpace(kubectl("-n", "sluice-system", "get", "service", "sluice", "-o", "jsonpath={.spec.clusterIP}"))
+	logs, errOut, code := e.sluice("logs", started.RunID, "--server", "http://"+ip+":8080", "--token", token)
+	if code != 0 || !strings.Contains(logs, "$ echo built > built.txt") || !strings.Contains(logs, "$ test -f built.txt") {
+		t.Fatalf("logs from the in-cluster server (code %d, %s):\n%s", code, errOut, logs)
+	}
+	// the build ran in a pool pod, which the worker's service account made
+	pods := kubectl("-n", "sluice-builds", "get", "pods", "-o", "name")
+	if !strings.Contains(pods, "pod/") {
+		t.Fatalf("no pool pods in sluice-builds: %q", pods)
+	}
+}
