@@ -106,13 +106,18 @@ func (e *env) clientEnv() []string {
 type proc struct {
 	cmd *exec.Cmd
 	out *bytes.Buffer
+	// generation tells apart processes a test restarts.
+	generation int
 }
 
-func (e *env) start(args ...string) *proc {
+func (e *env) start(args ...string) *proc { return e.startWith(nil, args...) }
+
+// startWith starts a sluice process with extra environment variables.
+func (e *env) startWith(extraEnv []string, args ...string) *proc {
 	e.t.Helper()
 	var out bytes.Buffer
 	cmd := exec.Command(e.bin, args...)
-	cmd.Env = e.clientEnv()
+	cmd.Env = append(e.clientEnv(), extraEnv...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

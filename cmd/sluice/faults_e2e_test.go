@@ -71,8 +71,9 @@ func envInt(name string, def int) int {
 // keep (messages with their metadata, statuses), answers the reads Sluice
 // makes on a retry, and counts side effects where they land. The first
 // approval message and the first final status of each commit are held in
-// flight for a while after they were recorded, and announced on inFlight:
-// the harness kills the workers then, so the activity dies after its side
+// flight for a while after they were recorded, and announced on inFlight
+// with the worker that sent them (each worker has its own API tokens): the
+// harness kills that worker then, so the activity dies after its side
 // effect and before Temporal hears of it, the window exactly-once is about.
 type sources struct {
 	mu sync.Mutex
@@ -83,12 +84,16 @@ type sources struct {
 	messages []map[string]any
 	statuses map[string][]map[string]string
 	held     map[string]bool
-	inFlight chan string
+	inFlight chan effect
 }
+
+// effect is a side effect held in flight, and the token of the worker
+// that made it.
+type effect struct{ what, worker string }
 
 func newSources() *sources {
 	return &sources{approvals: map[string]int{}, finals: map[string]int{}, statuses: map[string][]map[string]string{},
-		held: map[string]bool{}, inFlight: make(chan string, 64)}
+		held: map[string]bool{}, inFlight: make(chan effect, 64)}
 }
 
 func (s *sources) get(m map[string]int, k string) int {
@@ -99,13 +104,13 @@ func (s *sources) get(m map[string]int, k string) int {
 
 // hold keeps the caller's response back for the first side effect of its
 // kind on a commit, after announcing it; the request's effect is recorded.
-func (s *sources) hold(what string) {
+func (s *sources) hold(what, worker string) {
 	s.mu.Lock()
 	first := !s.held[what]
 	s.held[what] = true
 	s.mu.Unlock()
 	if first {
-		s.inFlight <- what
+		s.inFlight <- effect{what, worker}
 		time.Sleep(2 * time.Second)
 	}
 }
@@ -139,7 +144,7 @@ func (s *sources) slackServer(commits []string) *httptest.Server {
 			}
 			s.mu.Unlock()
 			if approval != "" {
-				s.hold("approval message of " + approval[:12])
+				s.hold("approval message of "+approval[:12], r.Form.Get("token")+r.Header.Get("Authorization"))
 			}
 			fmt.Fprintf(w, `{"ok":true,"channel":"C0RELEASES","ts":%q}`, ts)
 		default:
@@ -172,7 +177,7 @@ func (s *sources) statusServer() *httptest.Server {
 		}
 		s.mu.Unlock()
 		if final {
-			s.hold("final status of " + sha[:12])
+			s.hold("final status of "+sha[:12], r.Header.Get("Authorization"))
 		}
 		w.WriteHeader(http.StatusCreated)
 		w.Write([]byte(`{"id":1}`))
@@ -216,8 +221,8 @@ func TestFaultHarness(t *testing.T) {
 	if err := os.WriteFile(cfgFile, []byte(cfg.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("FAULT_STATUS_TOKEN", "fault-status-token")
-	t.Setenv("FAULT_SLACK_TOKEN", "xoxb-fault-slack-token")
+	t.Setenv("FAULT_STATUS_TOKEN", "status-server-token")
+	t.Setenv("FAULT_SLACK_TOKEN", "xoxb-server-token")
 	t.Setenv("FAULT_SLACK_SIGNING", "fault-slack-signing-secret")
 	t.Setenv("SLUICE_TEMPORAL_DB_PASSWORD", pg.Password)
 
@@ -225,7 +230,25 @@ func TestFaultHarness(t *testing.T) {
 	server := e.startDev(serverArgs...)
 	workerArgs := []string{"worker", "--config", cfgFile, "--data-dir", e.dataDir, "--step-home", stepHome}
 	var mu sync.Mutex
-	workers := []*proc{e.start(workerArgs...), e.start(workerArgs...)}
+	// each worker has its own Slack and status tokens, so a held side
+	// effect names the worker that made it
+	generation := 0
+	var workers []*proc
+	startWorker := func() *proc {
+		generation++
+		p := e.startWith([]string{fmt.Sprintf("FAULT_SLACK_TOKEN=xoxb-worker-%d", generation), fmt.Sprintf("FAULT_STATUS_TOKEN=status-worker-%d", generation)}, workerArgs...)
+		p.generation = generation
+		return p
+	}
+	workerOf := func(auth string) int {
+		for i, w := range workers {
+			if strings.HasSuffix(auth, fmt.Sprintf("-worker-%d", w.generation)) {
+				return i
+			}
+		}
+		return -1
+	}
+	workers = []*proc{startWorker(), startWorker()}
 
 	for i, a := range apps {
 		e.push(a.name, a.commit, hookSecret(i))
@@ -236,7 +259,7 @@ func TestFaultHarness(t *testing.T) {
 	// kill the Temporal server and start it again
 	stop := make(chan struct{})
 	done := make(chan struct{})
-	var killed, inEffect, serverKills int
+	var killed, serverKills int
 	var midEffect []string
 	go func() {
 		defer close(done)
@@ -248,20 +271,21 @@ func TestFaultHarness(t *testing.T) {
 			select {
 			case <-stop:
 				return
-			case what := <-counts.inFlight:
+			case eff := <-counts.inFlight:
 				mu.Lock()
-				for i := range workers {
+				if i := workerOf(eff.worker); i >= 0 {
 					workers[i].kill(syscall.SIGKILL)
-					workers[i] = e.start(workerArgs...)
+					workers[i] = startWorker()
+					midEffect = append(midEffect, eff.what)
+				} else {
+					t.Errorf("%s held, from no running worker (%q)", eff.what, eff.worker)
 				}
-				inEffect += len(workers)
-				midEffect = append(midEffect, what)
 				mu.Unlock()
 			case <-random:
 				mu.Lock()
 				i := rand.IntN(len(workers))
 				workers[i].kill(syscall.SIGKILL)
-				workers[i] = e.start(workerArgs...)
+				workers[i] = startWorker()
 				killed++
 				if killed == kills/2 && serverKills == 0 {
 					server.kill(syscall.SIGKILL)
@@ -308,8 +332,8 @@ func TestFaultHarness(t *testing.T) {
 		table = append(table, row{ids[i], counts.get(counts.approvals, a.commit), counts.get(counts.finals, a.commit)})
 	}
 	var report strings.Builder
-	fmt.Fprintf(&report, "fault harness: %d runs; %d worker kills at random moments, %d while a side effect was in flight (%d effects), %d Temporal server kills (PostgreSQL)\n%-40s %9s %13s\n",
-		runs, killed, inEffect, len(midEffect), serverKills, "run", "approvals", "final status")
+	fmt.Fprintf(&report, "fault harness: %d runs; %d worker kills at random moments, %d of the worker making a side effect while it was in flight, %d Temporal server kills (PostgreSQL)\n%-40s %9s %13s\n",
+		runs, killed, len(midEffect), serverKills, "run", "approvals", "final status")
 	for _, r := range table {
 		fmt.Fprintf(&report, "%-40s %9d %13d\n", r.run, r.approvals, r.finals)
 		if r.approvals != 1 || r.finals != 1 {
