@@ -199,8 +199,12 @@ func noticeKey(n contract.Notice) string { return RunRef(n) + "/" + string(n.Kin
 func (s *Slack) postOnce(ctx context.Context, channel string, n contract.Notice, opts ...slack.MsgOption) (contract.MessageRef, error) {
 	key := noticeKey(n)
 	if activities.Retried(ctx) {
-		if ref, found, err := s.posted(ctx, channel, key); err == nil && found {
+		ref, found, err := s.posted(ctx, channel, key)
+		if err == nil && found {
 			return ref, nil
+		}
+		if err != nil {
+			activities.Logger(ctx).Warn("cannot look for the message an earlier attempt may have posted (the bot needs channels:read and channels:history); posting it", "channel", channel, "error", err)
 		}
 	}
 	opts = append(opts, slack.MsgOptionMetadata(slack.SlackMetadata{EventType: noticeEvent, EventPayload: map[string]any{"key": key}}))
