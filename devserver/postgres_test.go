@@ -2,6 +2,8 @@ package devserver_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -110,5 +112,26 @@ func TestPostgresUnreachable(t *testing.T) {
 	_, err = devserver.Start(devserver.Options{FrontendPort: port, UIPort: -1, Postgres: db})
 	if err == nil || !strings.Contains(err.Error(), "is PostgreSQL running there") {
 		t.Fatalf("error %v, want one naming the address and what to check", err)
+	}
+}
+
+// TestSQLiteIsWriteAheadLogged: the dev server's SQLite file runs in WAL
+// mode. Temporal's SQLite plugin passes every connect attribute it does not
+// know as a pragma of exactly that name, and SQLite ignores pragmas it does
+// not know, so a misspelt attribute ("_journal_mode") silently leaves the
+// database in rollback-journal mode, an fsync-heavy commit per task.
+func TestSQLiteIsWriteAheadLogged(t *testing.T) {
+	port, err := devserver.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "temporal.db")
+	srv, err := devserver.Start(devserver.Options{FrontendPort: port, UIPort: -1, DatabaseFile: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	if _, err := os.Stat(db + "-wal"); err != nil {
+		t.Fatalf("no write-ahead log beside %s: %v", db, err)
 	}
 }
