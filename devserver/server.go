@@ -306,7 +306,10 @@ func serverConfig(o Options, httpPort int, stores map[string]config.DataStore) (
 		}
 		// the server's own system worker dials the frontend like any client
 		conf.Global.TLS.SystemWorker = config.WorkerTLS{CertFile: t.CertFile, KeyFile: t.KeyFile,
-			Client: config.ClientTLS{RootCAFiles: []string{t.RootCAFile}, ServerName: o.IP}}
+			Client: config.ClientTLS{ServerName: o.IP, ForceTLS: true}}
+		if t.RootCAFile != "" { // else the system's CAs
+			conf.Global.TLS.SystemWorker.Client.RootCAFiles = []string{t.RootCAFile}
+		}
 	}
 	return &conf, nil
 }

@@ -9,6 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // DefaultState is where platform-up keeps its state.
@@ -68,6 +72,21 @@ func Find() (*Platform, error) {
 		return nil, fmt.Errorf("local platform not found (%s): run `make platform-up`, or point KUBECONFIG, SLUICE_BUILDKIT_ADDR and SLUICE_REGISTRY at yours", strings.Join(missing, ", "))
 	}
 	return p, nil
+}
+
+// Connect returns the REST configuration of the platform's cluster and a
+// clientset on it, or ends the test.
+func (p *Platform) Connect(tb testing.TB) (*rest.Config, *kubernetes.Clientset) {
+	tb.Helper()
+	rc, err := clientcmd.BuildConfigFromFlags("", p.Kubeconfig)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rc, cs
 }
 
 // Require returns the platform, or ends the test: under CI a missing

@@ -35,7 +35,7 @@ type observeActivity struct {
 func (a *observeActivity) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
 	info := activity.GetInfo(ctx)
 	name := info.ActivityType.Name
-	log := a.o.log.With(activities.RunKeys(info.WorkflowExecution.ID, info.WorkflowExecution.RunID)...).With("activity", name)
+	log := a.o.log.With(append(activities.RunKeys(info.WorkflowExecution.ID, info.WorkflowExecution.RunID), "activity", name)...)
 	start := time.Now()
 	out, err := a.Next.ExecuteActivity(activities.WithLogger(ctx, log), in)
 	d := time.Since(start)

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
 	imagepkg "github.com/sluice-cd/sluice/image"
@@ -31,14 +29,7 @@ func TestWorkerKilledDuringRolloutWait(t *testing.T) {
 	p := testenv.Require(t)
 	e := newEnv(t)
 	e.startDev("--worker=false")
-	rc, err := clientcmd.BuildConfigFromFlags("", p.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, client := p.Connect(t)
 	spec := `version: 1
 name: slowroll
 bake: {image: 127.0.0.1:5000/sluice-test/slowroll}
@@ -109,14 +100,7 @@ func TestFailingIntegrationLeavesNothing(t *testing.T) {
 	p := testenv.Require(t)
 	e := newEnv(t)
 	e.startDev("--kubeconfig", p.Kubeconfig, "--buildkit-addr", p.BuildKitAddr, "--registry", p.Registry)
-	rc, err := clientcmd.BuildConfigFromFlags("", p.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, client := p.Connect(t)
 	image := fmt.Sprintf("127.0.0.1:5000/sluice-test/failint-%d/hello", time.Now().UnixNano()) // "hello" is the manifest's image
 	spec := fmt.Sprintf(`version: 1
 name: failint

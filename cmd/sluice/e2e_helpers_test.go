@@ -102,10 +102,29 @@ func (e *env) clientEnv() []string {
 	)
 }
 
+// syncBuffer is a process's output, written by exec's copying goroutine
+// while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // proc is a background sluice process.
 type proc struct {
 	cmd *exec.Cmd
-	out *bytes.Buffer
+	out *syncBuffer
 	// generation tells apart processes a test restarts.
 	generation int
 }
@@ -115,7 +134,7 @@ func (e *env) start(args ...string) *proc { return e.startWith(nil, args...) }
 // startWith starts a sluice process with extra environment variables.
 func (e *env) startWith(extraEnv []string, args ...string) *proc {
 	e.t.Helper()
-	var out bytes.Buffer
+	var out syncBuffer
 	cmd := exec.Command(e.bin, args...)
 	cmd.Env = append(e.clientEnv(), extraEnv...)
 	cmd.Stdout, cmd.Stderr = &out, &out

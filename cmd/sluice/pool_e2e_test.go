@@ -17,7 +17,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
 	"github.com/sluice-cd/sluice/image"
@@ -38,13 +37,7 @@ type poolEnv struct {
 func newPoolEnv(t *testing.T) *poolEnv {
 	p := testenv.Require(t)
 	e := &poolEnv{env: newEnv(t), platform: p, kubeconfig: p.Kubeconfig, ns: fmt.Sprintf("sluice-e2e-pool-%d", time.Now().UnixNano()%1_000_000_000)}
-	rc, err := clientcmd.BuildConfigFromFlags("", p.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.client, err = kubernetes.NewForConfig(rc); err != nil {
-		t.Fatal(err)
-	}
+	_, e.client = p.Connect(t)
 	t.Cleanup(func() { _ = e.client.CoreV1().Namespaces().Delete(context.Background(), e.ns, metav1.DeleteOptions{}) })
 	e.config = filepath.Join(t.TempDir(), "sluice.yml")
 	cfg := fmt.Sprintf(`pools:
