@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,6 +43,10 @@ var (
 // differ only where the behaviour does).
 var recordKey = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
 
+// lostBuilds is how many more build attempts the stub fails as if their
+// worker had died (a heartbeat timeout).
+var lostBuilds atomic.Int32
+
 func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Context, contract.Notice) (contract.MessageRef, error)) {
 	fail := func(phase string) error {
 		if phase == failPhase {
@@ -50,6 +55,9 @@ func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Co
 		return nil
 	}
 	bind.Activity(w, contract.RunSteps, func(ctx context.Context, in contract.StepsInput) (contract.StepsResult, error) {
+		if in.Phase == pipelines.PhaseBuild && lostBuilds.Add(-1) >= 0 {
+			return contract.StepsResult{}, temporal.NewHeartbeatTimeoutError()
+		}
 		ws := contract.Workspace{Kind: contract.WorkspaceLocal, Path: "/ws/" + in.RunID}
 		if in.Pool != "" {
 			ws = contract.Workspace{Kind: contract.WorkspacePod, Pool: in.Pool, Namespace: "sluice-builds", Pod: "sluice-go-abcde", Claim: in.RunID, Path: "/workspace"}
@@ -178,6 +186,9 @@ func TestRecordHistories(t *testing.T) {
 		{"failure_release", fullSpec, pipelines.PhaseProduction, nil},
 		// available-status v1: promote sets the sluice/available status
 		{"success_available", blueGreenSpec, "", nil},
+		// rerun-after-worker-loss v1: every attempt of build lost its
+		// worker; the phase ran again and the run went on
+		{"worker_loss_rerun", fullSpec, "", nil},
 		{"approval_timeout", approvalSpec, "", nil},
 		{"rejection", approvalSpec, "", func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
 			waitApproval(t, rc, ref)
@@ -193,11 +204,14 @@ func TestRecordHistories(t *testing.T) {
 			}
 		}},
 	}
+	// more build attempts lost than one activity's attempt budget
+	lostInScenario := map[string]int32{"worker_loss_rerun": 6}
 	for _, sc := range scenarios {
 		if *recordOnly != "" && sc.name != *recordOnly {
 			continue
 		}
 		t.Run(sc.name, func(t *testing.T) {
+			lostBuilds.Store(lostInScenario[sc.name])
 			c := devservertest.Start(t)
 			w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
 			w.RegisterWorkflow(workflows.Pipeline)
@@ -214,7 +228,7 @@ func TestRecordHistories(t *testing.T) {
 			if sc.drive != nil {
 				sc.drive(t, c, rc, started.Ref)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			_ = c.GetWorkflow(ctx, started.Ref.WorkflowID, started.Ref.RunID).GetWithOptions(ctx, nil, client.WorkflowRunGetOptions{DisableFollowingRuns: true})
 			writeHistory(t, c, started.Ref, filepath.Join("..", "workflows", "testdata", sc.name+".json"))

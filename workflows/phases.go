@@ -1,11 +1,13 @@
 package workflows
 
 import (
+	"errors"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -55,6 +57,23 @@ var defaultRetry = temporal.RetryPolicy{
 	BackoffCoefficient: 2,
 	MaximumInterval:    30 * time.Second,
 	MaximumAttempts:    5,
+}
+
+// maxWorkerLossRounds bounds how often a phase whose every attempt lost its
+// worker is run again (each round has defaultRetry's attempts): a step
+// that itself kills its worker (out of memory, say) fails after
+// maxWorkerLossRounds x MaximumAttempts attempts, not never.
+const maxWorkerLossRounds = 4
+
+// rerunAfterWorkerLoss is the workflow.GetVersion of running a phase again
+// when every attempt lost its worker; histories from before it fail there.
+const rerunAfterWorkerLoss = 1
+
+// workerLost tells whether err is an activity that stopped heartbeating: its
+// worker died or lost Temporal, the phase itself did not fail.
+func workerLost(err error) bool {
+	var te *temporal.TimeoutError
+	return errors.As(err, &te) && te.TimeoutType() == enumspb.TIMEOUT_TYPE_HEARTBEAT
 }
 
 // options bounds the phase's activity by the spec's timeout and applies the

@@ -170,7 +170,26 @@ func (r *run) phase(ctx workflow.Context, name string) error {
 	if !ok {
 		return temporal.NewNonRetryableApplicationError("unknown phase "+name, contract.ErrInvalidInput, nil)
 	}
-	return d.run(r, workflow.WithActivityOptions(ctx, d.options(&r.in.Spec)))
+	opts := d.options(&r.in.Spec)
+	started := workflow.Now(ctx)
+	for round := 1; ; round++ {
+		err := d.run(r, workflow.WithActivityOptions(ctx, opts))
+		if err == nil || !workerLost(err) || round >= maxWorkerLossRounds {
+			return err
+		}
+		// Every attempt of the activity lost its worker (killed, evicted,
+		// partitioned): no failure of the phase itself. Run the phase again
+		// with a fresh attempt budget, within the phase's own timeout.
+		left := opts.ScheduleToCloseTimeout - workflow.Now(ctx).Sub(started)
+		if left <= d.heartbeat {
+			return err
+		}
+		if workflow.GetVersion(ctx, "rerun-after-worker-loss", workflow.DefaultVersion, rerunAfterWorkerLoss) < rerunAfterWorkerLoss {
+			return err
+		}
+		workflow.GetLogger(ctx).Warn("every attempt of the phase lost its worker: running it again", "phase", name, "round", round+1, "error", err)
+		opts.ScheduleToCloseTimeout, opts.StartToCloseTimeout = left, min(opts.StartToCloseTimeout, left)
+	}
 }
 
 func (r *run) phases(ctx workflow.Context) error {

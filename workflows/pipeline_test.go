@@ -70,6 +70,9 @@ type harness struct {
 	failAt string
 	// statusErr is what every commit status update returns.
 	statusErr error
+	// lostWorkers[phase] attempts of that phase's steps lose their worker
+	// (time out on heartbeats) before one succeeds.
+	lostWorkers map[string]int
 
 	mu    sync.Mutex
 	calls []string
@@ -124,7 +127,7 @@ func (h *harness) Notices() []contract.Notice {
 }
 
 func newHarness(t *testing.T) *harness {
-	h := &harness{inputs: map[string]any{}, times: map[string]time.Time{}, release: contract.ProductionResult{Revision: "7"}}
+	h := &harness{inputs: map[string]any{}, lostWorkers: map[string]int{}, times: map[string]time.Time{}, release: contract.ProductionResult{Revision: "7"}}
 	h.metrics = newCaptured()
 	h.SetMetricsHandler(h.metrics)
 	h.env = h.NewTestWorkflowEnvironment()
@@ -145,6 +148,15 @@ func newHarness(t *testing.T) *harness {
 	})
 	bind.Activity(h.env, contract.RunSteps, func(_ context.Context, in contract.StepsInput) (contract.StepsResult, error) {
 		h.record("Run:"+in.Phase, in)
+		h.mu.Lock()
+		lost := h.lostWorkers[in.Phase] > 0
+		if lost {
+			h.lostWorkers[in.Phase]--
+		}
+		h.mu.Unlock()
+		if lost {
+			return contract.StepsResult{}, temporal.NewHeartbeatTimeoutError()
+		}
 		ws := contract.Workspace{Kind: contract.WorkspaceLocal, Path: "/ws/" + in.RunID}
 		if in.Pool != "" {
 			ws = contract.Workspace{Kind: contract.WorkspacePod, Pool: in.Pool, Namespace: "builds", Pod: "pod-" + in.RunID, Claim: in.RunID, Path: "/workspace"}
@@ -475,4 +487,40 @@ func TestTestNamespaceIsDNSLabel(t *testing.T) {
 	if long := TestNamespace(strings.Repeat("x", 100), "id"); len(long) > 63 {
 		t.Fatalf("too long: %d", len(long))
 	}
+}
+
+// TestWorkerLossesDoNotExhaustThePhase loses the build's worker more often
+// than one activity's attempt budget: the phase runs again instead of
+// failing, and a step that loses its worker every time still fails in the
+// end.
+func TestWorkerLossesDoNotExhaustThePhase(t *testing.T) {
+	t.Run("recovers", func(t *testing.T) {
+		h := newHarness(t)
+		lost := defaultRetry.MaximumAttempts + 3
+		h.lostWorkers[pipelines.PhaseBuild] = int(lost)
+		spec := fullSpec(t)
+		spec.Bake, spec.Deploy, spec.Integration, spec.Promote, spec.Approval, spec.Production = nil, nil, nil, nil, nil, nil
+		h.env.ExecuteWorkflow(Pipeline, input(spec))
+		st, err := h.result(t)
+		if err != nil || st.State != StateSucceeded {
+			t.Fatalf("run %s: %v", st.State, err)
+		}
+		if got := len(only(h.Calls(), "Run:build")); got != int(lost)+1 {
+			t.Errorf("build ran %d times, want %d", got, lost+1)
+		}
+	})
+	t.Run("gives up", func(t *testing.T) {
+		h := newHarness(t)
+		h.lostWorkers[pipelines.PhaseBuild] = 1000
+		spec := fullSpec(t)
+		spec.Bake, spec.Deploy, spec.Integration, spec.Promote, spec.Approval, spec.Production = nil, nil, nil, nil, nil, nil
+		h.env.ExecuteWorkflow(Pipeline, input(spec))
+		st, err := h.result(t)
+		if err == nil || st.State != StateFailed {
+			t.Fatalf("run %s: %v", st.State, err)
+		}
+		if got, want := len(only(h.Calls(), "Run:build")), maxWorkerLossRounds*int(defaultRetry.MaximumAttempts); got != want {
+			t.Errorf("build ran %d times, want %d", got, want)
+		}
+	})
 }

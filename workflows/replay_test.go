@@ -39,6 +39,9 @@ func TestReplayCommittedHistories(t *testing.T) {
 		"failure_release.json":    {"InJlbGVhc2Ui", `"UndoRelease"`, "WORKFLOW_EXECUTION_FAILED"},
 		// the marker of change "available-status", then the release
 		"success_available.json": {"ImF2YWlsYWJsZS1zdGF0dXMi", `"RetireRelease"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		// the marker of change "rerun-after-worker-loss" after build's
+		// attempts timed out on heartbeats, then the rest of the run
+		"worker_loss_rerun.json": {"InJlcnVuLWFmdGVyLXdvcmtlci1sb3NzIg==", "ACTIVITY_TASK_TIMED_OUT", `"Production"`, "WORKFLOW_EXECUTION_COMPLETED"},
 	}
 	seen := 0
 	for _, f := range files {
