@@ -43,6 +43,10 @@ var (
 	SendNotice = Activity[Notice, MessageRef]{"Send"}
 	// SetCommitStatus reports the run's state on the pushed commit.
 	SetCommitStatus = Activity[StatusInput, Nothing]{"SetStatus"}
+	// ChaosObserve probes a chaos experiment's target for a while.
+	ChaosObserve = Activity[ObserveInput, Observation]{"ChaosObserve"}
+	// InjectFault injects one fault of a chaos experiment.
+	InjectFault = Activity[FaultInput, FaultResult]{"InjectFault"}
 
 	// ReleaseWorkspace frees a run's workspace once nothing needs it.
 	ReleaseWorkspace = Undo[WorkspaceRef]{"Cleanup"}
@@ -52,6 +56,8 @@ var (
 	RemoveTag = Undo[TagRef]{"RemoveTag"}
 	// UndoRelease brings back the release a run's production release replaced.
 	UndoRelease = Undo[ReleaseRef]{"UndoRelease"}
+	// RemoveFault lifts what InjectFault did.
+	RemoveFault = Undo[FaultInput]{"RemoveFault"}
 )
 
 // ActivityNames lists every activity a worker must register: the check that
@@ -62,5 +68,6 @@ func ActivityNames() []string {
 		Production.Name, SendNotice.Name, SetCommitStatus.Name,
 		ReleaseWorkspace.Name, DeleteEnvironment.Name, RemoveTag.Name,
 		RetireRelease.Name, UndoRelease.Name,
+		ChaosObserve.Name, InjectFault.Name, RemoveFault.Name,
 	}
 }

@@ -30,8 +30,40 @@ var yamlLine = regexp.MustCompile(`line (\d+)`)
 // problems. On any problem it returns nil and a Problems error listing all of
 // them in file order.
 func Parse(file string, data []byte, name string) (*Spec, error) {
+	var s Spec
+	doc := DecodeDocument(file, data, &s, "spec", "start with `version: 1` and at least one phase, for example `build:`")
+	if doc.failed {
+		return nil, doc.Err()
+	}
+	applyDefaults(&s, name)
+	doc.v.spec(&s)
+	if err := doc.Err(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// Document is a YAML file decoded the way a spec is: every mismatch is a
+// Problem located in the file, unknown keys come with suggestions, and
+// Duration fields take values like "90s". Other files Sluice reads (chaos
+// experiments) use it for the same errors as .sluice.yml.
+type Document struct {
+	v validator
+	// failed: the file is not YAML, is empty or is not a mapping; nothing
+	// was decoded.
+	failed bool
+}
+
+// DecodeDocument decodes data into out, a pointer to a struct with yaml
+// tags. kind names the file in problems ("spec"); start is the hint for an empty file or one that is not a mapping.
+// Check Err after adding the file kind's own problems with Errorf.
+func DecodeDocument(file string, data []byte, out any, kind, start string) *Document {
+	d := &decoder{file: file, pos: map[string]*yaml.Node{}}
+	doc := &Document{v: validator{d: d}}
 	if len(data) > MaxSpecSize {
-		return nil, Problems{{File: file, Line: 1, Column: 1, Message: "spec is larger than 1 MiB", Hint: "a pipeline spec is a few dozen lines; is this the right file?"}}
+		d.problems = Problems{{File: file, Line: 1, Column: 1, Message: kind + " is larger than 1 MiB", Hint: "a " + kind + " is a few dozen lines; is this the right file?"}}
+		doc.failed = true
+		return doc
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
@@ -39,26 +71,41 @@ func Parse(file string, data []byte, name string) (*Spec, error) {
 		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 			p.Line, _ = strconv.Atoi(m[1])
 		}
-		return nil, Problems{p}
+		d.problems = Problems{p}
+		doc.failed = true
+		return doc
 	}
 	if len(root.Content) == 0 {
-		return nil, Problems{{File: file, Line: 1, Column: 1, Message: "spec is empty", Hint: "start with `version: 1` and at least one phase, for example `build:`"}}
+		d.problems = Problems{{File: file, Line: 1, Column: 1, Message: kind + " is empty", Hint: start}}
+		doc.failed = true
+		return doc
 	}
-	d := &decoder{file: file, pos: map[string]*yaml.Node{}}
-	doc := root.Content[0]
-	if doc.Kind != yaml.MappingNode {
-		d.add(doc, "", "expected a mapping of keys at the top, found "+kindName(doc), "start with `version: 1` and at least one phase, for example `build:`")
-		return nil, d.problems
+	top := root.Content[0]
+	if top.Kind != yaml.MappingNode {
+		d.add(top, "", "expected a mapping of keys at the top, found "+kindName(top), start)
+		doc.failed = true
+		return doc
 	}
-	var s Spec
-	d.decode(doc, reflect.ValueOf(&s).Elem(), "")
-	applyDefaults(&s, name)
-	v := &validator{d: d}
-	v.spec(&s)
-	if len(d.problems) > 0 {
-		return nil, d.problems.sorted()
+	d.decode(top, reflect.ValueOf(out).Elem(), "")
+	return doc
+}
+
+// Errorf records a problem at key path p ("faults[1].duration"): where it
+// was written, or its nearest written parent.
+func (d *Document) Errorf(p, hint, format string, args ...any) { d.v.errf(p, hint, format, args...) }
+
+// Written tells whether key path p appears in the file.
+func (d *Document) Written(p string) bool {
+	_, ok := d.v.d.pos[p]
+	return ok
+}
+
+// Err is every problem found, in file order, as Problems; nil when none.
+func (d *Document) Err() error {
+	if len(d.v.d.problems) == 0 {
+		return nil
 	}
-	return &s, nil
+	return d.v.d.problems.sorted()
 }
 
 // AsProblems extracts the problem list from an error returned by Parse.

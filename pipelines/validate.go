@@ -23,6 +23,9 @@ func (v *validator) at(p string) *yaml.Node {
 		if n, ok := v.d.pos[p+"#key"]; ok {
 			return n
 		}
+		if n, ok := v.d.pos[p]; ok && strings.HasSuffix(p, "]") {
+			return n // an item of a list: where the item starts
+		}
 		if p == "" {
 			return nil
 		}

@@ -137,6 +137,7 @@ func New(c client.Client, cfg Config) (sdkworker.Worker, error) {
 func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *logstore.Store) {
 	w.RegisterWorkflow(workflows.Pipeline)
 	w.RegisterWorkflow(workflows.Dispatch)
+	w.RegisterWorkflow(workflows.Chaos)
 	if cfg.Runs != nil {
 		d := &runs.Dispatcher{Client: cfg.Runs}
 		w.RegisterActivityWithOptions(d.StartPipeline, sdkactivity.RegisterOptions{Name: workflows.ActivityStartPipeline})
@@ -161,6 +162,9 @@ func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *lo
 	bind.Activity(w, contract.Production, platform.Production)
 	bind.Undo(w, contract.UndoRelease, platform.UndoRelease)
 	bind.Activity(w, contract.RetireRelease, platform.RetireRelease)
+	bind.Activity(w, contract.ChaosObserve, platform.ChaosObserve)
+	bind.Activity(w, contract.InjectFault, platform.InjectFault)
+	bind.Undo(w, contract.RemoveFault, platform.RemoveFault)
 	bind.Activity(w, contract.SendNotice, notify.Send)
 	approvals := &activities.Approvals{Groups: cfg.ApproverGroups, Key: cfg.DecisionKey}
 	bind.Activity(w, contract.GetApprovalPolicy, approvals.Policy)

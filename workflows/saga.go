@@ -93,3 +93,20 @@ func (s *Saga) Compensate(ctx workflow.Context, failed bool) ([]UndoResult, erro
 	s.stack = nil
 	return results, errors.Join(errs...)
 }
+
+// Pop runs the newest entry now, in a context that cancelling the workflow
+// cannot cancel, and takes it off the stack. An entry that fails stays on
+// the stack for Compensate.
+func (s *Saga) Pop(ctx workflow.Context) error {
+	if len(s.stack) == 0 {
+		return nil
+	}
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	dctx = workflow.WithActivityOptions(dctx, UndoOptions)
+	u := s.stack[len(s.stack)-1]
+	if err := workflow.ExecuteActivity(dctx, u.Activity, u.Input).Get(dctx, nil); err != nil {
+		return fmt.Errorf("undo %s: %w", u.Activity, err)
+	}
+	s.stack = s.stack[:len(s.stack)-1]
+	return nil
+}

@@ -8,8 +8,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -46,15 +49,53 @@ func Visit(addr string) (int64, error) {
 	return strconv.ParseInt(strings.TrimSpace(line[1:]), 10, 64)
 }
 
+// requests counts answers by status code for /metrics.
+var requests sync.Map // int -> *atomic.Int64
+
+// counted records each answer's status code.
+func counted(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cw := &codeWriter{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(cw, r)
+		n, _ := requests.LoadOrStore(cw.code, new(atomic.Int64))
+		n.(*atomic.Int64).Add(1)
+	})
+}
+
+type codeWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *codeWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// metrics answers in the Prometheus text format.
+func metrics(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	fmt.Fprintln(w, "# HELP hello_requests_total HTTP requests answered, by status code.")
+	fmt.Fprintln(w, "# TYPE hello_requests_total counter")
+	var codes []int
+	requests.Range(func(k, _ any) bool { codes = append(codes, k.(int)); return true })
+	sort.Ints(codes)
+	for _, c := range codes {
+		n, _ := requests.Load(c)
+		fmt.Fprintf(w, "hello_requests_total{code=\"%d\"} %d\n", c, n.(*atomic.Int64).Load())
+	}
+}
+
 func main() {
 	addr := ":8080"
 	if p := os.Getenv("PORT"); p != "" {
 		addr = ":" + p
 	}
-	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, Greeting(r.URL.Query().Get("name")))
 	})
-	http.HandleFunc("/visits", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/visits", func(w http.ResponseWriter, r *http.Request) {
 		n, err := Visit(os.Getenv("REDIS_ADDR"))
 		if err != nil {
 			http.Error(w, "visits: "+err.Error(), http.StatusServiceUnavailable)
@@ -62,7 +103,11 @@ func main() {
 		}
 		fmt.Fprintf(w, "visits %d\n", n)
 	})
-	http.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, Version) })
-	http.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-	log.Fatal(http.ListenAndServe(addr, nil))
+	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, Version) })
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/metrics", metrics)
+	srv := &http.Server{Addr: addr, Handler: counted(mux), ReadHeaderTimeout: 5 * time.Second}
+	if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+		log.Fatal(err)
+	}
 }

@@ -2,7 +2,12 @@ package main
 
 import (
 	"bufio"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -39,5 +44,33 @@ func TestVisitSpeaksRESP(t *testing.T) {
 	}()
 	if n, err := Visit(l.Addr().String()); err != nil || n != 42 {
 		t.Fatalf("Visit = %d, %v", n, err)
+	}
+}
+
+// TestMetricsCountAnswersByCode: /metrics reports each status code answered.
+func TestMetricsCountAnswersByCode(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "hi") })
+	mux.HandleFunc("/down", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) })
+	mux.HandleFunc("/metrics", metrics)
+	srv := httptest.NewServer(counted(mux))
+	defer srv.Close()
+	for _, p := range []string{"/", "/", "/down"} {
+		resp, err := http.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`hello_requests_total{code="200"} 2`, `hello_requests_total{code="503"} 1`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("metrics lack %s:\n%s", want, b)
+		}
 	}
 }

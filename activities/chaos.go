@@ -1,0 +1,88 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/sluice-cd/sluice/chaos"
+	"github.com/sluice-cd/sluice/contract"
+)
+
+// Chaos experiments act on the worker's cluster (Platform.Cluster).
+
+func (p *Platform) chaosCluster(what string) (*chaos.Injector, error) {
+	if p.Kubeconfig == "" || p.Cluster == nil {
+		return nil, missing(what, needKubeconfig)
+	}
+	return &chaos.Injector{Client: p.Cluster.Client}, nil
+}
+
+// chaosErr makes a target that cannot be experimented on a non-retryable
+// error; anything else (the API server away) is retried.
+func chaosErr(err error) error {
+	if errors.Is(err, chaos.ErrTarget) {
+		return invalid("%v", err)
+	}
+	return err
+}
+
+// ChaosObserve probes the experiment's target until in.Until. It
+// heartbeats what it saw so far each second; a retried attempt (its worker
+// was lost) continues from there and marks the time nobody probed.
+func (p *Platform) ChaosObserve(ctx context.Context, in contract.ObserveInput) (contract.Observation, error) {
+	inj, err := p.chaosCluster("chaos")
+	if err != nil {
+		return contract.Observation{}, err
+	}
+	t := chaos.Target{Client: inj.Client, Namespace: in.Namespace, Service: in.Service}
+	url, err := t.URL(ctx, in.Port, in.Path)
+	if err != nil {
+		return contract.Observation{}, chaosErr(err)
+	}
+	var prior contract.Observation
+	if activity.IsActivity(ctx) && activity.HasHeartbeatDetails(ctx) {
+		_ = activity.GetHeartbeatDetails(ctx, &prior)
+	}
+	pr := &chaos.Prober{URL: url, Rate: in.Rate, Timeout: in.Timeout}
+	if activity.IsActivity(ctx) {
+		pr.Progress = func(so contract.Observation) { activity.RecordHeartbeat(ctx, chaos.Merge(prior, so)) }
+	}
+	o, err := pr.Run(ctx, time.Until(in.Until))
+	if err != nil {
+		return contract.Observation{}, fmt.Errorf("probe %s: %w", url, err)
+	}
+	return chaos.Merge(prior, o), nil
+}
+
+// InjectFault injects one fault of an experiment.
+func (p *Platform) InjectFault(ctx context.Context, in contract.FaultInput) (contract.FaultResult, error) {
+	inj, err := p.chaosCluster("chaos")
+	if err != nil {
+		return contract.FaultResult{}, err
+	}
+	summary, err := inj.Inject(ctx, in)
+	if err != nil {
+		return contract.FaultResult{}, chaosErr(err)
+	}
+	activity.GetLogger(ctx).Info("chaos fault injected", "fault", in.Fault.Kind, "index", in.Index, "summary", summary)
+	return contract.FaultResult{Summary: summary}, nil
+}
+
+// RemoveFault lifts a fault; idempotent. Without a cluster no fault can
+// have been injected.
+func (p *Platform) RemoveFault(ctx context.Context, in contract.FaultInput) error {
+	if p.Kubeconfig == "" || p.Cluster == nil {
+		return nil
+	}
+	inj := &chaos.Injector{Client: p.Cluster.Client}
+	summary, err := inj.Remove(ctx, in)
+	if err != nil {
+		return err
+	}
+	activity.GetLogger(ctx).Info("chaos fault removed", "fault", in.Fault.Kind, "index", in.Index, "summary", summary)
+	return nil
+}

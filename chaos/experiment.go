@@ -1,0 +1,173 @@
+// Package chaos runs chaos experiments against a Kubernetes workload: it
+// reads experiment files, probes the target, injects faults and removes
+// them, and sweeps away faults whose experiment is gone. It does not know
+// Temporal: the Chaos workflow drives it through thin activities.
+package chaos
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/pipelines"
+)
+
+// experimentFile is an experiment as written in YAML.
+type experimentFile struct {
+	Version int    `yaml:"version"`
+	Name    string `yaml:"name"`
+	Target  struct {
+		Namespace string `yaml:"namespace"`
+		Service   string `yaml:"service"`
+		Port      int    `yaml:"port"`
+	} `yaml:"target"`
+	Probe struct {
+		Path    string             `yaml:"path"`
+		Rate    int                `yaml:"rate"`
+		Timeout pipelines.Duration `yaml:"timeout"`
+	} `yaml:"probe"`
+	SteadyState pipelines.Duration `yaml:"steady-state"`
+	Recovery    pipelines.Duration `yaml:"recovery"`
+	SLO         struct {
+		MaxErrorWindow *pipelines.Duration `yaml:"max-error-window"`
+		MaxP99         pipelines.Duration  `yaml:"max-p99"`
+	} `yaml:"slo"`
+	Faults []struct {
+		Kind     string              `yaml:"kind"`
+		Duration pipelines.Duration  `yaml:"duration"`
+		Count    int                 `yaml:"count"`
+		Grace    *pipelines.Duration `yaml:"grace"`
+		Image    string              `yaml:"image"`
+	} `yaml:"faults"`
+}
+
+// Bounds of what an experiment may ask for.
+const (
+	MaxRate       = 200
+	MaxFaults     = 20
+	MaxFaultHold  = time.Hour
+	defaultRate   = 20
+	defaultWindow = 10 * time.Second
+)
+
+var (
+	dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	imageRef = regexp.MustCompile(`^[a-z0-9]+([._:/-][a-zA-Z0-9]+)*(@sha256:[a-f0-9]{64})?$`)
+)
+
+// Load reads and parses an experiment file.
+func Load(path string) (*contract.Experiment, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(filepath.Base(path), data)
+}
+
+// Parse decodes, defaults and validates an experiment. Every problem is
+// reported with its line, as pipelines.Problems.
+func Parse(file string, data []byte) (*contract.Experiment, error) {
+	var f experimentFile
+	doc := pipelines.DecodeDocument(file, data, &f, "experiment",
+		"start with `version: 1`, a `target:` (namespace, service) and a list of `faults:`")
+	if err := doc.Err(); err != nil {
+		return nil, err
+	}
+	e := &contract.Experiment{
+		Name: f.Name, File: file, Namespace: f.Target.Namespace, Service: f.Target.Service, Port: f.Target.Port,
+		Path: f.Probe.Path, Rate: f.Probe.Rate, ProbeTimeout: f.Probe.Timeout.D(),
+		SteadyState: f.SteadyState.D(), Recovery: f.Recovery.D(),
+		SLO: contract.SLO{MaxP99: f.SLO.MaxP99.D()},
+	}
+	if f.Version != 1 {
+		doc.Errorf("version", "write `version: 1`", "version must be 1, found %d", f.Version)
+	}
+	if e.Name == "" {
+		e.Name = trimExt(file)
+	}
+	if !dnsLabel.MatchString(e.Namespace) {
+		doc.Errorf("target.namespace", "the namespace the target runs in", "target.namespace %q is not a Kubernetes namespace name", e.Namespace)
+	}
+	if !dnsLabel.MatchString(e.Service) {
+		doc.Errorf("target.service", "the Service in front of the target: it is probed, and its selector picks the pods faults act on", "target.service %q is not a Service name", e.Service)
+	}
+	if e.Port < 0 || e.Port > 65535 {
+		doc.Errorf("target.port", "a port of the Service, or leave it out for its first", "target.port %d is not a port", e.Port)
+	}
+	if e.Path == "" {
+		e.Path = "/"
+	} else if e.Path[0] != '/' {
+		doc.Errorf("probe.path", `write an absolute path such as "/healthz"`, "probe.path %q must start with /", e.Path)
+	}
+	switch {
+	case e.Rate == 0:
+		e.Rate = defaultRate
+	case e.Rate < 1 || e.Rate > MaxRate:
+		doc.Errorf("probe.rate", fmt.Sprintf("between 1 and %d requests per second", MaxRate), "probe.rate %d is out of range", e.Rate)
+	}
+	if e.ProbeTimeout == 0 {
+		e.ProbeTimeout = time.Second
+	}
+	if e.SteadyState == 0 {
+		e.SteadyState = defaultWindow
+	}
+	if e.Recovery == 0 {
+		e.Recovery = defaultWindow
+	}
+	if f.SLO.MaxErrorWindow == nil {
+		doc.Errorf("slo.max-error-window", `say how long the target may fail requests, e.g. "2m" (or "0s": never)`, "slo.max-error-window is required")
+	} else {
+		e.SLO.MaxErrorWindow = f.SLO.MaxErrorWindow.D()
+	}
+	if len(f.Faults) == 0 {
+		doc.Errorf("faults", "list at least one fault, e.g. `- {kind: pod-kill, duration: 30s}`", "an experiment needs faults")
+	}
+	if len(f.Faults) > MaxFaults {
+		doc.Errorf("faults", "split the experiment", "at most %d faults, found %d", MaxFaults, len(f.Faults))
+	}
+	for i, ff := range f.Faults {
+		p := fmt.Sprintf("faults[%d]", i)
+		fault := contract.Fault{Kind: ff.Kind, Duration: ff.Duration.D(), Count: ff.Count, Image: ff.Image}
+		if ff.Grace != nil {
+			g := ff.Grace.D()
+			fault.Grace = &g
+		}
+		if fault.Duration <= 0 || fault.Duration > MaxFaultHold {
+			doc.Errorf(p+".duration", `how long the fault is held, e.g. "30s" (at most 1h)`, "%s.duration must be between 1s and 1h", p)
+		}
+		switch ff.Kind {
+		case contract.FaultPodKill:
+			if fault.Count == 0 {
+				fault.Count = 1
+			}
+			if fault.Count < 0 {
+				doc.Errorf(p+".count", "how many pods to kill", "%s.count must be positive", p)
+			}
+			if ff.Image != "" {
+				doc.Errorf(p+".image", "only an upgrade takes an image", "%s.image is not used by pod-kill", p)
+			}
+		case contract.FaultUpgrade:
+			if !imageRef.MatchString(ff.Image) {
+				doc.Errorf(p+".image", "the image the target is rolled to, e.g. registry/app@sha256:...", "%s.image %q is not an image reference", p, ff.Image)
+			}
+			if ff.Count != 0 || ff.Grace != nil {
+				doc.Errorf(p, "count and grace belong to pod-kill", "%s: an upgrade takes only duration and image", p)
+			}
+		default:
+			doc.Errorf(p+".kind", "one of: pod-kill, upgrade", "unknown fault kind %q", ff.Kind)
+		}
+		e.Faults = append(e.Faults, fault)
+	}
+	if err := doc.Err(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func trimExt(file string) string {
+	return strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
+}

@@ -1,0 +1,79 @@
+package chaos
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/pipelines"
+)
+
+const goodExperiment = `version: 1
+name: hello-pod-kill
+target: {namespace: hello, service: hello}
+probe: {path: /healthz, rate: 50}
+steady-state: 5s
+slo:
+  max-error-window: 1s
+  max-p99: 300ms
+faults:
+  - {kind: pod-kill, duration: 10s, grace: 0s}
+  - kind: upgrade
+    duration: 20s
+    image: 127.0.0.1:5000/acme/hello@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+`
+
+func TestParseExperiment(t *testing.T) {
+	e, err := Parse("kill.yml", []byte(goodExperiment))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero := time.Duration(0)
+	if e.Name != "hello-pod-kill" || e.Namespace != "hello" || e.Service != "hello" || e.Path != "/healthz" || e.Rate != 50 ||
+		e.SteadyState != 5*time.Second || e.Recovery != defaultWindow || e.ProbeTimeout != time.Second ||
+		e.SLO != (contract.SLO{MaxErrorWindow: time.Second, MaxP99: 300 * time.Millisecond}) {
+		t.Errorf("experiment: %+v", e)
+	}
+	if len(e.Faults) != 2 || e.Faults[0].Count != 1 || e.Faults[0].Grace == nil || *e.Faults[0].Grace != zero || e.Faults[1].Kind != contract.FaultUpgrade {
+		t.Errorf("faults: %+v", e.Faults)
+	}
+}
+
+func TestParseExperimentProblems(t *testing.T) {
+	for name, tc := range map[string]struct {
+		src  string
+		line int
+		want string
+	}{
+		"not yaml":       {"version: 1\ntarget: [\n", 2, "not valid YAML"},
+		"unknown key":    {strings.Replace(goodExperiment, "steady-state", "steady-sate", 1), 5, `did you mean "steady-state"?`},
+		"no slo window":  {strings.Replace(goodExperiment, "  max-error-window: 1s\n", "", 1), 6, "slo.max-error-window is required"},
+		"bad kind":       {strings.Replace(goodExperiment, "kind: pod-kill", "kind: pod-kil", 1), 10, `unknown fault kind "pod-kil"`},
+		"no duration":    {strings.Replace(goodExperiment, "duration: 10s, ", "", 1), 10, "faults[0].duration must be between 1s and 1h"},
+		"bad image":      {strings.Replace(goodExperiment, "image: 127.0.0.1", "image: UPPER 127.0.0.1", 1), 13, "is not an image reference"},
+		"bad namespace":  {strings.Replace(goodExperiment, "namespace: hello", "namespace: Hello_World", 1), 3, "is not a Kubernetes namespace name"},
+		"rate too high":  {strings.Replace(goodExperiment, "rate: 50", "rate: 5000", 1), 4, "probe.rate 5000 is out of range"},
+		"relative path":  {strings.Replace(goodExperiment, "path: /healthz", "path: healthz", 1), 4, "must start with /"},
+		"bad duration":   {strings.Replace(goodExperiment, "steady-state: 5s", "steady-state: soon", 1), 5, `bad duration "soon"`},
+		"empty":          {"", 1, "experiment is empty"},
+		"kill has image": {strings.Replace(goodExperiment, "grace: 0s}", "grace: 0s, image: x}", 1), 10, "image is not used by pod-kill"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse("kill.yml", []byte(tc.src))
+			ps, ok := pipelines.AsProblems(err)
+			if !ok {
+				t.Fatalf("want problems, got %v", err)
+			}
+			for _, p := range ps {
+				if strings.Contains(p.Error(), tc.want) {
+					if p.Line != tc.line {
+						t.Errorf("%q reported on line %d, want %d", tc.want, p.Line, tc.line)
+					}
+					return
+				}
+			}
+			t.Fatalf("no problem with %q in:\n%v", tc.want, err)
+		})
+	}
+}

@@ -1,0 +1,55 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/sluice-cd/sluice/contract"
+)
+
+// ErrTarget is a target that cannot be experimented on as written (no such
+// Service, no pods, nothing to roll): retrying will not help.
+var ErrTarget = errors.New("bad chaos target")
+
+// Injector injects and removes faults on one cluster.
+type Injector struct {
+	Client kubernetes.Interface
+}
+
+func (in *Injector) target(f contract.FaultInput) Target {
+	return Target{Client: in.Client, Namespace: f.Namespace, Service: f.Service}
+}
+
+// Inject applies fault f and says what it did.
+func (in *Injector) Inject(ctx context.Context, f contract.FaultInput) (string, error) {
+	t := in.target(f)
+	switch f.Fault.Kind {
+	case contract.FaultPodKill:
+		return killPods(ctx, t, f.Fault.Count, f.Fault.Grace)
+	case contract.FaultUpgrade:
+		return upgrade(ctx, t, f.Fault.Image, f.WorkflowID, f.Expires)
+	}
+	return "", fmt.Errorf("%w: unknown fault kind %q", ErrTarget, f.Fault.Kind)
+}
+
+// Remove lifts fault f. It is idempotent, and safe for a fault that was
+// never injected.
+func (in *Injector) Remove(ctx context.Context, f contract.FaultInput) (string, error) {
+	switch f.Fault.Kind {
+	case contract.FaultPodKill:
+		return "nothing to remove: the workload replaces its pods", nil
+	case contract.FaultUpgrade:
+		done, err := restoreUpgrades(ctx, in.target(f), "")
+		if err != nil {
+			return "", err
+		}
+		if len(done) == 0 {
+			return "nothing to restore", nil
+		}
+		return fmt.Sprintf("restored the images of Deployment %v", done), nil
+	}
+	return "", nil
+}

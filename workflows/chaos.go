@@ -1,0 +1,235 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/sluice-cd/sluice/contract"
+)
+
+// ChaosInput starts a Chaos workflow.
+type ChaosInput struct {
+	Experiment contract.Experiment `json:"experiment"`
+}
+
+// Chaos experiment states.
+const (
+	ChaosRunning   = "running"
+	ChaosPassed    = "passed"
+	ChaosFailed    = "failed"
+	ChaosCancelled = "cancelled"
+)
+
+// ErrExperimentFailed is the failure type of an experiment that ran and
+// did not pass.
+const ErrExperimentFailed = "ExperimentFailed"
+
+// ChaosEvent is one line of an experiment's timeline.
+type ChaosEvent struct {
+	At   time.Time `json:"at"`
+	What string    `json:"what"`
+}
+
+// ChaosState is what QueryState answers for a Chaos workflow and what it
+// returns.
+type ChaosState struct {
+	Experiment string `json:"experiment"`
+	State      string `json:"state"`
+	// Stage is what the experiment is doing: "steady state", "fault 1
+	// pod-kill", "recovery", "removing faults".
+	Stage    string       `json:"stage,omitempty"`
+	Timeline []ChaosEvent `json:"timeline"`
+	// Steady is the observation before any fault; Observation the one
+	// across the faults and the recovery.
+	Steady      *contract.Observation `json:"steady,omitempty"`
+	Observation *contract.Observation `json:"observation,omitempty"`
+	// Failures say why the experiment did not pass.
+	Failures []string `json:"failures,omitempty"`
+	// Faults still to remove.
+	Undo []Undo `json:"undo,omitempty"`
+}
+
+// ChaosRemovalMargin is added to a fault's duration for its expiry: past
+// it, the worker's sweeper removes the fault even if no workflow does.
+const ChaosRemovalMargin = 2 * time.Minute
+
+// chaosRun is one Chaos workflow's state.
+type chaosRun struct {
+	in   ChaosInput
+	st   ChaosState
+	saga Saga
+	wid  string
+	rid  string
+}
+
+func (c *chaosRun) event(ctx workflow.Context, format string, args ...any) {
+	c.st.Timeline = append(c.st.Timeline, ChaosEvent{At: workflow.Now(ctx), What: fmt.Sprintf(format, args...)})
+}
+
+// Chaos runs an experiment: it watches the target for the steady state,
+// then injects each fault in turn — its removal on the compensation stack
+// before it acts — holds it, removes it, watches the recovery, and judges
+// what the probe saw against the SLO. Faults are removed however the
+// workflow ends: success, failure or cancellation; each also carries an
+// expiry the worker's sweeper enforces if the workflow is terminated.
+func Chaos(ctx workflow.Context, in ChaosInput) (ChaosState, error) {
+	info := workflow.GetInfo(ctx)
+	c := &chaosRun{in: in, wid: info.WorkflowExecution.ID, rid: info.WorkflowExecution.RunID,
+		st: ChaosState{Experiment: in.Experiment.Name, State: ChaosRunning}}
+	if err := workflow.SetQueryHandler(ctx, QueryState, func() (ChaosState, error) {
+		st := c.st
+		st.Undo = c.saga.Pending()
+		return st, nil
+	}); err != nil {
+		return c.st, err
+	}
+	err := c.run(ctx)
+	return c.finish(ctx, err)
+}
+
+func (c *chaosRun) observeOptions(d time.Duration) workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		StartToCloseTimeout: d + time.Minute,
+		HeartbeatTimeout:    10 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, MaximumAttempts: 5,
+			NonRetryableErrorTypes: contract.NonRetryable(),
+		},
+	}
+}
+
+func (c *chaosRun) observe(ctx workflow.Context, d time.Duration) workflow.Future {
+	e := c.in.Experiment
+	ctx = workflow.WithActivityOptions(ctx, c.observeOptions(d))
+	return start(ctx, contract.ChaosObserve, contract.ObserveInput{
+		RunID: c.rid, Namespace: e.Namespace, Service: e.Service, Port: e.Port, Path: e.Path,
+		Rate: e.Rate, Timeout: e.ProbeTimeout, Until: workflow.Now(ctx).Add(d),
+	})
+}
+
+func (c *chaosRun) run(ctx workflow.Context) error {
+	e := c.in.Experiment
+	c.st.Stage = "steady state"
+	c.event(ctx, "steady state: probing %s/%s%s at %d/s for %s", e.Namespace, e.Service, e.Path, e.Rate, e.SteadyState)
+	var steady contract.Observation
+	if err := c.observe(ctx, e.SteadyState).Get(ctx, &steady); err != nil {
+		return err
+	}
+	c.st.Steady = &steady
+	if f := judge(steady, e.SLO); len(f) > 0 {
+		c.st.Failures = append(c.st.Failures, "steady state did not hold, no fault was injected: "+f[0])
+		c.event(ctx, "steady state did not hold: %s", f[0])
+		return nil
+	}
+	c.event(ctx, "steady state held: %d requests, p99 %s", steady.Requests, steady.P99.Round(time.Millisecond))
+
+	total := e.Recovery
+	for _, f := range e.Faults {
+		total += f.Duration
+	}
+	// The probe runs across every fault and the recovery after them.
+	wctx, stopWatch := workflow.WithCancel(ctx)
+	defer stopWatch()
+	watch := c.observe(wctx, total)
+	injectCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, MaximumAttempts: 5,
+			NonRetryableErrorTypes: contract.NonRetryable(),
+		},
+	})
+	for i, f := range e.Faults {
+		c.st.Stage = fmt.Sprintf("fault %d %s", i+1, f.Kind)
+		fin := contract.FaultInput{RunID: c.rid, WorkflowID: c.wid, Index: i, Namespace: e.Namespace, Service: e.Service,
+			Fault: f, Expires: workflow.Now(ctx).Add(f.Duration + ChaosRemovalMargin)}
+		PushUndo(&c.saga, fmt.Sprintf("fault %d", i+1), contract.RemoveFault, fin, false)
+		res, err := call(injectCtx, contract.InjectFault, fin)
+		if err != nil {
+			return err
+		}
+		c.event(ctx, "fault %d %s injected: %s (held %s)", i+1, f.Kind, res.Summary, f.Duration)
+		if err := workflow.Sleep(ctx, f.Duration); err != nil {
+			return err
+		}
+		if err := c.saga.Pop(ctx); err != nil {
+			return err
+		}
+		c.event(ctx, "fault %d %s removed", i+1, f.Kind)
+	}
+	c.st.Stage = "recovery"
+	c.event(ctx, "recovery: probing for %s more", e.Recovery)
+	var o contract.Observation
+	if err := watch.Get(ctx, &o); err != nil {
+		return err
+	}
+	c.st.Observation = &o
+	for _, w := range o.Windows {
+		c.event(ctx, "error window of %s from %s (%d requests failed: %s)", w.Length().Round(time.Millisecond), w.Start.UTC().Format("15:04:05.000"), w.Failed, w.Error)
+	}
+	c.st.Failures = append(c.st.Failures, judge(o, e.SLO)...)
+	return nil
+}
+
+// judge lists how an observation broke the SLO (nothing: it held).
+func judge(o contract.Observation, slo contract.SLO) []string {
+	var out []string
+	if o.Requests == 0 {
+		return []string{"the probe sent no request"}
+	}
+	for _, u := range o.Unobserved {
+		out = append(out, fmt.Sprintf("the target was not probed for %s from %s (the probe's worker was lost): the SLO cannot be judged there",
+			u.End.Sub(u.Start).Round(time.Millisecond), u.Start.UTC().Format("15:04:05.000")))
+	}
+	if l := o.Longest(); l > slo.MaxErrorWindow {
+		out = append(out, fmt.Sprintf("error window of %s exceeds the SLO's %s (%d of %d requests failed, resolution %s)",
+			l.Round(time.Millisecond), slo.MaxErrorWindow, o.Failed, o.Requests, o.Resolution))
+	}
+	if slo.MaxP99 > 0 && o.P99 > slo.MaxP99 {
+		out = append(out, fmt.Sprintf("p99 latency %s exceeds the SLO's %s", o.P99.Round(time.Millisecond), slo.MaxP99))
+	}
+	return out
+}
+
+// finish removes every fault still on the stack (also when cancelled) and
+// sets the verdict.
+func (c *chaosRun) finish(ctx workflow.Context, runErr error) (ChaosState, error) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	if len(c.saga.Pending()) > 0 {
+		c.st.Stage = "removing faults"
+		done, err := c.saga.Compensate(dctx, true)
+		for _, u := range done {
+			if u.Error == "" {
+				c.event(dctx, "%s removed", u.Phase)
+			} else {
+				c.event(dctx, "%s NOT removed: %s (its expiry still applies)", u.Phase, u.Error)
+			}
+		}
+		if err != nil {
+			runErr = errors.Join(runErr, err)
+		}
+	}
+	c.st.Stage = ""
+	switch {
+	case runErr != nil && (temporal.IsCanceledError(runErr) || ctx.Err() != nil):
+		c.st.State = ChaosCancelled
+	case runErr != nil:
+		c.st.State = ChaosFailed
+		c.st.Failures = append(c.st.Failures, "the experiment could not run: "+errorMessage(runErr))
+	case len(c.st.Failures) > 0:
+		c.st.State = ChaosFailed
+	default:
+		c.st.State = ChaosPassed
+	}
+	c.event(dctx, "experiment %s", c.st.State)
+	switch c.st.State {
+	case ChaosPassed:
+		return c.st, nil
+	case ChaosCancelled:
+		return c.st, temporal.NewCanceledError(c.st)
+	}
+	return c.st, temporal.NewNonRetryableApplicationError("experiment failed: "+c.st.Failures[0], ErrExperimentFailed, nil, c.st)
+}

@@ -1,0 +1,187 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/contract/bind"
+)
+
+// chaosHarness scripts the chaos activities and records their calls.
+type chaosHarness struct {
+	testsuite.WorkflowTestSuite
+	env *testsuite.TestWorkflowEnvironment
+	// observations are returned by ChaosObserve in order.
+	observations []contract.Observation
+	injectErr    error
+
+	mu    sync.Mutex
+	calls []string
+}
+
+func (h *chaosHarness) record(s string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.calls = append(h.calls, s)
+}
+
+func (h *chaosHarness) Calls() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.calls)
+}
+
+func newChaosHarness(obs ...contract.Observation) *chaosHarness {
+	h := &chaosHarness{observations: obs}
+	h.env = h.NewTestWorkflowEnvironment()
+	h.env.RegisterWorkflow(Chaos)
+	n := 0
+	bind.Activity(h.env, contract.ChaosObserve, func(_ context.Context, in contract.ObserveInput) (contract.Observation, error) {
+		h.mu.Lock()
+		o := h.observations[min(n, len(h.observations)-1)]
+		n++
+		h.mu.Unlock()
+		h.record("observe")
+		return o, nil
+	})
+	bind.Activity(h.env, contract.InjectFault, func(_ context.Context, in contract.FaultInput) (contract.FaultResult, error) {
+		h.record("inject:" + in.Fault.Kind)
+		return contract.FaultResult{Summary: "done"}, h.injectErr
+	})
+	bind.Undo(h.env, contract.RemoveFault, func(_ context.Context, in contract.FaultInput) error {
+		h.record("remove:" + in.Fault.Kind)
+		return nil
+	})
+	return h
+}
+
+func experiment() ChaosInput {
+	return ChaosInput{Experiment: contract.Experiment{
+		Name: "kill", Namespace: "hello", Service: "hello", Path: "/", Rate: 20, ProbeTimeout: time.Second,
+		SteadyState: 5 * time.Second, Recovery: 5 * time.Second,
+		SLO: contract.SLO{MaxErrorWindow: time.Second, MaxP99: 500 * time.Millisecond},
+		Faults: []contract.Fault{
+			{Kind: contract.FaultPodKill, Duration: 10 * time.Second, Count: 1},
+			{Kind: contract.FaultUpgrade, Duration: 20 * time.Second, Image: "r/app@sha256:" + strings.Repeat("a", 64)},
+		},
+	}}
+}
+
+var healthy = contract.Observation{Requests: 100, P99: 10 * time.Millisecond, Resolution: 50 * time.Millisecond}
+
+func (h *chaosHarness) result(t *testing.T) (ChaosState, error) {
+	t.Helper()
+	if !h.env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	var st ChaosState
+	err := h.env.GetWorkflowResult(&st)
+	var appErr *temporal.ApplicationError
+	var canceled *temporal.CanceledError
+	switch {
+	case errors.As(err, &appErr):
+		if derr := appErr.Details(&st); derr != nil {
+			t.Fatal(derr)
+		}
+	case errors.As(err, &canceled):
+		if derr := canceled.Details(&st); derr != nil {
+			t.Fatal(derr)
+		}
+	}
+	return st, err
+}
+
+func TestChaosPassesWhenTheSLOHolds(t *testing.T) {
+	h := newChaosHarness(healthy, healthy)
+	h.env.ExecuteWorkflow(Chaos, experiment())
+	st, err := h.result(t)
+	if err != nil || st.State != ChaosPassed {
+		t.Fatalf("state %s, err %v, failures %v", st.State, err, st.Failures)
+	}
+	want := []string{"observe", "observe", "inject:pod-kill", "remove:pod-kill", "inject:upgrade", "remove:upgrade"}
+	if got := h.Calls(); !slices.Equal(got, want) {
+		t.Fatalf("calls\n got %v\nwant %v", got, want)
+	}
+	if len(st.Undo) != 0 {
+		t.Errorf("faults left to remove: %+v", st.Undo)
+	}
+}
+
+func TestChaosFailsOnTheSLO(t *testing.T) {
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	broken := healthy
+	broken.Failed = 40
+	broken.Windows = []contract.ErrorWindow{{Start: at, End: at.Add(2 * time.Second), Failed: 40, Error: "connection refused"}}
+	slow := healthy
+	slow.P99 = time.Second
+	for name, tc := range map[string]struct {
+		obs  []contract.Observation
+		want string
+		// faults: whether any fault was injected
+		faults bool
+	}{
+		"error window":  {[]contract.Observation{healthy, broken}, "error window of 2s exceeds the SLO's 1s", true},
+		"latency":       {[]contract.Observation{healthy, slow}, "p99 latency 1s exceeds the SLO's 500ms", true},
+		"steady state":  {[]contract.Observation{broken}, "steady state did not hold, no fault was injected", false},
+		"probe was cut": {[]contract.Observation{healthy, {Requests: 10, Unobserved: []contract.Span{{Start: at, End: at.Add(3 * time.Second)}}}}, "not probed for 3s", true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newChaosHarness(tc.obs...)
+			h.env.ExecuteWorkflow(Chaos, experiment())
+			st, err := h.result(t)
+			var appErr *temporal.ApplicationError
+			if !errors.As(err, &appErr) || appErr.Type() != ErrExperimentFailed {
+				t.Fatalf("err %v, want %s", err, ErrExperimentFailed)
+			}
+			if st.State != ChaosFailed || len(st.Failures) == 0 || !strings.Contains(st.Failures[0], tc.want) {
+				t.Fatalf("state %s, failures %q, want one with %q", st.State, st.Failures, tc.want)
+			}
+			injected := slices.Contains(h.Calls(), "inject:pod-kill")
+			if injected != tc.faults {
+				t.Errorf("faults injected: %v, want %v (calls %v)", injected, tc.faults, h.Calls())
+			}
+		})
+	}
+}
+
+// TestChaosRemovesFaultsHoweverItEnds cancels the experiment while a fault
+// is held, and fails one whose injection breaks half-way: each fault that
+// was (or may have been) injected is removed.
+func TestChaosRemovesFaultsHoweverItEnds(t *testing.T) {
+	t.Run("cancelled", func(t *testing.T) {
+		h := newChaosHarness(healthy, healthy)
+		// steady state (an activity, no workflow time), then the first
+		// fault is held 10s: cancel 5s into it.
+		h.env.RegisterDelayedCallback(h.env.CancelWorkflow, 5*time.Second)
+		h.env.ExecuteWorkflow(Chaos, experiment())
+		st, err := h.result(t)
+		if !temporal.IsCanceledError(err) || st.State != ChaosCancelled {
+			t.Fatalf("state %s, err %v", st.State, err)
+		}
+		want := []string{"observe", "observe", "inject:pod-kill", "remove:pod-kill"}
+		if got := h.Calls(); !slices.Equal(got, want) {
+			t.Fatalf("calls\n got %v\nwant %v", got, want)
+		}
+	})
+	t.Run("injection failed", func(t *testing.T) {
+		h := newChaosHarness(healthy, healthy)
+		h.injectErr = temporal.NewNonRetryableApplicationError("no pods", contract.ErrInvalidInput, nil)
+		h.env.ExecuteWorkflow(Chaos, experiment())
+		st, err := h.result(t)
+		if err == nil || st.State != ChaosFailed || !strings.Contains(strings.Join(st.Failures, " "), "could not run") {
+			t.Fatalf("state %s, err %v, failures %v", st.State, err, st.Failures)
+		}
+		if got := h.Calls(); !slices.Contains(got, "remove:pod-kill") {
+			t.Fatalf("the fault whose injection failed was not removed: %v", got)
+		}
+	})
+}
