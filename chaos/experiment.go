@@ -42,6 +42,7 @@ type experimentFile struct {
 		Count    int                 `yaml:"count"`
 		Grace    *pipelines.Duration `yaml:"grace"`
 		Image    string              `yaml:"image"`
+		TTL      pipelines.Duration  `yaml:"ttl"`
 	} `yaml:"faults"`
 }
 
@@ -131,7 +132,10 @@ func Parse(file string, data []byte) (*contract.Experiment, error) {
 	}
 	for i, ff := range f.Faults {
 		p := fmt.Sprintf("faults[%d]", i)
-		fault := contract.Fault{Kind: ff.Kind, Duration: ff.Duration.D(), Count: ff.Count, Image: ff.Image}
+		fault := contract.Fault{Kind: ff.Kind, Duration: ff.Duration.D(), Count: ff.Count, Image: ff.Image, TTL: ff.TTL.D()}
+		if fault.TTL != 0 && fault.TTL <= fault.Duration {
+			doc.Errorf(p+".ttl", "the TTL bounds a fault that nothing removed: leave it out (duration + 2m) or make it longer than the duration", "%s.ttl %s is not longer than its duration %s", p, fault.TTL, fault.Duration)
+		}
 		if ff.Grace != nil {
 			g := ff.Grace.D()
 			fault.Grace = &g

@@ -56,6 +56,9 @@ type Fault struct {
 	Grace *time.Duration `json:"grace,omitempty"`
 	// Image is what an upgrade rolls the target's containers to.
 	Image string `json:"image,omitempty"`
+	// TTL is how long after injection the fault is removed by the worker's
+	// sweeper if no workflow removed it (0: Duration plus a margin).
+	TTL time.Duration `json:"ttl,omitempty"`
 }
 
 // ObserveInput probes the target for Duration.

@@ -53,8 +53,9 @@ type ChaosState struct {
 	Undo []Undo `json:"undo,omitempty"`
 }
 
-// ChaosRemovalMargin is added to a fault's duration for its expiry: past
-// it, the worker's sweeper removes the fault even if no workflow does.
+// ChaosRemovalMargin is added to a fault's duration for its expiry when the
+// experiment sets no ttl: past it, the worker's sweeper removes the fault
+// even if no workflow does.
 const ChaosRemovalMargin = 2 * time.Minute
 
 // chaosRun is one Chaos workflow's state.
@@ -144,8 +145,12 @@ func (c *chaosRun) run(ctx workflow.Context) error {
 	})
 	for i, f := range e.Faults {
 		c.st.Stage = fmt.Sprintf("fault %d %s", i+1, f.Kind)
+		ttl := f.TTL
+		if ttl == 0 {
+			ttl = f.Duration + ChaosRemovalMargin
+		}
 		fin := contract.FaultInput{RunID: c.rid, WorkflowID: c.wid, Index: i, Namespace: e.Namespace, Service: e.Service,
-			Fault: f, Expires: workflow.Now(ctx).Add(f.Duration + ChaosRemovalMargin)}
+			Fault: f, Expires: workflow.Now(ctx).Add(ttl)}
 		PushUndo(&c.saga, fmt.Sprintf("fault %d", i+1), contract.RemoveFault, fin, false)
 		res, err := call(injectCtx, contract.InjectFault, fin)
 		if err != nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/sluice-cd/sluice/chat"
 	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/devserver"
+	"github.com/sluice-cd/sluice/chaos"
 	"github.com/sluice-cd/sluice/environments"
 	"github.com/sluice-cd/sluice/executor"
 	"github.com/sluice-cd/sluice/gitstatus"
@@ -243,9 +244,16 @@ func (s *serveFlags) newWorker(ctx context.Context, c client.Client, dir string,
 			return nil, err
 		}
 		sweep(ctx, c, wc.Platform.Cluster, log)
+		cs := &chaos.Sweeper{Client: wc.Platform.Cluster.Client, Log: log}
+		go cs.Run(ctx, ChaosSweepInterval)
 	}
 	return worker.New(c, wc)
 }
+
+// ChaosSweepInterval is how often a worker removes chaos faults past their
+// expiry: the bound on how long a fault outlives a terminated experiment
+// beyond its expiry.
+const ChaosSweepInterval = 10 * time.Second
 
 // SweepInterval is how often a worker looks for test environments whose
 // run was lost.

@@ -23,3 +23,16 @@ func Until(tb testing.TB, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// UntilWithin is Until with its own deadline, for conditions known to take
+// longer than Deadline (a TTL to pass).
+func UntilWithin(tb testing.TB, deadline time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	end := time.Now().Add(deadline)
+	for !cond() {
+		if time.Now().After(end) {
+			tb.Fatalf("timed out after %s waiting for %s", deadline, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

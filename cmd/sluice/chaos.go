@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/sluice-cd/sluice/chaos"
+	"github.com/sluice-cd/sluice/pipelines"
+	"github.com/sluice-cd/sluice/workflows"
+)
+
+func newChaosCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "chaos",
+		Short: "Run chaos experiments: inject faults into a workload, check it kept its SLO, always remove the faults",
+	}
+	cmd.AddCommand(newChaosRunCmd(g), newChaosStatusCmd(g), newChaosCancelCmd(g), newChaosLintCmd(g))
+	return cmd
+}
+
+// loadExperiment parses an experiment file; problems end the command with
+// exit 1, each with its line.
+func loadExperiment(path string) (*workflows.ChaosInput, error) {
+	e, err := chaos.Load(path)
+	if ps, ok := pipelines.AsProblems(err); ok {
+		return nil, exitError{code: 1, msg: fmt.Sprintf("%v\n%d problem(s) in %s", err, len(ps), path)}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read experiment: %w", err)
+	}
+	return &workflows.ChaosInput{Experiment: *e}, nil
+}
+
+func newChaosLintCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "lint FILE",
+		Short: "Check an experiment file; exit 1 listing every problem with its line",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, err := loadExperiment(args[0])
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return printJSON(g.stdout, map[string]any{"valid": true, "experiment": in.Experiment})
+			}
+			fmt.Fprintf(g.stdout, "%s is valid: experiment %q, %d fault(s) against %s/%s\n", args[0], in.Experiment.Name, len(in.Experiment.Faults), in.Experiment.Namespace, in.Experiment.Service)
+			return nil
+		},
+	}
+}
+
+func newChaosRunCmd(g *globals) *cobra.Command {
+	var detach bool
+	var target string
+	cmd := &cobra.Command{
+		Use:   "run FILE",
+		Short: "Start an experiment and follow its timeline; exit 0 when it passed, 1 when it failed",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, err := loadExperiment(args[0])
+			if err != nil {
+				return err
+			}
+			if target != "" {
+				in.Experiment.Namespace = target
+			}
+			c, err := g.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			id := fmt.Sprintf("chaos/%s/%s", in.Experiment.Name, time.Now().UTC().Format("20060102T150405.000"))
+			run, err := c.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{
+				ID: id, TaskQueue: workflows.TaskQueue,
+				WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+			}, workflows.Chaos, *in)
+			if err != nil {
+				return fmt.Errorf("start experiment: %w", err)
+			}
+			if g.output == "text" {
+				fmt.Fprintf(g.stdout, "experiment %s started: %s\n", in.Experiment.Name, run.GetID())
+			}
+			if detach {
+				if g.output == "json" {
+					return printJSON(g.stdout, map[string]string{"id": run.GetID()})
+				}
+				return nil
+			}
+			return g.followChaos(cmd.Context(), c, run.GetID())
+		},
+	}
+	cmd.Flags().BoolVar(&detach, "detach", false, "start the experiment and return; follow it with `sluice chaos status`")
+	cmd.Flags().StringVar(&target, "target-namespace", "", "run against this namespace instead of the file's target.namespace")
+	return cmd
+}
+
+func newChaosStatusCmd(g *globals) *cobra.Command {
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "status ID",
+		Short: "Show an experiment's timeline, error windows and verdict",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if follow {
+				return g.followChaos(cmd.Context(), c, args[0])
+			}
+			st, err := chaosState(cmd.Context(), c, args[0])
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return printJSON(g.stdout, st)
+			}
+			for _, e := range st.Timeline {
+				printChaosEvent(g, e)
+			}
+			printVerdict(g, st)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the timeline until the experiment ends")
+	return cmd
+}
+
+func newChaosCancelCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cancel ID",
+		Short: "Cancel an experiment; its faults are removed before it closes",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if err := c.CancelWorkflow(cmd.Context(), args[0], ""); err != nil {
+				return chaosNotFound(args[0], err)
+			}
+			fmt.Fprintf(g.stdout, "cancellation of %s requested; its faults are removed before it closes\n", args[0])
+			return nil
+		},
+	}
+}
+
+func chaosNotFound(id string, err error) error {
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return fmt.Errorf("no experiment %q (the ID `sluice chaos run` printed, like chaos/NAME/TIME)", id)
+	}
+	return err
+}
+
+// chaosState asks the experiment for its state.
+func chaosState(ctx context.Context, c client.Client, id string) (workflows.ChaosState, error) {
+	var st workflows.ChaosState
+	v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryState)
+	if err != nil {
+		return st, chaosNotFound(id, err)
+	}
+	return st, v.Get(&st)
+}
+
+// followChaos prints the timeline as it grows and ends with the verdict.
+func (g *globals) followChaos(ctx context.Context, c client.Client, id string) error {
+	printed := 0
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st, err := chaosState(ctx, c, id)
+		if err != nil {
+			return err
+		}
+		if g.output == "text" {
+			for _, e := range st.Timeline[printed:] {
+				printChaosEvent(g, e)
+			}
+		}
+		printed = len(st.Timeline)
+		if st.State != workflows.ChaosRunning {
+			if g.output == "json" {
+				_ = printJSON(g.stdout, st)
+			} else {
+				printVerdict(g, st)
+			}
+			if st.State != workflows.ChaosPassed {
+				return exitError{code: 1}
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func printChaosEvent(g *globals, e workflows.ChaosEvent) {
+	if g.output == "text" {
+		fmt.Fprintf(g.stdout, "%s  %s\n", e.At.UTC().Format("15:04:05.000"), e.What)
+	}
+}
+
+func printVerdict(g *globals, st workflows.ChaosState) {
+	if o := st.Observation; o != nil {
+		fmt.Fprintf(g.stdout, "probe: %d requests, %d failed, longest error window %s, p50 %s, p99 %s (resolution %s)\n",
+			o.Requests, o.Failed, o.Longest().Round(time.Millisecond), o.P50.Round(time.Millisecond), o.P99.Round(time.Millisecond), o.Resolution)
+	}
+	switch st.State {
+	case workflows.ChaosRunning:
+		fmt.Fprintf(g.stdout, "running: %s\n", st.Stage)
+	case workflows.ChaosPassed:
+		fmt.Fprintf(g.stdout, "PASSED: the SLO held\n")
+	default:
+		fmt.Fprintf(g.stdout, "%s: %s\n", strings.ToUpper(st.State), strings.Join(st.Failures, "; "))
+	}
+	if len(st.Undo) > 0 {
+		fmt.Fprintf(g.stdout, "faults not yet removed: %d (their expiry removes them if nothing else does)\n", len(st.Undo))
+	}
+}
