@@ -26,10 +26,10 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/sluice-cd/sluice/activities"
+	"github.com/sluice-cd/sluice/chaos"
 	"github.com/sluice-cd/sluice/chat"
 	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/devserver"
-	"github.com/sluice-cd/sluice/chaos"
 	"github.com/sluice-cd/sluice/environments"
 	"github.com/sluice-cd/sluice/executor"
 	"github.com/sluice-cd/sluice/gitstatus"
