@@ -19,7 +19,7 @@ image: ## build the Sluice image FROM scratch with the platform's BuildKit and p
 
 # Packages cheap enough to test under the race detector on every run; the
 # rest (embedded server, platform) run without it.
-RACE_DIRS := workflows executor logstore pipelines contract activities runs config pool release environments metrics
+RACE_DIRS := workflows executor logstore pipelines contract activities runs config pool release environments metrics chaos
 RACE_PKGS  = $(addprefix ./,$(addsuffix /...,$(RACE_DIRS)))
 OTHER_PKGS = $(shell $(GO) list ./... | grep -vE '/($(subst $(space),|,$(RACE_DIRS)))(/|$$)')
 space := $(empty) $(empty)
