@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -85,4 +88,48 @@ func (p *Platform) RemoveFault(ctx context.Context, in contract.FaultInput) erro
 	}
 	activity.GetLogger(ctx).Info("chaos fault removed", "fault", in.Fault.Kind, "index", in.Index, "summary", summary)
 	return nil
+}
+
+// LoadExperiments reads the chaos phase's experiment files at the run's
+// commit, checks them (a problem fails the phase with its file and line,
+// not retried), and points each at the run's test environment.
+func (p *Platform) LoadExperiments(ctx context.Context, in contract.ExperimentsInput) ([]contract.Experiment, error) {
+	if in.Namespace == "" {
+		return nil, invalid("the chaos phase needs the deploy phase's test environment")
+	}
+	src, done, err := checkout(ctx, in.Source)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	var out []contract.Experiment
+	var problems []string
+	for _, f := range in.Files {
+		if !filepath.IsLocal(f) {
+			problems = append(problems, fmt.Sprintf("chaos.experiments: %q must be a file inside the repository", f))
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("chaos.experiments: %s is not in commit %.12s", f, in.Source.Commit))
+			continue
+		}
+		e, err := chaos.Parse(f, data)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		e.Namespace = in.Namespace
+		out = append(out, *e)
+	}
+	if len(problems) > 0 {
+		return nil, invalid("%s", strings.Join(problems, "\n"))
+	}
+	if log, err := p.Logs.Writer(in.RunID, "chaos"); err == nil {
+		for _, e := range out {
+			fmt.Fprintf(log, "experiment %s (%s): %d fault(s) against %s/%s, SLO: error window at most %s\n", e.Name, e.File, len(e.Faults), e.Namespace, e.Service, e.SLO.MaxErrorWindow)
+		}
+		log.Close()
+	}
+	return out, nil
 }

@@ -37,12 +37,16 @@ func experiment(a *chaostest.App, t testing.TB, fault contract.Fault, lead, tota
 	return <-done, summary
 }
 
+// slo is the error window the sample must keep through a pod kill.
+const slo = 1500 * time.Millisecond
+
+// TestPodKill kills a pod of the sample (which warms up for 2 s before it
+// is ready): with two replicas users see errors only while kube-proxy
+// catches up, with one they wait for the replacement.
 func TestPodKill(t *testing.T) {
 	for _, tc := range []struct {
 		replicas int32
-		// breach: the kill must open an error window (one replica), or
-		// must not (two).
-		breach bool
+		breach   bool
 	}{{2, false}, {1, true}} {
 		t.Run(fmt.Sprintf("%d replicas", tc.replicas), func(t *testing.T) {
 			a := chaostest.DeploySample(t, tc.replicas)
@@ -51,11 +55,11 @@ func TestPodKill(t *testing.T) {
 			if o.Requests < 400 {
 				t.Fatalf("the probe sent %d requests in 12 s at 50/s", o.Requests)
 			}
-			if tc.breach && o.Longest() < 500*time.Millisecond {
-				t.Errorf("killing the only pod: longest error window %s, want a window of at least 500ms", o.Longest())
+			if tc.breach && o.Longest() < 2*time.Second {
+				t.Errorf("killing the only pod: longest error window %s, want at least the 2s warm-up", o.Longest())
 			}
-			if !tc.breach && o.Failed > 0 {
-				t.Errorf("killing one of two pods failed %d requests: %+v", o.Failed, o.Windows)
+			if !tc.breach && o.Longest() > slo {
+				t.Errorf("killing one of two pods: error window %s, want at most %s", o.Longest(), slo)
 			}
 		})
 	}

@@ -75,8 +75,8 @@ func Parse(file string, data []byte) (*contract.Experiment, error) {
 	var f experimentFile
 	doc := pipelines.DecodeDocument(file, data, &f, "experiment",
 		"start with `version: 1`, a `target:` (namespace, service) and a list of `faults:`")
-	if err := doc.Err(); err != nil {
-		return nil, err
+	if doc.Failed() {
+		return nil, doc.Err()
 	}
 	e := &contract.Experiment{
 		Name: f.Name, File: file, Namespace: f.Target.Namespace, Service: f.Target.Service, Port: f.Target.Port,

@@ -136,32 +136,56 @@ func reason(err error) string {
 	return err.Error()
 }
 
+// MergeGap joins failures into one error window unless at least this much
+// time without a failure separates them: while one of two pods is gone,
+// requests fail and succeed in turn, and users see errors the whole time.
+const MergeGap = time.Second
+
 // summarise turns samples into an observation: error windows in the order
 // the requests were sent, and latency percentiles.
 func summarise(samples []sample, start, end time.Time, interval time.Duration) contract.Observation {
 	slices.SortFunc(samples, func(a, b sample) int { return a.at.Compare(b.at) })
 	o := contract.Observation{Start: start, End: end, Requests: len(samples), Resolution: interval}
-	var open *contract.ErrorWindow
+	var (
+		cur      *contract.ErrorWindow
+		lastFail time.Time
+		// healed is the first success after the last failure.
+		healed time.Time
+	)
+	closeAt := func(t time.Time) {
+		cur.End = t
+		for _, s := range samples {
+			if !s.at.Before(cur.Start) && s.at.Before(cur.End) {
+				cur.Requests++
+			}
+		}
+		o.Windows = append(o.Windows, *cur)
+		cur = nil
+	}
 	lat := make([]time.Duration, 0, len(samples))
 	for _, s := range samples {
 		lat = append(lat, s.latency)
 		if s.err == "" {
-			if open != nil {
-				open.End = s.at
-				o.Windows = append(o.Windows, *open)
-				open = nil
+			if cur != nil && healed.IsZero() {
+				healed = s.at
+			}
+			if cur != nil && s.at.Sub(lastFail) >= MergeGap {
+				closeAt(healed)
 			}
 			continue
 		}
 		o.Failed++
-		if open == nil {
-			open = &contract.ErrorWindow{Start: s.at, Error: s.err}
+		if cur == nil {
+			cur = &contract.ErrorWindow{Start: s.at, Error: s.err}
 		}
-		open.Failed++
+		cur.Failed++
+		lastFail, healed = s.at, time.Time{}
 	}
-	if open != nil {
-		open.End = end
-		o.Windows = append(o.Windows, *open)
+	if cur != nil {
+		if healed.IsZero() {
+			healed = end
+		}
+		closeAt(healed)
 	}
 	slices.Sort(lat)
 	o.P50, o.P99 = percentile(lat, 0.50), percentile(lat, 0.99)

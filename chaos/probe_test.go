@@ -17,21 +17,25 @@ func TestSummariseFindsErrorWindows(t *testing.T) {
 	samples := []sample{
 		{at: ms(0), latency: time.Millisecond},
 		{at: ms(100), err: "connection refused", latency: 2 * time.Millisecond},
-		{at: ms(200), err: "HTTP 503", latency: 3 * time.Millisecond},
-		{at: ms(300), latency: time.Millisecond},
-		{at: ms(500), err: "timeout", latency: time.Second},
+		{at: ms(200), latency: time.Millisecond},
+		// less than MergeGap after the last failure: the same window
+		{at: ms(300), err: "HTTP 503", latency: 3 * time.Millisecond},
+		{at: ms(400), latency: time.Millisecond},
+		{at: ms(1400), latency: time.Millisecond},
+		// a new window, still open at the end
+		{at: ms(2500), err: "timeout", latency: time.Second},
 	}
 	// out of order on purpose: requests finish in any order
 	samples[0], samples[3] = samples[3], samples[0]
-	o := summarise(samples, t0, ms(600), 100*time.Millisecond)
+	o := summarise(samples, t0, ms(2600), 100*time.Millisecond)
 	want := []contract.ErrorWindow{
-		{Start: ms(100), End: ms(300), Failed: 2, Error: "connection refused"},
-		{Start: ms(500), End: ms(600), Failed: 1, Error: "timeout"},
+		{Start: ms(100), End: ms(400), Failed: 2, Requests: 3, Error: "connection refused"},
+		{Start: ms(2500), End: ms(2600), Failed: 1, Requests: 1, Error: "timeout"},
 	}
 	if len(o.Windows) != 2 || o.Windows[0] != want[0] || o.Windows[1] != want[1] {
 		t.Fatalf("windows\n got %+v\nwant %+v", o.Windows, want)
 	}
-	if o.Requests != 5 || o.Failed != 3 || o.Longest() != 200*time.Millisecond || o.P99 != time.Second || o.P50 != 2*time.Millisecond {
+	if o.Requests != 7 || o.Failed != 3 || o.Longest() != 300*time.Millisecond || o.P99 != time.Second || o.P50 != time.Millisecond {
 		t.Errorf("observation %+v (longest %s)", o, o.Longest())
 	}
 }

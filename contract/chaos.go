@@ -108,11 +108,14 @@ func (o Observation) Longest() time.Duration {
 }
 
 // ErrorWindow runs from the first failed request of a stretch to the first
-// request that succeeded after it (or the end of the probe).
+// request that succeeded after its last failure (or the end of the probe);
+// failures less than chaos.MergeGap apart belong to one window.
 type ErrorWindow struct {
-	Start  time.Time `json:"start"`
-	End    time.Time `json:"end"`
-	Failed int       `json:"failed"`
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// Failed of Requests sent in the window failed.
+	Failed   int `json:"failed"`
+	Requests int `json:"requests"`
 	// Error is the first failure's reason ("503", "connection refused").
 	Error string `json:"error"`
 }
@@ -136,4 +139,13 @@ type FaultInput struct {
 // FaultResult says what a fault did ("deleted pods hello-1, hello-2").
 type FaultResult struct {
 	Summary string `json:"summary"`
+}
+
+// ExperimentsInput reads the chaos phase's experiment files at the run's
+// commit and points them at the run's test environment (Namespace).
+type ExperimentsInput struct {
+	RunID     string   `json:"run_id"`
+	Source    Source   `json:"source"`
+	Files     []string `json:"files"`
+	Namespace string   `json:"namespace"`
 }

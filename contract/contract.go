@@ -45,6 +45,8 @@ var (
 	SetCommitStatus = Activity[StatusInput, Nothing]{"SetStatus"}
 	// ChaosObserve probes a chaos experiment's target for a while.
 	ChaosObserve = Activity[ObserveInput, Observation]{"ChaosObserve"}
+	// LoadExperiments reads and checks the chaos phase's experiment files.
+	LoadExperiments = Activity[ExperimentsInput, []Experiment]{"LoadExperiments"}
 	// InjectFault injects one fault of a chaos experiment.
 	InjectFault = Activity[FaultInput, FaultResult]{"InjectFault"}
 
@@ -68,6 +70,6 @@ func ActivityNames() []string {
 		Production.Name, SendNotice.Name, SetCommitStatus.Name,
 		ReleaseWorkspace.Name, DeleteEnvironment.Name, RemoveTag.Name,
 		RetireRelease.Name, UndoRelease.Name,
-		ChaosObserve.Name, InjectFault.Name, RemoveFault.Name,
+		ChaosObserve.Name, LoadExperiments.Name, InjectFault.Name, RemoveFault.Name,
 	}
 }

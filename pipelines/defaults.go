@@ -11,6 +11,7 @@ const (
 	DefaultBakeTimeout        = Duration(30 * time.Minute)
 	DefaultDeployTimeout      = Duration(10 * time.Minute)
 	DefaultIntegrationTimeout = Duration(30 * time.Minute)
+	DefaultChaosTimeout       = Duration(30 * time.Minute)
 	DefaultPromoteTimeout     = Duration(2 * time.Minute)
 	DefaultApprovalTimeout    = Duration(72 * time.Hour)
 	DefaultReminder           = Duration(24 * time.Hour)
@@ -70,6 +71,9 @@ func applyDefaults(s *Spec, name string) {
 	}
 	if s := s.Environments.Staging; s != nil {
 		orString(&s.Strategy, DefaultStrategy)
+	}
+	if c := s.Chaos; c != nil {
+		orDuration(&c.Timeout, DefaultChaosTimeout)
 	}
 	if i := s.Integration; i != nil {
 		orDuration(&i.Timeout, DefaultIntegrationTimeout)

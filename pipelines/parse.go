@@ -32,7 +32,7 @@ var yamlLine = regexp.MustCompile(`line (\d+)`)
 func Parse(file string, data []byte, name string) (*Spec, error) {
 	var s Spec
 	doc := DecodeDocument(file, data, &s, "spec", "start with `version: 1` and at least one phase, for example `build:`")
-	if doc.failed {
+	if doc.Failed() {
 		return nil, doc.Err()
 	}
 	applyDefaults(&s, name)
@@ -89,6 +89,10 @@ func DecodeDocument(file string, data []byte, out any, kind, start string) *Docu
 	d.decode(top, reflect.ValueOf(out).Elem(), "")
 	return doc
 }
+
+// Failed tells whether nothing could be decoded (not YAML, empty, not a
+// mapping): validating the result would only add noise.
+func (d *Document) Failed() bool { return d.failed }
 
 // Errorf records a problem at key path p ("faults[1].duration"): where it
 // was written, or its nearest written parent.

@@ -9,6 +9,7 @@ const (
 	PhaseBake        = "bake"
 	PhaseDeploy      = "deploy"
 	PhaseIntegration = "integration"
+	PhaseChaos       = "chaos"
 	PhasePromote     = "promote"
 	PhaseApproval    = "approval"
 	PhaseProduction  = "production"
@@ -55,6 +56,10 @@ var Phases = []Phase{
 		Needs:   []Need{{PhaseDeploy, "integration tests run against the deployment"}},
 		Enabled: func(s *Spec) bool { return s.Integration != nil },
 		Timeout: func(s *Spec) Duration { return s.Integration.Timeout }},
+	{Name: PhaseChaos,
+		Needs:   []Need{{PhaseDeploy, "chaos experiments run against the test environment deploy makes"}},
+		Enabled: func(s *Spec) bool { return s.Chaos != nil },
+		Timeout: func(s *Spec) Duration { return s.Chaos.Timeout }},
 	{Name: PhasePromote,
 		Needs:   []Need{{PhaseBake, "promote tags the image bake produced"}},
 		Enabled: func(s *Spec) bool { return s.Promote != nil },

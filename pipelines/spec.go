@@ -36,6 +36,7 @@ type Spec struct {
 	Bake         *BakePhase        `yaml:"bake" json:"bake,omitempty" doc:"Phase 3: build the container image with BuildKit and push it."`
 	Deploy       *DeployPhase      `yaml:"deploy" json:"deploy,omitempty" doc:"Phase 4: deploy the image to the test environment."`
 	Integration  *IntegrationPhase `yaml:"integration" json:"integration,omitempty" doc:"Phase 5: run the integration suite against the deployment."`
+	Chaos        *ChaosPhase       `yaml:"chaos" json:"chaos,omitempty" doc:"Run chaos experiments against the test environment after integration: faults injected, the SLO checked, the faults always removed."`
 	Promote      *PromotePhase     `yaml:"promote" json:"promote,omitempty" doc:"Phase 6: mark the image available (tag the digest)."`
 	Approval     *ApprovalPhase    `yaml:"approval" json:"approval,omitempty" doc:"Phase 7: wait for people to approve the release."`
 	Production   *ProductionPhase  `yaml:"production" json:"production,omitempty" doc:"Phase 8: release to production."`
@@ -124,6 +125,12 @@ type IntegrationPhase struct {
 	Env      map[string]string `yaml:"env" json:"env,omitempty" doc:"Environment variables for the job."`
 	JUnit    string            `yaml:"junit" json:"junit,omitempty" doc:"Path (in the job's working directory) of a JUnit XML report the commands write, summarised in the run."`
 	Timeout  Duration          `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
+}
+
+// ChaosPhase runs chaos experiments against the test environment.
+type ChaosPhase struct {
+	Experiments []string `yaml:"experiments" json:"experiments" doc:"Experiment files in the repository (see sluice chaos lint), run in order against the test environment: their target.namespace is replaced by it." required:"true"`
+	Timeout     Duration `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
 }
 
 // PromotePhase marks the image available.

@@ -118,6 +118,14 @@ func (v *validator) spec(s *Spec) {
 		}
 		v.positive("deploy.timeout", d.Timeout)
 	}
+	if c := s.Chaos; c != nil {
+		if len(c.Experiments) == 0 {
+			v.errf("chaos.experiments", "list the experiment files, e.g. `experiments: [chaos/pod-kill.yml]`", "chaos needs at least one experiment")
+		}
+		for i, e := range c.Experiments {
+			v.relative(fmt.Sprintf("chaos.experiments[%d]", i), e)
+		}
+	}
 	if i := s.Integration; i != nil {
 		if i.Image == "" {
 			v.errf("integration.image", "the integration job needs an image that holds the test suite", "integration needs an image")

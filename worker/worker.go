@@ -163,6 +163,7 @@ func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *lo
 	bind.Undo(w, contract.UndoRelease, platform.UndoRelease)
 	bind.Activity(w, contract.RetireRelease, platform.RetireRelease)
 	bind.Activity(w, contract.ChaosObserve, platform.ChaosObserve)
+	bind.Activity(w, contract.LoadExperiments, platform.LoadExperiments)
 	bind.Activity(w, contract.InjectFault, platform.InjectFault)
 	bind.Undo(w, contract.RemoveFault, platform.RemoveFault)
 	bind.Activity(w, contract.SendNotice, notify.Send)

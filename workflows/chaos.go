@@ -3,13 +3,56 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/pipelines"
 )
+
+// chaosPhase runs the spec's experiments, one Chaos child workflow each,
+// against the test environment. A failed experiment fails the phase (and
+// the run's compensation removes the environment); each child removes its
+// own faults first, also when the run is cancelled.
+var chaosPhase = phaseDef{
+	name: pipelines.PhaseChaos,
+	run: func(r *run, ctx workflow.Context) error {
+		exps, err := call(ctx, contract.LoadExperiments, contract.ExperimentsInput{
+			RunID: r.runID, Source: r.source(), Files: r.in.Spec.Chaos.Experiments, Namespace: r.st.Outputs.Environment,
+		})
+		if err != nil {
+			return err
+		}
+		var passed []string
+		for _, e := range exps {
+			id := ChaosWorkflowID(workflow.GetInfo(ctx).WorkflowExecution.ID, r.runID, e.Name)
+			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+				WorkflowID: id,
+				// a run that is terminated still lifts the child's faults
+				ParentClosePolicy:   enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
+				WaitForCancellation: true,
+			})
+			var st ChaosState
+			if err := workflow.ExecuteChildWorkflow(cctx, Chaos, ChaosInput{Experiment: e}).Get(ctx, &st); err != nil {
+				return err
+			}
+			passed = append(passed, fmt.Sprintf("%s (%s)", e.Name, id))
+		}
+		r.st.Outputs.ChaosSummary = fmt.Sprintf("%d experiment(s) passed: %s", len(passed), strings.Join(passed, ", "))
+		return nil
+	},
+	keep: func(dst *Outputs, src Outputs) { dst.ChaosSummary = src.ChaosSummary },
+}
+
+// ChaosWorkflowID is the workflow ID of a pipeline run's experiment: unique
+// per run, so `sluice chaos status` finds each run's own.
+func ChaosWorkflowID(pipelineWorkflowID, runID, experiment string) string {
+	return pipelineWorkflowID + "@" + runID + "/chaos/" + experiment
+}
 
 // ChaosInput starts a Chaos workflow.
 type ChaosInput struct {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/contract/bind"
+	"github.com/sluice-cd/sluice/pipelines"
 )
 
 // chaosHarness scripts the chaos activities and records their calls.
@@ -182,6 +183,90 @@ func TestChaosRemovesFaultsHoweverItEnds(t *testing.T) {
 		}
 		if got := h.Calls(); !slices.Contains(got, "remove:pod-kill") {
 			t.Fatalf("the fault whose injection failed was not removed: %v", got)
+		}
+	})
+}
+
+// TestChaosPhase runs a pipeline whose chaos phase has two experiments
+// (Chaos child workflows against the run's test environment): both pass
+// and the run goes on; a failing one fails the phase and the run's
+// compensation removes the environment after the child removed its fault.
+func TestChaosPhase(t *testing.T) {
+	spec := func(t *testing.T) PipelineInput {
+		s := fullSpec(t)
+		s.Chaos = &pipelines.ChaosPhase{Experiments: []string{"chaos/kill.yml", "chaos/upgrade.yml"}, Timeout: pipelines.Duration(time.Hour)}
+		s.Approval = nil
+		return input(s)
+	}
+	setup := func(t *testing.T, obs ...contract.Observation) (*harness, *chaosHarness) {
+		h := newHarness(t)
+		ch := &chaosHarness{observations: obs}
+		h.env.RegisterWorkflow(Chaos)
+		var loaded contract.ExperimentsInput
+		bind.Activity(h.env, contract.LoadExperiments, func(_ context.Context, in contract.ExperimentsInput) ([]contract.Experiment, error) {
+			loaded = in
+			h.record("LoadExperiments", in)
+			var out []contract.Experiment
+			for _, name := range []string{"kill", "upgrade"} {
+				e := experiment().Experiment
+				e.Name, e.Namespace, e.Faults = name, in.Namespace, e.Faults[:1]
+				out = append(out, e)
+			}
+			return out, nil
+		})
+		n := 0
+		bind.Activity(h.env, contract.ChaosObserve, func(_ context.Context, in contract.ObserveInput) (contract.Observation, error) {
+			ch.mu.Lock()
+			defer ch.mu.Unlock()
+			o := ch.observations[min(n, len(ch.observations)-1)]
+			n++
+			if in.Namespace != loaded.Namespace || in.Namespace == "" {
+				return o, errors.New("probing outside the run's environment: " + in.Namespace)
+			}
+			return o, nil
+		})
+		bind.Activity(h.env, contract.InjectFault, func(_ context.Context, in contract.FaultInput) (contract.FaultResult, error) {
+			h.record("InjectFault", in)
+			return contract.FaultResult{Summary: "killed"}, nil
+		})
+		bind.Undo(h.env, contract.RemoveFault, func(_ context.Context, in contract.FaultInput) error {
+			h.record("RemoveFault", in)
+			return nil
+		})
+		return h, ch
+	}
+	t.Run("passes", func(t *testing.T) {
+		h, _ := setup(t, healthy)
+		h.env.ExecuteWorkflow(Pipeline, spec(t))
+		st, err := h.result(t)
+		if err != nil || st.State != StateSucceeded {
+			t.Fatalf("state %s: %v", st.State, err)
+		}
+		got := only(h.Calls(), "Integration", "LoadExperiments", "InjectFault", "RemoveFault", "MarkAvailable")
+		want := []string{"Integration", "LoadExperiments", "InjectFault", "RemoveFault", "InjectFault", "RemoveFault", "MarkAvailable"}
+		if !slices.Equal(got, want) {
+			t.Fatalf("calls\n got %v\nwant %v", got, want)
+		}
+		if !strings.HasPrefix(st.Outputs.ChaosSummary, "2 experiment(s) passed: kill (") || !strings.Contains(st.Outputs.ChaosSummary, "/chaos/upgrade)") {
+			t.Errorf("summary %q", st.Outputs.ChaosSummary)
+		}
+		if in := h.input("LoadExperiments").(contract.ExperimentsInput); in.Namespace != st.Outputs.Environment || len(in.Files) != 2 {
+			t.Errorf("experiments loaded for %+v, environment %s", in, st.Outputs.Environment)
+		}
+	})
+	t.Run("an experiment fails", func(t *testing.T) {
+		broken := healthy
+		broken.Windows = []contract.ErrorWindow{{Start: time.Unix(0, 0), End: time.Unix(5, 0), Failed: 100}}
+		h, _ := setup(t, healthy, broken)
+		h.env.ExecuteWorkflow(Pipeline, spec(t))
+		st, err := h.result(t)
+		if err == nil || st.State != StateFailed || st.Phase != pipelines.PhaseChaos || !strings.Contains(st.Error, "error window of 5s") {
+			t.Fatalf("state %s phase %s error %q (%v)", st.State, st.Phase, st.Error, err)
+		}
+		got := only(h.Calls(), "InjectFault", "RemoveFault", "undo:", "MarkAvailable")
+		want := []string{"InjectFault", "RemoveFault", "undo:DeleteEnvironment"}
+		if !slices.Equal(got, want) {
+			t.Fatalf("calls\n got %v\nwant %v", got, want)
 		}
 	})
 }

@@ -36,7 +36,7 @@ type phaseDef struct {
 // it in step with pipelines.Phases.
 var phaseDefs = []phaseDef{
 	buildPhase, testPhase, bakePhase, deployPhase,
-	integrationPhase, promotePhase, approvalPhase, productionPhase,
+	integrationPhase, chaosPhase, promotePhase, approvalPhase, productionPhase,
 }
 
 func phaseDefNamed(name string) (phaseDef, bool) {

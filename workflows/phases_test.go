@@ -36,7 +36,7 @@ func TestOutputsBeforeKeepsOnlyEarlierPhases(t *testing.T) {
 	all := Outputs{
 		Workspace:   contract.Workspace{Kind: contract.WorkspaceLocal, Path: "/ws"},
 		TestSummary: "ok", Image: "img", Digest: "sha256:1", Environment: "ns",
-		IntegrationSummary: "it ok", AvailableTag: "available", ApprovedBy: []string{"alice"},
+		IntegrationSummary: "it ok", ChaosSummary: "1 experiment(s) passed", AvailableTag: "available", ApprovedBy: []string{"alice"},
 		ProductionRevision: "3",
 	}
 	// what each phase produces, checked field by field
@@ -46,6 +46,7 @@ func TestOutputsBeforeKeepsOnlyEarlierPhases(t *testing.T) {
 		pipelines.PhaseBake:        func(o Outputs) bool { return o.Image != "" && o.Digest != "" },
 		pipelines.PhaseDeploy:      func(o Outputs) bool { return o.Environment != "" },
 		pipelines.PhaseIntegration: func(o Outputs) bool { return o.IntegrationSummary != "" },
+		pipelines.PhaseChaos:       func(o Outputs) bool { return o.ChaosSummary != "" },
 		pipelines.PhasePromote:     func(o Outputs) bool { return o.AvailableTag != "" },
 		pipelines.PhaseApproval:    func(o Outputs) bool { return len(o.ApprovedBy) > 0 },
 		pipelines.PhaseProduction:  func(o Outputs) bool { return o.ProductionRevision != "" },

@@ -367,7 +367,7 @@ func TestFailureInEachPhaseCompensates(t *testing.T) {
 				t.Errorf("failed phase status %s", ps.Status)
 			}
 			for _, later := range pipelines.PhaseOrder[slices.Index(pipelines.PhaseOrder, tc.phase)+1:] {
-				if ps := st.PhaseByName(later); ps.Status != PhasePending {
+				if ps := st.PhaseByName(later); ps != nil && ps.Status != PhasePending {
 					t.Errorf("phase %s after the failure is %s", later, ps.Status)
 				}
 			}

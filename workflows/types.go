@@ -80,6 +80,8 @@ type Outputs struct {
 	Environment string `json:"environment,omitempty"`
 	// IntegrationSummary summarises the integration job (integration).
 	IntegrationSummary string `json:"integration_summary,omitempty"`
+	// ChaosSummary names the experiments that passed (chaos).
+	ChaosSummary string `json:"chaos_summary,omitempty"`
 	// AvailableTag is the tag that marks the digest available (promote).
 	AvailableTag string `json:"available_tag,omitempty"`
 	// Replica is the production registry's repository holding the digest (promote).

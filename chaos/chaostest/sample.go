@@ -85,6 +85,9 @@ func DeploySample(t testing.TB, replicas int32) *App {
 					ReadinessProbe: &corev1.Probe{
 						ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}},
 						PeriodSeconds: 1,
+						// a real service warms up before it is ready: a pod
+						// that replaces a killed one takes at least this
+						InitialDelaySeconds: 2,
 					},
 				}}},
 			},

@@ -30,7 +30,7 @@ target: {namespace: placeholder, service: hello}
 probe: {path: /healthz, rate: 50}
 steady-state: 3s
 recovery: 8s
-slo: {max-error-window: 500ms, max-p99: 500ms}
+slo: {max-error-window: 1500ms}
 faults:
 %s`, name, faults)
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
@@ -63,7 +63,7 @@ func TestChaosExperiments(t *testing.T) {
 	t.Run("pod kill, one replica: the SLO is breached", func(t *testing.T) {
 		out, errOut, code := e.sluice("chaos", "run", kill, "--target-namespace", one.Namespace)
 		t.Log(out)
-		if code != 1 || !regexp.MustCompile(`FAILED: error window of [0-9.]+m?s exceeds the SLO's 500ms`).MatchString(out) {
+		if code != 1 || !regexp.MustCompile(`FAILED: error window of [0-9.]+m?s exceeds the SLO's 1.5s`).MatchString(out) {
 			t.Fatalf("exit %d\n%s%s", code, out, errOut)
 		}
 	})
