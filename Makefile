@@ -34,7 +34,7 @@ lint: tools ## gofmt, go vet, workflowcheck, package layers
 	workflowcheck ./workflows/...
 	scripts/check-layers.sh
 
-demo: build platform-up ## the sample app through all eight phases on the embedded server and the local platform, two blue-green releases and a rollback (DEMO=core: build, test, approval only)
+demo: build platform-up ## the sample app through all nine phases (with a chaos experiment) on the embedded server and the local platform, two blue-green releases and a rollback (DEMO=core: build, test, approval only)
 	./examples/demo.sh
 
 bench: ## benchmarks: orchestration overhead, throughput, webhook acknowledgement (embedded server); warm pool claim vs cold pod, per-phase overhead, cache benefit, blue-green switch-back vs rolling rollback, deploy vs kubectl apply + rollout status, bake cold vs one-line change vs no-change (local platform)
