@@ -6,7 +6,7 @@ WORKFLOWCHECK_VERSION := v0.6.0
 export PATH := $(GOBIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help build image test lint demo bench faults fuzz schema histories tools clean platform-up platform-down platform-status platform-env platform-build
+.PHONY: help build image test lint demo bench bench-start-dev faults fuzz schema histories tools clean platform-up platform-down platform-status platform-env platform-build
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +45,9 @@ bench: ## benchmarks: orchestration overhead, throughput, webhook acknowledgemen
 	$(GO) test -run '^$$' -bench Undo -benchtime 5x -count 3 ./release
 	$(GO) test -run '^$$' -bench Deploy -benchtime 5x -count 3 ./environments
 	$(GO) test -run '^$$' -bench Bake -benchtime 1x -count 3 ./image
+
+bench-start-dev: ## the orchestration benchmark on the embedded server and on `temporal server start-dev` (temporalio/cli v1.5.1, built once), in-memory and file, side by side
+	scripts/bench-start-dev.sh
 
 faults: ## the fault harness at length: 50 pipelines on Temporal over PostgreSQL, 2 workers kill -9ed at random (24 times) and during every side effect, one Temporal server kill; audits side effects and leftovers (make test runs a short one)
 	SLUICE_FAULT_RUNS=$${SLUICE_FAULT_RUNS:-50} SLUICE_FAULT_KILLS=$${SLUICE_FAULT_KILLS:-24} $(GO) test -count=1 -run '^TestFaultHarness$$' -v -timeout 90m ./cmd/sluice

@@ -129,6 +129,12 @@ func Start(o Options) (*Server, error) {
 		// poller is delayed until it is forwarded.
 		dynamicconfig.MatchingNumTaskqueueReadPartitions.Key():  1,
 		dynamicconfig.MatchingNumTaskqueueWritePartitions.Key(): 1,
+		// The history service reads a shard's transfer queue (which hands
+		// every new workflow and activity task to matching) at most this
+		// often per second; the default, 20, made each task of a run wait
+		// ~50 ms for its turn once the reader's burst was spent. One shard
+		// on one node has no one to protect from a faster reader.
+		dynamicconfig.TransferProcessorMaxPollRPS.Key(): 10000,
 	}
 	ts, err := temporal.NewServer(
 		temporal.WithConfig(conf),

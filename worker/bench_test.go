@@ -3,6 +3,8 @@ package worker
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -45,6 +48,22 @@ func baselineWorkflow(ctx workflow.Context) error {
 	return nil
 }
 
+// benchServer is the embedded server, or the Temporal at
+// SLUICE_BENCH_TEMPORAL (host:port, namespace "default"): the same benchmark
+// against `temporal server start-dev` (make bench-start-dev).
+func benchServer(b *testing.B) client.Client {
+	addr := os.Getenv("SLUICE_BENCH_TEMPORAL")
+	if addr == "" {
+		return devservertest.Start(b)
+	}
+	c, err := client.Dial(client.Options{HostPort: addr, Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		b.Fatalf("SLUICE_BENCH_TEMPORAL=%s: %v", addr, err)
+	}
+	b.Cleanup(c.Close)
+	return c
+}
+
 type benchEnv struct {
 	c  client.Client
 	rc *runs.Client
@@ -52,7 +71,7 @@ type benchEnv struct {
 
 func newBenchEnv(b *testing.B) *benchEnv {
 	b.Helper()
-	c := devservertest.Start(b)
+	c := benchServer(b)
 	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
 	w.RegisterWorkflow(workflows.Pipeline)
 	w.RegisterWorkflow(baselineWorkflow)
