@@ -29,7 +29,7 @@ var (
 )
 
 // sluiceBin builds the binary once per test process.
-func sluiceBin(t *testing.T) string {
+func sluiceBin(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "sluice-bin-")
@@ -51,7 +51,7 @@ func sluiceBin(t *testing.T) string {
 
 // freePort is a port for a `sluice dev` of a test, from below the kernel's
 // ephemeral range (see devserver.FreePort).
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	p, err := devserver.FreePort()
 	if err != nil {
@@ -62,7 +62,7 @@ func freePort(t *testing.T) int {
 
 // env is one Sluice installation: a data dir and the ports of its servers.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	bin      string
 	dataDir  string
 	temporal int
@@ -71,7 +71,7 @@ type env struct {
 	temporalHost string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	dir := t.TempDir()
 	// as root, build steps run as the step user, who must pass through the

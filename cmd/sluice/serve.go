@@ -66,7 +66,15 @@ type serveFlags struct {
 	// otlp is --otlp-endpoint and --otlp-insecure; tracing what they made.
 	otlp    telemetry.Options
 	tracing *telemetry.Tracing
+	// stickyCache is --sticky-cache.
+	stickyCache int
 }
+
+// DefaultStickyCache is how many workflows a worker keeps in memory between
+// their tasks. A run waiting days for approval needs none: when it is not
+// cached its next task replays its history (milliseconds), so the cache
+// only has to hold the runs that are busy, not every run that waits.
+const DefaultStickyCache = 200
 
 // addMetrics adds --metrics-addr and the tracing flags.
 func (s *serveFlags) addMetrics(cmd *cobra.Command) {
@@ -149,6 +157,7 @@ func (s *serveFlags) addData(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&s.stepUser, "step-user", "auto", "account local build steps run as: auto (UID 65532 when the worker is root), none (the worker's own: steps can read its secrets), or UID[:GID]")
 	cmd.Flags().StringVar(&s.decisionKey, "decision-key", "", "key with which the server vouches for approvers, shared by server and workers (default DATA_DIR/decision-key, made when missing)")
 	cmd.Flags().StringVar(&s.stepHome, "step-home", "", "HOME of local build steps, where their caches live (default DATA_DIR/workspaces/.home)")
+	cmd.Flags().IntVar(&s.stickyCache, "sticky-cache", DefaultStickyCache, "workflows the worker keeps in memory between their tasks (others replay their history when they next run)")
 }
 
 // loadConfig reads --config; without one Sluice serves no webhooks and no chat.
@@ -185,6 +194,11 @@ func (s *serveFlags) runsClient(c client.Client) *runs.Client {
 }
 
 func (s *serveFlags) workerConfig(c client.Client, dir string) (worker.Config, error) {
+	if s.stickyCache < 1 {
+		return worker.Config{}, fmt.Errorf("--sticky-cache %d: must be at least 1", s.stickyCache)
+	}
+	// process-wide in the SDK; every worker of this process shares it
+	sdkworker.SetStickyWorkflowCacheSize(s.stickyCache)
 	statuses := map[string]gitstatus.Reporter{}
 	for _, r := range s.cfg.Repositories {
 		if r.Token() == "" {
