@@ -44,6 +44,16 @@ type experimentFile struct {
 		Image    string              `yaml:"image"`
 		TTL      pipelines.Duration  `yaml:"ttl"`
 	} `yaml:"faults"`
+	Alerts struct {
+		Expect []struct {
+			Name     string             `yaml:"name"`
+			Labels   map[string]string  `yaml:"labels"`
+			Receiver string             `yaml:"receiver"`
+			Within   pipelines.Duration `yaml:"within"`
+		} `yaml:"expect"`
+		Forbid           []string `yaml:"forbid"`
+		MaxNotifications int      `yaml:"max-notifications"`
+	} `yaml:"alerts"`
 }
 
 // Bounds of what an experiment may ask for.
@@ -166,6 +176,21 @@ func Parse(file string, data []byte) (*contract.Experiment, error) {
 		}
 		e.Faults = append(e.Faults, fault)
 	}
+	for i, x := range f.Alerts.Expect {
+		p := fmt.Sprintf("alerts.expect[%d]", i)
+		if x.Name == "" {
+			doc.Errorf(p+".name", "the alert's name (its alertname label)", "%s needs a name", p)
+		}
+		if x.Within <= 0 {
+			doc.Errorf(p+".within", `how soon after the first fault it must fire, e.g. "1m"`, "%s.within is required", p)
+		}
+		e.Alerts.Expect = append(e.Alerts.Expect, contract.ExpectedAlert{Name: x.Name, Labels: x.Labels, Receiver: x.Receiver, Within: x.Within.D()})
+	}
+	e.Alerts.Forbid = f.Alerts.Forbid
+	if f.Alerts.MaxNotifications < 0 {
+		doc.Errorf("alerts.max-notifications", "at most this many firing notifications; leave it out for no bound", "alerts.max-notifications must not be negative")
+	}
+	e.Alerts.MaxNotifications = f.Alerts.MaxNotifications
 	if err := doc.Err(); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,11 @@ faults:
   - kind: upgrade
     duration: 20s
     image: 127.0.0.1:5000/acme/hello@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+alerts:
+  expect:
+    - {name: HelloErrors, labels: {severity: page}, receiver: oncall, within: 1m}
+  forbid: [HelloLatency]
+  max-notifications: 3
 `
 
 func TestParseExperiment(t *testing.T) {
@@ -34,6 +40,11 @@ func TestParseExperiment(t *testing.T) {
 		e.SteadyState != 5*time.Second || e.Recovery != defaultWindow || e.ProbeTimeout != time.Second ||
 		e.SLO != (contract.SLO{MaxErrorWindow: time.Second, MaxP99: 300 * time.Millisecond}) {
 		t.Errorf("experiment: %+v", e)
+	}
+	wantAlerts := contract.Alerts{Expect: []contract.ExpectedAlert{{Name: "HelloErrors", Labels: map[string]string{"severity": "page"}, Receiver: "oncall", Within: time.Minute}},
+		Forbid: []string{"HelloLatency"}, MaxNotifications: 3}
+	if fmt.Sprint(e.Alerts) != fmt.Sprint(wantAlerts) {
+		t.Errorf("alerts %+v, want %+v", e.Alerts, wantAlerts)
 	}
 	if len(e.Faults) != 2 || e.Faults[0].Count != 1 || e.Faults[0].Grace == nil || *e.Faults[0].Grace != zero || e.Faults[1].Kind != contract.FaultUpgrade {
 		t.Errorf("faults: %+v", e.Faults)
@@ -57,6 +68,7 @@ func TestParseExperimentProblems(t *testing.T) {
 		"relative path":  {strings.Replace(goodExperiment, "path: /healthz", "path: healthz", 1), 4, "must start with /"},
 		"bad duration":   {strings.Replace(goodExperiment, "steady-state: 5s", "steady-state: soon", 1), 5, `bad duration "soon"`},
 		"empty":          {"", 1, "experiment is empty"},
+		"alert no within": {strings.Replace(goodExperiment, ", within: 1m}", "}", 1), 16, "alerts.expect[0].within is required"},
 		"kill has image": {strings.Replace(goodExperiment, "grace: 0s}", "grace: 0s, image: x}", 1), 10, "image is not used by pod-kill"},
 	} {
 		t.Run(name, func(t *testing.T) {

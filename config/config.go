@@ -43,7 +43,21 @@ type Config struct {
 	// Pools are the warm build-pod pools a spec's build.pool names; they
 	// need a cluster (--kubeconfig).
 	Pools []pool.Spec `yaml:"pools"`
+	// Alertmanager, when set, accepts Alertmanager's notifications at
+	// POST /hooks/alertmanager for chaos experiments.
+	Alertmanager *Alertmanager `yaml:"alertmanager"`
 }
+
+// Alertmanager is the receiver of Alertmanager's webhook notifications.
+type Alertmanager struct {
+	// Token is what Alertmanager sends as `Authorization: Bearer TOKEN`.
+	Token Secret `yaml:"token"`
+
+	token string
+}
+
+// TokenValue returns the loaded token.
+func (a *Alertmanager) TokenValue() string { return a.token }
 
 // Pool returns the pool named name.
 func (c *Config) Pool(name string) (pool.Spec, bool) {
@@ -215,6 +229,14 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		}
 		if s.APIURL != "" && !strings.HasSuffix(s.APIURL, "/") {
 			s.APIURL += "/"
+		}
+	}
+	if a := c.Alertmanager; a != nil {
+		var err error
+		if a.token, err = load(a.Token, lookupEnv, true); err != nil {
+			bad("alertmanager.token: %v", err)
+		} else if len(a.token) < 16 {
+			bad("alertmanager.token: at least 16 characters (Alertmanager sends it as a bearer token)")
 		}
 	}
 	pools := map[string]bool{}

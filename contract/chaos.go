@@ -36,6 +36,32 @@ type Experiment struct {
 	Recovery time.Duration `json:"recovery"`
 	SLO      SLO           `json:"slo"`
 	Faults   []Fault       `json:"faults"`
+	// Alerts is what the alerting must do during the experiment.
+	Alerts Alerts `json:"alerts,omitzero"`
+}
+
+// Alerts are the alerting's side of an experiment's verdict: notifications
+// reach Sluice from Alertmanager (POST /hooks/alertmanager).
+type Alerts struct {
+	// Expect lists alerts that must fire, each at its receiver, within its
+	// deadline after the first fault is injected.
+	Expect []ExpectedAlert `json:"expect,omitempty"`
+	// Forbid names alerts that must not fire during the experiment.
+	Forbid []string `json:"forbid,omitempty"`
+	// MaxNotifications bounds the firing notifications the experiment
+	// receives (0: no bound): more is an alert storm, as when a rule's
+	// alerts are not grouped and each one pages on its own.
+	MaxNotifications int `json:"max_notifications,omitempty"`
+}
+
+// ExpectedAlert is an alert the experiment must see firing.
+type ExpectedAlert struct {
+	Name string `json:"name"`
+	// Labels the alert must carry (a subset of its labels).
+	Labels map[string]string `json:"labels,omitempty"`
+	// Receiver is the Alertmanager receiver it must reach ("": any).
+	Receiver string        `json:"receiver,omitempty"`
+	Within   time.Duration `json:"within"`
 }
 
 // SLO is what the target must keep during an experiment.

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -90,10 +91,19 @@ type ChaosState struct {
 	// across the faults and the recovery.
 	Steady      *contract.Observation `json:"steady,omitempty"`
 	Observation *contract.Observation `json:"observation,omitempty"`
+	// Notifications are the Alertmanager notifications received while the
+	// experiment ran, with when they arrived.
+	Notifications []ReceivedAlert `json:"notifications,omitempty"`
 	// Failures say why the experiment did not pass.
 	Failures []string `json:"failures,omitempty"`
 	// Faults still to remove.
 	Undo []Undo `json:"undo,omitempty"`
+}
+
+// ReceivedAlert is a notification and when the experiment received it.
+type ReceivedAlert struct {
+	At time.Time `json:"at"`
+	AlertNotification
 }
 
 // ChaosRemovalMargin is added to a fault's duration for its expiry when the
@@ -108,6 +118,9 @@ type chaosRun struct {
 	saga Saga
 	wid  string
 	rid  string
+	// firstFault is when the first fault was injected: expected alerts'
+	// deadlines count from it.
+	firstFault time.Time
 }
 
 func (c *chaosRun) event(ctx workflow.Context, format string, args ...any) {
@@ -131,6 +144,17 @@ func Chaos(ctx workflow.Context, in ChaosInput) (ChaosState, error) {
 	}); err != nil {
 		return c.st, err
 	}
+	alerts := workflow.GetSignalChannel(ctx, SignalAlert)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var n AlertNotification
+			if !alerts.Receive(ctx, &n) {
+				return
+			}
+			c.st.Notifications = append(c.st.Notifications, ReceivedAlert{At: workflow.Now(ctx), AlertNotification: n})
+			c.event(ctx, "alert notification to %s: %s %s", n.Receiver, n.Status, alertNames(n))
+		}
+	})
 	err := c.run(ctx)
 	return c.finish(ctx, err)
 }
@@ -195,6 +219,9 @@ func (c *chaosRun) run(ctx workflow.Context) error {
 		fin := contract.FaultInput{RunID: c.rid, WorkflowID: c.wid, Index: i, Namespace: e.Namespace, Service: e.Service,
 			Fault: f, Expires: workflow.Now(ctx).Add(ttl)}
 		PushUndo(&c.saga, fmt.Sprintf("fault %d", i+1), contract.RemoveFault, fin, false)
+		if c.firstFault.IsZero() {
+			c.firstFault = workflow.Now(ctx)
+		}
 		res, err := call(injectCtx, contract.InjectFault, fin)
 		if err != nil {
 			return err
@@ -219,7 +246,112 @@ func (c *chaosRun) run(ctx workflow.Context) error {
 		c.event(ctx, "error window of %s from %s (%d requests failed: %s)", w.Length().Round(time.Millisecond), w.Start.UTC().Format("15:04:05.000"), w.Failed, w.Error)
 	}
 	c.st.Failures = append(c.st.Failures, judge(o, e.SLO)...)
+	if err := c.awaitAlerts(ctx); err != nil {
+		return err
+	}
+	c.st.Failures = append(c.st.Failures, judgeAlerts(e.Alerts, c.st.Notifications, c.firstFault)...)
 	return nil
+}
+
+// awaitAlerts waits, at most until the latest deadline, for the expected
+// alerts that have not arrived yet.
+func (c *chaosRun) awaitAlerts(ctx workflow.Context) error {
+	var last time.Time
+	for _, x := range c.in.Experiment.Alerts.Expect {
+		if d := c.firstFault.Add(x.Within); d.After(last) {
+			last = d
+		}
+	}
+	wait := last.Sub(workflow.Now(ctx))
+	if wait <= 0 {
+		return nil
+	}
+	c.st.Stage = "waiting for alerts"
+	_, err := workflow.AwaitWithTimeout(ctx, wait, func() bool {
+		for _, x := range c.in.Experiment.Alerts.Expect {
+			if _, ok := firstFiring(x, c.st.Notifications); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	return err
+}
+
+func alertNames(n AlertNotification) string {
+	var names []string
+	for _, a := range n.Alerts {
+		if !slices.Contains(names, a.Name) {
+			names = append(names, a.Name)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// firstFiring finds when an expected alert first arrived firing at its
+// receiver with its labels.
+func firstFiring(x contract.ExpectedAlert, ns []ReceivedAlert) (time.Time, bool) {
+	for _, n := range ns {
+		if n.Status != "firing" || (x.Receiver != "" && n.Receiver != x.Receiver) {
+			continue
+		}
+		for _, a := range n.Alerts {
+			if a.Name == x.Name && a.Status == "firing" && hasLabels(a.Labels, x.Labels) {
+				return n.At, true
+			}
+		}
+	}
+	return time.Time{}, false
+}
+
+func hasLabels(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// judgeAlerts lists how the alerting failed the experiment: an expected
+// alert missing, late or at the wrong receiver, a forbidden one firing, or
+// a group notifying more often than the storm limit.
+func judgeAlerts(spec contract.Alerts, ns []ReceivedAlert, firstFault time.Time) []string {
+	var out []string
+	for _, x := range spec.Expect {
+		at, ok := firstFiring(x, ns)
+		switch {
+		case !ok:
+			where := ""
+			if x.Receiver != "" {
+				where = " at receiver " + x.Receiver
+			}
+			out = append(out, fmt.Sprintf("expected alert %s%s did not fire within %s of the first fault", x.Name, where, x.Within))
+		case at.Sub(firstFault) > x.Within:
+			out = append(out, fmt.Sprintf("expected alert %s fired %s after the first fault, later than %s", x.Name, at.Sub(firstFault).Round(time.Second), x.Within))
+		}
+	}
+	for _, name := range spec.Forbid {
+		for _, n := range ns {
+			if n.Status == "firing" && slices.ContainsFunc(n.Alerts, func(a Alert) bool { return a.Name == name && a.Status == "firing" }) {
+				out = append(out, fmt.Sprintf("alert %s fired (to %s) and must not", name, n.Receiver))
+				break
+			}
+		}
+	}
+	if limit := spec.MaxNotifications; limit > 0 {
+		firing, groups := 0, map[string]bool{}
+		for _, n := range ns {
+			if n.Status == "firing" {
+				firing++
+				groups[n.GroupKey] = true
+			}
+		}
+		if firing > limit {
+			out = append(out, fmt.Sprintf("alert storm: %d firing notifications from %d alert group(s), at most %d allowed (are the alerts grouped?)", firing, len(groups), limit))
+		}
+	}
+	return out
 }
 
 // judge lists how an observation broke the SLO (nothing: it held).

@@ -19,7 +19,28 @@ const (
 	// push; payload Request. Depending on the spec's concurrency the run is
 	// superseded (cancel-previous) or the push waits its turn (queue).
 	SignalPush = "push"
+	// SignalAlert tells a running Chaos workflow of an Alertmanager
+	// notification; payload AlertNotification.
+	SignalAlert = "alert"
 )
+
+// AlertNotification is one notification Alertmanager sent (its webhook
+// payload, reduced to what an experiment judges).
+type AlertNotification struct {
+	Receiver string `json:"receiver"`
+	// Status is "firing" or "resolved"; GroupKey identifies the alert group.
+	Status   string  `json:"status"`
+	GroupKey string  `json:"group_key"`
+	Alerts   []Alert `json:"alerts"`
+}
+
+// Alert is one alert of a notification.
+type Alert struct {
+	Name     string            `json:"name"`
+	Status   string            `json:"status"`
+	Labels   map[string]string `json:"labels"`
+	StartsAt time.Time         `json:"starts_at"`
+}
 
 // Decision is the payload of the approve and reject updates.
 type Decision struct {

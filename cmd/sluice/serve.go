@@ -533,6 +533,9 @@ func (s *serveFlags) startHTTP(c client.Client, dir string, log *slog.Logger) (*
 	if len(s.cfg.Repositories) > 0 {
 		(&webhooks.Receiver{Config: s.cfg, Start: &runs.PushStarter{Client: rc, Config: s.cfg}, Log: log, Metrics: s.metrics}).Register(api.Mux)
 	}
+	if am := s.cfg.Alertmanager; am != nil {
+		(&webhooks.Alertmanager{Token: am.TokenValue(), Deliver: rc, Log: log}).Register(api.Mux)
+	}
 	if sl := s.cfg.Slack; sl != nil && sl.SigningSecretValue() != "" {
 		(&chat.Interactions{SigningSecret: sl.SigningSecretValue(), Runs: rc, Slack: s.slack(), Log: log}).Register(api.Mux)
 	}

@@ -1,0 +1,87 @@
+package webhooks
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// AlertNotification is one Alertmanager webhook notification (payload
+// version 4), as chaos experiments judge it.
+type AlertNotification struct {
+	Receiver string `json:"receiver"`
+	// Status is "firing" or "resolved".
+	Status   string `json:"status"`
+	GroupKey string `json:"groupKey"`
+	Alerts   []struct {
+		Status   string            `json:"status"`
+		Labels   map[string]string `json:"labels"`
+		StartsAt time.Time         `json:"startsAt"`
+	} `json:"alerts"`
+	Version string `json:"version"`
+}
+
+// AlertDeliverer hands a notification to every chaos experiment that is
+// running and says how many got it.
+type AlertDeliverer interface {
+	DeliverAlert(ctx context.Context, n AlertNotification) (int, error)
+}
+
+// Alertmanager receives Alertmanager's notifications at POST
+// /hooks/alertmanager: Alertmanager authenticates with `Authorization:
+// Bearer TOKEN` (http_config.authorization of its webhook_config), and each
+// notification goes to the running chaos experiments, which judge the
+// alerting (expected alerts, forbidden ones, storms).
+type Alertmanager struct {
+	Token   string
+	Deliver AlertDeliverer
+	Log     *slog.Logger
+}
+
+// Register mounts the receiver on mux.
+func (a *Alertmanager) Register(mux *http.ServeMux) { mux.Handle("POST /hooks/alertmanager", a) }
+
+func (a *Alertmanager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if a.Token == "" || !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a.Token)) != 1 {
+		a.Log.Warn("alertmanager notification refused: bad or missing bearer token", "remote", r.RemoteAddr)
+		http.Error(w, "unauthorized: send the token of alertmanager.token in the server configuration as `Authorization: Bearer TOKEN`", http.StatusUnauthorized)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		http.Error(w, "notification larger than 5 MiB", http.StatusRequestEntityTooLarge)
+		return
+	}
+	if err != nil {
+		http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	var n AlertNotification
+	if err := json.Unmarshal(body, &n); err != nil {
+		http.Error(w, "not an Alertmanager webhook notification: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if n.Version != "4" || (n.Status != "firing" && n.Status != "resolved") {
+		http.Error(w, fmt.Sprintf("unsupported notification (version %q, status %q): Sluice reads Alertmanager's webhook payload version 4", n.Version, n.Status), http.StatusBadRequest)
+		return
+	}
+	count, err := a.Deliver.DeliverAlert(r.Context(), n)
+	if err != nil {
+		// Alertmanager retries a notification that was not accepted.
+		a.Log.Error("alertmanager notification not delivered", "receiver", n.Receiver, "error", err)
+		http.Error(w, "not delivered, retry: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	a.Log.Info("alertmanager notification", "receiver", n.Receiver, "status", n.Status, "alerts", len(n.Alerts), "experiments", count)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]int{"experiments": count})
+}

@@ -1,0 +1,75 @@
+package webhooks
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// payload is a notification as Alertmanager 0.25 sends it (webhook
+// payload version 4).
+const payload = `{"receiver":"oncall","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"HelloErrors","namespace":"hello","severity":"page"},"annotations":{"summary":"hello answers 5xx"},"startsAt":"2026-12-01T10:00:01.5Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prometheus/graph","fingerprint":"a1b2c3"}],"groupLabels":{"alertname":"HelloErrors"},"commonLabels":{"alertname":"HelloErrors","severity":"page"},"commonAnnotations":{},"externalURL":"http://alertmanager:9093","version":"4","groupKey":"{}:{alertname=\"HelloErrors\"}","truncatedAlerts":0}`
+
+type fakeDeliverer struct {
+	got []AlertNotification
+	err error
+}
+
+func (f *fakeDeliverer) DeliverAlert(_ context.Context, n AlertNotification) (int, error) {
+	f.got = append(f.got, n)
+	return 2, f.err
+}
+
+func TestAlertmanagerReceiver(t *testing.T) {
+	const token = "0123456789abcdef-token"
+	for name, tc := range map[string]struct {
+		auth, body string
+		deliverErr error
+		code       int
+	}{
+		"delivered":        {"Bearer " + token, payload, nil, 200},
+		"no token":         {"", payload, nil, 401},
+		"wrong token":      {"Bearer " + strings.Repeat("x", len(token)), payload, nil, 401},
+		"basic auth":       {"Basic " + token, payload, nil, 401},
+		"not json":         {"Bearer " + token, "<html>", nil, 400},
+		"other version":    {"Bearer " + token, strings.Replace(payload, `"version":"4"`, `"version":"3"`, 1), nil, 400},
+		"temporal is away": {"Bearer " + token, payload, errors.New("unavailable"), 503},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := &fakeDeliverer{err: tc.deliverErr}
+			mux := http.NewServeMux()
+			(&Alertmanager{Token: token, Deliver: d, Log: slog.New(slog.DiscardHandler)}).Register(mux)
+			srv := httptest.NewServer(mux)
+			defer srv.Close()
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/hooks/alertmanager", strings.NewReader(tc.body))
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.code {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.code, b)
+			}
+			if tc.code == 401 && len(d.got) > 0 {
+				t.Fatal("an unauthenticated notification was delivered")
+			}
+			if tc.code == 200 {
+				if len(d.got) != 1 || d.got[0].Receiver != "oncall" || d.got[0].Alerts[0].Labels["alertname"] != "HelloErrors" || d.got[0].Alerts[0].StartsAt.IsZero() {
+					t.Fatalf("delivered %+v", d.got)
+				}
+				if !strings.Contains(string(b), `"experiments":2`) {
+					t.Errorf("answer %s", b)
+				}
+			}
+		})
+	}
+}
