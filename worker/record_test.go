@@ -26,6 +26,7 @@ import (
 	"github.com/sluice-cd/sluice/pipelines"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/testenv/poll"
+	"github.com/sluice-cd/sluice/webhooks"
 	"github.com/sluice-cd/sluice/workflows"
 )
 
@@ -98,8 +99,64 @@ func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Co
 		}
 	}
 	bind.Activity(w, contract.SendNotice, send)
+	bind.Activity(w, contract.ChaosObserve, func(ctx context.Context, in contract.ObserveInput) (contract.Observation, error) {
+		// the probe runs as long as it is asked to: the workflow's timers
+		// and the alert signals happen while it does
+		select {
+		case <-time.After(time.Until(in.Until)):
+		case <-ctx.Done():
+			return contract.Observation{}, ctx.Err()
+		}
+		return contract.Observation{Requests: 100, Resolution: 50 * time.Millisecond, P50: time.Millisecond, P99: 2 * time.Millisecond}, nil
+	})
+	bind.Activity(w, contract.LoadExperiments, func(ctx context.Context, in contract.ExperimentsInput) ([]contract.Experiment, error) {
+		e := chaosExperiment()
+		e.Namespace = in.Namespace
+		return []contract.Experiment{e}, nil
+	})
+	bind.Activity(w, contract.InjectFault, func(ctx context.Context, in contract.FaultInput) (contract.FaultResult, error) {
+		return contract.FaultResult{Summary: "deleted 1 of 2 pods: hello-1"}, nil
+	})
+	bind.Undo(w, contract.RemoveFault, func(ctx context.Context, in contract.FaultInput) error { return nil })
 	bind.Activity(w, contract.GetApprovalPolicy, func(ctx context.Context, _ contract.Nothing) (contract.ApprovalPolicy, error) {
 		return contract.ApprovalPolicy{Groups: map[string][]string{"leads": {"dave"}}, Key: recordKey.Public().(ed25519.PublicKey)}, nil
+	})
+}
+
+// chaosExperiment is a short experiment that expects an alert.
+func chaosExperiment() contract.Experiment {
+	return contract.Experiment{
+		Name: "pod-kill", Namespace: "hello", Service: "hello", Path: "/healthz", Rate: 20, ProbeTimeout: time.Second,
+		SteadyState: time.Second, Recovery: time.Second,
+		SLO:    contract.SLO{MaxErrorWindow: time.Second},
+		Faults: []contract.Fault{{Kind: contract.FaultPodKill, Count: 1, Duration: 2 * time.Second}},
+		Alerts: contract.Alerts{Expect: []contract.ExpectedAlert{{Name: "HelloInstanceDown", Receiver: "oncall", Within: 10 * time.Second}}},
+	}
+}
+
+// chaosSpec runs the experiment in the pipeline's chaos phase.
+const chaosSpec = `version: 1
+build: {commands: [make]}
+bake: {image: 127.0.0.1:5000/acme/hello}
+deploy: {manifests: k8s}
+integration: {image: 127.0.0.1:5000/acme/it, commands: [./it]}
+chaos: {experiments: [chaos/pod-kill.yml]}
+`
+
+// sendAlert signals the notification the experiment expects to every
+// running Chaos workflow, as POST /hooks/alertmanager does.
+func sendAlert(t *testing.T, c client.Client) {
+	t.Helper()
+	poll.Until(t, "an experiment to run", func() bool {
+		n, err := (&runs.Client{Temporal: c}).DeliverAlert(context.Background(), webhooks.AlertNotification{
+			Receiver: "oncall", Status: "firing", GroupKey: `{}:{alertname="HelloInstanceDown"}`, Version: "4",
+			Alerts: []struct {
+				Status   string            `json:"status"`
+				Labels   map[string]string `json:"labels"`
+				StartsAt time.Time         `json:"startsAt"`
+			}{{Status: "firing", Labels: map[string]string{"alertname": "HelloInstanceDown"}}},
+		})
+		return err == nil && n > 0
 	})
 }
 
@@ -196,6 +253,9 @@ func TestRecordHistories(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		// the chaos phase: a Chaos child workflow that receives the alert
+		// it expects
+		{"chaos_phase", chaosSpec, "", func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) { sendAlert(t, c) }},
 		{"supersede", approvalSpec, "", func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
 			waitApproval(t, rc, ref)
 			next := workflows.Request{Push: push("b"), Spec: scenarioSpec(t, approvalSpec)}
@@ -215,6 +275,7 @@ func TestRecordHistories(t *testing.T) {
 			c := devservertest.Start(t)
 			w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
 			w.RegisterWorkflow(workflows.Pipeline)
+			w.RegisterWorkflow(workflows.Chaos)
 			stubActivities(w, sc.fail, nil)
 			if err := w.Start(); err != nil {
 				t.Fatal(err)
@@ -234,6 +295,33 @@ func TestRecordHistories(t *testing.T) {
 			writeHistory(t, c, started.Ref, filepath.Join("..", "workflows", "testdata", sc.name+".json"))
 		})
 	}
+}
+
+// TestRecordChaosHistory records a Chaos workflow run on its own (as
+// `sluice chaos run` starts it) that receives its expected alert.
+func TestRecordChaosHistory(t *testing.T) {
+	if !*record || (*recordOnly != "" && *recordOnly != "chaos_experiment") {
+		t.Skip("pass -record to regenerate the replay histories")
+	}
+	c := devservertest.Start(t)
+	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
+	w.RegisterWorkflow(workflows.Chaos)
+	stubActivities(w, "", nil)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	run, err := c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: "chaos/pod-kill/record", TaskQueue: workflows.TaskQueue},
+		workflows.Chaos, workflows.ChaosInput{Experiment: chaosExperiment()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendAlert(t, c)
+	var st workflows.ChaosState
+	if err := run.Get(context.Background(), &st); err != nil || st.State != workflows.ChaosPassed {
+		t.Fatalf("experiment %s: %v %v", st.State, err, st.Failures)
+	}
+	writeHistory(t, c, runs.Ref{WorkflowID: run.GetID(), RunID: run.GetRunID()}, filepath.Join("..", "workflows", "testdata", "chaos_experiment.json"))
 }
 
 func approveAlice(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {

@@ -1,12 +1,16 @@
 package workflows
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 )
 
 // TestReplayCommittedHistories replays every history in testdata against the
@@ -41,6 +45,10 @@ func TestReplayCommittedHistories(t *testing.T) {
 		"success_available.json": {"ImF2YWlsYWJsZS1zdGF0dXMi", `"RetireRelease"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		// the marker of change "rerun-after-worker-loss" after build's
 		// attempts timed out on heartbeats, then the rest of the run
+		// the chaos phase's child experiment, and an experiment started on
+		// its own that received its expected alert
+		"chaos_phase.json":       {"START_CHILD_WORKFLOW_EXECUTION_INITIATED", `"LoadExperiments"`, "CHILD_WORKFLOW_EXECUTION_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
+		"chaos_experiment.json":  {"WORKFLOW_EXECUTION_SIGNALED", `"InjectFault"`, `"RemoveFault"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		"worker_loss_rerun.json": {"InJlcnVuLWFmdGVyLXdvcmtlci1sb3NzIg==", "ACTIVITY_TASK_TIMED_OUT", `"Production"`, "WORKFLOW_EXECUTION_COMPLETED"},
 	}
 	seen := 0
@@ -58,7 +66,12 @@ func TestReplayCommittedHistories(t *testing.T) {
 			}
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflow(Pipeline)
-			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
+			r.RegisterWorkflow(Chaos)
+			h, err := client.HistoryFromJSON(bytes.NewReader(b), client.HistoryJSONOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.ReplayWorkflowHistoryWithOptions(nil, h, worker.ReplayWorkflowHistoryOptions{OriginalExecution: originalExecution(h)}); err != nil {
 				t.Fatalf("replay: %v", err)
 			}
 		})
@@ -69,4 +82,25 @@ func TestReplayCommittedHistories(t *testing.T) {
 	if seen != len(want) {
 		t.Fatalf("found %d of the %d required histories in testdata", seen, len(want))
 	}
+}
+
+// originalExecution is the recorded run's workflow ID and run ID, which
+// the workflow derives its children's IDs from (ChaosWorkflowID): the run
+// ID is the started event's, the workflow ID is read back from a child's.
+func originalExecution(h *historypb.History) workflow.Execution {
+	var ex workflow.Execution
+	for _, e := range h.Events {
+		if a := e.GetWorkflowExecutionStartedEventAttributes(); a != nil {
+			ex.RunID = a.GetOriginalExecutionRunId()
+		}
+		if a := e.GetStartChildWorkflowExecutionInitiatedEventAttributes(); a != nil && ex.ID == "" {
+			if id, _, ok := strings.Cut(a.GetWorkflowId(), "@"+ex.RunID+"/"); ok {
+				ex.ID = id
+			}
+		}
+	}
+	if ex.ID == "" {
+		ex.ID = "ReplayId"
+	}
+	return ex
 }
