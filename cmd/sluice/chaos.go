@@ -22,7 +22,7 @@ func newChaosCmd(g *globals) *cobra.Command {
 		Use:   "chaos",
 		Short: "Run chaos experiments: inject faults into a workload, check it kept its SLO, always remove the faults",
 	}
-	cmd.AddCommand(newChaosRunCmd(g), newChaosStatusCmd(g), newChaosCancelCmd(g), newChaosLintCmd(g))
+	cmd.AddCommand(newChaosRunCmd(g), newChaosStatusCmd(g), newChaosCancelCmd(g), newChaosLintCmd(g), newChaosScheduleCmd(g), newChaosUnscheduleCmd(g))
 	return cmd
 }
 
@@ -230,5 +230,76 @@ func printVerdict(g *globals, st workflows.ChaosState) {
 	}
 	if len(st.Undo) > 0 {
 		fmt.Fprintf(g.stdout, "faults not yet removed: %d (their expiry removes them if nothing else does)\n", len(st.Undo))
+	}
+}
+
+// ChaosScheduleID is the Temporal Schedule of an experiment's recurring runs.
+func ChaosScheduleID(experiment string) string { return "chaos-schedule/" + experiment }
+
+func newChaosScheduleCmd(g *globals) *cobra.Command {
+	var every time.Duration
+	var target string
+	var now bool
+	cmd := &cobra.Command{
+		Use:   "schedule FILE --every DURATION",
+		Short: "Run an experiment again and again (a Temporal Schedule; a run still going when the next is due is not doubled)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if every < time.Minute {
+				return fmt.Errorf("--every %s: an experiment may recur at most once a minute", every)
+			}
+			in, err := loadExperiment(args[0])
+			if err != nil {
+				return err
+			}
+			if target != "" {
+				in.Experiment.Namespace = target
+			}
+			c, err := g.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			id := ChaosScheduleID(in.Experiment.Name)
+			_, err = c.ScheduleClient().Create(cmd.Context(), client.ScheduleOptions{
+				ID:                 id,
+				Spec:               client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}},
+				Overlap:            enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+				TriggerImmediately: now,
+				Action: &client.ScheduleWorkflowAction{
+					ID: "chaos/" + in.Experiment.Name + "/scheduled", Workflow: workflows.Chaos, Args: []any{*in}, TaskQueue: workflows.TaskQueue,
+				},
+			})
+			if err != nil {
+				return fmt.Errorf("schedule %s: %w (an experiment of that name is already scheduled? remove it with `sluice chaos unschedule %s`)", id, err, in.Experiment.Name)
+			}
+			fmt.Fprintf(g.stdout, "experiment %s scheduled every %s as %s; its runs are chaos/%s/scheduled-TIME (sluice chaos status)\n", in.Experiment.Name, every, id, in.Experiment.Name)
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&every, "every", 0, "how often the experiment runs (at least 1m)")
+	cmd.Flags().StringVar(&target, "target-namespace", "", "run against this namespace instead of the file's target.namespace")
+	cmd.Flags().BoolVar(&now, "now", false, "also run it once right away")
+	_ = cmd.MarkFlagRequired("every")
+	return cmd
+}
+
+func newChaosUnscheduleCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "unschedule NAME",
+		Short: "Stop an experiment's recurring runs (a run in progress finishes and removes its faults)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if err := c.ScheduleClient().GetHandle(cmd.Context(), ChaosScheduleID(args[0])).Delete(cmd.Context()); err != nil {
+				return chaosNotFound(ChaosScheduleID(args[0]), err)
+			}
+			fmt.Fprintf(g.stdout, "experiment %s unscheduled\n", args[0])
+			return nil
+		},
 	}
 }

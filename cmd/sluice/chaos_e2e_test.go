@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -65,6 +66,30 @@ func TestChaosExperiments(t *testing.T) {
 		t.Log(out)
 		if code != 1 || !regexp.MustCompile(`FAILED: error window of [0-9.]+m?s exceeds the SLO's 1.5s`).MatchString(out) {
 			t.Fatalf("exit %d\n%s%s", code, out, errOut)
+		}
+	})
+
+	t.Run("scheduled: runs as a Temporal Schedule", func(t *testing.T) {
+		out, errOut, code := e.sluice("chaos", "schedule", kill, "--every", "24h", "--now", "--target-namespace", two.Namespace)
+		if code != 0 || !strings.Contains(out, "scheduled every 24h0m0s as chaos-schedule/pod-kill") {
+			t.Fatalf("exit %d\n%s%s", code, out, errOut)
+		}
+		c, err := client.Dial(client.Options{HostPort: e.temporalAddress()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// the run the schedule started at once ends, and passes
+		poll.UntilWithin(t, 2*time.Minute, "the scheduled experiment to pass", func() bool {
+			resp, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+				Query: "WorkflowType = 'Chaos' AND TemporalScheduledById = 'chaos-schedule/pod-kill' AND ExecutionStatus = 'Completed'"})
+			return err == nil && len(resp.Executions) == 1
+		})
+		if out, errOut, code := e.sluice("chaos", "unschedule", "pod-kill"); code != 0 {
+			t.Fatalf("unschedule: exit %d\n%s%s", code, out, errOut)
+		}
+		if _, errOut, code := e.sluice("chaos", "unschedule", "pod-kill"); code == 0 || !strings.Contains(errOut, "no experiment") {
+			t.Fatalf("unscheduling twice: exit %d, %s", code, errOut)
 		}
 	})
 
