@@ -243,7 +243,7 @@ func (c *chaosRun) run(ctx workflow.Context) error {
 	}
 	c.st.Observation = &o
 	for _, w := range o.Windows {
-		c.event(ctx, "error window of %s from %s (%d requests failed: %s)", w.Length().Round(time.Millisecond), w.Start.UTC().Format("15:04:05.000"), w.Failed, w.Error)
+		c.event(ctx, "error window of %s from %s (%d of %d requests failed, first: %s)", w.Length().Round(time.Millisecond), w.Start.UTC().Format("15:04:05.000"), w.Failed, w.Requests, w.Error)
 	}
 	c.st.Failures = append(c.st.Failures, judge(o, e.SLO)...)
 	if err := c.awaitAlerts(ctx); err != nil {

@@ -26,9 +26,21 @@ func newChaosCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// withTemporal runs fn with a Temporal client for the command's lifetime.
+func (g *globals) withTemporal(fn func(ctx context.Context, c client.Client, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := g.dial(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return fn(cmd.Context(), c, args)
+	}
+}
+
 // loadExperiment parses an experiment file; problems end the command with
 // exit 1, each with its line.
-func loadExperiment(path string) (*workflows.ChaosInput, error) {
+func loadExperiment(path, target string) (*workflows.ChaosInput, error) {
 	e, err := chaos.Load(path)
 	if ps, ok := pipelines.AsProblems(err); ok {
 		return nil, exitError{code: 1, msg: fmt.Sprintf("%v\n%d problem(s) in %s", err, len(ps), path)}
@@ -36,7 +48,16 @@ func loadExperiment(path string) (*workflows.ChaosInput, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read experiment: %w", err)
 	}
+	if target != "" {
+		e.Namespace = target
+	}
 	return &workflows.ChaosInput{Experiment: *e}, nil
+}
+
+// checkExperiment refuses a bad file before anything connects to Temporal.
+func checkExperiment(_ *cobra.Command, args []string) error {
+	_, err := loadExperiment(args[0], "")
+	return err
 }
 
 func newChaosLintCmd(g *globals) *cobra.Command {
@@ -45,7 +66,7 @@ func newChaosLintCmd(g *globals) *cobra.Command {
 		Short: "Check an experiment file; exit 1 listing every problem with its line",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := loadExperiment(args[0])
+			in, err := loadExperiment(args[0], "")
 			if err != nil {
 				return err
 			}
@@ -62,24 +83,17 @@ func newChaosRunCmd(g *globals) *cobra.Command {
 	var detach bool
 	var target string
 	cmd := &cobra.Command{
-		Use:   "run FILE",
-		Short: "Start an experiment and follow its timeline; exit 0 when it passed, 1 when it failed",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := loadExperiment(args[0])
+		Use:     "run FILE",
+		Short:   "Start an experiment and follow its timeline; exit 0 when it passed, 1 when it failed",
+		Args:    cobra.ExactArgs(1),
+		PreRunE: checkExperiment,
+		RunE: g.withTemporal(func(ctx context.Context, c client.Client, args []string) error {
+			in, err := loadExperiment(args[0], target)
 			if err != nil {
 				return err
 			}
-			if target != "" {
-				in.Experiment.Namespace = target
-			}
-			c, err := g.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
 			id := fmt.Sprintf("chaos/%s/%s", in.Experiment.Name, time.Now().UTC().Format("20060102T150405.000"))
-			run, err := c.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{
+			run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 				ID: id, TaskQueue: workflows.TaskQueue,
 				WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 			}, workflows.Chaos, *in)
@@ -95,8 +109,8 @@ func newChaosRunCmd(g *globals) *cobra.Command {
 				}
 				return nil
 			}
-			return g.followChaos(cmd.Context(), c, run.GetID())
-		},
+			return g.followChaos(ctx, c, run.GetID())
+		}),
 	}
 	cmd.Flags().BoolVar(&detach, "detach", false, "start the experiment and return; follow it with `sluice chaos status`")
 	cmd.Flags().StringVar(&target, "target-namespace", "", "run against this namespace instead of the file's target.namespace")
@@ -109,16 +123,11 @@ func newChaosStatusCmd(g *globals) *cobra.Command {
 		Use:   "status ID",
 		Short: "Show an experiment's timeline, error windows and verdict",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		RunE: g.withTemporal(func(ctx context.Context, c client.Client, args []string) error {
 			if follow {
-				return g.followChaos(cmd.Context(), c, args[0])
+				return g.followChaos(ctx, c, args[0])
 			}
-			st, err := chaosState(cmd.Context(), c, args[0])
+			st, err := chaosState(ctx, c, args[0])
 			if err != nil {
 				return err
 			}
@@ -130,7 +139,7 @@ func newChaosStatusCmd(g *globals) *cobra.Command {
 			}
 			printVerdict(g, st)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the timeline until the experiment ends")
 	return cmd
@@ -141,18 +150,13 @@ func newChaosCancelCmd(g *globals) *cobra.Command {
 		Use:   "cancel ID",
 		Short: "Cancel an experiment; its faults are removed before it closes",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := c.CancelWorkflow(cmd.Context(), args[0], ""); err != nil {
+		RunE: g.withTemporal(func(ctx context.Context, c client.Client, args []string) error {
+			if err := c.CancelWorkflow(ctx, args[0], ""); err != nil {
 				return chaosNotFound(args[0], err)
 			}
 			fmt.Fprintf(g.stdout, "cancellation of %s requested; its faults are removed before it closes\n", args[0])
 			return nil
-		},
+		}),
 	}
 }
 
@@ -241,27 +245,20 @@ func newChaosScheduleCmd(g *globals) *cobra.Command {
 	var target string
 	var now bool
 	cmd := &cobra.Command{
-		Use:   "schedule FILE --every DURATION",
-		Short: "Run an experiment again and again (a Temporal Schedule; a run still going when the next is due is not doubled)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Use:     "schedule FILE --every DURATION",
+		Short:   "Run an experiment again and again (a Temporal Schedule; a run still going when the next is due is not doubled)",
+		Args:    cobra.ExactArgs(1),
+		PreRunE: checkExperiment,
+		RunE: g.withTemporal(func(ctx context.Context, c client.Client, args []string) error {
 			if every < time.Minute {
 				return fmt.Errorf("--every %s: an experiment may recur at most once a minute", every)
 			}
-			in, err := loadExperiment(args[0])
+			in, err := loadExperiment(args[0], target)
 			if err != nil {
 				return err
 			}
-			if target != "" {
-				in.Experiment.Namespace = target
-			}
-			c, err := g.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
 			id := ChaosScheduleID(in.Experiment.Name)
-			_, err = c.ScheduleClient().Create(cmd.Context(), client.ScheduleOptions{
+			_, err = c.ScheduleClient().Create(ctx, client.ScheduleOptions{
 				ID:                 id,
 				Spec:               client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}},
 				Overlap:            enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
@@ -275,7 +272,7 @@ func newChaosScheduleCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(g.stdout, "experiment %s scheduled every %s as %s; its runs are chaos/%s/scheduled-TIME (sluice chaos status)\n", in.Experiment.Name, every, id, in.Experiment.Name)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().DurationVar(&every, "every", 0, "how often the experiment runs (at least 1m)")
 	cmd.Flags().StringVar(&target, "target-namespace", "", "run against this namespace instead of the file's target.namespace")
@@ -289,17 +286,12 @@ func newChaosUnscheduleCmd(g *globals) *cobra.Command {
 		Use:   "unschedule NAME",
 		Short: "Stop an experiment's recurring runs (a run in progress finishes and removes its faults)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := c.ScheduleClient().GetHandle(cmd.Context(), ChaosScheduleID(args[0])).Delete(cmd.Context()); err != nil {
+		RunE: g.withTemporal(func(ctx context.Context, c client.Client, args []string) error {
+			if err := c.ScheduleClient().GetHandle(ctx, ChaosScheduleID(args[0])).Delete(ctx); err != nil {
 				return chaosNotFound(ChaosScheduleID(args[0]), err)
 			}
 			fmt.Fprintf(g.stdout, "experiment %s unscheduled\n", args[0])
 			return nil
-		},
+		}),
 	}
 }

@@ -51,7 +51,7 @@ func TestChaosAlerting(t *testing.T) {
 	app := chaostest.DeploySample(t, 2)
 	hook := "http://127.0.0.1:" + strconv.Itoa(e.http) + "/hooks/alertmanager"
 	stack := func(t *testing.T, rules string, groupBy ...string) *promtest.Stack {
-		return promtest.Start(t, promtest.Options{Kubeconfig: p.Kubeconfig, Namespaces: []string{app.Namespace},
+		return promtest.Start(t, promtest.Options{Client: app.Client, Namespaces: []string{app.Namespace},
 			Rules: rules, WebhookURL: hook, WebhookToken: token, Receiver: "oncall", GroupBy: groupBy})
 	}
 	badUpgrade := writeExperiment(t, "bad-upgrade", fmt.Sprintf(`  - {kind: upgrade, image: %q, duration: 15s}

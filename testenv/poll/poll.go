@@ -15,13 +15,7 @@ const Deadline = 60 * time.Second
 // what when Deadline passes first.
 func Until(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	end := time.Now().Add(Deadline)
-	for !cond() {
-		if time.Now().After(end) {
-			tb.Fatalf("timed out after %s waiting for %s", Deadline, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	UntilWithin(tb, Deadline, what, cond)
 }
 
 // UntilWithin is Until with its own deadline, for conditions known to take

@@ -7,16 +7,23 @@ package promtest
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/sluice-cd/sluice/testenv"
 )
@@ -29,7 +36,10 @@ const (
 
 // Options configure the stack.
 type Options struct {
-	Kubeconfig string
+	// Client lists the pods to scrape. Debian's Prometheus is built
+	// without Kubernetes service discovery, so the stack writes the pods
+	// into a file Prometheus watches (file_sd), twice a second.
+	Client kubernetes.Interface
 	// Namespaces whose pods are scraped at PORT/metrics, every second; a pod
 	// is scraped on each container port named "http" or numbered 8080.
 	Namespaces []string
@@ -97,21 +107,28 @@ alerting:
   alertmanagers: [{static_configs: [{targets: [%q]}]}]
 scrape_configs:
   - job_name: pods
-    kubernetes_sd_configs:
-      - role: pod
-        kubeconfig_file: %s
-        namespaces: {names: [%s]}
-    relabel_configs:
-      - source_labels: [__meta_kubernetes_pod_container_port_name, __meta_kubernetes_pod_container_port_number]
-        regex: 'http;.*|.*;8080'
-        action: keep
-      - source_labels: [__meta_kubernetes_namespace]
-        target_label: namespace
-      - source_labels: [__meta_kubernetes_pod_name]
-        target_label: pod
-      - source_labels: [__meta_kubernetes_pod_label_app]
-        target_label: app
-`, filepath.Join(dir, "rules.yml"), amAddr, o.Kubeconfig, quoteAll(o.Namespaces)))
+    file_sd_configs: [{files: [%s], refresh_interval: 1s}]
+`, filepath.Join(dir, "rules.yml"), amAddr, filepath.Join(dir, "targets.json")))
+	targets := filepath.Join(dir, "targets.json")
+	if err := writeTargets(o, targets); err != nil {
+		tb.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				_ = writeTargets(o, targets)
+			}
+		}
+	}()
+	tb.Cleanup(func() { close(stop); <-done })
 
 	s.run(tb, AlertmanagerBin, "--config.file="+filepath.Join(dir, "alertmanager.yml"), "--storage.path="+filepath.Join(dir, "am"),
 		"--web.listen-address="+amAddr, "--cluster.listen-address=")
@@ -209,4 +226,48 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// target is one entry of a file_sd file.
+type target struct {
+	Targets []string          `json:"targets"`
+	Labels  map[string]string `json:"labels"`
+}
+
+// writeTargets lists the running pods of the namespaces and writes them
+// (atomically) as Prometheus file_sd targets with their namespace, pod and
+// app labels.
+func writeTargets(o Options, path string) error {
+	out := []target{}
+	for _, ns := range o.Namespaces {
+		pods, err := o.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		for _, p := range pods.Items {
+			if p.Status.Phase != corev1.PodRunning || p.Status.PodIP == "" || p.DeletionTimestamp != nil {
+				continue
+			}
+			for _, c := range p.Spec.Containers {
+				for _, port := range c.Ports {
+					if port.Name != "http" && port.ContainerPort != 8080 {
+						continue
+					}
+					out = append(out, target{
+						Targets: []string{net.JoinHostPort(p.Status.PodIP, strconv.Itoa(int(port.ContainerPort)))},
+						Labels:  map[string]string{"namespace": ns, "pod": p.Name, "app": p.Labels["app"]},
+					})
+				}
+			}
+		}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
