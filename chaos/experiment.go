@@ -6,9 +6,11 @@ package chaos
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -184,7 +186,11 @@ func Parse(file string, data []byte) (*contract.Experiment, error) {
 		if x.Within <= 0 {
 			doc.Errorf(p+".within", `how soon after the first fault it must fire, e.g. "1m"`, "%s.within is required", p)
 		}
-		e.Alerts.Expect = append(e.Alerts.Expect, contract.ExpectedAlert{Name: x.Name, Labels: x.Labels, Receiver: x.Receiver, Within: x.Within.D()})
+		var labels []contract.Label
+		for _, k := range slices.Sorted(maps.Keys(x.Labels)) {
+			labels = append(labels, contract.Label{Name: k, Value: x.Labels[k]})
+		}
+		e.Alerts.Expect = append(e.Alerts.Expect, contract.ExpectedAlert{Name: x.Name, Labels: labels, Receiver: x.Receiver, Within: x.Within.D()})
 	}
 	e.Alerts.Forbid = f.Alerts.Forbid
 	if f.Alerts.MaxNotifications < 0 {

@@ -41,7 +41,7 @@ func TestParseExperiment(t *testing.T) {
 		e.SLO != (contract.SLO{MaxErrorWindow: time.Second, MaxP99: 300 * time.Millisecond}) {
 		t.Errorf("experiment: %+v", e)
 	}
-	wantAlerts := contract.Alerts{Expect: []contract.ExpectedAlert{{Name: "HelloErrors", Labels: map[string]string{"severity": "page"}, Receiver: "oncall", Within: time.Minute}},
+	wantAlerts := contract.Alerts{Expect: []contract.ExpectedAlert{{Name: "HelloErrors", Labels: []contract.Label{{Name: "severity", Value: "page"}}, Receiver: "oncall", Within: time.Minute}},
 		Forbid: []string{"HelloLatency"}, MaxNotifications: 3}
 	if fmt.Sprint(e.Alerts) != fmt.Sprint(wantAlerts) {
 		t.Errorf("alerts %+v, want %+v", e.Alerts, wantAlerts)
@@ -57,19 +57,19 @@ func TestParseExperimentProblems(t *testing.T) {
 		line int
 		want string
 	}{
-		"not yaml":       {"version: 1\ntarget: [\n", 2, "not valid YAML"},
-		"unknown key":    {strings.Replace(goodExperiment, "steady-state", "steady-sate", 1), 5, `did you mean "steady-state"?`},
-		"no slo window":  {strings.Replace(goodExperiment, "  max-error-window: 1s\n", "", 1), 6, "slo.max-error-window is required"},
-		"bad kind":       {strings.Replace(goodExperiment, "kind: pod-kill", "kind: pod-kil", 1), 10, `unknown fault kind "pod-kil"`},
-		"no duration":    {strings.Replace(goodExperiment, "duration: 10s, ", "", 1), 10, "faults[0].duration must be between 1s and 1h"},
-		"bad image":      {strings.Replace(goodExperiment, "image: 127.0.0.1", "image: UPPER 127.0.0.1", 1), 13, "is not an image reference"},
-		"bad namespace":  {strings.Replace(goodExperiment, "namespace: hello", "namespace: Hello_World", 1), 3, "is not a Kubernetes namespace name"},
-		"rate too high":  {strings.Replace(goodExperiment, "rate: 50", "rate: 5000", 1), 4, "probe.rate 5000 is out of range"},
-		"relative path":  {strings.Replace(goodExperiment, "path: /healthz", "path: healthz", 1), 4, "must start with /"},
-		"bad duration":   {strings.Replace(goodExperiment, "steady-state: 5s", "steady-state: soon", 1), 5, `bad duration "soon"`},
-		"empty":          {"", 1, "experiment is empty"},
+		"not yaml":        {"version: 1\ntarget: [\n", 2, "not valid YAML"},
+		"unknown key":     {strings.Replace(goodExperiment, "steady-state", "steady-sate", 1), 5, `did you mean "steady-state"?`},
+		"no slo window":   {strings.Replace(goodExperiment, "  max-error-window: 1s\n", "", 1), 6, "slo.max-error-window is required"},
+		"bad kind":        {strings.Replace(goodExperiment, "kind: pod-kill", "kind: pod-kil", 1), 10, `unknown fault kind "pod-kil"`},
+		"no duration":     {strings.Replace(goodExperiment, "duration: 10s, ", "", 1), 10, "faults[0].duration must be between 1s and 1h"},
+		"bad image":       {strings.Replace(goodExperiment, "image: 127.0.0.1", "image: UPPER 127.0.0.1", 1), 13, "is not an image reference"},
+		"bad namespace":   {strings.Replace(goodExperiment, "namespace: hello", "namespace: Hello_World", 1), 3, "is not a Kubernetes namespace name"},
+		"rate too high":   {strings.Replace(goodExperiment, "rate: 50", "rate: 5000", 1), 4, "probe.rate 5000 is out of range"},
+		"relative path":   {strings.Replace(goodExperiment, "path: /healthz", "path: healthz", 1), 4, "must start with /"},
+		"bad duration":    {strings.Replace(goodExperiment, "steady-state: 5s", "steady-state: soon", 1), 5, `bad duration "soon"`},
+		"empty":           {"", 1, "experiment is empty"},
 		"alert no within": {strings.Replace(goodExperiment, ", within: 1m}", "}", 1), 16, "alerts.expect[0].within is required"},
-		"kill has image": {strings.Replace(goodExperiment, "grace: 0s}", "grace: 0s, image: x}", 1), 10, "image is not used by pod-kill"},
+		"kill has image":  {strings.Replace(goodExperiment, "grace: 0s}", "grace: 0s, image: x}", 1), 10, "image is not used by pod-kill"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Parse("kill.yml", []byte(tc.src))

@@ -54,11 +54,17 @@ type Alerts struct {
 	MaxNotifications int `json:"max_notifications,omitempty"`
 }
 
+// Label is one label name and value.
+type Label struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
 // ExpectedAlert is an alert the experiment must see firing.
 type ExpectedAlert struct {
 	Name string `json:"name"`
-	// Labels the alert must carry (a subset of its labels).
-	Labels map[string]string `json:"labels,omitempty"`
+	// Labels the alert must carry (a subset of its labels), sorted by name.
+	Labels []Label `json:"labels,omitempty"`
 	// Receiver is the Alertmanager receiver it must reach ("": any).
 	Receiver string        `json:"receiver,omitempty"`
 	Within   time.Duration `json:"within"`

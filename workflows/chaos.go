@@ -304,13 +304,9 @@ func firstFiring(x contract.ExpectedAlert, ns []ReceivedAlert) (time.Time, bool)
 	return time.Time{}, false
 }
 
-func hasLabels(have, want map[string]string) bool {
-	for k, v := range want {
-		if have[k] != v {
-			return false
-		}
-	}
-	return true
+// hasLabels tells whether have carries every label of want.
+func hasLabels(have map[string]string, want []contract.Label) bool {
+	return !slices.ContainsFunc(want, func(l contract.Label) bool { return have[l.Name] != l.Value })
 }
 
 // judgeAlerts lists how the alerting failed the experiment: an expected

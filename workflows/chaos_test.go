@@ -303,7 +303,7 @@ func TestChaosJudgesTheAlerting(t *testing.T) {
 			h := newChaosHarness(healthy, healthy)
 			in := experiment()
 			in.Experiment.Alerts = contract.Alerts{
-				Expect:           []contract.ExpectedAlert{{Name: "HelloErrors", Labels: map[string]string{"severity": "page"}, Receiver: "oncall", Within: time.Minute}},
+				Expect:           []contract.ExpectedAlert{{Name: "HelloErrors", Labels: []contract.Label{{Name: "severity", Value: "page"}}, Receiver: "oncall", Within: time.Minute}},
 				Forbid:           []string{"HelloLatency"},
 				MaxNotifications: 3,
 			}
