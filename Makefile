@@ -37,7 +37,7 @@ lint: tools ## gofmt, go vet, workflowcheck, package layers
 demo: build platform-up ## the sample app through all nine phases (with a chaos experiment) on the embedded server and the local platform, two blue-green releases and a rollback (DEMO=core: build, test, approval only)
 	./examples/demo.sh
 
-bench: ## benchmarks: orchestration overhead, throughput, webhook acknowledgement (embedded server); warm pool claim vs cold pod, per-phase overhead, cache benefit, blue-green switch-back vs rolling rollback, deploy vs kubectl apply + rollout status, bake cold vs one-line change vs no-change (local platform)
+bench: ## benchmarks: orchestration overhead, throughput, webhook acknowledgement (embedded server); warm pool claim vs cold pod, per-phase overhead, cache benefit, blue-green switch-back vs rolling rollback, deploy vs kubectl apply + rollout status, bake cold vs one-line change vs no-change, chaos error windows with 1 and 3 replicas (local platform)
 	$(GO) test -run '^$$' -bench . -benchtime 30x ./worker
 	$(GO) test -run '^$$' -bench WebhookAck -benchtime 200x ./webhooks
 	$(GO) test -run '^$$' -bench 'ClaimVsColdStart|PhaseOverhead' -benchtime 20x ./pool
@@ -45,6 +45,7 @@ bench: ## benchmarks: orchestration overhead, throughput, webhook acknowledgemen
 	$(GO) test -run '^$$' -bench Undo -benchtime 5x -count 3 ./release
 	$(GO) test -run '^$$' -bench Deploy -benchtime 5x -count 3 ./environments
 	$(GO) test -run '^$$' -bench Bake -benchtime 1x -count 3 ./image
+	$(GO) test -run '^$$' -bench ErrorWindow -benchtime 3x ./chaos
 
 bench-start-dev: ## the orchestration benchmark on the embedded server and on `temporal server start-dev` (temporalio/cli v1.5.1, built once), in-memory and file, side by side
 	scripts/bench-start-dev.sh

@@ -276,10 +276,11 @@ func TestFaultHarness(t *testing.T) {
 				if i := workerOf(eff.worker); i >= 0 {
 					workers[i].kill(syscall.SIGKILL)
 					workers[i] = startWorker()
-					midEffect = append(midEffect, eff.what)
-				} else {
-					t.Errorf("%s held, from no running worker (%q)", eff.what, eff.worker)
 				}
+				// else a random kill got the worker first: it died all the
+				// same after sending the effect and before its answer,
+				// which the server still holds
+				midEffect = append(midEffect, eff.what)
 				mu.Unlock()
 			case <-random:
 				mu.Lock()
