@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -278,6 +280,32 @@ func TestApplyReportsConflicts(t *testing.T) {
 	if err != nil || *d.Spec.Replicas != 1 {
 		t.Fatalf("the commit's replicas did not win: %v", err)
 	}
+}
+
+// TestSuiteThatCannotBeScheduledFailsFast: a suite whose pod fits nowhere
+// (the namespace's limits ask for more CPU than the cluster has) fails at
+// once, saying why, instead of waiting for the phase's timeout.
+func TestSuiteThatCannotBeScheduledFailsFast(t *testing.T) {
+	p, c := testCluster(t)
+	ctx := context.Background()
+	ns := fmt.Sprintf("sluice-unsched-%d", time.Now().UnixNano()%1_000_000_000)
+	t.Cleanup(func() { _ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	if err := c.EnsureNamespace(ctx, ns, "run-1"); err != nil {
+		t.Fatal(err)
+	}
+	huge := resource.MustParse("500")
+	lr := &corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Name: "huge"}, Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{
+		Type: corev1.LimitTypeContainer, DefaultRequest: corev1.ResourceList{corev1.ResourceCPU: huge}, Default: corev1.ResourceList{corev1.ResourceCPU: huge},
+	}}}}
+	if _, err := c.Client.CoreV1().LimitRanges(ns).Create(ctx, lr, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := c.RunSuite(ctx, ns, "run-1", Suite{Name: "it", Image: p.Registry + "/sluice/busybox:latest", Commands: []string{"true"}}, &bytes.Buffer{})
+	if !errors.Is(err, ErrCannotRun) || !strings.Contains(err.Error(), "Unschedulable") {
+		t.Fatalf("want ErrCannotRun naming Unschedulable, got %v", err)
+	}
+	t.Logf("failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
 }
 
 // TestSuiteJUnitReport: the report the suite's commands write comes back

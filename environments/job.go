@@ -134,7 +134,12 @@ func (c *Cluster) RunSuite(ctx context.Context, ns, run string, s Suite, log io.
 		pod = &pods.Items[0]
 		for _, cs := range pod.Status.ContainerStatuses {
 			if w := cs.State.Waiting; w != nil && (w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff" || w.Reason == "InvalidImageName") {
-				return false, fmt.Errorf("integration image %s: %s: %s", s.Image, w.Reason, w.Message)
+				return false, fmt.Errorf("%w: integration image %s: %s: %s", ErrCannotRun, s.Image, w.Reason, w.Message)
+			}
+		}
+		for _, cond := range pod.Status.Conditions {
+			if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionFalse && cond.Reason == corev1.PodReasonUnschedulable {
+				return false, fmt.Errorf("%w: the suite's pod %s is Unschedulable: %s (the test environment's quota and limits, environments.test.quota, or the cluster's free capacity)", ErrCannotRun, pod.Name, cond.Message)
 			}
 		}
 		return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed, nil
