@@ -149,16 +149,13 @@ func summarise(samples []sample, start, end time.Time, interval time.Duration) c
 	var (
 		cur      *contract.ErrorWindow
 		lastFail time.Time
-		// healed is the first success after the last failure.
-		healed time.Time
+		// healed is the first success after the last failure; sent counts
+		// the window's requests so far, sentHealed those before healed.
+		healed           time.Time
+		sent, sentHealed int
 	)
-	closeAt := func(t time.Time) {
-		cur.End = t
-		for _, s := range samples {
-			if !s.at.Before(cur.Start) && s.at.Before(cur.End) {
-				cur.Requests++
-			}
-		}
+	closeAt := func(t time.Time, requests int) {
+		cur.End, cur.Requests = t, requests
 		o.Windows = append(o.Windows, *cur)
 		cur = nil
 	}
@@ -166,26 +163,32 @@ func summarise(samples []sample, start, end time.Time, interval time.Duration) c
 	for _, s := range samples {
 		lat = append(lat, s.latency)
 		if s.err == "" {
-			if cur != nil && healed.IsZero() {
-				healed = s.at
+			if cur == nil {
+				continue
 			}
-			if cur != nil && s.at.Sub(lastFail) >= MergeGap {
-				closeAt(healed)
+			if healed.IsZero() {
+				healed, sentHealed = s.at, sent
+			}
+			sent++
+			if s.at.Sub(lastFail) >= MergeGap {
+				closeAt(healed, sentHealed)
 			}
 			continue
 		}
 		o.Failed++
 		if cur == nil {
-			cur = &contract.ErrorWindow{Start: s.at, Error: s.err}
+			cur, sent = &contract.ErrorWindow{Start: s.at, Error: s.err}, 0
 		}
 		cur.Failed++
+		sent++
 		lastFail, healed = s.at, time.Time{}
 	}
 	if cur != nil {
 		if healed.IsZero() {
-			healed = end
+			closeAt(end, sent)
+		} else {
+			closeAt(healed, sentHealed)
 		}
-		closeAt(healed)
 	}
 	slices.Sort(lat)
 	o.P50, o.P99 = percentile(lat, 0.50), percentile(lat, 0.99)
