@@ -6,9 +6,12 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/sluice-cd/sluice/chaos"
 	"github.com/sluice-cd/sluice/chaos/chaostest"
 	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/testenv"
 )
 
 // experiment probes the app while fault runs after lead of probing, and
@@ -62,5 +65,45 @@ func TestPodKill(t *testing.T) {
 				t.Errorf("killing one of two pods: error window %s, want at most %s", o.Longest(), slo)
 			}
 		})
+	}
+}
+
+// TestRemovingOneExperimentsUpgradeLeavesAnothers: two experiments roll
+// the same Deployment; the first one's recorded images are the ones to
+// restore, so removing the second's fault leaves the Deployment as it is
+// and removing the first's puts the images back.
+func TestRemovingOneExperimentsUpgradeLeavesAnothers(t *testing.T) {
+	p := testenv.Require(t)
+	a := chaostest.DeploySample(t, 1)
+	ctx := context.Background()
+	broken := p.Registry + "/sluice/busybox:latest"
+	inj := &chaos.Injector{Client: a.Client}
+	fault := func(wf string) contract.FaultInput {
+		return contract.FaultInput{Namespace: a.Namespace, Service: "hello", WorkflowID: wf, Expires: time.Now().Add(time.Minute),
+			Fault: contract.Fault{Kind: contract.FaultUpgrade, Image: broken, Duration: time.Minute}}
+	}
+	image := func() (string, string) {
+		d, err := a.Client.AppsV1().Deployments(a.Namespace).Get(ctx, "hello", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Spec.Template.Spec.Containers[0].Image, d.Annotations[chaos.AnnotationWorkflow]
+	}
+	for _, wf := range []string{"chaos/a", "chaos/b"} {
+		if _, err := inj.Inject(ctx, fault(wf)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := inj.Remove(ctx, fault("chaos/b")); err != nil {
+		t.Fatal(err)
+	}
+	if img, owner := image(); img != broken || owner != "chaos/a" {
+		t.Fatalf("after removing chaos/b's fault: image %s, owner %q; want chaos/a's fault still in place", img, owner)
+	}
+	if _, err := inj.Remove(ctx, fault("chaos/a")); err != nil {
+		t.Fatal(err)
+	}
+	if img, owner := image(); img != a.Image || owner != "" {
+		t.Fatalf("after removing chaos/a's fault: image %s, owner %q; want %s back", img, owner, a.Image)
 	}
 }

@@ -42,7 +42,7 @@ func (in *Injector) Remove(ctx context.Context, f contract.FaultInput) (string, 
 	case contract.FaultPodKill:
 		return "nothing to remove: the workload replaces its pods", nil
 	case contract.FaultUpgrade:
-		done, err := restoreUpgrades(ctx, in.target(f), "")
+		done, err := restoreUpgrades(ctx, in.target(f), "", f.WorkflowID)
 		if err != nil {
 			return "", err
 		}

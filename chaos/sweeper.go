@@ -38,7 +38,7 @@ func (s *Sweeper) Sweep(ctx context.Context) ([]string, error) {
 		}
 		// No readable expiry: a fault that cannot say when it ends is
 		// removed now.
-		done, err := restoreUpgrades(ctx, Target{Client: s.Client, Namespace: d.Namespace}, d.Name)
+		done, err := restoreUpgrades(ctx, Target{Client: s.Client, Namespace: d.Namespace}, d.Name, "")
 		if err != nil {
 			return out, err
 		}

@@ -99,16 +99,18 @@ func upgrade(ctx context.Context, t Target, image, workflowID string, expires ti
 }
 
 // restoreUpgrades puts back the images an upgrade fault recorded on the
-// Deployments of namespace (name: only that one) and drops its marks. A
-// Deployment without them is left alone, so removing twice is harmless.
-func restoreUpgrades(ctx context.Context, t Target, name string) ([]string, error) {
+// Deployments of namespace and drops its marks: only Deployment name when
+// set, and only those the experiment workflowID changed when set (another
+// experiment's fault in the same namespace stays). A Deployment without
+// the marks is left alone, so removing twice is harmless.
+func restoreUpgrades(ctx context.Context, t Target, name, workflowID string) ([]string, error) {
 	list, err := t.Client.AppsV1().Deployments(t.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelFault + "=upgrade"})
 	if err != nil {
 		return nil, fmt.Errorf("list Deployments in %s: %w", t.Namespace, err)
 	}
 	var restored []string
 	for _, d := range list.Items {
-		if name != "" && d.Name != name {
+		if (name != "" && d.Name != name) || (workflowID != "" && d.Annotations[AnnotationWorkflow] != workflowID) {
 			continue
 		}
 		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
