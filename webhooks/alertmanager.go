@@ -18,14 +18,17 @@ import (
 type AlertNotification struct {
 	Receiver string `json:"receiver"`
 	// Status is "firing" or "resolved".
-	Status   string `json:"status"`
-	GroupKey string `json:"groupKey"`
-	Alerts   []struct {
-		Status   string            `json:"status"`
-		Labels   map[string]string `json:"labels"`
-		StartsAt time.Time         `json:"startsAt"`
-	} `json:"alerts"`
-	Version string `json:"version"`
+	Status   string  `json:"status"`
+	GroupKey string  `json:"groupKey"`
+	Alerts   []Alert `json:"alerts"`
+	Version  string  `json:"version"`
+}
+
+// Alert is one alert of a notification; its name is the alertname label.
+type Alert struct {
+	Status   string            `json:"status"`
+	Labels   map[string]string `json:"labels"`
+	StartsAt time.Time         `json:"startsAt"`
 }
 
 // AlertDeliverer hands a notification to every chaos experiment that is

@@ -150,11 +150,7 @@ func sendAlert(t *testing.T, c client.Client) {
 	poll.Until(t, "an experiment to run", func() bool {
 		n, err := (&runs.Client{Temporal: c}).DeliverAlert(context.Background(), webhooks.AlertNotification{
 			Receiver: "oncall", Status: "firing", GroupKey: `{}:{alertname="HelloInstanceDown"}`, Version: "4",
-			Alerts: []struct {
-				Status   string            `json:"status"`
-				Labels   map[string]string `json:"labels"`
-				StartsAt time.Time         `json:"startsAt"`
-			}{{Status: "firing", Labels: map[string]string{"alertname": "HelloInstanceDown"}}},
+			Alerts: []webhooks.Alert{{Status: "firing", Labels: map[string]string{"alertname": "HelloInstanceDown"}}},
 		})
 		return err == nil && n > 0
 	})

@@ -43,7 +43,8 @@ type Options struct {
 	// Namespaces whose pods are scraped at PORT/metrics, every second; a pod
 	// is scraped on each container port named "http" or numbered 8080.
 	Namespaces []string
-	// Rules is a Prometheus rule file (groups: ...), evaluated every second.
+	// Rules is a Prometheus rule file (groups: ...), evaluated every second;
+	// empty: no rules.
 	Rules string
 	// WebhookURL receives Alertmanager's notifications with
 	// `Authorization: Bearer WebhookToken`.
@@ -58,7 +59,6 @@ type Options struct {
 // Stack is a running Prometheus and Alertmanager.
 type Stack struct {
 	PrometheusURL, AlertmanagerURL string
-	dir                            string
 }
 
 // Start runs the stack for tb; it fails tb (under CI as everywhere) when
@@ -80,7 +80,7 @@ func Start(tb testing.TB, o Options) *Stack {
 		o.GroupBy = []string{"alertname"}
 	}
 	dir := tb.TempDir()
-	s := &Stack{dir: dir}
+	s := &Stack{}
 	amAddr, promAddr := freeAddr(tb), freeAddr(tb)
 	s.AlertmanagerURL, s.PrometheusURL = "http://"+amAddr, "http://"+promAddr
 
@@ -100,7 +100,11 @@ receivers:
         http_config:
           authorization: {type: Bearer, credentials_file: %s}
 `, o.Receiver, quoteAll(o.GroupBy), o.Receiver, o.WebhookURL, tokenFile))
-	s.SetRules(tb, o.Rules)
+	rules := o.Rules
+	if rules == "" {
+		rules = "groups: []\n"
+	}
+	write(tb, filepath.Join(dir, "rules.yml"), rules)
 	write(tb, filepath.Join(dir, "prometheus.yml"), fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s, scrape_timeout: 900ms}
 rule_files: [%s]
 alerting:
@@ -133,34 +137,11 @@ scrape_configs:
 	s.run(tb, AlertmanagerBin, "--config.file="+filepath.Join(dir, "alertmanager.yml"), "--storage.path="+filepath.Join(dir, "am"),
 		"--web.listen-address="+amAddr, "--cluster.listen-address=")
 	s.run(tb, PrometheusBin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
-		"--web.listen-address="+promAddr, "--web.enable-lifecycle")
+		"--web.listen-address="+promAddr)
 	for _, u := range []string{s.AlertmanagerURL, s.PrometheusURL} {
 		ready(tb, u+"/-/ready")
 	}
 	return s
-}
-
-// SetRules replaces the alert rules; a running Prometheus reloads them.
-func (s *Stack) SetRules(tb testing.TB, rules string) {
-	tb.Helper()
-	if rules == "" {
-		rules = "groups: []\n"
-	}
-	write(tb, filepath.Join(s.dir, "rules.yml"), rules)
-	if s.PrometheusURL == "" {
-		return
-	}
-	if _, err := os.Stat(filepath.Join(s.dir, "tsdb")); err != nil {
-		return // not started yet
-	}
-	resp, err := http.Post(s.PrometheusURL+"/-/reload", "", nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		tb.Fatalf("reload Prometheus's rules: %s", resp.Status)
-	}
 }
 
 func (s *Stack) run(tb testing.TB, bin string, args ...string) {
