@@ -20,13 +20,17 @@ image: ## build the Sluice image FROM scratch with the platform's BuildKit and p
 # Packages cheap enough to test under the race detector on every run; the
 # rest (embedded server, platform) run without it.
 RACE_DIRS := workflows executor logstore pipelines contract activities runs config pool release environments metrics chaos
-RACE_PKGS  = $(addprefix ./,$(addsuffix /...,$(RACE_DIRS)))
+# Faults that take whole nodes down disturb every pod on them: their tests
+# run alone, after the rest.
+NODE_PKGS := ./chaos/nodefaults
+RACE_PKGS  = $(shell $(GO) list $(addprefix ./,$(addsuffix /...,$(RACE_DIRS))) | grep -v /chaos/nodefaults)
 OTHER_PKGS = $(shell $(GO) list ./... | grep -vE '/($(subst $(space),|,$(RACE_DIRS)))(/|$$)')
 space := $(empty) $(empty)
 
 test: ## run every test: unit, workflow, replay, fuzz seeds, end-to-end on the embedded Temporal server and the local platform; -race where affordable
 	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
 	$(GO) test -count=1 -timeout 30m $(OTHER_PKGS)
+	$(GO) test -count=1 -timeout 15m $(NODE_PKGS)
 
 lint: tools ## gofmt, go vet, workflowcheck, package layers
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -21,7 +21,7 @@ func (p *Platform) chaosCluster(what string) (*chaos.Injector, error) {
 	if p.Kubeconfig == "" || p.Cluster == nil {
 		return nil, missing(what, needKubeconfig)
 	}
-	return &chaos.Injector{Client: p.Cluster.Client}, nil
+	return &chaos.Injector{Client: p.Cluster.Client, Power: p.NodePower}, nil
 }
 
 // chaosErr makes a target that cannot be experimented on a non-retryable
@@ -81,7 +81,7 @@ func (p *Platform) RemoveFault(ctx context.Context, in contract.FaultInput) erro
 	if p.Kubeconfig == "" || p.Cluster == nil {
 		return nil
 	}
-	inj := &chaos.Injector{Client: p.Cluster.Client}
+	inj := &chaos.Injector{Client: p.Cluster.Client, Power: p.NodePower}
 	summary, err := inj.Remove(ctx, in)
 	if err != nil {
 		return err

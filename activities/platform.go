@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/sluice-cd/sluice/chaos"
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/environments"
 	"github.com/sluice-cd/sluice/gitsrc"
@@ -43,6 +44,9 @@ type Platform struct {
 	Verifier *image.Verifier
 	// Logs receives the phases' progress.
 	Logs *logstore.Store
+	// NodePower stops and starts nodes for node-down and zone-down chaos
+	// faults (nil: they are refused).
+	NodePower chaos.NodePower
 }
 
 func missing(phase, what string) error {

@@ -18,26 +18,7 @@ import (
 // returns the observation and what the fault said it did.
 func experiment(a *chaostest.App, t testing.TB, fault contract.Fault, lead, total time.Duration) (contract.Observation, string) {
 	t.Helper()
-	ctx := context.Background()
-	url, err := chaos.Target{Client: a.Client, Namespace: a.Namespace, Service: "hello"}.URL(ctx, 0, "/healthz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan contract.Observation, 1)
-	go func() {
-		o, err := (&chaos.Prober{URL: url, Rate: 50, Timeout: time.Second}).Run(ctx, total)
-		if err != nil {
-			t.Error(err)
-		}
-		done <- o
-	}()
-	time.Sleep(lead) // the probe's lead before the fault, not a synchronisation
-	inj := &chaos.Injector{Client: a.Client}
-	summary, err := inj.Inject(ctx, contract.FaultInput{Namespace: a.Namespace, Service: "hello", Fault: fault, WorkflowID: "test", Expires: time.Now().Add(time.Minute)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return <-done, summary
+	return a.Experiment(t, &chaos.Injector{Client: a.Client}, contract.FaultInput{Fault: fault, Expires: time.Now().Add(time.Minute)}, lead, total)
 }
 
 // slo is the error window the sample must keep through a pod kill.

@@ -44,6 +44,9 @@ type experimentFile struct {
 		Count    int                 `yaml:"count"`
 		Grace    *pipelines.Duration `yaml:"grace"`
 		Image    string              `yaml:"image"`
+		Node     string              `yaml:"node"`
+		Zone     string              `yaml:"zone"`
+		Scope    string              `yaml:"scope"`
 		TTL      pipelines.Duration  `yaml:"ttl"`
 	} `yaml:"faults"`
 	Alerts struct {
@@ -69,6 +72,10 @@ const (
 
 var (
 	dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	// nodeName is a DNS subdomain, as node names are
+	nodeName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
+	// zoneName is a label value
+	zoneName = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`)
 	imageRef = regexp.MustCompile(`^[a-z0-9]+([._:/-][a-zA-Z0-9]+)*(@sha256:[a-f0-9]{64})?$`)
 )
 
@@ -144,7 +151,8 @@ func Parse(file string, data []byte) (*contract.Experiment, error) {
 	}
 	for i, ff := range f.Faults {
 		p := fmt.Sprintf("faults[%d]", i)
-		fault := contract.Fault{Kind: ff.Kind, Duration: ff.Duration.D(), Count: ff.Count, Image: ff.Image, TTL: ff.TTL.D()}
+		fault := contract.Fault{Kind: ff.Kind, Duration: ff.Duration.D(), Count: ff.Count, Image: ff.Image,
+			Node: ff.Node, Zone: ff.Zone, Scope: ff.Scope, TTL: ff.TTL.D()}
 		if fault.TTL != 0 && fault.TTL <= fault.Duration {
 			doc.Errorf(p+".ttl", "the TTL bounds a fault that nothing removed: leave it out (duration + 2m) or make it longer than the duration", "%s.ttl %s is not longer than its duration %s", p, fault.TTL, fault.Duration)
 		}
@@ -155,6 +163,27 @@ func Parse(file string, data []byte) (*contract.Experiment, error) {
 		if fault.Duration <= 0 || fault.Duration > MaxFaultHold {
 			doc.Errorf(p+".duration", `how long the fault is held, e.g. "30s" (at most 1h)`, "%s.duration must be between 1s and 1h", p)
 		}
+		if ff.Kind != contract.FaultPodKill && ff.Kind != contract.FaultNodeDrain && ff.Grace != nil {
+			doc.Errorf(p+".grace", "grace belongs to pod-kill", "%s.grace is not used by %s", p, ff.Kind)
+		}
+		if ff.Node != "" && !nodeName.MatchString(ff.Node) {
+			doc.Errorf(p+".node", "a node's name as `kubectl get nodes` lists it", "%s.node %q is not a node name", p, ff.Node)
+		}
+		if ff.Node != "" && ff.Kind != contract.FaultNodeDrain && ff.Kind != contract.FaultNodeDown {
+			doc.Errorf(p+".node", "node belongs to node-drain and node-down", "%s.node is not used by %s", p, ff.Kind)
+		}
+		if ff.Zone != "" && ff.Kind != contract.FaultZoneDown {
+			doc.Errorf(p+".zone", "zone belongs to zone-down", "%s.zone is not used by %s", p, ff.Kind)
+		}
+		if ff.Scope != "" && ff.Kind != contract.FaultNodeDrain {
+			doc.Errorf(p+".scope", "scope belongs to node-drain", "%s.scope is not used by %s", p, ff.Kind)
+		}
+		if ff.Kind != contract.FaultPodKill && ff.Count != 0 {
+			doc.Errorf(p+".count", "count belongs to pod-kill", "%s.count is not used by %s", p, ff.Kind)
+		}
+		if ff.Kind != contract.FaultUpgrade && ff.Image != "" {
+			doc.Errorf(p+".image", "only an upgrade takes an image", "%s.image is not used by %s", p, ff.Kind)
+		}
 		switch ff.Kind {
 		case contract.FaultPodKill:
 			if fault.Count == 0 {
@@ -163,18 +192,27 @@ func Parse(file string, data []byte) (*contract.Experiment, error) {
 			if fault.Count < 0 {
 				doc.Errorf(p+".count", "how many pods to kill", "%s.count must be positive", p)
 			}
-			if ff.Image != "" {
-				doc.Errorf(p+".image", "only an upgrade takes an image", "%s.image is not used by pod-kill", p)
-			}
 		case contract.FaultUpgrade:
 			if !imageRef.MatchString(ff.Image) {
 				doc.Errorf(p+".image", "the image the target is rolled to, e.g. registry/app@sha256:...", "%s.image %q is not an image reference", p, ff.Image)
 			}
-			if ff.Count != 0 || ff.Grace != nil {
-				doc.Errorf(p, "count and grace belong to pod-kill", "%s: an upgrade takes only duration and image", p)
+		case contract.FaultNodeDrain:
+			switch ff.Scope {
+			case "":
+				fault.Scope = contract.DrainNamespace
+			case contract.DrainNamespace, contract.DrainNode:
+			default:
+				doc.Errorf(p+".scope", "namespace (the target's pods; the default) or node (every pod, as kubectl drain)", "%s.scope %q is not a drain scope", p, ff.Scope)
+			}
+		case contract.FaultNodeDown:
+		case contract.FaultZoneDown:
+			if ff.Zone == "" {
+				doc.Errorf(p+".zone", "the zone whose nodes go down (their "+LabelZone+" label)", "%s: zone-down needs a zone", p)
+			} else if !zoneName.MatchString(ff.Zone) {
+				doc.Errorf(p+".zone", "a value of the nodes' "+LabelZone+" label", "%s.zone %q is not a zone name", p, ff.Zone)
 			}
 		default:
-			doc.Errorf(p+".kind", "one of: pod-kill, upgrade", "unknown fault kind %q", ff.Kind)
+			doc.Errorf(p+".kind", "one of: pod-kill, upgrade, node-drain, node-down, zone-down", "unknown fault kind %q", ff.Kind)
 		}
 		e.Faults = append(e.Faults, fault)
 	}

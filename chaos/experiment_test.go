@@ -71,21 +71,70 @@ func TestParseExperimentProblems(t *testing.T) {
 		"alert no within": {strings.Replace(goodExperiment, ", within: 1m}", "}", 1), 16, "alerts.expect[0].within is required"},
 		"kill has image":  {strings.Replace(goodExperiment, "grace: 0s}", "grace: 0s, image: x}", 1), 10, "image is not used by pod-kill"},
 	} {
+		t.Run(name, func(t *testing.T) { wantProblem(t, tc.src, tc.line, tc.want) })
+	}
+}
+
+const nodeExperiment = `version: 1
+target: {namespace: hello, service: hello}
+slo: {max-error-window: 30s}
+faults:
+  - {kind: node-drain, duration: 30s}
+  - {kind: node-drain, node: worker-1.example, scope: node, duration: 30s, grace: 5s}
+  - {kind: node-down, duration: 1m}
+  - {kind: zone-down, zone: eu-west-1b, duration: 1m}
+`
+
+func TestParseNodeFaults(t *testing.T) {
+	e, err := Parse("nodes.yml", []byte(nodeExperiment))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []contract.Fault{
+		{Kind: contract.FaultNodeDrain, Scope: contract.DrainNamespace, Duration: 30 * time.Second},
+		{Kind: contract.FaultNodeDrain, Node: "worker-1.example", Scope: contract.DrainNode, Duration: 30 * time.Second},
+		{Kind: contract.FaultNodeDown, Duration: time.Minute},
+		{Kind: contract.FaultZoneDown, Zone: "eu-west-1b", Duration: time.Minute},
+	}
+	for i, f := range e.Faults {
+		f.Grace = nil
+		if fmt.Sprint(f) != fmt.Sprint(want[i]) {
+			t.Errorf("fault %d: %+v, want %+v", i, f, want[i])
+		}
+	}
+	for name, tc := range map[string]struct {
+		from, to string
+		line     int
+		want     string
+	}{
+		"zone-down without zone": {"zone: eu-west-1b, ", "", 8, "zone-down needs a zone"},
+		"zone on node-down":      {"{kind: node-down,", "{kind: node-down, zone: a,", 7, "zone is not used by node-down"},
+		"bad scope":              {"scope: node", "scope: cluster", 6, `scope "cluster" is not a drain scope`},
+		"bad node name":          {"node: worker-1.example", "node: Worker_1", 6, `node "Worker_1" is not a node name`},
+		"node on zone-down":      {"{kind: zone-down,", "{kind: zone-down, node: n1,", 8, "node is not used by zone-down"},
+		"count on drain":         {"{kind: node-drain, duration", "{kind: node-drain, count: 2, duration", 5, "count is not used by node-drain"},
+	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := Parse("kill.yml", []byte(tc.src))
-			ps, ok := pipelines.AsProblems(err)
-			if !ok {
-				t.Fatalf("want problems, got %v", err)
-			}
-			for _, p := range ps {
-				if strings.Contains(p.Error(), tc.want) {
-					if p.Line != tc.line {
-						t.Errorf("%q reported on line %d, want %d", tc.want, p.Line, tc.line)
-					}
-					return
-				}
-			}
-			t.Fatalf("no problem with %q in:\n%v", tc.want, err)
+			wantProblem(t, strings.Replace(nodeExperiment, tc.from, tc.to, 1), tc.line, tc.want)
 		})
 	}
+}
+
+// wantProblem parses src and expects a problem containing want on line.
+func wantProblem(t *testing.T, src string, line int, want string) {
+	t.Helper()
+	_, err := Parse("x.yml", []byte(src))
+	ps, ok := pipelines.AsProblems(err)
+	if !ok {
+		t.Fatalf("want problems, got %v", err)
+	}
+	for _, p := range ps {
+		if strings.Contains(p.Error(), want) {
+			if p.Line != line {
+				t.Errorf("%q reported on line %d, want %d", want, p.Line, line)
+			}
+			return
+		}
+	}
+	t.Fatalf("no problem with %q in:\n%v", want, err)
 }

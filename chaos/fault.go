@@ -17,6 +17,9 @@ var ErrTarget = errors.New("bad chaos target")
 // Injector injects and removes faults on one cluster.
 type Injector struct {
 	Client kubernetes.Interface
+	// Power stops and starts nodes (node-down, zone-down); nil: those
+	// faults are refused.
+	Power NodePower
 }
 
 func (in *Injector) target(f contract.FaultInput) Target {
@@ -31,6 +34,12 @@ func (in *Injector) Inject(ctx context.Context, f contract.FaultInput) (string, 
 		return killPods(ctx, t, f.Fault.Count, f.Fault.Grace)
 	case contract.FaultUpgrade:
 		return upgrade(ctx, t, f.Fault.Image, f.WorkflowID, f.Expires)
+	case contract.FaultNodeDrain:
+		return drain(ctx, t, f.Fault, f.WorkflowID, f.Expires)
+	case contract.FaultNodeDown, contract.FaultZoneDown:
+		return nodeDown(ctx, t, in.Power, f.Fault, f.WorkflowID, f.Expires)
+	case contract.FaultNetworkLoss, contract.FaultPartition:
+		return networkFault(ctx, t, f.Fault, f.WorkflowID, f.Expires)
 	}
 	return "", fmt.Errorf("%w: unknown fault kind %q", ErrTarget, f.Fault.Kind)
 }
@@ -50,6 +59,24 @@ func (in *Injector) Remove(ctx context.Context, f contract.FaultInput) (string, 
 			return "nothing to restore", nil
 		}
 		return fmt.Sprintf("restored the images of Deployment %v", done), nil
+	case contract.FaultNodeDrain:
+		done, err := uncordon(ctx, in.target(f), f.WorkflowID, nil)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("lifted the drain of node %v", done), nil
+	case contract.FaultNodeDown, contract.FaultZoneDown:
+		done, err := nodesUp(ctx, in.target(f), in.Power, f.Fault.Kind, f.WorkflowID, nil)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("powered on node %v, Ready again", done), nil
+	case contract.FaultNetworkLoss, contract.FaultPartition:
+		done, err := removeNetworkFault(ctx, in.target(f), f.WorkflowID)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("the agents removed the network rules of pods %v", done), nil
 	}
 	return "", nil
 }

@@ -46,6 +46,23 @@ type Config struct {
 	// Alertmanager, when set, accepts Alertmanager's notifications at
 	// POST /hooks/alertmanager for chaos experiments.
 	Alertmanager *Alertmanager `yaml:"alertmanager"`
+	// Chaos is what chaos experiments may do beyond the Kubernetes API.
+	Chaos *Chaos `yaml:"chaos"`
+}
+
+// Chaos configures chaos experiments on the workers.
+type Chaos struct {
+	// NodePower lets node-down and zone-down faults switch nodes off and
+	// on; without it those faults are refused.
+	NodePower *NodePower `yaml:"node_power"`
+}
+
+// NodePower is how this site stops and starts a node: each command runs
+// with the node's name appended and SLUICE_NODE, SLUICE_NODE_PROVIDER_ID in
+// its environment (a cloud CLI stopping the instance, a BMC, a script).
+type NodePower struct {
+	Stop  []string `yaml:"stop"`
+	Start []string `yaml:"start"`
 }
 
 // Alertmanager is the receiver of Alertmanager's webhook notifications.
@@ -237,6 +254,11 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 			bad("alertmanager.token: %v", err)
 		} else if len(a.token) < 16 {
 			bad("alertmanager.token: at least 16 characters (Alertmanager sends it as a bearer token)")
+		}
+	}
+	if ch := c.Chaos; ch != nil && ch.NodePower != nil {
+		if len(ch.NodePower.Stop) == 0 || len(ch.NodePower.Start) == 0 {
+			bad("chaos.node_power: both stop and start are required (each a command as a list, e.g. [/usr/local/bin/power, off])")
 		}
 	}
 	pools := map[string]bool{}

@@ -10,6 +10,32 @@ const (
 	// FaultUpgrade rolls the target's Deployment to another image under
 	// traffic and, when the fault is removed, back to the images it had.
 	FaultUpgrade = "upgrade"
+	// FaultNodeDrain cordons a node and evicts pods from it through the
+	// Eviction API, so PodDisruptionBudgets hold; removal uncordons it.
+	FaultNodeDrain = "node-drain"
+	// FaultNodeDown powers a node off (its kubelet and every container on
+	// it stop) and, when removed, on again and waits until it is Ready.
+	FaultNodeDown = "node-down"
+	// FaultZoneDown is node-down for every node of a zone (the nodes
+	// labelled topology.kubernetes.io/zone=Zone).
+	FaultZoneDown = "zone-down"
+	// FaultNetworkLoss drops a share of the packets the target's pods send
+	// (Loss percent), in their network namespaces, by the node agent.
+	FaultNetworkLoss = "network-loss"
+	// FaultPartition cuts the target's pods off from their Peers (pods
+	// of the namespace with these labels, and the Services in front of
+	// them), or from everything but themselves when Peers is empty.
+	FaultPartition = "network-partition"
+)
+
+// Scopes of a node drain: which of the node's pods it evicts.
+const (
+	// DrainNamespace evicts the pods of the target's namespace only: the
+	// node is cordoned for everyone, but other teams' pods stay.
+	DrainNamespace = "namespace"
+	// DrainNode evicts every pod on the node (DaemonSet and static pods
+	// excepted), as kubectl drain does.
+	DrainNode = "node"
 )
 
 // Experiment is a parsed chaos experiment (chaos.Parse): what to disturb,
@@ -88,6 +114,18 @@ type Fault struct {
 	Grace *time.Duration `json:"grace,omitempty"`
 	// Image is what an upgrade rolls the target's containers to.
 	Image string `json:"image,omitempty"`
+	// Node is the node a node-drain or node-down acts on ("": the node
+	// running most of the target's pods).
+	Node string `json:"node,omitempty"`
+	// Zone is the zone a zone-down takes down.
+	Zone string `json:"zone,omitempty"`
+	// Scope is which pods a node-drain evicts (DrainNamespace, DrainNode).
+	Scope string `json:"scope,omitempty"`
+	// Loss is the percentage of packets a network-loss drops (1-100).
+	Loss int `json:"loss,omitempty"`
+	// Peers selects, by labels, the pods of the target's namespace a
+	// network-partition cuts the target off from, sorted by name.
+	Peers []Label `json:"peers,omitempty"`
 	// TTL is how long after injection the fault is removed by the worker's
 	// sweeper if no workflow removed it (0: Duration plus a margin).
 	TTL time.Duration `json:"ttl,omitempty"`

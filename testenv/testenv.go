@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -112,4 +113,12 @@ func InCI() bool {
 		return false
 	}
 	return true
+}
+
+// NodePower is the platform's way to stop and start a node (its
+// testenv/platform/node.sh), as a worker's chaos.node_power commands.
+func (p *Platform) NodePower() (stop, start []string) {
+	_, file, _, _ := runtime.Caller(0)
+	script := filepath.Join(filepath.Dir(file), "platform", "node.sh")
+	return []string{"bash", script, "stop"}, []string{"bash", script, "start"}
 }

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/sluice-cd/sluice/chaos"
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/image"
 	"github.com/sluice-cd/sluice/testenv"
 	"github.com/sluice-cd/sluice/testenv/poll"
@@ -72,6 +73,7 @@ func DeploySample(t testing.TB, replicas int32) *App {
 		_ = client.CoreV1().Namespaces().Delete(context.Background(), a.Namespace, metav1.DeleteOptions{})
 	})
 	labels := map[string]string{"app": "hello"}
+	honor := corev1.NodeInclusionPolicyHonor
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "hello"},
 		Spec: appsv1.DeploymentSpec{
@@ -79,17 +81,25 @@ func DeploySample(t testing.TB, replicas int32) *App {
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name: "hello", Image: a.Image,
-					Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
-					ReadinessProbe: &corev1.Probe{
-						ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}},
-						PeriodSeconds: 1,
-						// a real service warms up before it is ready: a pod
-						// that replaces a killed one takes at least this
-						InitialDelaySeconds: 2,
-					},
-				}}},
+				Spec: corev1.PodSpec{
+					// one pod per node while it can be: nodes that are
+					// cordoned or down (tainted) do not count, so a drained
+					// or lost node's pods find a place on the others
+					TopologySpreadConstraints: []corev1.TopologySpreadConstraint{{
+						MaxSkew: 1, TopologyKey: "kubernetes.io/hostname", WhenUnsatisfiable: corev1.DoNotSchedule,
+						LabelSelector: &metav1.LabelSelector{MatchLabels: labels}, NodeTaintsPolicy: &honor,
+					}},
+					Containers: []corev1.Container{{
+						Name: "hello", Image: a.Image,
+						Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
+						ReadinessProbe: &corev1.Probe{
+							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}},
+							PeriodSeconds: 1,
+							// a real service warms up before it is ready: a pod
+							// that replaces a killed one takes at least this
+							InitialDelaySeconds: 2,
+						},
+					}}},
 			},
 		},
 	}
@@ -131,4 +141,38 @@ func (a *App) WaitReady(t testing.TB, replicas int32) {
 func examplesHello() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..", "examples", "hello")
+}
+
+// Experiment probes the app at 50 requests a second for total while inj
+// injects fault after lead of probing, and returns the observation and
+// what the fault said it did. The fault is left in place: removing it is
+// the caller's.
+func (a *App) Experiment(t testing.TB, inj *chaos.Injector, fault contract.FaultInput, lead, total time.Duration) (contract.Observation, string) {
+	t.Helper()
+	ctx := context.Background()
+	url, err := chaos.Target{Client: a.Client, Namespace: a.Namespace, Service: "hello"}.URL(ctx, 0, "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan contract.Observation, 1)
+	go func() {
+		o, err := (&chaos.Prober{URL: url, Rate: 50, Timeout: time.Second}).Run(ctx, total)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- o
+	}()
+	time.Sleep(lead) // the probe's lead before the fault, not a synchronisation
+	fault.Namespace, fault.Service = a.Namespace, "hello"
+	if fault.WorkflowID == "" {
+		fault.WorkflowID = "test"
+	}
+	if fault.Expires.IsZero() {
+		fault.Expires = time.Now().Add(total + time.Minute)
+	}
+	summary, err := inj.Inject(ctx, fault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return <-done, summary
 }

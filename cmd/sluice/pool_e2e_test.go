@@ -239,10 +239,10 @@ func (e *poolEnv) runToApproval(repo string) sampleRun {
 	if e.json(&st, "status", started.RunID) != 0 || !strings.HasPrefix(st.Outputs.Digest, "sha256:") {
 		e.t.Fatalf("no digest in the run's outputs: %+v", st)
 	}
-	// the sample's chaos phase killed a pod of its test environment and
-	// the SLO held
-	if !strings.HasPrefix(st.Outputs.Chaos, "1 experiment(s) passed: pod-kill (") {
-		e.t.Fatalf("the chaos phase did not pass the sample's experiment: %+v", st)
+	// the sample's chaos phase killed a pod of its test environment, then
+	// drained the node of one, and the SLO held
+	if !strings.HasPrefix(st.Outputs.Chaos, "2 experiment(s) passed: pod-kill (") || !strings.Contains(st.Outputs.Chaos, "node-drain (") {
+		e.t.Fatalf("the chaos phase did not pass the sample's experiments (pod kill, node drain): %+v", st)
 	}
 	return sampleRun{id: started.RunID, runID: started.RunID[strings.LastIndex(started.RunID, "@")+1:], digest: st.Outputs.Digest}
 }

@@ -73,7 +73,7 @@ func newRoot() *cobra.Command {
 		newDevCmd(g), newWorkerCmd(g), newServerCmd(g),
 		newRunCmd(g), newStatusCmd(g), newListCmd(g), newLogsCmd(g),
 		newDecideCmd(g, true), newDecideCmd(g, false), newCancelCmd(g), newRetryCmd(g),
-		newLintCmd(g), newPoolCmd(g), newReleasesCmd(g), newRollbackCmd(g), newVerifyCmd(g), newChaosCmd(g),
+		newLintCmd(g), newPoolCmd(g), newReleasesCmd(g), newRollbackCmd(g), newVerifyCmd(g), newChaosCmd(g), newAgentCmd(g),
 	)
 	return root
 }

@@ -258,7 +258,10 @@ func (s *serveFlags) newWorker(ctx context.Context, c client.Client, dir string,
 			return nil, err
 		}
 		sweep(ctx, c, wc.Platform.Cluster, log)
-		cs := &chaos.Sweeper{Client: wc.Platform.Cluster.Client, Log: log}
+		if ch := s.cfg.Chaos; ch != nil && ch.NodePower != nil {
+			wc.Platform.NodePower = &chaos.CommandPower{StopCommand: ch.NodePower.Stop, StartCommand: ch.NodePower.Start}
+		}
+		cs := &chaos.Sweeper{Client: wc.Platform.Cluster.Client, Power: wc.Platform.NodePower, Log: log}
 		go cs.Run(ctx, ChaosSweepInterval)
 	}
 	return worker.New(c, wc)

@@ -19,15 +19,17 @@ if running kubelet && $K get --raw /readyz >/dev/null 2>&1; then
 fi
 stop kube-proxy
 [ -x "$B/kube-proxy" ] && [ -f "$STATE/kube-proxy.yaml" ] && "$B/kube-proxy" --cleanup --config="$STATE/kube-proxy.yaml" >/dev/null 2>&1
-stop kubelet; stop kube-scheduler; stop kube-apiserver
-if [ -S "$CONTAINERD_SOCK" ]; then
+stop kubelet; stop kubelet-b; stop kube-scheduler; stop kube-apiserver
+for sock in "$CONTAINERD_SOCK" "$RUN/containerd-b/containerd.sock"; do
+  [ -S "$sock" ] || continue
+  CTR="ctr --address $sock -n k8s.io"
   for t in $($CTR tasks ls -q 2>/dev/null); do $CTR tasks kill -s SIGKILL "$t" 2>/dev/null; done; sleep 1
   for t in $($CTR tasks ls -q 2>/dev/null); do $CTR tasks rm -f "$t" >/dev/null 2>&1; done
   for c in $($CTR containers ls -q 2>/dev/null); do $CTR containers rm "$c" >/dev/null 2>&1; done
-fi
-stop containerd; stop coredns; stop etcd; stop buildkitd; stop registry; stop registry-prod
-# shims of our containerd, recognised by our socket on their command line
-for p in $(pgrep -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" 2>/dev/null); do kill "$p" 2>/dev/null; done
+done
+stop containerd; stop containerd-b; stop coredns; stop etcd; stop buildkitd; stop registry; stop registry-prod
+# shims of our containerds, recognised by our sockets on their command line
+for p in $(pgrep -f "containerd-shim-runc-v2 .*-address $RUN/containerd(-b)?/containerd.sock" 2>/dev/null); do kill "$p" 2>/dev/null; done
 
 findmnt -rn -o TARGET | grep "^$STATE/" | sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
 for n in /var/run/netns/cni-*; do [ -e "$n" ] || continue; umount "$n" 2>/dev/null; rm -f "$n"; done
@@ -36,7 +38,7 @@ rmdir /run/containerd/s /run/containerd/runc/k8s.io /run/containerd/runc /run/co
 for l in /var/log/containers/*.log; do [ -L "$l" ] && case "$(readlink "$l")" in "$STATE"/*) rm -f "$l" ;; esac; done
 rmdir /var/log/containers /var/log/pods 2>/dev/null
 rm -f /var/lib/kubelet/device-plugins/kubelet.sock; rmdir /var/lib/kubelet/device-plugins /var/lib/kubelet 2>/dev/null
-ip link del "$BRIDGE" 2>/dev/null && log "deleted bridge $BRIDGE"
+for br in "$BRIDGE" sluice1; do ip link del "$br" 2>/dev/null && log "deleted bridge $br"; done
 # CNI's chains of our network, found by their comment
 chains=$( { iptables-save -t nat 2>/dev/null | grep 'name: \\"sluice\\"' | grep -o -- '-j CNI-[0-9a-f]*' | awk '{print $2}'
             iptables-save -t nat 2>/dev/null | grep 'name: \\"sluice\\"' | awk '/^-A CNI-/{print $2}'; } | sort -u)
@@ -48,9 +50,10 @@ for ipt in iptables ip6tables; do
   for t in filter nat mangle; do for c in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT; do
     $ipt -t "$t" -F "$c" 2>/dev/null && $ipt -t "$t" -X "$c" 2>/dev/null; done; done
 done
-for s in /sys/fs/cgroup/*/; do [ -d "$s/kubepods" ] && find "$s/kubepods" -depth -type d -exec rmdir {} \; 2>/dev/null; done
+for s in /sys/fs/cgroup/*/; do for d in kubepods sluice-b; do
+  [ -d "$s/$d" ] && find "$s/$d" -depth -type d -exec rmdir {} \; 2>/dev/null; done; done
 if [ -f "$STATE/sysctl.orig" ]; then sed 's/ //g' "$STATE/sysctl.orig" | xargs -r sysctl -qw && rm -f "$STATE/sysctl.orig" && log "sysctls restored"; fi
 # state that must not survive into the next start (keep pki, registry, buildkit cache)
-rm -rf "$STATE/etcd" "$STATE/kubelet" "$STATE/containerd" "$STATE/cni" "$RUN"
+rm -rf "$STATE/etcd" "$STATE/kubelet" "$STATE/kubelet-b" "$STATE/containerd" "$STATE/containerd-b" "$STATE/cni" "$STATE/cni-b" "$RUN"
 log "platform down in $(( $(date +%s) - t0 ))s"
 exit 0

@@ -8,5 +8,5 @@ echo "# sysctls"; sysctl vm.overcommit_memory vm.panic_on_oom kernel.panic kerne
 echo "# network namespaces"; ls /var/run/netns 2>/dev/null | sort
 echo "# mounts"; findmnt -rn -o TARGET | grep -E 'sluice|kubelet|containerd|netns' | sort
 echo "# runtime dirs"; ls -d /run/containerd /var/log/containers /var/log/pods /var/lib/kubelet 2>/dev/null
-echo "# kubepods cgroups"; ls -d /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods 2>/dev/null
+echo "# kubepods cgroups"; ls -d /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods /sys/fs/cgroup/*/sluice-b /sys/fs/cgroup/sluice-b 2>/dev/null
 exit 0

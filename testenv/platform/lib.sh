@@ -12,9 +12,14 @@ REGISTRY=127.0.0.1:5000
 PROD_REGISTRY=127.0.0.1:5001
 BUILDKIT_SOCK=$RUN/buildkitd.sock
 CONTAINERD_SOCK=$RUN/containerd/containerd.sock
+# Two nodes on this one machine, each its own containerd, CNI bridge, pod
+# range, kubelet and cgroup subtree, in zones zone-a and zone-b (node.sh).
 NODE=$(hostname)
+NODE_B=$NODE-b
 BRIDGE=sluice0
 POD_CIDR=10.244.0.0/24
+# every node's pods (kube-proxy's cluster range)
+CLUSTER_CIDR=10.244.0.0/16
 # the bridge's address: the host as pods reach it
 POD_GATEWAY=10.244.0.1
 export PATH=/usr/local/go/bin:$PATH
@@ -42,6 +47,21 @@ start() { local n=$1; shift; running "$n" && return 0
 wait_for() { local what=$1 secs=$2; shift 2
   for _ in $(seq $((secs * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
   log "$what did not become ready in ${secs}s; last log lines:"; tail -20 "$LOGS/${what%% *}.log" >&2 || true; return 1; }
+
+# node_vars a|b|NODE-NAME: the settings of one node, as N_* variables.
+node_vars() {
+  local n=$1
+  [ "$n" = "$NODE" ] && n=a
+  [ "$n" = "$NODE_B" ] && n=b
+  case "$n" in
+    a) N_NAME=$NODE N_ZONE=zone-a N_SFX="" N_BRIDGE=$BRIDGE N_CIDR=$POD_CIDR
+       N_PORT=10250 N_HEALTHZ=10248 N_CGROOT=/ N_CERT=kubelet ;;
+    b) N_NAME=$NODE_B N_ZONE=zone-b N_SFX=-b N_BRIDGE=sluice1 N_CIDR=10.244.1.0/24
+       N_PORT=10350 N_HEALTHZ=10348 N_CGROOT=/sluice-b N_CERT=kubelet-b ;;
+    *) log "no node $1 (a, b, $NODE or $NODE_B)"; return 1 ;;
+  esac
+  N_SOCK=$RUN/containerd$N_SFX/containerd.sock
+}
 
 stop() { local f=$RUN/$1.pid p; [ -f "$f" ] || return 0; p=$(cat "$f")
   if kill -0 "$p" 2>/dev/null; then kill "$p"

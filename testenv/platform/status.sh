@@ -19,5 +19,7 @@ check kube-scheduler curl -fsSk https://127.0.0.1:10259/healthz
 check coredns curl -fsS http://127.0.0.1:18054/health
 check containerd ctr --address "$CONTAINERD_SOCK" version
 check kubelet "$B/kubectl" --kubeconfig="$STATE/admin.kubeconfig" wait --for=condition=Ready "node/$NODE" --timeout=3s
+check containerd-b ctr --address "$RUN/containerd-b/containerd.sock" version
+check kubelet-b "$B/kubectl" --kubeconfig="$STATE/admin.kubeconfig" wait --for=condition=Ready "node/$NODE_B" --timeout=3s
 check kube-proxy curl -fsS http://127.0.0.1:10256/healthz
 exit $ok

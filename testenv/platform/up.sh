@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Bring up Sluice's local platform on this machine: an OCI registry on
-# 127.0.0.1:5000, buildkitd on a unix socket, and a single-node Kubernetes
-# (etcd, kube-apiserver, controller-manager, scheduler, CoreDNS, containerd +
-# runc + CNI bridge, kubelet, kube-proxy). Idempotent: what already runs is kept.
+# 127.0.0.1:5000 (and a "production" one on :5001), buildkitd on a unix
+# socket, and a two-node Kubernetes (etcd, kube-apiserver, controller-manager,
+# scheduler, CoreDNS, kube-proxy; per node containerd + runc + CNI bridge and
+# a kubelet, nodes in zones zone-a and zone-b). Idempotent: what already runs
+# is kept.
 # Ends by printing the shell exports for the platform.
 . "$(dirname "$0")/lib.sh"
 t0=$(date +%s)
@@ -61,7 +63,7 @@ wait_for buildkitd 30 "$B/buildctl" --addr "unix://$BUILDKIT_SOCK" debug workers
 "$HERE/images.sh"
 
 # --- certificates and kubeconfigs ------------------------------------------
-[ -f "$PKI/ca.crt" ] || "$HERE/certs.sh"
+"$HERE/certs.sh"
 
 # --- control plane -----------------------------------------------------------
 IP=$(node_ip)
@@ -77,25 +79,32 @@ start kube-apiserver "$B/kube-apiserver" --bind-address=0.0.0.0 --advertise-addr
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
   --service-cluster-ip-range=10.96.0.0/16 --authorization-mode=Node,RBAC \
-  --enable-admission-plugins=NodeRestriction --allow-privileged=true --profiling=false
+  --enable-admission-plugins=NodeRestriction --allow-privileged=true --profiling=false \
+  --default-not-ready-toleration-seconds=30 --default-unreachable-toleration-seconds=30 \
+  --kubelet-preferred-address-types=InternalIP,Hostname
 wait_for kube-apiserver 60 curl -fsS --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" https://127.0.0.1:6443/readyz
 for c in controller-manager scheduler; do
   kc=$STATE/$c.kubeconfig
   extra=()
   [ $c = controller-manager ] && extra=(--service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt"
-    --use-service-account-credentials=true --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" --allocate-node-cidrs=false)
+    --use-service-account-credentials=true --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" --allocate-node-cidrs=false
+    --node-monitor-grace-period=20s)
   start kube-$c "$B/kube-$c" --bind-address=127.0.0.1 --kubeconfig="$kc" --authentication-kubeconfig="$kc" \
     --authorization-kubeconfig="$kc" --leader-elect=false "${extra[@]}"
 done
 wait_for kube-controller-manager 60 curl -fsSk https://127.0.0.1:10257/healthz
 wait_for kube-scheduler 60 curl -fsSk https://127.0.0.1:10259/healthz
 
-# --- cluster DNS, then the node: containerd, CNI, kubelet, kube-proxy ---------
+# --- cluster DNS, then the nodes: containerd, CNI, kubelet (and kube-proxy) --
+# A node that is lost is marked NotReady after 20 s and its pods are evicted
+# 30 s later (defaults: 50 s and 5 min), so node faults play out in a test.
 "$HERE/dns.sh"
-"$HERE/node.sh"
+"$HERE/node.sh" a
+"$HERE/node.sh" b
 
 export KUBECONFIG=$STATE/admin.kubeconfig
 wait_for "kubelet (node Ready)" 90 "$B/kubectl" wait --for=condition=Ready "node/$NODE" --timeout=2s
+wait_for "kubelet-b (node Ready)" 90 "$B/kubectl" wait --for=condition=Ready "node/$NODE_B" --timeout=2s
 wait_for "default service account" 60 "$B/kubectl" get sa default -n default
 log "platform up in $(( $(date +%s) - t0 ))s"
 env_lines
