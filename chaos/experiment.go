@@ -47,6 +47,8 @@ type experimentFile struct {
 		Node     string              `yaml:"node"`
 		Zone     string              `yaml:"zone"`
 		Scope    string              `yaml:"scope"`
+		Loss     int                 `yaml:"loss"`
+		Peers    map[string]string   `yaml:"peers"`
 		TTL      pipelines.Duration  `yaml:"ttl"`
 	} `yaml:"faults"`
 	Alerts struct {
@@ -74,6 +76,8 @@ var (
 	dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
 	// nodeName is a DNS subdomain, as node names are
 	nodeName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
+	// labelPart is a label name (optionally prefixed)
+	labelPart = regexp.MustCompile(`^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`)
 	// zoneName is a label value
 	zoneName = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`)
 	imageRef = regexp.MustCompile(`^[a-z0-9]+([._:/-][a-zA-Z0-9]+)*(@sha256:[a-f0-9]{64})?$`)
@@ -152,7 +156,10 @@ func Parse(file string, data []byte) (*contract.Experiment, error) {
 	for i, ff := range f.Faults {
 		p := fmt.Sprintf("faults[%d]", i)
 		fault := contract.Fault{Kind: ff.Kind, Duration: ff.Duration.D(), Count: ff.Count, Image: ff.Image,
-			Node: ff.Node, Zone: ff.Zone, Scope: ff.Scope, TTL: ff.TTL.D()}
+			Node: ff.Node, Zone: ff.Zone, Scope: ff.Scope, Loss: ff.Loss, TTL: ff.TTL.D()}
+		for _, k := range slices.Sorted(maps.Keys(ff.Peers)) {
+			fault.Peers = append(fault.Peers, contract.Label{Name: k, Value: ff.Peers[k]})
+		}
 		if fault.TTL != 0 && fault.TTL <= fault.Duration {
 			doc.Errorf(p+".ttl", "the TTL bounds a fault that nothing removed: leave it out (duration + 2m) or make it longer than the duration", "%s.ttl %s is not longer than its duration %s", p, fault.TTL, fault.Duration)
 		}
@@ -181,6 +188,12 @@ func Parse(file string, data []byte) (*contract.Experiment, error) {
 		if ff.Kind != contract.FaultPodKill && ff.Count != 0 {
 			doc.Errorf(p+".count", "count belongs to pod-kill", "%s.count is not used by %s", p, ff.Kind)
 		}
+		if ff.Kind != contract.FaultNetworkLoss && ff.Loss != 0 {
+			doc.Errorf(p+".loss", "loss belongs to network-loss", "%s.loss is not used by %s", p, ff.Kind)
+		}
+		if ff.Kind != contract.FaultPartition && len(ff.Peers) > 0 {
+			doc.Errorf(p+".peers", "peers belong to network-partition", "%s.peers is not used by %s", p, ff.Kind)
+		}
 		if ff.Kind != contract.FaultUpgrade && ff.Image != "" {
 			doc.Errorf(p+".image", "only an upgrade takes an image", "%s.image is not used by %s", p, ff.Kind)
 		}
@@ -205,6 +218,16 @@ func Parse(file string, data []byte) (*contract.Experiment, error) {
 				doc.Errorf(p+".scope", "namespace (the target's pods; the default) or node (every pod, as kubectl drain)", "%s.scope %q is not a drain scope", p, ff.Scope)
 			}
 		case contract.FaultNodeDown:
+		case contract.FaultNetworkLoss:
+			if ff.Loss < 1 || ff.Loss > 100 {
+				doc.Errorf(p+".loss", "the percentage of packets the target's pods send that are dropped, 1 to 100", "%s.loss must be between 1 and 100, found %d", p, ff.Loss)
+			}
+		case contract.FaultPartition:
+			for k, v := range ff.Peers {
+				if !labelPart.MatchString(k) || (v != "" && !zoneName.MatchString(v)) {
+					doc.Errorf(p+".peers", "labels of the pods to cut the target off from, e.g. {app: redis}", "%s.peers: %q: %q is not a label", p, k, v)
+				}
+			}
 		case contract.FaultZoneDown:
 			if ff.Zone == "" {
 				doc.Errorf(p+".zone", "the zone whose nodes go down (their "+LabelZone+" label)", "%s: zone-down needs a zone", p)
@@ -212,7 +235,7 @@ func Parse(file string, data []byte) (*contract.Experiment, error) {
 				doc.Errorf(p+".zone", "a value of the nodes' "+LabelZone+" label", "%s.zone %q is not a zone name", p, ff.Zone)
 			}
 		default:
-			doc.Errorf(p+".kind", "one of: pod-kill, upgrade, node-drain, node-down, zone-down", "unknown fault kind %q", ff.Kind)
+			doc.Errorf(p+".kind", "one of: pod-kill, upgrade, node-drain, node-down, zone-down, network-loss, network-partition", "unknown fault kind %q", ff.Kind)
 		}
 		e.Faults = append(e.Faults, fault)
 	}

@@ -83,6 +83,8 @@ faults:
   - {kind: node-drain, node: worker-1.example, scope: node, duration: 30s, grace: 5s}
   - {kind: node-down, duration: 1m}
   - {kind: zone-down, zone: eu-west-1b, duration: 1m}
+  - {kind: network-loss, loss: 30, duration: 20s}
+  - {kind: network-partition, peers: {app: redis, tier: cache}, duration: 20s}
 `
 
 func TestParseNodeFaults(t *testing.T) {
@@ -95,6 +97,11 @@ func TestParseNodeFaults(t *testing.T) {
 		{Kind: contract.FaultNodeDrain, Node: "worker-1.example", Scope: contract.DrainNode, Duration: 30 * time.Second},
 		{Kind: contract.FaultNodeDown, Duration: time.Minute},
 		{Kind: contract.FaultZoneDown, Zone: "eu-west-1b", Duration: time.Minute},
+		{Kind: contract.FaultNetworkLoss, Loss: 30, Duration: 20 * time.Second},
+		{Kind: contract.FaultPartition, Peers: []contract.Label{{Name: "app", Value: "redis"}, {Name: "tier", Value: "cache"}}, Duration: 20 * time.Second},
+	}
+	if len(e.Faults) != len(want) {
+		t.Fatalf("%d faults, want %d", len(e.Faults), len(want))
 	}
 	for i, f := range e.Faults {
 		f.Grace = nil
@@ -113,6 +120,10 @@ func TestParseNodeFaults(t *testing.T) {
 		"bad node name":          {"node: worker-1.example", "node: Worker_1", 6, `node "Worker_1" is not a node name`},
 		"node on zone-down":      {"{kind: zone-down,", "{kind: zone-down, node: n1,", 8, "node is not used by zone-down"},
 		"count on drain":         {"{kind: node-drain, duration", "{kind: node-drain, count: 2, duration", 5, "count is not used by node-drain"},
+		"loss out of range":      {"loss: 30", "loss: 130", 9, "loss must be between 1 and 100, found 130"},
+		"no loss":                {"loss: 30, ", "", 9, "loss must be between 1 and 100, found 0"},
+		"loss on partition":      {"{kind: network-partition,", "{kind: network-partition, loss: 5,", 10, "loss is not used by network-partition"},
+		"bad peer label":         {"tier: cache", "tier: 'a b'", 10, `is not a label`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			wantProblem(t, strings.Replace(nodeExperiment, tc.from, tc.to, 1), tc.line, tc.want)

@@ -54,3 +54,37 @@ func TestInstallRBACIsLeastPrivilege(t *testing.T) {
 		t.Fatal("no Role in rbac.yaml")
 	}
 }
+
+// TestAgentRBACIsOnlyPods: the node agent's ClusterRole (it must reach
+// pods in every namespace) grants pods get/list/watch/patch and nothing
+// else.
+func TestAgentRBACIsOnlyPods(t *testing.T) {
+	raw, err := os.ReadFile("kubernetes/agent/rbac.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, doc := range bytes.Split(raw, []byte("\n---\n")) {
+		var meta struct{ Kind string }
+		if err := yaml.Unmarshal(doc, &meta); err != nil {
+			t.Fatal(err)
+		}
+		if meta.Kind != "ClusterRole" && meta.Kind != "Role" {
+			continue
+		}
+		var role rbacv1.ClusterRole
+		if err := yaml.Unmarshal(doc, &role); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range role.Rules {
+			found = true
+			if !slices.Equal(r.APIGroups, []string{""}) || !slices.Equal(r.Resources, []string{"pods"}) ||
+				!slices.Equal(r.Verbs, []string{"get", "list", "watch", "patch"}) || len(r.ResourceNames)+len(r.NonResourceURLs) > 0 {
+				t.Errorf("role %s: rule %+v, want pods get/list/watch/patch only", role.Name, r)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no rule in agent/rbac.yaml")
+	}
+}

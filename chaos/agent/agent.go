@@ -10,8 +10,10 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -23,6 +25,8 @@ import (
 
 	"github.com/sluice-cd/sluice/chaos"
 )
+
+var errHostNetwork = errors.New("the pod is on the host's network namespace")
 
 // Agent looks after the network faults of one node's pods.
 type Agent struct {
@@ -86,8 +90,23 @@ func (a *Agent) pod(ctx context.Context, p *corev1.Pod) error {
 	name := p.Namespace + "/" + p.Name
 	raw := p.Annotations[chaos.AnnotationNetwork]
 	spec, perr := chaos.ParseNetworkSpec(raw)
-	want := raw != "" && perr == nil && a.now().Before(spec.Expires) && p.DeletionTimestamp == nil
+	// Anyone who can patch a pod can ask: only the pod's own namespace is
+	// ever changed, never the host's.
+	want := raw != "" && perr == nil && a.now().Before(spec.Expires) && p.DeletionTimestamp == nil && !p.Spec.HostNetwork
 	ns, err := podNetNS(a.proc(), string(p.UID))
+	if err == nil && p.Spec.HostNetwork {
+		err = errHostNetwork
+	}
+	if err == nil {
+		// and in case the API says otherwise than the kernel: the
+		// namespace of the host's init (when it can be read)
+		if shared, herr := sameNetNS(ns, filepath.Join(a.proc(), "1", "ns", "net")); herr == nil && shared {
+			want, err = false, errHostNetwork
+		}
+	}
+	if errors.Is(err, errHostNetwork) && raw != "" {
+		a.Log.Warn("chaos agent: refusing a network fault on a pod on the host's network", "pod", name)
+	}
 	if err != nil && want {
 		return fmt.Errorf("pod %s: %w", name, err)
 	}
@@ -102,8 +121,9 @@ func (a *Agent) pod(ctx context.Context, p *corev1.Pod) error {
 		a.Log.Info("chaos network fault applied", "pod", name, "loss", spec.Loss, "partition", spec.Partition, "peers", spec.Peers, "expires", spec.Expires)
 		return a.patch(ctx, p, map[string]any{"annotations": map[string]string{chaos.AnnotationNetworkApplied: spec.Digest()}})
 	}
-	// Taken back, expired, unreadable or the pod is going: no rules. A pod
-	// whose processes are gone has no network namespace left to clean.
+	// Taken back, expired, unreadable, refused or the pod is going: no
+	// rules. A pod whose processes are gone has no network namespace left
+	// to clean; one on the host's network never had rules of ours.
 	if err == nil {
 		if err := withNetNS(ns, removeRules); err != nil {
 			return fmt.Errorf("remove the network fault from pod %s: %w", name, err)

@@ -57,3 +57,16 @@ func withNetNS(path string, fn func(fd int) error) error {
 	defer unix.Close(fd)
 	return fn(fd)
 }
+
+// sameNetNS says whether the two namespace files name one namespace
+// (same device and inode).
+func sameNetNS(a, b string) (bool, error) {
+	var sa, sb unix.Stat_t
+	if err := unix.Stat(a, &sa); err != nil {
+		return false, err
+	}
+	if err := unix.Stat(b, &sb); err != nil {
+		return false, err
+	}
+	return sa.Dev == sb.Dev && sa.Ino == sb.Ino, nil
+}

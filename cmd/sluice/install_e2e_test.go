@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-cd/sluice/chaos"
+	"github.com/sluice-cd/sluice/chaos/chaostest"
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
 	"github.com/sluice-cd/sluice/testenv"
 	"github.com/sluice-cd/sluice/testenv/poll"
@@ -21,7 +24,9 @@ import (
 // with kubectl (an overlay sets the image, the Temporal address and the
 // API token's Secret), and runs a pipeline through the in-cluster worker:
 // its build and test run in a warm pod of sluice-builds, and the
-// in-cluster server serves the run's log.
+// in-cluster server serves the run's log. Then it installs the node agent
+// (deploy/kubernetes/agent) from the same image and has its DaemonSet
+// apply a network fault.
 func TestInstallInCluster(t *testing.T) {
 	p := testenv.Require(t)
 	kubectl := func(args ...string) string {
@@ -125,4 +130,38 @@ generatorOptions: {disableNameSuffixHash: true}
 	if !strings.Contains(pods, "pod/") {
 		t.Fatalf("no pool pods in sluice-builds: %q", pods)
 	}
+
+	t.Run("node agent applies network faults", func(t *testing.T) {
+		agentOverlay := t.TempDir()
+		base, err := filepath.Rel(agentOverlay, filepath.Join(abs, "agent"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := fmt.Sprintf("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [%q]\nimages:\n  - {name: sluice/sluice, newName: %q, newTag: %q}\n", base, repoName, tag)
+		if err := os.WriteFile(filepath.Join(agentOverlay, "kustomization.yaml"), []byte(k), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if t.Failed() {
+				out, _ := exec.Command("kubectl", "-n", "sluice-system", "logs", "ds/sluice-agent", "--tail=40").CombinedOutput()
+				t.Logf("agent logs:\n%s", out)
+			}
+			_ = exec.Command("kubectl", "delete", "-k", agentOverlay, "--wait=true", "--timeout=2m").Run()
+		})
+		kubectl("apply", "-k", agentOverlay)
+		kubectl("-n", "sluice-system", "rollout", "status", "ds/sluice-agent", "--timeout=2m")
+		a := chaostest.DeploySample(t, 2)
+		inj := &chaos.Injector{Client: a.Client}
+		fin := contract.FaultInput{WorkflowID: "chaos/in-cluster-agent", Fault: contract.Fault{Kind: contract.FaultNetworkLoss, Loss: 40, Duration: 10 * time.Second}}
+		o, summary := a.Experiment(t, inj, fin, time.Second, 6*time.Second)
+		t.Logf("%s: %d of %d requests failed", summary, o.Failed, o.Requests)
+		if o.Failed == 0 {
+			t.Errorf("40%% packet loss applied by the DaemonSet's agents: no request failed")
+		}
+		fin.Namespace, fin.Service = a.Namespace, "hello"
+		if _, err := inj.Remove(context.Background(), fin); err != nil {
+			t.Fatal(err)
+		}
+		a.WaitReady(t, 2)
+	})
 }

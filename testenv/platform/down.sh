@@ -44,6 +44,7 @@ chains=$( { iptables-save -t nat 2>/dev/null | grep 'name: \\"sluice\\"' | grep 
             iptables-save -t nat 2>/dev/null | grep 'name: \\"sluice\\"' | awk '/^-A CNI-/{print $2}'; } | sort -u)
 iptables-save -t nat 2>/dev/null | grep -E '^-A POSTROUTING .*name: \\"sluice\\"' | sed 's/^-A/-D/' | while read -r r; do eval iptables -t nat "$r"; done
 for c in $chains; do iptables -t nat -F "$c" && iptables -t nat -X "$c"; done
+iptables -t nat -D POSTROUTING -s 10.244.0.0/16 ! -d 10.244.0.0/16 -m comment --comment "sluice pod egress" -j MASQUERADE 2>/dev/null
 # the kubelet's own chains
 for ipt in iptables ip6tables; do
   $ipt -D INPUT -j KUBE-FIREWALL 2>/dev/null; $ipt -D OUTPUT -j KUBE-FIREWALL 2>/dev/null

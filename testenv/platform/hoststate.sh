@@ -4,6 +4,7 @@
 echo "# interfaces"; ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort
 echo "# iptables chains"; for t in filter nat mangle; do iptables-save -t $t 2>/dev/null | awk -v t=$t '/^:/{print t, $1}'; done | sort
 echo "# ip6tables chains"; for t in filter nat mangle; do ip6tables-save -t $t 2>/dev/null | awk -v t=$t '/^:/{print t, $1}'; done | sort
+echo "# nat rules"; iptables-save -t nat 2>/dev/null | grep '^-A' | grep -v -- '-A KUBE-\|-A CNI-' | sort
 echo "# sysctls"; sysctl vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops net.ipv4.ip_forward
 echo "# network namespaces"; ls /var/run/netns 2>/dev/null | sort
 echo "# mounts"; findmnt -rn -o TARGET | grep -E 'sluice|kubelet|containerd|netns' | sort

@@ -77,11 +77,16 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   path = "$CD/opt"
 TOML
 # Both nodes' networks are named "sluice": down.sh finds the CNI's iptables
-# chains by that name.
+# chains by that name. Pods talk to pods of either node with their own
+# addresses (as on a real cluster network: a network policy or partition
+# sees who is talking); only traffic leaving the pod range is masqueraded,
+# by one host rule instead of the bridge plugin's per-node ipMasq.
+rule=(POSTROUTING -s "$CLUSTER_CIDR" ! -d "$CLUSTER_CIDR" -m comment --comment "sluice pod egress" -j MASQUERADE)
+iptables -t nat -C "${rule[@]}" 2>/dev/null || iptables -t nat -A "${rule[@]}"
 cat >"$CNI/net.d/10-sluice.conflist" <<JSON
 { "cniVersion": "1.0.0", "name": "sluice",
   "plugins": [
-    { "type": "bridge", "bridge": "$N_BRIDGE", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+    { "type": "bridge", "bridge": "$N_BRIDGE", "isGateway": true, "ipMasq": false, "hairpinMode": true,
       "ipam": { "type": "host-local", "ranges": [[{ "subnet": "$N_CIDR" }]],
                 "routes": [{ "dst": "0.0.0.0/0" }], "dataDir": "$CNI/ipam" } },
     { "type": "portmap", "capabilities": { "portMappings": true } } ] }
