@@ -34,6 +34,12 @@ for p in $(pgrep -f "containerd-shim-runc-v2 .*-address $RUN/containerd(-b)?/con
 findmnt -rn -o TARGET | grep "^$STATE/" | sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
 for n in /var/run/netns/cni-*; do [ -e "$n" ] || continue; umount "$n" 2>/dev/null; rm -f "$n"; done
 rmdir /var/run/netns 2>/dev/null
+# sockets of shims that were killed (a node taken down) and never removed
+# them: stale when nothing listens on them any more
+for f in /run/containerd/s/*; do
+  [ -S "$f" ] || continue
+  ss -xl 2>/dev/null | grep -qF "$f" || rm -f "$f"
+done
 rmdir /run/containerd/s /run/containerd/runc/k8s.io /run/containerd/runc /run/containerd 2>/dev/null
 for l in /var/log/containers/*.log; do [ -L "$l" ] && case "$(readlink "$l")" in "$STATE"/*) rm -f "$l" ;; esac; done
 rmdir /var/log/containers /var/log/pods 2>/dev/null
