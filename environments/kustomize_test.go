@@ -37,7 +37,7 @@ patches:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(objs) != 2 {
+	if len(objs) != 3 {
 		t.Fatalf("%d objects", len(objs))
 	}
 	if n := SetImage(objs, "127.0.0.1:5000/sluice-demo/hello", "sha256:abc"); n != 1 {
@@ -55,7 +55,7 @@ patches:
 			}
 		}
 	}
-	if strings.Join(names, ",") != "Deployment/prod-hello,Service/prod-hello" {
+	if strings.Join(names, ",") != "Deployment/prod-hello,PodDisruptionBudget/prod-hello,Service/prod-hello" {
 		t.Fatalf("objects %v", names)
 	}
 
