@@ -72,7 +72,7 @@ tools: ## install workflowcheck
 platform-build: ## build (once, cached by version) Kubernetes, etcd, BuildKit, registry and crane
 	testenv/platform/build.sh
 
-platform-up: ## start the local Kubernetes, BuildKit and registry (idempotent); prints the exports
+platform-up: ## start the local Kubernetes (two nodes, two zones), BuildKit, the registries, Prometheus and Alertmanager (idempotent); prints the exports
 	testenv/platform/up.sh
 
 platform-down: ## stop the local platform and restore the host

@@ -3,9 +3,13 @@ package testenv_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -288,5 +292,65 @@ func TestBakedImageRunsOnTheCluster(t *testing.T) {
 	got, err := crane.Digest(repo+":available", crane.Insecure)
 	if err != nil || got != digest {
 		t.Fatalf("available tag points at %s (%v), want %s", got, err, digest)
+	}
+}
+
+// TestPlatformPrometheus: the platform's Prometheus scrapes both kubelets,
+// the API server and a pod annotated prometheus.io/scrape (found by the
+// platform's pod discovery), and its Alertmanager is ready with the token
+// it sends Sluice.
+func TestPlatformPrometheus(t *testing.T) {
+	c := newCluster(t)
+	prom, am := os.Getenv("SLUICE_PROMETHEUS_URL"), os.Getenv("SLUICE_ALERTMANAGER_URL")
+	if prom == "" || am == "" {
+		t.Fatal("SLUICE_PROMETHEUS_URL and SLUICE_ALERTMANAGER_URL unset: eval \"$(make -s platform-env)\"")
+	}
+	if b, err := os.ReadFile(os.Getenv("SLUICE_ALERTMANAGER_TOKEN_FILE")); err != nil || len(b) < 16 {
+		t.Fatalf("Alertmanager's token for Sluice: %d bytes, %v", len(b), err)
+	}
+	if resp, err := http.Get(am + "/-/ready"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("Alertmanager not ready: %v", err)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "metrics",
+		Annotations: map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": "8080"}},
+		Spec: corev1.PodSpec{Containers: container(c.busybox(), "sh", "-c",
+			"mkdir /w && echo 'sluice_test_metric 42' > /w/metrics && exec httpd -f -p 8080 -h /w"),
+			TerminationGracePeriodSeconds: new(int64)}}
+	if _, err := c.cs.CoreV1().Pods(c.ns).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.podPhase(t, "metrics", corev1.PodRunning, 90*time.Second)
+	query := func(q string) []float64 {
+		resp, err := http.Get(prom + "/api/v1/query?query=" + url.QueryEscape(q))
+		if err != nil {
+			return nil
+		}
+		defer resp.Body.Close()
+		var r struct {
+			Data struct {
+				Result []struct {
+					Value [2]any `json:"value"`
+				} `json:"result"`
+			} `json:"data"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&r) != nil {
+			return nil
+		}
+		var out []float64
+		for _, s := range r.Data.Result {
+			v, _ := strconv.ParseFloat(fmt.Sprint(s.Value[1]), 64)
+			out = append(out, v)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		q    string
+		want int
+	}{
+		{`sluice_test_metric{namespace="` + c.ns + `",pod="metrics"}`, 1},
+		{`up{job="kubelet"} == 1`, 2},
+		{`up{job="kube-apiserver"} == 1`, 1},
+	} {
+		waitFor(t, time.Minute, tc.q, func(context.Context) (bool, error) { return len(query(tc.q)) == tc.want, nil })
 	}
 }

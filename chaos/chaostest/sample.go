@@ -80,7 +80,9 @@ func DeploySample(t testing.TB, replicas int32) *App {
 			Replicas: &replicas,
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				ObjectMeta: metav1.ObjectMeta{Labels: labels,
+					// the platform's Prometheus scrapes /metrics
+					Annotations: map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": "8080"}},
 				Spec: corev1.PodSpec{
 					// one pod per node while it can be: nodes that are
 					// cordoned or down (tainted) do not count, so a drained

@@ -11,6 +11,7 @@ K="$B/kubectl --kubeconfig=$STATE/admin.kubeconfig --request-timeout=10s"
 CTR="ctr --address $CONTAINERD_SOCK -n k8s.io"
 t0=$(date +%s)
 
+stop prom-sd; stop prometheus; stop alertmanager
 stop kube-controller-manager
 if running kubelet && $K get --raw /readyz >/dev/null 2>&1; then
   # let the kubelet tear pods down itself (CNI DEL, netns removal)
@@ -61,6 +62,7 @@ for s in /sys/fs/cgroup/*/; do for d in kubepods sluice-b; do
   [ -d "$s/$d" ] && find "$s/$d" -depth -type d -exec rmdir {} \; 2>/dev/null; done; done
 if [ -f "$STATE/sysctl.orig" ]; then sed 's/ //g' "$STATE/sysctl.orig" | xargs -r sysctl -qw && rm -f "$STATE/sysctl.orig" && log "sysctls restored"; fi
 # state that must not survive into the next start (keep pki, registry, buildkit cache)
+rm -rf "$STATE/monitoring/prometheus-data" "$STATE/monitoring/alertmanager-data" "$STATE/monitoring/targets"
 rm -rf "$STATE/etcd" "$STATE/kubelet" "$STATE/kubelet-b" "$STATE/containerd" "$STATE/containerd-b" "$STATE/cni" "$STATE/cni-b" "$RUN"
 log "platform down in $(( $(date +%s) - t0 ))s"
 exit 0

@@ -11,6 +11,8 @@ REGISTRY=127.0.0.1:5000
 # a second registry playing the production registry promote replicates to
 PROD_REGISTRY=127.0.0.1:5001
 BUILDKIT_SOCK=$RUN/buildkitd.sock
+PROMETHEUS_ADDR=127.0.0.1:19090
+ALERTMANAGER_ADDR=127.0.0.1:19093
 CONTAINERD_SOCK=$RUN/containerd/containerd.sock
 # Two nodes on this one machine, each its own containerd, CNI bridge, pod
 # range, kubelet and cgroup subtree, in zones zone-a and zone-b (node.sh).
@@ -78,6 +80,9 @@ export SLUICE_REGISTRY=$REGISTRY
 export SLUICE_PROD_REGISTRY=$PROD_REGISTRY
 export SLUICE_PLATFORM_STATE=$STATE
 export SLUICE_POD_GATEWAY=$POD_GATEWAY
+export SLUICE_PROMETHEUS_URL=http://$PROMETHEUS_ADDR
+export SLUICE_ALERTMANAGER_URL=http://$ALERTMANAGER_ADDR
+export SLUICE_ALERTMANAGER_TOKEN_FILE=$STATE/monitoring/alertmanager.token
 export PATH=$(bin_dir):\$PATH
 ENV
 }

@@ -22,4 +22,7 @@ check kubelet "$B/kubectl" --kubeconfig="$STATE/admin.kubeconfig" wait --for=con
 check containerd-b ctr --address "$RUN/containerd-b/containerd.sock" version
 check kubelet-b "$B/kubectl" --kubeconfig="$STATE/admin.kubeconfig" wait --for=condition=Ready "node/$NODE_B" --timeout=3s
 check kube-proxy curl -fsS http://127.0.0.1:10256/healthz
+check prometheus curl -fsS "http://$PROMETHEUS_ADDR/-/ready"
+check alertmanager curl -fsS "http://$ALERTMANAGER_ADDR/-/ready"
+check prom-sd test -s "$STATE/monitoring/targets/pods.json"
 exit $ok

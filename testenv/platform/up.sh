@@ -3,8 +3,8 @@
 # 127.0.0.1:5000 (and a "production" one on :5001), buildkitd on a unix
 # socket, and a two-node Kubernetes (etcd, kube-apiserver, controller-manager,
 # scheduler, CoreDNS, kube-proxy; per node containerd + runc + CNI bridge and
-# a kubelet, nodes in zones zone-a and zone-b). Idempotent: what already runs
-# is kept.
+# a kubelet, nodes in zones zone-a and zone-b), and Prometheus with
+# Alertmanager (monitoring.sh). Idempotent: what already runs is kept.
 # Ends by printing the shell exports for the platform.
 . "$(dirname "$0")/lib.sh"
 t0=$(date +%s)
@@ -15,9 +15,18 @@ for pair in containerd:containerd runc:runc iptables:iptables conntrack:conntrac
   command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+# Prometheus and Alertmanager: installed without starting Debian's own
+# services (a policy-rc.d we add is removed again); the platform runs its own
+[ -x /usr/bin/prometheus ] || need+=(prometheus)
+[ -x /usr/bin/prometheus-alertmanager ] || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
+  added_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && added_policy=1
+  fi
   apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+  [ -z "$added_policy" ] || rm -f /usr/sbin/policy-rc.d
 fi
 B=$(bin_dir)
 [ -f "$STATE/sysctl.orig" ] || sysctl vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops net.ipv4.ip_forward >"$STATE/sysctl.orig"
@@ -106,5 +115,6 @@ export KUBECONFIG=$STATE/admin.kubeconfig
 wait_for "kubelet (node Ready)" 90 "$B/kubectl" wait --for=condition=Ready "node/$NODE" --timeout=2s
 wait_for "kubelet-b (node Ready)" 90 "$B/kubectl" wait --for=condition=Ready "node/$NODE_B" --timeout=2s
 wait_for "default service account" 60 "$B/kubectl" get sa default -n default
+"$HERE/monitoring.sh"
 log "platform up in $(( $(date +%s) - t0 ))s"
 env_lines
