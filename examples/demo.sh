@@ -3,8 +3,8 @@
 # local platform (`make platform-up`): build and test run in a warm pod of
 # the "go" pool, BuildKit bakes the image and pushes it by digest, it is
 # deployed to the run's own namespace and the integration Job runs against
-# it, a chaos experiment kills one of its pods while probing it and checks
-# the error window stayed within its SLO, the tested digest is tagged "available", then the approval is answered
+# it, chaos experiments kill one of its pods, then drain the node of one,
+# while probing it and check the error window stayed within its SLO, the tested digest is tagged "available", then the approval is answered
 # through the same API a person uses; the namespace goes when the run ends,
 # and production releases blue-green into sluice-demo-hello. A second push
 # is released beside the first (verified in green, traffic switched, blue
@@ -121,9 +121,11 @@ say "the run's log (build and test in the pool pod: see its hostname; BuildKit's
 
 if [ "${DEMO:-}" = core ]; then say "done: build, test and approval (DEMO=core)"; exit 0; fi
 
-say "the chaos phase: a pod of the test environment killed while probed (sluice chaos status)"
-chaos_id=$("$SLUICE" status "$run" --output json | python3 -c 'import json,sys,re; print(re.search(r"\(([^)]*/chaos/pod-kill)\)", json.load(sys.stdin)["outputs"]["chaos_summary"]).group(1))')
-"$SLUICE" chaos status "$chaos_id"
+say "the chaos phase: a pod of the test environment killed, then a node drained, while probed (sluice chaos status)"
+for exp in pod-kill node-drain; do
+  chaos_id=$("$SLUICE" status "$run" --output json | EXP=$exp python3 -c 'import json,os,sys,re; print(re.search(r"\(([^)]*/chaos/" + os.environ["EXP"] + r")\)", json.load(sys.stdin)["outputs"]["chaos_summary"]).group(1))')
+  "$SLUICE" chaos status "$chaos_id"
+done
 
 say "the image: pushed by digest, tagged with the commit and marked available"
 digest=$("$SLUICE" status "$run" --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["outputs"]["digest"])')
@@ -162,4 +164,4 @@ releases
 kubectl get deployment,service -n sluice-demo-hello -o wide
 [ "$(kubectl get service hello -n sluice-demo-hello -o jsonpath='{.spec.selector.sluice\.dev/color}')" = blue ] || { echo "traffic is not back on blue"; exit 1; }
 echo "$prod_url/version after the rollback:"; curl -fsS --max-time 5 --retry 5 --retry-all-errors "$prod_url/version"
-say "done: all nine phases (with the chaos experiment), two releases and a rollback"
+say "done: all nine phases (with the chaos experiments), two releases and a rollback"
