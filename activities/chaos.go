@@ -67,6 +67,13 @@ func (p *Platform) InjectFault(ctx context.Context, in contract.FaultInput) (con
 	if err != nil {
 		return contract.FaultResult{}, err
 	}
+	if in.Fault.Kind == contract.FaultPodKill && activity.IsActivity(ctx) {
+		// a retried kill deletes the pods the lost attempt chose, not more
+		if activity.HasHeartbeatDetails(ctx) {
+			_ = activity.GetHeartbeatDetails(ctx, &inj.Prior)
+		}
+		inj.Chose = func(pods []string) { activity.RecordHeartbeat(ctx, pods) }
+	}
 	summary, err := inj.Inject(ctx, in)
 	if err != nil {
 		return contract.FaultResult{}, chaosErr(err)

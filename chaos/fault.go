@@ -20,6 +20,11 @@ type Injector struct {
 	// Power stops and starts nodes (node-down, zone-down); nil: those
 	// faults are refused.
 	Power NodePower
+	// Prior are the pods an earlier attempt of this pod-kill chose (its
+	// retry deletes those, never more); Chose is told the pods a pod-kill
+	// chose before it deletes any, to be kept for such a retry.
+	Prior []string
+	Chose func([]string)
 }
 
 func (in *Injector) target(f contract.FaultInput) Target {
@@ -31,7 +36,7 @@ func (in *Injector) Inject(ctx context.Context, f contract.FaultInput) (string, 
 	t := in.target(f)
 	switch f.Fault.Kind {
 	case contract.FaultPodKill:
-		return killPods(ctx, t, f.Fault.Count, f.Fault.Grace)
+		return killPods(ctx, t, f.Fault.Count, f.Fault.Grace, in.Prior, in.Chose)
 	case contract.FaultUpgrade:
 		return upgrade(ctx, t, f.Fault.Image, f.WorkflowID, f.Expires)
 	case contract.FaultNodeDrain:
