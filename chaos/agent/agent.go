@@ -93,6 +93,10 @@ func (a *Agent) pod(ctx context.Context, p *corev1.Pod) error {
 	// Anyone who can patch a pod can ask: only the pod's own namespace is
 	// ever changed, never the host's.
 	want := raw != "" && perr == nil && a.now().Before(spec.Expires) && p.DeletionTimestamp == nil && !p.Spec.HostNetwork
+	if want && p.Annotations[chaos.AnnotationNetworkApplied] == spec.Digest() {
+		// in place already: no /proc scan on every pass of a held fault
+		return nil
+	}
 	ns, err := podNetNS(a.proc(), string(p.UID))
 	if err == nil && p.Spec.HostNetwork {
 		err = errHostNetwork
@@ -111,9 +115,6 @@ func (a *Agent) pod(ctx context.Context, p *corev1.Pod) error {
 		return fmt.Errorf("pod %s: %w", name, err)
 	}
 	if want {
-		if p.Annotations[chaos.AnnotationNetworkApplied] == spec.Digest() {
-			return nil
-		}
 		err := withNetNS(ns, func(fd int) error { return applyRules(fd, spec) })
 		if err != nil {
 			return fmt.Errorf("apply the network fault to pod %s: %w", name, err)
