@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,8 +23,9 @@ import (
 
 // TestPipelineSetsCommitStatuses runs a real pipeline on the embedded
 // server with a GitHub reporter pointed at a server speaking GitHub's status
-// API: the commit gets "pending" while phases run and "success" at the end,
-// linked to the run in the Temporal UI.
+// API: the commit gets "pending" while phases run (the first at once, a later
+// one when it runs for over a second) and "success" at the end, linked to
+// the run in the Temporal UI.
 func TestPipelineSetsCommitStatuses(t *testing.T) {
 	var mu sync.Mutex
 	var got []map[string]string
@@ -54,7 +56,9 @@ func TestPipelineSetsCommitStatuses(t *testing.T) {
 	}
 	defer w.Stop()
 
-	src := "version: 1\nbuild: {commands: [\"true\"]}\ntest: {commands: [\"true\"]}\n"
+	// build's status goes at once (the first phase); test's because it runs
+	// past the workflow's one-second gate
+	src := "version: 1\nbuild: {commands: [\"true\"]}\ntest: {commands: [\"sleep 2\"]}\n"
 	repo, commit := gitsrctest.Repo(t, "../examples/hello", src)
 	spec, err := pipelines.Parse(".sluice.yml", []byte(src), "hello")
 	if err != nil {
@@ -81,9 +85,14 @@ func TestPipelineSetsCommitStatuses(t *testing.T) {
 		!strings.HasPrefix(last["target_url"], "http://ui.example/namespaces/default/workflows/") {
 		t.Fatalf("final status %v", last)
 	}
+	var progress []string
 	for _, s := range got[:2] {
 		if s["state"] != "pending" || !strings.HasPrefix(s["description"], "phase ") {
 			t.Fatalf("progress status %v", s)
 		}
+		progress = append(progress, s["description"])
+	}
+	if slices.Sort(progress); !slices.Equal(progress, []string{"phase build", "phase test"}) {
+		t.Fatalf("progress statuses %v", progress)
 	}
 }

@@ -48,6 +48,9 @@ var recordKey = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
 // worker had died (a heartbeat timeout).
 var lostBuilds atomic.Int32
 
+// slowTest is how long the stub's test phase takes (nanoseconds).
+var slowTest atomic.Int64
+
 func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Context, contract.Notice) (contract.MessageRef, error)) {
 	fail := func(phase string) error {
 		if phase == failPhase {
@@ -58,6 +61,9 @@ func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Co
 	bind.Activity(w, contract.RunSteps, func(ctx context.Context, in contract.StepsInput) (contract.StepsResult, error) {
 		if in.Phase == pipelines.PhaseBuild && lostBuilds.Add(-1) >= 0 {
 			return contract.StepsResult{}, temporal.NewHeartbeatTimeoutError()
+		}
+		if in.Phase == pipelines.PhaseTest {
+			time.Sleep(time.Duration(slowTest.Load()))
 		}
 		ws := contract.Workspace{Kind: contract.WorkspaceLocal, Path: "/ws/" + in.RunID}
 		if in.Pool != "" {
@@ -239,6 +245,11 @@ func TestRecordHistories(t *testing.T) {
 		{"failure_release", fullSpec, pipelines.PhaseProduction, nil},
 		// available-status v1: promote sets the sluice/available status
 		{"success_available", blueGreenSpec, "", nil},
+		// commit-status v4: build's status at once, test's after its
+		// gate timer fired, none for the later phases (timers cancelled);
+		// concurrent-tail v1: the approval's notice beside production, the
+		// cleanup, last notice and final status at once
+		{"success_v5", eightPhases, "", approveAlice},
 		// rerun-after-worker-loss v1: every attempt of build lost its
 		// worker; the phase ran again and the run went on
 		{"worker_loss_rerun", fullSpec, "", nil},
@@ -262,12 +273,15 @@ func TestRecordHistories(t *testing.T) {
 	}
 	// more build attempts lost than one activity's attempt budget
 	lostInScenario := map[string]int32{"worker_loss_rerun": 6}
+	// a test phase past the commit status gate (eightPhases' test)
+	slowInScenario := map[string]time.Duration{"success_v5": 1500 * time.Millisecond}
 	for _, sc := range scenarios {
 		if *recordOnly != "" && sc.name != *recordOnly {
 			continue
 		}
 		t.Run(sc.name, func(t *testing.T) {
 			lostBuilds.Store(lostInScenario[sc.name])
+			slowTest.Store(int64(slowInScenario[sc.name]))
 			c := devservertest.Start(t)
 			w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
 			w.RegisterWorkflow(workflows.Pipeline)

@@ -135,15 +135,29 @@ var policyOptions = workflow.ActivityOptions{
 // (they win over the ones the run was started with) and sets the decision
 // key.
 func (r *run) gatePolicy(ctx workflow.Context) (map[string][]string, error) {
-	if workflow.GetVersion(ctx, "approval-policy", workflow.DefaultVersion, approvalPolicy) < approvalPolicy {
-		return r.in.Groups, nil
+	f := r.policy
+	if f == nil {
+		if workflow.GetVersion(ctx, "approval-policy", workflow.DefaultVersion, approvalPolicy) < approvalPolicy {
+			return r.in.Groups, nil
+		}
+		f = start(workflow.WithActivityOptions(ctx, policyOptions), contract.GetApprovalPolicy, contract.Nothing{})
 	}
-	p, err := call(workflow.WithActivityOptions(ctx, policyOptions), contract.GetApprovalPolicy, contract.Nothing{})
-	if err != nil {
+	var p contract.ApprovalPolicy
+	if err := f.Get(ctx, &p); err != nil {
 		return nil, err
 	}
 	r.decisionKey = p.Key
 	return p.Groups, nil
+}
+
+// prefetchPolicy asks the worker for the approval policy while the phase
+// before the approval runs (concurrentTail), so the gate opens without
+// waiting for it.
+func (r *run) prefetchPolicy(ctx workflow.Context) {
+	if workflow.GetVersion(ctx, "approval-policy", workflow.DefaultVersion, approvalPolicy) < approvalPolicy {
+		return
+	}
+	r.policy = start(workflow.WithActivityOptions(ctx, policyOptions), contract.GetApprovalPolicy, contract.Nothing{})
 }
 
 func (r *run) decide(ctx workflow.Context, d Decision, approve bool) (DecisionResult, error) {
@@ -274,7 +288,12 @@ func (r *run) approval(ctx workflow.Context) error {
 		for _, x := range a.Approvals {
 			r.st.Outputs.ApprovedBy = append(r.st.Outputs.ApprovedBy, x.User)
 		}
-		r.notify(ctx, contract.NoticeApprovalDecided, "approved by "+fmt.Sprint(r.st.Outputs.ApprovedBy))
+		msg := "approved by " + fmt.Sprint(r.st.Outputs.ApprovedBy)
+		if r.tailVersion >= concurrentTail {
+			r.notifyLater(ctx, contract.NoticeApprovalDecided, msg) // production need not wait for chat
+		} else {
+			r.notify(ctx, contract.NoticeApprovalDecided, msg)
+		}
 		return nil
 	case ApprovalRejected:
 		msg := fmt.Sprintf("rejected by %s: %s", a.Rejection.User, a.Rejection.Comment)
@@ -302,6 +321,40 @@ var notifyOptions = workflow.ActivityOptions{
 // posted, if any. A chat outage must never fail or stall a pipeline, so
 // errors are logged and dropped.
 func (r *run) notify(ctx workflow.Context, kind, text string) contract.MessageRef {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	ref, err := call(workflow.WithActivityOptions(dctx, notifyOptions), contract.SendNotice, r.notice(ctx, kind, text))
+	if err != nil {
+		workflow.GetLogger(ctx).Warn("notification not delivered", "kind", kind, "error", err)
+	}
+	return ref
+}
+
+// notifyLater sends a notice without waiting for it; finish waits for it
+// before the run's last notice.
+func (r *run) notifyLater(ctx workflow.Context, kind, text string) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	f := start(workflow.WithActivityOptions(dctx, notifyOptions), contract.SendNotice, r.notice(ctx, kind, text))
+	r.notices = append(r.notices, pendingNotice{kind: kind, f: f})
+}
+
+// pendingNotice is a notice sent by notifyLater.
+type pendingNotice struct {
+	kind string
+	f    workflow.Future
+}
+
+// awaitNotices waits for the notices sent by notifyLater.
+func (r *run) awaitNotices(ctx workflow.Context) {
+	for _, n := range r.notices {
+		if err := n.f.Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("notification not delivered", "kind", n.kind, "error", err)
+		}
+	}
+	r.notices = nil
+}
+
+// notice is a notice of kind about the run as it stands.
+func (r *run) notice(ctx workflow.Context, kind, text string) contract.Notice {
 	p := r.in.Push
 	info := workflow.GetInfo(ctx)
 	notice := contract.Notice{
@@ -312,12 +365,7 @@ func (r *run) notify(ctx workflow.Context, kind, text string) contract.MessageRe
 	if a := r.st.Approval; a != nil {
 		notice.Approvers, notice.Channel, notice.ExpiresAt, notice.Message = a.Approvers, a.Channel, a.ExpiresAt, a.Message
 	}
-	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	ref, err := call(workflow.WithActivityOptions(dctx, notifyOptions), contract.SendNotice, notice)
-	if err != nil {
-		workflow.GetLogger(ctx).Warn("notification not delivered", "kind", kind, "error", err)
-	}
-	return ref
+	return notice
 }
 
 // phaseSummary lists finished phases with their durations.

@@ -58,6 +58,13 @@ type run struct {
 	statusVersion workflow.Version
 	// progress are the commit status updates not waited for.
 	progress []workflow.Future
+	// tailVersion selects how the run's bookkeeping overlaps (see
+	// concurrentTail).
+	tailVersion workflow.Version
+	// notices are the notices sent without waiting (notifyLater).
+	notices []pendingNotice
+	// policy is the approval policy asked for ahead of the gate.
+	policy workflow.Future
 	// identityVersion selects the author check of approvals (see approvalIdentity).
 	identityVersion workflow.Version
 	// decisionKey is the server key decisions must be signed with (see
@@ -86,6 +93,7 @@ func Pipeline(ctx workflow.Context, in PipelineInput) (RunState, error) {
 	}
 	r.remember(in.Push)
 	r.statusVersion = workflow.GetVersion(ctx, "commit-status", workflow.DefaultVersion, commitStatusVersion)
+	r.tailVersion = workflow.GetVersion(ctx, "concurrent-tail", workflow.DefaultVersion, concurrentTail)
 	if r.statusVersion == commitStatusQueued {
 		r.commitStatus(ctx, contract.StatusPending, "queued", false)
 	}
@@ -198,6 +206,7 @@ func (r *run) phases(ctx workflow.Context) error {
 		resumeAt = slices.Index(pipelines.PhaseOrder, r.in.Resume.Phase)
 		r.st.Outputs = r.in.Resume.Outputs
 	}
+	ran := false // a phase of this run has started
 	for i := range r.st.Phases {
 		ps := &r.st.Phases[i]
 		if slices.Index(pipelines.PhaseOrder, ps.Name) < resumeAt {
@@ -209,8 +218,13 @@ func (r *run) phases(ctx workflow.Context) error {
 		}
 		r.st.Phase = ps.Name
 		ps.Status, ps.Started = PhaseRunning, workflow.Now(ctx)
-		r.commitStatus(ctx, contract.StatusRunning, "phase "+ps.Name, false)
+		stopStatus := r.phaseStatus(ctx, ps.Name, !ran)
+		ran = true
+		if i+1 < len(r.st.Phases) && r.st.Phases[i+1].Name == pipelines.PhaseApproval && r.tailVersion >= concurrentTail {
+			r.prefetchPolicy(ctx)
+		}
 		err := r.phase(ctx, ps.Name)
+		stopStatus()
 		ps.Finished = workflow.Now(ctx)
 		if err != nil {
 			ps.Status, ps.Error = PhaseFailed, errorMessage(err)
@@ -228,20 +242,87 @@ func (r *run) phases(ctx workflow.Context) error {
 // between completing, failing and continuing as new.
 func (r *run) finish(ctx workflow.Context, runErr error) (RunState, error) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	if runErr == nil && r.tailVersion >= concurrentTail {
+		r.succeed(dctx)
+	} else {
+		r.settle(ctx, dctx, runErr)
+	}
+
+	// Let in-flight approve/reject handlers finish before the run closes.
+	_ = workflow.Await(dctx, func() bool { return workflow.AllHandlersFinished(dctx) })
+
+	if next, ok := r.successor(); ok {
+		return r.st, workflow.NewContinueAsNewError(dctx, Pipeline, next)
+	}
+	switch r.st.State {
+	case StateSucceeded:
+		return r.st, nil
+	case StateCancelled:
+		return r.st, temporal.NewCanceledError(r.st)
+	}
+	errType := ErrPhaseFailed
+	switch r.st.State {
+	case StateRejected:
+		errType = ErrRejected
+	case StateTimedOut:
+		errType = ErrApprovalTimedOut
+	}
+	return r.st, temporal.NewApplicationErrorWithOptions(
+		fmt.Sprintf("phase %s: %s", r.st.Phase, r.st.Error), errType,
+		temporal.ApplicationErrorOptions{NonRetryable: true, Cause: runErr, Details: []any{r.st}})
+}
+
+// workspaceCleanup is the release of the run's workspace (pool pod or local
+// directory) when the run succeeded; a failed run keeps it so `sluice retry`
+// can reuse it.
+func (r *run) workspaceCleanup(failed bool) *Saga {
+	var s Saga
+	if !failed && !r.st.Outputs.Workspace.IsZero() {
+		PushUndo(&s, "", contract.ReleaseWorkspace, contract.WorkspaceRef{RunID: r.runID, Workspace: r.st.Outputs.Workspace}, true)
+	}
+	return &s
+}
+
+// succeed ends a run whose phases all passed: its cleanup (test
+// environment, workspace), its last notice and its final commit status do
+// not depend on each other and go at once (concurrentTail).
+func (r *run) succeed(ctx workflow.Context) {
+	cleanedUp := StartCleanUp(ctx, &r.saga, r.workspaceCleanup(false))
+	r.st.State, r.st.Phase = StateSucceeded, ""
+	r.awaitNotices(ctx) // the approval's notice before the last one
+	r.notifyLater(ctx, contract.NoticeRunFinished, r.st.State)
+	statusSent := false
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		state, desc := finalStatus(r.st)
+		r.commitStatus(ctx, state, desc, true)
+		statusSent = true
+	})
+	done, undoErr, wsErr := cleanedUp()
+	if wsErr != nil {
+		workflow.GetLogger(ctx).Warn("workspace cleanup failed", "error", wsErr)
+	}
+	r.st.Compensated = done
+	if undoErr != nil {
+		r.st.Error = joinMsg(r.st.Error, "compensation incomplete: "+undoErr.Error())
+	}
+	r.st.Finished = workflow.Now(ctx) // the run's work is done; the Git host may still be answering
+	_ = workflow.Await(ctx, func() bool { return statusSent })
+	r.awaitNotices(ctx)
+}
+
+// settle ends a run that failed, was cancelled or superseded (and, in runs
+// recorded before concurrentTail, one that succeeded): compensation newest
+// first, then the run's last notice and its final commit status.
+func (r *run) settle(ctx, dctx workflow.Context, runErr error) {
 	failed := runErr != nil
 	done, undoErr := r.saga.Compensate(dctx, failed)
+	if _, err := r.workspaceCleanup(failed).Compensate(dctx, false); err != nil {
+		workflow.GetLogger(ctx).Warn("workspace cleanup failed", "error", err)
+	}
 	r.st.Compensated = done
 	for _, u := range done {
 		if ps := r.st.PhaseByName(u.Phase); ps != nil && failed && ps.Status == PhaseSucceeded {
 			ps.Status = PhaseCompensated
-		}
-	}
-	if !failed && !r.st.Outputs.Workspace.IsZero() {
-		// A failed run keeps its workspace so `sluice retry` can reuse it.
-		var cleanup Saga
-		PushUndo(&cleanup, "", contract.ReleaseWorkspace, contract.WorkspaceRef{RunID: r.runID, Workspace: r.st.Outputs.Workspace}, true)
-		if _, err := cleanup.Compensate(dctx, false); err != nil {
-			workflow.GetLogger(ctx).Warn("workspace cleanup failed", "error", err)
 		}
 	}
 	r.st.Finished = workflow.Now(dctx)
@@ -269,32 +350,18 @@ func (r *run) finish(ctx workflow.Context, runErr error) (RunState, error) {
 	if undoErr != nil {
 		r.st.Error = joinMsg(r.st.Error, "compensation incomplete: "+undoErr.Error())
 	}
-	r.notify(dctx, contract.NoticeRunFinished, r.st.State+summary(r.st))
 	state, desc := finalStatus(r.st)
-	r.commitStatus(dctx, state, desc, true)
-
-	// Let in-flight approve/reject handlers finish before the run closes.
-	_ = workflow.Await(dctx, func() bool { return workflow.AllHandlersFinished(dctx) })
-
-	if next, ok := r.successor(); ok {
-		return r.st, workflow.NewContinueAsNewError(dctx, Pipeline, next)
+	if r.tailVersion >= concurrentTail {
+		// the run's last notice after the earlier ones, beside the final
+		// commit status
+		r.awaitNotices(dctx)
+		r.notifyLater(dctx, contract.NoticeRunFinished, r.st.State+summary(r.st))
+		r.commitStatus(dctx, state, desc, true)
+		r.awaitNotices(dctx)
+	} else {
+		r.notify(dctx, contract.NoticeRunFinished, r.st.State+summary(r.st))
+		r.commitStatus(dctx, state, desc, true)
 	}
-	switch r.st.State {
-	case StateSucceeded:
-		return r.st, nil
-	case StateCancelled:
-		return r.st, temporal.NewCanceledError(r.st)
-	}
-	errType := ErrPhaseFailed
-	switch r.st.State {
-	case StateRejected:
-		errType = ErrRejected
-	case StateTimedOut:
-		errType = ErrApprovalTimedOut
-	}
-	return r.st, temporal.NewApplicationErrorWithOptions(
-		fmt.Sprintf("phase %s: %s", r.st.Phase, r.st.Error), errType,
-		temporal.ApplicationErrorOptions{NonRetryable: true, Cause: runErr, Details: []any{r.st}})
 }
 
 // successor returns the input of the run that continues this branch: the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -47,8 +48,11 @@ func TestReplayCommittedHistories(t *testing.T) {
 		// attempts timed out on heartbeats, then the rest of the run
 		// the chaos phase's child experiment, and an experiment started on
 		// its own that received its expected alert
-		"chaos_phase.json":       {"START_CHILD_WORKFLOW_EXECUTION_INITIATED", `"LoadExperiments"`, "CHILD_WORKFLOW_EXECUTION_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
-		"chaos_experiment.json":  {"WORKFLOW_EXECUTION_SIGNALED", `"InjectFault"`, `"RemoveFault"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		"chaos_phase.json":      {"START_CHILD_WORKFLOW_EXECUTION_INITIATED", `"LoadExperiments"`, "CHILD_WORKFLOW_EXECUTION_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
+		"chaos_experiment.json": {"WORKFLOW_EXECUTION_SIGNALED", `"InjectFault"`, `"RemoveFault"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		// commit-status v4: test's status after its gate timer fired, the
+		// other phases' timers cancelled; concurrent-tail (batches below)
+		"success_v5.json":        {"EVENT_TYPE_TIMER_FIRED", "EVENT_TYPE_TIMER_CANCELED", "ImNvbmN1cnJlbnQtdGFpbCI=", "WORKFLOW_EXECUTION_COMPLETED"},
 		"worker_loss_rerun.json": {"InJlcnVuLWFmdGVyLXdvcmtlci1sb3NzIg==", "ACTIVITY_TASK_TIMED_OUT", `"Production"`, "WORKFLOW_EXECUTION_COMPLETED"},
 	}
 	seen := 0
@@ -62,6 +66,11 @@ func TestReplayCommittedHistories(t *testing.T) {
 			for _, s := range want[name] {
 				if !strings.Contains(string(b), s) {
 					t.Errorf("history lacks %q", s)
+				}
+			}
+			for _, batch := range batchesIn[name] {
+				if !slices.ContainsFunc(scheduledTogether(t, b), func(got []string) bool { return slices.Equal(got, batch) }) {
+					t.Errorf("no workflow task scheduled %v together", batch)
 				}
 			}
 			r := worker.NewWorkflowReplayer()
@@ -82,6 +91,38 @@ func TestReplayCommittedHistories(t *testing.T) {
 	if seen != len(want) {
 		t.Fatalf("found %d of the %d required histories in testdata", seen, len(want))
 	}
+}
+
+// batchesIn lists activities a history must schedule in one workflow task.
+var batchesIn = map[string][][]string{
+	// concurrent-tail: the approval policy beside the phase before the
+	// gate, the approval's notice beside production; the cleanup, the last
+	// notice and the final status at once
+	"success_v5.json": {{"ApprovalPolicy", "MarkAvailable"}, {"Send", "Production"}, {"DeleteEnvironment", "Cleanup", "Send", "SetStatus"}},
+}
+
+// scheduledTogether returns the activities each workflow task scheduled.
+func scheduledTogether(t *testing.T, history []byte) [][]string {
+	h, err := client.HistoryFromJSON(bytes.NewReader(history), client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byTask := map[int64][]string{}
+	var order []int64
+	for _, e := range h.Events {
+		if a := e.GetActivityTaskScheduledEventAttributes(); a != nil {
+			id := a.GetWorkflowTaskCompletedEventId()
+			if _, ok := byTask[id]; !ok {
+				order = append(order, id)
+			}
+			byTask[id] = append(byTask[id], a.GetActivityType().GetName())
+		}
+	}
+	var out [][]string
+	for _, id := range order {
+		out = append(out, byTask[id])
+	}
+	return out
 }
 
 // originalExecution is the recorded run's workflow ID and run ID, which

@@ -78,11 +78,7 @@ func (s *Saga) Compensate(ctx workflow.Context, failed bool) ([]UndoResult, erro
 		}
 		err := workflow.ExecuteActivity(dctx, u.Activity, u.Input).Get(dctx, nil)
 		res := UndoResult{Phase: u.Phase, Activity: u.Activity}
-		outcome := "succeeded"
-		if err != nil {
-			outcome = "failed"
-		}
-		workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"phase": u.Phase, "outcome": outcome}).Counter(MetricCompensations).Inc(1)
+		countUndo(ctx, u, err)
 		if err != nil {
 			res.Error = err.Error()
 			errs = append(errs, fmt.Errorf("undo %s of phase %s: %w", u.Activity, u.Phase, err))
@@ -92,6 +88,62 @@ func (s *Saga) Compensate(ctx workflow.Context, failed bool) ([]UndoResult, erro
 	}
 	s.stack = nil
 	return results, errors.Join(errs...)
+}
+
+// StartCleanUp starts the Always entries of every stack (the cleanup of a
+// run that succeeded: independent of each other) all at once and empties
+// the stacks. The returned function waits for them and returns the results
+// of the first stack's entries, their joined errors and the other stacks'
+// joined errors.
+func StartCleanUp(ctx workflow.Context, stacks ...*Saga) func() ([]UndoResult, error, error) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	dctx = workflow.WithActivityOptions(dctx, UndoOptions)
+	type running struct {
+		u     Undo
+		first bool
+		f     workflow.Future
+	}
+	var all []running
+	for i, s := range stacks {
+		for j := len(s.stack) - 1; j >= 0; j-- {
+			if u := s.stack[j]; u.Always {
+				all = append(all, running{u: u, first: i == 0, f: workflow.ExecuteActivity(dctx, u.Activity, u.Input)})
+			}
+		}
+		s.stack = nil
+	}
+	return func() ([]UndoResult, error, error) {
+		var results []UndoResult
+		var errs, otherErrs []error
+		for _, r := range all {
+			err := r.f.Get(dctx, nil)
+			countUndo(ctx, r.u, err)
+			if err != nil {
+				workflow.GetLogger(ctx).Error("cleanup failed", "phase", r.u.Phase, "activity", r.u.Activity, "error", err)
+				err = fmt.Errorf("undo %s of phase %s: %w", r.u.Activity, r.u.Phase, err)
+			}
+			if !r.first {
+				otherErrs = append(otherErrs, err)
+				continue
+			}
+			res := UndoResult{Phase: r.u.Phase, Activity: r.u.Activity}
+			if err != nil {
+				res.Error = err.Error()
+				errs = append(errs, err)
+			}
+			results = append(results, res)
+		}
+		return results, errors.Join(errs...), errors.Join(otherErrs...)
+	}
+}
+
+// countUndo records one compensation or cleanup in the workflow metrics.
+func countUndo(ctx workflow.Context, u Undo, err error) {
+	outcome := "succeeded"
+	if err != nil {
+		outcome = "failed"
+	}
+	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"phase": u.Phase, "outcome": outcome}).Counter(MetricCompensations).Inc(1)
 }
 
 // Pop runs the newest entry now, in a context that cancelling the workflow

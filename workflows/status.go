@@ -17,14 +17,30 @@ const (
 	commitStatusQueued = 1
 	// commitStatusOrdered (2) starts with the first phase's "running".
 	commitStatusOrdered = 2
-	// commitStatusVersion (3) also lets the progress updates land (for at
+	// commitStatusAwaited (3) also lets the progress updates land (for at
 	// most progressGrace) before the final status is sent, so a late
 	// "running" can never overwrite the result on the host.
-	commitStatusVersion = 3
+	commitStatusAwaited = 3
+	// commitStatusVersion (4) sends the first phase's "running" at once and
+	// a later phase's only once it has run for progressGate: a phase that
+	// ends sooner costs no status activity (and no workflow task for its
+	// completion), and the host never flickers through it.
+	commitStatusVersion = 4
 )
+
+// concurrentTail (change "concurrent-tail") overlaps a run's bookkeeping:
+// the approval policy is asked for while the phase before the gate runs,
+// the notice of an approval is not waited for before production, the
+// cleanup of a run that succeeded runs all at once, and the run's last
+// notice goes beside its final commit status.
+const concurrentTail = 1
 
 // progressGrace bounds how long the final status waits for progress updates.
 const progressGrace = 30 * time.Second
+
+// progressGate is how long a phase after the first runs before its
+// "running" status is sent.
+const progressGate = time.Second
 
 var statusOptions = workflow.ActivityOptions{
 	StartToCloseTimeout:    15 * time.Second,
@@ -55,7 +71,7 @@ func (r *run) namedStatus(ctx workflow.Context, name, state, description string,
 	if wait {
 		opts.ScheduleToCloseTimeout = time.Minute
 	}
-	if wait && r.statusVersion >= commitStatusVersion {
+	if wait && r.statusVersion >= commitStatusAwaited {
 		r.awaitProgress(dctx)
 	}
 	p := r.in.Push
@@ -70,6 +86,25 @@ func (r *run) namedStatus(ctx workflow.Context, name, state, description string,
 	if err := f.Get(dctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("commit status not delivered", "state", state, "error", err)
 	}
+}
+
+// phaseStatus reports that a phase runs: at once for the run's first phase
+// (and on runs recorded before commitStatusVersion), else once the phase
+// has run for progressGate. The returned stop ends the wait when the phase
+// ends (the timer is cancelled; nothing is sent).
+func (r *run) phaseStatus(ctx workflow.Context, phase string, first bool) (stop func()) {
+	desc := "phase " + phase
+	if first || r.statusVersion < commitStatusVersion {
+		r.commitStatus(ctx, contract.StatusRunning, desc, false)
+		return func() {}
+	}
+	gctx, cancel := workflow.WithCancel(ctx)
+	workflow.Go(gctx, func(gctx workflow.Context) {
+		if workflow.NewTimer(gctx, progressGate).Get(gctx, nil) == nil {
+			r.commitStatus(ctx, contract.StatusRunning, desc, false)
+		}
+	})
+	return cancel
 }
 
 func finalStatus(st RunState) (string, string) {

@@ -5,21 +5,29 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/sluice-cd/sluice/contract"
 )
 
+// TestCommitStatusFollowsTheRun: the first phase's "running" at once, a
+// later phase's only when it runs past progressGate (test here), none for a
+// phase that ends sooner (bake), and the final status last.
 func TestCommitStatusFollowsTheRun(t *testing.T) {
 	h := newHarness(t)
-	h.failAt = "test"
+	h.failAt = "bake"
+	h.slow = map[string]time.Duration{"test": progressGate + 200*time.Millisecond}
 	in := approvalOnly(t, 1)
-	in.Spec.Test = fullSpec(t).Test
+	full := fullSpec(t)
+	in.Spec.Build, in.Spec.Test, in.Spec.Bake = full.Build, full.Test, full.Bake
+	in.Spec.Build.Commands = []string{"true"}
 	h.env.ExecuteWorkflow(Pipeline, in)
 	if _, err := h.result(t); err == nil {
 		t.Fatal("want failure")
 	}
 	// progress updates are not awaited, so only their set is fixed; the
-	// final status is always last
+	// final status is always last. Bake failed at once: no status of its own.
 	got := only(h.Calls(), "status:")
-	if len(got) != 3 || got[2] != "status:failure:failed in test" {
+	if len(got) != 3 || got[2] != "status:failure:failed in bake" {
 		t.Fatalf("statuses %v", got)
 	}
 	progress := slices.Sorted(slices.Values(got[:2]))
@@ -45,5 +53,48 @@ func TestGitHostDownNeverFailsOrStallsARun(t *testing.T) {
 	}
 	if waited := st.Finished.Sub(st.Phases[len(st.Phases)-1].Finished); waited > time.Minute {
 		t.Fatalf("the run waited %s for the Git host", waited)
+	}
+}
+
+// TestSucceededRunEndsAtOnce: the cleanup of a run that passed (test
+// environment, workspace), its last notice and its final commit status run
+// at the same time, not one after the other.
+func TestSucceededRunEndsAtOnce(t *testing.T) {
+	h := newHarness(t)
+	tail := []string{"undo:DeleteEnvironment", "Cleanup", "notify:" + contract.NoticeRunFinished, "status:success:pipeline succeeded"}
+	h.hold = map[string]bool{}
+	for _, n := range tail {
+		h.hold[n] = true
+	}
+	h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+	h.env.ExecuteWorkflow(Pipeline, input(fullSpec(t)))
+	if st, err := h.result(t); err != nil || st.State != StateSucceeded {
+		t.Fatalf("state %s err %v", st.State, err)
+	}
+	for _, n := range tail {
+		if !slices.Contains(h.Calls(), n) {
+			t.Fatalf("%s did not run: %v", n, h.Calls())
+		}
+	}
+	if h.maxHolding != len(tail) {
+		t.Fatalf("at most %d of %v ran at once", h.maxHolding, tail)
+	}
+}
+
+// TestApprovalPolicyIsAskedAheadOfTheGate: the worker's approval policy is
+// read while the phase before the approval (promote) runs, and the
+// approval's notice does not hold up production.
+func TestApprovalPolicyIsAskedAheadOfTheGate(t *testing.T) {
+	for _, pair := range [][]string{{"ApprovalPolicy", "MarkAvailable"}, {"notify:" + contract.NoticeApprovalDecided, "Production"}} {
+		h := newHarness(t)
+		h.hold = map[string]bool{pair[0]: true, pair[1]: true}
+		h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+		h.env.ExecuteWorkflow(Pipeline, input(fullSpec(t)))
+		if st, err := h.result(t); err != nil || st.State != StateSucceeded {
+			t.Fatalf("state %s err %v", st.State, err)
+		}
+		if h.maxHolding != 2 {
+			t.Errorf("%s and %s ran one after the other", pair[0], pair[1])
+		}
 	}
 }
