@@ -14,19 +14,22 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
-	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
+	cosignmutate "github.com/sigstore/cosign/v2/pkg/oci/mutate"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
 	"github.com/sigstore/cosign/v2/pkg/types"
 	"github.com/sigstore/sigstore/pkg/signature/dsse"
 )
 
-// An image's SBOM is SPDX 2.3 JSON listing the Go programs in it and the
-// modules each was built from (read from their embedded build information,
-// as `go version -m` does), attached as a signed in-toto attestation the
-// way `cosign attest --type spdxjson` attaches one.
+// An image's SBOM is SPDX 2.3 JSON listing the packages of its operating
+// system (read from dpkg's and apk's databases, see ospackages.go) and the
+// Go programs in it with the modules each was built from (read from their
+// embedded build information, as `go version -m` does), from the image's
+// final filesystem; it is attached as a signed in-toto attestation the way
+// `cosign attest --type spdxjson` attaches one.
 const PredicateSPDX = "https://spdx.dev/Document"
 
 // maxBinary bounds the files read while looking for Go programs.
@@ -64,9 +67,10 @@ type spdxRef struct {
 	Locator  string `json:"referenceLocator"`
 }
 
-// GenerateSBOM reads every layer of repository@digest (the image for this
-// machine's platform when digest names an index) and lists the Go programs
-// it finds with their modules.
+// GenerateSBOM reads the filesystem of repository@digest (the image for
+// this machine's platform when digest names an index), every layer
+// applied, and lists the operating system's installed packages and the Go
+// programs with their modules.
 func GenerateSBOM(ctx context.Context, repository, digest string) (SBOM, error) {
 	ref, err := digestRef(repository, digest)
 	if err != nil {
@@ -76,75 +80,115 @@ func GenerateSBOM(ctx context.Context, repository, digest string) (SBOM, error) 
 	if err != nil {
 		return SBOM{}, fmt.Errorf("read %s: %w", ref, err)
 	}
-	layers, err := img.Layers()
-	if err != nil {
-		return SBOM{}, err
-	}
 	doc := SBOM{
 		SPDXVersion: "SPDX-2.3", DataLicense: "CC0-1.0", SPDXID: "SPDXRef-DOCUMENT",
 		Name: ref.String(), DocumentNamespace: "https://sluice.dev/spdx/" + strings.TrimPrefix(digest, "sha256:"),
 		CreationInfo: spdxCreation{Created: time.Now().UTC().Format(time.RFC3339), Creators: []string{"Tool: sluice"}},
 	}
 	seen := map[string]bool{}
-	add := func(name, version, comment string) {
-		key := name + "@" + version
+	add := func(name, version, comment, purl string) {
+		key := purl
+		if key == "" {
+			key = name + "@" + version
+		}
 		if seen[key] {
 			return
 		}
 		seen[key] = true
 		p := SBOMPackage{Name: name, SPDXID: fmt.Sprintf("SPDXRef-Package-%d", len(doc.Packages)+1), VersionInfo: version,
 			DownloadLocation: "NOASSERTION", Comment: comment}
-		if version != "" && name != "stdlib" {
-			p.ExternalRefs = []spdxRef{{Category: "PACKAGE-MANAGER", Type: "purl", Locator: "pkg:golang/" + name + "@" + version}}
+		if purl != "" {
+			p.ExternalRefs = []spdxRef{{Category: "PACKAGE-MANAGER", Type: "purl", Locator: purl}}
 		}
 		doc.Packages = append(doc.Packages, p)
 	}
-	for _, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			return SBOM{}, err
+	fs := mutate.Extract(img) // the final filesystem: whiteouts applied
+	defer fs.Close()
+	found, err := scanFilesystem(fs)
+	if err != nil {
+		return SBOM{}, fmt.Errorf("read the filesystem of %s: %w", ref, err)
+	}
+	rel := osReleaseOf(found.osRelease)
+	for _, db := range sortedDBs(found.packageDBs) {
+		for _, p := range parsePackageDB(db, found.packageDBs[db]) {
+			what := map[string]string{"deb": "Debian package", "apk": "Alpine package"}[p.kind]
+			add(p.name, p.version, what+" (/"+p.database+")", p.purl(rel))
 		}
-		err = goPrograms(rc, func(path string, bi *buildinfo.BuildInfo) {
-			add(bi.Main.Path, bi.Main.Version, "Go program /"+path)
-			add("stdlib", strings.TrimPrefix(bi.GoVersion, "go"), "the Go standard library of /"+path)
-			for _, d := range bi.Deps {
-				if d.Replace != nil {
-					d = d.Replace
-				}
-				add(d.Path, d.Version, "a module of /"+path)
+	}
+	for _, g := range found.goPrograms {
+		bi := g.info
+		add(bi.Main.Path, bi.Main.Version, "Go program /"+g.path, goPurl(bi.Main.Path, bi.Main.Version))
+		add("stdlib", strings.TrimPrefix(bi.GoVersion, "go"), "the Go standard library of /"+g.path, "")
+		for _, d := range bi.Deps {
+			if d.Replace != nil {
+				d = d.Replace
 			}
-		})
-		rc.Close()
-		if err != nil {
-			return SBOM{}, err
+			add(d.Path, d.Version, "a module of /"+g.path, goPurl(d.Path, d.Version))
 		}
 	}
 	return doc, nil
 }
 
-// goPrograms calls fn for every Go program in a layer's tar stream.
-func goPrograms(r io.Reader, fn func(path string, bi *buildinfo.BuildInfo)) error {
+func goPurl(path, version string) string {
+	if version == "" {
+		return ""
+	}
+	return "pkg:golang/" + path + "@" + version
+}
+
+// filesystemFindings is what an SBOM is made from.
+type filesystemFindings struct {
+	packageDBs, osRelease map[string][]byte
+	goPrograms            []goProgram
+}
+
+type goProgram struct {
+	path string
+	info *buildinfo.BuildInfo
+}
+
+// scanFilesystem reads a flattened image filesystem (a tar stream) once:
+// package databases, os-release and Go programs.
+func scanFilesystem(r io.Reader) (filesystemFindings, error) {
+	found := filesystemFindings{packageDBs: map[string][]byte{}, osRelease: map[string][]byte{}}
 	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			return found, nil
 		}
 		if err != nil {
-			return err
+			return found, err
 		}
-		if h.Typeflag != tar.TypeReg || h.Size < 4 || h.Size > maxBinary || h.Mode&0o111 == 0 {
+		if h.Typeflag != tar.TypeReg {
 			continue
 		}
-		b, err := io.ReadAll(io.LimitReader(tr, maxBinary))
-		if err != nil {
-			return err
-		}
-		if !bytes.HasPrefix(b, []byte("\x7fELF")) {
-			continue
-		}
-		if bi, err := buildinfo.Read(bytes.NewReader(b)); err == nil {
-			fn(strings.TrimPrefix(h.Name, "./"), bi)
+		name := cleanName(h.Name)
+		switch {
+		case isPackageDB(name) || isOSRelease(name):
+			if h.Size > maxPackageDB {
+				return found, fmt.Errorf("/%s is over %d MiB", name, maxPackageDB>>20)
+			}
+			b, err := io.ReadAll(io.LimitReader(tr, maxPackageDB))
+			if err != nil {
+				return found, err
+			}
+			if isOSRelease(name) {
+				found.osRelease[name] = b
+			} else {
+				found.packageDBs[name] = b
+			}
+		case h.Size >= 4 && h.Size <= maxBinary && h.Mode&0o111 != 0:
+			b, err := io.ReadAll(io.LimitReader(tr, maxBinary))
+			if err != nil {
+				return found, err
+			}
+			if !bytes.HasPrefix(b, []byte("\x7fELF")) {
+				continue
+			}
+			if bi, err := buildinfo.Read(bytes.NewReader(b)); err == nil {
+				found.goPrograms = append(found.goPrograms, goProgram{path: name, info: bi})
+			}
 		}
 	}
 }
@@ -195,7 +239,7 @@ func (s *Signer) AttestSBOM(ctx context.Context, repository, digest string, doc 
 	if err != nil {
 		return fmt.Errorf("read %s: %w", ref, err)
 	}
-	attested, err := mutate.AttachAttestationToEntity(se, att)
+	attested, err := cosignmutate.AttachAttestationToEntity(se, att)
 	if err != nil {
 		return err
 	}

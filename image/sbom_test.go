@@ -5,8 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,4 +60,73 @@ func TestSBOMAttestation(t *testing.T) {
 	if _, err := stranger.Verifier().VerifiedSBOM(ctx, repo, res.Digest); !errors.Is(err, ErrUntrusted) {
 		t.Fatalf("another key accepted the SBOM: %v", err)
 	}
+}
+
+// TestSBOMListsDebianPackages bakes an image holding this machine's own
+// dpkg database (730-odd real stanzas) and os-release, plus an apk
+// database that a later layer deletes: the SBOM lists exactly the packages
+// dpkg-query says are installed here, with Debian purls, and nothing of
+// the deleted database.
+func TestSBOMListsDebianPackages(t *testing.T) {
+	p := testenv.Require(t)
+	if _, err := os.Stat("/" + dpkgStatus); err != nil {
+		t.Fatal("this test bakes the dpkg database of the machine it runs on (Debian, as the platform): ", err)
+	}
+	out, err := exec.Command("dpkg-query", "-W", "-f", "${db:Status-Abbrev}|${Package}|${Version}\n").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, "|")
+		if strings.TrimSpace(f[0]) == "ii" {
+			want = append(want, f[1]+"@"+f[2])
+		}
+	}
+	stamp := fmt.Sprint(time.Now().UnixNano())
+	dir := dockerContext(t, fmt.Sprintf(`FROM %s/sluice/busybox:latest
+COPY status /var/lib/dpkg/status
+COPY os-release /usr/lib/os-release
+COPY installed /lib/apk/db/installed
+RUN rm /lib/apk/db/installed && echo %s > /stamp
+`, p.Registry, stamp))
+	for src, dst := range map[string]string{"/" + dpkgStatus: "status", "/usr/lib/os-release": "os-release"} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, dst), b, 0o644)
+	}
+	os.WriteFile(filepath.Join(dir, "installed"), []byte(apkSample), 0o644)
+	ctx := context.Background()
+	repo := p.Registry + "/sluice-test/sbom-deb-" + stamp
+	res, err := (&Builder{Addr: p.BuildKitAddr}).Bake(ctx, Bake{ContextDir: dir, Repository: repo, Tags: []string{"x"}}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := GenerateSBOM(ctx, repo, res.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel := parseOSRelease(must(os.ReadFile("/usr/lib/os-release")))
+	var got []string
+	for _, pkg := range doc.Packages {
+		if len(pkg.ExternalRefs) != 1 || !strings.HasPrefix(pkg.ExternalRefs[0].Locator, "pkg:deb/"+rel.id+"/"+url.PathEscape(pkg.Name)+"@") ||
+			!strings.Contains(pkg.ExternalRefs[0].Locator, "distro="+rel.id+"-"+rel.versionID) {
+			t.Fatalf("package %+v: not a Debian package of %s %s", pkg, rel.id, rel.versionID)
+		}
+		got = append(got, pkg.Name+"@"+pkg.VersionInfo)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("SBOM lists %d packages, dpkg-query %d installed", len(got), len(want))
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
