@@ -47,6 +47,9 @@ type Platform struct {
 	// NodePower stops and starts nodes for node-down and zone-down chaos
 	// faults (nil: they are refused).
 	NodePower chaos.NodePower
+	// VulnDB is the directory of the OSV vulnerability database promote's
+	// scan reads (empty: scans are refused).
+	VulnDB string
 }
 
 func missing(phase, what string) error {
@@ -247,6 +250,11 @@ func (p *Platform) MarkAvailable(ctx context.Context, in contract.PromoteInput) 
 	if err := p.trusted(ctx, "promote", repo, in.Digest, in.Commit); err != nil {
 		return contract.PromoteResult{}, err
 	}
+	if in.Scan != nil {
+		if err := p.scan(ctx, in, repo); err != nil {
+			return contract.PromoteResult{}, err
+		}
+	}
 	if err := image.Tag(ctx, repo, in.Digest, in.Tag); err != nil {
 		return contract.PromoteResult{}, err
 	}
@@ -266,6 +274,54 @@ func (p *Platform) MarkAvailable(ctx context.Context, in contract.PromoteInput) 
 		log.Close()
 	}
 	return contract.PromoteResult{Tag: in.Tag, Replica: in.Replica}, nil
+}
+
+// scan matches the digest's SBOM — the signed one when images are signed —
+// against the worker's vulnerability database, writes every finding to the
+// run log and refuses the digest when the policy does.
+func (p *Platform) scan(ctx context.Context, in contract.PromoteInput, repo string) error {
+	if p.VulnDB == "" {
+		return missing("promote", "a vulnerability database for promote.scan: set --vulnerability-db to a directory of OSV files")
+	}
+	maxSev, err := image.ParseSeverity(in.Scan.MaxSeverity)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError("promote.scan: "+err.Error(), ErrInvalidInput, nil)
+	}
+	db, err := image.LoadVulnDB(p.VulnDB)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrNotConfigured, nil)
+	}
+	var doc image.SBOM
+	if p.Verifier != nil {
+		doc, err = p.Verifier.VerifiedSBOM(ctx, repo, in.Digest)
+	} else {
+		doc, err = image.GenerateSBOM(ctx, repo, in.Digest)
+	}
+	if errors.Is(err, image.ErrUntrusted) {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("phase promote refuses %s@%s: %v", repo, in.Digest, err), contract.ErrUntrusted, nil)
+	}
+	if err != nil {
+		return err
+	}
+	findings := image.Scan(doc, db)
+	blocking := image.ScanPolicy{MaxSeverity: maxSev, Allow: in.Scan.Allow}.Blocking(findings)
+	if log, err := p.Logs.Writer(in.RunID, "promote"); err == nil {
+		fmt.Fprintf(log, "scanned %d packages against %d vulnerabilities (%s): %d found, %d above %s and not allowed\n",
+			len(doc.Packages), db.Entries, p.VulnDB, len(findings), len(blocking), maxSev)
+		for _, f := range findings {
+			fmt.Fprintf(log, "  %s\n", f)
+		}
+		log.Close()
+	}
+	if len(blocking) == 0 {
+		return nil
+	}
+	var ids []string
+	for _, f := range blocking {
+		ids = append(ids, f.ID+" ("+f.Package+" "+f.Version+", "+f.Severity.String()+")")
+	}
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("phase promote refuses %s@%s: %d vulnerabilities above %s: %s; upgrade the packages, or accept them in promote.scan.allow",
+		repo, in.Digest, len(blocking), maxSev, strings.Join(ids, ", ")), contract.ErrVulnerable, nil)
 }
 
 // RemoveTag undoes MarkAvailable: the tag goes when it still names the

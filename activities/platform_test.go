@@ -119,13 +119,8 @@ func states(t *testing.T, r *release.Releaser, ns string) string {
 // is replicated, signature included, to the production registry; the
 // compensation removes the tag from both registries.
 func TestUnsignedImagesAreRefused(t *testing.T) {
-	p, plat := testPlatform(t)
+	p, plat, signer := signingPlatform(t)
 	ctx := context.Background()
-	signer, err := image.EnsureKeys(filepath.Join(t.TempDir(), "signing.key"), []byte("pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plat.Registry, plat.Signer, plat.Verifier = p.Registry, signer, signer.Verifier()
 	repo := fmt.Sprintf("%s/sluice-test/untrusted-%d", p.Registry, time.Now().UnixNano())
 	if err := crane.Copy(p.Registry+"/sluice/busybox:latest", repo+":x", crane.Insecure); err != nil {
 		t.Fatal(err)
@@ -238,6 +233,18 @@ spec:
 
 // testPlatform is the local platform and a Platform on its cluster (no
 // BuildKit, registry or signing key unless the test sets them).
+// signingPlatform is testPlatform with the registry and a signing key.
+func signingPlatform(t *testing.T) (*testenv.Platform, *Platform, *image.Signer) {
+	t.Helper()
+	p, plat := testPlatform(t)
+	signer, err := image.EnsureKeys(filepath.Join(t.TempDir(), "signing.key"), []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plat.Registry, plat.Signer, plat.Verifier = p.Registry, signer, signer.Verifier()
+	return p, plat, signer
+}
+
 func testPlatform(t *testing.T) (*testenv.Platform, *Platform) {
 	t.Helper()
 	p := testenv.Require(t)
@@ -304,5 +311,71 @@ func TestBuildArtifactsReachBake(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "out/missing.bin") {
 		t.Fatalf("a missing artifact: %v", err)
+	}
+}
+
+// TestPromoteScanGate bakes an image holding this machine's dpkg database,
+// signs it and attests its SBOM as bake does, and promotes it with a scan
+// policy against the test OSV database: glibc's test vulnerability (high)
+// refuses the digest under max-severity medium, untagged, with the finding
+// in the run log; accepting its CVE alias lets the tag on; a worker without
+// a database refuses the scan instead of skipping it.
+func TestPromoteScanGate(t *testing.T) {
+	p, plat, signer := signingPlatform(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY status /var/lib/dpkg/status\nCOPY os-release /usr/lib/os-release\n"), 0o644)
+	for src, dst := range map[string]string{"/var/lib/dpkg/status": "status", "/usr/lib/os-release": "os-release"} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal("this test bakes the dpkg database of the machine it runs on (Debian, as the platform): ", err)
+		}
+		os.WriteFile(filepath.Join(dir, dst), b, 0o644)
+	}
+	repo := fmt.Sprintf("%s/sluice-test/scan-%d", p.Registry, time.Now().UnixNano())
+	baked, err := (&image.Builder{Addr: p.BuildKitAddr}).Bake(ctx, image.Bake{ContextDir: dir, Repository: repo, Tags: []string{"x"}}, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := strings.Repeat("3", 40)
+	if err := signer.Sign(ctx, repo, baked.Digest, commit); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := image.GenerateSBOM(ctx, repo, baked.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := signer.AttestSBOM(ctx, repo, baked.Digest, doc); err != nil {
+		t.Fatal(err)
+	}
+	promote := func(runID string, scan *contract.ScanPolicy) error {
+		_, err := plat.MarkAvailable(ctx, contract.PromoteInput{RunID: runID, Commit: commit, Image: repo + ":x", Digest: baked.Digest, Tag: "available", Scan: scan})
+		return err
+	}
+	var appErr *temporal.ApplicationError
+	if err := promote("no-db", &contract.ScanPolicy{MaxSeverity: "medium"}); !errors.As(err, &appErr) || appErr.Type() != ErrNotConfigured || !strings.Contains(err.Error(), "--vulnerability-db") {
+		t.Fatalf("a scan without a database: %v", err)
+	}
+	plat.VulnDB = "../examples/vulndb"
+	err = promote("refused", &contract.ScanPolicy{MaxSeverity: "medium"})
+	if !errors.As(err, &appErr) || appErr.Type() != contract.ErrVulnerable || !appErr.NonRetryable() || !strings.Contains(err.Error(), "TEST-DEB-0001 (libc6 ") {
+		t.Fatalf("want a non-retryable VulnerableImage naming TEST-DEB-0001, got %v", err)
+	}
+	if got, err := image.Digest(ctx, repo, "available"); err == nil {
+		t.Fatalf("the refused digest was tagged available (%s)", got)
+	}
+	logPath, err := plat.Logs.Path("refused")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := os.ReadFile(logPath)
+	if err != nil || !strings.Contains(string(log), "TEST-DEB-0001: libc6 ") || !strings.Contains(string(log), "severity high, fixed in 2.36-9+deb12u99") {
+		t.Fatalf("run log lacks the finding: %v\n%s", err, log)
+	}
+	if err := promote("allowed", &contract.ScanPolicy{MaxSeverity: "medium", Allow: []string{"CVE-2099-1001"}}); err != nil {
+		t.Fatalf("with the finding allowed: %v", err)
+	}
+	if got, err := image.Digest(ctx, repo, "available"); err != nil || got != baked.Digest {
+		t.Fatalf("available = %s %v", got, err)
 	}
 }

@@ -19,6 +19,9 @@ const (
 	// ErrUntrusted: an image lacks this installation's signature for the
 	// run's commit; promote, deploy and production refuse it.
 	ErrUntrusted = "UntrustedImage"
+	// ErrVulnerable: promote's scan found vulnerabilities its policy
+	// refuses (always raised as non-retryable).
+	ErrVulnerable = "VulnerableImage"
 )
 
 // NonRetryable lists the error types no retry can fix, for retry policies.

@@ -90,6 +90,15 @@ type PromoteInput struct {
 	// Replica, when set, is the production registry's repository the
 	// digest is replicated to (with its signature and attestations).
 	Replica string `json:"replica,omitempty"`
+	// Scan, when set, is the vulnerability policy the image's SBOM must
+	// pass before the tag is added.
+	Scan *ScanPolicy `json:"scan,omitempty"`
+}
+
+// ScanPolicy is promote's vulnerability gate (pipelines.ScanGate).
+type ScanPolicy struct {
+	MaxSeverity string   `json:"max_severity"`
+	Allow       []string `json:"allow,omitempty"`
 }
 
 // PromoteResult names the tag added.

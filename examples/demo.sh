@@ -68,7 +68,7 @@ YML
 cat "$work/sluice.yml"
 
 say "sluice dev: embedded Temporal + Web UI + worker (keeping the pool) + HTTP API"
-"$SLUICE" dev --config "$work/sluice.yml" --kubeconfig "$KUBECONFIG" --buildkit-addr "$SLUICE_BUILDKIT_ADDR" --registry "$SLUICE_REGISTRY" --data-dir "$work/data" --step-home /var/tmp/sluice-demo-step-home --temporal-port "${SLUICE_TEMPORAL_ADDRESS##*:}" \
+"$SLUICE" dev --config "$work/sluice.yml" --kubeconfig "$KUBECONFIG" --vulnerability-db examples/vulndb --buildkit-addr "$SLUICE_BUILDKIT_ADDR" --registry "$SLUICE_REGISTRY" --data-dir "$work/data" --step-home /var/tmp/sluice-demo-step-home --temporal-port "${SLUICE_TEMPORAL_ADDRESS##*:}" \
   --http-port "${SLUICE_SERVER##*:}" --ui-port "$ui_port" >"$work/dev.log" 2>"$work/dev.err" &
 dev_pid=$!
 for _ in $(seq 100); do grep -q "Sluice dev is running" "$work/dev.log" && break; sleep 0.1; done

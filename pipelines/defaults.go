@@ -13,19 +13,21 @@ const (
 	DefaultIntegrationTimeout = Duration(30 * time.Minute)
 	DefaultChaosTimeout       = Duration(30 * time.Minute)
 	DefaultPromoteTimeout     = Duration(2 * time.Minute)
-	DefaultApprovalTimeout    = Duration(72 * time.Hour)
-	DefaultReminder           = Duration(24 * time.Hour)
-	DefaultMaxReminders       = 3
-	DefaultRequiredApprovals  = 1
-	DefaultProductionTimeout  = Duration(30 * time.Minute)
-	DefaultVerifyTimeout      = Duration(5 * time.Minute)
-	DefaultGrace              = Duration(30 * time.Second)
-	DefaultDockerfile         = "Dockerfile"
-	DefaultContext            = "."
-	DefaultAvailableTag       = "available"
-	DefaultDeployEnvironment  = "test"
-	DefaultStrategy           = Rolling
-	DefaultTestEnvTTL         = Duration(2 * time.Hour)
+	// DefaultMaxSeverity is the worst vulnerability promote.scan passes.
+	DefaultMaxSeverity       = "medium"
+	DefaultApprovalTimeout   = Duration(72 * time.Hour)
+	DefaultReminder          = Duration(24 * time.Hour)
+	DefaultMaxReminders      = 3
+	DefaultRequiredApprovals = 1
+	DefaultProductionTimeout = Duration(30 * time.Minute)
+	DefaultVerifyTimeout     = Duration(5 * time.Minute)
+	DefaultGrace             = Duration(30 * time.Second)
+	DefaultDockerfile        = "Dockerfile"
+	DefaultContext           = "."
+	DefaultAvailableTag      = "available"
+	DefaultDeployEnvironment = "test"
+	DefaultStrategy          = Rolling
+	DefaultTestEnvTTL        = Duration(2 * time.Hour)
 )
 
 func orDuration(d *Duration, def Duration) {
@@ -81,6 +83,9 @@ func applyDefaults(s *Spec, name string) {
 	if p := s.Promote; p != nil {
 		orDuration(&p.Timeout, DefaultPromoteTimeout)
 		orString(&p.Tag, DefaultAvailableTag)
+		if p.Scan != nil {
+			orString(&p.Scan.MaxSeverity, DefaultMaxSeverity)
+		}
 	}
 	if a := s.Approval; a != nil {
 		orDuration(&a.Timeout, DefaultApprovalTimeout)

@@ -135,8 +135,18 @@ type ChaosPhase struct {
 
 // PromotePhase marks the image available.
 type PromotePhase struct {
-	Tag     string   `yaml:"tag" json:"tag,omitempty" doc:"Tag added to the tested digest."`
-	Timeout Duration `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
+	Tag     string    `yaml:"tag" json:"tag,omitempty" doc:"Tag added to the tested digest."`
+	Scan    *ScanGate `yaml:"scan" json:"scan,omitempty" doc:"Vulnerability gate: the image's signed SBOM is matched against the worker's vulnerability database (OSV) before the tag is added; findings above max-severity refuse the image."`
+	Timeout Duration  `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
+}
+
+// Severities are the ratings promote.scan.max-severity takes, mildest first.
+var Severities = []string{"none", "low", "medium", "high", "critical"}
+
+// ScanGate is promote's vulnerability policy.
+type ScanGate struct {
+	MaxSeverity string   `yaml:"max-severity" json:"max-severity,omitempty" doc:"The worst severity that passes: none, low, medium (default), high or critical. A vulnerability without a severity counts as worse than critical."`
+	Allow       []string `yaml:"allow" json:"allow,omitempty" doc:"Vulnerability IDs or aliases (GO-2024-1234, CVE-2024-1234) accepted whatever their severity."`
 }
 
 // ApprovalPhase waits for people.

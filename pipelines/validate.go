@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -141,6 +142,16 @@ func (v *validator) spec(s *Spec) {
 			v.errf("promote.tag", "tags are letters, digits, '_', '.', '-', up to 128", "bad tag %q", p.Tag)
 		}
 		v.positive("promote.timeout", p.Timeout)
+		if g := p.Scan; g != nil {
+			if !slices.Contains(Severities, g.MaxSeverity) {
+				v.errf("promote.scan.max-severity", "one of "+strings.Join(Severities, ", "), "unknown severity %q", g.MaxSeverity)
+			}
+			for i, id := range g.Allow {
+				if strings.TrimSpace(id) == "" || strings.ContainsAny(id, " \t\n") {
+					v.errf(fmt.Sprintf("promote.scan.allow[%d]", i), "a vulnerability ID or alias such as CVE-2024-1234", "bad vulnerability ID %q", id)
+				}
+			}
+		}
 	}
 	if a := s.Approval; a != nil {
 		v.approval(a)

@@ -19,9 +19,13 @@ var promotePhase = phaseDef{
 		}
 		PushUndo(&r.saga, pipelines.PhasePromote, contract.RemoveTag,
 			contract.TagRef{RunID: r.runID, Image: out.Image, Digest: out.Digest, Tag: tag, Replica: replica}, false)
-		res, err := call(ctx, contract.MarkAvailable, contract.PromoteInput{
+		in := contract.PromoteInput{
 			RunID: r.runID, Commit: r.in.Push.Commit, Image: out.Image, Digest: out.Digest, Tag: tag, Replica: replica,
-		})
+		}
+		if g := r.in.Spec.Promote.Scan; g != nil {
+			in.Scan = &contract.ScanPolicy{MaxSeverity: g.MaxSeverity, Allow: g.Allow}
+		}
+		res, err := call(ctx, contract.MarkAvailable, in)
 		if err != nil {
 			return err
 		}

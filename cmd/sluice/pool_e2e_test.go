@@ -85,7 +85,7 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 	ctx := context.Background()
 	prod, spec := e.sampleProduction("-prod")
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	e.startDev("--config", e.config, "--kubeconfig", e.kubeconfig,
+	e.startDev("--config", e.config, "--kubeconfig", e.kubeconfig, "--vulnerability-db", "../../examples/vulndb",
 		"--buildkit-addr", e.platform.BuildKitAddr, "--registry", e.platform.Registry, "--metrics-addr", metricsAddr)
 	repo, commit := gitsrctest.Repo(t, "../../examples/hello", string(spec))
 
@@ -104,7 +104,8 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 	}
 	logs, _, _ := e.sluice("logs", first.id)
 	for _, want := range []string{"build | sluice-go-", "test | ok  \texample.com/hello", "bake | pushed 127.0.0.1:5000/sluice-demo/hello@sha256:", "bake | signed 127.0.0.1:5000/sluice-demo/hello@sha256:", "bake | SBOM attested: ",
-		"deploy | deployment/hello available", "integration | hello, integration"} {
+		"deploy | deployment/hello available", "integration | hello, integration",
+		"promote | scanned ", "TEST-GO-0001: Go standard library "} { // found (low) and passed under max-severity medium
 		if !strings.Contains(logs, want) {
 			t.Fatalf("log lacks %q:\n%s", want, logs)
 		}
@@ -327,7 +328,7 @@ func TestSampleRollingRelease(t *testing.T) {
 	ctx := context.Background()
 	prod, spec := e.sampleProduction("-rolling")
 	spec = bytes.Replace(spec, []byte("strategy: blue-green"), []byte("strategy: rolling"), 1)
-	e.startDev("--config", e.config, "--kubeconfig", e.kubeconfig,
+	e.startDev("--config", e.config, "--kubeconfig", e.kubeconfig, "--vulnerability-db", "../../examples/vulndb",
 		"--buildkit-addr", e.platform.BuildKitAddr, "--registry", e.platform.Registry)
 	repo, commit := gitsrctest.Repo(t, "../../examples/hello", string(spec))
 	run := e.runToApproval(repo)

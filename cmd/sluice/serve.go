@@ -222,6 +222,15 @@ func (s *serveFlags) workerConfig(c client.Client, dir string) (worker.Config, e
 		return worker.Config{}, err
 	}
 	platform := s.platform
+	if platform.VulnDB != "" {
+		// read it once now, so that a wrong path fails at startup, not at
+		// the first promote
+		db, err := image.LoadVulnDB(platform.VulnDB)
+		if err != nil {
+			return worker.Config{}, fmt.Errorf("--vulnerability-db: %w", err)
+		}
+		slog.Info("vulnerability database", "dir", platform.VulnDB, "entries", db.Entries)
+	}
 	if platform.Registry != "" || platform.BuildKitAddr != "" {
 		if platform.Signer, err = s.imageSigner(dir); err != nil {
 			return worker.Config{}, err
@@ -334,6 +343,7 @@ func (s *serveFlags) addPlatform(cmd *cobra.Command) {
 	f.StringVar(&s.platform.Kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig for deploy, integration and production")
 	f.StringVar(&s.signingKey, "signing-key", "", "cosign private key that signs baked images (default DATA_DIR/signing.key, made when missing; its public key beside it as .pub)")
 	f.StringVar(&s.signingPasswordFile, "signing-password-file", "", "file holding the signing key's password (else SLUICE_SIGNING_PASSWORD)")
+	f.StringVar(&s.platform.VulnDB, "vulnerability-db", "", "directory of an OSV vulnerability database (entry files, osv.dev's per-ecosystem all.zip) for promote.scan; read at every scan")
 }
 
 func (s *serveFlags) absDataDir() (string, error) {
