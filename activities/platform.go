@@ -287,7 +287,7 @@ func (p *Platform) scan(ctx context.Context, in contract.PromoteInput, repo stri
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError("promote.scan: "+err.Error(), ErrInvalidInput, nil)
 	}
-	db, err := image.LoadVulnDB(p.VulnDB)
+	db, err := image.CachedVulnDB(p.VulnDB)
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrNotConfigured, nil)
 	}

@@ -161,3 +161,22 @@ func TestCompareDebianAgreesWithDpkg(t *testing.T) {
 		}
 	}
 }
+
+// TestCachedVulnDBReadsAgainOnlyAfterAChange: the same directory gives the
+// same database until a file in it changes.
+func TestCachedVulnDBReadsAgainOnlyAfterAChange(t *testing.T) {
+	dir := t.TempDir()
+	entry := `{"id": "TEST-1", "affected": [{"package": {"ecosystem": "Go", "name": "example.com/m"}, "versions": ["v1.0.0"]}]}`
+	writeFile(t, dir+"/TEST-1.json", entry)
+	first, err := CachedVulnDB(dir)
+	if err != nil || first.Entries != 1 {
+		t.Fatalf("%+v %v", first, err)
+	}
+	if again, err := CachedVulnDB(dir); err != nil || again != first {
+		t.Fatalf("an unchanged directory was read again: %v", err)
+	}
+	writeFile(t, dir+"/TEST-2.json", strings.Replace(entry, "TEST-1", "TEST-2", 1))
+	if changed, err := CachedVulnDB(dir); err != nil || changed == first || changed.Entries != 2 {
+		t.Fatalf("a new entry was not read: %+v %v", changed, err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // VulnDB is a local vulnerability database in the OSV format
@@ -161,4 +162,55 @@ func (db *VulnDB) add(name string, r io.Reader) error {
 func osvKey(ecosystem, name string) string {
 	base, _, _ := strings.Cut(ecosystem, ":")
 	return strings.ToLower(base) + "/" + name
+}
+
+// cachedDBs keeps the databases CachedVulnDB read, by directory.
+var cachedDBs = struct {
+	sync.Mutex
+	m map[string]cachedDB
+}{m: map[string]cachedDB{}}
+
+type cachedDB struct {
+	fingerprint string
+	db          *VulnDB
+}
+
+// CachedVulnDB is LoadVulnDB that reads dir again only when a file in it
+// changed (appeared, went, or got another size or modification time): a
+// full osv.dev export is tens of thousands of entries, too many to parse
+// at every promote.
+func CachedVulnDB(dir string) (*VulnDB, error) {
+	fp, err := fingerprint(dir)
+	if err != nil {
+		return nil, fmt.Errorf("vulnerability database %s: %w", dir, err)
+	}
+	cachedDBs.Lock()
+	defer cachedDBs.Unlock()
+	if c, ok := cachedDBs.m[dir]; ok && c.fingerprint == fp {
+		return c.db, nil
+	}
+	db, err := LoadVulnDB(dir)
+	if err != nil {
+		return nil, err
+	}
+	cachedDBs.m[dir] = cachedDB{fingerprint: fp, db: db}
+	return db, nil
+}
+
+// fingerprint names every file under dir with its size and modification
+// time.
+func fingerprint(dir string) (string, error) {
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s\x00%d\x00%d\n", path, info.Size(), info.ModTime().UnixNano())
+		return nil
+	})
+	return b.String(), err
 }

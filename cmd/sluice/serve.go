@@ -225,7 +225,7 @@ func (s *serveFlags) workerConfig(c client.Client, dir string) (worker.Config, e
 	if platform.VulnDB != "" {
 		// read it once now, so that a wrong path fails at startup, not at
 		// the first promote
-		db, err := image.LoadVulnDB(platform.VulnDB)
+		db, err := image.CachedVulnDB(platform.VulnDB)
 		if err != nil {
 			return worker.Config{}, fmt.Errorf("--vulnerability-db: %w", err)
 		}
@@ -343,7 +343,7 @@ func (s *serveFlags) addPlatform(cmd *cobra.Command) {
 	f.StringVar(&s.platform.Kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig for deploy, integration and production")
 	f.StringVar(&s.signingKey, "signing-key", "", "cosign private key that signs baked images (default DATA_DIR/signing.key, made when missing; its public key beside it as .pub)")
 	f.StringVar(&s.signingPasswordFile, "signing-password-file", "", "file holding the signing key's password (else SLUICE_SIGNING_PASSWORD)")
-	f.StringVar(&s.platform.VulnDB, "vulnerability-db", "", "directory of an OSV vulnerability database (entry files, osv.dev's per-ecosystem all.zip) for promote.scan; read at every scan")
+	f.StringVar(&s.platform.VulnDB, "vulnerability-db", "", "directory of an OSV vulnerability database (entry files, osv.dev's per-ecosystem all.zip) for promote.scan; read again when a file in it changes")
 }
 
 func (s *serveFlags) absDataDir() (string, error) {
