@@ -287,7 +287,7 @@ func (r *run) workspaceCleanup(failed bool) *Saga {
 // environment, workspace), its last notice and its final commit status do
 // not depend on each other and go at once (concurrentTail).
 func (r *run) succeed(ctx workflow.Context) {
-	cleanedUp := StartCleanUp(ctx, &r.saga, r.workspaceCleanup(false))
+	cleanedUp, workspaceReleased := r.saga.StartCleanUp(ctx), r.workspaceCleanup(false).StartCleanUp(ctx)
 	r.st.State, r.st.Phase = StateSucceeded, ""
 	r.awaitNotices(ctx) // the approval's notice before the last one
 	r.notifyLater(ctx, contract.NoticeRunFinished, r.st.State)
@@ -297,8 +297,8 @@ func (r *run) succeed(ctx workflow.Context) {
 		r.commitStatus(ctx, state, desc, true)
 		statusSent = true
 	})
-	done, undoErr, wsErr := cleanedUp()
-	if wsErr != nil {
+	done, undoErr := cleanedUp()
+	if _, wsErr := workspaceReleased(); wsErr != nil {
 		workflow.GetLogger(ctx).Warn("workspace cleanup failed", "error", wsErr)
 	}
 	r.st.Compensated = done

@@ -67,8 +67,7 @@ var UndoOptions = workflow.ActivityOptions{
 // otherwise only Always entries run. Every entry runs even when an earlier
 // one fails; their errors are joined.
 func (s *Saga) Compensate(ctx workflow.Context, failed bool) ([]UndoResult, error) {
-	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	dctx = workflow.WithActivityOptions(dctx, UndoOptions)
+	dctx := undoContext(ctx)
 	var results []UndoResult
 	var errs []error
 	for i := len(s.stack) - 1; i >= 0; i-- {
@@ -76,74 +75,63 @@ func (s *Saga) Compensate(ctx workflow.Context, failed bool) ([]UndoResult, erro
 		if !failed && !u.Always {
 			continue
 		}
-		err := workflow.ExecuteActivity(dctx, u.Activity, u.Input).Get(dctx, nil)
-		res := UndoResult{Phase: u.Phase, Activity: u.Activity}
-		countUndo(ctx, u, err)
-		if err != nil {
-			res.Error = err.Error()
-			errs = append(errs, fmt.Errorf("undo %s of phase %s: %w", u.Activity, u.Phase, err))
-			workflow.GetLogger(ctx).Error("compensation failed", "phase", u.Phase, "activity", u.Activity, "error", err)
-		}
-		results = append(results, res)
+		res, err := settled(ctx, u, workflow.ExecuteActivity(dctx, u.Activity, u.Input).Get(dctx, nil))
+		results, errs = append(results, res), append(errs, err)
 	}
 	s.stack = nil
 	return results, errors.Join(errs...)
 }
 
-// StartCleanUp starts the Always entries of every stack (the cleanup of a
-// run that succeeded: independent of each other) all at once and empties
-// the stacks. The returned function waits for them and returns the results
-// of the first stack's entries, their joined errors and the other stacks'
-// joined errors.
-func StartCleanUp(ctx workflow.Context, stacks ...*Saga) func() ([]UndoResult, error, error) {
-	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	dctx = workflow.WithActivityOptions(dctx, UndoOptions)
+// StartCleanUp starts the stack's Always entries (the cleanup of a run
+// that succeeded: independent of each other) all at once, newest first,
+// and empties the stack. The returned function waits for them; its
+// results and error are Compensate's.
+func (s *Saga) StartCleanUp(ctx workflow.Context) func() ([]UndoResult, error) {
+	dctx := undoContext(ctx)
 	type running struct {
-		u     Undo
-		first bool
-		f     workflow.Future
+		u Undo
+		f workflow.Future
 	}
 	var all []running
-	for i, s := range stacks {
-		for j := len(s.stack) - 1; j >= 0; j-- {
-			if u := s.stack[j]; u.Always {
-				all = append(all, running{u: u, first: i == 0, f: workflow.ExecuteActivity(dctx, u.Activity, u.Input)})
-			}
+	for i := len(s.stack) - 1; i >= 0; i-- {
+		if u := s.stack[i]; u.Always {
+			all = append(all, running{u: u, f: workflow.ExecuteActivity(dctx, u.Activity, u.Input)})
 		}
-		s.stack = nil
 	}
-	return func() ([]UndoResult, error, error) {
+	s.stack = nil
+	return func() ([]UndoResult, error) {
 		var results []UndoResult
-		var errs, otherErrs []error
+		var errs []error
 		for _, r := range all {
-			err := r.f.Get(dctx, nil)
-			countUndo(ctx, r.u, err)
-			if err != nil {
-				workflow.GetLogger(ctx).Error("cleanup failed", "phase", r.u.Phase, "activity", r.u.Activity, "error", err)
-				err = fmt.Errorf("undo %s of phase %s: %w", r.u.Activity, r.u.Phase, err)
-			}
-			if !r.first {
-				otherErrs = append(otherErrs, err)
-				continue
-			}
-			res := UndoResult{Phase: r.u.Phase, Activity: r.u.Activity}
-			if err != nil {
-				res.Error = err.Error()
-				errs = append(errs, err)
-			}
-			results = append(results, res)
+			res, err := settled(ctx, r.u, r.f.Get(dctx, nil))
+			results, errs = append(results, res), append(errs, err)
 		}
-		return results, errors.Join(errs...), errors.Join(otherErrs...)
+		return results, errors.Join(errs...)
 	}
 }
 
-// countUndo records one compensation or cleanup in the workflow metrics.
-func countUndo(ctx workflow.Context, u Undo, err error) {
+// undoContext is where undo activities run: not cancelled with the
+// workflow, with UndoOptions.
+func undoContext(ctx workflow.Context) workflow.Context {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	return workflow.WithActivityOptions(dctx, UndoOptions)
+}
+
+// settled records how one undo went (metric, log) and returns its result
+// and, when it failed, an error naming it.
+func settled(ctx workflow.Context, u Undo, err error) (UndoResult, error) {
 	outcome := "succeeded"
 	if err != nil {
 		outcome = "failed"
 	}
 	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"phase": u.Phase, "outcome": outcome}).Counter(MetricCompensations).Inc(1)
+	res := UndoResult{Phase: u.Phase, Activity: u.Activity}
+	if err == nil {
+		return res, nil
+	}
+	res.Error = err.Error()
+	workflow.GetLogger(ctx).Error("compensation failed", "phase", u.Phase, "activity", u.Activity, "error", err)
+	return res, fmt.Errorf("undo %s of phase %s: %w", u.Activity, u.Phase, err)
 }
 
 // Pop runs the newest entry now, in a context that cancelling the workflow
@@ -153,8 +141,7 @@ func (s *Saga) Pop(ctx workflow.Context) error {
 	if len(s.stack) == 0 {
 		return nil
 	}
-	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	dctx = workflow.WithActivityOptions(dctx, UndoOptions)
+	dctx := undoContext(ctx)
 	u := s.stack[len(s.stack)-1]
 	if err := workflow.ExecuteActivity(dctx, u.Activity, u.Input).Get(dctx, nil); err != nil {
 		return fmt.Errorf("undo %s: %w", u.Activity, err)
