@@ -4,9 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"maps"
 	"net/url"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -28,9 +29,9 @@ const maxPackageDB = 64 << 20
 // osPackage is one installed package of the image's operating system.
 type osPackage struct {
 	// kind is the purl type: "deb" or "apk".
-	kind                   string
-	name, version, arch    string
-	source, database, note string
+	kind                string
+	name, version, arch string
+	source, database    string
 }
 
 // isPackageDB reports whether a file of the image is a package database.
@@ -168,14 +169,7 @@ func (p osPackage) purl(rel osRelease) string {
 }
 
 // sortedDBs returns the database files in a stable order.
-func sortedDBs(dbs map[string][]byte) []string {
-	names := make([]string, 0, len(dbs))
-	for n := range dbs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func sortedDBs(dbs map[string][]byte) []string { return slices.Sorted(maps.Keys(dbs)) }
 
 // osReleaseOf picks the image's os-release (etc/ first, as systemd reads it).
 func osReleaseOf(files map[string][]byte) osRelease {

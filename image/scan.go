@@ -151,7 +151,9 @@ func affects(a osvAffected, s scanned) (bool, string) {
 	if s.ecosystem == "Go" {
 		cmp = compareSemver
 	}
-	if slices.Contains(a.Versions, s.version) {
+	// listed versions are written as the ecosystem writes them (Go's
+	// without their "v")
+	if slices.ContainsFunc(a.Versions, func(v string) bool { return cmp(v, s.version) == 0 }) {
 		return true, ""
 	}
 	for _, r := range a.Ranges {

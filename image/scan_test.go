@@ -125,6 +125,18 @@ func TestScanAgainstOSVDatabase(t *testing.T) {
 	}
 }
 
+// TestListedVersionsMatchAsTheEcosystemWritesThem: OSV's Go entries list
+// versions without the "v" Go modules carry.
+func TestListedVersionsMatchAsTheEcosystemWritesThem(t *testing.T) {
+	a := osvAffected{Versions: []string{"0.3.6", "0.3.7"}}
+	if hit, _ := affects(a, scanned{ecosystem: "Go", name: "golang.org/x/text", version: "v0.3.7"}); !hit {
+		t.Fatal("v0.3.7 is listed as 0.3.7")
+	}
+	if hit, _ := affects(a, scanned{ecosystem: "Go", name: "golang.org/x/text", version: "v0.3.8"}); hit {
+		t.Fatal("v0.3.8 is not listed")
+	}
+}
+
 // TestLoadVulnDBRefusesAMalformedEntry: half a database would pass images
 // it should not.
 func TestLoadVulnDBRefusesAMalformedEntry(t *testing.T) {
