@@ -77,6 +77,8 @@ type Server struct {
 	UIAddress string
 	// Namespace is the namespace that was created.
 	Namespace string
+	// picked are the ports Start chose; Stop gives them back.
+	picked []int
 }
 
 // Start builds and starts the server and returns once the frontend accepts
@@ -96,10 +98,19 @@ func Start(o Options) (*Server, error) {
 	if o.FrontendPort == 0 {
 		o.FrontendPort = 7233
 	}
+	// ports Start picks are reserved (see freePort) until Stop or a failed Start
+	var picked []int
+	ok := false
+	defer func() {
+		if !ok {
+			release(picked...)
+		}
+	}()
 	httpPort, err := freePort(o.IP)
 	if err != nil {
 		return nil, err
 	}
+	picked = append(picked, httpPort)
 	logger := slogLogger{log: o.Logger, level: o.LogLevel}
 	stores, err := persistence(o, logger)
 	if err != nil {
@@ -108,6 +119,11 @@ func Start(o Options) (*Server, error) {
 	conf, err := serverConfig(o, httpPort, stores)
 	if err != nil {
 		return nil, err
+	}
+	for name, svc := range conf.Services {
+		if name != "frontend" {
+			picked = append(picked, svc.RPC.GRPCPort)
+		}
 	}
 	authorizer, err := authorization.GetAuthorizerFromConfig(&conf.Global.Authorization)
 	if err != nil {
@@ -151,7 +167,7 @@ func Start(o Options) (*Server, error) {
 	if err := ts.Start(); err != nil {
 		return nil, fmt.Errorf("start temporal server on %s:%d: %w", o.IP, o.FrontendPort, err)
 	}
-	s := &Server{temporal: ts, Address: net.JoinHostPort(o.IP, strconv.Itoa(o.FrontendPort)), Namespace: o.Namespace}
+	s := &Server{temporal: ts, Address: net.JoinHostPort(o.IP, strconv.Itoa(o.FrontendPort)), Namespace: o.Namespace, picked: picked}
 	if o.UIPort >= 0 {
 		if o.UIPort == 0 {
 			o.UIPort = 8233
@@ -177,6 +193,7 @@ func Start(o Options) (*Server, error) {
 		}()
 		s.UIAddress = fmt.Sprintf("http://%s", net.JoinHostPort(o.IP, strconv.Itoa(o.UIPort)))
 	}
+	ok = true
 	return s, nil
 }
 
@@ -186,6 +203,7 @@ func (s *Server) Stop() {
 		s.ui.Stop()
 	}
 	s.temporal.Stop()
+	release(s.picked...)
 }
 
 // persistence prepares the server's databases and returns its stores:
@@ -211,12 +229,9 @@ func persistence(o Options, logger log.Logger) (map[string]config.DataStore, err
 func sqlConfig(o Options) (*config.SQL, error) {
 	conf := &config.SQL{PluginName: sqliteplugin.PluginName}
 	if o.DatabaseFile == "" {
-		port, err := freePort(o.IP)
-		if err != nil {
-			return nil, err
-		}
+		// shared-cache memory databases are per process, by name
 		conf.ConnectAttributes = map[string]string{"mode": "memory", "cache": "shared"}
-		conf.DatabaseName = "sluice-" + strconv.Itoa(port)
+		conf.DatabaseName = fmt.Sprintf("sluice-%016x", rand.Uint64())
 	} else {
 		// every attribute but a URI parameter is a pragma of exactly its name
 		conf.ConnectAttributes = map[string]string{"mode": "rwc", "journal_mode": "wal", "busy_timeout": "10000"}
@@ -319,29 +334,3 @@ func serverConfig(o Options, httpPort int, stores map[string]config.DataStore) (
 	}
 	return &conf, nil
 }
-
-// freePort asks the kernel for a free TCP port on ip.
-// freePort picks a free port below the kernel's ephemeral range (Linux
-// hands out 32768–60999 for outgoing connections and ":0" listeners). A
-// port found with ":0" and released can be taken by any process's next
-// outgoing connection before the server binds it, and an embedded Temporal
-// service that loses its port that way crashes; a port from below the range
-// can only be taken by another process probing the same way.
-func freePort(ip string) (int, error) {
-	for range 50 {
-		port := portLow + rand.IntN(portHigh-portLow)
-		l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
-		if err != nil {
-			continue
-		}
-		l.Close()
-		return port, nil
-	}
-	return 0, fmt.Errorf("find a free port on %s between %d and %d: 50 tries failed", ip, portLow, portHigh)
-}
-
-const portLow, portHigh = 20000, 32000
-
-// FreePort returns a currently free TCP port on 127.0.0.1, for tests and
-// for `sluice dev` when asked to pick ports itself.
-func FreePort() (int, error) { return freePort("127.0.0.1") }

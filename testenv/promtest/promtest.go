@@ -25,6 +25,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/sluice-cd/sluice/devserver"
 	"github.com/sluice-cd/sluice/testenv"
 )
 
@@ -177,14 +178,15 @@ func ready(tb testing.TB, url string) {
 	tb.Fatalf("%s not ready within 30s", url)
 }
 
+// freeAddr is a loopback address for a server this test starts, reserved
+// against other test binaries picking ports (see devserver.FreePort).
 func freeAddr(tb testing.TB) string {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := devserver.FreePort()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 }
 
 func write(tb testing.TB, path, content string) {
