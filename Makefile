@@ -54,8 +54,10 @@ bench: ## benchmarks: orchestration overhead, throughput, webhook acknowledgemen
 bench-start-dev: ## the orchestration benchmark on the embedded server and on `temporal server start-dev` (temporalio/cli v1.5.1, built once), in-memory and file, side by side
 	scripts/bench-start-dev.sh
 
-faults: ## the fault harness at length: 50 pipelines on Temporal over PostgreSQL, 2 workers kill -9ed at random (24 times) and during every side effect, one Temporal server kill; audits side effects and leftovers (make test runs a short one)
-	SLUICE_FAULT_RUNS=$${SLUICE_FAULT_RUNS:-50} SLUICE_FAULT_KILLS=$${SLUICE_FAULT_KILLS:-24} $(GO) test -count=1 -run '^TestFaultHarness$$' -v -timeout 90m ./cmd/sluice
+faults: ## the fault harness at length: 50 pipelines on Temporal over PostgreSQL, 2 workers kill -9ed at random (24 times) and during every side effect, one Temporal server kill; then 3 of the sample's full pipelines at once on the platform (what its 4 CPUs hold), every platform activity's worker killed after its work; audits side effects and leftovers (make test runs short ones)
+	SLUICE_FAULT_RUNS=$${SLUICE_FAULT_RUNS:-50} SLUICE_FAULT_KILLS=$${SLUICE_FAULT_KILLS:-24} \
+	SLUICE_FAULT_PLATFORM_RUNS=$${SLUICE_FAULT_PLATFORM_RUNS:-3} SLUICE_FAULT_PLATFORM_KILLS=$${SLUICE_FAULT_PLATFORM_KILLS:-6} \
+	$(GO) test -count=1 -run '^TestFaultHarness(OnThePlatform)?$$' -v -timeout 90m ./cmd/sluice
 
 fuzz: ## fuzz the spec parser for 60s
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./pipelines

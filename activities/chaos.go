@@ -88,6 +88,7 @@ func (p *Platform) RemoveFault(ctx context.Context, in contract.FaultInput) erro
 	if p.Kubeconfig == "" || p.Cluster == nil {
 		return nil
 	}
+	defer heartbeat(ctx)()
 	inj := &chaos.Injector{Client: p.Cluster.Client, Power: p.NodePower}
 	summary, err := inj.Remove(ctx, in)
 	if err != nil {

@@ -64,7 +64,9 @@ const (
 
 // Bake checks the commit out on this worker (build may have run in a pod
 // elsewhere), builds the spec's Dockerfile with BuildKit, and pushes the
-// image by digest tagged with the commit SHA.
+// image by digest tagged with the commit SHA; then signs it and attests its
+// SBOM. A retry after a lost worker builds nothing its run already pushed,
+// and signing and attesting again leave one signature and one SBOM.
 func (p *Platform) Bake(ctx context.Context, in contract.BakeInput) (contract.BakeResult, error) {
 	switch {
 	case p.BuildKitAddr == "":
@@ -74,39 +76,23 @@ func (p *Platform) Bake(ctx context.Context, in contract.BakeInput) (contract.Ba
 	case in.Context != "" && !filepath.IsLocal(in.Context):
 		return contract.BakeResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("bake.context %q must be a directory inside the repository", in.Context), ErrInvalidInput, nil)
 	}
-	src, done, err := checkout(ctx, in.Source)
-	if err != nil {
-		return contract.BakeResult{}, err
-	}
-	defer done()
 	log, err := p.Logs.Writer(in.RunID, "bake")
 	if err != nil {
 		return contract.BakeResult{}, err
 	}
 	defer log.Close()
 	defer heartbeat(ctx)()
-	if in.Artifacts != "" {
-		repo, digest, _ := strings.Cut(in.Artifacts, "@")
-		files, err := image.FetchArtifacts(ctx, repo, digest, src)
-		if err != nil {
-			return contract.BakeResult{}, err
-		}
-		fmt.Fprintf(log, "build artifacts %v added to the context\n", files)
-	}
-	fmt.Fprintf(log, "building %s at %s with BuildKit %s\n", in.Image, in.Source.Commit, p.BuildKitAddr)
-	b := &image.Builder{Addr: p.BuildKitAddr}
-	res, err := b.Bake(ctx, image.Bake{
-		ContextDir: filepath.Join(src, in.Context), Dockerfile: in.Dockerfile, BuildArgs: in.BuildArgs,
-		Repository: in.Image, Tags: []string{in.Source.Commit},
-		Source: publicURL(in.Source.CloneURL), Revision: in.Source.Commit,
-	}, log)
-	if errors.Is(err, image.ErrBuild) {
-		return contract.BakeResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrStepFailed, nil)
-	}
-	if err != nil {
+	// an earlier attempt of this run may have pushed before its worker was
+	// lost: that image is the run's, and no second one is built
+	res := image.Baked{Repository: in.Image}
+	if res.Digest, err = image.BakedBy(ctx, in.Image, in.Source.Commit, in.RunID); err != nil {
 		return contract.BakeResult{}, err
 	}
-	fmt.Fprintf(log, "pushed %s (%d of %d steps from cache)\n", res.Ref(), res.CacheHits, res.Steps)
+	if res.Digest != "" {
+		fmt.Fprintf(log, "%s was pushed by an earlier attempt of this run; not building it again\n", res.Ref())
+	} else if res, err = p.build(ctx, in, log); err != nil {
+		return contract.BakeResult{}, err
+	}
 	if p.Signer != nil {
 		if err := p.Signer.Sign(ctx, in.Image, res.Digest, in.Source.Commit); err != nil {
 			return contract.BakeResult{}, err
@@ -122,6 +108,39 @@ func (p *Platform) Bake(ctx context.Context, in contract.BakeInput) (contract.Ba
 		fmt.Fprintf(log, "SBOM attested: %d packages (SPDX 2.3, the Go programs in the image and their modules)\n", len(doc.Packages))
 	}
 	return contract.BakeResult{Image: in.Image + ":" + in.Source.Commit, Digest: res.Digest}, nil
+}
+
+// build checks the commit out on this worker, builds it with BuildKit and
+// pushes it, annotated with the run.
+func (p *Platform) build(ctx context.Context, in contract.BakeInput, log io.Writer) (image.Baked, error) {
+	src, done, err := checkout(ctx, in.Source)
+	if err != nil {
+		return image.Baked{}, err
+	}
+	defer done()
+	if in.Artifacts != "" {
+		repo, digest, _ := strings.Cut(in.Artifacts, "@")
+		files, err := image.FetchArtifacts(ctx, repo, digest, src)
+		if err != nil {
+			return image.Baked{}, err
+		}
+		fmt.Fprintf(log, "build artifacts %v added to the context\n", files)
+	}
+	fmt.Fprintf(log, "building %s at %s with BuildKit %s\n", in.Image, in.Source.Commit, p.BuildKitAddr)
+	b := &image.Builder{Addr: p.BuildKitAddr}
+	res, err := b.Bake(ctx, image.Bake{
+		ContextDir: filepath.Join(src, in.Context), Dockerfile: in.Dockerfile, BuildArgs: in.BuildArgs,
+		Repository: in.Image, Tags: []string{in.Source.Commit},
+		Source: publicURL(in.Source.CloneURL), Revision: in.Source.Commit, Run: in.RunID,
+	}, log)
+	if errors.Is(err, image.ErrBuild) {
+		return image.Baked{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrStepFailed, nil)
+	}
+	if err != nil {
+		return image.Baked{}, err
+	}
+	fmt.Fprintf(log, "pushed %s (%d of %d steps from cache)\n", res.Ref(), res.CacheHits, res.Steps)
+	return res, nil
 }
 
 // Deploy applies the commit's manifests, with the baked digest in place of
@@ -247,6 +266,7 @@ func (p *Platform) MarkAvailable(ctx context.Context, in contract.PromoteInput) 
 	if err != nil {
 		return contract.PromoteResult{}, err
 	}
+	defer heartbeat(ctx)()
 	if err := p.trusted(ctx, "promote", repo, in.Digest, in.Commit); err != nil {
 		return contract.PromoteResult{}, err
 	}
@@ -330,6 +350,7 @@ func (p *Platform) RemoveTag(ctx context.Context, in contract.TagRef) error {
 	if p.Registry == "" || in.Image == "" || in.Tag == "" {
 		return nil
 	}
+	defer heartbeat(ctx)()
 	repo, err := repository(in.Image)
 	if err != nil {
 		return err
@@ -359,6 +380,7 @@ func (p *Platform) DeleteEnvironment(ctx context.Context, in contract.Environmen
 	if p.Kubeconfig == "" || p.Cluster == nil || in.Namespace == "" {
 		return nil
 	}
+	defer heartbeat(ctx)()
 	return p.Cluster.DeleteNamespace(ctx, in.Namespace, in.RunID)
 }
 

@@ -265,6 +265,7 @@ func (s *Steps) Cleanup(ctx context.Context, in contract.WorkspaceRef) error {
 	if in.Workspace.IsZero() {
 		return nil
 	}
+	defer heartbeat(ctx)()
 	exec := s.executorFor(in.Workspace)
 	if exec == nil {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("no executor on this worker for workspace %s", in.Workspace), ErrNotConfigured, nil)

@@ -334,3 +334,42 @@ func TestSuiteJUnitReport(t *testing.T) {
 		t.Fatalf("run log:\n%s", log.String())
 	}
 }
+
+// TestSuiteRunsOncePerRun: an attempt that finds the Job an earlier attempt
+// of its run started for the same suite (its worker was lost) follows it
+// and reports its end instead of running the suite again; another suite
+// of the same name replaces it.
+func TestSuiteRunsOncePerRun(t *testing.T) {
+	p, c := testCluster(t)
+	ctx := context.Background()
+	ns := fmt.Sprintf("sluice-suite-once-%d", time.Now().UnixNano()%1_000_000_000)
+	t.Cleanup(func() { _ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	if err := c.EnsureNamespace(ctx, ns, "run-1"); err != nil {
+		t.Fatal(err)
+	}
+	suite := Suite{Name: "it", Image: p.Registry + "/sluice/busybox:latest", Commands: []string{"echo suite ran", "exit 3"}}
+	job := func() string {
+		j, err := c.Client.BatchV1().Jobs(ns).Get(ctx, "it", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(j.UID)
+	}
+	var log bytes.Buffer
+	first, err := c.RunSuite(ctx, ns, "run-1", suite, &log)
+	if err != nil || first.Passed || first.ExitCode != 3 {
+		t.Fatalf("%+v %v", first, err)
+	}
+	uid := job()
+	log.Reset()
+	again, err := c.RunSuite(ctx, ns, "run-1", suite, &log)
+	if err != nil || again.Passed || again.ExitCode != 3 || job() != uid || !strings.Contains(log.String(), "following job/it") || !strings.Contains(log.String(), "suite ran") {
+		t.Fatalf("the second attempt did not follow the first's Job: %+v %v (job %s, was %s)\n%s", again, err, job(), uid, log.String())
+	}
+	log.Reset()
+	suite.Commands = []string{"echo another suite"}
+	other, err := c.RunSuite(ctx, ns, "run-1", suite, &log)
+	if err != nil || !other.Passed || job() == uid || !strings.Contains(log.String(), "another suite") {
+		t.Fatalf("another suite of the same name: %+v %v\n%s", other, err, log.String())
+	}
+}

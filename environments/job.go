@@ -3,6 +3,8 @@ package environments
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"sort"
@@ -53,6 +55,47 @@ func (s Suite) script() string {
 	return script + strings.Join(s.Commands, "\n")
 }
 
+// AnnotationSuite on a suite's Job is a digest of what it runs (image,
+// script, environment): a Job with the same digest runs the same suite.
+const AnnotationSuite = "sluice.dev/suite"
+
+// job is the suite's Job in ns for run.
+func (s Suite) job(run, ns string) *batchv1.Job {
+	env := []corev1.EnvVar{{Name: "CI", Value: "true"}, {Name: "SLUICE_ENVIRONMENT", Value: ns}}
+	keys := make([]string, 0, len(s.Env))
+	for k := range s.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, corev1.EnvVar{Name: k, Value: s.Env[k]})
+	}
+	sum := sha256.New()
+	fmt.Fprintf(sum, "%q %q", s.Image, s.script())
+	for _, e := range env {
+		fmt.Fprintf(sum, " %q=%q", e.Name, e.Value)
+	}
+	zero, noToken := int32(0), false
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Labels: map[string]string{LabelRun: LabelValue(run), LabelManagedBy: "sluice"},
+			Annotations: map[string]string{AnnotationSuite: hex.EncodeToString(sum.Sum(nil))[:32]}},
+		Spec: batchv1.JobSpec{
+			BackoffLimit: &zero,
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{LabelRun: LabelValue(run), "job-name": s.Name}},
+				Spec: corev1.PodSpec{
+					RestartPolicy:                corev1.RestartPolicyNever,
+					AutomountServiceAccountToken: &noToken,
+					Containers: []corev1.Container{{
+						Name: "suite", Image: s.Image, Env: env,
+						Command: []string{"sh", "-c", s.script()},
+					}},
+				},
+			},
+		},
+	}
+}
+
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // splitReport takes the JUnit report out of the suite's output.
@@ -72,51 +115,41 @@ func splitReport(out []byte) (log, report []byte) {
 // RunSuite runs the suite's commands (in order, stopping at the first that
 // fails) as a Job in ns, next to the deployment: the pod finds the app's
 // Services through the usual environment variables and DNS, and gets
-// SLUICE_ENVIRONMENT. Its output goes to log. A Job of the same name left
-// by an earlier attempt is replaced.
+// SLUICE_ENVIRONMENT. Its output goes to log. A Job of the same name that
+// runs another suite is replaced.
+//
+// A Job of this run with the same suite that an earlier attempt started (a
+// worker lost after creating it) is followed, not started again: the suite
+// runs once per run, whatever becomes of the workers watching it.
 func (c *Cluster) RunSuite(ctx context.Context, ns, run string, s Suite, log io.Writer) (SuiteResult, error) {
 	jobs := c.Client.BatchV1().Jobs(ns)
-	bg := metav1.DeletePropagationBackground
-	if err := jobs.Delete(ctx, s.Name, metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil && !apierrors.IsNotFound(err) {
-		return SuiteResult{}, err
-	}
-	if err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		_, err := jobs.Get(ctx, s.Name, metav1.GetOptions{})
-		return apierrors.IsNotFound(err), nil
-	}); err != nil {
-		return SuiteResult{}, err
-	}
-	env := []corev1.EnvVar{{Name: "CI", Value: "true"}, {Name: "SLUICE_ENVIRONMENT", Value: ns}}
-	keys := make([]string, 0, len(s.Env))
-	for k := range s.Env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		env = append(env, corev1.EnvVar{Name: k, Value: s.Env[k]})
-	}
-	zero, noToken := int32(0), false
-	job := &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Labels: map[string]string{LabelRun: LabelValue(run), LabelManagedBy: "sluice"}},
-		Spec: batchv1.JobSpec{
-			BackoffLimit: &zero,
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{LabelRun: LabelValue(run), "job-name": s.Name}},
-				Spec: corev1.PodSpec{
-					RestartPolicy:                corev1.RestartPolicyNever,
-					AutomountServiceAccountToken: &noToken,
-					Containers: []corev1.Container{{
-						Name: "suite", Image: s.Image, Env: env,
-						Command: []string{"sh", "-c", s.script()},
-					}},
-				},
-			},
-		},
-	}
+	job := s.job(run, ns)
 	start := time.Now()
-	created, err := jobs.Create(ctx, job, metav1.CreateOptions{})
-	if err != nil {
-		return SuiteResult{}, fmt.Errorf("create job %s: %w", s.Name, err)
+	created, err := jobs.Get(ctx, s.Name, metav1.GetOptions{})
+	switch {
+	case err == nil && created.DeletionTimestamp == nil && created.Labels[LabelRun] == LabelValue(run) &&
+		created.Annotations[AnnotationSuite] == job.Annotations[AnnotationSuite]:
+		fmt.Fprintf(log, "following job/%s, which an earlier attempt started %s ago, rather than running the suite again\n",
+			s.Name, time.Since(created.CreationTimestamp.Time).Round(time.Second))
+		start = created.CreationTimestamp.Time
+	case err != nil && !apierrors.IsNotFound(err):
+		return SuiteResult{}, err
+	default:
+		if err == nil { // another suite's or run's Job of this name: replaced
+			bg := metav1.DeletePropagationBackground
+			if err := jobs.Delete(ctx, s.Name, metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil && !apierrors.IsNotFound(err) {
+				return SuiteResult{}, err
+			}
+			if err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+				_, err := jobs.Get(ctx, s.Name, metav1.GetOptions{})
+				return apierrors.IsNotFound(err), nil
+			}); err != nil {
+				return SuiteResult{}, err
+			}
+		}
+		if created, err = jobs.Create(ctx, job, metav1.CreateOptions{}); err != nil {
+			return SuiteResult{}, fmt.Errorf("create job %s: %w", s.Name, err)
+		}
 	}
 	defer func() {
 		if ctx.Err() != nil { // cancelled or timed out: the suite stops too

@@ -42,7 +42,13 @@ type Bake struct {
 	// Source and Revision name what was built (the repository, without
 	// credentials, and the commit): recorded in the provenance.
 	Source, Revision string
+	// Run is the run that bakes: an annotation of the pushed image
+	// (AnnotationRun), so that the run finds its image again (BakedBy).
+	Run string
 }
+
+// AnnotationRun on a baked image's index names the run that baked it.
+const AnnotationRun = "dev.sluice.run"
 
 // Baked is a pushed image.
 type Baked struct {
@@ -104,6 +110,10 @@ func (bd *Builder) Bake(ctx context.Context, b Bake, log io.Writer) (Baked, erro
 		names = []string{b.Repository}
 	}
 	insecure := fmt.Sprint(Insecure(b.Repository))
+	export := map[string]string{"name": strings.Join(names, ","), "push": "true", "registry.insecure": insecure}
+	if b.Run != "" {
+		export["annotation-index."+AnnotationRun] = b.Run
+	}
 	cache := map[string]string{"ref": b.Repository + ":buildcache", "registry.insecure": insecure}
 	opt := bkclient.SolveOpt{
 		// Pulls and pushes authenticate with the worker's Docker config
@@ -114,10 +124,8 @@ func (bd *Builder) Bake(ctx context.Context, b Bake, log io.Writer) (Baked, erro
 		Frontend:      "dockerfile.v0",
 		FrontendAttrs: attrs,
 		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
-		Exports: []bkclient.ExportEntry{{Type: bkclient.ExporterImage, Attrs: map[string]string{
-			"name": strings.Join(names, ","), "push": "true", "registry.insecure": insecure,
-		}}},
-		CacheImports: []bkclient.CacheOptionsEntry{{Type: "registry", Attrs: cache}},
+		Exports:       []bkclient.ExportEntry{{Type: bkclient.ExporterImage, Attrs: export}},
+		CacheImports:  []bkclient.CacheOptionsEntry{{Type: "registry", Attrs: cache}},
 		CacheExports: []bkclient.CacheOptionsEntry{{Type: "registry", Attrs: map[string]string{
 			"ref": cache["ref"], "registry.insecure": insecure, "mode": "max",
 		}}},

@@ -38,9 +38,15 @@ func TestBakePushesByDigestWithCache(t *testing.T) {
 	ctx := context.Background()
 	commit := strings.Repeat("ab", 20)
 	res, err := b.Bake(ctx, Bake{ContextDir: dir, BuildArgs: map[string]string{"GREETING": "hi"}, Repository: repo, Tags: []string{"abc123"},
-		Source: "https://git.example.com/acme/app.git", Revision: commit}, &log)
+		Source: "https://git.example.com/acme/app.git", Revision: commit, Run: "run-1"}, &log)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
+	}
+	// the run finds its image again by the tag; another run does not
+	for run, want := range map[string]string{"run-1": res.Digest, "run-2": ""} {
+		if got, err := BakedBy(ctx, repo, "abc123", run); err != nil || got != want {
+			t.Fatalf("BakedBy %s = %q %v, want %q", run, got, err, want)
+		}
 	}
 	if got, err := Digest(ctx, repo, "abc123"); err != nil || got != res.Digest || !strings.HasPrefix(res.Digest, "sha256:") {
 		t.Fatalf("tag abc123 = %s %v, want %s", got, err, res.Digest)
@@ -55,6 +61,9 @@ func TestBakePushesByDigestWithCache(t *testing.T) {
 	again, err := b.Bake(ctx, Bake{ContextDir: dir, BuildArgs: map[string]string{"GREETING": "hi"}, Repository: repo, Tags: []string{"abc123"}}, &log)
 	if err != nil || again.CacheHits == 0 {
 		t.Fatalf("rebuild: %+v %v\n%s", again, err, log.String())
+	}
+	if got, err := BakedBy(ctx, repo, "abc123", "run-1"); err != nil || got != "" {
+		t.Fatalf("the tag now names another bake's image, yet BakedBy run-1 = %q %v", got, err)
 	}
 	// The image is the same; each build's provenance is its own.
 	first, err := ReadProvenance(ctx, repo, res.Digest)

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
+	cremote "github.com/sigstore/cosign/v2/pkg/cosign/remote"
 	cosignmutate "github.com/sigstore/cosign/v2/pkg/oci/mutate"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
@@ -208,7 +209,8 @@ type subject struct {
 
 // AttestSBOM attaches doc to repository@digest as an in-toto statement in
 // a DSSE envelope signed with the signer's key, stored as the
-// sha256-<digest>.att tag next to the image.
+// sha256-<digest>.att tag next to the image, in place of an SPDX SBOM
+// attested before.
 func (s *Signer) AttestSBOM(ctx context.Context, repository, digest string, doc SBOM) error {
 	ref, err := digestRef(repository, digest)
 	if err != nil {
@@ -239,7 +241,9 @@ func (s *Signer) AttestSBOM(ctx context.Context, repository, digest string, doc 
 	if err != nil {
 		return fmt.Errorf("read %s: %w", ref, err)
 	}
-	attested, err := cosignmutate.AttachAttestationToEntity(se, att)
+	// an SBOM attested again (a retried bake) takes the place of the one
+	// there: one SBOM per image
+	attested, err := cosignmutate.AttachAttestationToEntity(se, att, cosignmutate.WithReplaceOp(cremote.NewReplaceOp(PredicateSPDX)))
 	if err != nil {
 		return err
 	}

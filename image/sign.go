@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -48,7 +49,9 @@ func GenerateKeys(password []byte) (private, public []byte, err error) {
 }
 
 // EnsureKeys loads the key pair at privPath (and privPath's ".pub"), making
-// it when neither exists. The private key is written 0600.
+// it when neither exists. The private key is written 0600. Processes that
+// start together on one data dir (workers) agree on one pair: the first to
+// put its private key in place wins, the others load it.
 func EnsureKeys(privPath string, password []byte) (*Signer, error) {
 	pubPath := PublicKeyPath(privPath)
 	priv, err := os.ReadFile(privPath)
@@ -57,20 +60,62 @@ func EnsureKeys(privPath string, password []byte) (*Signer, error) {
 		if perr == nil && len(pub) > 0 {
 			return nil, fmt.Errorf("signing key %s is missing but its public key %s exists: restore the key rather than make a new one", privPath, pubPath)
 		}
-		var public []byte
-		if priv, public, err = GenerateKeys(password); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(privPath, priv, 0o600); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(pubPath, public, 0o644); err != nil {
+		if priv, err = makeKeys(privPath, password); err != nil {
 			return nil, err
 		}
 	} else if err != nil {
 		return nil, err
 	}
 	return LoadSigner(priv, password)
+}
+
+// makeKeys writes a new pair unless another process got there first, and
+// returns the private key in place.
+func makeKeys(privPath string, password []byte) ([]byte, error) {
+	priv, pub, err := GenerateKeys(password)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(privPath)
+	privTmp, err := writeTemp(dir, priv, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(privTmp)
+	// a hard link appears whole and fails when the name exists
+	if err := os.Link(privTmp, privPath); errors.Is(err, os.ErrExist) {
+		return os.ReadFile(privPath)
+	} else if err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", privPath, err)
+	}
+	pubTmp, err := writeTemp(dir, pub, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Rename(pubTmp, PublicKeyPath(privPath)); err != nil {
+		os.Remove(pubTmp)
+		return nil, err
+	}
+	return priv, nil
+}
+
+func writeTemp(dir string, data []byte, mode os.FileMode) (string, error) {
+	f, err := os.CreateTemp(dir, ".signing-key-*")
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), mode)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
 }
 
 // PublicKeyPath is where the public key of a private key file is kept.

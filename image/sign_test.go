@@ -1,11 +1,13 @@
 package image
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,5 +89,40 @@ func TestSignAndVerify(t *testing.T) {
 	}
 	if _, err := pub.Verify(ctx, repo, digest, commit); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWorkersStartingTogetherShareOneKey: workers that start at once on one
+// data dir each make the missing key pair; they must end up with the same
+// one, or one worker's signatures fail the others' verification.
+func TestWorkersStartingTogetherShareOneKey(t *testing.T) {
+	key := filepath.Join(t.TempDir(), "signing.key")
+	signers := make([]*Signer, 8)
+	errs := make([]error, len(signers))
+	var wg sync.WaitGroup
+	for i := range signers {
+		wg.Go(func() { signers[i], errs[i] = EnsureKeys(key, []byte("pw")) })
+	}
+	wg.Wait()
+	pub, err := LoadVerifierFile(PublicKeyPath(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("payload")
+	for i, s := range signers {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		sig, err := s.sv.SignMessage(bytes.NewReader(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pub.v.VerifySignature(bytes.NewReader(sig), bytes.NewReader(msg)); err != nil {
+			t.Fatalf("signer %d holds another key than %s: %v", i, PublicKeyPath(key), err)
+		}
+	}
+	left, _ := filepath.Glob(filepath.Join(filepath.Dir(key), ".signing-key-*"))
+	if len(left) > 0 {
+		t.Fatalf("temporary files left: %v", left)
 	}
 }

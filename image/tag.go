@@ -2,6 +2,9 @@ package image
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 
 	"github.com/google/go-containerregistry/pkg/crane"
@@ -50,7 +53,37 @@ func Untag(ctx context.Context, repository, digest, tag string) error {
 	return nil
 }
 
+// BakedBy returns the digest repository:tag points at when run baked it
+// (the image index carries AnnotationRun), and "" when the tag is missing
+// or another run's: a run that lost its worker after pushing finds its
+// image here instead of building another.
+func BakedBy(ctx context.Context, repository, tag, run string) (string, error) {
+	ref := repository + ":" + tag
+	raw, err := crane.Manifest(ref, craneOpts(ctx, repository)...)
+	if isNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", ref, err)
+	}
+	var m struct {
+		Annotations map[string]string `json:"annotations"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return "", fmt.Errorf("read %s: %w", ref, err)
+	}
+	if run == "" || m.Annotations[AnnotationRun] != run {
+		return "", nil
+	}
+	return "sha256:" + hex.EncodeToString(sha256sum(raw)), nil
+}
+
 // Digest is what repository:tag points at now.
 func Digest(ctx context.Context, repository, tag string) (string, error) {
 	return crane.Digest(repository+":"+tag, craneOpts(ctx, repository)...)
+}
+
+func sha256sum(b []byte) []byte {
+	sum := sha256.Sum256(b)
+	return sum[:]
 }

@@ -127,6 +127,14 @@ func New(c client.Client, cfg Config) (sdkworker.Worker, error) {
 		cfg.Log = slog.Default()
 	}
 	opts := sdkworker.Options{Interceptors: []interceptor.WorkerInterceptor{&observe{m: cfg.Metrics, log: cfg.Log}}}
+	crash, err := crashAfterFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	if crash != nil {
+		cfg.Log.Warn("crash points armed: this worker kills itself after the first run of each listed activity of each run", "activities", os.Getenv(EnvCrashAfter))
+		opts.Interceptors = append(opts.Interceptors, crash)
+	}
 	w := sdkworker.New(c, cfg.TaskQueue, opts)
 	Register(w, cfg, exec, logs)
 	return w, nil

@@ -10,7 +10,8 @@ import (
 // promotePhase marks the tested digest available and, with a production
 // registry, replicates it there; a later failure removes the tags again.
 var promotePhase = phaseDef{
-	name: pipelines.PhasePromote,
+	name:      pipelines.PhasePromote,
+	heartbeat: PlatformHeartbeatTimeout, // a lost worker costs 20 s, not the phase's timeout
 	run: func(r *run, ctx workflow.Context) error {
 		out, tag := &r.st.Outputs, r.in.Spec.Promote.Tag
 		var replica string

@@ -51,9 +51,11 @@ func PushUndo[In any](s *Saga, phase string, u contract.Undo[In], in In, always 
 // Pending returns the stack, oldest first.
 func (s *Saga) Pending() []Undo { return s.stack }
 
-// UndoOptions bound each compensation: a few minutes, retried with backoff.
+// UndoOptions bound each compensation: a few minutes, retried with backoff;
+// a worker lost during one is noticed by its missing heartbeat.
 var UndoOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: 5 * time.Minute,
+	HeartbeatTimeout:    PlatformHeartbeatTimeout,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:    time.Second,
 		BackoffCoefficient: 2,

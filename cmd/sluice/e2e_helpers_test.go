@@ -147,6 +147,21 @@ func (e *env) startWith(extraEnv []string, args ...string) *proc {
 	return p
 }
 
+// exited says whether the process has ended by itself (a zombie not yet
+// reaped, or gone); kill reaps it.
+func (p *proc) exited() bool {
+	if p.cmd.ProcessState != nil {
+		return true
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return true
+	}
+	// pid (comm) state ...: comm may hold spaces, the state follows its ")"
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z'
+}
+
 func (p *proc) kill(sig syscall.Signal) {
 	if p.cmd.Process == nil || p.cmd.ProcessState != nil {
 		return
@@ -228,12 +243,22 @@ type statusOut struct {
 // waitState polls `status` until the run reaches state.
 func (e *env) waitState(run, state string, timeout time.Duration) statusOut {
 	e.t.Helper()
+	return e.waitStateOr(run, state, "", timeout)
+}
+
+// waitStateOr is waitState that gives up at once when the run reaches
+// the state fail (such as failed: a run that no later state follows).
+func (e *env) waitStateOr(run, state, fail string, timeout time.Duration) statusOut {
+	e.t.Helper()
 	deadline := time.Now().Add(timeout)
 	var st statusOut
 	for time.Now().Before(deadline) {
 		st = statusOut{}
 		if e.json(&st, "status", run) == 0 && st.State == state {
 			return st
+		}
+		if fail != "" && st.State == fail {
+			e.t.Fatalf("run %s is %s, not %s: %+v", run, fail, state, st)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -275,4 +300,14 @@ approval:
   reminder: 24h
   channel: "#releases"
 `
+}
+
+// TestMain removes the binary sluiceBin built (a few hundred MB per test
+// process) when the tests end.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
 }

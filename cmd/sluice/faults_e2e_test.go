@@ -171,7 +171,8 @@ func (s *sources) statusServer() *httptest.Server {
 		sha := path.Base(r.URL.Path) // .../statuses/<sha>
 		s.mu.Lock()
 		s.statuses[sha] = append([]map[string]string{body}, s.statuses[sha]...)
-		final := body["state"] != "pending"
+		// the run's own status; promote's "sluice/available" is another
+		final := body["state"] != "pending" && body["context"] == "sluice"
 		if final {
 			s.finals[sha]++
 		}
@@ -188,30 +189,71 @@ func hookSecret(i int) string { return fmt.Sprintf("fault-hook-secret-%02d", i) 
 
 func TestFaultHarness(t *testing.T) {
 	runs := envInt("SLUICE_FAULT_RUNS", 4)
-	kills := envInt("SLUICE_FAULT_KILLS", 4)
-	pg := pgtest.Start(t)
 	e := newEnv(t)
-
-	// one repository per run: each is its own pipeline, started by a push
-	type app struct{ name, repo, commit string }
-	apps := make([]app, runs)
-	var commits []string
+	apps := make([]faultApp, runs)
 	for i := range apps {
-		a := app{name: fmt.Sprintf("app-%02d", i)}
-		a.repo, a.commit = gitRepo(t, faultSpec(a.name))
-		apps[i] = a
+		apps[i].name = fmt.Sprintf("app-%02d", i)
+		apps[i].repo, apps[i].commit = gitRepo(t, faultSpec(apps[i].name))
+	}
+	h := runFaults(t, e, faultSetup{apps: apps, kills: envInt("SLUICE_FAULT_KILLS", 4)})
+	h.audit(t)
+}
+
+// faultApp is one repository of the harness: its own pipeline, started by
+// one push.
+type faultApp struct{ name, repo, commit string }
+
+// faultSetup is what a harness runs: the apps, how many random kills, and
+// what the workers need beside the repositories and the chat.
+type faultSetup struct {
+	apps  []faultApp
+	kills int
+	// config is added to the harness's configuration (pools).
+	config string
+	// workerArgs are added to every worker's arguments; workerEnv to its
+	// environment (crash points).
+	workerArgs, workerEnv []string
+	// wait bounds each run's way to its approval and to its end.
+	wait time.Duration
+}
+
+// faults is a finished harness: what it did and what the sources counted.
+type faults struct {
+	setup               faultSetup
+	ids                 []string
+	runIDs              []string // of each id's run
+	counts              *sources
+	killed, serverKills int
+	crashed             int // workers that died at a crash point
+	midEffect           []string
+	dataDir             string
+}
+
+// runFaults pushes every app, runs them to their approval and approves,
+// while killing workers at random moments (kills of them), every worker
+// that is making an approval message or final status while it is in
+// flight, and once the Temporal server; workers that die (at a crash
+// point) are started again. It returns once every run succeeded.
+func runFaults(t *testing.T, e *env, fs faultSetup) *faults {
+	if fs.wait == 0 {
+		fs.wait = 5 * time.Minute
+	}
+	pg := pgtest.Start(t)
+	var commits []string
+	for _, a := range fs.apps {
 		commits = append(commits, a.commit)
 	}
 	counts := newSources()
 	slackSrv := counts.slackServer(commits)
-	defer slackSrv.Close()
+	t.Cleanup(slackSrv.Close)
 	ghSrv := counts.statusServer()
-	defer ghSrv.Close()
+	t.Cleanup(ghSrv.Close)
 	var cfg strings.Builder
+	cfg.WriteString(fs.config)
 	cfg.WriteString("repositories:\n")
 	// each repository has its own webhook secret: the secret that verifies
 	// a delivery says which repository sent it
-	for i, a := range apps {
+	for i, a := range fs.apps {
 		fmt.Fprintf(&cfg, "  - {name: acme/%s, provider: github, clone_url: %q, webhook_secret: {env: FAULT_HOOK_SECRET_%d}, api_url: %q, api_token: {env: FAULT_STATUS_TOKEN}}\n",
 			a.name, a.repo, i, ghSrv.URL+"/api/v3/")
 		t.Setenv(fmt.Sprintf("FAULT_HOOK_SECRET_%d", i), hookSecret(i))
@@ -228,7 +270,7 @@ func TestFaultHarness(t *testing.T) {
 
 	serverArgs := []string{"--config", cfgFile, "--worker=false", "--temporal-db", pg.URL("temporal")}
 	server := e.startDev(serverArgs...)
-	workerArgs := []string{"worker", "--config", cfgFile, "--data-dir", e.dataDir, "--step-home", stepHome}
+	workerArgs := append([]string{"worker", "--config", cfgFile, "--data-dir", e.dataDir, "--step-home", stepHome}, fs.workerArgs...)
 	var mu sync.Mutex
 	// each worker has its own Slack and status tokens, so a held side
 	// effect names the worker that made it
@@ -236,7 +278,8 @@ func TestFaultHarness(t *testing.T) {
 	var workers []*proc
 	startWorker := func() *proc {
 		generation++
-		p := e.startWith([]string{fmt.Sprintf("FAULT_SLACK_TOKEN=xoxb-worker-%d", generation), fmt.Sprintf("FAULT_STATUS_TOKEN=status-worker-%d", generation)}, workerArgs...)
+		env := append([]string{fmt.Sprintf("FAULT_SLACK_TOKEN=xoxb-worker-%d", generation), fmt.Sprintf("FAULT_STATUS_TOKEN=status-worker-%d", generation)}, fs.workerEnv...)
+		p := e.startWith(env, workerArgs...)
 		p.generation = generation
 		return p
 	}
@@ -250,27 +293,40 @@ func TestFaultHarness(t *testing.T) {
 	}
 	workers = []*proc{startWorker(), startWorker()}
 
-	for i, a := range apps {
+	for i, a := range fs.apps {
 		e.push(a.name, a.commit, hookSecret(i))
 	}
 
 	// the faults: kill -9 a random worker at random moments and start a new
 	// one; kill every worker while a side effect is in flight; halfway,
-	// kill the Temporal server and start it again
+	// kill the Temporal server and start it again; start a worker that
+	// died by itself (a crash point) again
+	h := &faults{setup: fs, counts: counts, dataDir: e.dataDir}
 	stop := make(chan struct{})
 	done := make(chan struct{})
-	var killed, serverKills int
-	var midEffect []string
 	go func() {
 		defer close(done)
+		dead := time.NewTicker(200 * time.Millisecond)
+		defer dead.Stop()
+		next := func() <-chan time.Time { return time.After(time.Duration(500+rand.IntN(2500)) * time.Millisecond) }
+		random := next()
 		for {
-			random := time.After(time.Duration(500+rand.IntN(2500)) * time.Millisecond)
-			if killed >= kills {
+			if h.killed >= fs.kills {
 				random = nil // enough at random; the in-flight kills go on
 			}
 			select {
 			case <-stop:
 				return
+			case <-dead.C:
+				mu.Lock()
+				for i, w := range workers {
+					if w.exited() {
+						w.kill(syscall.SIGKILL) // reaps it
+						workers[i] = startWorker()
+						h.crashed++
+					}
+				}
+				mu.Unlock()
 			case eff := <-counts.inFlight:
 				mu.Lock()
 				if i := workerOf(eff.worker); i >= 0 {
@@ -280,61 +336,71 @@ func TestFaultHarness(t *testing.T) {
 				// else a random kill got the worker first: it died all the
 				// same after sending the effect and before its answer,
 				// which the server still holds
-				midEffect = append(midEffect, eff.what)
+				h.midEffect = append(h.midEffect, eff.what)
 				mu.Unlock()
 			case <-random:
+				random = next()
 				mu.Lock()
 				i := rand.IntN(len(workers))
 				workers[i].kill(syscall.SIGKILL)
 				workers[i] = startWorker()
-				killed++
-				if killed == kills/2 && serverKills == 0 {
+				h.killed++
+				if h.killed == (fs.kills+1)/2 && h.serverKills == 0 {
 					server.kill(syscall.SIGKILL)
 					server = e.startDev(serverArgs...)
-					serverKills++
+					h.serverKills++
 				}
 				mu.Unlock()
 			}
 		}
 	}()
 
-	ids := make([]string, len(apps))
-	for i, a := range apps {
-		ids[i] = workflows.WorkflowID("acme/"+a.name, "main")
-		e.waitState(ids[i], "awaiting_approval", 5*time.Minute)
+	h.ids = make([]string, len(fs.apps))
+	for i, a := range fs.apps {
+		h.ids[i] = workflows.WorkflowID("acme/"+a.name, "main")
+		e.waitStateOr(h.ids[i], "awaiting_approval", "failed", fs.wait)
 		// the server may be down for a moment: approve until the run
 		// has left the approval, as a user would
-		poll.Until(t, "the approval of "+ids[i], func() bool {
+		poll.Until(t, "the approval of "+h.ids[i], func() bool {
 			var st statusOut
-			if e.json(&st, "status", ids[i]) != 0 {
+			if e.json(&st, "status", h.ids[i]) != 0 {
 				return false
 			}
 			if st.State != "awaiting_approval" {
 				return true
 			}
-			e.sluice("approve", ids[i], "--as", "alice")
+			e.sluice("approve", h.ids[i], "--as", "alice")
 			return false
 		})
 	}
-	for _, id := range ids {
-		e.waitState(id, "succeeded", 5*time.Minute)
+	h.runIDs = make([]string, len(h.ids))
+	for i, id := range h.ids {
+		st := e.waitStateOr(id, "succeeded", "failed", fs.wait)
+		h.runIDs[i] = st.RunID[strings.LastIndex(st.RunID, "@")+1:]
 	}
 	close(stop)
 	<-done
+	return h
+}
 
-	// the audit, at the sources
+// audit checks what every harness must find: one approval message and one
+// final status per run, the kills done, nothing left behind on this
+// machine. It reports them as a table.
+func (h *faults) audit(t *testing.T) {
+	t.Helper()
 	type row struct {
 		run               string
 		approvals, finals int
 	}
 	var table []row
-	for i, a := range apps {
-		poll.Until(t, "the final status of "+a.name, func() bool { return counts.get(counts.finals, a.commit) > 0 })
-		table = append(table, row{ids[i], counts.get(counts.approvals, a.commit), counts.get(counts.finals, a.commit)})
+	for i, a := range h.setup.apps {
+		poll.Until(t, "the final status of "+a.name, func() bool { return h.counts.get(h.counts.finals, a.commit) > 0 })
+		table = append(table, row{h.ids[i], h.counts.get(h.counts.approvals, a.commit), h.counts.get(h.counts.finals, a.commit)})
 	}
+	runs, kills := len(h.setup.apps), h.setup.kills
 	var report strings.Builder
-	fmt.Fprintf(&report, "fault harness: %d runs; %d worker kills at random moments, %d of the worker making a side effect while it was in flight, %d Temporal server kills (PostgreSQL)\n%-40s %9s %13s\n",
-		runs, killed, len(midEffect), serverKills, "run", "approvals", "final status")
+	fmt.Fprintf(&report, "fault harness: %d runs; %d worker kills at random moments, %d of the worker making a side effect while it was in flight, %d at crash points, %d Temporal server kills (PostgreSQL)\n%-40s %9s %13s\n",
+		runs, h.killed, len(h.midEffect), h.crashed, h.serverKills, "run", "approvals", "final status")
 	for _, r := range table {
 		fmt.Fprintf(&report, "%-40s %9d %13d\n", r.run, r.approvals, r.finals)
 		if r.approvals != 1 || r.finals != 1 {
@@ -342,16 +408,16 @@ func TestFaultHarness(t *testing.T) {
 		}
 	}
 	t.Log(report.String())
-	if killed < kills || serverKills != 1 || len(midEffect) != 2*runs {
+	if h.killed < kills || h.serverKills != 1 || len(h.midEffect) != 2*runs {
 		t.Errorf("the harness killed %d workers at random, the server %d times and the workers during %d side effects, want %d, 1 and %d: the runs ended before the faults",
-			killed, serverKills, len(midEffect), kills, 2*runs)
+			h.killed, h.serverKills, len(h.midEffect), kills, 2*runs)
 	}
 
 	// nothing left behind: no workspace, no record of a running step's
 	// process group, no step process
 	var left []string
 	for _, pattern := range []string{"[^.]*", ".groups/*"} {
-		m, _ := filepath.Glob(filepath.Join(e.dataDir, "workspaces", pattern))
+		m, _ := filepath.Glob(filepath.Join(h.dataDir, "workspaces", pattern))
 		left = append(left, m...)
 	}
 	if len(left) > 0 {
