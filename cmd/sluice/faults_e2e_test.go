@@ -399,7 +399,7 @@ func (h *faults) audit(t *testing.T) {
 	}
 	runs, kills := len(h.setup.apps), h.setup.kills
 	var report strings.Builder
-	fmt.Fprintf(&report, "fault harness: %d runs; %d worker kills at random moments, %d of the worker making a side effect while it was in flight, %d at crash points, %d Temporal server kills (PostgreSQL)\n%-40s %9s %13s\n",
+	fmt.Fprintf(&report, "fault harness: %d runs; %d worker kills at random moments, %d of the worker making a side effect while it was in flight, %d workers that died by themselves (crash points) started again, %d Temporal server kills (PostgreSQL)\n%-40s %9s %13s\n",
 		runs, h.killed, len(h.midEffect), h.crashed, h.serverKills, "run", "approvals", "final status")
 	for _, r := range table {
 		fmt.Fprintf(&report, "%-40s %9d %13d\n", r.run, r.approvals, r.finals)
