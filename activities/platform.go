@@ -229,7 +229,8 @@ func (p *Platform) Integration(ctx context.Context, in contract.IntegrationInput
 	}
 	defer log.Close()
 	defer heartbeat(ctx)()
-	res, err := p.Cluster.RunSuite(ctx, in.Namespace, in.RunID, environments.Suite{Name: "integration", Image: in.Image, Commands: in.Commands, Env: in.Env, JUnit: in.JUnit}, log)
+	res, err := p.Cluster.RunSuite(ctx, in.Namespace, in.RunID, environments.Suite{Name: "integration", Image: in.Image, Commands: in.Commands, Env: in.Env, JUnit: in.JUnit,
+		Resume: true}, log)
 	if errors.Is(err, environments.ErrCannotRun) {
 		// no retry makes a missing image or a pod nowhere fits run
 		fmt.Fprintln(log, err)

@@ -335,10 +335,10 @@ func TestSuiteJUnitReport(t *testing.T) {
 	}
 }
 
-// TestSuiteRunsOncePerRun: an attempt that finds the Job an earlier attempt
-// of its run started for the same suite (its worker was lost) follows it
-// and reports its end instead of running the suite again; another suite
-// of the same name replaces it.
+// TestSuiteRunsOncePerRun: with Resume, an attempt that finds the Job an
+// earlier attempt of its run started for the same suite (its worker was
+// lost) follows it and reports its end instead of running the suite again;
+// without Resume, or for another suite of the same name, it runs anew.
 func TestSuiteRunsOncePerRun(t *testing.T) {
 	p, c := testCluster(t)
 	ctx := context.Background()
@@ -347,7 +347,7 @@ func TestSuiteRunsOncePerRun(t *testing.T) {
 	if err := c.EnsureNamespace(ctx, ns, "run-1"); err != nil {
 		t.Fatal(err)
 	}
-	suite := Suite{Name: "it", Image: p.Registry + "/sluice/busybox:latest", Commands: []string{"echo suite ran", "exit 3"}}
+	suite := Suite{Name: "it", Image: p.Registry + "/sluice/busybox:latest", Commands: []string{"echo suite ran", "exit 3"}, Resume: true}
 	job := func() string {
 		j, err := c.Client.BatchV1().Jobs(ns).Get(ctx, "it", metav1.GetOptions{})
 		if err != nil {
@@ -366,7 +366,15 @@ func TestSuiteRunsOncePerRun(t *testing.T) {
 	if err != nil || again.Passed || again.ExitCode != 3 || job() != uid || !strings.Contains(log.String(), "following job/it") || !strings.Contains(log.String(), "suite ran") {
 		t.Fatalf("the second attempt did not follow the first's Job: %+v %v (job %s, was %s)\n%s", again, err, job(), uid, log.String())
 	}
+	// without Resume, the same suite runs again
 	log.Reset()
+	suite.Resume = false
+	if res, err := c.RunSuite(ctx, ns, "run-1", suite, &log); err != nil || res.ExitCode != 3 || job() == uid || strings.Contains(log.String(), "following") {
+		t.Fatalf("without Resume: %+v %v\n%s", res, err, log.String())
+	}
+	uid = job()
+	log.Reset()
+	suite.Resume = true
 	suite.Commands = []string{"echo another suite"}
 	other, err := c.RunSuite(ctx, ns, "run-1", suite, &log)
 	if err != nil || !other.Passed || job() == uid || !strings.Contains(log.String(), "another suite") {

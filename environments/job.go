@@ -27,6 +27,9 @@ type Suite struct {
 	// JUnit is the path of a JUnit report the commands write; its content
 	// comes back in SuiteResult.Report, whether the suite passed or not.
 	JUnit string
+	// Resume follows a Job of the run that runs this same suite (an earlier
+	// attempt's, whose worker was lost) instead of starting it again.
+	Resume bool
 }
 
 // SuiteResult is how the suite ended.
@@ -115,19 +118,18 @@ func splitReport(out []byte) (log, report []byte) {
 // RunSuite runs the suite's commands (in order, stopping at the first that
 // fails) as a Job in ns, next to the deployment: the pod finds the app's
 // Services through the usual environment variables and DNS, and gets
-// SLUICE_ENVIRONMENT. Its output goes to log. A Job of the same name that
-// runs another suite is replaced.
-//
-// A Job of this run with the same suite that an earlier attempt started (a
-// worker lost after creating it) is followed, not started again: the suite
-// runs once per run, whatever becomes of the workers watching it.
+// SLUICE_ENVIRONMENT. Its output goes to log. A Job of the same name left
+// by an earlier call is replaced, unless s.Resume and it is this run's Job
+// for this same suite (an attempt whose worker was lost started it): then
+// it is followed, and the suite runs once per run whatever becomes of the
+// workers watching it.
 func (c *Cluster) RunSuite(ctx context.Context, ns, run string, s Suite, log io.Writer) (SuiteResult, error) {
 	jobs := c.Client.BatchV1().Jobs(ns)
 	job := s.job(run, ns)
 	start := time.Now()
 	created, err := jobs.Get(ctx, s.Name, metav1.GetOptions{})
 	switch {
-	case err == nil && created.DeletionTimestamp == nil && created.Labels[LabelRun] == LabelValue(run) &&
+	case s.Resume && err == nil && created.DeletionTimestamp == nil && created.Labels[LabelRun] == LabelValue(run) &&
 		created.Annotations[AnnotationSuite] == job.Annotations[AnnotationSuite]:
 		fmt.Fprintf(log, "following job/%s, which an earlier attempt started %s ago, rather than running the suite again\n",
 			s.Name, time.Since(created.CreationTimestamp.Time).Round(time.Second))
@@ -135,7 +137,7 @@ func (c *Cluster) RunSuite(ctx context.Context, ns, run string, s Suite, log io.
 	case err != nil && !apierrors.IsNotFound(err):
 		return SuiteResult{}, err
 	default:
-		if err == nil { // another suite's or run's Job of this name: replaced
+		if err == nil { // an earlier Job of this name: replaced
 			bg := metav1.DeletePropagationBackground
 			if err := jobs.Delete(ctx, s.Name, metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil && !apierrors.IsNotFound(err) {
 				return SuiteResult{}, err
