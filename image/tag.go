@@ -1,13 +1,13 @@
 package image
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 
 	"github.com/google/go-containerregistry/pkg/crane"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 func craneOpts(ctx context.Context, repository string) []crane.Option {
@@ -75,15 +75,14 @@ func BakedBy(ctx context.Context, repository, tag, run string) (string, error) {
 	if run == "" || m.Annotations[AnnotationRun] != run {
 		return "", nil
 	}
-	return "sha256:" + hex.EncodeToString(sha256sum(raw)), nil
+	h, _, err := v1.SHA256(bytes.NewReader(raw))
+	if err != nil {
+		return "", err
+	}
+	return h.String(), nil
 }
 
 // Digest is what repository:tag points at now.
 func Digest(ctx context.Context, repository, tag string) (string, error) {
 	return crane.Digest(repository+":"+tag, craneOpts(ctx, repository)...)
-}
-
-func sha256sum(b []byte) []byte {
-	sum := sha256.Sum256(b)
-	return sum[:]
 }
