@@ -31,7 +31,8 @@ type Platform struct {
 	BuildKitAddr string
 	Registry     string
 	Kubeconfig   string
-	// Cluster is the Kubeconfig's cluster, for deploy and integration.
+	// Cluster is the Kubeconfig's cluster (or, in a pod with --in-cluster,
+	// the pod's own), for deploy and integration.
 	Cluster *environments.Cluster
 	// Clusters reaches the Kubeconfig's other contexts, for environments
 	// that name one.
@@ -59,7 +60,7 @@ func missing(phase, what string) error {
 const (
 	needBuildKit   = "a BuildKit address: set --buildkit-addr or SLUICE_BUILDKIT_ADDR"
 	needRegistry   = "an image registry: set --registry or SLUICE_REGISTRY"
-	needKubeconfig = "a Kubernetes cluster: set --kubeconfig or KUBECONFIG"
+	needKubeconfig = "a Kubernetes cluster: set --kubeconfig or KUBECONFIG (or --in-cluster for a worker in a pod)"
 )
 
 // Bake checks the commit out on this worker (build may have run in a pod
@@ -148,7 +149,7 @@ func (p *Platform) build(ctx context.Context, in contract.BakeInput, log io.Writ
 // ephemeral environment's namespace is made here (its deletion is already
 // on the run's compensation stack); staging's must exist.
 func (p *Platform) Deploy(ctx context.Context, in contract.DeployInput) (contract.DeployResult, error) {
-	if p.Kubeconfig == "" || p.Cluster == nil {
+	if p.Cluster == nil {
 		return contract.DeployResult{}, missing("deploy", needKubeconfig)
 	}
 	if !filepath.IsLocal(in.Manifests) {
@@ -217,7 +218,7 @@ func (p *Platform) Deploy(ctx context.Context, in contract.DeployInput) (contrac
 // suite fails the phase (not retried) and the run's compensation deletes
 // the environment.
 func (p *Platform) Integration(ctx context.Context, in contract.IntegrationInput) (contract.IntegrationResult, error) {
-	if p.Kubeconfig == "" || p.Cluster == nil {
+	if p.Cluster == nil {
 		return contract.IntegrationResult{}, missing("integration", needKubeconfig)
 	}
 	if in.Namespace == "" {
@@ -378,7 +379,7 @@ func repository(ref string) (string, error) {
 // DeleteEnvironment deletes a run's test namespace (only one labelled with
 // the run). With no cluster configured no environment can exist.
 func (p *Platform) DeleteEnvironment(ctx context.Context, in contract.EnvironmentRef) error {
-	if p.Kubeconfig == "" || p.Cluster == nil || in.Namespace == "" {
+	if p.Cluster == nil || in.Namespace == "" {
 		return nil
 	}
 	defer heartbeat(ctx)()

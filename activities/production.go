@@ -26,7 +26,7 @@ const PlatformHeartbeat = 3 * time.Second
 // retried, and the run's compensation (UndoRelease) removes a release left
 // half-done.
 func (p *Platform) Production(ctx context.Context, in contract.ProductionInput) (contract.ProductionResult, error) {
-	if p.Kubeconfig == "" && p.Cluster == nil {
+	if p.Cluster == nil {
 		return contract.ProductionResult{}, missing("production", needKubeconfig)
 	}
 	if in.Pipeline == "" || in.Namespace == "" {
@@ -102,7 +102,7 @@ func (p *Platform) Production(ctx context.Context, in contract.ProductionInput) 
 // UndoRelease brings the release a run replaced back when the run fails or
 // is cancelled after releasing (release.Releaser.Undo; idempotent).
 func (p *Platform) UndoRelease(ctx context.Context, in contract.ReleaseRef) error {
-	if (p.Kubeconfig == "" && p.Cluster == nil) || in.Namespace == "" || in.Pipeline == "" {
+	if p.Cluster == nil || in.Namespace == "" || in.Pipeline == "" {
 		return nil
 	}
 	cluster, err := p.cluster(in.Context)

@@ -60,11 +60,21 @@ const (
 	fieldManager   = "sluice"
 )
 
+// A test environment's pods run under Pod Security "baseline": no
+// privileged containers, host namespaces or host paths. The in-cluster
+// install's fence (deploy/kubernetes/deployer) refuses a namespace
+// without it, so a worker's rights to deploy cannot become rights on the
+// nodes.
+const (
+	LabelPodSecurity = "pod-security.kubernetes.io/enforce"
+	PodSecurityLevel = "baseline"
+)
+
 // EnsureNamespace creates the run's namespace (labelled with the run), or
 // accepts it when it exists already for the same run (a retried attempt).
 func (c *Cluster) EnsureNamespace(ctx context.Context, ns, run string) error {
 	return c.ensureNamespace(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-		Name: ns, Labels: map[string]string{LabelRun: LabelValue(run), LabelManagedBy: "sluice"},
+		Name: ns, Labels: map[string]string{LabelRun: LabelValue(run), LabelManagedBy: "sluice", LabelPodSecurity: PodSecurityLevel},
 	}}, run)
 }
 

@@ -68,6 +68,7 @@ func TestEnvironmentOnTheCluster(t *testing.T) {
 	if err := c.EnsureNamespace(ctx, ns, "run-2"); err == nil {
 		t.Fatal("another run took over the namespace")
 	}
+	refusesPrivilegedPods(t, c, ns)
 	objs, err := ReadManifests("testdata/web")
 	if err != nil {
 		t.Fatal(err)
@@ -379,5 +380,21 @@ func TestSuiteRunsOncePerRun(t *testing.T) {
 	other, err := c.RunSuite(ctx, ns, "run-1", suite, &log)
 	if err != nil || !other.Passed || job() == uid || !strings.Contains(log.String(), "another suite") {
 		t.Fatalf("another suite of the same name: %+v %v\n%s", other, err, log.String())
+	}
+}
+
+// refusesPrivilegedPods: a test environment's namespace admits no pod that
+// Pod Security "baseline" forbids (a privileged container on the host's
+// network), asked as a dry run.
+func refusesPrivilegedPods(t *testing.T, c *Cluster, ns string) {
+	t.Helper()
+	yes := true
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "privileged"}, Spec: corev1.PodSpec{
+		HostNetwork: true,
+		Containers:  []corev1.Container{{Name: "c", Image: "busybox", SecurityContext: &corev1.SecurityContext{Privileged: &yes}}},
+	}}
+	_, err := c.Client.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "baseline") {
+		t.Fatalf("a privileged pod in the test environment %s: %v, want refused by Pod Security baseline", ns, err)
 	}
 }

@@ -54,6 +54,7 @@ func (c *Cluster) Setup(ctx context.Context, e Env, log io.Writer) error {
 		Name: e.Namespace,
 		Labels: map[string]string{
 			LabelRun: LabelValue(e.Run), LabelManagedBy: "sluice", LabelPipeline: LabelValue(e.Pipeline),
+			LabelPodSecurity: PodSecurityLevel,
 		},
 		Annotations: map[string]string{
 			AnnotationWorkflow: e.Workflow, AnnotationRun: e.Run, AnnotationCommit: e.Commit,

@@ -40,6 +40,7 @@ func TestSetupAndSweep(t *testing.T) {
 	if err != nil || ns.Labels[LabelPipeline] != "hello" || ns.Annotations[AnnotationWorkflow] != "pipeline/acme/hello:main" || ns.Annotations[AnnotationExpires] == "" {
 		t.Fatalf("namespace metadata: %v %v", ns.ObjectMeta, err)
 	}
+	refusesPrivilegedPods(t, c, base+"-gone")
 	q, err := c.Client.CoreV1().ResourceQuotas(base+"-gone").Get(ctx, "sluice-quota", metav1.GetOptions{})
 	if err != nil || q.Spec.Hard.Name("limits.cpu", "").String() != "2" || q.Spec.Hard.Name("limits.memory", "").String() != "1Gi" {
 		t.Fatalf("quota: %v %v", q.Spec.Hard, err)

@@ -20,25 +20,19 @@ import (
 )
 
 // TestInstallInCluster builds the Sluice image FROM scratch with the
-// platform's BuildKit, installs deploy/kubernetes into the local cluster
-// with kubectl (an overlay sets the image, the Temporal address and the
-// API token's Secret), and runs a pipeline through the in-cluster worker:
-// its build and test run in a warm pod of sluice-builds, and the
-// in-cluster server serves the run's log. Then it installs the node agent
+// platform's BuildKit, installs deploy/kubernetes with its deployer
+// component into the local cluster with kubectl (an overlay sets the
+// image, the Temporal, BuildKit and registry addresses and the API token's
+// Secret), and runs a pipeline through the in-cluster worker: its build
+// and test run in a warm pod of sluice-builds, and the in-cluster server
+// serves the run's log. A second pipeline bakes, deploys to a test
+// environment, runs its integration suite, promotes and releases to
+// production, all with the worker's service account; the fence refuses
+// that account everywhere else. Then it installs the node agent
 // (deploy/kubernetes/agent) from the same image and has its DaemonSet
 // apply a network fault.
 func TestInstallInCluster(t *testing.T) {
 	p := testenv.Require(t)
-	kubectl := func(args ...string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, "kubectl", args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("kubectl %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
 	build := exec.Command("../../deploy/kubernetes/build-image.sh")
 	build.Env = append(os.Environ(), "SLUICE_BUILDKIT_ADDR="+p.BuildKitAddr, "SLUICE_REGISTRY="+p.Registry)
 	build.Stderr = os.Stderr
@@ -56,6 +50,13 @@ func TestInstallInCluster(t *testing.T) {
 	e.temporalHost = p.PodGateway
 	temporal := e.temporalAddress()
 
+	// BuildKit (a Unix socket here) and the registry (on loopback, where
+	// the nodes pull from) are forwarded from the pod network's gateway;
+	// the worker reaches the registry there under its own name
+	// (--registry-endpoint)
+	buildkitPort, registryPort := freePort(t), freePort(t)
+	buildkitNet, buildkitAddr, _ := strings.Cut(p.BuildKitAddr, "://")
+
 	const token = "in-cluster-ops-token-0123456789"
 	overlay := t.TempDir()
 	abs, _ := filepath.Abs("../../deploy/kubernetes")
@@ -66,19 +67,25 @@ func TestInstallInCluster(t *testing.T) {
 	kustomization := fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources: [%q]
+components: [%q]
 images:
   - {name: sluice/sluice, newName: %q, newTag: %q}
 configMapGenerator:
   - name: sluice-env
     namespace: sluice-system
     behavior: merge
-    literals: [SLUICE_TEMPORAL_ADDRESS=%s]
+    literals:
+      - SLUICE_TEMPORAL_ADDRESS=%s
+      - SLUICE_BUILDKIT_ADDR=tcp://%s:%d
+      - SLUICE_REGISTRY=%s
+      - SLUICE_REGISTRY_ENDPOINT=%s=%s:%d
 secretGenerator:
   - name: sluice-secrets
     namespace: sluice-system
     literals: [ops-token=%s]
 generatorOptions: {disableNameSuffixHash: true}
-`, base, repoName, tag, temporal, token)
+`, base, filepath.Join(base, "deployer"), repoName, tag, temporal, p.PodGateway, buildkitPort,
+		p.Registry, p.Registry, p.PodGateway, registryPort, token)
 	if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(kustomization), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +96,7 @@ generatorOptions: {disableNameSuffixHash: true}
 		}
 		_ = exec.Command("kubectl", "delete", "-k", overlay, "--wait=true", "--timeout=2m").Run()
 	})
-	kubectl("apply", "-k", overlay)
+	kubectl(t, "apply", "-k", overlay)
 	poll.Until(t, "the pod network's gateway "+p.PodGateway, func() bool {
 		ln, err := net.Listen("tcp", net.JoinHostPort(p.PodGateway, "0"))
 		if err == nil {
@@ -97,8 +104,10 @@ generatorOptions: {disableNameSuffixHash: true}
 		}
 		return err == nil
 	})
+	forward(t, fmt.Sprintf("%s:%d", p.PodGateway, buildkitPort), buildkitNet, buildkitAddr)
+	forward(t, fmt.Sprintf("%s:%d", p.PodGateway, registryPort), "tcp", p.Registry)
 	e.startDev("--worker=false", "--temporal-host", p.PodGateway)
-	kubectl("-n", "sluice-system", "rollout", "status", "deploy/sluice", "--timeout=2m")
+	kubectl(t, "-n", "sluice-system", "rollout", "status", "deploy/sluice", "--timeout=2m")
 
 	// a repository the pod can clone, over HTTP from this machine
 	spec := "version: 1\nname: hello\nbuild:\n  pool: default\n  commands: [\"echo built > built.txt\"]\ntest:\n  commands: [\"test -f built.txt\"]\n"
@@ -120,16 +129,23 @@ generatorOptions: {disableNameSuffixHash: true}
 	e.waitState(started.RunID, "succeeded", 4*time.Minute)
 
 	// the run's log, from the in-cluster server (beside the worker)
-	ip := strings.TrimSpace(kubectl("-n", "sluice-system", "get", "service", "sluice", "-o", "jsonpath={.spec.clusterIP}"))
+	ip := strings.TrimSpace(kubectl(t, "-n", "sluice-system", "get", "service", "sluice", "-o", "jsonpath={.spec.clusterIP}"))
 	logs, errOut, code := e.sluice("logs", started.RunID, "--server", "http://"+ip+":8080", "--token", token)
 	if code != 0 || !strings.Contains(logs, "$ echo built > built.txt") || !strings.Contains(logs, "$ test -f built.txt") {
 		t.Fatalf("logs from the in-cluster server (code %d, %s):\n%s", code, errOut, logs)
 	}
 	// the build ran in a pool pod, which the worker's service account made
-	pods := kubectl("-n", "sluice-builds", "get", "pods", "-o", "name")
+	pods := kubectl(t, "-n", "sluice-builds", "get", "pods", "-o", "name")
 	if !strings.Contains(pods, "pod/") {
 		t.Fatalf("no pool pods in sluice-builds: %q", pods)
 	}
+
+	t.Run("deploy and production through the in-cluster worker", func(t *testing.T) {
+		inClusterDeploy(t, e, p.Registry, root, git.URL, func(run string) string {
+			logs, _, _ := e.sluice("logs", run, "--server", "http://"+ip+":8080", "--token", token)
+			return logs
+		})
+	})
 
 	t.Run("node agent applies network faults", func(t *testing.T) {
 		agentOverlay := t.TempDir()
@@ -148,8 +164,8 @@ generatorOptions: {disableNameSuffixHash: true}
 			}
 			_ = exec.Command("kubectl", "delete", "-k", agentOverlay, "--wait=true", "--timeout=2m").Run()
 		})
-		kubectl("apply", "-k", agentOverlay)
-		kubectl("-n", "sluice-system", "rollout", "status", "ds/sluice-agent", "--timeout=2m")
+		kubectl(t, "apply", "-k", agentOverlay)
+		kubectl(t, "-n", "sluice-system", "rollout", "status", "ds/sluice-agent", "--timeout=2m")
 		a := chaostest.DeploySample(t, 2)
 		inj := &chaos.Injector{Client: a.Client}
 		fin := contract.FaultInput{WorkflowID: "chaos/in-cluster-agent", Fault: contract.Fault{Kind: contract.FaultNetworkLoss, Loss: 40, Duration: 10 * time.Second}}

@@ -68,6 +68,9 @@ type serveFlags struct {
 	tracing *telemetry.Tracing
 	// stickyCache is --sticky-cache.
 	stickyCache int
+	// inCluster is --in-cluster; registryEndpoints --registry-endpoint.
+	inCluster         bool
+	registryEndpoints []string
 }
 
 // DefaultStickyCache is how many workflows a worker keeps in memory between
@@ -214,6 +217,11 @@ func (s *serveFlags) workerConfig(c client.Client, dir string) (worker.Config, e
 	if err != nil {
 		return worker.Config{}, err
 	}
+	endpoints, err := image.ParseEndpoints(s.registryEndpoints)
+	if err != nil {
+		return worker.Config{}, fmt.Errorf("--registry-endpoint: %w", err)
+	}
+	endpoints.Use()
 	if user == nil {
 		slog.Warn("build steps run as this worker's own user and can read everything it can (its environment, secret files, logs); run the worker as root to have them run as an unprivileged user", "uid", os.Geteuid())
 	}
@@ -261,8 +269,11 @@ func (s *serveFlags) newWorker(ctx context.Context, c client.Client, dir string,
 		wc.Pools = pools.executors()
 		pools.keep(ctx, log)
 	}
-	if k := wc.Platform.Kubeconfig; k != "" && wc.Platform.Cluster == nil {
-		wc.Platform.Clusters = &environments.Clusters{Kubeconfig: k}
+	if s.inCluster && wc.Platform.Kubeconfig != "" {
+		return nil, fmt.Errorf("--in-cluster and --kubeconfig %s (or KUBECONFIG): choose one", wc.Platform.Kubeconfig)
+	}
+	if k := wc.Platform.Kubeconfig; (k != "" || s.inCluster) && wc.Platform.Cluster == nil {
+		wc.Platform.Clusters = &environments.Clusters{Kubeconfig: k, InCluster: s.inCluster}
 		if wc.Platform.Cluster, err = wc.Platform.Clusters.Context(""); err != nil {
 			return nil, err
 		}
@@ -341,6 +352,8 @@ func (s *serveFlags) addPlatform(cmd *cobra.Command) {
 	f.StringVar(&s.platform.BuildKitAddr, "buildkit-addr", "", "BuildKit daemon address for the bake phase (unix:///run/buildkit/buildkitd.sock)")
 	f.StringVar(&s.platform.Registry, "registry", "", "image registry for bake and promote (127.0.0.1:5000)")
 	f.StringVar(&s.platform.Kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig for deploy, integration and production")
+	f.BoolVar(&s.inCluster, "in-cluster", false, "deploy, integration and production into the cluster this worker's pod runs in, with its service account (deploy/kubernetes/deployer grants the rights); instead of --kubeconfig")
+	f.StringSliceVar(&s.registryEndpoints, "registry-endpoint", nil, "REGISTRY=HOST:PORT: reach the registry images name REGISTRY at HOST:PORT (names unchanged), e.g. a node-local 127.0.0.1:5000 from a pod; repeat or comma-separate")
 	f.StringVar(&s.signingKey, "signing-key", "", "cosign private key that signs baked images (default DATA_DIR/signing.key, made when missing; its public key beside it as .pub)")
 	f.StringVar(&s.signingPasswordFile, "signing-password-file", "", "file holding the signing key's password (else SLUICE_SIGNING_PASSWORD)")
 	f.StringVar(&s.platform.VulnDB, "vulnerability-db", "", "directory of an OSV vulnerability database (entry files, osv.dev's per-ecosystem all.zip) for promote.scan; read again when a file in it changes")
