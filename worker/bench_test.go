@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"testing"
@@ -186,4 +188,107 @@ func BenchmarkThroughput(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 		})
 	}
+}
+
+// BenchmarkCachedWaitingRun starts runs that wait for approval, all held
+// in the sticky cache (its size is set above their number), and reports
+// what each costs the worker while cached: Go heap in use and goroutines.
+// The baseline is the bare workflow parked on a signal the same way.
+// SLUICE_HEAP_PROFILE=FILE writes the heap profile with the runs cached.
+func BenchmarkCachedWaitingRun(b *testing.B) {
+	const n = 200
+	if os.Getenv("SLUICE_HEAP_PROFILE") != "" {
+		runtime.MemProfileRate = 1024
+	}
+	// every run of every -count stays cached
+	sdkworker.SetStickyWorkflowCacheSize(50 * n)
+	c := benchServer(b)
+	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
+	w.RegisterWorkflow(workflows.Pipeline)
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
+		workflow.GetSignalChannel(ctx, "never").Receive(ctx, nil)
+		return nil
+	}, workflow.RegisterOptions{Name: "Parked"})
+	stubActivities(w, "", func(context.Context, contract.Notice) (contract.MessageRef, error) { return contract.MessageRef{}, nil })
+	if err := w.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(w.Stop)
+	rc := &runs.Client{Temporal: c}
+	spec := scenarioSpec(b, "version: 1\napproval: {approvers: {users: [alice]}, timeout: 30d}\n")
+	ctx := context.Background()
+	batch := time.Now().UnixNano()
+	measure := func(b *testing.B, start func(i int), cached func() bool) {
+		for b.Loop() {
+			batch++
+			h0, s0, g0 := heapAndGoroutines()
+			for i := range n {
+				start(i)
+			}
+			for !cached() {
+				time.Sleep(50 * time.Millisecond)
+			}
+			h1, s1, g1 := heapAndGoroutines()
+			b.ReportMetric(float64(h1-h0)/n, "heap-B/run")
+			b.ReportMetric(float64(s1-s0)/n, "stack-B/run")
+			b.ReportMetric(float64(g1-g0)/n, "goroutines/run")
+			if f := os.Getenv("SLUICE_HEAP_PROFILE"); f != "" && b.Name() == "BenchmarkCachedWaitingRun/pipeline" {
+				out, err := os.Create(f)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_ = pprof.WriteHeapProfile(out)
+				out.Close()
+			}
+		}
+		b.ReportMetric(0, "ns/op")
+	}
+	b.Run("baseline", func(b *testing.B) {
+		var ids []string
+		measure(b, func(i int) {
+			id := fmt.Sprintf("parked-%d-%d", batch, i)
+			if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue}, "Parked"); err != nil {
+				b.Fatal(err)
+			}
+			ids = append(ids, id)
+		}, func() bool {
+			// a parked workflow has had its first task once its history
+			// holds the completion of it
+			for _, id := range ids[len(ids)-n:] {
+				d, err := c.DescribeWorkflowExecution(ctx, id, "")
+				if err != nil || d.WorkflowExecutionInfo.HistoryLength < 4 {
+					return false
+				}
+			}
+			return true
+		})
+	})
+	b.Run("pipeline", func(b *testing.B) {
+		var refs []runs.Ref
+		measure(b, func(i int) {
+			p := push("c")
+			p.Repo, p.DeliveryID = fmt.Sprintf("acme/app-%d-%d", batch, i), fmt.Sprintf("d-%d-%d", batch, i)
+			st, err := rc.Start(ctx, workflows.Request{Spec: spec, Push: p})
+			if err != nil {
+				b.Fatal(err)
+			}
+			refs = append(refs, st.Ref)
+		}, func() bool {
+			for _, r := range refs[len(refs)-n:] {
+				_, st, err := rc.Status(ctx, r)
+				if err != nil || st.State != workflows.StateAwaitingApproval {
+					return false
+				}
+			}
+			return true
+		})
+	})
+}
+
+func heapAndGoroutines() (heap, stack uint64, goroutines int) {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse, m.StackInuse, runtime.NumGoroutine()
 }
