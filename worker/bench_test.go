@@ -66,6 +66,15 @@ func benchServer(b *testing.B) client.Client {
 	return c
 }
 
+// benchServerProcess is benchServer with the embedded server in a child
+// process.
+func benchServerProcess(b *testing.B) client.Client {
+	if os.Getenv("SLUICE_BENCH_TEMPORAL") == "" {
+		return devservertest.StartProcess(b)
+	}
+	return benchServer(b)
+}
+
 type benchEnv struct {
 	c  client.Client
 	rc *runs.Client
@@ -192,7 +201,8 @@ func BenchmarkThroughput(b *testing.B) {
 
 // BenchmarkCachedWaitingRun starts runs that wait for approval, all held
 // in the sticky cache (its size is set above their number), and reports
-// what each costs the worker while cached: Go heap in use and goroutines.
+// what each costs the worker while cached: Go heap in use (after GC),
+// goroutine stacks and goroutines.
 // The baseline is the bare workflow parked on a signal the same way.
 // SLUICE_HEAP_PROFILE=FILE writes the heap profile with the runs cached.
 func BenchmarkCachedWaitingRun(b *testing.B) {
@@ -202,7 +212,8 @@ func BenchmarkCachedWaitingRun(b *testing.B) {
 	}
 	// every run of every -count stays cached
 	sdkworker.SetStickyWorkflowCacheSize(50 * n)
-	c := benchServer(b)
+	// the server in a process of its own: its memory is not the worker's
+	c := benchServerProcess(b)
 	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
 	w.RegisterWorkflow(workflows.Pipeline)
 	w.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
