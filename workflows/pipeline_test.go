@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -546,4 +547,34 @@ func TestWorkerLossesDoNotExhaustThePhase(t *testing.T) {
 			t.Errorf("build ran %d times, want %d", got, want)
 		}
 	})
+}
+
+// TestPlatformActivitiesAreHeartbeatBounded: every activity that changes
+// the platform, compensations included, runs with a heartbeat timeout of
+// at most PlatformHeartbeatTimeout, so a worker lost in one costs the run
+// that long rather than the activity's whole timeout.
+func TestPlatformActivitiesAreHeartbeatBounded(t *testing.T) {
+	h := newHarness(t)
+	h.failAt = pipelines.PhaseProduction // every undo runs
+	h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+	var mu sync.Mutex
+	seen := map[string]time.Duration{}
+	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[info.ActivityType.Name] = info.HeartbeatTimeout
+	})
+	h.env.ExecuteWorkflow(Pipeline, input(fullSpec(t)))
+	if _, err := h.result(t); err == nil {
+		t.Fatal("the run did not fail at production")
+	}
+	for _, name := range []string{contract.Bake.Name, contract.Deploy.Name, contract.Integration.Name, contract.MarkAvailable.Name,
+		contract.Production.Name, contract.UndoRelease.Name, contract.RemoveTag.Name, contract.DeleteEnvironment.Name} {
+		hb, ok := seen[name]
+		if !ok {
+			t.Errorf("%s did not run", name)
+		} else if hb <= 0 || hb > PlatformHeartbeatTimeout {
+			t.Errorf("%s: heartbeat timeout %s, want at most %s", name, hb, PlatformHeartbeatTimeout)
+		}
+	}
 }
