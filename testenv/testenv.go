@@ -29,6 +29,9 @@ type Platform struct {
 	// PodGateway is this machine's address on the pod network: a server a
 	// pod must reach (Temporal, a Git server) listens there.
 	PodGateway string
+	// GatewayNode is the node on whose bridge PodGateway is: it exists once
+	// a pod runs there (the other node's pods reach it only then).
+	GatewayNode string
 }
 
 // Find reads the platform from the environment (the lines `make -s
@@ -47,6 +50,9 @@ func Find() (*Platform, error) {
 	}
 	if p.PodGateway == "" {
 		p.PodGateway = "10.244.0.1"
+	}
+	if p.GatewayNode = os.Getenv("SLUICE_POD_GATEWAY_NODE"); p.GatewayNode == "" {
+		p.GatewayNode, _ = os.Hostname()
 	}
 	if p.Kubeconfig == "" {
 		p.Kubeconfig = filepath.Join(state, "admin.kubeconfig")

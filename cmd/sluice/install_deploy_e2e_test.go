@@ -22,7 +22,8 @@ import (
 const workerAccount = "system:serviceaccount:sluice-system:sluice"
 
 // inClusterDeploy runs a pipeline whose every platform phase — bake,
-// deploy to a test environment, integration, promote, production — runs
+// deploy to a test environment, integration, a chaos experiment (a pod
+// killed while probed), promote, production — runs
 // in the in-cluster worker with its service account (the deployer
 // component), into a production namespace opened to it with the
 // sluice.dev/deployer label. Then it asks the API server, as that
@@ -38,12 +39,22 @@ func inClusterDeploy(t *testing.T, e *env, registry, gitRoot, gitURL string, log
 	app := t.TempDir()
 	files := map[string]string{
 		"index.html": "served-in-cluster\n",
+		"chaos/pod-kill.yml": `version: 1
+name: pod-kill
+target: {namespace: web, service: web}
+probe: {rate: 20}
+steady-state: 2s
+recovery: 3s
+slo: {max-error-window: 2s}
+faults:
+  - {kind: pod-kill, count: 1, duration: 2s, grace: 0s}
+`,
 		"Dockerfile": "FROM " + registry + "/sluice/busybox:latest\nCOPY index.html /www/index.html\nCMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n",
 		"deploy/k8s/web.yaml": `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web}
 spec:
-  replicas: 1
+  replicas: 2
   selector: {matchLabels: {app: web}}
   template:
     metadata: {labels: {app: web}}
@@ -86,6 +97,8 @@ integration:
   commands:
     - for i in 1 2 3 4 5; do wget -qO- "http://$WEB_SERVICE_HOST:$WEB_SERVICE_PORT/" >/dev/null 2>&1 && break; sleep 1; done
     - wget -qO- "http://$WEB_SERVICE_HOST:$WEB_SERVICE_PORT/" | grep served-in-cluster
+chaos:
+  experiments: [chaos/pod-kill.yml]
 promote:
   tag: available
 production:
@@ -108,8 +121,17 @@ production:
 	if st.State != "succeeded" {
 		t.Fatalf("run %s:\n%s", st.State, logs)
 	}
+	succeeded := map[string]bool{}
+	for _, ph := range st.Phases {
+		succeeded[ph.Name] = ph.Status == "succeeded"
+	}
+	for _, ph := range []string{"bake", "deploy", "integration", "chaos", "promote", "production"} {
+		if !succeeded[ph] {
+			t.Fatalf("phase %s did not succeed: %+v", ph, st.Phases)
+		}
+	}
 	for _, want := range []string{"bake | pushed " + repo + "@sha256:", "bake | signed ", "deploy | deployment/web available",
-		"integration | served-in-cluster"} {
+		"integration | served-in-cluster", "chaos | experiment pod-kill (chaos/pod-kill.yml)"} {
 		if !strings.Contains(logs, want) {
 			t.Fatalf("log lacks %q:\n%s", want, logs)
 		}
@@ -147,6 +169,7 @@ production:
 	}{
 		{[]string{"-n", "default", "create", "configmap", "fence-probe", "--dry-run=server"}, "sluice.dev/deployer=allowed"},
 		{[]string{"-n", "kube-system", "create", "deployment", "fence-probe", "--image=busybox", "--dry-run=server"}, "sluice.dev/deployer=allowed"},
+		{[]string{"-n", "sluice-builds", "create", "deployment", "fence-probe", "--image=busybox", "--dry-run=server"}, "sluice.dev/deployer=allowed"},
 		{[]string{"create", "namespace", "fence-probe", "--dry-run=server"}, "its own test-environment namespaces"},
 		{[]string{"label", "namespace", "default", "sluice.dev/deployer=allowed", "--dry-run=server"}, "forbidden"},
 		{[]string{"-n", prod, "get", "secrets"}, "forbidden"},

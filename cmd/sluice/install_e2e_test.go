@@ -45,7 +45,8 @@ func TestInstallInCluster(t *testing.T) {
 	repoName := ref[:strings.LastIndex(ref, "/")+1] + name
 
 	// Temporal runs on this machine, where the pod reaches it: on the pod
-	// network's gateway, which exists once a pod runs (started below)
+	// network's gateway, which exists once a pod runs on the gateway's node
+	// (Sluice's pod, started below, is put there)
 	e := newEnv(t)
 	e.temporalHost = p.PodGateway
 	temporal := e.temporalAddress()
@@ -84,8 +85,12 @@ secretGenerator:
     namespace: sluice-system
     literals: [ops-token=%s]
 generatorOptions: {disableNameSuffixHash: true}
+patches:
+  - target: {kind: Deployment, name: sluice}
+    patch: |-
+      - {op: add, path: /spec/template/spec/nodeSelector, value: {kubernetes.io/hostname: %s}}
 `, base, filepath.Join(base, "deployer"), repoName, tag, temporal, p.PodGateway, buildkitPort,
-		p.Registry, p.Registry, p.PodGateway, registryPort, token)
+		p.Registry, p.Registry, p.PodGateway, registryPort, token, p.GatewayNode)
 	if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(kustomization), 0o600); err != nil {
 		t.Fatal(err)
 	}
