@@ -149,6 +149,9 @@ func (c *Client) startNew(ctx context.Context, id string, in workflows.PipelineI
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		// Without this the SDK hands back the running run as if it had started ours.
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		// A worker in this process (`sluice dev`, a dispatch activity) takes
+		// the run's first task from the start's reply, not through matching.
+		EnableEagerStart: true,
 		Memo: map[string]any{
 			"repo": in.Push.Repo, "branch": in.Push.Branch, "commit": in.Push.Commit, "author": in.Push.Author,
 		},

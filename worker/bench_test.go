@@ -128,7 +128,7 @@ func (e *benchEnv) pipeline(b *testing.B, branch string) time.Duration {
 func (e *benchEnv) baseline(b *testing.B, i int) time.Duration {
 	start := time.Now()
 	run, err := e.c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
-		ID: fmt.Sprintf("baseline-%d-%d", i, start.UnixNano()), TaskQueue: workflows.TaskQueue}, baselineWorkflow)
+		ID: fmt.Sprintf("baseline-%d-%d", i, start.UnixNano()), TaskQueue: workflows.TaskQueue, EnableEagerStart: true}, baselineWorkflow)
 	if err != nil {
 		b.Fatal(err)
 	}
