@@ -17,7 +17,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/sluice-cd/sluice/devserver"
+	"github.com/sluice-cd/sluice/devserver/devservertest"
 )
 
 func TestCrashPointsNeedTheirDirectory(t *testing.T) {
@@ -80,15 +80,7 @@ func TestCrashPointWorker(t *testing.T) {
 // another worker sharing the marker directory, does the work again and
 // reports it, and that worker lives.
 func TestCrashPointKillsItsWorkerOnce(t *testing.T) {
-	port, err := devserver.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := devserver.Start(devserver.Options{FrontendPort: port, UIPort: -1, DatabaseFile: filepath.Join(t.TempDir(), "temporal.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
+	srv := devservertest.Server(t)
 	c, err := client.Dial(client.Options{HostPort: srv.Address})
 	if err != nil {
 		t.Fatal(err)

@@ -5,13 +5,11 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/sluice-cd/sluice/devserver"
 )
 
 // serveEnv tells a copy of the test binary to be the server of StartProcess.
@@ -24,18 +22,15 @@ func init() {
 	if dir == "" {
 		return
 	}
-	port, err := devserver.FreePort()
-	if err == nil {
-		var srv *devserver.Server
-		if srv, err = devserver.Start(devserver.Options{FrontendPort: port, UIPort: -1, DatabaseFile: filepath.Join(dir, "temporal.db")}); err == nil {
-			os.Stdout.WriteString("address " + srv.Address + "\n")
-			_, _ = io.Copy(io.Discard, os.Stdin)
-			srv.Stop()
-			os.Exit(0)
-		}
+	srv, err := serve(dir)
+	if err != nil {
+		os.Stderr.WriteString("devservertest: " + err.Error() + "\n")
+		os.Exit(1)
 	}
-	os.Stderr.WriteString("devservertest: " + err.Error() + "\n")
-	os.Exit(1)
+	os.Stdout.WriteString("address " + srv.Address + "\n")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	srv.Stop()
+	os.Exit(0)
 }
 
 // StartProcess runs the server in a child process (a copy of the test
@@ -66,10 +61,5 @@ func StartProcess(tb testing.TB) client.Client {
 	if err != nil || !ok {
 		tb.Fatalf("the server process did not start: %q %v", line, err)
 	}
-	c, err := client.Dial(client.Options{HostPort: addr, Logger: quiet})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(c.Close)
-	return c
+	return dial(tb, addr)
 }
