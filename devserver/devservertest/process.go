@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"go.temporal.io/sdk/client"
-
 )
 
 // serveEnv tells a copy of the test binary to be the server of StartProcess.
