@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -136,6 +137,55 @@ func (a *App) WaitReady(t testing.TB, replicas int32) {
 		o, err := (&chaos.Prober{URL: url, Rate: 10, Timeout: time.Second}).Run(context.Background(), 300*time.Millisecond)
 		return err == nil && o.Requests > 0 && o.Failed == 0
 	})
+}
+
+// PodNames are the names of the app's pods now.
+func (a *App) PodNames(t testing.TB) []string {
+	t.Helper()
+	list, err := a.Client.CoreV1().Pods(a.Namespace).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range list.Items {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
+// WaitedForReplacement checks that o saw users refused until a pod that
+// replaced the app's only pod (before: the pods' names then) was ready.
+// How long that takes is not a fixed bound: the window opens when the old
+// pod stops answering, which is when its kubelet gets to it, and kube-proxy
+// keeps sending to a terminating pod while no other is ready.
+func (a *App) WaitedForReplacement(t testing.TB, before []string, o contract.Observation) {
+	t.Helper()
+	if len(o.Windows) == 0 {
+		t.Fatalf("the only pod gone: no request failed")
+	}
+	list, err := a.Client.CoreV1().Pods(a.Namespace).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var readyAt time.Time
+	for _, p := range list.Items {
+		if slices.Contains(before, p.Name) || p.DeletionTimestamp != nil {
+			continue
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				readyAt = c.LastTransitionTime.Time // to the second
+			}
+		}
+	}
+	if readyAt.IsZero() {
+		t.Fatalf("no ready pod replaced %v", before)
+	}
+	last := o.Windows[len(o.Windows)-1]
+	if last.End.Before(readyAt) || !last.Start.Before(readyAt.Add(time.Second)) {
+		t.Errorf("the only pod gone: error window %s..%s, want it to last until its replacement was ready at %s (to the second)",
+			last.Start.Format(time.StampMilli), last.End.Format(time.StampMilli), readyAt.Format(time.StampMilli))
+	}
 }
 
 // examplesHello is the sample app's directory, found from the module root
