@@ -250,6 +250,9 @@ func TestRecordHistories(t *testing.T) {
 		// concurrent-tail v1: the approval's notice beside production, the
 		// cleanup, last notice and final status at once
 		{"success_v5", eightPhases, "", approveAlice},
+		// epoch 1: one version marker implies the changes above
+		{"success_v6", eightPhases, "", approveAlice},
+		{"success_pool_v6", poolSpec, "", approveAlice},
 		// rerun-after-worker-loss v1: every attempt of build lost its
 		// worker; the phase ran again and the run went on
 		{"worker_loss_rerun", fullSpec, "", nil},
@@ -274,7 +277,7 @@ func TestRecordHistories(t *testing.T) {
 	// more build attempts lost than one activity's attempt budget
 	lostInScenario := map[string]int32{"worker_loss_rerun": 6}
 	// a test phase past the commit status gate (eightPhases' test)
-	slowInScenario := map[string]time.Duration{"success_v5": 1500 * time.Millisecond}
+	slowInScenario := map[string]time.Duration{"success_v5": 1500 * time.Millisecond, "success_v6": 1500 * time.Millisecond}
 	for _, sc := range scenarios {
 		if *recordOnly != "" && sc.name != *recordOnly {
 			continue

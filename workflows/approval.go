@@ -137,7 +137,7 @@ var policyOptions = workflow.ActivityOptions{
 func (r *run) gatePolicy(ctx workflow.Context) (map[string][]string, error) {
 	f := r.policy
 	if f == nil {
-		if workflow.GetVersion(ctx, "approval-policy", workflow.DefaultVersion, approvalPolicy) < approvalPolicy {
+		if r.version(ctx, "approval-policy", approvalPolicy) < approvalPolicy {
 			return r.in.Groups, nil
 		}
 		f = start(workflow.WithActivityOptions(ctx, policyOptions), contract.GetApprovalPolicy, contract.Nothing{})
@@ -154,7 +154,7 @@ func (r *run) gatePolicy(ctx workflow.Context) (map[string][]string, error) {
 // before the approval runs (concurrentTail), so the gate opens without
 // waiting for it.
 func (r *run) prefetchPolicy(ctx workflow.Context) {
-	if workflow.GetVersion(ctx, "approval-policy", workflow.DefaultVersion, approvalPolicy) < approvalPolicy {
+	if r.version(ctx, "approval-policy", approvalPolicy) < approvalPolicy {
 		return
 	}
 	r.policy = start(workflow.WithActivityOptions(ctx, policyOptions), contract.GetApprovalPolicy, contract.Nothing{})
@@ -243,7 +243,7 @@ func (r *run) approval(ctx workflow.Context) error {
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError(err.Error(), contract.ErrInvalidInput, nil)
 	}
-	r.identityVersion = workflow.GetVersion(ctx, "approval-identity", workflow.DefaultVersion, approvalIdentity)
+	r.identityVersion = r.version(ctx, "approval-identity", approvalIdentity)
 	now := workflow.Now(ctx)
 	a := &ApprovalState{
 		Status:      ApprovalPending,

@@ -58,6 +58,8 @@ type run struct {
 	statusVersion workflow.Version
 	// progress are the commit status updates not waited for.
 	progress []workflow.Future
+	// epoch implies the changes before it (see versions.go).
+	epoch workflow.Version
 	// tailVersion selects how the run's bookkeeping overlaps (see
 	// concurrentTail).
 	tailVersion workflow.Version
@@ -92,8 +94,9 @@ func Pipeline(ctx workflow.Context, in PipelineInput) (RunState, error) {
 		r.st.ResumedFrom = in.Resume.FromRun
 	}
 	r.remember(in.Push)
-	r.statusVersion = workflow.GetVersion(ctx, "commit-status", workflow.DefaultVersion, commitStatusVersion)
-	r.tailVersion = workflow.GetVersion(ctx, "concurrent-tail", workflow.DefaultVersion, concurrentTail)
+	r.startEpoch(ctx)
+	r.statusVersion = r.version(ctx, "commit-status", commitStatusVersion)
+	r.tailVersion = r.version(ctx, "concurrent-tail", concurrentTail)
 	if r.statusVersion == commitStatusQueued {
 		r.commitStatus(ctx, contract.StatusPending, "queued", false)
 	}
@@ -192,7 +195,7 @@ func (r *run) phase(ctx workflow.Context, name string) error {
 		if left <= d.heartbeat {
 			return err
 		}
-		if workflow.GetVersion(ctx, "rerun-after-worker-loss", workflow.DefaultVersion, rerunAfterWorkerLoss) < rerunAfterWorkerLoss {
+		if r.version(ctx, "rerun-after-worker-loss", rerunAfterWorkerLoss) < rerunAfterWorkerLoss {
 			return err
 		}
 		workflow.GetLogger(ctx).Warn("every attempt of the phase lost its worker: running it again", "phase", name, "round", round+1, "error", err)

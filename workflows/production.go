@@ -30,7 +30,7 @@ var productionPhase = phaseDef{
 		if v := spec.Production.Verify; v != nil {
 			in.Verify = v.Commands
 		}
-		r.releaseVersion = workflow.GetVersion(ctx, "release", workflow.DefaultVersion, releaseVersion)
+		r.releaseVersion = r.version(ctx, "release", releaseVersion)
 		ref := contract.ReleaseRef{RunID: r.runID, Pipeline: spec.Name, Namespace: env.Namespace, Context: env.Context}
 		if r.releaseVersion >= releaseVersion {
 			in.Pipeline, in.ApprovedBy = spec.Name, out.ApprovedBy

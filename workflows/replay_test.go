@@ -52,7 +52,12 @@ func TestReplayCommittedHistories(t *testing.T) {
 		"chaos_experiment.json": {"WORKFLOW_EXECUTION_SIGNALED", `"InjectFault"`, `"RemoveFault"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		// commit-status v4: test's status after its gate timer fired, the
 		// other phases' timers cancelled; concurrent-tail (batches below)
-		"success_v5.json":        {"EVENT_TYPE_TIMER_FIRED", "EVENT_TYPE_TIMER_CANCELED", "ImNvbmN1cnJlbnQtdGFpbCI=", "WORKFLOW_EXECUTION_COMPLETED"},
+		"success_v5.json": {"EVENT_TYPE_TIMER_FIRED", "EVENT_TYPE_TIMER_CANCELED", "ImNvbmN1cnJlbnQtdGFpbCI=", "WORKFLOW_EXECUTION_COMPLETED"},
+		// epoch 1: the run's only version marker, then the changes it
+		// implies: the same activities in the same batches as the run
+		// recorded with a marker per change (sameRunAs)
+		"success_v6.json":        {"ImVwb2NoIg==", "EVENT_TYPE_TIMER_FIRED", "WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
+		"success_pool_v6.json":   {"ImVwb2NoIg==", `"Cleanup"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		"worker_loss_rerun.json": {"InJlcnVuLWFmdGVyLXdvcmtlci1sb3NzIg==", "ACTIVITY_TASK_TIMED_OUT", `"Production"`, "WORKFLOW_EXECUTION_COMPLETED"},
 	}
 	seen := 0
@@ -71,6 +76,20 @@ func TestReplayCommittedHistories(t *testing.T) {
 			for _, batch := range batchesIn[name] {
 				if !slices.ContainsFunc(scheduledTogether(t, b), func(got []string) bool { return slices.Equal(got, batch) }) {
 					t.Errorf("no workflow task scheduled %v together", batch)
+				}
+			}
+			if other, ok := sameRunAs[name]; ok {
+				o, err := os.ReadFile(filepath.Join("testdata", other))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, want := scheduledTogether(t, b), scheduledTogether(t, o); !slices.EqualFunc(got, want, slices.Equal) {
+					t.Errorf("scheduled %v, want what %s scheduled: %v", got, other, want)
+				}
+			}
+			if n, ok := versionMarkers[name]; ok {
+				if got := countVersionMarkers(t, b); got != n {
+					t.Errorf("%d version markers, want %d", got, n)
 				}
 			}
 			r := worker.NewWorkflowReplayer()
@@ -99,6 +118,31 @@ var batchesIn = map[string][][]string{
 	// gate, the approval's notice beside production; the cleanup, the last
 	// notice and the final status at once
 	"success_v5.json": {{"ApprovalPolicy", "MarkAvailable"}, {"Send", "Production"}, {"DeleteEnvironment", "Cleanup", "Send", "SetStatus"}},
+	"success_v6.json": {{"ApprovalPolicy", "MarkAvailable"}, {"Send", "Production"}, {"DeleteEnvironment", "Cleanup", "Send", "SetStatus"}},
+	// the build pod released after test, on its own, before the approval
+	"success_pool_v6.json": {{"ApprovalPolicy", "Run"}, {"Cleanup"}},
+}
+
+// sameRunAs pairs a history of an epoch with one of the same scenario
+// recorded with a version marker per change.
+var sameRunAs = map[string]string{"success_v6.json": "success_v5.json"}
+
+// versionMarkers is how many version markers a history records: a run of
+// an epoch records the epoch's alone.
+var versionMarkers = map[string]int{"success_v5.json": 6, "success_v6.json": 1, "success_pool_v6.json": 1}
+
+func countVersionMarkers(t *testing.T, history []byte) int {
+	h, err := client.HistoryFromJSON(bytes.NewReader(history), client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range h.Events {
+		if a := e.GetMarkerRecordedEventAttributes(); a != nil && a.GetMarkerName() == "Version" {
+			n++
+		}
+	}
+	return n
 }
 
 // scheduledTogether returns the activities each workflow task scheduled.

@@ -47,7 +47,7 @@ func (r *run) releasePod(ctx workflow.Context) {
 	if ws.Kind != contract.WorkspacePod {
 		return
 	}
-	if workflow.GetVersion(ctx, "pod-release-after-test", workflow.DefaultVersion, podReleaseAfterTest) < podReleaseAfterTest {
+	if r.version(ctx, "pod-release-after-test", podReleaseAfterTest) < podReleaseAfterTest {
 		return
 	}
 	var now Saga

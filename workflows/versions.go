@@ -1,0 +1,36 @@
+package workflows
+
+import "go.temporal.io/sdk/workflow"
+
+// Every change that alters a run's commands is behind workflow.GetVersion,
+// so histories recorded before it replay. Each GetVersion call a run makes
+// the first time costs a marker and a search attribute upsert (a visibility
+// write on the server): a run started on this release records one version,
+// the epoch, which implies every change before it, instead of one per
+// change.
+const (
+	// epochChanges implies commit-status 4, concurrent-tail 1,
+	// approval-policy 1, approval-identity 1, staging-release 1,
+	// rerun-after-worker-loss 1, release 1, available-status 1 and
+	// pod-release-after-test 1.
+	epochChanges workflow.Version = 1
+	// epoch is the newest epoch. A later change adds its own GetVersion
+	// (or a new epoch: behaviour new in epoch N is taken when r.epoch >= N).
+	epoch = epochChanges
+)
+
+// startEpoch records the run's epoch: the first thing a run does. A
+// history recorded before epochs has no marker for it and replays with
+// DefaultVersion, taking every change's own GetVersion.
+func (r *run) startEpoch(ctx workflow.Context) {
+	r.epoch = workflow.GetVersion(ctx, "epoch", workflow.DefaultVersion, epoch)
+}
+
+// version is change changeID's version for this run: max in a run of an
+// epoch that implies it, else what workflow.GetVersion records for it.
+func (r *run) version(ctx workflow.Context, changeID string, max workflow.Version) workflow.Version {
+	if r.epoch >= epochChanges {
+		return max
+	}
+	return workflow.GetVersion(ctx, changeID, workflow.DefaultVersion, max)
+}
