@@ -29,7 +29,7 @@ space := $(empty) $(empty)
 
 test: ## run every test: unit, workflow, replay, fuzz seeds, end-to-end on the embedded Temporal server and the local platform; -race where affordable
 	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
-	$(GO) test -count=1 -timeout 30m $(OTHER_PKGS)
+	$(GO) test -count=1 -timeout 50m $(OTHER_PKGS)
 	$(GO) test -count=1 -timeout 15m $(NODE_PKGS)
 
 lint: tools ## gofmt, go vet, workflowcheck, package layers
