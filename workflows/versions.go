@@ -9,15 +9,21 @@ import "go.temporal.io/sdk/workflow"
 // the epoch, which implies every change before it, instead of one per
 // change.
 const (
-	// epochChanges implies commit-status 4, concurrent-tail 1,
-	// approval-policy 1, approval-identity 1, staging-release 1,
-	// rerun-after-worker-loss 1, release 1, available-status 1 and
-	// pod-release-after-test 1.
+	// epochChanges is the epoch that implies the versions of epochImplies.
 	epochChanges workflow.Version = 1
 	// epoch is the newest epoch. A later change adds its own GetVersion
 	// (or a new epoch: behaviour new in epoch N is taken when r.epoch >= N).
 	epoch = epochChanges
 )
+
+// epochImplies is what a run of epochChanges takes for each change, fixed
+// once recorded: raising a change's version later must not change what
+// the runs of this epoch replay.
+var epochImplies = map[string]workflow.Version{
+	"commit-status": 4, "concurrent-tail": 1, "approval-policy": 1, "approval-identity": 1,
+	"staging-release": 1, "rerun-after-worker-loss": 1, "release": 1, "available-status": 1,
+	"pod-release-after-test": 1,
+}
 
 // startEpoch records the run's epoch: the first thing a run does. A
 // history recorded before epochs has no marker for it and replays with
@@ -26,11 +32,11 @@ func (r *run) startEpoch(ctx workflow.Context) {
 	r.epoch = workflow.GetVersion(ctx, "epoch", workflow.DefaultVersion, epoch)
 }
 
-// version is change changeID's version for this run: max in a run of an
-// epoch that implies it, else what workflow.GetVersion records for it.
+// version is change changeID's version for this run: what the run's epoch
+// implies for it, else what workflow.GetVersion records for it.
 func (r *run) version(ctx workflow.Context, changeID string, max workflow.Version) workflow.Version {
-	if r.epoch >= epochChanges {
-		return max
+	if v, ok := epochImplies[changeID]; ok && r.epoch >= epochChanges {
+		return v
 	}
 	return workflow.GetVersion(ctx, changeID, workflow.DefaultVersion, max)
 }
