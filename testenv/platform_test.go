@@ -219,6 +219,10 @@ func TestServiceAnswersByDNSName(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.podPhase(t, "httpd", corev1.PodRunning, 90*time.Second)
+	// A Service's rules reach every node's kube-proxy a moment after it is
+	// created, and its ClusterIP may still lead to an earlier Service's
+	// endpoint until then (a 404 from another test's server was seen), so
+	// each address is fetched until it answers with this pod's page.
 	// busybox-static's wget resolves through static glibc, which cannot
 	// load NSS modules in a scratch image; its nslookup has a resolver of
 	// its own, so names are resolved with it and fetched by the answer.
@@ -227,7 +231,10 @@ resolve() { for i in $(seq 30); do a=$(nslookup "$1" 2>/dev/null | awk '/^Addres
 short=$(resolve web); full=$(resolve web.` + c.ns + `.svc.cluster.local)
 echo "$short $full"
 for ip in ` + svc.Spec.ClusterIP + ` $short $full; do
-  for i in $(seq 30); do wget -qO- "http://$ip/" && break; sleep 1; done
+  for i in $(seq 30); do
+    page=$(wget -qO- "http://$ip/" 2>&1) && [ "$page" = served-by-pod ] && { echo "$page"; break; }
+    sleep 1
+  done
 done`
 	out := c.runJob(t, "fetch", c.busybox(), "sh", "-c", script)
 	want := fmt.Sprintf("%s %s\n", svc.Spec.ClusterIP, svc.Spec.ClusterIP) + strings.Repeat("served-by-pod\n", 3)
