@@ -52,9 +52,10 @@ func dbSize(b *testing.B, dir string) int64 {
 // BenchmarkWaitingRuns measures what runs waiting for approval cost: it
 // starts SLUICE_WAITING_RUNS (default 10,000) runs of a pipeline whose
 // only phase is approval on `sluice dev --worker=false` and one `sluice
-// worker` process (default --sticky-cache), waits until every one waits,
-// and reports the growth of the worker's and the server's resident memory
-// and of the database, per run. Run once: -benchtime 1x.
+// worker` process (its default --sticky-cache, or
+// SLUICE_WAITING_STICKY_CACHE), waits until every one waits, and reports
+// the growth of the worker's and the server's resident memory and of the
+// database, per run. Run once: -benchtime 1x.
 func BenchmarkWaitingRuns(b *testing.B) {
 	n := 10000
 	if v := os.Getenv("SLUICE_WAITING_RUNS"); v != "" {
@@ -63,7 +64,11 @@ func BenchmarkWaitingRuns(b *testing.B) {
 	e := newEnv(b)
 	dev := e.startDev("--worker=false")
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(b))
-	w := e.start("worker", "--data-dir", e.dataDir, "--metrics-addr", metricsAddr)
+	args := []string{"worker", "--data-dir", e.dataDir, "--metrics-addr", metricsAddr}
+	if v := os.Getenv("SLUICE_WAITING_STICKY_CACHE"); v != "" {
+		args = append(args, "--sticky-cache", v)
+	}
+	w := e.start(args...)
 	c, err := client.Dial(client.Options{HostPort: e.temporalAddress()})
 	if err != nil {
 		b.Fatal(err)
