@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -82,6 +83,9 @@ type benchEnv struct {
 
 func newBenchEnv(b *testing.B) *benchEnv {
 	b.Helper()
+	if cacheSize == 0 {
+		cacheSize = -1 // the SDK's default
+	}
 	c := benchServer(b)
 	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
 	w.RegisterWorkflow(workflows.Pipeline)
@@ -206,12 +210,36 @@ func BenchmarkThroughput(b *testing.B) {
 // The baseline is the bare workflow parked on a signal the same way.
 // SLUICE_HEAP_PROFILE=FILE writes the heap profile with the runs cached.
 func BenchmarkCachedWaitingRun(b *testing.B) {
-	const n = 200
+	waitingRuns(b, 10000, 0, 200)
+}
+
+// BenchmarkUncachedWaitingRuns starts 2,000 runs that wait for approval on
+// a worker whose sticky cache holds 20 (the cache full, the worker's
+// buffers at their working size), then 1,000 more, and reports what each
+// of those costs the worker once the cache no longer holds it: the
+// worker's memory is its cache, not its waiting runs. Run it in a go test
+// process of its own, with -run '^$' (the first worker of a process fixes
+// the cache's size).
+func BenchmarkUncachedWaitingRuns(b *testing.B) {
+	waitingRuns(b, 20, 2000, 1000)
+}
+
+// cacheSize is the sticky cache size the process's first benchmark set
+// (-1: the SDK's default).
+var cacheSize int
+
+// waitingRuns starts warm waiting runs (unmeasured), then n more, on a
+// worker whose sticky cache holds cache workflows, and reports the growth
+// of its Go heap (after GC), goroutine stacks and goroutines per run.
+func waitingRuns(b *testing.B, cache, warm, n int) {
+	if cacheSize != 0 && cacheSize != cache {
+		b.Fatalf("the sticky cache holds %d workflows: run %s in a go test process of its own", cacheSize, b.Name())
+	}
+	cacheSize = cache
 	if os.Getenv("SLUICE_HEAP_PROFILE") != "" {
 		runtime.MemProfileRate = 1024
 	}
-	// every run of every -count stays cached
-	sdkworker.SetStickyWorkflowCacheSize(50 * n)
+	sdkworker.SetStickyWorkflowCacheSize(cache)
 	// the server in a process of its own: its memory is not the worker's
 	c := benchServerProcess(b)
 	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
@@ -229,21 +257,32 @@ func BenchmarkCachedWaitingRun(b *testing.B) {
 	spec := scenarioSpec(b, "version: 1\napproval: {approvers: {users: [alice]}, timeout: 30d}\n")
 	ctx := context.Background()
 	batch := time.Now().UnixNano()
-	measure := func(b *testing.B, start func(i int), cached func() bool) {
+	// startAll starts count runs with start and waits until every one is
+	// idle on the server.
+	startAll := func(b *testing.B, count int, start func(id string) (string, string)) {
+		batch++
+		type ref struct{ id, run string }
+		refs := make([]ref, 0, count)
+		for i := range count {
+			id, run := start(fmt.Sprintf("%d-%d", batch, i))
+			refs = append(refs, ref{id, run})
+		}
+		for _, r := range refs {
+			for !devservertest.Idle(ctx, c, r.id, r.run) {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+	measure := func(b *testing.B, start func(id string) (string, string)) {
+		startAll(b, warm, start)
 		for b.Loop() {
-			batch++
 			h0, s0, g0 := heapAndGoroutines()
-			for i := range n {
-				start(i)
-			}
-			for !cached() {
-				time.Sleep(50 * time.Millisecond)
-			}
+			startAll(b, n, start)
 			h1, s1, g1 := heapAndGoroutines()
-			b.ReportMetric(float64(h1-h0)/n, "heap-B/run")
-			b.ReportMetric(float64(s1-s0)/n, "stack-B/run")
-			b.ReportMetric(float64(g1-g0)/n, "goroutines/run")
-			if f := os.Getenv("SLUICE_HEAP_PROFILE"); f != "" && b.Name() == "BenchmarkCachedWaitingRun/pipeline" {
+			b.ReportMetric(float64(int64(h1)-int64(h0))/float64(n), "heap-B/run")
+			b.ReportMetric(float64(int64(s1)-int64(s0))/float64(n), "stack-B/run")
+			b.ReportMetric(float64(g1-g0)/float64(n), "goroutines/run")
+			if f := os.Getenv("SLUICE_HEAP_PROFILE"); f != "" && strings.HasSuffix(b.Name(), "/pipeline") {
 				out, err := os.Create(f)
 				if err != nil {
 					b.Fatal(err)
@@ -255,43 +294,23 @@ func BenchmarkCachedWaitingRun(b *testing.B) {
 		b.ReportMetric(0, "ns/op")
 	}
 	b.Run("baseline", func(b *testing.B) {
-		var ids []string
-		measure(b, func(i int) {
-			id := fmt.Sprintf("parked-%d-%d", batch, i)
-			if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue}, "Parked"); err != nil {
+		measure(b, func(id string) (string, string) {
+			run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "parked-" + id, TaskQueue: workflows.TaskQueue}, "Parked")
+			if err != nil {
 				b.Fatal(err)
 			}
-			ids = append(ids, id)
-		}, func() bool {
-			// a parked workflow has had its first task once its history
-			// holds the completion of it
-			for _, id := range ids[len(ids)-n:] {
-				d, err := c.DescribeWorkflowExecution(ctx, id, "")
-				if err != nil || d.WorkflowExecutionInfo.HistoryLength < 4 {
-					return false
-				}
-			}
-			return true
+			return run.GetID(), run.GetRunID()
 		})
 	})
 	b.Run("pipeline", func(b *testing.B) {
-		var refs []runs.Ref
-		measure(b, func(i int) {
+		measure(b, func(id string) (string, string) {
 			p := push("c")
-			p.Repo, p.DeliveryID = fmt.Sprintf("acme/app-%d-%d", batch, i), fmt.Sprintf("d-%d-%d", batch, i)
+			p.Repo, p.DeliveryID = "acme/app-"+id, "d-"+id
 			st, err := rc.Start(ctx, workflows.Request{Spec: spec, Push: p})
 			if err != nil {
 				b.Fatal(err)
 			}
-			refs = append(refs, st.Ref)
-		}, func() bool {
-			for _, r := range refs[len(refs)-n:] {
-				_, st, err := rc.Status(ctx, r)
-				if err != nil || st.State != workflows.StateAwaitingApproval {
-					return false
-				}
-			}
-			return true
+			return st.Ref.WorkflowID, st.Ref.RunID
 		})
 	})
 }

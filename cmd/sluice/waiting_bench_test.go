@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/sluice-cd/sluice/devserver/devservertest"
 	"github.com/sluice-cd/sluice/pipelines"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/workflows"
@@ -100,7 +100,7 @@ func BenchmarkWaitingRuns(b *testing.B) {
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				if !waitingOnServer(ctx, c, r) {
+				if !devservertest.Idle(ctx, c, r.WorkflowID, r.RunID) {
 					mu.Lock()
 					left = append(left, r)
 					mu.Unlock()
@@ -155,21 +155,6 @@ func BenchmarkWaitingRuns(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 	b.Logf("%d runs started in %s, all waiting after %s; worker RSS %d -> %d MiB (Go heap in use %d -> %d MiB), server RSS %d -> %d MiB, database %d -> %d MiB",
 		n, started.Round(time.Second), allWaiting.Round(time.Second), w0>>20, w1>>20, h0>>20, h1>>20, s0>>20, s1>>20, d0>>20, d1>>20)
-}
-
-// waitingOnServer says whether run r waits with nothing to do: running,
-// past its first workflow task, with no workflow task or activity pending
-// (an approval-only run is then waiting for its decision). It asks the
-// server alone: a query would make the worker replay the runs it does not
-// cache, and the benchmark would measure the queries.
-func waitingOnServer(ctx context.Context, c client.Client, r runs.Ref) bool {
-	d, err := c.DescribeWorkflowExecution(ctx, r.WorkflowID, r.RunID)
-	if err != nil {
-		return false
-	}
-	info := d.GetWorkflowExecutionInfo()
-	return info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING && info.GetHistoryLength() > 3 &&
-		d.GetPendingWorkflowTask() == nil && len(d.GetPendingActivities()) == 0
 }
 
 // heapInUse is go_memstats_heap_inuse_bytes from a worker's /metrics.
