@@ -23,7 +23,7 @@ var deployPhase = phaseDef{
 		if spec.Deploy.Environment == "staging" {
 			st := spec.Environments.Staging
 			in.Namespace = st.Namespace
-			if r.version(ctx, "staging-release", 1) >= 1 {
+			if r.version(ctx, "staging-release", stagingRelease) >= stagingRelease {
 				in.Pipeline, in.Context, in.Strategy = spec.Name, st.Context, st.Strategy
 				PushUndo(&r.saga, pipelines.PhaseDeploy, contract.UndoRelease,
 					contract.ReleaseRef{RunID: r.runID, Pipeline: spec.Name, Namespace: st.Namespace, Context: st.Context}, false)

@@ -31,7 +31,7 @@ var promotePhase = phaseDef{
 			return err
 		}
 		out.AvailableTag, out.Replica = tag, res.Replica
-		if r.version(ctx, "available-status", 1) >= 1 {
+		if r.version(ctx, "available-status", availableStatus) >= availableStatus {
 			// the commit says its image is available, as a status of its own
 			desc := "image " + shortDigest(out.Digest) + " marked " + tag
 			if res.Replica != "" {

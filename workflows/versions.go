@@ -16,6 +16,14 @@ const (
 	epoch = epochChanges
 )
 
+// stagingRelease (change "staging-release") releases into a staging
+// deploy environment (context, strategy, undo) instead of only applying.
+const stagingRelease = 1
+
+// availableStatus (change "available-status") sets a commit status of its
+// own once the image is marked available.
+const availableStatus = 1
+
 // epochImplies is what a run of epochChanges takes for each change, fixed
 // once recorded: raising a change's version later must not change what
 // the runs of this epoch replay.

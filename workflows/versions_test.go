@@ -13,8 +13,8 @@ import (
 func TestEpochImpliesTheNewestVersions(t *testing.T) {
 	newest := map[string]workflow.Version{
 		"commit-status": commitStatusVersion, "concurrent-tail": concurrentTail, "approval-policy": approvalPolicy,
-		"approval-identity": approvalIdentity, "staging-release": 1, "rerun-after-worker-loss": rerunAfterWorkerLoss,
-		"release": releaseVersion, "available-status": 1, "pod-release-after-test": podReleaseAfterTest,
+		"approval-identity": approvalIdentity, "staging-release": stagingRelease, "rerun-after-worker-loss": rerunAfterWorkerLoss,
+		"release": releaseVersion, "available-status": availableStatus, "pod-release-after-test": podReleaseAfterTest,
 	}
 	if len(newest) != len(epochImplies) {
 		t.Fatalf("the epoch implies %d changes, the code has %d", len(epochImplies), len(newest))
