@@ -9,6 +9,7 @@ import (
 
 // BakeInput builds the commit's image and pushes it to Image.
 type BakeInput struct {
+	PhaseProgress
 	RunID     string    `json:"run_id"`
 	Source    Source    `json:"source"`
 	Workspace Workspace `json:"workspace,omitzero"`
@@ -31,6 +32,7 @@ type BakeResult struct {
 
 // DeployInput deploys an image by digest to an environment.
 type DeployInput struct {
+	PhaseProgress
 	RunID  string `json:"run_id"`
 	Source Source `json:"source"`
 	Image  string `json:"image"`
@@ -65,6 +67,7 @@ type DeployResult struct {
 
 // IntegrationInput runs the suite as a job next to the deployment.
 type IntegrationInput struct {
+	PhaseProgress
 	RunID     string            `json:"run_id"`
 	Namespace string            `json:"namespace"`
 	Image     string            `json:"image"`
@@ -81,6 +84,7 @@ type IntegrationResult struct {
 
 // PromoteInput marks a tested digest available.
 type PromoteInput struct {
+	PhaseProgress
 	RunID string `json:"run_id"`
 	// Commit is the commit the digest must be signed for.
 	Commit string `json:"commit,omitempty"`
@@ -110,6 +114,7 @@ type PromoteResult struct {
 
 // ProductionInput releases a digest to production.
 type ProductionInput struct {
+	PhaseProgress
 	RunID string `json:"run_id"`
 	// Replica, when set, is the repository production pulls the digest
 	// from (promote replicated it there); Image names the baked one.

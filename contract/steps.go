@@ -10,6 +10,7 @@ type Source struct {
 
 // StepsInput runs a phase's commands (build, test) in the run's workspace.
 type StepsInput struct {
+	PhaseProgress
 	// RunID keys the workspace and the log of the run.
 	RunID  string `json:"run_id"`
 	Phase  string `json:"phase"`

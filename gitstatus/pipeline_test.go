@@ -24,7 +24,7 @@ import (
 // TestPipelineSetsCommitStatuses runs a real pipeline on the embedded
 // server with a GitHub reporter pointed at a server speaking GitHub's status
 // API: the commit gets "pending" while phases run (the first at once, a later
-// one when it runs for over a second) and "success" at the end, linked to
+// one when it runs for over a second: its worker sends it) and "success" at the end, linked to
 // the run in the Temporal UI.
 func TestPipelineSetsCommitStatuses(t *testing.T) {
 	var mu sync.Mutex
@@ -56,8 +56,9 @@ func TestPipelineSetsCommitStatuses(t *testing.T) {
 	}
 	defer w.Stop()
 
-	// build's status goes at once (the first phase); test's because it runs
-	// past the workflow's one-second gate
+	// build's status goes at once, from the workflow (the first phase);
+	// test's because it runs past the one-second gate, from the worker that
+	// runs its steps
 	src := "version: 1\nbuild: {commands: [\"true\"]}\ntest: {commands: [\"sleep 2\"]}\n"
 	repo, commit := gitsrctest.Repo(t, "../examples/hello", src)
 	spec, err := pipelines.Parse(".sluice.yml", []byte(src), "hello")

@@ -13,11 +13,13 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/devserver/devservertest"
@@ -79,6 +81,8 @@ func benchServerProcess(b *testing.B) client.Client {
 type benchEnv struct {
 	c  client.Client
 	rc *runs.Client
+	// last is the run the last pipeline or baseline call made.
+	last struct{ workflowID, runID string }
 }
 
 func newBenchEnv(b *testing.B) *benchEnv {
@@ -126,7 +130,9 @@ func (e *benchEnv) pipeline(b *testing.B, branch string) time.Duration {
 	if res.State != workflows.StateSucceeded {
 		b.Fatalf("run %s", res.State)
 	}
-	return time.Since(start)
+	d := time.Since(start)
+	e.last.workflowID, e.last.runID = st.Ref.WorkflowID, st.Ref.RunID
+	return d
 }
 
 func (e *benchEnv) baseline(b *testing.B, i int) time.Duration {
@@ -139,7 +145,9 @@ func (e *benchEnv) baseline(b *testing.B, i int) time.Duration {
 	if err := run.Get(context.Background(), nil); err != nil {
 		b.Fatal(err)
 	}
-	return time.Since(start)
+	d := time.Since(start)
+	e.last.workflowID, e.last.runID = run.GetID(), run.GetRunID()
+	return d
 }
 
 func report(b *testing.B, ds []time.Duration, per int) {
@@ -166,6 +174,7 @@ func BenchmarkOrchestrationOverhead(b *testing.B) {
 			ds = append(ds, e.baseline(b, i))
 		}
 		report(b, ds, 8)
+		e.reportTasks(b)
 	})
 	b.Run("pipeline", func(b *testing.B) {
 		var ds []time.Duration
@@ -173,7 +182,37 @@ func BenchmarkOrchestrationOverhead(b *testing.B) {
 			ds = append(ds, e.pipeline(b, fmt.Sprintf("b%d", i)))
 		}
 		report(b, ds, 8)
+		e.reportTasks(b)
 	})
+}
+
+// reportTasks reports what the last run cost the server in tasks, counted
+// in its history: workflow tasks, activity tasks (each a trip through the
+// history service and the worker) and events. Unlike wall time they do not
+// move with the machine's noise. SLUICE_BENCH_HISTORY=1 prints the run's
+// events with their times and sizes: where a phase's time goes.
+func (e *benchEnv) reportTasks(b *testing.B) {
+	it := e.c.GetWorkflowHistory(context.Background(), e.last.workflowID, e.last.runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var wfts, acts, events int
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		events++
+		if os.Getenv("SLUICE_BENCH_HISTORY") != "" {
+			fmt.Printf("%3d %s %6d %s\n", ev.GetEventId(), ev.GetEventTime().AsTime().Format("05.000000"), proto.Size(ev), ev.GetEventType())
+		}
+		switch ev.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+			wfts++
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+			acts++
+		}
+	}
+	b.ReportMetric(float64(wfts), "workflow-tasks/run")
+	b.ReportMetric(float64(acts), "activity-tasks/run")
+	b.ReportMetric(float64(events), "events/run")
 }
 
 // BenchmarkThroughput runs N pipelines at once (distinct branches) and

@@ -253,6 +253,11 @@ func TestRecordHistories(t *testing.T) {
 		// epoch 1: one version marker implies the changes above
 		{"success_v6", eightPhases, "", approveAlice},
 		{"success_pool_v6", poolSpec, "", approveAlice},
+		// epoch 2: a later phase's "running" status asked of the worker
+		// that runs it (no gate timer), the approval policy read by a
+		// local activity
+		{"success_v7", eightPhases, "", approveAlice},
+		{"success_pool_v7", poolSpec, "", approveAlice},
 		// rerun-after-worker-loss v1: every attempt of build lost its
 		// worker; the phase ran again and the run went on
 		{"worker_loss_rerun", fullSpec, "", nil},
@@ -277,7 +282,7 @@ func TestRecordHistories(t *testing.T) {
 	// more build attempts lost than one activity's attempt budget
 	lostInScenario := map[string]int32{"worker_loss_rerun": 6}
 	// a test phase past the commit status gate (eightPhases' test)
-	slowInScenario := map[string]time.Duration{"success_v5": 1500 * time.Millisecond, "success_v6": 1500 * time.Millisecond}
+	slowInScenario := map[string]time.Duration{"success_v5": 1500 * time.Millisecond, "success_v6": 1500 * time.Millisecond, "success_v7": 1500 * time.Millisecond}
 	for _, sc := range scenarios {
 		if *recordOnly != "" && sc.name != *recordOnly {
 			continue

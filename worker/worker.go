@@ -159,15 +159,17 @@ func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *lo
 	}
 	status := &activities.CommitStatus{Reporters: cfg.Statuses, UIURL: cfg.UIURL}
 
-	bind.Activity(w, contract.RunSteps, steps.Run)
+	// the activities that run a whole phase set its "running" status once
+	// they have run for a while (contract.Progress)
+	bind.Activity(w, contract.RunSteps, activities.ReportingProgress(status, steps.Run))
 	bind.Undo(w, contract.ReleaseWorkspace, steps.Cleanup)
-	bind.Activity(w, contract.Bake, platform.Bake)
-	bind.Activity(w, contract.Deploy, platform.Deploy)
+	bind.Activity(w, contract.Bake, activities.ReportingProgress(status, platform.Bake))
+	bind.Activity(w, contract.Deploy, activities.ReportingProgress(status, platform.Deploy))
 	bind.Undo(w, contract.DeleteEnvironment, platform.DeleteEnvironment)
-	bind.Activity(w, contract.Integration, platform.Integration)
-	bind.Activity(w, contract.MarkAvailable, platform.MarkAvailable)
+	bind.Activity(w, contract.Integration, activities.ReportingProgress(status, platform.Integration))
+	bind.Activity(w, contract.MarkAvailable, activities.ReportingProgress(status, platform.MarkAvailable))
 	bind.Undo(w, contract.RemoveTag, platform.RemoveTag)
-	bind.Activity(w, contract.Production, platform.Production)
+	bind.Activity(w, contract.Production, activities.ReportingProgress(status, platform.Production))
 	bind.Undo(w, contract.UndoRelease, platform.UndoRelease)
 	bind.Activity(w, contract.RetireRelease, platform.RetireRelease)
 	bind.Activity(w, contract.ChaosObserve, platform.ChaosObserve)

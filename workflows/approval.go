@@ -131,6 +131,11 @@ var policyOptions = workflow.ActivityOptions{
 	RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second},
 }
 
+var localPolicyOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout: policyOptions.StartToCloseTimeout,
+	RetryPolicy:         policyOptions.RetryPolicy,
+}
+
 // gatePolicy returns the approver groups of the worker's configuration
 // (they win over the ones the run was started with) and sets the decision
 // key.
@@ -140,7 +145,7 @@ func (r *run) gatePolicy(ctx workflow.Context) (map[string][]string, error) {
 		if r.version(ctx, "approval-policy", approvalPolicy) < approvalPolicy {
 			return r.in.Groups, nil
 		}
-		f = start(workflow.WithActivityOptions(ctx, policyOptions), contract.GetApprovalPolicy, contract.Nothing{})
+		f = r.askPolicy(ctx)
 	}
 	var p contract.ApprovalPolicy
 	if err := f.Get(ctx, &p); err != nil {
@@ -157,7 +162,17 @@ func (r *run) prefetchPolicy(ctx workflow.Context) {
 	if r.version(ctx, "approval-policy", approvalPolicy) < approvalPolicy {
 		return
 	}
-	r.policy = start(workflow.WithActivityOptions(ctx, policyOptions), contract.GetApprovalPolicy, contract.Nothing{})
+	r.policy = r.askPolicy(ctx)
+}
+
+// askPolicy starts reading the approval policy: the worker's configuration,
+// read in the workflow task by a local activity from epoch workerProgress
+// on (no task of its own), by an activity before it.
+func (r *run) askPolicy(ctx workflow.Context) workflow.Future {
+	if r.epoch >= workerProgress {
+		return startLocal(workflow.WithLocalActivityOptions(ctx, localPolicyOptions), contract.GetApprovalPolicy, contract.Nothing{})
+	}
+	return start(workflow.WithActivityOptions(ctx, policyOptions), contract.GetApprovalPolicy, contract.Nothing{})
 }
 
 func (r *run) decide(ctx workflow.Context, d Decision, approve bool) (DecisionResult, error) {

@@ -10,6 +10,7 @@ import (
 // bakePhase builds the image and records the pushed digest.
 var bakePhase = phaseDef{
 	name:      pipelines.PhaseBake,
+	progress:  true,
 	heartbeat: PlatformHeartbeatTimeout,
 	run: func(r *run, ctx workflow.Context) error {
 		b := r.in.Spec.Bake

@@ -12,6 +12,7 @@ import (
 // test and bake.
 var buildPhase = phaseDef{
 	name:      pipelines.PhaseBuild,
+	progress:  true,
 	heartbeat: StepHeartbeatTimeout,
 	run: func(r *run, ctx workflow.Context) error {
 		b := r.in.Spec.Build

@@ -13,6 +13,7 @@ import (
 // (the previous release brought back if the run fails later).
 var deployPhase = phaseDef{
 	name:      pipelines.PhaseDeploy,
+	progress:  true,
 	heartbeat: PlatformHeartbeatTimeout,
 	run: func(r *run, ctx workflow.Context) error {
 		spec := &r.in.Spec

@@ -10,6 +10,7 @@ import (
 // integrationPhase runs the integration suite against the deployment.
 var integrationPhase = phaseDef{
 	name:      pipelines.PhaseIntegration,
+	progress:  true,
 	heartbeat: PlatformHeartbeatTimeout,
 	run: func(r *run, ctx workflow.Context) error {
 		it := r.in.Spec.Integration

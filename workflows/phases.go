@@ -20,6 +20,10 @@ import (
 // phase's run function lives in a file named after the phase.
 type phaseDef struct {
 	name string
+	// progress: the phase's one activity sets the phase's "running" commit
+	// status itself once it has run for progressGate (runs from epoch
+	// workerProgress on; contract.Progress).
+	progress bool
 	// heartbeat, when set, is the heartbeat timeout of the phase's activity:
 	// a dead worker is noticed within it and the activity retried elsewhere.
 	heartbeat time.Duration

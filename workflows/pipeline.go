@@ -221,12 +221,12 @@ func (r *run) phases(ctx workflow.Context) error {
 		}
 		r.st.Phase = ps.Name
 		ps.Status, ps.Started = PhaseRunning, workflow.Now(ctx)
-		stopStatus := r.phaseStatus(ctx, ps.Name, !ran)
+		pctx, stopStatus := r.phaseStatus(ctx, ps.Name, !ran)
 		ran = true
 		if i+1 < len(r.st.Phases) && r.st.Phases[i+1].Name == pipelines.PhaseApproval && r.tailVersion >= concurrentTail {
 			r.prefetchPolicy(ctx)
 		}
-		err := r.phase(ctx, ps.Name)
+		err := r.phase(pctx, ps.Name)
 		stopStatus()
 		ps.Finished = workflow.Now(ctx)
 		if err != nil {

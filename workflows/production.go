@@ -19,6 +19,7 @@ const releaseVersion = workflow.Version(1)
 // productionPhase releases the approved digest to production.
 var productionPhase = phaseDef{
 	name:      pipelines.PhaseProduction,
+	progress:  true,
 	heartbeat: PlatformHeartbeatTimeout,
 	run: func(r *run, ctx workflow.Context) error {
 		spec, out := &r.in.Spec, &r.st.Outputs

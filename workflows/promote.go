@@ -11,6 +11,7 @@ import (
 // registry, replicates it there; a later failure removes the tags again.
 var promotePhase = phaseDef{
 	name:      pipelines.PhasePromote,
+	progress:  true,
 	heartbeat: PlatformHeartbeatTimeout, // a lost worker costs 20 s, not the phase's timeout
 	run: func(r *run, ctx workflow.Context) error {
 		out, tag := &r.st.Outputs, r.in.Spec.Promote.Tag

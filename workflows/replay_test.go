@@ -56,8 +56,12 @@ func TestReplayCommittedHistories(t *testing.T) {
 		// epoch 1: the run's only version marker, then the changes it
 		// implies: the same activities in the same batches as the run
 		// recorded with a marker per change (sameRunAs)
-		"success_v6.json":        {"ImVwb2NoIg==", "EVENT_TYPE_TIMER_FIRED", "WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
-		"success_pool_v6.json":   {"ImVwb2NoIg==", `"Cleanup"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		"success_v6.json":      {"ImVwb2NoIg==", "EVENT_TYPE_TIMER_FIRED", "WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
+		"success_pool_v6.json": {"ImVwb2NoIg==", `"Cleanup"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		// epoch 2: the approval policy read by a local activity (its
+		// marker); the timers and statuses below
+		"success_v7.json":        {"ImVwb2NoIg==", `"markerName":  "LocalActivity"`, "WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
+		"success_pool_v7.json":   {"ImVwb2NoIg==", `"markerName":  "LocalActivity"`, `"Cleanup"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		"worker_loss_rerun.json": {"InJlcnVuLWFmdGVyLXdvcmtlci1sb3NzIg==", "ACTIVITY_TASK_TIMED_OUT", `"Production"`, "WORKFLOW_EXECUTION_COMPLETED"},
 	}
 	seen := 0
@@ -85,6 +89,16 @@ func TestReplayCommittedHistories(t *testing.T) {
 				}
 				if got, want := scheduledTogether(t, b), scheduledTogether(t, o); !slices.EqualFunc(got, want, slices.Equal) {
 					t.Errorf("scheduled %v, want what %s scheduled: %v", got, other, want)
+				}
+			}
+			for _, a := range notScheduled[name] {
+				if slices.ContainsFunc(scheduledTogether(t, b), func(got []string) bool { return slices.Contains(got, a) }) {
+					t.Errorf("%s scheduled as an activity of its own", a)
+				}
+			}
+			if n, ok := timersStarted[name]; ok {
+				if got := bytes.Count(b, []byte(`"EVENT_TYPE_TIMER_STARTED"`)); got != n {
+					t.Errorf("%d timers started, want %d", got, n)
 				}
 			}
 			if n, ok := versionMarkers[name]; ok {
@@ -119,9 +133,22 @@ var batchesIn = map[string][][]string{
 	// notice and the final status at once
 	"success_v5.json": {{"ApprovalPolicy", "MarkAvailable"}, {"Send", "Production"}, {"DeleteEnvironment", "Cleanup", "Send", "SetStatus"}},
 	"success_v6.json": {{"ApprovalPolicy", "MarkAvailable"}, {"Send", "Production"}, {"DeleteEnvironment", "Cleanup", "Send", "SetStatus"}},
+	"success_v7.json": {{"Send", "Production"}, {"DeleteEnvironment", "Cleanup", "Send", "SetStatus"}},
 	// the build pod released after test, on its own, before the approval
 	"success_pool_v6.json": {{"ApprovalPolicy", "Run"}, {"Cleanup"}},
+	"success_pool_v7.json": {{"Cleanup"}},
 }
+
+// notScheduled lists activities a history must not schedule as activity
+// tasks: from epoch 2 the approval policy is a local activity and a later
+// phase's "running" status is its worker's.
+var notScheduled = map[string][]string{"success_v7.json": {"ApprovalPolicy"}, "success_pool_v7.json": {"ApprovalPolicy"}}
+
+// timersStarted is how many timers a history starts. Epoch 1 starts a
+// commit status gate for each phase after the first (seven) besides the
+// approval's expiry; epoch 2 only for the phases that are not one activity
+// (approval: its gate and its expiry).
+var timersStarted = map[string]int{"success_v6.json": 8, "success_v7.json": 2}
 
 // sameRunAs pairs a history of an epoch with one of the same scenario
 // recorded with a version marker per change.
@@ -129,7 +156,7 @@ var sameRunAs = map[string]string{"success_v6.json": "success_v5.json"}
 
 // versionMarkers is how many version markers a history records: a run of
 // an epoch records the epoch's alone.
-var versionMarkers = map[string]int{"success_v5.json": 6, "success_v6.json": 1, "success_pool_v6.json": 1}
+var versionMarkers = map[string]int{"success_v5.json": 6, "success_v6.json": 1, "success_pool_v6.json": 1, "success_v7.json": 1, "success_pool_v7.json": 1}
 
 func countVersionMarkers(t *testing.T, history []byte) int {
 	h, err := client.HistoryFromJSON(bytes.NewReader(history), client.HistoryJSONOptions{})

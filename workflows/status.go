@@ -90,13 +90,22 @@ func (r *run) namedStatus(ctx workflow.Context, name, state, description string,
 
 // phaseStatus reports that a phase runs: at once for the run's first phase
 // (and on runs recorded before commitStatusVersion), else once the phase
-// has run for progressGate. The returned stop ends the wait when the phase
-// ends (the timer is cancelled; nothing is sent).
-func (r *run) phaseStatus(ctx workflow.Context, phase string, first bool) (stop func()) {
+// has run for progressGate — from epoch workerProgress on by the worker
+// that runs the phase's activity (the returned context carries the report
+// for call), before it by a workflow timer. The returned stop ends the
+// wait when the phase ends (the timer is cancelled; nothing is sent).
+func (r *run) phaseStatus(ctx workflow.Context, phase string, first bool) (workflow.Context, func()) {
 	desc := "phase " + phase
 	if first || r.statusVersion < commitStatusVersion {
 		r.commitStatus(ctx, contract.StatusRunning, desc, false)
-		return func() {}
+		return ctx, func() {}
+	}
+	if d, _ := phaseDefNamed(phase); d.progress && r.epoch >= workerProgress {
+		p := r.in.Push
+		return workflow.WithValue(ctx, progressKey{}, &contract.Progress{After: progressGate, Status: contract.StatusInput{
+			WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, RunID: r.runID, Repo: p.Repo, Commit: p.Commit,
+			State: contract.StatusRunning, Description: desc,
+		}}), func() {}
 	}
 	gctx, cancel := workflow.WithCancel(ctx)
 	workflow.Go(gctx, func(gctx workflow.Context) {
@@ -104,8 +113,11 @@ func (r *run) phaseStatus(ctx workflow.Context, phase string, first bool) (stop 
 			r.commitStatus(ctx, contract.StatusRunning, desc, false)
 		}
 	})
-	return cancel
+	return ctx, cancel
 }
+
+// progressKey is the workflow context key of the phase's progress report.
+type progressKey struct{}
 
 func finalStatus(st RunState) (string, string) {
 	if st.State == StateSucceeded {

@@ -9,9 +9,11 @@ import (
 	"github.com/sluice-cd/sluice/contract"
 )
 
-// TestCommitStatusFollowsTheRun: the first phase's "running" at once, a
-// later phase's only when it runs past progressGate (test here), none for a
-// phase that ends sooner (bake), and the final status last.
+// TestCommitStatusFollowsTheRun: the first phase's "running" at once from
+// the workflow; a later phase's is asked of the worker that runs its
+// activity (sent once it has run for progressGate: activities'
+// TestReportingProgress), so the workflow sends none for it; the final
+// status last.
 func TestCommitStatusFollowsTheRun(t *testing.T) {
 	h := newHarness(t)
 	h.failAt = "bake"
@@ -24,15 +26,25 @@ func TestCommitStatusFollowsTheRun(t *testing.T) {
 	if _, err := h.result(t); err == nil {
 		t.Fatal("want failure")
 	}
-	// progress updates are not awaited, so only their set is fixed; the
-	// final status is always last. Bake failed at once: no status of its own.
 	got := only(h.Calls(), "status:")
-	if len(got) != 3 || got[2] != "status:failure:failed in bake" {
+	if !slices.Equal(got, []string{"status:running:phase build", "status:failure:failed in bake"}) {
 		t.Fatalf("statuses %v", got)
 	}
-	progress := slices.Sorted(slices.Values(got[:2]))
-	if !slices.Equal(progress, []string{"status:running:phase build", "status:running:phase test"}) {
-		t.Fatalf("progress statuses %v", progress)
+	if p := h.input("Run:build").(contract.StepsInput).Progress; p != nil {
+		t.Errorf("the first phase's activity was asked for a status the workflow sends: %+v", p)
+	}
+	for call, desc := range map[string]string{"Run:test": "phase test", "Bake": "phase bake"} {
+		var p *contract.Progress
+		switch a := h.input(call).(type) {
+		case contract.StepsInput:
+			p = a.Progress
+		case contract.BakeInput:
+			p = a.Progress
+		}
+		if p == nil || p.After != progressGate || p.Status.State != contract.StatusRunning || p.Status.Description != desc ||
+			p.Status.Commit != in.Push.Commit || p.Status.Repo != in.Push.Repo || p.Status.RunID == "" {
+			t.Errorf("%s was asked for progress %+v, want %q running after %s on %s@%s", call, p, desc, progressGate, in.Push.Repo, in.Push.Commit)
+		}
 	}
 }
 

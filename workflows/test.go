@@ -11,6 +11,7 @@ import (
 // the spec has no build) and records their summary.
 var testPhase = phaseDef{
 	name:      pipelines.PhaseTest,
+	progress:  true,
 	heartbeat: StepHeartbeatTimeout,
 	run: func(r *run, ctx workflow.Context) error {
 		t := r.in.Spec.Test

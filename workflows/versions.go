@@ -11,9 +11,15 @@ import "go.temporal.io/sdk/workflow"
 const (
 	// epochChanges is the epoch that implies the versions of epochImplies.
 	epochChanges workflow.Version = 1
+	// workerProgress (epoch 2): a phase after the first gets its "running"
+	// commit status from the worker that runs its activity (phaseDef's
+	// progress) instead of from a workflow timer and a status activity, and
+	// the approval policy is read by a local activity. Neither costs the
+	// run a task of its own.
+	workerProgress workflow.Version = 2
 	// epoch is the newest epoch. A later change adds its own GetVersion
 	// (or a new epoch: behaviour new in epoch N is taken when r.epoch >= N).
-	epoch = epochChanges
+	epoch = workerProgress
 )
 
 // stagingRelease (change "staging-release") releases into a staging
