@@ -7,9 +7,9 @@ import (
 )
 
 // call runs a typed activity and waits for its result. The reference's type
-// parameters make a wrong input or result a compile error.
-// A phase's activity gets the phase's progress report (withProgress) when
-// its input carries one (contract.PhaseProgress).
+// parameters make a wrong input or result a compile error. A phase's
+// activity gets the phase's progress report (set on ctx by phaseStatus)
+// when its input carries one (contract.PhaseProgress).
 func call[In, Out any](ctx workflow.Context, a contract.Activity[In, Out], in In) (Out, error) {
 	if p, ok := ctx.Value(progressKey{}).(*contract.Progress); ok {
 		if s, ok := any(&in).(interface{ SetProgress(*contract.Progress) }); ok {
