@@ -18,7 +18,14 @@ import (
 // a replay of it can cost). The sticky cache's size (`sluice worker
 // --sticky-cache`) trades this time for the memory a cached run holds.
 func BenchmarkReplay(b *testing.B) {
-	data, err := os.ReadFile("testdata/success_v6.json")
+	// the same run recorded by epoch 1 (a timer per phase) and epoch 2
+	for _, f := range []struct{ name, file string }{{"epoch1", "success_v6.json"}, {"epoch2", "success_v7.json"}} {
+		b.Run(f.name, func(b *testing.B) { benchmarkReplay(b, "testdata/"+f.file) })
+	}
+}
+
+func benchmarkReplay(b *testing.B, file string) {
+	data, err := os.ReadFile(file)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -37,7 +44,7 @@ func BenchmarkReplay(b *testing.B) {
 		}
 	}
 	if cut == 0 {
-		b.Fatal("no timer before the approval's update in success_v6.json")
+		b.Fatalf("no timer before the approval's update in %s", file)
 	}
 	for _, c := range []struct {
 		name string
