@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/sluice-cd/sluice/contract"
@@ -20,7 +19,7 @@ const progressTimeout = 5 * time.Second
 // the run's final status is the workflow's, sent after every phase ended.
 func ReportingProgress[In contract.ProgressReporter, Out any](c *CommitStatus, fn func(context.Context, In) (Out, error)) func(context.Context, In) (Out, error) {
 	return func(ctx context.Context, in In) (Out, error) {
-		if p := in.ProgressReport(); p != nil && c != nil {
+		if p := in.ProgressReport(); p != nil {
 			defer c.reportAfter(ctx, *p)()
 		}
 		return fn(ctx, in)
@@ -30,31 +29,24 @@ func ReportingProgress[In contract.ProgressReporter, Out any](c *CommitStatus, f
 // reportAfter sets p's status after p.After unless the returned stop is
 // called first; stop waits for a status in flight.
 func (c *CommitStatus) reportAfter(ctx context.Context, p contract.Progress) (stop func()) {
-	var (
-		mu      sync.Mutex
-		stopped bool
-		sent    sync.WaitGroup
-	)
-	t := time.AfterFunc(p.After, func() {
-		mu.Lock()
-		if stopped {
-			mu.Unlock()
+	ended, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTimer(p.After)
+		defer t.Stop()
+		select {
+		case <-ended:
 			return
+		case <-t.C:
 		}
-		sent.Add(1)
-		mu.Unlock()
-		defer sent.Done()
 		sctx, cancel := context.WithTimeout(ctx, progressTimeout)
 		defer cancel()
 		if _, err := c.SetStatus(sctx, p.Status); err != nil {
 			Logger(ctx).Warn("phase status not delivered", "state", p.Status.State, "description", p.Status.Description, "error", err)
 		}
-	})
+	}()
 	return func() {
-		t.Stop()
-		mu.Lock()
-		stopped = true
-		mu.Unlock()
-		sent.Wait()
+		close(ended)
+		<-done
 	}
 }

@@ -65,7 +65,10 @@ func TestReportingProgress(t *testing.T) {
 		return nil
 	}
 	slow := func(ctx context.Context, in contract.StepsInput) (contract.StepsResult, error) {
-		<-asked
+		select {
+		case <-asked:
+		case <-time.After(10 * time.Second): // never asked: the check below fails
+		}
 		return phase(ctx, in)
 	}
 	res, err := ReportingProgress(c, slow)(context.Background(), progressInput(10*time.Millisecond))
@@ -88,10 +91,18 @@ func TestReportingProgress(t *testing.T) {
 		t.Fatalf("%d statuses, want none beyond the first: a phase that ends sooner, or is asked for none, sets none", n)
 	}
 
-	down := &recorder{set: func(gitstatus.Status) error { return errors.New("connect: connection refused") }}
+	refused := make(chan struct{})
+	down := &recorder{set: func(gitstatus.Status) error {
+		close(refused)
+		return errors.New("connect: connection refused")
+	}}
 	c = &CommitStatus{Reporters: map[string]gitstatus.Reporter{"acme/hello": down}}
 	waited := func(ctx context.Context, in contract.StepsInput) (contract.StepsResult, error) {
-		time.Sleep(30 * time.Millisecond)
+		select { // the phase runs until its status has been refused
+		case <-refused:
+		case <-time.After(10 * time.Second):
+			t.Error("the status was never sent")
+		}
 		return phase(ctx, in)
 	}
 	if res, err := ReportingProgress(c, waited)(context.Background(), progressInput(time.Millisecond)); err != nil || res.Summary != "test ok" {

@@ -74,11 +74,9 @@ func (r *run) namedStatus(ctx workflow.Context, name, state, description string,
 	if wait && r.statusVersion >= commitStatusAwaited {
 		r.awaitProgress(dctx)
 	}
-	p := r.in.Push
-	f := start(workflow.WithActivityOptions(dctx, opts), contract.SetCommitStatus, contract.StatusInput{
-		WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, RunID: r.runID, Repo: p.Repo, Commit: p.Commit,
-		State: state, Description: description, Name: name,
-	})
+	in := r.statusInput(ctx, state, description)
+	in.Name = name
+	f := start(workflow.WithActivityOptions(dctx, opts), contract.SetCommitStatus, in)
 	if !wait {
 		r.progress = append(r.progress, f)
 		return
@@ -101,11 +99,8 @@ func (r *run) phaseStatus(ctx workflow.Context, phase string, first bool) (workf
 		return ctx, func() {}
 	}
 	if d, _ := phaseDefNamed(phase); d.progress && r.epoch >= workerProgress {
-		p := r.in.Push
-		return workflow.WithValue(ctx, progressKey{}, &contract.Progress{After: progressGate, Status: contract.StatusInput{
-			WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, RunID: r.runID, Repo: p.Repo, Commit: p.Commit,
-			State: contract.StatusRunning, Description: desc,
-		}}), func() {}
+		p := &contract.Progress{After: progressGate, Status: r.statusInput(ctx, contract.StatusRunning, desc)}
+		return workflow.WithValue(ctx, progressKey{}, p), func() {}
 	}
 	gctx, cancel := workflow.WithCancel(ctx)
 	workflow.Go(gctx, func(gctx workflow.Context) {
@@ -114,6 +109,13 @@ func (r *run) phaseStatus(ctx workflow.Context, phase string, first bool) (workf
 		}
 	})
 	return ctx, cancel
+}
+
+// statusInput is the run's own commit status in state with description.
+func (r *run) statusInput(ctx workflow.Context, state, description string) contract.StatusInput {
+	p := r.in.Push
+	return contract.StatusInput{WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, RunID: r.runID,
+		Repo: p.Repo, Commit: p.Commit, State: state, Description: description}
 }
 
 // progressKey is the workflow context key of the phase's progress report.
