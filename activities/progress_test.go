@@ -49,8 +49,9 @@ func progressInput(after time.Duration) contract.StepsInput {
 
 // TestReportingProgress: a phase activity that runs past its Progress.After
 // sets the phase's status, and it has landed when the activity returns; one
-// that ends sooner, or whose input asks for nothing, sets none; a Git host
-// that fails costs the phase nothing.
+// that ends sooner, or whose input asks for nothing, sets none; one asked
+// for it at once (After 0) sets it however soon it ends; a Git host that
+// fails costs the phase nothing.
 func TestReportingProgress(t *testing.T) {
 	rec := &recorder{}
 	c := &CommitStatus{Reporters: map[string]gitstatus.Reporter{"acme/hello": rec}}
@@ -89,6 +90,16 @@ func TestReportingProgress(t *testing.T) {
 	}
 	if n := len(rec.statuses()); n != 1 {
 		t.Fatalf("%d statuses, want none beyond the first: a phase that ends sooner, or is asked for none, sets none", n)
+	}
+
+	// the run's first phase: at once, however soon the phase ends
+	for i := range 20 {
+		if _, err := ReportingProgress(c, phase)(context.Background(), progressInput(0)); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(rec.statuses()); n != 2+i {
+			t.Fatalf("%d statuses after %d phases that end at once, want each phase's status sent (After 0) and landed", n, i+1)
+		}
 	}
 
 	refused := make(chan struct{})

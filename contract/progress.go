@@ -6,16 +6,17 @@ import "time"
 // run for After: the phase's "running" status, sent by the worker that
 // runs the phase instead of by a workflow timer and a status activity of
 // its own, so a phase that ends sooner costs nothing and one that runs
-// longer costs no workflow task.
+// longer costs no workflow task. A zero After (the run's first phase) sets
+// it at once, however soon the phase ends.
 type Progress struct {
 	Status StatusInput   `json:"status"`
 	After  time.Duration `json:"after"`
 }
 
 // PhaseProgress is embedded in the input of each activity that runs a
-// whole phase. A nil Progress (runs recorded before the worker reported
-// progress, or the run's first phase, whose status the workflow sends at
-// once) reports nothing.
+// whole phase. A nil Progress reports nothing: the workflow sends the
+// phase's status itself (runs recorded before the worker reported
+// progress, and the first phase of runs recorded before epoch 3).
 type PhaseProgress struct {
 	Progress *Progress `json:"progress,omitempty"`
 }

@@ -91,7 +91,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 		cacheSize = -1 // the SDK's default
 	}
 	c := benchServer(b)
-	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
+	w := sdkworker.New(c, workflows.TaskQueue, Options())
 	w.RegisterWorkflow(workflows.Pipeline)
 	w.RegisterWorkflow(baselineWorkflow)
 	w.RegisterActivityWithOptions(func(context.Context) error { return nil }, activity.RegisterOptions{Name: "Noop"})
@@ -281,7 +281,7 @@ func waitingRuns(b *testing.B, cache, warm, n int) {
 	sdkworker.SetStickyWorkflowCacheSize(cache)
 	// the server in a process of its own: its memory is not the worker's
 	c := benchServerProcess(b)
-	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
+	w := sdkworker.New(c, workflows.TaskQueue, Options())
 	w.RegisterWorkflow(workflows.Pipeline)
 	w.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
 		workflow.GetSignalChannel(ctx, "never").Receive(ctx, nil)

@@ -258,6 +258,10 @@ func TestRecordHistories(t *testing.T) {
 		// local activity
 		{"success_v7", eightPhases, "", approveAlice},
 		{"success_pool_v7", poolSpec, "", approveAlice},
+		// epoch 3: the first phase's "running" status asked of the worker
+		// that runs it too (no status activity beside build)
+		{"success_v8", eightPhases, "", approveAlice},
+		{"success_pool_v8", poolSpec, "", approveAlice},
 		// rerun-after-worker-loss v1: every attempt of build lost its
 		// worker; the phase ran again and the run went on
 		{"worker_loss_rerun", fullSpec, "", nil},
@@ -282,7 +286,7 @@ func TestRecordHistories(t *testing.T) {
 	// more build attempts lost than one activity's attempt budget
 	lostInScenario := map[string]int32{"worker_loss_rerun": 6}
 	// a test phase past the commit status gate (eightPhases' test)
-	slowInScenario := map[string]time.Duration{"success_v5": 1500 * time.Millisecond, "success_v6": 1500 * time.Millisecond, "success_v7": 1500 * time.Millisecond}
+	slowInScenario := map[string]time.Duration{"success_v5": 1500 * time.Millisecond, "success_v6": 1500 * time.Millisecond, "success_v7": 1500 * time.Millisecond, "success_v8": 1500 * time.Millisecond}
 	for _, sc := range scenarios {
 		if *recordOnly != "" && sc.name != *recordOnly {
 			continue
@@ -291,7 +295,7 @@ func TestRecordHistories(t *testing.T) {
 			lostBuilds.Store(lostInScenario[sc.name])
 			slowTest.Store(int64(slowInScenario[sc.name]))
 			c := devservertest.Start(t)
-			w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
+			w := sdkworker.New(c, workflows.TaskQueue, Options())
 			w.RegisterWorkflow(workflows.Pipeline)
 			w.RegisterWorkflow(workflows.Chaos)
 			stubActivities(w, sc.fail, nil)

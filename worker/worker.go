@@ -126,7 +126,7 @@ func New(c client.Client, cfg Config) (sdkworker.Worker, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	opts := sdkworker.Options{Interceptors: []interceptor.WorkerInterceptor{&observe{m: cfg.Metrics, log: cfg.Log}}}
+	opts := Options(&observe{m: cfg.Metrics, log: cfg.Log})
 	crash, err := crashAfterFromEnv()
 	if err != nil {
 		return nil, err
@@ -138,6 +138,21 @@ func New(c client.Client, cfg Config) (sdkworker.Worker, error) {
 	w := sdkworker.New(c, cfg.TaskQueue, opts)
 	Register(w, cfg, exec, logs)
 	return w, nil
+}
+
+// EagerActivitiesPerTask is how many of the activities one workflow task
+// schedules this worker starts from the task's reply instead of through
+// matching. A run's end schedules four at once (its cleanups, its last
+// notice, its final status): with the SDK's default of 3 the fourth went
+// through matching, finished after the others and cost the run a workflow
+// task of its own.
+const EagerActivitiesPerTask = 8
+
+// Options are the SDK worker options of a Sluice worker, with its
+// interceptors. Tests and benchmarks that build their own workers use them.
+func Options(interceptors ...interceptor.WorkerInterceptor) sdkworker.Options {
+	eager := EagerActivitiesPerTask
+	return sdkworker.Options{Interceptors: interceptors, MaxEagerActivityReservationsPerWorkflowTask: &eager}
 }
 
 // Register adds Sluice's workflows and activities to w. Tests use it to

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -60,8 +61,12 @@ func TestReplayCommittedHistories(t *testing.T) {
 		"success_pool_v6.json": {"ImVwb2NoIg==", `"Cleanup"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		// epoch 2: the approval policy read by a local activity (its
 		// marker); the timers and statuses below
-		"success_v7.json":        {"ImVwb2NoIg==", `"markerName":  "LocalActivity"`, "WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
-		"success_pool_v7.json":   {"ImVwb2NoIg==", `"markerName":  "LocalActivity"`, `"Cleanup"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		"success_v7.json":      {"ImVwb2NoIg==", `"markerName": "LocalActivity"`, "WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
+		"success_pool_v7.json": {"ImVwb2NoIg==", `"markerName": "LocalActivity"`, `"Cleanup"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		// epoch 3: the same, with the first phase's status asked of its
+		// worker (statusesScheduled)
+		"success_v8.json":        {"ImVwb2NoIg==", `"markerName": "LocalActivity"`, "WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
+		"success_pool_v8.json":   {"ImVwb2NoIg==", `"markerName": "LocalActivity"`, `"Cleanup"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		"worker_loss_rerun.json": {"InJlcnVuLWFmdGVyLXdvcmtlci1sb3NzIg==", "ACTIVITY_TASK_TIMED_OUT", `"Production"`, "WORKFLOW_EXECUTION_COMPLETED"},
 	}
 	seen := 0
@@ -73,7 +78,8 @@ func TestReplayCommittedHistories(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, s := range want[name] {
-				if !strings.Contains(string(b), s) {
+				// protojson spaces its output at random: one space or two after a key
+				if !strings.Contains(afterKey.ReplaceAllString(string(b), `": `), afterKey.ReplaceAllString(s, `": `)) {
 					t.Errorf("history lacks %q", s)
 				}
 			}
@@ -101,6 +107,11 @@ func TestReplayCommittedHistories(t *testing.T) {
 					t.Errorf("%d timers started, want %d", got, n)
 				}
 			}
+			if n, ok := statusesScheduled[name]; ok {
+				if got := countScheduled(scheduledTogether(t, b), "SetStatus"); got != n {
+					t.Errorf("%d commit status activities scheduled, want %d", got, n)
+				}
+			}
 			if n, ok := versionMarkers[name]; ok {
 				if got := countVersionMarkers(t, b); got != n {
 					t.Errorf("%d version markers, want %d", got, n)
@@ -126,6 +137,8 @@ func TestReplayCommittedHistories(t *testing.T) {
 	}
 }
 
+var afterKey = regexp.MustCompile(`":\s+`)
+
 // batchesIn lists activities a history must schedule in one workflow task.
 var batchesIn = map[string][][]string{
 	// concurrent-tail: the approval policy beside the phase before the
@@ -134,6 +147,7 @@ var batchesIn = map[string][][]string{
 	"success_v5.json": {{"ApprovalPolicy", "MarkAvailable"}, {"Send", "Production"}, {"DeleteEnvironment", "Cleanup", "Send", "SetStatus"}},
 	"success_v6.json": {{"ApprovalPolicy", "MarkAvailable"}, {"Send", "Production"}, {"DeleteEnvironment", "Cleanup", "Send", "SetStatus"}},
 	"success_v7.json": {{"Send", "Production"}, {"DeleteEnvironment", "Cleanup", "Send", "SetStatus"}},
+	"success_v8.json": {{"Send", "Production"}, {"DeleteEnvironment", "Cleanup", "Send", "SetStatus"}},
 	// the build pod released after test, on its own, before the approval
 	"success_pool_v6.json": {{"ApprovalPolicy", "Run"}, {"Cleanup"}},
 	"success_pool_v7.json": {{"Cleanup"}},
@@ -142,7 +156,28 @@ var batchesIn = map[string][][]string{
 // notScheduled lists activities a history must not schedule as activity
 // tasks: from epoch 2 the approval policy is a local activity and a later
 // phase's "running" status is its worker's.
-var notScheduled = map[string][]string{"success_v7.json": {"ApprovalPolicy"}, "success_pool_v7.json": {"ApprovalPolicy"}}
+var notScheduled = map[string][]string{
+	"success_v7.json": {"ApprovalPolicy"}, "success_pool_v7.json": {"ApprovalPolicy"},
+	"success_v8.json": {"ApprovalPolicy"}, "success_pool_v8.json": {"ApprovalPolicy"},
+}
+
+// statusesScheduled is how many commit status activities a history
+// schedules. Epoch 2: the first phase's "running", the approval gate's
+// (when the pipeline has a phase before it) and the final status; epoch 3
+// asks the first phase's of the worker that runs the phase.
+var statusesScheduled = map[string]int{"success_v7.json": 3, "success_pool_v7.json": 2, "success_v8.json": 2, "success_pool_v8.json": 1}
+
+func countScheduled(batches [][]string, activity string) int {
+	n := 0
+	for _, b := range batches {
+		for _, a := range b {
+			if a == activity {
+				n++
+			}
+		}
+	}
+	return n
+}
 
 // timersStarted is how many timers a history starts. Epoch 1 starts a
 // commit status gate for each phase after the first (seven) besides the
@@ -156,7 +191,10 @@ var sameRunAs = map[string]string{"success_v6.json": "success_v5.json"}
 
 // versionMarkers is how many version markers a history records: a run of
 // an epoch records the epoch's alone.
-var versionMarkers = map[string]int{"success_v5.json": 6, "success_v6.json": 1, "success_pool_v6.json": 1, "success_v7.json": 1, "success_pool_v7.json": 1}
+var versionMarkers = map[string]int{
+	"success_v5.json": 6, "success_v6.json": 1, "success_pool_v6.json": 1, "success_v7.json": 1, "success_pool_v7.json": 1,
+	"success_v8.json": 1, "success_pool_v8.json": 1,
+}
 
 func countVersionMarkers(t *testing.T, history []byte) int {
 	h, err := client.HistoryFromJSON(bytes.NewReader(history), client.HistoryJSONOptions{})

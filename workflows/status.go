@@ -90,15 +90,22 @@ func (r *run) namedStatus(ctx workflow.Context, name, state, description string,
 // (and on runs recorded before commitStatusVersion), else once the phase
 // has run for progressGate — from epoch workerProgress on by the worker
 // that runs the phase's activity (the returned context carries the report
-// for call), before it by a workflow timer. The returned stop ends the
-// wait when the phase ends (the timer is cancelled; nothing is sent).
+// for call), before it by a workflow timer. From epoch firstProgress on the
+// first phase's report goes with its activity too, to be sent at once. The
+// returned stop ends the wait when the phase ends (the timer is cancelled;
+// nothing is sent).
 func (r *run) phaseStatus(ctx workflow.Context, phase string, first bool) (workflow.Context, func()) {
 	desc := "phase " + phase
+	d, _ := phaseDefNamed(phase)
+	if first && d.progress && r.epoch >= firstProgress {
+		p := &contract.Progress{Status: r.statusInput(ctx, contract.StatusRunning, desc)}
+		return workflow.WithValue(ctx, progressKey{}, p), func() {}
+	}
 	if first || r.statusVersion < commitStatusVersion {
 		r.commitStatus(ctx, contract.StatusRunning, desc, false)
 		return ctx, func() {}
 	}
-	if d, _ := phaseDefNamed(phase); d.progress && r.epoch >= workerProgress {
+	if d.progress && r.epoch >= workerProgress {
 		p := &contract.Progress{After: progressGate, Status: r.statusInput(ctx, contract.StatusRunning, desc)}
 		return workflow.WithValue(ctx, progressKey{}, p), func() {}
 	}

@@ -9,11 +9,12 @@ import (
 	"github.com/sluice-cd/sluice/contract"
 )
 
-// TestCommitStatusFollowsTheRun: the first phase's "running" at once from
-// the workflow; a later phase's is asked of the worker that runs its
-// activity (sent once it has run for progressGate: activities'
-// TestReportingProgress), so the workflow sends none for it; the final
-// status last.
+// TestCommitStatusFollowsTheRun: a phase's "running" status is asked of
+// the worker that runs its activity — the first phase's at once, a later
+// phase's once it has run for progressGate (activities'
+// TestReportingProgress) — so the workflow sends none for them; the final
+// status last. A run whose first phase is not one activity (approval) gets
+// its first "running" from the workflow.
 func TestCommitStatusFollowsTheRun(t *testing.T) {
 	h := newHarness(t)
 	h.failAt = "bake"
@@ -27,13 +28,13 @@ func TestCommitStatusFollowsTheRun(t *testing.T) {
 		t.Fatal("want failure")
 	}
 	got := only(h.Calls(), "status:")
-	if !slices.Equal(got, []string{"status:running:phase build", "status:failure:failed in bake"}) {
-		t.Fatalf("statuses %v", got)
+	if !slices.Equal(got, []string{"status:failure:failed in bake"}) {
+		t.Fatalf("statuses %v, want only the final one from the workflow", got)
 	}
-	if p := h.input("Run:build").(contract.StepsInput).Progress; p != nil {
-		t.Errorf("the first phase's activity was asked for a status the workflow sends: %+v", p)
-	}
-	for call, desc := range map[string]string{"Run:test": "phase test", "Bake": "phase bake"} {
+	for call, want := range map[string]struct {
+		desc  string
+		after time.Duration
+	}{"Run:build": {"phase build", 0}, "Run:test": {"phase test", progressGate}, "Bake": {"phase bake", progressGate}} {
 		var p *contract.Progress
 		switch a := h.input(call).(type) {
 		case contract.StepsInput:
@@ -41,10 +42,20 @@ func TestCommitStatusFollowsTheRun(t *testing.T) {
 		case contract.BakeInput:
 			p = a.Progress
 		}
-		if p == nil || p.After != progressGate || p.Status.State != contract.StatusRunning || p.Status.Description != desc ||
+		if p == nil || p.After != want.after || p.Status.State != contract.StatusRunning || p.Status.Description != want.desc ||
 			p.Status.Commit != in.Push.Commit || p.Status.Repo != in.Push.Repo || p.Status.RunID == "" {
-			t.Errorf("%s was asked for progress %+v, want %q running after %s on %s@%s", call, p, desc, progressGate, in.Push.Repo, in.Push.Commit)
+			t.Errorf("%s was asked for progress %+v, want %q running after %s on %s@%s", call, p, want.desc, want.after, in.Push.Repo, in.Push.Commit)
 		}
+	}
+
+	h = newHarness(t)
+	h.decideAt(t, time.Minute, UpdateApprove, Decision{User: "alice"})
+	h.env.ExecuteWorkflow(Pipeline, approvalOnly(t, 1))
+	if st, err := h.result(t); err != nil || st.State != StateSucceeded {
+		t.Fatalf("approval only: state %s err %v", st.State, err)
+	}
+	if got := only(h.Calls(), "status:running"); !slices.Equal(got, []string{"status:running:phase approval"}) {
+		t.Fatalf("approval only: running statuses %v, want the first phase's from the workflow", got)
 	}
 }
 

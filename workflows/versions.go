@@ -17,9 +17,15 @@ const (
 	// the approval policy is read by a local activity. Neither costs the
 	// run a task of its own.
 	workerProgress workflow.Version = 2
+	// firstProgress (epoch 3): the first phase's "running" status is sent
+	// at once by the worker that runs the phase's activity, as a later
+	// phase's is after a while, instead of by an activity of its own beside
+	// the phase's (a phase without a single activity, approval or chaos,
+	// keeps the activity).
+	firstProgress workflow.Version = 3
 	// epoch is the newest epoch. A later change adds its own GetVersion
 	// (or a new epoch: behaviour new in epoch N is taken when r.epoch >= N).
-	epoch = workerProgress
+	epoch = firstProgress
 )
 
 // stagingRelease (change "staging-release") releases into a staging
