@@ -135,6 +135,7 @@ func New(c client.Client, cfg Config) (sdkworker.Worker, error) {
 		cfg.Log.Warn("crash points armed: this worker kills itself after the first run of each listed activity of each run", "activities", os.Getenv(EnvCrashAfter))
 		opts.Interceptors = append(opts.Interceptors, crash)
 	}
+	nameBinary()
 	w := sdkworker.New(c, cfg.TaskQueue, opts)
 	Register(w, cfg, exec, logs)
 	return w, nil
