@@ -2,7 +2,12 @@
 # The orchestration benchmark side by side in one run: on Sluice's embedded
 # Temporal server, then on `temporal server start-dev` (temporalio/cli,
 # built once into the Go build cache's bin) with an in-memory and with a
-# file database. Prints each benchmark's lines under a heading.
+# file database, and once more with the file database and the settings of
+# `sluice dev`'s server (devserver: one task queue partition, the transfer
+# queue read without a rate limit; activities handed to the worker
+# eagerly, the default of the server Sluice embeds, not of the CLI's), so
+# the two servers are compared on equal settings. Prints each benchmark's
+# lines under a heading.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLI_VERSION=v1.5.1
@@ -26,4 +31,12 @@ echo "== embedded (sluice dev's server, SQLite file)"; bench
 echo "== temporal server start-dev $CLI_VERSION, in-memory"; startdev
 SLUICE_BENCH_TEMPORAL=127.0.0.1:$port bench; kill $pid; wait $pid 2>/dev/null || true
 echo "== temporal server start-dev $CLI_VERSION, --db-filename"; startdev --db-filename "$dir/temporal.db"
+SLUICE_BENCH_TEMPORAL=127.0.0.1:$port bench
+kill $pid; wait $pid 2>/dev/null || true
+echo "== temporal server start-dev $CLI_VERSION, --db-filename, sluice dev's dynamic config"
+startdev --db-filename "$dir/temporal-tuned.db" \
+  --dynamic-config-value history.transferProcessorMaxPollRPS=10000 \
+  --dynamic-config-value matching.numTaskqueueReadPartitions=1 \
+  --dynamic-config-value matching.numTaskqueueWritePartitions=1 \
+  --dynamic-config-value system.enableActivityEagerExecution=true
 SLUICE_BENCH_TEMPORAL=127.0.0.1:$port bench
