@@ -15,9 +15,10 @@ import (
 // checksum it records with each workflow task, the mark of its reset
 // points) once per process: the Go build ID the linker wrote into the
 // executable, a hash of what went into it. Without it the SDK reads and
-// hashes the whole executable at the first worker's start (~330 MB: 0.96
-// → 0.20 s from `sluice worker`'s exec to its first poll, measured). An
-// executable that has no build ID note (not ELF) keeps the checksum.
+// hashes the whole executable at the first worker's start (~330 MB;
+// BenchmarkWorkerStart: 652 → 123 ms from `sluice worker`'s exec to its
+// "worker started"). An executable that has no build ID note (not ELF)
+// keeps the checksum.
 var nameBinary = sync.OnceFunc(func() {
 	exe, err := os.Executable()
 	if err == nil {
