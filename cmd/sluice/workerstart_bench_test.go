@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"debug/elf"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -41,25 +40,17 @@ func BenchmarkWorkerStart(b *testing.B) {
 	}
 }
 
-// workerStart starts `sluice worker` and returns how long it took to log
-// that it started; the process is killed after.
+// workerStart starts `sluice worker` from bin and returns how long it
+// took to log that it started; the process is killed after.
 func workerStart(b *testing.B, e *env, bin string) time.Duration {
-	var out syncBuffer
-	cmd := exec.Command(bin, "worker", "--data-dir", e.dataDir)
-	cmd.Env = e.clientEnv()
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	run := *e
+	run.bin = bin
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-	}()
-	for !strings.Contains(out.String(), `"worker started"`) {
-		if time.Since(start) > time.Minute {
-			b.Fatalf("sluice worker did not start in a minute:\n%s", out.String())
+	p := run.start("worker", "--data-dir", e.dataDir)
+	defer p.kill(syscall.SIGKILL)
+	for !strings.Contains(p.out.String(), `"worker started"`) {
+		if time.Since(start) > time.Minute || p.exited() {
+			b.Fatalf("sluice worker did not start:\n%s", p.out.String())
 		}
 		time.Sleep(2 * time.Millisecond) // polling the log, not waiting for it
 	}
