@@ -21,21 +21,35 @@ import (
 	"github.com/sluice-cd/sluice/workflows"
 )
 
-// rss is a process's resident memory in bytes.
-func rss(b *testing.B, pid int) int64 {
+// resident is a process's resident memory in bytes: all of it (VmRSS) and
+// its anonymous part (RssAnon: heap, stacks and the runtime's own, without
+// the pages of the executable it has touched).
+type resident struct{ all, anon int64 }
+
+func residentMemory(b *testing.B, pid int) resident {
 	b.Helper()
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)
 	}
+	var m resident
 	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb * 1024
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			m.all = kb * 1024
+		case "RssAnon:":
+			m.anon = kb * 1024
 		}
 	}
-	b.Fatalf("no VmRSS for %d", pid)
-	return 0
+	if m.all == 0 || m.anon == 0 {
+		b.Fatalf("no VmRSS or RssAnon for %d", pid)
+	}
+	return m
 }
 
 // dbSize is the embedded server's SQLite database with its write-ahead log.
@@ -55,7 +69,10 @@ func dbSize(b *testing.B, dir string) int64 {
 // worker` process (its default --sticky-cache, or
 // SLUICE_WAITING_STICKY_CACHE), waits until every one waits, and reports
 // the growth of the worker's and the server's resident memory and of the
-// database, per run. Run once: -benchtime 1x.
+// database, per run: over all the runs, and for the worker also over the
+// last four fifths (worker-next-*), started once the first fifth fills its
+// sticky cache — what one more waiting run costs it. Run once: -benchtime
+// 1x.
 func BenchmarkWaitingRuns(b *testing.B) {
 	n := 10000
 	if v := os.Getenv("SLUICE_WAITING_RUNS"); v != "" {
@@ -115,46 +132,68 @@ func BenchmarkWaitingRuns(b *testing.B) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	time.Sleep(2 * time.Second) // let the first run's tasks settle before measuring, not a synchronisation
-	w0, s0, d0 := rss(b, w.cmd.Process.Pid), rss(b, dev.cmd.Process.Pid), dbSize(b, e.dataDir)
-	h0 := heapInUse(b, metricsAddr)
-
-	t0 := time.Now()
+	// sample is what the worker, the server and the database hold now.
+	type sample struct {
+		worker, server resident
+		heap, db       int64
+	}
+	measure := func() sample {
+		return sample{residentMemory(b, w.cmd.Process.Pid), residentMemory(b, dev.cmd.Process.Pid),
+			heapInUse(b, metricsAddr), dbSize(b, e.dataDir)}
+	}
+	// startWaiting starts runs from..to-1, 16 at a time, and returns once
+	// every one waits.
 	refs := make([]runs.Ref, n)
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				refs[i] = start(i)
-			}
-		}()
+	startWaiting := func(from, to int) {
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					refs[i] = start(i)
+				}
+			}()
+		}
+		for i := from; i < to; i++ {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+		for left := waiting(refs[from:to]); len(left) > 0; left = waiting(left) {
+			time.Sleep(time.Second)
+		}
 	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	started := time.Since(t0)
-	left := refs
-	for left = waiting(left); len(left) > 0; left = waiting(left) {
-		time.Sleep(time.Second)
-	}
+	// The first fifth fills the sticky cache and brings the worker to its
+	// working size; the rest shows what one more waiting run costs.
+	m0, t0 := measure(), time.Now()
+	mid := n / 5
+	startWaiting(0, mid)
+	m1 := measure()
+	startWaiting(mid, n)
 	allWaiting := time.Since(t0)
-	w1, s1, d1 := rss(b, w.cmd.Process.Pid), rss(b, dev.cmd.Process.Pid), dbSize(b, e.dataDir)
-	h1 := heapInUse(b, metricsAddr)
+	m2 := measure()
 	// measured: now make sure "nothing pending" meant the approval
 	if _, st, err := rc.Status(ctx, refs[n-1]); err != nil || st.State != workflows.StateAwaitingApproval {
 		b.Fatalf("run %s: %s %v, want it waiting for approval", refs[n-1].WorkflowID, st.State, err)
 	}
-	b.ReportMetric(float64(w1-w0)/float64(n), "worker-B/run")
-	b.ReportMetric(float64(h1-h0)/float64(n), "worker-heap-B/run")
-	b.ReportMetric(float64(s1-s0)/float64(n), "server-B/run")
-	b.ReportMetric(float64(d1-d0)/float64(n), "db-B/run")
+	perRun := func(from, to int64, runs int) float64 { return float64(to-from) / float64(runs) }
+	b.ReportMetric(perRun(m0.worker.all, m2.worker.all, n), "worker-B/run")
+	b.ReportMetric(perRun(m0.worker.anon, m2.worker.anon, n), "worker-anon-B/run")
+	b.ReportMetric(perRun(m0.heap, m2.heap, n), "worker-heap-B/run")
+	b.ReportMetric(perRun(m1.worker.all, m2.worker.all, n-mid), "worker-next-B/run")
+	b.ReportMetric(perRun(m1.worker.anon, m2.worker.anon, n-mid), "worker-next-anon-B/run")
+	b.ReportMetric(perRun(m1.heap, m2.heap, n-mid), "worker-next-heap-B/run")
+	b.ReportMetric(perRun(m0.server.all, m2.server.all, n), "server-B/run")
+	b.ReportMetric(perRun(m0.db, m2.db, n), "db-B/run")
 	b.ReportMetric(0, "ns/op")
-	b.Logf("%d runs started in %s, all waiting after %s; worker RSS %d -> %d MiB (Go heap in use %d -> %d MiB), server RSS %d -> %d MiB, database %d -> %d MiB",
-		n, started.Round(time.Second), allWaiting.Round(time.Second), w0>>20, w1>>20, h0>>20, h1>>20, s0>>20, s1>>20, d0>>20, d1>>20)
+	mib := func(s sample) string {
+		return fmt.Sprintf("worker RSS %d MiB (anonymous %d, Go heap in use %d), server RSS %d MiB, database %d MiB",
+			s.worker.all>>20, s.worker.anon>>20, s.heap>>20, s.server.all>>20, s.db>>20)
+	}
+	b.Logf("%d runs all waiting after %s\nbefore:         %s\nafter %5d:    %s\nafter %5d:    %s",
+		n, allWaiting.Round(time.Second), mib(m0), mid, mib(m1), n, mib(m2))
 }
 
 // heapInUse is go_memstats_heap_inuse_bytes from a worker's /metrics.
