@@ -27,26 +27,57 @@ func ReportingProgress[In contract.ProgressReporter, Out any](c *CommitStatus, f
 	}
 }
 
+// A "running" status the Git host refused is sent again while the phase
+// runs, after progressRetry, then twice as long each time up to
+// progressRetryMax: a host that is down at a run's start shows the run
+// running once it is back, not only at the run's end.
+const (
+	progressRetry    = time.Second
+	progressRetryMax = 20 * time.Second
+)
+
 // reportAfter sets p's status after p.After unless the returned stop is
-// called first (a zero After sets it whatever stop does); stop waits for a
-// status in flight.
+// called first (a zero After sets it whatever stop does), and sends it
+// again while it is refused, until the phase ends; stop waits for a status
+// in flight.
 func (c *CommitStatus) reportAfter(ctx context.Context, p contract.Progress) (stop func()) {
 	ended, done := make(chan struct{}), make(chan struct{})
+	// wait waits d; false: the phase ended (or its activity was cancelled)
+	// first, and a later status stands for this one.
+	wait := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ended:
+			return false
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		}
+	}
 	go func() {
 		defer close(done)
-		if p.After > 0 { // else at once, even if the phase ends first
-			t := time.NewTimer(p.After)
-			defer t.Stop()
-			select {
-			case <-ended:
-				return
-			case <-t.C:
-			}
+		if p.After > 0 && !wait(p.After) { // else at once, even if the phase ends first
+			return
 		}
-		sctx, cancel := context.WithTimeout(ctx, progressTimeout)
-		defer cancel()
-		if _, err := c.SetStatus(sctx, p.Status); err != nil {
-			Logger(ctx).Warn("phase status not delivered", "state", p.Status.State, "description", p.Status.Description, "error", err)
+		retry := c.progressRetry
+		if retry == 0 {
+			retry = progressRetry
+		}
+		for {
+			sctx, cancel := context.WithTimeout(ctx, progressTimeout)
+			_, err := c.SetStatus(sctx, p.Status)
+			cancel()
+			if err == nil {
+				return
+			}
+			Logger(ctx).Warn("phase status not delivered; sent again while the phase runs", "state", p.Status.State,
+				"description", p.Status.Description, "retry_in", retry, "error", err)
+			if !wait(retry) {
+				return
+			}
+			retry = min(2*retry, progressRetryMax)
 		}
 	}()
 	return func() {

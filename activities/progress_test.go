@@ -103,8 +103,9 @@ func TestReportingProgress(t *testing.T) {
 	}
 
 	refused := make(chan struct{})
+	var refusedOnce sync.Once
 	down := &recorder{set: func(gitstatus.Status) error {
-		close(refused)
+		refusedOnce.Do(func() { close(refused) })
 		return errors.New("connect: connection refused")
 	}}
 	c = &CommitStatus{Reporters: map[string]gitstatus.Reporter{"acme/hello": down}}
@@ -118,5 +119,37 @@ func TestReportingProgress(t *testing.T) {
 	}
 	if res, err := ReportingProgress(c, waited)(context.Background(), progressInput(time.Millisecond)); err != nil || res.Summary != "test ok" {
 		t.Fatalf("with the Git host down: %+v, %v", res, err)
+	}
+}
+
+// TestProgressSentAgain: a "running" status the Git host refuses is sent
+// again while the phase runs, until it lands.
+func TestProgressSentAgain(t *testing.T) {
+	var mu sync.Mutex
+	attempts := 0
+	landed := make(chan struct{})
+	rec := &recorder{set: func(gitstatus.Status) error {
+		mu.Lock()
+		defer mu.Unlock()
+		attempts++
+		if attempts < 3 {
+			return errors.New("503 Service Unavailable")
+		}
+		close(landed)
+		return nil
+	}}
+	c := &CommitStatus{Reporters: map[string]gitstatus.Reporter{"acme/hello": rec}, progressRetry: 10 * time.Millisecond}
+	phase := func(ctx context.Context, in contract.StepsInput) (contract.StepsResult, error) {
+		select { // the phase runs until its status has landed
+		case <-landed:
+		case <-time.After(10 * time.Second):
+		}
+		return contract.StepsResult{Summary: in.Phase + " ok"}, nil
+	}
+	if _, err := ReportingProgress(c, phase)(context.Background(), progressInput(0)); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.statuses(); len(got) != 1 || attempts != 3 {
+		t.Fatalf("%d statuses after %d attempts, want the refused status sent again until it landed (3 attempts)", len(got), attempts)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/gitstatus"
@@ -17,6 +18,9 @@ type CommitStatus struct {
 	// UIURL and Namespace build the status's link to the run.
 	UIURL     string
 	Namespace string
+
+	// progressRetry, when set, replaces progressRetry (tests).
+	progressRetry time.Duration
 }
 
 // SetStatus reports the status. A failure is returned for Temporal to
