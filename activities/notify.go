@@ -44,9 +44,6 @@ func (n *Notify) Send(ctx context.Context, in contract.Notice) (contract.Message
 	return n.Chat.Post(ctx, in)
 }
 
-// EndOfLog is the prefix of the last line of every run's log.
-const EndOfLog = "run finished: "
-
 func noticeText(in contract.Notice) string {
 	switch in.Kind {
 	case contract.NoticeApprovalRequested:
@@ -59,7 +56,7 @@ func noticeText(in contract.Notice) string {
 	case contract.NoticeApprovalExpired:
 		return "approval expired: " + in.Text
 	case contract.NoticeRunFinished:
-		return EndOfLog + in.Text
+		return logstore.EndOfLog + in.Text
 	}
 	return in.Kind + ": " + in.Text
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/sluice-cd/sluice/attempt"
 	"github.com/sluice-cd/sluice/contract"
 )
 
@@ -72,7 +73,7 @@ func (c *CommitStatus) reportAfter(ctx context.Context, p contract.Progress) (st
 			if err == nil {
 				return
 			}
-			Logger(ctx).Warn("phase status not delivered; sent again while the phase runs", "state", p.Status.State,
+			attempt.Logger(ctx).Warn("phase status not delivered; sent again while the phase runs", "state", p.Status.State,
 				"description", p.Status.Description, "retry_in", retry, "error", err)
 			if !wait(retry) {
 				return

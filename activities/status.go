@@ -3,10 +3,9 @@ package activities
 import (
 	"context"
 	"fmt"
-	"net/url"
-	"strings"
 	"time"
 
+	"github.com/sluice-cd/sluice/attempt"
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/gitstatus"
 )
@@ -32,10 +31,10 @@ func (c *CommitStatus) SetStatus(ctx context.Context, in contract.StatusInput) (
 	}
 	link := ""
 	if c.UIURL != "" {
-		link = RunLink(c.UIURL, c.Namespace, in.WorkflowID, in.RunID)
+		link = contract.RunLink(c.UIURL, c.Namespace, in.WorkflowID, in.RunID)
 	}
 	st := gitstatus.Status{Repo: in.Repo, Commit: in.Commit, State: in.State, Description: in.Description, TargetURL: link, Name: in.Name}
-	if Retried(ctx) {
+	if attempt.Retried(ctx) {
 		// an earlier attempt may have set it and died before reporting so
 		if done, err := r.Has(ctx, st); err == nil && done {
 			return contract.Nothing{}, nil
@@ -45,13 +44,4 @@ func (c *CommitStatus) SetStatus(ctx context.Context, in contract.StatusInput) (
 		return contract.Nothing{}, fmt.Errorf("set %s status of %s@%s: %w", in.State, in.Repo, in.Commit, err)
 	}
 	return contract.Nothing{}, nil
-}
-
-// RunLink is a run's page in the Temporal Web UI at uiURL; an empty
-// namespace means "default".
-func RunLink(uiURL, namespace, workflowID, runID string) string {
-	if namespace == "" {
-		namespace = "default"
-	}
-	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", strings.TrimRight(uiURL, "/"), namespace, url.PathEscape(workflowID), runID)
 }

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/sluice-cd/sluice/attempt"
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/executor"
 	"github.com/sluice-cd/sluice/gitsrc"
@@ -111,7 +112,7 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (contract.Steps
 		fmt.Fprintf(log, "resuming after %d finished commands (worker restart)\n", len(prog.Done))
 	}
 
-	logger := Logger(ctx).With("phase", in.Phase)
+	logger := attempt.Logger(ctx).With("phase", in.Phase)
 	if handle.Pod != "" {
 		logger = logger.With("pod", handle.Pod)
 	}

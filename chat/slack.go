@@ -14,7 +14,7 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/sluice-cd/sluice/activities"
+	"github.com/sluice-cd/sluice/attempt"
 	"github.com/sluice-cd/sluice/contract"
 )
 
@@ -27,7 +27,7 @@ const (
 	inputReason   = "reason_input"
 )
 
-// Slack posts notices with the Web API. It implements activities.Chat.
+// Slack posts notices with the Web API. It is the worker's chat (activities.Chat).
 type Slack struct {
 	API *slack.Client
 	// Channel is the default channel; an approval's own channel wins.
@@ -47,13 +47,12 @@ func NewSlack(token, apiURL, channel, uiURL string) *Slack {
 	return &Slack{API: slack.New(token, opts...), Channel: channel, UIURL: uiURL}
 }
 
-var _ activities.Chat = (*Slack)(nil)
 
 // RunRef is the run id the buttons carry: "<workflow id>@<run id>".
 func RunRef(n contract.Notice) string { return n.WorkflowID + "@" + n.RunID }
 
 func (s *Slack) link(n contract.Notice) string {
-	return activities.RunLink(s.UIURL, s.Namespace, n.WorkflowID, n.RunID)
+	return contract.RunLink(s.UIURL, s.Namespace, n.WorkflowID, n.RunID)
 }
 
 func short(sha string) string {
@@ -138,7 +137,7 @@ func escaped(n contract.Notice) contract.Notice {
 	return n
 }
 
-// Post implements activities.Chat.
+// Post posts or edits the message of notice n.
 func (s *Slack) Post(ctx context.Context, n contract.Notice) (contract.MessageRef, error) {
 	n = escaped(n)
 	channel := n.Channel
@@ -198,13 +197,13 @@ func noticeKey(n contract.Notice) string { return RunRef(n) + "/" + string(n.Kin
 // duplicate is better than no message.
 func (s *Slack) postOnce(ctx context.Context, channel string, n contract.Notice, opts ...slack.MsgOption) (contract.MessageRef, error) {
 	key := noticeKey(n)
-	if activities.Retried(ctx) {
+	if attempt.Retried(ctx) {
 		ref, found, err := s.posted(ctx, channel, key)
 		if err == nil && found {
 			return ref, nil
 		}
 		if err != nil {
-			activities.Logger(ctx).Warn("cannot look for the message an earlier attempt may have posted (the bot needs channels:read and channels:history); posting it", "channel", channel, "error", err)
+			attempt.Logger(ctx).Warn("cannot look for the message an earlier attempt may have posted (the bot needs channels:read and channels:history); posting it", "channel", channel, "error", err)
 		}
 	}
 	opts = append(opts, slack.MsgOptionMetadata(slack.SlackMetadata{EventType: noticeEvent, EventPayload: map[string]any{"key": key}}))
@@ -265,9 +264,8 @@ var channelIDPattern = regexp.MustCompile(`^[CGD][A-Z0-9]{6,}$`)
 // approvals there are given with the CLI.
 type Webhook struct{ URL string }
 
-var _ activities.Chat = (*Webhook)(nil)
 
-// Post implements activities.Chat.
+// Post sends the notice n to the incoming webhook (it cannot edit what it sent).
 func (w *Webhook) Post(ctx context.Context, n contract.Notice) (contract.MessageRef, error) {
 	n = escaped(n)
 	var text string

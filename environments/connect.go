@@ -1,11 +1,11 @@
 package environments
 
 import (
-	"fmt"
 	"sync"
 
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/sluice-cd/sluice/deploy"
 )
 
 // Clusters connects to the clusters of one kubeconfig by context name and
@@ -47,24 +47,5 @@ func (cs *Clusters) Context(name string) (*Cluster, error) {
 }
 
 func (cs *Clusters) config(name string) (*rest.Config, error) {
-	if cs.InCluster && cs.Kubeconfig == "" {
-		if name != "" {
-			return nil, fmt.Errorf("context %q: this worker deploys only into the cluster it runs in (--in-cluster); run a worker with a kubeconfig that has the context to deploy there", name)
-		}
-		rc, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, fmt.Errorf("--in-cluster: %w (outside a pod, use --kubeconfig)", err)
-		}
-		return rc, nil
-	}
-	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
-		&clientcmd.ClientConfigLoadingRules{ExplicitPath: cs.Kubeconfig},
-		&clientcmd.ConfigOverrides{CurrentContext: name}).ClientConfig()
-	if err != nil {
-		if name != "" {
-			return nil, fmt.Errorf("kubeconfig %s, context %q: %w (the environment's context must be one of the kubeconfig's contexts)", cs.Kubeconfig, name, err)
-		}
-		return nil, fmt.Errorf("kubeconfig %s: %w", cs.Kubeconfig, err)
-	}
-	return rc, nil
+	return deploy.Config(cs.Kubeconfig, name, cs.InCluster)
 }

@@ -22,6 +22,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+
+	"github.com/sluice-cd/sluice/deploy"
 )
 
 // Cluster is where environments live.
@@ -36,12 +38,7 @@ type Cluster struct {
 
 // NewCluster connects to the cluster of cfg.
 func NewCluster(cfg *rest.Config) (*Cluster, error) {
-	cfg = rest.CopyConfig(cfg)
-	if cfg.QPS == 0 {
-		// client-go's default of 5 requests/s makes a rollout wait and a
-		// rollback crawl; a release makes bursts of small requests.
-		cfg.QPS, cfg.Burst = 50, 100
-	}
+	cfg = deploy.WithClientLimits(cfg)
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluice-cd/sluice/activities"
 	"github.com/sluice-cd/sluice/logstore"
 	"github.com/sluice-cd/sluice/runs"
 )
@@ -113,7 +112,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			}
 			// only the notifier's own line ends the log: a step printing the
 			// marker writes it behind its phase prefix ("build | ...")
-			if strings.HasPrefix(line, "sluice | "+activities.EndOfLog) {
+			if strings.HasPrefix(line, "sluice | "+logstore.EndOfLog) {
 				return
 			}
 			continue

@@ -136,3 +136,7 @@ func (w *lineWriter) Close() error {
 	}
 	return errors.Join(err, w.f.Close())
 }
+
+// EndOfLog is the prefix of the last line of every run's log (written by
+// the notice of the run's end); a reader that follows a log stops there.
+const EndOfLog = "run finished: "

@@ -8,7 +8,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/interceptor"
 
-	"github.com/sluice-cd/sluice/activities"
+	"github.com/sluice-cd/sluice/attempt"
 	"github.com/sluice-cd/sluice/metrics"
 )
 
@@ -35,9 +35,9 @@ type observeActivity struct {
 func (a *observeActivity) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
 	info := activity.GetInfo(ctx)
 	name := info.ActivityType.Name
-	log := a.o.log.With(append(activities.RunKeys(info.WorkflowExecution.ID, info.WorkflowExecution.RunID), "activity", name)...)
+	log := a.o.log.With(append(attempt.RunKeys(info.WorkflowExecution.ID, info.WorkflowExecution.RunID), "activity", name)...)
 	start := time.Now()
-	out, err := a.Next.ExecuteActivity(activities.WithLogger(ctx, log), in)
+	out, err := a.Next.ExecuteActivity(attempt.WithLogger(ctx, log), in)
 	d := time.Since(start)
 	if err != nil {
 		log.Warn("activity failed", "attempt", info.Attempt, "duration", d, "error", err)

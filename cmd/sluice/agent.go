@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/sluice-cd/sluice/chaos/agent"
+	"github.com/sluice-cd/sluice/deploy"
 )
 
 // AgentInterval is how often the node agent looks at its node's pods: the
@@ -27,7 +28,7 @@ func newAgentCmd(g *globals) *cobra.Command {
 			if node == "" {
 				return errors.New("--node is required (in the DaemonSet: SLUICE_NODE from spec.nodeName)")
 			}
-			rc, err := clusterConfig(kubeconfig)
+			rc, err := deploy.Config(kubeconfig, "", false)
 			if err != nil {
 				return err
 			}

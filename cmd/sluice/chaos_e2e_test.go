@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/sluice-cd/sluice/app"
 	"github.com/sluice-cd/sluice/chaos"
 	"github.com/sluice-cd/sluice/chaos/chaostest"
 	"github.com/sluice-cd/sluice/testenv"
@@ -149,6 +150,6 @@ func TestChaosExperiments(t *testing.T) {
 		w = e.start(workerArgs...)
 		started := time.Now()
 		poll.UntilWithin(t, 2*time.Minute, "the sweeper to restore the Deployment", restored)
-		t.Logf("restored %s after the worker came back (the TTL is 21s after injection, swept every %s)", time.Since(started).Round(time.Second), ChaosSweepInterval)
+		t.Logf("restored %s after the worker came back (the TTL is 21s after injection, swept every %s)", time.Since(started).Round(time.Second), app.ChaosSweepInterval)
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/sluice-cd/sluice/app"
 	"github.com/sluice-cd/sluice/metrics"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/telemetry"
@@ -65,12 +66,13 @@ func newRoot() *cobra.Command {
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&g.serverURL, "server", "http://localhost:8080", "Sluice HTTP server, for logs")
 	pf.StringVar(&g.token, "token", "", "API token of the Sluice HTTP server (default: read --token-file)")
-	pf.StringVar(&g.tokenFile, "token-file", filepath.Join(".sluice", DevTokenFile), "file holding the API token; `sluice dev` writes one to its data dir")
+	pf.StringVar(&g.tokenFile, "token-file", filepath.Join(".sluice", app.DevTokenFile), "file holding the API token; `sluice dev` writes one to its data dir")
 	pf.StringVar(&g.uiURL, "ui-url", "http://localhost:8233", "Temporal Web UI base URL, for links")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level of servers and workers: debug, info, warn, error")
 	g.conn.addFlags(pf)
 	root.AddCommand(
-		newDevCmd(g), newWorkerCmd(g), newServerCmd(g),
+		newDevCmd(g), newServeCmd(g, "worker", "Run a worker that executes pipeline workflows and their phases", true),
+		newServeCmd(g, "server", "Run the HTTP server (API, logs, webhooks) against a Temporal cluster", false),
 		newRunCmd(g), newStatusCmd(g), newListCmd(g), newLogsCmd(g),
 		newDecideCmd(g, true), newDecideCmd(g, false), newCancelCmd(g), newRetryCmd(g),
 		newLintCmd(g), newPoolCmd(g), newReleasesCmd(g), newRollbackCmd(g), newVerifyCmd(g), newChaosCmd(g), newAgentCmd(g),

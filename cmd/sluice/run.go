@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sluice-cd/sluice/activities"
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/gitsrc"
 	"github.com/sluice-cd/sluice/pipelines"
 	"github.com/sluice-cd/sluice/runs"
@@ -152,5 +152,5 @@ func short(sha string) string {
 }
 
 func (g *globals) uiLink(r runs.Ref) string {
-	return activities.RunLink(g.uiURL, g.namespace, r.WorkflowID, r.RunID)
+	return contract.RunLink(g.uiURL, g.namespace, r.WorkflowID, r.RunID)
 }

@@ -1,9 +1,14 @@
-package activities
+// Package attempt is what an activity attempt's context carries, for the
+// activities and for the adapters they call (chat, Git hosts): the run's
+// logger, set by the worker, and whether this attempt is a retry.
+package attempt
 
 import (
 	"context"
 	"log/slog"
 	"strings"
+
+	"go.temporal.io/sdk/activity"
 )
 
 type loggerKey struct{}
@@ -32,4 +37,12 @@ func RunKeys(workflowID, runID string) []any {
 		pipeline = p
 	}
 	return []any{"run", workflowID + "@" + runID, "pipeline", pipeline}
+}
+
+// Retried says whether this is a second or later attempt of an activity:
+// one that changes the world checks first whether an earlier attempt
+// already did, since a worker can die after the change and before Temporal
+// hears of it.
+func Retried(ctx context.Context) bool {
+	return activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt > 1
 }

@@ -1,0 +1,84 @@
+package app
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/sluice-cd/sluice/activities"
+	"github.com/sluice-cd/sluice/chat"
+	"github.com/sluice-cd/sluice/httpapi"
+	"github.com/sluice-cd/sluice/logstore"
+	"github.com/sluice-cd/sluice/runs"
+	"github.com/sluice-cd/sluice/webhooks"
+	"github.com/sluice-cd/sluice/worker"
+)
+
+// StartHTTP serves the API, the logs, and — as the configuration asks —
+// the Git webhooks, the Alertmanager hook and Slack's interactions, until
+// Close. It returns the address it listens on.
+func (a *App) StartHTTP(c client.Client) (string, error) {
+	logs, err := logstore.New(worker.LogDir(a.dir), nil)
+	if err != nil {
+		return "", err
+	}
+	rc := a.runsClient(c)
+	if rc.Signer, err = a.decisionKey(); err != nil {
+		return "", err
+	}
+	api := httpapi.New(rc, logs, a.log)
+	api.Tokens = map[string]httpapi.Client{}
+	for value, t := range a.cfg.Tokens() {
+		api.Tokens[value] = httpapi.Client{Name: t.Name, User: t.User}
+	}
+	if a.devToken != "" {
+		// single-user dev mode: whoever can read the data dir names the decider
+		api.Tokens[a.devToken] = httpapi.Client{Name: "dev", TrustAs: true}
+	}
+	if len(a.cfg.Repositories) > 0 {
+		(&webhooks.Receiver{Config: a.cfg, Start: &runs.PushStarter{Client: rc, Config: a.cfg}, Log: a.log, Metrics: a.metrics}).Register(api.Mux)
+	}
+	if am := a.cfg.Alertmanager; am != nil {
+		(&webhooks.Alertmanager{Token: am.TokenValue(), Deliver: rc, Log: a.log}).Register(api.Mux)
+	}
+	if sl := a.cfg.Slack; sl != nil && sl.SigningSecretValue() != "" {
+		(&chat.Interactions{SigningSecret: sl.SigningSecretValue(), Runs: rc, Slack: a.slack(), Log: a.log}).Register(api.Mux)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(a.opts.HTTPHost, strconv.Itoa(a.opts.HTTPPort)))
+	if err != nil {
+		return "", fmt.Errorf("HTTP port %d: %w (choose another with --http-port)", a.opts.HTTPPort, err)
+	}
+	a.serve(httpapi.NewHTTPServer(a.tracing.Handler(api)), ln, "http server")
+	return ln.Addr().String(), nil
+}
+
+func (a *App) runsClient(c client.Client) *runs.Client {
+	return &runs.Client{Temporal: c, Groups: a.cfg.ApproverGroups}
+}
+
+// chat is the Slack adapter, the incoming-webhook notifier, or nil.
+func (a *App) chat() activities.Chat {
+	sl := a.cfg.Slack
+	switch {
+	case sl == nil:
+		return nil
+	case sl.BotTokenValue() != "":
+		return a.slack()
+	case sl.IncomingWebhookURL() != "":
+		return &chat.Webhook{URL: sl.IncomingWebhookURL()}
+	}
+	return nil
+}
+
+func (a *App) slack() *chat.Slack {
+	sl := a.cfg.Slack
+	return chat.NewSlack(sl.BotTokenValue(), sl.APIURL, sl.Channel, a.opts.UIURL)
+}
+
+// the chat adapters are the worker's chat
+var (
+	_ activities.Chat = (*chat.Slack)(nil)
+	_ activities.Chat = (*chat.Webhook)(nil)
+)

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluice-cd/sluice/app"
+)
+
+func (s *serveFlags) addData(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&s.opts.DataDir, "data-dir", ".sluice", "directory for the Temporal database, workspaces and logs")
+	f.StringVar(&s.opts.ConfigFile, "config", "", "server configuration: repositories, webhook secrets, Slack, approver groups")
+	f.StringVar(&s.opts.StepUser, "step-user", "auto", "account local build steps run as: auto (UID 65532 when the worker is root), none (the worker's own: steps can read its secrets), or UID[:GID]")
+	f.StringVar(&s.opts.DecisionKey, "decision-key", "", "key with which the server vouches for approvers, shared by server and workers (default DATA_DIR/decision-key, made when missing)")
+	f.StringVar(&s.opts.StepHome, "step-home", "", "HOME of local build steps, where their caches live (default DATA_DIR/workspaces/.home)")
+	f.IntVar(&s.opts.StickyCache, "sticky-cache", app.DefaultStickyCache, "workflows the worker keeps in memory between their tasks (others replay their history when they next run)")
+	f.StringVar(&s.opts.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics (Sluice's and the Temporal SDK's) on this host:port at /metrics; empty: off")
+	f.StringVar(&s.opts.OTLP.Endpoint, "otlp-endpoint", "", "send OpenTelemetry traces (a run is one trace, webhook to production) by OTLP/gRPC to this host:port; empty: no tracing")
+	f.BoolVar(&s.opts.OTLP.Insecure, "otlp-insecure", false, "send traces without TLS (a collector on loopback or beside the pod)")
+}
+
+func (s *serveFlags) addHTTP(cmd *cobra.Command) {
+	cmd.Flags().IntVar(&s.opts.HTTPPort, "http-port", 8080, "port of the HTTP server (API, webhooks)")
+	cmd.Flags().StringVar(&s.opts.HTTPHost, "http-host", "127.0.0.1", "address the HTTP server binds")
+}
+
+func (s *serveFlags) addPlatform(cmd *cobra.Command) {
+	f, p := cmd.Flags(), &s.opts.Platform
+	f.StringVar(&p.BuildKitAddr, "buildkit-addr", "", "BuildKit daemon address for the bake phase (unix:///run/buildkit/buildkitd.sock)")
+	f.StringVar(&p.Registry, "registry", "", "image registry for bake and promote (127.0.0.1:5000)")
+	f.StringVar(&p.Kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig for deploy, integration and production")
+	f.BoolVar(&s.opts.InCluster, "in-cluster", false, "deploy, integration and production into the cluster this worker's pod runs in, with its service account (deploy/kubernetes/deployer grants the rights); instead of --kubeconfig")
+	f.StringSliceVar(&s.opts.RegistryEndpoints, "registry-endpoint", nil, "REGISTRY=HOST:PORT: reach the registry images name REGISTRY at HOST:PORT (names unchanged), e.g. a node-local 127.0.0.1:5000 from a pod; repeat or comma-separate")
+	f.StringVar(&s.opts.SigningKey, "signing-key", "", "cosign private key that signs baked images (default DATA_DIR/signing.key, made when missing; its public key beside it as .pub)")
+	f.StringVar(&s.opts.SigningPasswordFile, "signing-password-file", "", "file holding the signing key's password (else SLUICE_SIGNING_PASSWORD)")
+	f.StringVar(&p.VulnDB, "vulnerability-db", "", "directory of an OSV vulnerability database (entry files, osv.dev's per-ecosystem all.zip) for promote.scan; read again when a file in it changes")
+}
