@@ -11,6 +11,8 @@ package app
 import (
 	"log/slog"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/sluice-cd/sluice/activities"
 	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/metrics"
@@ -76,6 +78,7 @@ type App struct {
 	dir         string
 	cfg         *config.Config
 	metrics     *metrics.Metrics
+	sdkMetrics  client.MetricsHandler
 	tracing     *telemetry.Tracing
 	devToken    string
 	metricsAddr string
@@ -114,6 +117,9 @@ func (a *App) DataDir() string { return a.dir }
 // Metrics are the process's Prometheus metrics; the Temporal client gets
 // their SDK handler.
 func (a *App) Metrics() *metrics.Metrics { return a.metrics }
+
+// SDKMetrics records the Temporal client's metrics in Metrics' registry.
+func (a *App) SDKMetrics() client.MetricsHandler { return a.sdkMetrics }
 
 // Tracing is the process's tracer (a no-op without --otlp-endpoint).
 func (a *App) Tracing() *telemetry.Tracing { return a.tracing }

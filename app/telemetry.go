@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluice-cd/sluice/metrics"
+	"github.com/sluice-cd/sluice/metrics/sdkmetrics"
 	"github.com/sluice-cd/sluice/telemetry"
 )
 
@@ -16,6 +17,7 @@ import (
 // /metrics (and a worker's /healthz probe) when asked to.
 func (a *App) startTelemetry() error {
 	a.metrics = metrics.New()
+	a.sdkMetrics = sdkmetrics.New(a.metrics.Registry)
 	otlp := a.opts.OTLP
 	otlp.Service = a.opts.Service
 	var err error

@@ -16,7 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/sluice-cd/sluice/pool"
+	"github.com/sluice-cd/sluice/pool/poolspec"
 )
 
 // Providers Sluice receives webhooks from.
@@ -42,7 +42,7 @@ type Config struct {
 	APITokens []APIToken `yaml:"api_tokens"`
 	// Pools are the warm build-pod pools a spec's build.pool names; they
 	// need a cluster (--kubeconfig).
-	Pools []pool.Spec `yaml:"pools"`
+	Pools []poolspec.Spec `yaml:"pools"`
 	// Alertmanager, when set, accepts Alertmanager's notifications at
 	// POST /hooks/alertmanager for chaos experiments.
 	Alertmanager *Alertmanager `yaml:"alertmanager"`
@@ -77,13 +77,13 @@ type Alertmanager struct {
 func (a *Alertmanager) TokenValue() string { return a.token }
 
 // Pool returns the pool named name.
-func (c *Config) Pool(name string) (pool.Spec, bool) {
+func (c *Config) Pool(name string) (poolspec.Spec, bool) {
 	for _, p := range c.Pools {
 		if p.Name == name {
 			return p, true
 		}
 	}
-	return pool.Spec{}, false
+	return poolspec.Spec{}, false
 }
 
 // CheckPool says what is wrong with a spec's build.pool on this server:

@@ -1,6 +1,6 @@
 // Package metrics holds Sluice's Prometheus metrics: webhook deliveries,
-// finished runs, activity (phase and compensation) durations, warm pools,
-// and the Temporal SDK's own metrics through an SDK metrics handler. One
+// finished runs, activity (phase and compensation) durations and warm
+// pools; sdkmetrics adds the Temporal SDK's own to the same registry. One
 // Metrics is made per process and served on --metrics-addr.
 package metrics
 
@@ -26,8 +26,6 @@ type Metrics struct {
 	Activities *prometheus.HistogramVec
 	// PoolClaims observes how long claiming a warm build pod took.
 	PoolClaims *prometheus.HistogramVec
-
-	sdk *sdkMetrics
 }
 
 // New makes the metrics, with Go runtime and process collectors.
@@ -52,7 +50,6 @@ func New() *Metrics {
 	}
 	reg.MustRegister(m.WebhookDeliveries, m.RunsFinished, m.Activities, m.PoolClaims,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.sdk = newSDKMetrics(reg)
 	return m
 }
 

@@ -15,7 +15,6 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/sluice-cd/sluice/app"
-	"github.com/sluice-cd/sluice/metrics"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/telemetry"
 )
@@ -32,8 +31,9 @@ type globals struct {
 	logLevel        string
 	stdout          io.Writer
 	stderr          io.Writer
-	// metrics, when a server or worker made them, get the SDK's metrics.
-	metrics *metrics.Metrics
+	// sdkMetrics, when a server or worker made them, record the SDK's
+	// metrics.
+	sdkMetrics client.MetricsHandler
 	// conn is how to reach an external Temporal (TLS, API key).
 	conn temporalConn
 	// tracing, when a server or worker traces, gives the client its interceptor.
@@ -110,8 +110,8 @@ func (g *globals) dial(ctx context.Context) (client.Client, error) {
 		Namespace: g.namespace,
 		Logger:    sdklog.NewStructuredLogger(sdkLogger),
 	}
-	if g.metrics != nil {
-		opts.MetricsHandler = g.metrics.SDK()
+	if g.sdkMetrics != nil {
+		opts.MetricsHandler = g.sdkMetrics
 	}
 	if err := g.conn.apply(&opts); err != nil {
 		return nil, err

@@ -20,7 +20,7 @@ func (s *serveFlags) open(g *globals) (*app.App, error) {
 	if err != nil {
 		return nil, err
 	}
-	g.metrics, g.tracing = a.Metrics(), a.Tracing()
+	g.sdkMetrics, g.tracing = a.SDKMetrics(), a.Tracing()
 	return a, nil
 }
 

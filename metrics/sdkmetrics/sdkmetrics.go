@@ -1,4 +1,9 @@
-package metrics
+// Package sdkmetrics records the Temporal SDK's own metrics (requests,
+// polls, task latencies, workflow and activity counts) and Sluice's
+// workflow metrics, which reach it through the SDK, in a Prometheus
+// registry. It is apart from package metrics so that the packages that
+// count webhooks, runs and claims need not reach Temporal.
+package sdkmetrics
 
 import (
 	"maps"
@@ -11,10 +16,12 @@ import (
 	"go.temporal.io/sdk/client"
 )
 
-// SDK returns a Temporal SDK metrics handler that records the SDK's own
-// metrics (requests, polls, task latencies, workflow and activity counts)
-// in the registry under their own names (temporal_request, …).
-func (m *Metrics) SDK() client.MetricsHandler { return sdkHandler{m: m.sdk} }
+// New returns a Temporal SDK metrics handler that records the SDK's
+// metrics in reg under their own names (temporal_request, …). Make one per
+// registry: a second would find every name taken and record nothing.
+func New(reg prometheus.Registerer) client.MetricsHandler {
+	return sdkHandler{m: newSDKMetrics(reg)}
+}
 
 // sdkMetrics keeps one Prometheus vector per SDK metric name and label set.
 type sdkMetrics struct {
