@@ -3,10 +3,11 @@ GO        ?= go
 GOBIN     ?= $(shell $(GO) env GOPATH)/bin
 BIN       := bin/sluice
 WORKFLOWCHECK_VERSION := v0.6.0
+GOLANGCI_VERSION      := v2.15.0
 export PATH := $(GOBIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help build image test lint demo bench bench-start-dev faults fuzz schema histories tools clean platform-up platform-down platform-status platform-env platform-build
+.PHONY: help build image test unit lint demo bench bench-start-dev faults fuzz schema histories tools clean platform-up platform-down platform-status platform-env platform-build
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,11 +33,15 @@ test: ## run every test: unit, workflow, replay, fuzz seeds, end-to-end on the e
 	$(GO) test -count=1 -timeout 50m $(OTHER_PKGS)
 	$(GO) test -count=1 -timeout 15m $(NODE_PKGS)
 
-lint: tools ## gofmt, go vet, workflowcheck, package layers
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
+unit: ## the tests that need neither the platform nor the sluice binary (-short), with -race where make test uses it; minutes, not half an hour
+	$(GO) test -short -count=1 -race -timeout 10m $(RACE_PKGS)
+	$(GO) test -short -count=1 -timeout 10m $(OTHER_PKGS)
+
+lint: tools ## golangci-lint (depguard layers, staticcheck, errcheck, errorlint, vet, gofmt), workflowcheck, transitive layers, planted violations refused
+	golangci-lint run ./...
 	workflowcheck ./workflows/...
 	scripts/check-layers.sh
+	scripts/lint-plants.sh
 
 demo: build platform-up ## the sample app through all nine phases (with a chaos experiment) on the embedded server and the local platform, two blue-green releases and a rollback (DEMO=core: build, test, approval only)
 	./examples/demo.sh
@@ -72,8 +77,9 @@ schema: ## regenerate pipelines/schema.json from the spec types
 histories: ## record a replay history: make histories ONLY=<scenario> (never rewrite the old ones)
 	$(GO) test ./worker -run TestRecordHistories -record -record-only "$(ONLY)" -v
 
-tools: ## install workflowcheck
+tools: ## install workflowcheck and golangci-lint (pinned versions)
 	@command -v workflowcheck >/dev/null || $(GO) install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION)
+	@golangci-lint version 2>/dev/null | grep -q "version $(GOLANGCI_VERSION:v%=%)" || $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
 
 platform-build: ## build (once, cached by version) Kubernetes, etcd, BuildKit, registry and crane
 	testenv/platform/build.sh

@@ -101,7 +101,7 @@ func chooseNodes(ctx context.Context, t Target, kind, workflowID, node, zone str
 		return names, nil
 	case node != "":
 		if _, err := t.Client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{}); err != nil {
-			return nil, fmt.Errorf("%w: node %s: %v", ErrTarget, node, err)
+			return nil, fmt.Errorf("%w: node %s: %w", ErrTarget, node, err)
 		}
 		return []string{node}, nil
 	}

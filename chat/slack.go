@@ -47,7 +47,6 @@ func NewSlack(token, apiURL, channel, uiURL string) *Slack {
 	return &Slack{API: slack.New(token, opts...), Channel: channel, UIURL: uiURL}
 }
 
-
 // RunRef is the run id the buttons carry: "<workflow id>@<run id>".
 func RunRef(n contract.Notice) string { return n.WorkflowID + "@" + n.RunID }
 
@@ -263,7 +262,6 @@ var channelIDPattern = regexp.MustCompile(`^[CGD][A-Z0-9]{6,}$`)
 // and Rocket.Chat accept Slack's format, so notifications reach them too;
 // approvals there are given with the CLI.
 type Webhook struct{ URL string }
-
 
 // Post sends the notice n to the incoming webhook (it cannot edit what it sent).
 func (w *Webhook) Post(ctx context.Context, n contract.Notice) (contract.MessageRef, error) {

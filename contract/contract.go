@@ -41,6 +41,10 @@ var (
 	RetireRelease = Activity[ReleaseRef, Nothing]{"RetireRelease"}
 	// SendNotice records a notice in the run's log and posts it to chat.
 	SendNotice = Activity[Notice, MessageRef]{"Send"}
+	// StartPipeline starts or hands over a dispatched push to its branch's
+	// run (the Dispatch workflow's one activity; it needs a Temporal
+	// client, which workflows must not hold).
+	StartPipeline = Activity[Request, DispatchResult]{"StartPipeline"}
 	// SetCommitStatus reports the run's state on the pushed commit.
 	SetCommitStatus = Activity[StatusInput, Nothing]{"SetStatus"}
 	// ChaosObserve probes a chaos experiment's target for a while.

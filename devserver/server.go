@@ -182,7 +182,7 @@ func Start(o Options) (*Server, error) {
 		}))
 		ln, err := net.Listen("tcp", net.JoinHostPort(o.IP, strconv.Itoa(o.UIPort)))
 		if err != nil {
-			ts.Stop()
+			_ = ts.Stop()
 			return nil, fmt.Errorf("temporal UI port %d: %w (choose another with --ui-port)", o.UIPort, err)
 		}
 		ln.Close() // the UI server binds itself; this only turns a busy port into a clear error
@@ -202,7 +202,7 @@ func (s *Server) Stop() {
 	if s.ui != nil {
 		s.ui.Stop()
 	}
-	s.temporal.Stop()
+	_ = s.temporal.Stop()
 	release(s.picked...)
 }
 

@@ -49,7 +49,7 @@ func (c *Cluster) waitRollout(ctx context.Context, ns string, w Workload) error 
 	}()
 	err = wait(ctx)
 	if errors.Is(err, deploy.ErrJobFailed) {
-		return fmt.Errorf("%w: %v%s", ErrCannotRun, err, c.podProblems(context.WithoutCancel(ctx), ns, sel.String(), false))
+		return fmt.Errorf("%w: %v%s", ErrCannotRun, err, c.podProblems(context.WithoutCancel(ctx), ns, sel.String(), false)) //nolint:errorlint // only ErrCannotRun classifies it: the cause is text
 	}
 	if cause := context.Cause(ctx); err != nil && cause != nil && errors.Is(cause, ErrCannotRun) {
 		return cause

@@ -146,7 +146,7 @@ func (l *Local) Run(ctx context.Context, h Handle, c Command, out io.Writer) (Re
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	case <-ctx.Done():
 		l.killGroup(cmd.Process.Pid, waited)
-		err = <-waited
+		<-waited //nolint:errcheck // the command's own error says nothing more than ctx's
 		res := Result{ExitCode: -1, Duration: time.Since(start), TimedOut: errors.Is(ctx.Err(), context.DeadlineExceeded)}
 		if res.TimedOut {
 			return res, nil

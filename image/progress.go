@@ -14,7 +14,6 @@ type progressLog struct {
 	w             io.Writer
 	seen          map[string]bool
 	steps, cached int
-	names         map[string]string
 }
 
 func (p *progressLog) write(st *bkclient.SolveStatus) {

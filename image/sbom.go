@@ -264,7 +264,7 @@ func (v *Verifier) VerifiedSBOM(ctx context.Context, repository, digest string) 
 		SigVerifier: v.v, IgnoreTlog: true, IgnoreSCT: true, RegistryClientOpts: remoteOptions(ctx),
 	})
 	if err != nil {
-		return SBOM{}, fmt.Errorf("%w: the SBOM of %s: %v", ErrUntrusted, ref, err)
+		return SBOM{}, fmt.Errorf("%w: the SBOM of %s: %v", ErrUntrusted, ref, err) //nolint:errorlint // only ErrUntrusted classifies it: the cause is text
 	}
 	for _, a := range atts {
 		payload, err := a.Payload()

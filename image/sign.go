@@ -204,7 +204,7 @@ func (v *Verifier) Verify(ctx context.Context, repository, digest, commit string
 		RegistryClientOpts: remoteOptions(ctx),
 	})
 	if err != nil {
-		return "", fmt.Errorf("%w: %s: %v", ErrUntrusted, ref, err)
+		return "", fmt.Errorf("%w: %s: %v", ErrUntrusted, ref, err) //nolint:errorlint // only ErrUntrusted classifies it: the cause is text
 	}
 	var seen []string
 	for _, s := range sigs {

@@ -84,7 +84,7 @@ func (x *Executor) Run(ctx context.Context, h executor.Handle, c executor.Comman
 	}
 	if err := x.Pool.Renew(ctx, h.Pod, h.Claim); err != nil {
 		if errors.Is(err, ErrLeaseLost) {
-			return executor.Result{}, fmt.Errorf("%w: %v", executor.ErrWorkspaceGone, err)
+			return executor.Result{}, fmt.Errorf("%w: %v", executor.ErrWorkspaceGone, err) //nolint:errorlint // only ErrWorkspaceGone classifies it: the cause is text
 		}
 		return executor.Result{}, err
 	}

@@ -1,8 +1,6 @@
 package pool
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -11,7 +9,6 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/sluice-cd/sluice/deploy"
-	"github.com/sluice-cd/sluice/executor"
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
 )
 
@@ -26,7 +23,6 @@ import (
 func BenchmarkPhaseClientLimits(b *testing.B) {
 	e := newEnv(b)
 	repo, commit := gitsrctest.Repo(b, "../examples/hello", "")
-	ctx := context.Background()
 	variant := func(name string, cfg *rest.Config) *Executor {
 		cs, err := kubernetes.NewForConfig(cfg)
 		if err != nil {
@@ -55,20 +51,7 @@ func BenchmarkPhaseClientLimits(b *testing.B) {
 		for v := range variants {
 			x := variants[v].x
 			e.waitIdle(kept[v], 1) // with e's client: the wait costs the variant's none
-			start := time.Now()
-			h, err := x.Prepare(ctx, executor.Checkout{Key: fmt.Sprintf("run-%d", i), CloneURL: repo, Commit: commit}, executor.Handle{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			for range 2 { // build, test
-				if res, err := x.Run(ctx, h, executor.Command{Script: "true"}, &bytes.Buffer{}); err != nil || res.ExitCode != 0 {
-					b.Fatal(res, err)
-				}
-			}
-			if err := x.Release(ctx, h); err != nil {
-				b.Fatal(err)
-			}
-			variants[v].times = append(variants[v].times, time.Since(start))
+			variants[v].times = append(variants[v].times, twoPhases(b, x, fmt.Sprintf("run-%d", i), repo, commit))
 		}
 	}
 	d, l := quantile(variants[0].times, 0.5)/2, quantile(variants[1].times, 0.5)/2

@@ -8,18 +8,14 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 
-	"github.com/sluice-cd/sluice/webhooks"
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/workflows"
 )
 
 // DeliverAlert signals an Alertmanager notification to every running Chaos
 // workflow (webhooks.AlertDeliverer); each experiment keeps what concerns
 // it. An experiment that closed meanwhile is skipped.
-func (c *Client) DeliverAlert(ctx context.Context, n webhooks.AlertNotification) (int, error) {
-	sig := workflows.AlertNotification{Receiver: n.Receiver, Status: n.Status, GroupKey: n.GroupKey}
-	for _, a := range n.Alerts {
-		sig.Alerts = append(sig.Alerts, workflows.Alert{Name: a.Labels["alertname"], Status: a.Status, Labels: a.Labels, StartsAt: a.StartsAt})
-	}
+func (c *Client) DeliverAlert(ctx context.Context, sig contract.AlertNotification) (int, error) {
 	delivered := 0
 	var token []byte
 	for {

@@ -315,8 +315,13 @@ func TestPlatformPrometheus(t *testing.T) {
 	if b, err := os.ReadFile(os.Getenv("SLUICE_ALERTMANAGER_TOKEN_FILE")); err != nil || len(b) < 16 {
 		t.Fatalf("Alertmanager's token for Sluice: %d bytes, %v", len(b), err)
 	}
-	if resp, err := http.Get(am + "/-/ready"); err != nil || resp.StatusCode != 200 {
+	resp, err := http.Get(am + "/-/ready")
+	if err != nil {
 		t.Fatalf("Alertmanager not ready: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("Alertmanager not ready: %s", resp.Status)
 	}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "metrics",
 		Annotations: map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": "8080"}},

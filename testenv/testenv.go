@@ -98,8 +98,12 @@ func (p *Platform) Connect(tb testing.TB) (*rest.Config, *kubernetes.Clientset) 
 
 // Require returns the platform, or ends the test: under CI a missing
 // platform fails it (CI must never pass by skipping); elsewhere it skips.
+// With -short (make unit) it skips: those tests run in make test.
 func Require(tb testing.TB) *Platform {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("-short: tests on the platform run in make test")
+	}
 	p, err := Find()
 	if err == nil {
 		return p

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/sluice-cd/sluice/contract"
 )
 
 // AlertNotification is one Alertmanager webhook notification (payload
@@ -34,7 +36,17 @@ type Alert struct {
 // AlertDeliverer hands a notification to every chaos experiment that is
 // running and says how many got it.
 type AlertDeliverer interface {
-	DeliverAlert(ctx context.Context, n AlertNotification) (int, error)
+	DeliverAlert(ctx context.Context, n contract.AlertNotification) (int, error)
+}
+
+// Signal is the notification as chaos experiments receive it: each
+// alert named by its alertname label.
+func (n AlertNotification) Signal() contract.AlertNotification {
+	sig := contract.AlertNotification{Receiver: n.Receiver, Status: n.Status, GroupKey: n.GroupKey}
+	for _, a := range n.Alerts {
+		sig.Alerts = append(sig.Alerts, contract.Alert{Name: a.Labels["alertname"], Status: a.Status, Labels: a.Labels, StartsAt: a.StartsAt})
+	}
+	return sig
 }
 
 // Alertmanager receives Alertmanager's notifications at POST
@@ -77,7 +89,7 @@ func (a *Alertmanager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("unsupported notification (version %q, status %q): Sluice reads Alertmanager's webhook payload version 4", n.Version, n.Status), http.StatusBadRequest)
 		return
 	}
-	count, err := a.Deliver.DeliverAlert(r.Context(), n)
+	count, err := a.Deliver.DeliverAlert(r.Context(), n.Signal())
 	if err != nil {
 		// Alertmanager retries a notification that was not accepted.
 		a.Log.Error("alertmanager notification not delivered", "receiver", n.Receiver, "error", err)

@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/sluice-cd/sluice/contract"
 )
 
 // payload is a notification as Alertmanager 0.25 sends it (webhook
@@ -16,11 +18,11 @@ import (
 const payload = `{"receiver":"oncall","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"HelloErrors","namespace":"hello","severity":"page"},"annotations":{"summary":"hello answers 5xx"},"startsAt":"2026-12-01T10:00:01.5Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prometheus/graph","fingerprint":"a1b2c3"}],"groupLabels":{"alertname":"HelloErrors"},"commonLabels":{"alertname":"HelloErrors","severity":"page"},"commonAnnotations":{},"externalURL":"http://alertmanager:9093","version":"4","groupKey":"{}:{alertname=\"HelloErrors\"}","truncatedAlerts":0}`
 
 type fakeDeliverer struct {
-	got []AlertNotification
+	got []contract.AlertNotification
 	err error
 }
 
-func (f *fakeDeliverer) DeliverAlert(_ context.Context, n AlertNotification) (int, error) {
+func (f *fakeDeliverer) DeliverAlert(_ context.Context, n contract.AlertNotification) (int, error) {
 	f.got = append(f.got, n)
 	return 2, f.err
 }

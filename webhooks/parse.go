@@ -53,7 +53,7 @@ func branchOf(ref string) (string, error) {
 	return b, nil
 }
 
-func malformed(err error) error { return fmt.Errorf("%w: %v", ErrMalformed, err) }
+func malformed(err error) error { return fmt.Errorf("%w: %w", ErrMalformed, err) }
 
 // ParseGitHub reads a GitHub push or pull_request event.
 func ParseGitHub(event string, body []byte) (*Push, error) {

@@ -80,7 +80,7 @@ func newStack(tb testing.TB) *stack {
 	logs, _ := logstore.New(tb.TempDir(), nil)
 	log := slog.New(slog.NewTextHandler(s.log, nil))
 	api := httpapi.New(rc, logs, log)
-	(&webhooks.Receiver{Config: cfg, Start: &runs.PushStarter{Client: rc, Config: cfg}, Log: log, MaxBody: 64 << 10}).Register(api.Mux)
+	(&webhooks.Receiver{Config: cfg, Start: &webhooks.Pushes{Config: cfg, Dispatch: rc}, Log: log, MaxBody: 64 << 10}).Register(api.Mux)
 	srv := httptest.NewServer(api)
 	tb.Cleanup(srv.Close)
 	s.url = srv.URL

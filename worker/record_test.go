@@ -157,7 +157,7 @@ func sendAlert(t *testing.T, c client.Client) {
 		n, err := (&runs.Client{Temporal: c}).DeliverAlert(context.Background(), webhooks.AlertNotification{
 			Receiver: "oncall", Status: "firing", GroupKey: `{}:{alertname="HelloInstanceDown"}`, Version: "4",
 			Alerts: []webhooks.Alert{{Status: "firing", Labels: map[string]string{"alertname": "HelloInstanceDown"}}},
-		})
+		}.Signal())
 		return err == nil && n > 0
 	})
 }

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 
-	sdkactivity "go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -164,7 +163,7 @@ func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *lo
 	w.RegisterWorkflow(workflows.Chaos)
 	if cfg.Runs != nil {
 		d := &runs.Dispatcher{Client: cfg.Runs}
-		w.RegisterActivityWithOptions(d.StartPipeline, sdkactivity.RegisterOptions{Name: workflows.ActivityStartPipeline})
+		bind.Activity(w, contract.StartPipeline, d.StartPipeline)
 	}
 	steps := &activities.Steps{Exec: exec, Pools: cfg.Pools, Logs: logs}
 	platform := cfg.Platform

@@ -7,12 +7,9 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
-)
 
-// ActivityStartPipeline is the activity Dispatch runs; it is implemented by
-// runs.Dispatcher (registered under this name) because starting a workflow
-// needs a Temporal client, which this package must not hold.
-const ActivityStartPipeline = "StartPipeline"
+	"github.com/sluice-cd/sluice/contract"
+)
 
 // DispatchWorkflowID is the ID of the Dispatch workflow of one pushed commit
 // on one branch. Temporal refuses a second workflow with the same ID for as
@@ -26,11 +23,7 @@ func DispatchWorkflowID(provider, repo, branch, commit string) string {
 }
 
 // DispatchResult says what happened to the delivery's push.
-type DispatchResult struct {
-	WorkflowID string `json:"workflow_id"`
-	RunID      string `json:"run_id,omitempty"`
-	Action     string `json:"action"`
-}
+type DispatchResult = contract.DispatchResult
 
 // Dispatch durably hands one webhook push to its branch's pipeline: it is
 // started as soon as the delivery is accepted and retries the start until
@@ -45,7 +38,5 @@ func Dispatch(ctx workflow.Context, req Request) (DispatchResult, error) {
 			MaximumInterval:    time.Minute,
 		},
 	})
-	var res DispatchResult
-	err := workflow.ExecuteActivity(ctx, ActivityStartPipeline, req).Get(ctx, &res)
-	return res, err
+	return call(ctx, contract.StartPipeline, req)
 }

@@ -24,23 +24,14 @@ const (
 	SignalAlert = "alert"
 )
 
-// AlertNotification is one notification Alertmanager sent (its webhook
-// payload, reduced to what an experiment judges).
-type AlertNotification struct {
-	Receiver string `json:"receiver"`
-	// Status is "firing" or "resolved"; GroupKey identifies the alert group.
-	Status   string  `json:"status"`
-	GroupKey string  `json:"group_key"`
-	Alerts   []Alert `json:"alerts"`
-}
-
-// Alert is one alert of a notification.
-type Alert struct {
-	Name     string            `json:"name"`
-	Status   string            `json:"status"`
-	Labels   map[string]string `json:"labels"`
-	StartsAt time.Time         `json:"starts_at"`
-}
+// AlertNotification and Alert are contract's: the Alertmanager receiver
+// makes them without Temporal.
+type (
+	// AlertNotification is one notification Alertmanager sent.
+	AlertNotification = contract.AlertNotification
+	// Alert is one alert of a notification.
+	Alert = contract.Alert
+)
 
 // Decision is the payload of the approve and reject updates.
 type Decision struct {

@@ -16,7 +16,7 @@ const (
 	// could reach the host after the first "running".
 	commitStatusQueued = 1
 	// commitStatusOrdered (2) starts with the first phase's "running".
-	commitStatusOrdered = 2
+	commitStatusOrdered = 2 //nolint:unused // recorded in older histories; named so the list of versions is whole
 	// commitStatusAwaited (3) also lets the progress updates land (for at
 	// most progressGrace) before the final status is sent, so a late
 	// "running" can never overwrite the result on the host.

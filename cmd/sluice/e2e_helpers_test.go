@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -40,7 +41,7 @@ func sluiceBin(t testing.TB) string {
 		binPath = filepath.Join(dir, "sluice")
 		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+			binErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if binErr != nil {
@@ -73,6 +74,9 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: end-to-end tests of the sluice binary run in make test")
+	}
 	dir := t.TempDir()
 	// as root, build steps run as the step user, who must pass through the
 	// data dir's parent (sluice makes the data dir itself 0711)
@@ -202,8 +206,8 @@ func (e *env) sluice(args ...string) (string, string, int) {
 	err := cmd.Run()
 	code := 0
 	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
 			e.t.Fatalf("sluice %v: %v", args, err)
 		}
 		code = ee.ExitCode()

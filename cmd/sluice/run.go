@@ -4,17 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sluice-cd/sluice/contract"
-	"github.com/sluice-cd/sluice/gitsrc"
-	"github.com/sluice-cd/sluice/pipelines"
+	"github.com/sluice-cd/sluice/request"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/workflows"
 )
@@ -70,78 +65,19 @@ func newRunCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// buildRequest resolves the commit, reads and checks the spec at that commit
-// and describes the push. A bad spec stops here, before anything starts.
+// buildRequest builds the request of a manual run (on.branches does not
+// apply) with the request builder every door uses. A bad spec stops
+// here, before anything starts.
 func buildRequest(ctx context.Context, repo, ref, commit, name string) (workflows.Request, error) {
-	cloneURL := repo
-	if !gitsrc.IsRemote(repo) {
-		abs, err := filepath.Abs(strings.TrimPrefix(repo, "file://"))
-		if err != nil {
-			return workflows.Request{}, err
-		}
-		if _, err := os.Stat(abs); err != nil {
-			return workflows.Request{}, fmt.Errorf("repository %s: %w", repo, err)
-		}
-		cloneURL = abs
+	req, err := (&request.Builder{}).Build(ctx, request.Source{
+		Repo: name, CloneURL: repo, Branch: ref, Commit: commit, Manual: true,
+	})
+	var invalid *request.Invalid
+	if errors.As(err, &invalid) {
+		return workflows.Request{}, exitError{code: 1, msg: invalid.Error()}
 	}
-	if name == "" {
-		name = repoName(cloneURL)
-	}
-	var err error
-	if commit == "" {
-		if commit, err = gitsrc.Resolve(ctx, cloneURL, ref); err != nil {
-			return workflows.Request{}, fmt.Errorf("resolve %s: %w", ref, err)
-		}
-	} else if full, err := gitsrc.Resolve(ctx, cloneURL, commit); err == nil {
-		commit = full
-	}
-	data, info, err := gitsrc.ReadFile(ctx, cloneURL, ref, commit, pipelines.FileName)
-	if err != nil {
-		if errors.Is(err, gitsrc.ErrNotFound) {
-			return workflows.Request{}, fmt.Errorf("%w: add a %s to the repository (see `sluice lint --help`)", err, pipelines.FileName)
-		}
-		return workflows.Request{}, err
-	}
-	spec, err := pipelines.Parse(pipelines.FileName, data, lastElem(name))
-	if err != nil {
-		return workflows.Request{}, exitError{code: 1, msg: fmt.Sprintf("%s at %s is invalid; nothing was started:\n%v", pipelines.FileName, short(commit), err)}
-	}
-	push := workflows.Push{
-		Repo: name, CloneURL: cloneURL, Branch: ref, Commit: commit,
-		Author: info.AuthorEmail, AuthorIDs: nonEmpty(info.AuthorEmail, info.AuthorName),
-		DeliveryID: fmt.Sprintf("cli-%s-%d", short(commit), time.Now().UnixNano()),
-		Message:    firstLine(info.Message),
-	}
-	return workflows.Request{Push: push, Spec: *spec}, nil
-}
-
-// repoName derives "acme/hello" from a URL or "hello" from a path.
-func repoName(cloneURL string) string {
-	if gitsrc.IsRemote(cloneURL) {
-		if u, err := url.Parse(cloneURL); err == nil {
-			return strings.TrimSuffix(strings.Trim(u.Path, "/"), ".git")
-		}
-	}
-	return strings.TrimSuffix(filepath.Base(cloneURL), ".git")
-}
-
-func lastElem(name string) string { return name[strings.LastIndex(name, "/")+1:] }
-
-func nonEmpty(vals ...string) []string {
-	var out []string
-	for _, v := range vals {
-		if v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
+	req.Push.DeliveryID = fmt.Sprintf("cli-%s-%d", short(req.Push.Commit), time.Now().UnixNano())
+	return req, err
 }
 
 func short(sha string) string {

@@ -1,0 +1,38 @@
+package contract
+
+import "github.com/sluice-cd/sluice/pipelines"
+
+// Push is one Git push that asks for a run.
+type Push struct {
+	// Repo is the repository's name as Sluice knows it, like "acme/hello".
+	Repo string `json:"repo"`
+	// CloneURL is a local path, file://, or http(s) URL the worker can clone.
+	CloneURL string `json:"clone_url"`
+	Branch   string `json:"branch"`
+	Commit   string `json:"commit"`
+	// Author is the commit author (email or username).
+	Author string `json:"author,omitempty"`
+	// AuthorIDs are every identity of the author (email, username, chat id):
+	// none of them may approve the run.
+	AuthorIDs []string `json:"author_ids,omitempty"`
+	// PusherIDs are every identity of the account that pushed: it may not
+	// approve either (a committer can write any author into a commit).
+	PusherIDs []string `json:"pusher_ids,omitempty"`
+	// DeliveryID identifies the webhook delivery or CLI request; a push
+	// with a DeliveryID already seen by the branch's run is ignored.
+	DeliveryID string `json:"delivery_id,omitempty"`
+	Message    string `json:"message,omitempty"`
+}
+
+// Request is a push together with the spec read from its commit.
+type Request struct {
+	Push Push           `json:"push"`
+	Spec pipelines.Spec `json:"spec"`
+}
+
+// DispatchResult says what happened to a delivery's push.
+type DispatchResult struct {
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id,omitempty"`
+	Action     string `json:"action"`
+}

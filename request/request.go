@@ -1,0 +1,203 @@
+// Package request turns a push — from a webhook, the CLI, the API, a retry
+// or a schedule — into the one Request a run starts from: the commit
+// resolved, the spec read from it and checked against the server's
+// configuration, the author's and pusher's identities gathered. Every door
+// builds its request here, so every door follows the same rules. Nothing
+// here knows Temporal or HTTP; the doors map the errors to their answers.
+package request
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sluice-cd/sluice/config"
+	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/gitsrc"
+	"github.com/sluice-cd/sluice/pipelines"
+)
+
+// Source is what asks for a run.
+type Source struct {
+	// Repo is the repository's name as Sluice shows it ("acme/hello");
+	// empty: derived from CloneURL.
+	Repo string
+	// CloneURL is a local path, file:// or http(s) URL.
+	CloneURL string
+	Branch   string
+	// Commit is a full or abbreviated SHA; empty: the branch's head.
+	Commit string
+	// The commit's author as the door knows it; empty: read from the commit.
+	AuthorName, AuthorEmail, AuthorUsername string
+	// The account that pushed, when the door knows it.
+	Pusher, PusherEmail string
+	// DeliveryID identifies the delivery or request, for deduplication.
+	DeliveryID string
+	// Message is the commit message; empty: read from the commit.
+	Message string
+	// Manual is a run asked for by a person (`sluice run`): the spec's
+	// on.branches does not apply.
+	Manual bool
+}
+
+// Invalid is a push whose spec cannot run: missing, malformed, or asking
+// for what the server does not have. Nothing was started.
+type Invalid struct {
+	Commit string
+	Err    error
+}
+
+func (e *Invalid) Error() string {
+	return fmt.Sprintf("%s at %s is invalid; nothing was started:\n%v", pipelines.FileName, short(e.Commit), e.Err)
+}
+
+func (e *Invalid) Unwrap() error { return e.Err }
+
+// Ignored is a push the spec does not run (its branch is not in
+// on.branches); the text is the reason.
+type Ignored string
+
+func (i Ignored) Error() string { return string(i) }
+
+// Builder builds requests. The zero value reads specs without a time
+// limit and knows no server configuration (a CLI's view).
+type Builder struct {
+	// Config is the server's configuration: pools a spec may name,
+	// identities linked to a Git author. Nil: an empty one.
+	Config *config.Config
+	// ReadTimeout bounds resolving the commit and reading the spec (a Git
+	// host gives up on a webhook after 10 s); zero: no bound beyond ctx.
+	ReadTimeout time.Duration
+}
+
+// Build resolves the commit, reads and checks the spec at that commit and
+// describes the push. A bad spec is an *Invalid; a push the spec does not
+// run is an Ignored; anything else is the repository's failure.
+func (b *Builder) Build(ctx context.Context, src Source) (contract.Request, error) {
+	cfg := b.Config
+	if cfg == nil {
+		cfg = &config.Config{}
+	}
+	if b.ReadTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.ReadTimeout)
+		defer cancel()
+	}
+	cloneURL, err := CloneURL(src.CloneURL)
+	if err != nil {
+		return contract.Request{}, err
+	}
+	name := src.Repo
+	if name == "" {
+		name = RepoName(cloneURL)
+	}
+	commit, err := resolve(ctx, cloneURL, src.Branch, src.Commit)
+	if err != nil {
+		return contract.Request{}, err
+	}
+	data, info, err := gitsrc.ReadFile(ctx, cloneURL, src.Branch, commit, pipelines.FileName)
+	if errors.Is(err, gitsrc.ErrNotFound) {
+		return contract.Request{}, &Invalid{Commit: commit, Err: fmt.Errorf("%w: add a %s to the repository (see `sluice lint --help`)", err, pipelines.FileName)}
+	}
+	if err != nil {
+		return contract.Request{}, fmt.Errorf("read %s: %w", pipelines.FileName, err)
+	}
+	spec, err := pipelines.Parse(pipelines.FileName, data, path.Base(name))
+	if err != nil {
+		return contract.Request{}, &Invalid{Commit: commit, Err: err}
+	}
+	if err := cfg.CheckPool(spec.Pool()); err != nil {
+		return contract.Request{}, &Invalid{Commit: commit, Err: err}
+	}
+	if !src.Manual && !spec.Triggers(src.Branch) {
+		return contract.Request{}, Ignored("branch " + src.Branch + " is not in on.branches")
+	}
+	author := firstOf(src.AuthorEmail, src.AuthorUsername, info.AuthorEmail)
+	authorName := firstOf(src.AuthorName, info.AuthorName)
+	if src.AuthorEmail == "" && src.AuthorUsername == "" {
+		src.AuthorEmail = info.AuthorEmail
+	}
+	return contract.Request{Spec: *spec, Push: contract.Push{
+		Repo: name, CloneURL: cloneURL, Branch: src.Branch, Commit: commit, Author: author,
+		AuthorIDs:  cfg.AuthorIDs(src.AuthorEmail, src.AuthorUsername, authorName),
+		PusherIDs:  cfg.AuthorIDs(src.Pusher, src.PusherEmail),
+		DeliveryID: src.DeliveryID, Message: firstLine(firstOf(src.Message, info.Message)),
+	}}, nil
+}
+
+// CloneURL is repo as a worker clones it: a remote URL unchanged, a local
+// path (or file:// URL) made absolute and checked to exist.
+func CloneURL(repo string) (string, error) {
+	if gitsrc.IsRemote(repo) {
+		return repo, nil
+	}
+	if repo == "" {
+		return "", errors.New("no repository: name a local path, file:// or http(s) URL")
+	}
+	abs, err := filepath.Abs(strings.TrimPrefix(repo, "file://"))
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return "", fmt.Errorf("repository %s: %w", repo, err)
+	}
+	return abs, nil
+}
+
+// RepoName derives "acme/hello" from a URL or "hello" from a path.
+func RepoName(cloneURL string) string {
+	if gitsrc.IsRemote(cloneURL) {
+		if u, err := url.Parse(cloneURL); err == nil {
+			return strings.TrimSuffix(strings.Trim(u.Path, "/"), ".git")
+		}
+	}
+	return strings.TrimSuffix(filepath.Base(cloneURL), ".git")
+}
+
+// resolve is the full SHA of commit, or of the branch's head when commit
+// is empty. A full SHA is taken as it is: a webhook names one, and asking
+// the Git host again would only slow its answer.
+func resolve(ctx context.Context, cloneURL, branch, commit string) (string, error) {
+	if commit == "" {
+		sha, err := gitsrc.Resolve(ctx, cloneURL, branch)
+		if err != nil {
+			return "", fmt.Errorf("resolve %s: %w", branch, err)
+		}
+		return sha, nil
+	}
+	if len(commit) < 40 {
+		if full, err := gitsrc.Resolve(ctx, cloneURL, commit); err == nil {
+			return full, nil
+		}
+	}
+	return commit, nil
+}
+
+func firstOf(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}

@@ -1,0 +1,70 @@
+package webhooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/sluice-cd/sluice/config"
+	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/request"
+)
+
+// SpecReadTimeout bounds reading .sluice.yml while a webhook waits: Git
+// hosts give up on a delivery after 10 s.
+const SpecReadTimeout = 8 * time.Second
+
+// Dispatcher records an accepted push durably, at most once per push of a
+// commit to a branch; the run starts from that record.
+// Implementations are safe for concurrent use.
+type Dispatcher interface {
+	// Dispatch records req. duplicate says the push was recorded before
+	// (a redelivery or a replay); id names the record either way.
+	Dispatch(ctx context.Context, provider string, req contract.Request) (id string, duplicate bool, err error)
+}
+
+// Pushes is the Starter of a server: it builds the push's request with the
+// request builder every door uses (so a broken spec is answered at once
+// and starts nothing) and dispatches it.
+type Pushes struct {
+	// Config is the server's configuration (pools, linked identities).
+	Config   *config.Config
+	Dispatch Dispatcher
+}
+
+var _ Starter = (*Pushes)(nil)
+
+// StartPush implements Starter.
+func (s *Pushes) StartPush(ctx context.Context, repo *config.Repository, p Push) (Outcome, error) {
+	b := &request.Builder{Config: s.Config, ReadTimeout: SpecReadTimeout}
+	req, err := b.Build(ctx, Source(repo, p))
+	var invalid *request.Invalid
+	var ignored request.Ignored
+	switch {
+	case errors.As(err, &invalid):
+		return Outcome{Status: http.StatusUnprocessableEntity, Result: "invalid", Detail: invalid.Err.Error()}, nil
+	case errors.As(err, &ignored):
+		return Outcome{Status: http.StatusOK, Result: "ignored", Detail: ignored.Error()}, nil
+	case err != nil:
+		return Outcome{}, err
+	}
+	id, duplicate, err := s.Dispatch.Dispatch(ctx, p.Provider, req)
+	switch {
+	case err != nil:
+		return Outcome{}, fmt.Errorf("record delivery: %w", err)
+	case duplicate:
+		return Outcome{Status: http.StatusOK, Result: "duplicate", Detail: fmt.Sprintf("commit %s of branch %s was already accepted (delivery %s is a redelivery or a replay)", p.Commit, p.Branch, p.DeliveryID), Dispatch: id}, nil
+	}
+	return Outcome{Status: http.StatusAccepted, Result: "accepted", Detail: fmt.Sprintf("run of %s@%s", p.Branch, p.Commit), Dispatch: id}, nil
+}
+
+// Source is what a verified push of repo asks the request builder for.
+func Source(repo *config.Repository, p Push) request.Source {
+	return request.Source{
+		Repo: p.Repo, CloneURL: repo.CloneURL, Branch: p.Branch, Commit: p.Commit,
+		AuthorName: p.AuthorName, AuthorEmail: p.AuthorEmail, AuthorUsername: p.AuthorUsername,
+		Pusher: p.Pusher, PusherEmail: p.PusherEmail, DeliveryID: p.DeliveryID, Message: p.Message,
+	}
+}
