@@ -29,9 +29,11 @@ OTHER_PKGS = $(shell $(GO) list ./... | grep -vE '/($(subst $(space),|,$(RACE_DI
 space := $(empty) $(empty)
 
 test: ## run every test: unit, workflow, replay, fuzz seeds, end-to-end on the embedded Temporal server and the local platform; -race where affordable
-	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
-	$(GO) test -count=1 -timeout 50m $(OTHER_PKGS)
-	$(GO) test -count=1 -timeout 15m $(NODE_PKGS)
+	@rm -f bin/test-times
+	scripts/gotest.sh -count=1 -race -timeout 20m $(RACE_PKGS)
+	scripts/gotest.sh -count=1 -timeout 50m $(OTHER_PKGS)
+	scripts/gotest.sh -count=1 -timeout 15m $(NODE_PKGS)
+	@scripts/gotest.sh --slowest 10
 
 unit: ## the tests that need neither the platform nor the sluice binary (-short), with -race where make test uses it; minutes, not half an hour
 	$(GO) test -short -count=1 -race -timeout 10m $(RACE_PKGS)
