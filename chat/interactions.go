@@ -60,7 +60,9 @@ func (h *Interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid request signature", http.StatusUnauthorized)
 		return
 	}
-	if !h.replays.first(r.Header.Get("X-Slack-Signature"), time.Now()) {
+	// keyed by the signature's value, not its spelling: the verifier
+	// accepts the hex in either case
+	if !h.replays.first(strings.ToLower(strings.TrimSpace(r.Header.Get("X-Slack-Signature"))), time.Now()) {
 		// a captured request sent again within the signature window
 		h.Log.Warn("slack interaction refused: replayed request", "remote", r.RemoteAddr)
 		http.Error(w, "request already handled", http.StatusConflict)

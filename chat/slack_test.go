@@ -300,6 +300,15 @@ func TestSignedApproveClickCompletesTheRun(t *testing.T) {
 			t.Fatalf("replay status %d, want 409", code)
 		}
 	}
+	// the verifier takes the hex in any case: so must the replay cache
+	sig := hb.Get("X-Slack-Signature")
+	for _, variant := range []string{"v0=" + strings.ToUpper(sig[3:]), "v0=" + strings.ToUpper(sig[3:9]) + sig[9:]} {
+		h := hb.Clone()
+		h.Set("X-Slack-Signature", variant)
+		if code := s.post(h, bad); code != http.StatusConflict {
+			t.Fatalf("replay with the signature %s: status %d, want 409", variant, code)
+		}
+	}
 	body := click("U0ALICE", ActionApprove, ref.String())
 	h := sign(body, time.Now(), signingSecret)
 	if code := s.post(h, body); code != http.StatusOK {

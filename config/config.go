@@ -273,6 +273,7 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		pools[c.Pools[i].Name] = true
 	}
 	names := map[string]bool{}
+	tokens := map[string]string{} // value -> the entry that has it
 	for i := range c.APITokens {
 		t := &c.APITokens[i]
 		key := fmt.Sprintf("api_tokens[%d]", i)
@@ -285,6 +286,11 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 			bad("%s.token: %v", key, err)
 		} else if len(t.value) < 16 {
 			bad("%s.token: shorter than 16 characters; generate one with `openssl rand -hex 32`", key)
+		} else if other, dup := tokens[t.value]; dup {
+			// the server could not tell the two clients (and users) apart
+			bad("%s.token: the same token as %s; give each client its own", key, other)
+		} else {
+			tokens[t.value] = key
 		}
 	}
 	for _, v := range c.named() {

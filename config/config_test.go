@@ -138,3 +138,18 @@ func TestPoolsAreReadAndChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestSameTokenTwiceRefused: two api_tokens entries with one value would
+// leave the server unable to tell their clients (and users) apart; the
+// server refuses to start, naming both entries and neither value.
+func TestSameTokenTwiceRefused(t *testing.T) {
+	src := "api_tokens:\n  - {name: alice, user: alice, token: {env: A}}\n  - {name: bob, user: bob, token: {env: B}}\n"
+	same := "0123456789abcdef0123"
+	_, err := Parse("sluice.yml", []byte(src), env(map[string]string{"A": same, "B": same}))
+	if err == nil || !strings.Contains(err.Error(), "api_tokens[1].token: the same token as api_tokens[0]") || strings.Contains(err.Error(), same) {
+		t.Fatalf("a token shared by two entries: %v", err)
+	}
+	if _, err := Parse("sluice.yml", []byte(src), env(map[string]string{"A": same, "B": same + "x"})); err != nil {
+		t.Fatalf("two tokens: %v", err)
+	}
+}

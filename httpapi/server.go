@@ -93,7 +93,9 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "no log for run "+runID+" yet", http.StatusNotFound)
 			return
 		}
-		http.Error(w, "open log: "+err.Error(), http.StatusInternalServerError)
+		// the error names the data directory: it stays in the server's log
+		s.Log.Error("open log", "run", runID, "error", err)
+		http.Error(w, "cannot open the run's log; the server's log says why", http.StatusInternalServerError)
 		return
 	}
 	defer f.Close()

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -82,4 +83,28 @@ func TestFollowNeedsAWorkflow(t *testing.T) {
 	if code, _ := get(t, srv.URL+"/api/v1/logs/run-3?follow=1", "0123456789abcdef-ci-token"); code != http.StatusBadRequest {
 		t.Fatalf("follow without a workflow: status %d, want 400", code)
 	}
+}
+
+// TestHostileRunIDs: a run id too long for a file name, or one that is
+// not a run id, is a 400 before the disk is touched, and no answer names
+// the server's paths.
+func TestHostileRunIDs(t *testing.T) {
+	srv, logs := newTestServer(t)
+	dir := filepath.Dir(must(logs.Path("x")))
+	for _, id := range []string{strings.Repeat("a", 5000), strings.Repeat("b", 129), "..%2F..%2Fetc%2Fpasswd", "a%00b"} {
+		code, body := get(t, srv.URL+"/api/v1/logs/"+id, "0123456789abcdef-ci-token")
+		if code != http.StatusBadRequest || strings.Contains(body, dir) || len(body) > 300 {
+			t.Errorf("run id of %d characters: %d %q", len(id), code, body)
+		}
+	}
+	if code, _ := get(t, srv.URL+"/api/v1/logs/"+strings.Repeat("c", 128), "0123456789abcdef-ci-token"); code != http.StatusNotFound {
+		t.Errorf("a 128-character run id without a log: %d, want 404", code)
+	}
+}
+
+func must(s string, err error) string {
+	if err != nil {
+		panic(err)
+	}
+	return s
 }

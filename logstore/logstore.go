@@ -50,8 +50,15 @@ func New(dir string, secrets []string) (*Store, error) {
 
 var safeID = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 
+// MaxRunIDLength bounds a run id (Temporal's are 36-character UUIDs), so a
+// hostile one is refused before it reaches the file system.
+const MaxRunIDLength = 128
+
 // Path is the log file of a run.
 func (s *Store) Path(runID string) (string, error) {
+	if len(runID) > MaxRunIDLength {
+		return "", fmt.Errorf("invalid run id: %d characters, at most %d", len(runID), MaxRunIDLength)
+	}
 	if !safeID.MatchString(runID) {
 		return "", fmt.Errorf("invalid run id %q", runID)
 	}

@@ -17,6 +17,35 @@ type decoder struct {
 	problems Problems
 	// pos maps a key path ("approval.timeout") to the node that set it.
 	pos map[string]*yaml.Node
+	// values and bytes count what was decoded, aliases expanded;
+	// overflow: past MaxValues or MaxExpandedBytes, nothing more is.
+	values, bytes int
+	overflow      bool
+}
+
+// What one file may expand to once YAML aliases (*name) repeat what their
+// anchors (&name) hold. A spec travels in every run's history: a few
+// kilobytes of aliases must not become gigabytes of commands.
+const (
+	MaxValues        = 20_000
+	MaxExpandedBytes = 1 << 20
+)
+
+// expand counts n (the alias itself, when it is one) and says whether the
+// file is past its bounds; the first node past them is the problem's place.
+func (d *decoder) expand(n, target *yaml.Node) bool {
+	if d.overflow {
+		return true
+	}
+	d.values++
+	d.bytes += len(target.Value)
+	if d.values <= MaxValues && d.bytes <= MaxExpandedBytes {
+		return false
+	}
+	d.overflow = true
+	d.add(n, "", fmt.Sprintf("the file expands to more than %d values or %d KiB of text", MaxValues, MaxExpandedBytes>>10),
+		"YAML aliases (*name) repeat everything their anchor (&name) holds, and aliases of aliases multiply it: write the values out, or use fewer")
+	return true
 }
 
 var durationType = reflect.TypeFor[Duration]()
@@ -64,9 +93,14 @@ func fieldsOf(t reflect.Type) ([]string, map[string]int) {
 }
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	target := n
 	if n.Kind == yaml.AliasNode {
-		n = n.Alias
+		target = n.Alias
 	}
+	if d.expand(n, target) {
+		return
+	}
+	n = target
 	d.pos[path] = n
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		if v.Kind() == reflect.Pointer {
@@ -120,7 +154,7 @@ func (d *decoder) scalarDuration(n *yaml.Node, v reflect.Value, path string) {
 	}
 	dur, err := ParseDuration(n.Value)
 	if err != nil {
-		d.add(n, path, fmt.Sprintf("bad duration %q", n.Value), `write it like "90s", "10m", "2h" or "3d"`)
+		d.add(n, path, fmt.Sprintf("bad duration %q", n.Value), `write it like "90s", "10m", "2h" or "3d", at most 366d`)
 		return
 	}
 	v.SetInt(int64(dur))

@@ -35,6 +35,7 @@ func (d Duration) String() string {
 }
 
 // ParseDuration accepts Go durations plus a whole-day suffix "d".
+// Durations above MaxDuration are refused (and so never overflow).
 func ParseDuration(s string) (Duration, error) {
 	s = strings.TrimSpace(s)
 	if days, ok := strings.CutSuffix(s, "d"); ok {
@@ -42,14 +43,27 @@ func ParseDuration(s string) (Duration, error) {
 		if err != nil || n < 0 {
 			return 0, fmt.Errorf("invalid duration %q", s)
 		}
+		if n > int(MaxDuration/Duration(24*time.Hour)) {
+			return 0, fmt.Errorf("duration %q is more than %s", s, maxDurationText)
+		}
 		return Duration(time.Duration(n) * 24 * time.Hour), nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
 		return 0, fmt.Errorf("invalid duration %q", s)
 	}
+	if Duration(d) > MaxDuration {
+		return 0, fmt.Errorf("duration %q is more than %s", s, maxDurationText)
+	}
 	return Duration(d), nil
 }
+
+// MaxDuration is the longest duration a spec may give (a timeout, an
+// approval's wait, a test environment's life): a year.
+const (
+	MaxDuration     = Duration(366 * 24 * time.Hour)
+	maxDurationText = "366d (a year)"
+)
 
 // MarshalJSON writes the duration as a string.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
@@ -65,10 +79,17 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		*d = Duration(n)
 		return nil
 	}
-	v, err := ParseDuration(s)
-	if err != nil {
-		return err
+	// unbounded: a history recorded before MaxDuration must still replay
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
+			*d = Duration(time.Duration(n) * 24 * time.Hour)
+			return nil
+		}
 	}
-	*d = v
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q", s)
+	}
+	*d = Duration(v)
 	return nil
 }
