@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/sluice-cd/sluice/image"
 	"github.com/sluice-cd/sluice/runs"
@@ -36,6 +37,28 @@ func (a *App) imageSigner() (*image.Signer, error) {
 		a.log.Warn("the image signing key is not protected by a password: set SLUICE_SIGNING_PASSWORD or --signing-password-file", "key", path)
 	}
 	return signer, nil
+}
+
+// serverSecrets are the process's secrets that do not come from the
+// configuration file: the signing key's password, Temporal's API key and
+// database password. Like the configuration's, they are redacted from run
+// logs, whatever a step prints.
+var serverSecrets = []string{"SLUICE_SIGNING_PASSWORD", "SLUICE_TEMPORAL_API_KEY", "SLUICE_TEMPORAL_DB_PASSWORD"}
+
+// secrets are every secret value this process holds, for log redaction.
+func (a *App) secrets() []string {
+	out := a.cfg.Secrets()
+	for _, name := range serverSecrets {
+		if v := strings.TrimSpace(os.Getenv(name)); v != "" {
+			out = append(out, v)
+		}
+	}
+	if f := a.opts.SigningPasswordFile; f != "" {
+		if b, err := os.ReadFile(f); err == nil && len(bytes.TrimSpace(b)) > 0 {
+			out = append(out, string(bytes.TrimSpace(b)))
+		}
+	}
+	return out
 }
 
 // decisionKey loads the key with which the server vouches for approvers

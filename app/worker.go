@@ -104,7 +104,7 @@ func (a *App) workerConfig(c client.Client) (worker.Config, error) {
 		}
 		platform.Verifier = platform.Signer.Verifier()
 	}
-	return worker.Config{Metrics: a.metrics, Log: a.log, DataDir: a.dir, Platform: platform, Secrets: a.cfg.Secrets(), Runs: a.runsClient(c),
+	return worker.Config{Metrics: a.metrics, Log: a.log, DataDir: a.dir, Platform: platform, Secrets: a.secrets(), Runs: a.runsClient(c),
 		Chat: a.chat(), Statuses: statuses, UIURL: a.opts.UIURL, StepUser: user, StepHome: a.opts.StepHome,
 		ApproverGroups: a.cfg.ApproverGroups, DecisionKey: key.Public().(ed25519.PublicKey)}, nil
 }

@@ -353,6 +353,9 @@ func (c *Config) named() []namedSecret {
 	for i, t := range c.APITokens {
 		out = append(out, namedSecret{fmt.Sprintf("api_tokens[%d].token", i), t.value})
 	}
+	if a := c.Alertmanager; a != nil {
+		out = append(out, namedSecret{"alertmanager.token", a.token})
+	}
 	return slices.DeleteFunc(out, func(s namedSecret) bool { return s.value == "" })
 }
 

@@ -4,6 +4,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -21,8 +22,18 @@ func TestDocumentedConfiguration(t *testing.T) {
 		t.Fatal("docs/configuration.md has no yaml example")
 	}
 	env := func(name string) (string, bool) { return "documented-secret-of-" + name, true }
-	if _, err := Parse("docs/configuration.md", m[1], env); err != nil {
+	c, err := Parse("docs/configuration.md", m[1], env)
+	if err != nil {
 		t.Fatalf("the documented configuration does not load: %v", err)
+	}
+	// every secret the configuration holds, whatever its key, is redacted
+	// from run logs
+	secrets := c.Secrets()
+	uncommented := regexp.MustCompile(`(?m)^\s*#.*$`).ReplaceAllString(string(m[1]), "")
+	for _, name := range regexp.MustCompile(`\{env: ([A-Z_]+)\}`).FindAllStringSubmatch(uncommented, -1) {
+		if v, _ := env(name[1]); !slices.Contains(secrets, v) {
+			t.Errorf("the secret of %s is not among the values redacted from logs", name[1])
+		}
 	}
 	for _, key := range yamlKeys(reflect.TypeOf(Config{}), map[reflect.Type]bool{}) {
 		if !strings.Contains(string(m[1]), key+":") {

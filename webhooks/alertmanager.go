@@ -39,6 +39,19 @@ type AlertDeliverer interface {
 	DeliverAlert(ctx context.Context, n contract.AlertNotification) (int, error)
 }
 
+// MaxSignal bounds a notification as experiments receive it: a signal's
+// payload well under Temporal's default blob limit (2 MiB), since every
+// running experiment's history keeps it.
+const MaxSignal = 256 << 10
+
+func signalSize(n contract.AlertNotification) int {
+	b, err := json.Marshal(n)
+	if err != nil {
+		return MaxSignal + 1
+	}
+	return len(b)
+}
+
 // Signal is the notification as chaos experiments receive it: each
 // alert named by its alertname label.
 func (n AlertNotification) Signal() contract.AlertNotification {
@@ -89,7 +102,13 @@ func (a *Alertmanager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("unsupported notification (version %q, status %q): Sluice reads Alertmanager's webhook payload version 4", n.Version, n.Status), http.StatusBadRequest)
 		return
 	}
-	count, err := a.Deliver.DeliverAlert(r.Context(), n.Signal())
+	sig := n.Signal()
+	if size := signalSize(sig); size > MaxSignal {
+		// Temporal would refuse it on every retry
+		http.Error(w, fmt.Sprintf("notification of %d alerts is %d KiB once reduced to what experiments judge; at most %d KiB can be delivered: set max_alerts in Alertmanager's webhook_config for Sluice", len(sig.Alerts), size>>10, MaxSignal>>10), http.StatusRequestEntityTooLarge)
+		return
+	}
+	count, err := a.Deliver.DeliverAlert(r.Context(), sig)
 	if err != nil {
 		// Alertmanager retries a notification that was not accepted.
 		a.Log.Error("alertmanager notification not delivered", "receiver", n.Receiver, "error", err)

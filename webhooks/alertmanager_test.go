@@ -3,6 +3,7 @@ package webhooks
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -41,6 +42,9 @@ func TestAlertmanagerReceiver(t *testing.T) {
 		"not json":         {"Bearer " + token, "<html>", nil, 400},
 		"other version":    {"Bearer " + token, strings.Replace(payload, `"version":"4"`, `"version":"3"`, 1), nil, 400},
 		"temporal is away": {"Bearer " + token, payload, errors.New("unavailable"), 503},
+		// under the body limit, but more than a signal may carry: never
+		// deliverable, so not worth Alertmanager's retries
+		"too many alerts": {"Bearer " + token, manyAlerts(4000), nil, 413},
 	} {
 		t.Run(name, func(t *testing.T) {
 			d := &fakeDeliverer{err: tc.deliverErr}
@@ -61,8 +65,8 @@ func TestAlertmanagerReceiver(t *testing.T) {
 			if resp.StatusCode != tc.code {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.code, b)
 			}
-			if tc.code == 401 && len(d.got) > 0 {
-				t.Fatal("an unauthenticated notification was delivered")
+			if (tc.code == 401 || tc.code == 413) && len(d.got) > 0 {
+				t.Fatalf("a refused notification (%d) was delivered", tc.code)
 			}
 			if tc.code == 200 {
 				if len(d.got) != 1 || d.got[0].Receiver != "oncall" || d.got[0].Alerts[0].Labels["alertname"] != "HelloErrors" || d.got[0].Alerts[0].StartsAt.IsZero() {
@@ -74,4 +78,13 @@ func TestAlertmanagerReceiver(t *testing.T) {
 			}
 		})
 	}
+}
+
+// manyAlerts is a version-4 notification of n firing alerts.
+func manyAlerts(n int) string {
+	alerts := make([]string, n)
+	for i := range alerts {
+		alerts[i] = fmt.Sprintf(`{"status":"firing","labels":{"alertname":"HelloErrors","pod":"hello-%06d","namespace":"hello","severity":"page","instance":"10.244.0.%d:8080"},"startsAt":"2026-12-01T10:00:01.5Z"}`, i, i%250)
+	}
+	return `{"receiver":"oncall","status":"firing","version":"4","groupKey":"g","alerts":[` + strings.Join(alerts, ",") + `]}`
 }
