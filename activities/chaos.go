@@ -36,7 +36,8 @@ func chaosErr(err error) error {
 // ChaosObserve probes the experiment's target until in.Until. It
 // heartbeats what it saw so far each second; a retried attempt (its worker
 // was lost) continues from there and marks the time nobody probed.
-func (p *Platform) ChaosObserve(ctx context.Context, in contract.ObserveInput) (contract.Observation, error) {
+func (p *Platform) ChaosObserve(ctx context.Context, in contract.ObserveInput) (_ contract.Observation, err error) {
+	defer classify(&err)
 	inj, err := p.chaosCluster("chaos")
 	if err != nil {
 		return contract.Observation{}, err
@@ -62,7 +63,8 @@ func (p *Platform) ChaosObserve(ctx context.Context, in contract.ObserveInput) (
 }
 
 // InjectFault injects one fault of an experiment.
-func (p *Platform) InjectFault(ctx context.Context, in contract.FaultInput) (contract.FaultResult, error) {
+func (p *Platform) InjectFault(ctx context.Context, in contract.FaultInput) (_ contract.FaultResult, err error) {
+	defer classify(&err)
 	inj, err := p.chaosCluster("chaos")
 	if err != nil {
 		return contract.FaultResult{}, err
@@ -84,7 +86,8 @@ func (p *Platform) InjectFault(ctx context.Context, in contract.FaultInput) (con
 
 // RemoveFault lifts a fault; idempotent. Without a cluster no fault can
 // have been injected.
-func (p *Platform) RemoveFault(ctx context.Context, in contract.FaultInput) error {
+func (p *Platform) RemoveFault(ctx context.Context, in contract.FaultInput) (err error) {
+	defer classify(&err)
 	if p.Cluster == nil {
 		return nil
 	}
@@ -101,7 +104,8 @@ func (p *Platform) RemoveFault(ctx context.Context, in contract.FaultInput) erro
 // LoadExperiments reads the chaos phase's experiment files at the run's
 // commit, checks them (a problem fails the phase with its file and line,
 // not retried), and points each at the run's test environment.
-func (p *Platform) LoadExperiments(ctx context.Context, in contract.ExperimentsInput) ([]contract.Experiment, error) {
+func (p *Platform) LoadExperiments(ctx context.Context, in contract.ExperimentsInput) (_ []contract.Experiment, err error) {
+	defer classify(&err)
 	if in.Namespace == "" {
 		return nil, invalid("the chaos phase needs the deploy phase's test environment")
 	}

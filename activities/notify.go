@@ -31,7 +31,8 @@ type Notify struct {
 
 // Send delivers one notice. The log line is written first, so the log has
 // it even when chat is down (the workflow ignores a failed Send).
-func (n *Notify) Send(ctx context.Context, in contract.Notice) (contract.MessageRef, error) {
+func (n *Notify) Send(ctx context.Context, in contract.Notice) (_ contract.MessageRef, err error) {
+	defer classify(&err)
 	if err := n.Logs.Append(in.RunID, "sluice", noticeText(in)); err != nil {
 		return contract.MessageRef{}, fmt.Errorf("log notice: %w", err)
 	}

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/sluice-cd/sluice/chaos"
@@ -53,10 +52,6 @@ type Platform struct {
 	VulnDB string
 }
 
-func missing(phase, what string) error {
-	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("phase %s needs %s", phase, what), ErrNotConfigured, nil)
-}
-
 const (
 	needBuildKit   = "a BuildKit address: set --buildkit-addr or SLUICE_BUILDKIT_ADDR"
 	needRegistry   = "an image registry: set --registry or SLUICE_REGISTRY"
@@ -68,14 +63,15 @@ const (
 // image by digest tagged with the commit SHA; then signs it and attests its
 // SBOM. A retry after a lost worker builds nothing its run already pushed,
 // and signing and attesting again leave one signature and one SBOM.
-func (p *Platform) Bake(ctx context.Context, in contract.BakeInput) (contract.BakeResult, error) {
+func (p *Platform) Bake(ctx context.Context, in contract.BakeInput) (_ contract.BakeResult, err error) {
+	defer classify(&err)
 	switch {
 	case p.BuildKitAddr == "":
 		return contract.BakeResult{}, missing("bake", needBuildKit)
 	case p.Registry == "":
 		return contract.BakeResult{}, missing("bake", needRegistry)
 	case in.Context != "" && !filepath.IsLocal(in.Context):
-		return contract.BakeResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("bake.context %q must be a directory inside the repository", in.Context), ErrInvalidInput, nil)
+		return contract.BakeResult{}, invalid("bake.context %q must be a directory inside the repository", in.Context)
 	}
 	log, err := p.Logs.Writer(in.RunID, "bake")
 	if err != nil {
@@ -134,9 +130,6 @@ func (p *Platform) build(ctx context.Context, in contract.BakeInput, log io.Writ
 		Repository: in.Image, Tags: []string{in.Source.Commit},
 		Source: publicURL(in.Source.CloneURL), Revision: in.Source.Commit, Run: in.RunID,
 	}, log)
-	if errors.Is(err, image.ErrBuild) {
-		return image.Baked{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrStepFailed, nil)
-	}
 	if err != nil {
 		return image.Baked{}, err
 	}
@@ -148,7 +141,8 @@ func (p *Platform) build(ctx context.Context, in contract.BakeInput, log io.Writ
 // the image they name, to the run's environment and waits for rollout. An
 // ephemeral environment's namespace is made here (its deletion is already
 // on the run's compensation stack); staging's must exist.
-func (p *Platform) Deploy(ctx context.Context, in contract.DeployInput) (contract.DeployResult, error) {
+func (p *Platform) Deploy(ctx context.Context, in contract.DeployInput) (_ contract.DeployResult, err error) {
+	defer classify(&err)
 	if p.Cluster == nil {
 		return contract.DeployResult{}, missing("deploy", needKubeconfig)
 	}
@@ -198,7 +192,7 @@ func (p *Platform) Deploy(ctx context.Context, in contract.DeployInput) (contrac
 		}
 		if err := p.Cluster.StartServices(ctx, in.Namespace, in.RunID, services, log); err != nil {
 			if errors.Is(err, environments.ErrCannotRun) {
-				return contract.DeployResult{}, temporal.NewNonRetryableApplicationError("service dependencies: "+err.Error(), ErrStepFailed, nil)
+				err = fmt.Errorf("service dependencies: %w", err)
 			}
 			return contract.DeployResult{}, err
 		}
@@ -207,7 +201,6 @@ func (p *Platform) Deploy(ctx context.Context, in contract.DeployInput) (contrac
 	if err := p.Cluster.Apply(ctx, in.Namespace, in.RunID, objs, log); err != nil {
 		if errors.Is(err, environments.ErrCannotRun) {
 			fmt.Fprintln(log, err)
-			return contract.DeployResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrStepFailed, nil)
 		}
 		return contract.DeployResult{}, err
 	}
@@ -217,7 +210,8 @@ func (p *Platform) Deploy(ctx context.Context, in contract.DeployInput) (contrac
 // Integration runs the suite as a Job next to the deployment; a failing
 // suite fails the phase (not retried) and the run's compensation deletes
 // the environment.
-func (p *Platform) Integration(ctx context.Context, in contract.IntegrationInput) (contract.IntegrationResult, error) {
+func (p *Platform) Integration(ctx context.Context, in contract.IntegrationInput) (_ contract.IntegrationResult, err error) {
+	defer classify(&err)
 	if p.Cluster == nil {
 		return contract.IntegrationResult{}, missing("integration", needKubeconfig)
 	}
@@ -235,7 +229,6 @@ func (p *Platform) Integration(ctx context.Context, in contract.IntegrationInput
 	if errors.Is(err, environments.ErrCannotRun) {
 		// no retry makes a missing image or a pod nowhere fits run
 		fmt.Fprintln(log, err)
-		return contract.IntegrationResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrStepFailed, nil)
 	}
 	if err != nil {
 		return contract.IntegrationResult{}, err
@@ -253,14 +246,14 @@ func (p *Platform) Integration(ctx context.Context, in contract.IntegrationInput
 		fmt.Fprintln(log, strings.TrimPrefix(report, "; "))
 	}
 	if !res.Passed {
-		return contract.IntegrationResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("integration suite failed (exit %d) after %s%s", res.ExitCode, res.Duration.Round(100*time.Millisecond), report), ErrStepFailed, nil)
+		return contract.IntegrationResult{}, stepFailed("integration suite failed (exit %d) after %s%s", res.ExitCode, res.Duration.Round(100*time.Millisecond), report)
 	}
 	return contract.IntegrationResult{Summary: fmt.Sprintf("integration suite passed in %s%s", res.Duration.Round(100*time.Millisecond), report)}, nil
 }
 
 // MarkAvailable adds the available tag to the tested digest.
-func (p *Platform) MarkAvailable(ctx context.Context, in contract.PromoteInput) (contract.PromoteResult, error) {
+func (p *Platform) MarkAvailable(ctx context.Context, in contract.PromoteInput) (_ contract.PromoteResult, err error) {
+	defer classify(&err)
 	if p.Registry == "" {
 		return contract.PromoteResult{}, missing("promote", needRegistry)
 	}
@@ -307,11 +300,11 @@ func (p *Platform) scan(ctx context.Context, in contract.PromoteInput, repo stri
 	}
 	maxSev, err := image.ParseSeverity(in.Scan.MaxSeverity)
 	if err != nil {
-		return temporal.NewNonRetryableApplicationError("promote.scan: "+err.Error(), ErrInvalidInput, nil)
+		return invalid("promote.scan: %v", err)
 	}
 	db, err := image.CachedVulnDB(p.VulnDB)
 	if err != nil {
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrNotConfigured, nil)
+		return notConfigured("%v", err)
 	}
 	var doc image.SBOM
 	if p.Verifier != nil {
@@ -320,7 +313,7 @@ func (p *Platform) scan(ctx context.Context, in contract.PromoteInput, repo stri
 		doc, err = image.GenerateSBOM(ctx, repo, in.Digest)
 	}
 	if errors.Is(err, image.ErrUntrusted) {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("phase promote refuses %s@%s: %v", repo, in.Digest, err), contract.ErrUntrusted, nil)
+		return fmt.Errorf("phase promote refuses %s@%s: %w", repo, in.Digest, err)
 	}
 	if err != nil {
 		return err
@@ -342,13 +335,14 @@ func (p *Platform) scan(ctx context.Context, in contract.PromoteInput, repo stri
 	for _, f := range blocking {
 		ids = append(ids, f.ID+" ("+f.Package+" "+f.Version+", "+f.Severity.String()+")")
 	}
-	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("phase promote refuses %s@%s: %d vulnerabilities above %s: %s; upgrade the packages, or accept them in promote.scan.allow",
-		repo, in.Digest, len(blocking), maxSev, strings.Join(ids, ", ")), contract.ErrVulnerable, nil)
+	return fail(errVulnerable, "phase promote refuses %s@%s: %d vulnerabilities above %s: %s; upgrade the packages, or accept them in promote.scan.allow",
+		repo, in.Digest, len(blocking), maxSev, strings.Join(ids, ", "))
 }
 
 // RemoveTag undoes MarkAvailable: the tag goes when it still names the
 // run's digest. With no registry configured no tag can exist.
-func (p *Platform) RemoveTag(ctx context.Context, in contract.TagRef) error {
+func (p *Platform) RemoveTag(ctx context.Context, in contract.TagRef) (err error) {
+	defer classify(&err)
 	if p.Registry == "" || in.Image == "" || in.Tag == "" {
 		return nil
 	}
@@ -371,14 +365,15 @@ func repository(ref string) (string, error) {
 		ref = ref[:i]
 	}
 	if ref == "" {
-		return "", temporal.NewNonRetryableApplicationError("no image to tag: the run has no bake output", ErrInvalidInput, nil)
+		return "", invalid("no image to tag: the run has no bake output")
 	}
 	return ref, nil
 }
 
 // DeleteEnvironment deletes a run's test namespace (only one labelled with
 // the run). With no cluster configured no environment can exist.
-func (p *Platform) DeleteEnvironment(ctx context.Context, in contract.EnvironmentRef) error {
+func (p *Platform) DeleteEnvironment(ctx context.Context, in contract.EnvironmentRef) (err error) {
+	defer classify(&err)
 	if p.Cluster == nil || in.Namespace == "" {
 		return nil
 	}
@@ -397,16 +392,9 @@ func checkout(ctx context.Context, src contract.Source) (string, func(), error) 
 	dir := filepath.Join(tmp, "src")
 	if err := gitsrc.Checkout(ctx, src.CloneURL, src.Commit, dir); err != nil {
 		done()
-		if errors.Is(err, gitsrc.ErrNotFound) || errors.Is(err, gitsrc.ErrBadCommit) {
-			return "", nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrSource, err)
-		}
 		return "", nil, err
 	}
 	return dir, done, nil
-}
-
-func invalid(format string, a ...any) error {
-	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, a...), ErrInvalidInput, nil)
 }
 
 func ttlOrDefault(d time.Duration) time.Duration {
@@ -442,7 +430,7 @@ func (p *Platform) deployRelease(ctx context.Context, in contract.DeployInput, o
 	case errors.Is(err, release.ErrNoNamespace):
 		return contract.DeployResult{}, invalid("%v", err)
 	case errors.Is(err, release.ErrVerifyFailed), errors.Is(err, release.ErrRolledBack):
-		return contract.DeployResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrStepFailed, nil)
+		return contract.DeployResult{}, stepFailed("%v", err)
 	case err != nil:
 		return contract.DeployResult{}, err
 	}
@@ -461,7 +449,7 @@ func (p *Platform) trusted(ctx context.Context, phase, repo, digest, commit stri
 	}
 	_, err := p.Verifier.Verify(ctx, repo, digest, commit)
 	if errors.Is(err, image.ErrUntrusted) {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("phase %s refuses %s@%s: %v", phase, repo, digest, err), contract.ErrUntrusted, nil)
+		return fmt.Errorf("phase %s refuses %s@%s: %w", phase, repo, digest, err)
 	}
 	return err
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/environments"
@@ -25,7 +24,8 @@ const PlatformHeartbeat = 3 * time.Second
 // rolled back here and fails the phase without retries; any other error is
 // retried, and the run's compensation (UndoRelease) removes a release left
 // half-done.
-func (p *Platform) Production(ctx context.Context, in contract.ProductionInput) (contract.ProductionResult, error) {
+func (p *Platform) Production(ctx context.Context, in contract.ProductionInput) (_ contract.ProductionResult, err error) {
+	defer classify(&err)
 	if p.Cluster == nil {
 		return contract.ProductionResult{}, missing("production", needKubeconfig)
 	}
@@ -87,8 +87,7 @@ func (p *Platform) Production(ctx context.Context, in contract.ProductionInput) 
 			version = rec.Version
 		}
 		fmt.Fprintf(log, "release v%d failed: %v; %s\n", version, err, back)
-		return contract.ProductionResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("release v%d failed: %v; %s", version, err, back), contract.ErrVerifyFailed, nil)
+		return contract.ProductionResult{}, fail(errVerifyFailed, "release v%d failed: %v; %s", version, err, back)
 	}
 	if errors.Is(err, release.ErrNoNamespace) {
 		return contract.ProductionResult{}, invalid("%v", err)
@@ -101,7 +100,8 @@ func (p *Platform) Production(ctx context.Context, in contract.ProductionInput) 
 
 // UndoRelease brings the release a run replaced back when the run fails or
 // is cancelled after releasing (release.Releaser.Undo; idempotent).
-func (p *Platform) UndoRelease(ctx context.Context, in contract.ReleaseRef) error {
+func (p *Platform) UndoRelease(ctx context.Context, in contract.ReleaseRef) (err error) {
+	defer classify(&err)
 	if p.Cluster == nil || in.Namespace == "" || in.Pipeline == "" {
 		return nil
 	}
@@ -120,7 +120,8 @@ func (p *Platform) UndoRelease(ctx context.Context, in contract.ReleaseRef) erro
 
 // RetireRelease scales the blue-green color a run's release replaced to
 // zero after the grace period.
-func (p *Platform) RetireRelease(ctx context.Context, in contract.ReleaseRef) (contract.Nothing, error) {
+func (p *Platform) RetireRelease(ctx context.Context, in contract.ReleaseRef) (_ contract.Nothing, err error) {
+	defer classify(&err)
 	cluster, err := p.cluster(in.Context)
 	if err != nil {
 		return contract.Nothing{}, err
@@ -143,7 +144,7 @@ func (p *Platform) cluster(context string) (*environments.Cluster, error) {
 	}
 	c, err := p.Clusters.Context(context)
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrNotConfigured, nil)
+		return nil, notConfigured("%v", err)
 	}
 	return c, nil
 }

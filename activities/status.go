@@ -24,7 +24,8 @@ type CommitStatus struct {
 
 // SetStatus reports the status. A failure is returned for Temporal to
 // retry; the workflow never waits long for it.
-func (c *CommitStatus) SetStatus(ctx context.Context, in contract.StatusInput) (contract.Nothing, error) {
+func (c *CommitStatus) SetStatus(ctx context.Context, in contract.StatusInput) (_ contract.Nothing, err error) {
+	defer classify(&err)
 	r := c.Reporters[in.Repo]
 	if r == nil {
 		return contract.Nothing{}, nil

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/sluice-cd/sluice/attempt"
 	"github.com/sluice-cd/sluice/contract"
@@ -77,9 +76,10 @@ func (g *progress) finished(step contract.StepResult) stepsProgress {
 
 // Run prepares the workspace and runs the commands in order; the first
 // failing command fails the phase (non-retryable StepFailed).
-func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (contract.StepsResult, error) {
+func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.StepsResult, err error) {
+	defer classify(&err)
 	if in.RunID == "" || len(in.Commands) == 0 {
-		return contract.StepsResult{}, temporal.NewNonRetryableApplicationError("steps need a run id and at least one command", ErrInvalidInput, nil)
+		return contract.StepsResult{}, invalid("steps need a run id and at least one command")
 	}
 	exec, err := s.executor(in.Pool)
 	if err != nil {
@@ -96,7 +96,7 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (contract.Steps
 	handle, err := exec.Prepare(ctx, executor.Checkout{Key: in.RunID, CloneURL: in.Source.CloneURL, Commit: in.Source.Commit}, existing)
 	if err != nil {
 		if errors.Is(err, gitsrc.ErrNotFound) || errors.Is(err, gitsrc.ErrBadCommit) {
-			return contract.StepsResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrSource, err)
+			return contract.StepsResult{}, err // the commit cannot be had: its own words
 		}
 		return contract.StepsResult{}, fmt.Errorf("prepare workspace: %w", err)
 	}
@@ -139,10 +139,10 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (contract.Steps
 		switch {
 		case r.TimedOut:
 			fmt.Fprintf(log, "timed out after %s\n", in.Timeout)
-			return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("command %q timed out after %s", script, in.Timeout), ErrStepFailed, nil)
+			return res, stepFailed("command %q timed out after %s", script, in.Timeout)
 		case r.ExitCode != 0:
 			fmt.Fprintf(log, "exit status %d\n", r.ExitCode)
-			return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("command %q exited with status %d", script, r.ExitCode), ErrStepFailed, nil)
+			return res, stepFailed("command %q exited with status %d", script, r.ExitCode)
 		}
 		fmt.Fprintf(log, "ok (%s)\n", r.Duration.Round(time.Millisecond))
 		s.recordHeartbeat(ctx, g.finished(step))
@@ -167,17 +167,17 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (contract.Steps
 // A declared file the build did not produce fails the phase.
 func pushArtifacts(ctx context.Context, exec executor.Executor, h contract.Workspace, in contract.StepsInput) (string, error) {
 	if in.ArtifactRepo == "" {
-		return "", temporal.NewNonRetryableApplicationError("build.artifacts need a bake phase (its image repository holds them)", ErrInvalidInput, nil)
+		return "", invalid("build.artifacts need a bake phase (its image repository holds them)")
 	}
 	files := map[string][]byte{}
 	total := 0
 	for _, rel := range in.Artifacts {
 		b, err := exec.ReadFile(ctx, h, rel, image.MaxArtifacts)
 		if err != nil {
-			return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("build artifact %s: %v (the build commands must produce it)", rel, err), ErrStepFailed, nil)
+			return "", stepFailed("build artifact %s: %v (the build commands must produce it)", rel, err)
 		}
 		if total += len(b); total > image.MaxArtifacts {
-			return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("build artifacts are over %d MiB", image.MaxArtifacts>>20), ErrStepFailed, nil)
+			return "", stepFailed("build artifacts are over %d MiB", image.MaxArtifacts>>20)
 		}
 		files[filepath.ToSlash(filepath.Clean(rel))] = b
 	}
@@ -201,9 +201,7 @@ func (s *Steps) executor(pool string) (executor.Executor, error) {
 		return e, nil
 	}
 	names := slices.Sorted(maps.Keys(s.Pools))
-	return nil, temporal.NewNonRetryableApplicationError(
-		fmt.Sprintf("build.pool %q is not configured on this worker (configured: %s): add it to the server configuration's pools or fix .sluice.yml", pool, strings.Join(names, ", ")),
-		ErrNotConfigured, nil)
+	return nil, notConfigured("build.pool %q is not configured on this worker (configured: %s): add it to the server configuration's pools or fix .sluice.yml", pool, strings.Join(names, ", "))
 }
 
 // executorFor returns the executor that made a workspace handle.
@@ -262,14 +260,15 @@ func (s *Steps) heartbeat(ctx context.Context, g *progress) func() {
 }
 
 // Cleanup releases a workspace once a run no longer needs it.
-func (s *Steps) Cleanup(ctx context.Context, in contract.WorkspaceRef) error {
+func (s *Steps) Cleanup(ctx context.Context, in contract.WorkspaceRef) (err error) {
+	defer classify(&err)
 	if in.Workspace.IsZero() {
 		return nil
 	}
 	defer heartbeat(ctx)()
 	exec := s.executorFor(in.Workspace)
 	if exec == nil {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("no executor on this worker for workspace %s", in.Workspace), ErrNotConfigured, nil)
+		return notConfigured("no executor on this worker for workspace %s", in.Workspace)
 	}
 	return exec.Release(ctx, in.Workspace)
 }
