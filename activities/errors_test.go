@@ -40,7 +40,7 @@ func TestClassify(t *testing.T) {
 			classify(&err)
 			var app *temporal.ApplicationError
 			if tc.typ == "" {
-				if errors.As(err, &app) || err != tc.err {
+				if errors.As(err, &app) || !errors.Is(err, tc.err) {
 					t.Fatalf("a transient error was classified: %v", err)
 				}
 				return
