@@ -13,15 +13,18 @@ import (
 
 	"github.com/sluice-cd/sluice/chaos"
 	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/environments"
+	"github.com/sluice-cd/sluice/logstore"
 )
 
-// Chaos experiments act on the worker's cluster (Platform.Cluster).
-
-func (p *Platform) chaosCluster(what string) (*chaos.Injector, error) {
-	if p.Cluster == nil {
-		return nil, missing(what, needKubeconfig)
-	}
-	return &chaos.Injector{Client: p.Cluster.Client, Power: p.NodePower}, nil
+// Chaos injects and removes the faults of chaos experiments on the
+// worker's cluster and observes their targets.
+type Chaos struct {
+	Cluster *environments.Cluster
+	// NodePower stops and starts nodes for node-down and zone-down faults
+	// (nil: they are refused).
+	NodePower chaos.NodePower
+	Logs      *logstore.Store
 }
 
 // chaosErr makes a target that cannot be experimented on a non-retryable
@@ -33,12 +36,19 @@ func chaosErr(err error) error {
 	return err
 }
 
+func (ch *Chaos) chaosCluster(what string) (*chaos.Injector, error) {
+	if ch.Cluster == nil {
+		return nil, missing(what, needKubeconfig)
+	}
+	return &chaos.Injector{Client: ch.Cluster.Client, Power: ch.NodePower}, nil
+}
+
 // ChaosObserve probes the experiment's target until in.Until. It
 // heartbeats what it saw so far each second; a retried attempt (its worker
 // was lost) continues from there and marks the time nobody probed.
-func (p *Platform) ChaosObserve(ctx context.Context, in contract.ObserveInput) (_ contract.Observation, err error) {
+func (ch *Chaos) ChaosObserve(ctx context.Context, in contract.ObserveInput) (_ contract.Observation, err error) {
 	defer classify(&err)
-	inj, err := p.chaosCluster("chaos")
+	inj, err := ch.chaosCluster("chaos")
 	if err != nil {
 		return contract.Observation{}, err
 	}
@@ -63,9 +73,9 @@ func (p *Platform) ChaosObserve(ctx context.Context, in contract.ObserveInput) (
 }
 
 // InjectFault injects one fault of an experiment.
-func (p *Platform) InjectFault(ctx context.Context, in contract.FaultInput) (_ contract.FaultResult, err error) {
+func (ch *Chaos) InjectFault(ctx context.Context, in contract.FaultInput) (_ contract.FaultResult, err error) {
 	defer classify(&err)
-	inj, err := p.chaosCluster("chaos")
+	inj, err := ch.chaosCluster("chaos")
 	if err != nil {
 		return contract.FaultResult{}, err
 	}
@@ -86,13 +96,13 @@ func (p *Platform) InjectFault(ctx context.Context, in contract.FaultInput) (_ c
 
 // RemoveFault lifts a fault; idempotent. Without a cluster no fault can
 // have been injected.
-func (p *Platform) RemoveFault(ctx context.Context, in contract.FaultInput) (err error) {
+func (ch *Chaos) RemoveFault(ctx context.Context, in contract.FaultInput) (err error) {
 	defer classify(&err)
-	if p.Cluster == nil {
+	if ch.Cluster == nil {
 		return nil
 	}
 	defer heartbeat(ctx)()
-	inj := &chaos.Injector{Client: p.Cluster.Client, Power: p.NodePower}
+	inj := &chaos.Injector{Client: ch.Cluster.Client, Power: ch.NodePower}
 	summary, err := inj.Remove(ctx, in)
 	if err != nil {
 		return err
@@ -104,7 +114,7 @@ func (p *Platform) RemoveFault(ctx context.Context, in contract.FaultInput) (err
 // LoadExperiments reads the chaos phase's experiment files at the run's
 // commit, checks them (a problem fails the phase with its file and line,
 // not retried), and points each at the run's test environment.
-func (p *Platform) LoadExperiments(ctx context.Context, in contract.ExperimentsInput) (_ []contract.Experiment, err error) {
+func (ch *Chaos) LoadExperiments(ctx context.Context, in contract.ExperimentsInput) (_ []contract.Experiment, err error) {
 	defer classify(&err)
 	if in.Namespace == "" {
 		return nil, invalid("the chaos phase needs the deploy phase's test environment")
@@ -137,7 +147,7 @@ func (p *Platform) LoadExperiments(ctx context.Context, in contract.ExperimentsI
 	if len(problems) > 0 {
 		return nil, invalid("%s", strings.Join(problems, "\n"))
 	}
-	if log, err := p.Logs.Writer(in.RunID, "chaos"); err == nil {
+	if log, err := ch.Logs.Writer(in.RunID, "chaos"); err == nil {
 		for _, e := range out {
 			fmt.Fprintf(log, "experiment %s (%s): %d fault(s) against %s/%s, SLO: error window at most %s\n", e.Name, e.File, len(e.Faults), e.Namespace, e.Service, e.SLO.MaxErrorWindow)
 		}

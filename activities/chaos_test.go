@@ -43,10 +43,10 @@ func TestPodKillHeartbeatsItsChoice(t *testing.T) {
 	var suite testsuite.WorkflowTestSuite
 
 	env := suite.NewTestActivityEnvironment()
-	env.RegisterActivity(plat.InjectFault)
+	env.RegisterActivity(plat.Chaos().InjectFault)
 	var beat []string
 	env.SetOnActivityHeartbeatListener(func(_ *activity.Info, d converter.EncodedValues) { _ = d.Get(&beat) })
-	if _, err := env.ExecuteActivity(plat.InjectFault, in); err != nil {
+	if _, err := env.ExecuteActivity(plat.Chaos().InjectFault, in); err != nil {
 		t.Fatal(err)
 	}
 	if len(beat) != 1 || slices.Contains(left(), beat[0]) {
@@ -56,10 +56,10 @@ func TestPodKillHeartbeatsItsChoice(t *testing.T) {
 	// its worker died after the deletion, before reporting: the retry
 	// finds the heartbeat and deletes nothing more
 	retry := suite.NewTestActivityEnvironment()
-	retry.RegisterActivity(plat.InjectFault)
+	retry.RegisterActivity(plat.Chaos().InjectFault)
 	keep := left()
 	retry.SetHeartbeatDetails(beat)
-	if _, err := retry.ExecuteActivity(plat.InjectFault, in); err != nil {
+	if _, err := retry.ExecuteActivity(plat.Chaos().InjectFault, in); err != nil {
 		t.Fatal(err)
 	}
 	if got := left(); !slices.Equal(got, keep) {

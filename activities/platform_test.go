@@ -61,7 +61,7 @@ func TestDeployToStagingIsARelease(t *testing.T) {
 			}
 			deploy := func(run string) {
 				t.Helper()
-				_, err := plat.Deploy(ctx, contract.DeployInput{
+				_, err := plat.Environments().Deploy(ctx, contract.DeployInput{
 					RunID: run, Source: contract.Source{CloneURL: repo, Commit: commit}, Image: busybox + ":latest", Digest: digest,
 					Namespace: ns, Manifests: "deploy", Pipeline: "web", Strategy: strategy,
 				})
@@ -81,7 +81,7 @@ func TestDeployToStagingIsARelease(t *testing.T) {
 					t.Fatalf("staging's replaced color was not retired: %v", err)
 				}
 			}
-			if err := plat.UndoRelease(ctx, contract.ReleaseRef{RunID: "run-2", Pipeline: "web", Namespace: ns}); err != nil {
+			if err := plat.Releases().UndoRelease(ctx, contract.ReleaseRef{RunID: "run-2", Pipeline: "web", Namespace: ns}); err != nil {
 				t.Fatal(err)
 			}
 			if got := states(t, r, ns); got != "v1:live v2:rolled-back" {
@@ -137,22 +137,22 @@ func TestUnsignedImagesAreRefused(t *testing.T) {
 			t.Fatalf("%s: want a non-retryable UntrustedImage, got %v", what, err)
 		}
 	}
-	_, err = plat.MarkAvailable(ctx, contract.PromoteInput{RunID: "r", Commit: commit, Image: repo + ":x", Digest: digest, Tag: "available"})
+	_, err = plat.Images().MarkAvailable(ctx, contract.PromoteInput{RunID: "r", Commit: commit, Image: repo + ":x", Digest: digest, Tag: "available"})
 	untrusted("promote of an unsigned digest", err)
-	_, err = plat.Deploy(ctx, contract.DeployInput{RunID: "r", Source: contract.Source{CloneURL: "unused", Commit: commit}, Image: repo + ":x", Digest: digest, Namespace: "unused", Manifests: "deploy"})
+	_, err = plat.Environments().Deploy(ctx, contract.DeployInput{RunID: "r", Source: contract.Source{CloneURL: "unused", Commit: commit}, Image: repo + ":x", Digest: digest, Namespace: "unused", Manifests: "deploy"})
 	untrusted("deploy of an unsigned digest", err)
 
 	if err := signer.Sign(ctx, repo, digest, other); err != nil {
 		t.Fatal(err)
 	}
-	_, err = plat.Production(ctx, contract.ProductionInput{RunID: "r", Pipeline: "p", Namespace: "unused", Source: contract.Source{CloneURL: "unused", Commit: commit}, Image: repo + ":x", Digest: digest, Manifests: "deploy"})
+	_, err = plat.Releases().Production(ctx, contract.ProductionInput{RunID: "r", Pipeline: "p", Namespace: "unused", Source: contract.Source{CloneURL: "unused", Commit: commit}, Image: repo + ":x", Digest: digest, Manifests: "deploy"})
 	untrusted("production of a digest signed for another commit", err)
 
 	if err := signer.Sign(ctx, repo, digest, commit); err != nil {
 		t.Fatal(err)
 	}
 	replica := contract.ReplicaRepository(p.ProdRegistry, repo)
-	res, err := plat.MarkAvailable(ctx, contract.PromoteInput{RunID: "r", Commit: commit, Image: repo + ":x", Digest: digest, Tag: "available", Replica: replica})
+	res, err := plat.Images().MarkAvailable(ctx, contract.PromoteInput{RunID: "r", Commit: commit, Image: repo + ":x", Digest: digest, Tag: "available", Replica: replica})
 	if err != nil || res.Replica != replica {
 		t.Fatalf("promote of the signed digest: %+v %v", res, err)
 	}
@@ -166,7 +166,7 @@ func TestUnsignedImagesAreRefused(t *testing.T) {
 	}
 	// a failure after promote: the compensation removes both tags, twice is fine
 	for range 2 {
-		if err := plat.RemoveTag(ctx, contract.TagRef{RunID: "r", Image: repo + ":x", Digest: digest, Tag: "available", Replica: replica}); err != nil {
+		if err := plat.Images().RemoveTag(ctx, contract.TagRef{RunID: "r", Image: repo + ":x", Digest: digest, Tag: "available", Replica: replica}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -219,7 +219,7 @@ spec:
 	}
 	ns := fmt.Sprintf("sluice-helm-test-%d", time.Now().UnixNano()%1_000_000_000)
 	t.Cleanup(func() { _ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
-	if _, err := plat.Deploy(ctx, contract.DeployInput{
+	if _, err := plat.Environments().Deploy(ctx, contract.DeployInput{
 		RunID: "run-helm", Source: contract.Source{CloneURL: repo, Commit: commit}, Image: busybox + ":latest", Digest: digest,
 		Namespace: ns, Ephemeral: true, Manifests: "deploy/chart", Pipeline: "shop",
 	}); err != nil {
@@ -297,11 +297,11 @@ func TestBuildArtifactsReachBake(t *testing.T) {
 		t.Fatalf("build: %+v %v", built, err)
 	}
 	in := contract.BakeInput{RunID: "run-a", Source: contract.Source{CloneURL: repo, Commit: commit}, Image: imageRepo}
-	if _, err := plat.Bake(ctx, in); err == nil {
+	if _, err := plat.Images().Bake(ctx, in); err == nil {
 		t.Fatal("the Dockerfile found out/app.txt without the artifacts")
 	}
 	in.Artifacts = built.Artifacts
-	if _, err := plat.Bake(ctx, in); err != nil {
+	if _, err := plat.Images().Bake(ctx, in); err != nil {
 		t.Fatalf("bake with the artifacts: %v", err)
 	}
 	// a declared artifact the build did not produce fails the build
@@ -349,7 +349,7 @@ func TestPromoteScanGate(t *testing.T) {
 		t.Fatal(err)
 	}
 	promote := func(runID string, scan *contract.ScanPolicy) error {
-		_, err := plat.MarkAvailable(ctx, contract.PromoteInput{RunID: runID, Commit: commit, Image: repo + ":x", Digest: baked.Digest, Tag: "available", Scan: scan})
+		_, err := plat.Images().MarkAvailable(ctx, contract.PromoteInput{RunID: runID, Commit: commit, Image: repo + ":x", Digest: baked.Digest, Tag: "available", Scan: scan})
 		return err
 	}
 	var appErr *temporal.ApplicationError

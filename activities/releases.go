@@ -5,18 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"time"
-
-	"go.temporal.io/sdk/activity"
 
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/environments"
+	"github.com/sluice-cd/sluice/logstore"
 	"github.com/sluice-cd/sluice/release"
 )
 
-// PlatformHeartbeat is how often platform activities that wait on the
-// cluster report that their worker is alive.
-const PlatformHeartbeat = 3 * time.Second
+// Releases releases a signed digest to production, undoes a release a
+// failed run made and retires the color a blue-green release replaced.
+type Releases struct {
+	Clusters
+	Trust
+	Logs *logstore.Store
+}
 
 // Production releases the approved digest to the production environment
 // with the spec's strategy (release.Releaser): rolling, or blue-green with
@@ -24,9 +26,9 @@ const PlatformHeartbeat = 3 * time.Second
 // rolled back here and fails the phase without retries; any other error is
 // retried, and the run's compensation (UndoRelease) removes a release left
 // half-done.
-func (p *Platform) Production(ctx context.Context, in contract.ProductionInput) (_ contract.ProductionResult, err error) {
+func (rl *Releases) Production(ctx context.Context, in contract.ProductionInput) (_ contract.ProductionResult, err error) {
 	defer classify(&err)
-	if p.Cluster == nil {
+	if rl.Cluster == nil {
 		return contract.ProductionResult{}, missing("production", needKubeconfig)
 	}
 	if in.Pipeline == "" || in.Namespace == "" {
@@ -43,10 +45,10 @@ func (p *Platform) Production(ctx context.Context, in contract.ProductionInput) 
 	if in.Replica != "" {
 		pull = in.Replica
 	}
-	if err := p.trusted(ctx, "production", pull, in.Digest, in.Source.Commit); err != nil {
+	if err := rl.check(ctx, "production", pull, in.Digest, in.Source.Commit); err != nil {
 		return contract.ProductionResult{}, err
 	}
-	cluster, err := p.cluster(in.Context)
+	cluster, err := rl.get(in.Context)
 	if err != nil {
 		return contract.ProductionResult{}, err
 	}
@@ -62,7 +64,7 @@ func (p *Platform) Production(ctx context.Context, in contract.ProductionInput) 
 	if environments.SetImageFrom(objs, repo, pull, in.Digest) == 0 {
 		return contract.ProductionResult{}, invalid("no container in %s names the image %s (or %s): name it so the approved digest can take its place", in.Manifests, repo, filepath.Base(repo))
 	}
-	log, err := p.Logs.Writer(in.RunID, "production")
+	log, err := rl.Logs.Writer(in.RunID, "production")
 	if err != nil {
 		return contract.ProductionResult{}, err
 	}
@@ -100,16 +102,16 @@ func (p *Platform) Production(ctx context.Context, in contract.ProductionInput) 
 
 // UndoRelease brings the release a run replaced back when the run fails or
 // is cancelled after releasing (release.Releaser.Undo; idempotent).
-func (p *Platform) UndoRelease(ctx context.Context, in contract.ReleaseRef) (err error) {
+func (rl *Releases) UndoRelease(ctx context.Context, in contract.ReleaseRef) (err error) {
 	defer classify(&err)
-	if p.Cluster == nil || in.Namespace == "" || in.Pipeline == "" {
+	if rl.Cluster == nil || in.Namespace == "" || in.Pipeline == "" {
 		return nil
 	}
-	cluster, err := p.cluster(in.Context)
+	cluster, err := rl.get(in.Context)
 	if err != nil {
 		return err
 	}
-	log, err := p.Logs.Writer(in.RunID, "production")
+	log, err := rl.Logs.Writer(in.RunID, "production")
 	if err != nil {
 		return err
 	}
@@ -120,54 +122,16 @@ func (p *Platform) UndoRelease(ctx context.Context, in contract.ReleaseRef) (err
 
 // RetireRelease scales the blue-green color a run's release replaced to
 // zero after the grace period.
-func (p *Platform) RetireRelease(ctx context.Context, in contract.ReleaseRef) (_ contract.Nothing, err error) {
+func (rl *Releases) RetireRelease(ctx context.Context, in contract.ReleaseRef) (_ contract.Nothing, err error) {
 	defer classify(&err)
-	cluster, err := p.cluster(in.Context)
+	cluster, err := rl.get(in.Context)
 	if err != nil {
 		return contract.Nothing{}, err
 	}
-	log, err := p.Logs.Writer(in.RunID, "production")
+	log, err := rl.Logs.Writer(in.RunID, "production")
 	if err != nil {
 		return contract.Nothing{}, err
 	}
 	defer log.Close()
 	return contract.Nothing{}, (&release.Releaser{Cluster: cluster}).Retire(ctx, in.Namespace, in.Pipeline, in.RunID, log)
-}
-
-// cluster is the cluster of a kubeconfig context ("" the current one).
-func (p *Platform) cluster(context string) (*environments.Cluster, error) {
-	if context == "" && p.Cluster != nil {
-		return p.Cluster, nil
-	}
-	if p.Clusters == nil {
-		return nil, missing("production", needKubeconfig)
-	}
-	c, err := p.Clusters.Context(context)
-	if err != nil {
-		return nil, notConfigured("%v", err)
-	}
-	return c, nil
-}
-
-// heartbeat reports the activity alive every PlatformHeartbeat until the
-// returned stop is called, so a dead worker is noticed within the phase's
-// heartbeat timeout rather than its whole timeout.
-func heartbeat(ctx context.Context) (stop func()) {
-	if !activity.IsActivity(ctx) {
-		return func() {}
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		t := time.NewTicker(PlatformHeartbeat)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				activity.RecordHeartbeat(ctx)
-			}
-		}
-	}()
-	return cancel
 }

@@ -1,0 +1,35 @@
+package activities
+
+import (
+	"context"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+)
+
+// PlatformHeartbeat is how often platform activities that wait on the
+// cluster report that their worker is alive.
+const PlatformHeartbeat = 3 * time.Second
+
+// heartbeat reports the activity alive every PlatformHeartbeat until the
+// returned stop is called, so a dead worker is noticed within the phase's
+// heartbeat timeout rather than its whole timeout.
+func heartbeat(ctx context.Context) (stop func()) {
+	if !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		t := time.NewTicker(PlatformHeartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return cancel
+}
