@@ -1,5 +1,7 @@
-// Package deploy changes workloads on Kubernetes: waits for rollouts, rolls
-// Deployments back to an earlier revision, runs commands in pods.
+// Package deploy is Sluice's Kubernetes toolkit: every client's connection
+// and request limits (config.go), rollout waits, rolling a Deployment back
+// to an earlier revision, and running commands in pods (exec.go), for the
+// test environments, releases, pools and chaos experiments alike.
 package deploy
 
 import (

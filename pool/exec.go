@@ -3,18 +3,15 @@ package pool
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/remotecommand"
-	utilexec "k8s.io/client-go/util/exec"
+
+	"github.com/sluice-cd/sluice/deploy"
 )
 
 // Execer runs processes in pool pods through the API server's exec
@@ -29,24 +26,11 @@ type Execer struct {
 // NOT end the process in the container: callers that need that kill it
 // (see runScript).
 func (e *Execer) Exec(ctx context.Context, ns, pod string, argv []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	req := e.Client.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(pod).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{
-			Container: container, Command: argv,
-			Stdin: stdin != nil, Stdout: stdout != nil, Stderr: stderr != nil,
-		}, scheme.ParameterCodec)
-	ex, err := remotecommand.NewSPDYExecutor(e.Config, "POST", req.URL())
+	code, err := deploy.Exec(ctx, e.Config, e.Client, ns, pod, container, argv, stdin, stdout, stderr)
 	if err != nil {
 		return -1, err
 	}
-	err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr})
-	var code utilexec.CodeExitError
-	if errors.As(err, &code) {
-		return code.Code, nil
-	}
-	if err != nil {
-		return -1, err
-	}
-	return 0, nil
+	return code, nil
 }
 
 // output runs a short helper command and returns its stdout; a non-zero
