@@ -49,13 +49,14 @@ func ParseRef(s string) (Ref, error) {
 	if s == "" {
 		return Ref{}, errors.New("empty run id: pass the run_id that `sluice run` or `sluice list` printed")
 	}
+	// a branch typed as Git spells it names the run its ID escapes
 	if i := strings.LastIndex(s, "@"); i > 0 && uuidLike.MatchString(s[i+1:]) {
-		return Ref{WorkflowID: s[:i], RunID: s[i+1:]}, nil
+		return Ref{WorkflowID: workflows.ASCIIID(s[:i]), RunID: s[i+1:]}, nil
 	}
 	if !strings.HasPrefix(s, "pipeline/") {
 		return Ref{}, fmt.Errorf("%q is not a run id: run ids look like pipeline/<repo>:<branch>@<id> (see `sluice list`)", s)
 	}
-	return Ref{WorkflowID: s}, nil
+	return Ref{WorkflowID: workflows.ASCIIID(s)}, nil
 }
 
 // Client wraps a Temporal client with Sluice's operations.

@@ -22,8 +22,41 @@ import (
 // clients, never by workflow code, so the change of form does not touch
 // recorded histories; runs started under the old form (LegacyWorkflowID)
 // still receive their branch's pushes (see runs.Client.Start).
+//
+// Temporal carries a workflow ID in a gRPC header, which takes printable
+// ASCII only: every other character is written as \uXXXX (\UXXXXXXXX above
+// the BMP) by ASCIIID. Git refuses "\" in branch names, so the form stays
+// unambiguous, and an ASCII name is unchanged.
 func WorkflowID(repo, branch string) string {
-	return "pipeline/" + idEscaper.Replace(strings.ToLower(repo)) + ":" + branch
+	return "pipeline/" + idEscaper.Replace(ASCIIID(strings.ToLower(repo))) + ":" + ASCIIID(branch)
+}
+
+// ASCIIID writes s with every character outside printable ASCII escaped
+// as \uXXXX or \UXXXXXXXX; a printable ASCII s is returned unchanged, so
+// escaping twice changes nothing.
+func ASCIIID(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 0x20 && r <= 0x7e:
+			b.WriteRune(r)
+		case r <= 0xffff:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			fmt.Fprintf(&b, `\U%08x`, r)
+		}
+	}
+	return b.String()
 }
 
 var idEscaper = strings.NewReplacer("%", "%25", ":", "%3A")
