@@ -42,6 +42,8 @@ var permanent = []struct {
 	{environments.ErrCannotRun, contract.ErrStepFailed, false},
 	// an image without this installation's signature for the commit
 	{image.ErrUntrusted, contract.ErrUntrusted, false},
+	// a commit whose links lead out of its checkout
+	{gitsrc.ErrLinkEscapes, contract.ErrInvalidInput, false},
 	// a commit that cannot be checked out
 	{gitsrc.ErrNotFound, contract.ErrSource, true},
 	{gitsrc.ErrBadCommit, contract.ErrSource, true},

@@ -76,6 +76,12 @@ func checkout(ctx context.Context, src contract.Source) (string, func(), error) 
 		done()
 		return "", nil, err
 	}
+	// the worker reads this tree with its own rights (manifests, charts,
+	// the build context): no committed link may lead out of it
+	if err := gitsrc.CheckLinks(dir); err != nil {
+		done()
+		return "", nil, err
+	}
 	return dir, done, nil
 }
 
