@@ -40,6 +40,8 @@ var permanent = []struct {
 	{image.ErrBuild, contract.ErrStepFailed, false},
 	// pods that cannot run (image pull, crash loop, unschedulable)
 	{environments.ErrCannotRun, contract.ErrStepFailed, false},
+	// a manifest that would reach beyond its namespace
+	{environments.ErrRefused, contract.ErrInvalidInput, false},
 	// an image without this installation's signature for the commit
 	{image.ErrUntrusted, contract.ErrUntrusted, false},
 	// a commit whose links lead out of its checkout

@@ -160,13 +160,17 @@ var workloadKinds = map[string]bool{"Deployment": true, "StatefulSet": true, "Da
 // ApplyObjects server-side applies objs into ns with labels added (and
 // app.kubernetes.io/managed-by=sluice) and returns the workloads among
 // them (Deployments, StatefulSets, DaemonSets, Jobs), without waiting.
+//
+// Every object is checked before any is applied (guard): one refused
+// object applies nothing.
 func (c *Cluster) ApplyObjects(ctx context.Context, ns string, labels map[string]string, objs []*unstructured.Unstructured, log io.Writer) ([]Workload, error) {
+	resources, err := c.guard(objs)
+	if err != nil {
+		return nil, err
+	}
 	var deployments []Workload
-	for _, o := range objs {
-		res, err := c.resource(o)
-		if err != nil {
-			return nil, err
-		}
+	for i, o := range objs {
+		res := resources[i]
 		o.SetNamespace(ns)
 		l := o.GetLabels()
 		if l == nil {
@@ -221,6 +225,32 @@ func (c *Cluster) DeleteObjects(ctx context.Context, ns string, objs []*unstruct
 	return nil
 }
 
+// ErrRefused is a manifest Sluice will not apply: what it asks for would
+// reach beyond the namespace it is applied to. No retry changes that.
+var ErrRefused = errors.New("manifest refused")
+
+// guard maps every object to its namespaced resource and refuses, before
+// anything is applied, what would reach beyond its namespace: a
+// cluster-scoped kind, or a Service with externalIPs (CVE-2020-8554:
+// kube-proxy would send that address, from every pod and node, to the
+// Service's pods).
+func (c *Cluster) guard(objs []*unstructured.Unstructured) ([]schema.GroupVersionResource, error) {
+	out := make([]schema.GroupVersionResource, len(objs))
+	for i, o := range objs {
+		res, err := c.resource(o)
+		if err != nil {
+			return nil, err
+		}
+		if o.GroupVersionKind().GroupKind() == (schema.GroupKind{Kind: "Service"}) {
+			if ips, _, _ := unstructured.NestedStringSlice(o.Object, "spec", "externalIPs"); len(ips) > 0 {
+				return nil, fmt.Errorf("%w: Service %s sets spec.externalIPs %v, which would route that address from every pod and node of the cluster to it (CVE-2020-8554); use a LoadBalancer or an Ingress", ErrRefused, o.GetName(), ips)
+			}
+		}
+		out[i] = res
+	}
+	return out, nil
+}
+
 // resource maps an object's kind to its namespaced API resource.
 func (c *Cluster) resource(o *unstructured.Unstructured) (schema.GroupVersionResource, error) {
 	c.mapperOnce.Do(func() {
@@ -236,7 +266,7 @@ func (c *Cluster) resource(o *unstructured.Unstructured) (schema.GroupVersionRes
 		return schema.GroupVersionResource{}, fmt.Errorf("%s %s: %w", gvk.Kind, o.GetName(), err)
 	}
 	if m.Scope.Name() != meta.RESTScopeNameNamespace {
-		return schema.GroupVersionResource{}, fmt.Errorf("%s %s is cluster-scoped: an environment holds namespaced objects only", gvk.Kind, o.GetName())
+		return schema.GroupVersionResource{}, fmt.Errorf("%w: %s %s is cluster-scoped: an environment holds namespaced objects only", ErrRefused, gvk.Kind, o.GetName())
 	}
 	return m.Resource, nil
 }

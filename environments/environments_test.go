@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -396,5 +397,42 @@ func refusesPrivilegedPods(t *testing.T, c *Cluster, ns string) {
 	_, err := c.Client.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "baseline") {
 		t.Fatalf("a privileged pod in the test environment %s: %v, want refused by Pod Security baseline", ns, err)
+	}
+}
+
+// TestApplyRefusesWhatLeavesTheNamespace: a Service with externalIPs
+// (CVE-2020-8554) and a cluster-scoped kind are refused before anything of
+// their manifests is applied — the ConfigMap listed first never appears —
+// and the refusal is ErrRefused, which no retry changes.
+func TestApplyRefusesWhatLeavesTheNamespace(t *testing.T) {
+	_, c := testCluster(t)
+	ctx := context.Background()
+	ns, run := fmt.Sprintf("sluice-guard-%d", time.Now().UnixNano()%1_000_000_000), "run-1"
+	t.Cleanup(func() { _ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	if err := c.EnsureNamespace(ctx, ns, run); err != nil {
+		t.Fatal(err)
+	}
+	for name, hostile := range map[string]string{
+		"externalIPs": `{"apiVersion":"v1","kind":"Service","metadata":{"name":"steal"},"spec":{"ports":[{"port":80}],"externalIPs":["10.96.0.1"]}}`,
+		"cluster-scoped": `{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{"name":"own-the-cluster"},` +
+			`"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"},"subjects":[{"kind":"ServiceAccount","name":"default","namespace":"x"}]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			first := fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"before-%s"},"data":{"a":"b"}}`, strings.ToLower(name))
+			objs, err := decodeManifests("test.yaml", []byte(first+"\n---\n"+hostile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Apply(ctx, ns, run, objs, io.Discard)
+			if !errors.Is(err, ErrRefused) {
+				t.Fatalf("applied or failed otherwise: %v", err)
+			}
+			if _, err := c.Client.CoreV1().ConfigMaps(ns).Get(ctx, "before-"+strings.ToLower(name), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Fatalf("the ConfigMap before the refused object was applied: %v", err)
+			}
+		})
+	}
+	if _, err := c.Client.CoreV1().Services(ns).Get(ctx, "steal", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the Service with externalIPs exists: %v", err)
 	}
 }
