@@ -177,6 +177,18 @@ func TestRolloutFailsFast(t *testing.T) {
 			t.Logf("%s failed after %s: %v", tc.name, time.Since(start).Round(100*time.Millisecond), err)
 		})
 	}
+	// a pod the namespace's Pod Security level forbids is never created:
+	// the ReplicaSet's FailedCreate says why, at once, not at the timeout
+	t.Run("forbidden", func(t *testing.T) {
+		d := deployment("forbidden", busybox, "exec sleep 3600")
+		if err := unstructured.SetNestedField(d.Object, true, "spec", "template", "spec", "hostNetwork"); err != nil {
+			t.Fatal(err)
+		}
+		err := c.Apply(ctx, ns, run, []*unstructured.Unstructured{d}, &log)
+		if !errors.Is(err, ErrCannotRun) || !strings.Contains(err.Error(), "violates PodSecurity") || !strings.Contains(err.Error(), "hostNetwork") {
+			t.Fatalf("want ErrCannotRun naming the Pod Security violation, got %v", err)
+		}
+	})
 }
 
 // TestWorkloadsOtherThanDeployments: StatefulSets and Jobs among the

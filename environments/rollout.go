@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -40,7 +41,11 @@ func (c *Cluster) waitRollout(ctx context.Context, ns string, w Workload) error 
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if why := c.podProblems(ctx, ns, sel.String(), true); why != "" {
+				why := c.podProblems(ctx, ns, sel.String(), true)
+				if why == "" {
+					why = c.createProblems(ctx, ns, sel.String())
+				}
+				if why != "" {
 					cancel(fmt.Errorf("%w: %s", ErrCannotRun, why))
 					return
 				}
@@ -135,6 +140,26 @@ func (c *Cluster) podProblems(ctx context.Context, ns, selector string, fatal bo
 		return strings.Join(out, "; ")
 	}
 	return " (" + strings.Join(out, "; ") + ")"
+}
+
+// createProblems names pods the workload's controller may not create and
+// never will: ReplicaSets whose pods Pod Security refuses (the namespace's
+// level forbids what the pod asks for: host namespaces, privileged
+// containers, host paths). Without pods, podProblems sees nothing.
+func (c *Cluster) createProblems(ctx context.Context, ns, selector string) string {
+	rss, err := c.Client.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return ""
+	}
+	var out []string
+	for _, rs := range rss.Items {
+		for _, cond := range rs.Status.Conditions {
+			if cond.Type == appsv1.ReplicaSetReplicaFailure && cond.Status == corev1.ConditionTrue && strings.Contains(cond.Message, "violates PodSecurity") {
+				out = append(out, fmt.Sprintf("replicaset %s: %s: %s", rs.Name, cond.Reason, cond.Message))
+			}
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // lastLines are the last log lines of a crashed container's previous run.
