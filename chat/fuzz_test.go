@@ -54,6 +54,6 @@ func FuzzSignedInteraction(f *testing.F) {
 // refuseAll is a Decider that refuses every decision.
 type refuseAll struct{}
 
-func (refuseAll) Decide(context.Context, runs.Ref, bool, workflows.Decision) (workflows.DecisionResult, error) {
+func (refuseAll) Decide(context.Context, runs.Ref, string, bool, workflows.Decision) (workflows.DecisionResult, error) {
 	return workflows.DecisionResult{}, errors.New("refused")
 }

@@ -19,7 +19,7 @@ import (
 
 // Decider sends approval decisions to runs (runs.Client does).
 type Decider interface {
-	Decide(ctx context.Context, r runs.Ref, approve bool, d workflows.Decision) (workflows.DecisionResult, error)
+	Decide(ctx context.Context, r runs.Ref, commit string, approve bool, d workflows.Decision) (workflows.DecisionResult, error)
 }
 
 // Interactions handles POST /slack/interactions: the Approve and Reject
@@ -213,7 +213,9 @@ func (h *Interactions) decide(ctx context.Context, user, run string, approve boo
 		h.Log.Warn("slack click with a bad run id", "user", user)
 		return
 	}
-	res, err := h.Runs.Decide(ctx, ref, approve, workflows.Decision{User: user, Comment: reason, Via: "slack"})
+	// the message was posted for this run (its id is in the button): the
+	// run, and so its commit, is what the approver saw
+	res, err := h.Runs.Decide(ctx, ref, "", approve, workflows.Decision{User: user, Comment: reason, Via: "slack"})
 	var note string
 	switch {
 	case errors.Is(err, runs.ErrRefused):

@@ -14,8 +14,12 @@ import (
 
 // DecisionRequest is the body of POST /api/v1/decisions.
 type DecisionRequest struct {
-	// Run is a run id as `sluice list` prints it.
-	Run     string `json:"run"`
+	// Run is a run id as `sluice list` prints it, with its run id part:
+	// pipeline/<repo>:<branch>@<run id>.
+	Run string `json:"run"`
+	// Commit is the commit the decider reviewed (7 characters or more); a
+	// decision whose run releases another commit is refused.
+	Commit  string `json:"commit"`
 	Approve bool   `json:"approve"`
 	Comment string `json:"comment,omitempty"`
 	// As names the deciding user; only a client with TrustAs may send it.
@@ -60,7 +64,11 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msg, http.StatusForbidden)
 		return
 	}
-	res, err := s.Runs.Decide(r.Context(), ref, req.Approve, workflows.Decision{User: user, Comment: req.Comment, Via: via})
+	if ref.RunID == "" || len(req.Commit) < 7 {
+		http.Error(w, "a decision names the run it decides by its id (pipeline/<repo>:<branch>@<run id>) and the commit reviewed (7 characters or more), so it can never reach a run nobody reviewed", http.StatusBadRequest)
+		return
+	}
+	res, err := s.Runs.Decide(r.Context(), ref, req.Commit, req.Approve, workflows.Decision{User: user, Comment: req.Comment, Via: via})
 	resp := DecisionResponse{DecisionResult: res, User: user}
 	switch {
 	case errors.Is(err, runs.ErrNotFound):

@@ -258,10 +258,27 @@ func Terminal(state string) bool {
 
 // Decide sends an approve or reject update and waits for its outcome. A
 // refused decision comes back as an error carrying the reason.
-func (c *Client) Decide(ctx context.Context, r Ref, approve bool, d workflows.Decision) (workflows.DecisionResult, error) {
+//
+// The decision is bound to what was reviewed: r must name the run by its
+// id (a branch's name alone would reach whatever run waits there when the
+// decision arrives, a commit nobody saw), and a commit, when given, must
+// be the run's (a prefix of at least 7 characters).
+func (c *Client) Decide(ctx context.Context, r Ref, commit string, approve bool, d workflows.Decision) (workflows.DecisionResult, error) {
+	if r.RunID == "" {
+		return workflows.DecisionResult{}, fmt.Errorf("%w: %s names a branch, not a run: name the run you reviewed by its id (%s@<run id>, as `sluice status` prints it)", ErrRefused, r, r.WorkflowID)
+	}
 	r, _, err := c.Resolve(ctx, r)
 	if err != nil {
 		return workflows.DecisionResult{}, err
+	}
+	if commit != "" {
+		st, err := c.query(ctx, r)
+		if err != nil {
+			return workflows.DecisionResult{}, refusal(err)
+		}
+		if got := st.Request.Push.Commit; len(commit) < 7 || !strings.HasPrefix(got, strings.ToLower(commit)) {
+			return workflows.DecisionResult{}, fmt.Errorf("%w: run %s releases commit %s, not %s: decide on the commit you reviewed", ErrRefused, r, got, commit)
+		}
 	}
 	name := workflows.UpdateReject
 	if approve {

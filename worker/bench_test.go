@@ -102,7 +102,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 			go func() {
 				_, _ = (&runs.Client{Temporal: c, Signer: recordKey}).Decide(context.Background(),
 					runs.Ref{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID},
-					true, workflows.Decision{User: "alice"})
+					"", true, workflows.Decision{User: "alice"})
 			}()
 		}
 		return contract.MessageRef{}, nil

@@ -268,7 +268,7 @@ func TestRecordHistories(t *testing.T) {
 		{"approval_timeout", approvalSpec, "", nil},
 		{"rejection", approvalSpec, "", func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
 			waitApproval(t, rc, ref)
-			if _, err := rc.Decide(context.Background(), ref, false, workflows.Decision{User: "bob", Comment: "not today"}); err != nil {
+			if _, err := rc.Decide(context.Background(), ref, "", false, workflows.Decision{User: "bob", Comment: "not today"}); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -348,7 +348,7 @@ func TestRecordChaosHistory(t *testing.T) {
 
 func approveAlice(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
 	waitApproval(t, rc, ref)
-	if _, err := rc.Decide(context.Background(), ref, true, workflows.Decision{User: "alice"}); err != nil {
+	if _, err := rc.Decide(context.Background(), ref, "", true, workflows.Decision{User: "alice"}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -356,10 +356,10 @@ func approveAlice(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) 
 // approveAfterRefusal has mallory refused, then alice approve.
 func approveAfterRefusal(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
 	waitApproval(t, rc, ref)
-	if _, err := rc.Decide(context.Background(), ref, true, workflows.Decision{User: "mallory"}); !errors.Is(err, runs.ErrRefused) {
+	if _, err := rc.Decide(context.Background(), ref, "", true, workflows.Decision{User: "mallory"}); !errors.Is(err, runs.ErrRefused) {
 		t.Fatalf("mallory: %v", err)
 	}
-	if _, err := rc.Decide(context.Background(), ref, true, workflows.Decision{User: "alice"}); err != nil {
+	if _, err := rc.Decide(context.Background(), ref, "", true, workflows.Decision{User: "alice"}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -18,7 +18,7 @@ import (
 // token (or, in single-user `sluice dev`, from --as) and vouches for it to
 // the run; a decision sent to Temporal directly does not count.
 func newDecideCmd(g *globals, approve bool) *cobra.Command {
-	var user, comment string
+	var user, comment, commit string
 	use, short := "approve RUN [--comment TEXT]", "Approve a run waiting at its approval gate, as the user of your API token"
 	if !approve {
 		use, short = "reject RUN --comment TEXT", "Reject a run waiting at its approval gate (its compensation runs)"
@@ -32,9 +32,18 @@ func newDecideCmd(g *globals, approve bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if ref.RunID == "" {
+				return fmt.Errorf("%s names a branch, not a run: decide on the run you reviewed by its id (%s@<run id>, as `sluice status` prints it)", ref, ref.WorkflowID)
+			}
+			if commit == "" {
+				// the run's own commit: the run id is what was reviewed
+				if commit, err = g.runCommit(cmd.Context(), ref); err != nil {
+					return err
+				}
+			}
 			var res httpapi.DecisionResponse
 			code, err := g.api(cmd.Context(), http.MethodPost, "/api/v1/decisions",
-				httpapi.DecisionRequest{Run: ref.String(), Approve: approve, Comment: comment, As: user}, &res)
+				httpapi.DecisionRequest{Run: ref.String(), Commit: commit, Approve: approve, Comment: comment, As: user}, &res)
 			if err != nil {
 				return err
 			}
@@ -61,6 +70,7 @@ func newDecideCmd(g *globals, approve bool) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&user, "as", "", "decide as this user: only a `sluice dev` server in single-user mode accepts it; elsewhere your API token says who you are")
 	cmd.Flags().StringVar(&comment, "comment", "", "comment recorded with the decision")
+	cmd.Flags().StringVar(&commit, "commit", "", "the commit you reviewed (7 characters or more); refused when the run releases another (default: the run's own)")
 	if !approve {
 		_ = cmd.MarkFlagRequired("comment")
 	}
@@ -125,4 +135,21 @@ func newRetryCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "follow the new run until it finishes")
 	return cmd
+}
+
+// runCommit is the commit a run releases.
+func (g *globals) runCommit(ctx context.Context, ref runs.Ref) (string, error) {
+	rc, closeFn, err := g.runsClient(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer closeFn()
+	_, st, err := rc.Status(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	if st.Request.Push.Commit == "" {
+		return "", fmt.Errorf("run %s names no commit", ref)
+	}
+	return st.Request.Push.Commit, nil
 }

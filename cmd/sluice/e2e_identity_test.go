@@ -65,7 +65,7 @@ func TestApproverIdentityComesFromTheServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = (&runs.Client{Temporal: c}).Decide(context.Background(), ref, true, workflows.Decision{User: "bob", Via: "cli"})
+	_, err = (&runs.Client{Temporal: c}).Decide(context.Background(), ref, "", true, workflows.Decision{User: "bob", Via: "cli"})
 	if !errors.Is(err, runs.ErrRefused) || !strings.Contains(err.Error(), "not verified") {
 		t.Fatalf("decision sent to Temporal directly: %v", err)
 	}

@@ -369,7 +369,7 @@ func runFaults(t *testing.T, e *env, fs faultSetup) *faults {
 			if st.State != "awaiting_approval" {
 				return true
 			}
-			e.sluice("approve", h.ids[i], "--as", "alice")
+			e.sluice("approve", st.RunID, "--as", "alice")
 			return false
 		})
 	}

@@ -83,8 +83,8 @@ func TestRunIsOneTrace(t *testing.T) {
 	e.startDev("--config", cfg, "--otlp-endpoint", ln.Addr().String(), "--otlp-insecure")
 	e.push("hello", commit, "trace-hook-secret-value")
 	id := workflows.WorkflowID("acme/hello", "main")
-	e.waitState(id, "awaiting_approval", 2*time.Minute)
-	if _, errOut, code := e.sluice("approve", id, "--as", "alice"); code != 0 {
+	waiting := e.waitState(id, "awaiting_approval", 2*time.Minute)
+	if _, errOut, code := e.sluice("approve", waiting.RunID, "--as", "alice"); code != 0 {
 		t.Fatalf("approve: %s", errOut)
 	}
 	e.waitState(id, "succeeded", time.Minute)
