@@ -1,7 +1,9 @@
 // Package deploy is Sluice's Kubernetes toolkit: every client's connection
-// and request limits (config.go), rollout waits, rolling a Deployment back
-// to an earlier revision, and running commands in pods (exec.go), for the
-// test environments, releases, pools and chaos experiments alike.
+// and request limits (config.go), server-side apply with the guard that
+// refuses what would leave its namespace (apply.go), rollout waits,
+// rolling a Deployment back to an earlier revision, and running commands
+// in pods (exec.go), for the test environments, releases, pools and chaos
+// experiments alike.
 package deploy
 
 import (

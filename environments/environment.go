@@ -2,8 +2,6 @@ package environments
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -12,16 +10,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
 
 	"github.com/sluice-cd/sluice/deploy"
 )
@@ -32,8 +25,8 @@ type Cluster struct {
 	Client  kubernetes.Interface
 	Dynamic dynamic.Interface
 
-	mapperOnce sync.Once
-	mapper     *restmapper.DeferredDiscoveryRESTMapper
+	applierOnce sync.Once
+	apply       *deploy.Applier
 }
 
 // NewCluster connects to the cluster of cfg.
@@ -54,7 +47,6 @@ func NewCluster(cfg *rest.Config) (*Cluster, error) {
 const (
 	LabelRun       = "sluice.dev/run"
 	LabelManagedBy = "app.kubernetes.io/managed-by"
-	fieldManager   = "sluice"
 )
 
 // A test environment's pods run under Pod Security "baseline": no
@@ -160,18 +152,11 @@ var workloadKinds = map[string]bool{"Deployment": true, "StatefulSet": true, "Da
 // ApplyObjects server-side applies objs into ns with labels added (and
 // app.kubernetes.io/managed-by=sluice) and returns the workloads among
 // them (Deployments, StatefulSets, DaemonSets, Jobs), without waiting.
-//
-// Every object is checked before any is applied (guard): one refused
-// object applies nothing.
+// Every object is checked before any is applied (deploy.Applier.Guard):
+// one refused object applies nothing.
 func (c *Cluster) ApplyObjects(ctx context.Context, ns string, labels map[string]string, objs []*unstructured.Unstructured, log io.Writer) ([]Workload, error) {
-	resources, err := c.guard(objs)
-	if err != nil {
-		return nil, err
-	}
 	var deployments []Workload
-	for i, o := range objs {
-		res := resources[i]
-		o.SetNamespace(ns)
+	for _, o := range objs {
 		l := o.GetLabels()
 		if l == nil {
 			l = map[string]string{}
@@ -181,94 +166,27 @@ func (c *Cluster) ApplyObjects(ctx context.Context, ns string, labels map[string
 		}
 		l[LabelManagedBy] = "sluice"
 		o.SetLabels(l)
-		body, err := json.Marshal(o.Object)
-		if err != nil {
-			return nil, err
-		}
-		// Apply without force first, so that fields someone else changed
-		// since (kubectl edit, another controller) are reported; then take
-		// them over: the manifests in the commit are what must run.
-		api := c.Dynamic.Resource(res).Namespace(ns)
-		_, err = api.Patch(ctx, o.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: fieldManager})
-		if apierrors.IsConflict(err) {
-			fmt.Fprintf(log, "conflict: %s/%s: %v; applying the commit's version over it\n", strings.ToLower(o.GetKind()), o.GetName(), conflictFields(err))
-			force := true
-			_, err = api.Patch(ctx, o.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: fieldManager, Force: &force})
-		}
-		if err != nil {
-			return nil, fmt.Errorf("apply %s %s: %w", o.GetKind(), o.GetName(), err)
-		}
-		fmt.Fprintf(log, "applied %s/%s\n", strings.ToLower(o.GetKind()), o.GetName())
 		if workloadKinds[o.GetKind()] {
 			deployments = append(deployments, Workload{Kind: o.GetKind(), Name: o.GetName()})
 		}
+	}
+	if err := c.applier().Apply(ctx, ns, objs, log); err != nil {
+		return nil, err
 	}
 	return deployments, nil
 }
 
 // DeleteObjects deletes objs from ns; objects already gone are fine.
 func (c *Cluster) DeleteObjects(ctx context.Context, ns string, objs []*unstructured.Unstructured, log io.Writer) error {
-	bg := metav1.DeletePropagationBackground
-	for _, o := range objs {
-		res, err := c.resource(o)
-		if err != nil {
-			return err
-		}
-		err = c.Dynamic.Resource(res).Namespace(ns).Delete(ctx, o.GetName(), metav1.DeleteOptions{PropagationPolicy: &bg})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete %s %s: %w", o.GetKind(), o.GetName(), err)
-		}
-		if err == nil {
-			fmt.Fprintf(log, "deleted %s/%s\n", strings.ToLower(o.GetKind()), o.GetName())
-		}
-	}
-	return nil
+	return c.applier().Delete(ctx, ns, objs, log)
 }
 
-// ErrRefused is a manifest Sluice will not apply: what it asks for would
-// reach beyond the namespace it is applied to. No retry changes that.
-var ErrRefused = errors.New("manifest refused")
+// ErrRefused is a manifest Sluice will not apply (deploy.ErrRefused).
+var ErrRefused = deploy.ErrRefused
 
-// guard maps every object to its namespaced resource and refuses, before
-// anything is applied, what would reach beyond its namespace: a
-// cluster-scoped kind, or a Service with externalIPs (CVE-2020-8554:
-// kube-proxy would send that address, from every pod and node, to the
-// Service's pods).
-func (c *Cluster) guard(objs []*unstructured.Unstructured) ([]schema.GroupVersionResource, error) {
-	out := make([]schema.GroupVersionResource, len(objs))
-	for i, o := range objs {
-		res, err := c.resource(o)
-		if err != nil {
-			return nil, err
-		}
-		if o.GroupVersionKind().GroupKind() == (schema.GroupKind{Kind: "Service"}) {
-			if ips, _, _ := unstructured.NestedStringSlice(o.Object, "spec", "externalIPs"); len(ips) > 0 {
-				return nil, fmt.Errorf("%w: Service %s sets spec.externalIPs %v, which would route that address from every pod and node of the cluster to it (CVE-2020-8554); use a LoadBalancer or an Ingress", ErrRefused, o.GetName(), ips)
-			}
-		}
-		out[i] = res
-	}
-	return out, nil
-}
-
-// resource maps an object's kind to its namespaced API resource.
-func (c *Cluster) resource(o *unstructured.Unstructured) (schema.GroupVersionResource, error) {
-	c.mapperOnce.Do(func() {
-		c.mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(c.Client.Discovery()))
-	})
-	gvk := o.GroupVersionKind()
-	m, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	if meta.IsNoMatchError(err) {
-		c.mapper.Reset() // a CRD installed since the last discovery
-		m, err = c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	}
-	if err != nil {
-		return schema.GroupVersionResource{}, fmt.Errorf("%s %s: %w", gvk.Kind, o.GetName(), err)
-	}
-	if m.Scope.Name() != meta.RESTScopeNameNamespace {
-		return schema.GroupVersionResource{}, fmt.Errorf("%w: %s %s is cluster-scoped: an environment holds namespaced objects only", ErrRefused, gvk.Kind, o.GetName())
-	}
-	return m.Resource, nil
+func (c *Cluster) applier() *deploy.Applier {
+	c.applierOnce.Do(func() { c.apply = &deploy.Applier{Discovery: c.Client.Discovery(), Dynamic: c.Dynamic} })
+	return c.apply
 }
 
 // WaitWorkloads waits for each workload of ns to roll out (a Job: to
@@ -296,18 +214,3 @@ func (c *Cluster) WaitWorkloads(ctx context.Context, ns string, deployments []Wo
 
 // RolloutTimeout bounds a rollout when the caller set no deadline.
 const RolloutTimeout = 5 * time.Minute
-
-// conflictFields names the fields and managers of an apply conflict.
-func conflictFields(err error) string {
-	var status apierrors.APIStatus
-	if errors.As(err, &status) && status.Status().Details != nil {
-		var out []string
-		for _, c := range status.Status().Details.Causes {
-			out = append(out, c.Message)
-		}
-		if len(out) > 0 {
-			return strings.Join(out, "; ")
-		}
-	}
-	return err.Error()
-}

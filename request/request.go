@@ -69,7 +69,8 @@ func (i Ignored) Error() string { return string(i) }
 // limit and knows no server configuration (a CLI's view).
 type Builder struct {
 	// Config is the server's configuration: pools a spec may name,
-	// identities linked to a Git author. Nil: an empty one.
+	// identities linked to a Git author. Nil (a CLI's view): pools are not
+	// checked here, and no identities are linked.
 	Config *config.Config
 	// ReadTimeout bounds resolving the commit and reading the spec (a Git
 	// host gives up on a webhook after 10 s); zero: no bound beyond ctx.
@@ -112,8 +113,12 @@ func (b *Builder) Build(ctx context.Context, src Source) (contract.Request, erro
 	if err != nil {
 		return contract.Request{}, &Invalid{Commit: commit, Err: err}
 	}
-	if err := cfg.CheckPool(spec.Pool()); err != nil {
-		return contract.Request{}, &Invalid{Commit: commit, Err: err}
+	// a CLI knows no server configuration: the worker checks the pool
+	// when the phase runs
+	if b.Config != nil {
+		if err := cfg.CheckPool(spec.Pool()); err != nil {
+			return contract.Request{}, &Invalid{Commit: commit, Err: err}
+		}
 	}
 	if !src.Manual && !spec.Triggers(src.Branch) {
 		return contract.Request{}, Ignored("branch " + src.Branch + " is not in on.branches")
