@@ -21,13 +21,9 @@ func (a *App) imageSigner() (*image.Signer, error) {
 	if path == "" {
 		path = filepath.Join(a.dir, "signing.key")
 	}
-	password := []byte(os.Getenv("SLUICE_SIGNING_PASSWORD"))
-	if f := a.opts.SigningPasswordFile; f != "" {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("--signing-password-file: %w", err)
-		}
-		password = bytes.TrimRight(b, "\r\n")
+	password, err := a.signingPassword()
+	if err != nil {
+		return nil, err
 	}
 	signer, err := image.EnsureKeys(path, password)
 	if err != nil {
@@ -39,23 +35,36 @@ func (a *App) imageSigner() (*image.Signer, error) {
 	return signer, nil
 }
 
-// serverSecrets are the process's secrets that do not come from the
-// configuration file: the signing key's password, Temporal's API key and
-// database password. Like the configuration's, they are redacted from run
-// logs, whatever a step prints.
+// signingPassword is the signing key's password: --signing-password-file's
+// content, else SLUICE_SIGNING_PASSWORD.
+func (a *App) signingPassword() ([]byte, error) {
+	f := a.opts.SigningPasswordFile
+	if f == "" {
+		return []byte(os.Getenv("SLUICE_SIGNING_PASSWORD")), nil
+	}
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("--signing-password-file: %w", err)
+	}
+	return bytes.TrimRight(b, "\r\n"), nil
+}
+
+// serverSecrets are the environment's secrets: the signing password,
+// Temporal's API key and database password.
 var serverSecrets = []string{"SLUICE_SIGNING_PASSWORD", "SLUICE_TEMPORAL_API_KEY", "SLUICE_TEMPORAL_DB_PASSWORD"}
 
-// secrets are every secret value this process holds, for log redaction.
+// secrets are every secret value this process holds, for log redaction:
+// the configuration's, the signing password (as the signer reads it) and
+// the environment's. Like the configuration's, they are redacted from run
+// logs, whatever a step prints.
 func (a *App) secrets() []string {
 	out := a.cfg.Secrets()
+	if pw, err := a.signingPassword(); err == nil && len(pw) > 0 {
+		out = append(out, string(pw))
+	}
 	for _, name := range serverSecrets {
 		if v := strings.TrimSpace(os.Getenv(name)); v != "" {
 			out = append(out, v)
-		}
-	}
-	if f := a.opts.SigningPasswordFile; f != "" {
-		if b, err := os.ReadFile(f); err == nil && len(bytes.TrimSpace(b)) > 0 {
-			out = append(out, string(bytes.TrimSpace(b)))
 		}
 	}
 	return out

@@ -123,14 +123,14 @@ func (b *Builder) Build(ctx context.Context, src Source) (contract.Request, erro
 	if !src.Manual && !spec.Triggers(src.Branch) {
 		return contract.Request{}, Ignored("branch " + src.Branch + " is not in on.branches")
 	}
-	author := firstOf(src.AuthorEmail, src.AuthorUsername, info.AuthorEmail)
-	authorName := firstOf(src.AuthorName, info.AuthorName)
-	if src.AuthorEmail == "" && src.AuthorUsername == "" {
-		src.AuthorEmail = info.AuthorEmail
+	// the door's word for the author, else the commit's own
+	email := src.AuthorEmail
+	if email == "" && src.AuthorUsername == "" {
+		email = info.AuthorEmail
 	}
 	return contract.Request{Spec: *spec, Push: contract.Push{
-		Repo: name, CloneURL: cloneURL, Branch: src.Branch, Commit: commit, Author: author,
-		AuthorIDs:  cfg.AuthorIDs(src.AuthorEmail, src.AuthorUsername, authorName),
+		Repo: name, CloneURL: cloneURL, Branch: src.Branch, Commit: commit, Author: firstOf(email, src.AuthorUsername),
+		AuthorIDs:  cfg.AuthorIDs(email, src.AuthorUsername, firstOf(src.AuthorName, info.AuthorName)),
 		PusherIDs:  cfg.AuthorIDs(src.Pusher, src.PusherEmail),
 		DeliveryID: src.DeliveryID, Message: firstLine(firstOf(src.Message, info.Message)),
 	}}, nil

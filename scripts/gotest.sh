@@ -10,5 +10,10 @@ if [ "${1:-}" = --slowest ]; then
   exit 0
 fi
 mkdir -p "$(dirname "$log")"
-go test "$@" 2>&1 | tee >(grep --line-buffered -E '^(ok|FAIL)[[:space:]]' >>"$log")
-exit "${PIPESTATUS[0]}"
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+go test "$@" 2>&1 | tee "$out"
+status=${PIPESTATUS[0]}
+# read once go test has ended, so no package's line is lost
+grep -E '^(ok|FAIL)[[:space:]]' "$out" >>"$log"
+exit "$status"
