@@ -262,6 +262,8 @@ func TestRecordHistories(t *testing.T) {
 		// that runs it too (no status activity beside build)
 		{"success_v8", eightPhases, "", approveAlice},
 		{"success_pool_v8", poolSpec, "", approveAlice},
+		// epoch 4: the test namespace ends in the run id's random tail
+		{"success_v9", eightPhases, "", approveAlice},
 		// rerun-after-worker-loss v1: every attempt of build lost its
 		// worker; the phase ran again and the run went on
 		{"worker_loss_rerun", fullSpec, "", nil},
@@ -286,7 +288,7 @@ func TestRecordHistories(t *testing.T) {
 	// more build attempts lost than one activity's attempt budget
 	lostInScenario := map[string]int32{"worker_loss_rerun": 6}
 	// a test phase past the commit status gate (eightPhases' test)
-	slowInScenario := map[string]time.Duration{"success_v5": 1500 * time.Millisecond, "success_v6": 1500 * time.Millisecond, "success_v7": 1500 * time.Millisecond, "success_v8": 1500 * time.Millisecond}
+	slowInScenario := map[string]time.Duration{"success_v5": 1500 * time.Millisecond, "success_v6": 1500 * time.Millisecond, "success_v7": 1500 * time.Millisecond, "success_v8": 1500 * time.Millisecond, "success_v9": 1500 * time.Millisecond}
 	for _, sc := range scenarios {
 		if *recordOnly != "" && sc.name != *recordOnly {
 			continue

@@ -30,7 +30,7 @@ var deployPhase = phaseDef{
 					contract.ReleaseRef{RunID: r.runID, Pipeline: spec.Name, Namespace: st.Namespace, Context: st.Context}, false)
 			}
 		} else {
-			in.Namespace, in.Ephemeral = TestNamespace(spec.Name, r.runID), true
+			in.Namespace, in.Ephemeral = r.testNamespace(spec.Name), true
 			in.Pipeline, in.WorkflowID = spec.Name, workflow.GetInfo(ctx).WorkflowExecution.ID
 			if t := spec.Environments.Test; t != nil {
 				in.TTL, in.CPU, in.Memory, in.Services = t.TTL.D(), t.Quota.CPU, t.Quota.Memory, t.Services
@@ -45,4 +45,12 @@ var deployPhase = phaseDef{
 		return nil
 	},
 	keep: func(dst *Outputs, src Outputs) { dst.Environment = src.Environment },
+}
+
+// testNamespace is the run's test namespace, as its epoch names it.
+func (r *run) testNamespace(pipeline string) string {
+	if r.epoch >= uniqueNamespace {
+		return TestNamespace(pipeline, r.runID)
+	}
+	return testNamespaceBefore4(pipeline, r.runID)
 }

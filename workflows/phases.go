@@ -118,16 +118,33 @@ func (r *run) source() contract.Source {
 
 var notDNS = regexp.MustCompile(`[^a-z0-9-]+`)
 
-// TestNamespace is the ephemeral namespace of a run: "sluice-<pipeline>-<run>",
-// a valid DNS label, unique per run and the same on every replay.
+// TestNamespace is the ephemeral namespace of a run: "sluice-<pipeline>-<id>",
+// a valid DNS label, unique per run and the same on every replay. <id> is
+// the last 12 hex digits of the run id: 48 random bits of a UUIDv7 (its
+// first 12 are the start time in milliseconds, which two runs can share).
 func TestNamespace(pipeline, runID string) string {
-	name := strings.Trim(notDNS.ReplaceAllString(strings.ToLower(pipeline), "-"), "-")
-	if len(name) > 40 {
-		name = name[:40]
+	id := strings.ReplaceAll(runID, "-", "")
+	if len(id) > 12 {
+		id = id[len(id)-12:]
 	}
+	return namespaceFor(pipeline, id)
+}
+
+// testNamespaceBefore4 is the test namespace of a run of an epoch before
+// uniqueNamespace: the run id's first 12 hex digits. A run in flight across
+// the upgrade keeps the namespace it made.
+func testNamespaceBefore4(pipeline, runID string) string {
 	id := strings.ReplaceAll(runID, "-", "")
 	if len(id) > 12 {
 		id = id[:12]
+	}
+	return namespaceFor(pipeline, id)
+}
+
+func namespaceFor(pipeline, id string) string {
+	name := strings.Trim(notDNS.ReplaceAllString(strings.ToLower(pipeline), "-"), "-")
+	if len(name) > 40 {
+		name = name[:40]
 	}
 	return strings.Trim("sluice-"+name, "-") + "-" + id
 }

@@ -503,10 +503,24 @@ func TestRetryReusesEarlierOutputs(t *testing.T) {
 	}
 }
 
+// TestRunsOfOneMillisecondHaveTheirOwnNamespaces: two runs of a pipeline
+// started in the same millisecond (UUIDv7 run ids with one timestamp) get
+// two namespaces.
+func TestRunsOfOneMillisecondHaveTheirOwnNamespaces(t *testing.T) {
+	a := TestNamespace("hello", "019af3c2-51d0-7aa1-9c3e-5f0e2b7d4a11")
+	b := TestNamespace("hello", "019af3c2-51d0-7bb2-8d4f-6a1f3c8e5b22")
+	if a == b {
+		t.Fatalf("both runs got %q", a)
+	}
+}
+
 func TestTestNamespaceIsDNSLabel(t *testing.T) {
-	got := TestNamespace("Acme/Hello_World", "0193abcd-ef01-7000-8000-000000000000")
-	if got != "sluice-acme-hello-world-0193abcdef01" {
+	got := TestNamespace("Acme/Hello_World", "0193abcd-ef01-7000-8000-0000000000aa")
+	if got != "sluice-acme-hello-world-0000000000aa" {
 		t.Fatalf("got %q", got)
+	}
+	if old := testNamespaceBefore4("Acme/Hello_World", "0193abcd-ef01-7000-8000-0000000000aa"); old != "sluice-acme-hello-world-0193abcdef01" {
+		t.Fatalf("before epoch 4: got %q", old)
 	}
 	if long := TestNamespace(strings.Repeat("x", 100), "id"); len(long) > 63 {
 		t.Fatalf("too long: %d", len(long))

@@ -7,12 +7,17 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/sluice-cd/sluice/contract"
 )
 
 // TestReplayCommittedHistories replays every history in testdata against the
@@ -65,8 +70,11 @@ func TestReplayCommittedHistories(t *testing.T) {
 		"success_pool_v7.json": {"ImVwb2NoIg==", `"markerName": "LocalActivity"`, `"Cleanup"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		// epoch 3: the same, with the first phase's status asked of its
 		// worker (statusesScheduled)
-		"success_v8.json":        {"ImVwb2NoIg==", `"markerName": "LocalActivity"`, "WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
-		"success_pool_v8.json":   {"ImVwb2NoIg==", `"markerName": "LocalActivity"`, `"Cleanup"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		"success_v8.json":      {"ImVwb2NoIg==", `"markerName": "LocalActivity"`, "WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
+		"success_pool_v8.json": {"ImVwb2NoIg==", `"markerName": "LocalActivity"`, `"Cleanup"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		// epoch 4: the test namespace from the run id's tail
+		// (TestReplayedRunsKeepTheirTestNamespace)
+		"success_v9.json":        {"ImVwb2NoIg==", `"Deploy"`, "WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
 		"worker_loss_rerun.json": {"InJlcnVuLWFmdGVyLXdvcmtlci1sb3NzIg==", "ACTIVITY_TASK_TIMED_OUT", `"Production"`, "WORKFLOW_EXECUTION_COMPLETED"},
 	}
 	seen := 0
@@ -194,7 +202,7 @@ var sameRunAs = map[string]string{"success_v6.json": "success_v5.json"}
 // an epoch records the epoch's alone.
 var versionMarkers = map[string]int{
 	"success_v5.json": 6, "success_v6.json": 1, "success_pool_v6.json": 1, "success_v7.json": 1, "success_pool_v7.json": 1,
-	"success_v8.json": 1, "success_pool_v8.json": 1,
+	"success_v8.json": 1, "success_pool_v8.json": 1, "success_v9.json": 1,
 }
 
 func countVersionMarkers(t *testing.T, history []byte) int {
@@ -254,4 +262,103 @@ func originalExecution(h *historypb.History) workflow.Execution {
 		ex.ID = "ReplayId"
 	}
 	return ex
+}
+
+// TestReplayedRunsKeepTheirTestNamespace replays every history that made a
+// test environment and compares the namespace the code asks Deploy for with
+// the one the run recorded: a run in flight across an upgrade must go on
+// (and clean up) in the namespace it made, whatever a later epoch names.
+func TestReplayedRunsKeepTheirTestNamespace(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := client.HistoryFromJSON(bytes.NewReader(b), client.HistoryJSONOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recorded := ""
+		for _, e := range h.Events {
+			if a := e.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == contract.Deploy.Name {
+				var in contract.DeployInput
+				if err := converter.GetDefaultDataConverter().FromPayloads(a.GetInput(), &in); err != nil {
+					t.Fatal(err)
+				}
+				if in.Ephemeral {
+					recorded = in.Namespace
+				}
+			}
+		}
+		if recorded == "" {
+			continue
+		}
+		checked++
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			asked := &deployNamespaces{}
+			r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{Interceptors: []interceptor.WorkerInterceptor{asked}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.RegisterWorkflow(Pipeline)
+			r.RegisterWorkflow(Chaos)
+			if err := r.ReplayWorkflowHistoryWithOptions(nil, h, worker.ReplayWorkflowHistoryOptions{OriginalExecution: originalExecution(h)}); err != nil {
+				t.Fatalf("replay: %v", err)
+			}
+			if got := asked.names(); !slices.Equal(got, []string{recorded}) {
+				t.Errorf("replayed code asked Deploy for %v, the run recorded %q", got, recorded)
+			}
+		})
+	}
+	if checked < 2 {
+		t.Fatalf("only %d histories made a test environment", checked)
+	}
+}
+
+// deployNamespaces records the namespace of every Deploy the replayed
+// workflow code asks for.
+type deployNamespaces struct {
+	interceptor.WorkerInterceptorBase
+	mu   sync.Mutex
+	seen []string
+}
+
+func (d *deployNamespaces) names() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.seen)
+}
+
+func (d *deployNamespaces) InterceptWorkflow(ctx workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
+	return &deployInbound{WorkflowInboundInterceptorBase: interceptor.WorkflowInboundInterceptorBase{Next: next}, d: d}
+}
+
+type deployInbound struct {
+	interceptor.WorkflowInboundInterceptorBase
+	d *deployNamespaces
+}
+
+func (i *deployInbound) Init(out interceptor.WorkflowOutboundInterceptor) error {
+	return i.Next.Init(&deployOutbound{WorkflowOutboundInterceptorBase: interceptor.WorkflowOutboundInterceptorBase{Next: out}, d: i.d})
+}
+
+type deployOutbound struct {
+	interceptor.WorkflowOutboundInterceptorBase
+	d *deployNamespaces
+}
+
+func (o *deployOutbound) ExecuteActivity(ctx workflow.Context, activityType string, args ...interface{}) workflow.Future {
+	if activityType == contract.Deploy.Name && len(args) == 1 {
+		if in, ok := args[0].(contract.DeployInput); ok && in.Ephemeral {
+			o.d.mu.Lock()
+			o.d.seen = append(o.d.seen, in.Namespace)
+			o.d.mu.Unlock()
+		}
+	}
+	return o.Next.ExecuteActivity(ctx, activityType, args...)
 }

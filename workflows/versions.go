@@ -23,9 +23,14 @@ const (
 	// the phase's (a phase without a single activity, approval or chaos,
 	// keeps the activity).
 	firstProgress workflow.Version = 3
+	// uniqueNamespace (epoch 4): a run's test namespace ends in the random
+	// tail of its run id instead of the head, which is the run's start
+	// time in milliseconds (UUIDv7): two runs of one pipeline started in
+	// the same millisecond shared a namespace.
+	uniqueNamespace workflow.Version = 4
 	// epoch is the newest epoch. A later change adds its own GetVersion
 	// (or a new epoch: behaviour new in epoch N is taken when r.epoch >= N).
-	epoch = firstProgress
+	epoch = uniqueNamespace
 )
 
 // stagingRelease (change "staging-release") releases into a staging
