@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/deploy"
 	"github.com/sluice-cd/sluice/environments"
 	"github.com/sluice-cd/sluice/logstore"
 	"github.com/sluice-cd/sluice/release"
@@ -57,6 +58,12 @@ func (en *Environments) Deploy(ctx context.Context, in contract.DeployInput) (_ 
 	if environments.SetImage(objs, repo, in.Digest) == 0 {
 		return contract.DeployResult{}, invalid("no container in %s names the image %s (or %s): name it so the baked digest can take its place", in.Manifests, repo, filepath.Base(repo))
 	}
+	// every object is held to the environment's guard before anything,
+	// the test namespace included, is made
+	if err := deploy.Check(in.Guard, in.Namespace, objs); err != nil {
+		return contract.DeployResult{}, err
+	}
+	ctx = deploy.WithGuard(ctx, in.Guard)
 	log, err := en.Logs.Writer(in.RunID, "deploy")
 	if err != nil {
 		return contract.DeployResult{}, err

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/deploy"
 	"github.com/sluice-cd/sluice/environments"
 	"github.com/sluice-cd/sluice/logstore"
 	"github.com/sluice-cd/sluice/release"
@@ -64,6 +65,10 @@ func (rl *Releases) Production(ctx context.Context, in contract.ProductionInput)
 	if environments.SetImageFrom(objs, repo, pull, in.Digest) == 0 {
 		return contract.ProductionResult{}, invalid("no container in %s names the image %s (or %s): name it so the approved digest can take its place", in.Manifests, repo, filepath.Base(repo))
 	}
+	if err := deploy.Check(in.Guard, in.Namespace, objs); err != nil {
+		return contract.ProductionResult{}, err
+	}
+	ctx = deploy.WithGuard(ctx, in.Guard)
 	log, err := rl.Logs.Writer(in.RunID, "production")
 	if err != nil {
 		return contract.ProductionResult{}, err
@@ -117,6 +122,7 @@ func (rl *Releases) UndoRelease(ctx context.Context, in contract.ReleaseRef) (er
 	}
 	defer log.Close()
 	defer heartbeat(ctx)()
+	ctx = deploy.WithGuard(ctx, in.Guard)
 	return (&release.Releaser{Cluster: cluster}).Undo(ctx, in.Namespace, in.Pipeline, in.RunID, "the run failed or was cancelled after the release", log)
 }
 
@@ -133,5 +139,6 @@ func (rl *Releases) RetireRelease(ctx context.Context, in contract.ReleaseRef) (
 		return contract.Nothing{}, err
 	}
 	defer log.Close()
+	ctx = deploy.WithGuard(ctx, in.Guard)
 	return contract.Nothing{}, (&release.Releaser{Cluster: cluster}).Retire(ctx, in.Namespace, in.Pipeline, in.RunID, log)
 }

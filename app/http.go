@@ -38,7 +38,12 @@ func (a *App) StartHTTP(c client.Client) (string, error) {
 		api.Tokens[a.devToken] = httpapi.Client{Name: "dev", TrustAs: true}
 	}
 	if len(a.cfg.Repositories) > 0 {
-		(&webhooks.Receiver{Config: a.cfg, Start: &webhooks.Pushes{Config: a.cfg, Dispatch: rc}, Log: a.log, Metrics: a.metrics}).Register(api.Mux)
+		statuses, err := a.statusReporters()
+		if err != nil {
+			return "", err
+		}
+		pushes := &webhooks.Pushes{Config: a.cfg, Dispatch: rc, Statuses: statuses, Log: a.log}
+		(&webhooks.Receiver{Config: a.cfg, Start: pushes, Log: a.log, Metrics: a.metrics}).Register(api.Mux)
 	}
 	if am := a.cfg.Alertmanager; am != nil {
 		(&webhooks.Alertmanager{Token: am.TokenValue(), Deliver: rc, Log: a.log}).Register(api.Mux)

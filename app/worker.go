@@ -61,16 +61,9 @@ func (a *App) workerConfig(c client.Client) (worker.Config, error) {
 	}
 	// process-wide in the SDK; every worker of this process shares it
 	sdkworker.SetStickyWorkflowCacheSize(a.opts.StickyCache)
-	statuses := map[string]gitstatus.Reporter{}
-	for _, r := range a.cfg.Repositories {
-		if r.Token() == "" {
-			continue
-		}
-		rep, err := gitstatus.New(r.Provider, r.API, r.Token())
-		if err != nil {
-			return worker.Config{}, fmt.Errorf("commit statuses for %s: %w", r.Name, err)
-		}
-		statuses[r.Name] = rep
+	statuses, err := a.statusReporters()
+	if err != nil {
+		return worker.Config{}, err
 	}
 	user, err := executor.ParseStepUser(a.opts.StepUser)
 	if err != nil {
@@ -151,4 +144,21 @@ func runIsGoing(ctx context.Context, c client.Client, workflowID, runID string) 
 		return false, err
 	}
 	return d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
+}
+
+// statusReporters are the commit status reporters of the repositories
+// with an API token, by repository name.
+func (a *App) statusReporters() (map[string]gitstatus.Reporter, error) {
+	statuses := map[string]gitstatus.Reporter{}
+	for _, r := range a.cfg.Repositories {
+		if r.Token() == "" {
+			continue
+		}
+		rep, err := gitstatus.New(r.Provider, r.API, r.Token())
+		if err != nil {
+			return nil, fmt.Errorf("commit statuses for %s: %w", r.Name, err)
+		}
+		statuses[r.Name] = rep
+	}
+	return statuses, nil
 }

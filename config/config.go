@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/sluice-cd/sluice/policy"
 	"github.com/sluice-cd/sluice/pool/poolspec"
 )
 
@@ -48,6 +49,27 @@ type Config struct {
 	Alertmanager *Alertmanager `yaml:"alertmanager"`
 	// Chaos is what chaos experiments may do beyond the Kubernetes API.
 	Chaos *Chaos `yaml:"chaos"`
+	// Projects govern what pushes may do: the environments each
+	// repository may reach, from which branches, with which approvals and
+	// manifests. Without projects every spec runs as written under the
+	// default guards (a single-team server).
+	Projects []policy.Project `yaml:"projects"`
+}
+
+// ProjectOf is the project governing repository repo: nil when the server
+// has no projects, an error when it has some and none lists repo.
+func (c *Config) ProjectOf(repo string) (*policy.Project, error) {
+	if len(c.Projects) == 0 {
+		return nil, nil
+	}
+	for i := range c.Projects {
+		for _, r := range c.Projects[i].Repositories {
+			if strings.EqualFold(r, repo) {
+				return &c.Projects[i], nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("repository %s belongs to no project of this server: an administrator adds it to a project's repositories in the server configuration", repo)
 }
 
 // Chaos configures chaos experiments on the workers.
@@ -298,6 +320,22 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 			bad("%s: the secret is shorter than %d characters, too short to redact from logs safely; use a longer one", v.key, MinSecretLength)
 		}
 	}
+	projects, governed := map[string]bool{}, map[string]string{}
+	for i := range c.Projects {
+		p := &c.Projects[i]
+		key := fmt.Sprintf("projects[%d]", i)
+		errs = append(errs, prefixed(file, p.Validate(key, c.ApproverGroups))...)
+		if projects[p.Name] {
+			bad("%s.name: project %q listed twice", key, p.Name)
+		}
+		projects[p.Name] = true
+		for _, r := range p.Repositories {
+			if other, ok := governed[strings.ToLower(r)]; ok {
+				bad("%s.repositories: %s belongs to project %s already; a repository has one project", key, r, other)
+			}
+			governed[strings.ToLower(r)] = p.Name
+		}
+	}
 	for g, members := range c.ApproverGroups {
 		if len(members) == 0 {
 			bad("approver_groups.%s: empty group", g)
@@ -307,6 +345,14 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		return nil, errors.Join(errs...)
 	}
 	return &c, nil
+}
+
+func prefixed(file string, errs []error) []error {
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		out[i] = fmt.Errorf("%s: %w", file, e)
+	}
+	return out
 }
 
 // load reads a secret. The value itself never appears in the error.

@@ -53,6 +53,9 @@ type DeployInput struct {
 	Memory     string        `json:"memory,omitempty"`
 	// Services are started in the environment before the application.
 	Services []pipelines.Service `json:"services,omitempty"`
+	// Guard is what the environment's manifests may ask for (the policy's
+	// test or staging guard).
+	Guard Guard `json:"guard"`
 	// For a long-lived environment (staging), with Pipeline set: the
 	// kubeconfig context and the release strategy; the deploy is recorded
 	// as a release there and undone by UndoRelease.
@@ -136,6 +139,8 @@ type ProductionInput struct {
 	// VerifyImage runs the Verify commands, within VerifyTimeout.
 	VerifyImage   string        `json:"verify_image,omitempty"`
 	VerifyTimeout time.Duration `json:"verify_timeout,omitempty"`
+	// Guard is what the production manifests may ask for.
+	Guard Guard `json:"guard"`
 }
 
 // ProductionResult names the released revision.
@@ -155,6 +160,8 @@ type ReleaseRef struct {
 	Pipeline  string `json:"pipeline"`
 	Namespace string `json:"namespace"`
 	Context   string `json:"context,omitempty"`
+	// Guard is the environment's guard, which an undo is held to as well.
+	Guard Guard `json:"guard"`
 }
 
 // EnvironmentRef names a run's ephemeral environment to delete.

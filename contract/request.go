@@ -26,8 +26,13 @@ type Push struct {
 
 // Request is a push together with the spec read from its commit.
 type Request struct {
-	Push Push           `json:"push"`
+	Push Push `json:"push"`
+	// Spec is the effective spec: the commit's, tightened by the server's
+	// policy, without the phases Policy withholds.
 	Spec pipelines.Spec `json:"spec"`
+	// Policy is what the server's policy decided; nil in requests recorded
+	// before policies (their guards are the zero Guard's defaults).
+	Policy *Governance `json:"policy,omitempty"`
 }
 
 // DispatchResult says what happened to a delivery's push.

@@ -45,13 +45,13 @@ type Applier struct {
 // applied over it: the manifests in the commit are what must run). objs
 // get ns as their namespace.
 func (a *Applier) Apply(ctx context.Context, ns string, objs []*unstructured.Unstructured, log io.Writer) error {
-	resources, err := a.Guard(objs)
+	resources, err := a.Guard(ctx, ns, objs)
 	if err != nil {
 		return err
 	}
 	for i, o := range objs {
 		o.SetNamespace(ns)
-		body, err := json.Marshal(o.Object)
+		body, err := json.Marshal(withoutSource(o).Object)
 		if err != nil {
 			return err
 		}
@@ -92,21 +92,21 @@ func (a *Applier) Delete(ctx context.Context, ns string, objs []*unstructured.Un
 }
 
 // Guard maps every object to its namespaced resource and refuses, before
-// anything is applied, what would reach beyond its namespace: a
-// cluster-scoped kind, or a Service with externalIPs (CVE-2020-8554:
-// kube-proxy would send that address, from every pod and node, to the
-// Service's pods).
-func (a *Applier) Guard(objs []*unstructured.Unstructured) ([]schema.GroupVersionResource, error) {
+// anything is applied, what would reach beyond the namespace ns or beyond
+// what ctx's guard (WithGuard) allows: a cluster-scoped kind, a system or
+// unlisted namespace, a RoleBinding to a ClusterRole, a pod beyond the Pod
+// Security level, a Service with externalIPs (CVE-2020-8554: kube-proxy
+// would send that address, from every pod and node, to the Service's
+// pods). See Check.
+func (a *Applier) Guard(ctx context.Context, ns string, objs []*unstructured.Unstructured) ([]schema.GroupVersionResource, error) {
+	if err := Check(GuardOf(ctx), ns, objs); err != nil {
+		return nil, err
+	}
 	out := make([]schema.GroupVersionResource, len(objs))
 	for i, o := range objs {
 		res, err := a.resource(o)
 		if err != nil {
 			return nil, err
-		}
-		if o.GroupVersionKind().GroupKind() == (schema.GroupKind{Kind: "Service"}) {
-			if ips, _, _ := unstructured.NestedStringSlice(o.Object, "spec", "externalIPs"); len(ips) > 0 {
-				return nil, fmt.Errorf("%w: Service %s sets spec.externalIPs %v, which would route that address from every pod and node of the cluster to it (CVE-2020-8554); use a LoadBalancer or an Ingress", ErrRefused, o.GetName(), ips)
-			}
 		}
 		out[i] = res
 	}
@@ -131,6 +131,21 @@ func (a *Applier) resource(o *unstructured.Unstructured) (schema.GroupVersionRes
 		return schema.GroupVersionResource{}, fmt.Errorf("%w: %s %s is cluster-scoped: an environment holds namespaced objects only", ErrRefused, gvk.Kind, o.GetName())
 	}
 	return m.Resource, nil
+}
+
+// withoutSource is o as it is applied: without AnnotationSource.
+func withoutSource(o *unstructured.Unstructured) *unstructured.Unstructured {
+	ann := o.GetAnnotations()
+	if _, ok := ann[AnnotationSource]; !ok {
+		return o
+	}
+	c := o.DeepCopy()
+	delete(ann, AnnotationSource)
+	if len(ann) == 0 {
+		ann = nil
+	}
+	c.SetAnnotations(ann)
+	return c
 }
 
 // conflictFields names the fields and managers of an apply conflict.

@@ -18,7 +18,10 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/sluice-cd/sluice/deploy"
 )
 
 // maxManifestBytes bounds what a repository's manifest directory may hold.
@@ -88,6 +91,7 @@ func ReadManifestsAs(dir, release, namespace string) ([]*unstructured.Unstructur
 func decodeManifests(source string, b []byte) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
+	starts := documentLines(b)
 	for i := 1; ; i++ {
 		var m map[string]any
 		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
@@ -102,23 +106,20 @@ func decodeManifests(source string, b []byte) ([]*unstructured.Unstructured, err
 		if u.GetKind() == "" || u.GetAPIVersion() == "" {
 			return nil, fmt.Errorf("%s: document %d has no kind or apiVersion", source, i)
 		}
+		if i <= len(starts) {
+			ann := u.GetAnnotations()
+			if ann == nil {
+				ann = map[string]string{}
+			}
+			ann[deploy.AnnotationSource] = fmt.Sprintf("%s:%d", source, starts[i-1])
+			u.SetAnnotations(ann)
+		}
 		if u.GetKind() == "Namespace" {
 			return nil, fmt.Errorf("%s: document %d is a Namespace: Sluice makes the environment's namespace itself", source, i)
 		}
 		objs = append(objs, u)
 	}
 	return objs, nil
-}
-
-// podSpecPaths are where workload kinds keep their pod spec.
-var podSpecPaths = map[string][]string{
-	"Pod":         {"spec"},
-	"Deployment":  {"spec", "template", "spec"},
-	"StatefulSet": {"spec", "template", "spec"},
-	"DaemonSet":   {"spec", "template", "spec"},
-	"ReplicaSet":  {"spec", "template", "spec"},
-	"Job":         {"spec", "template", "spec"},
-	"CronJob":     {"spec", "jobTemplate", "spec", "template", "spec"},
 }
 
 // SetImage points every container whose image names the baked repository
@@ -135,7 +136,7 @@ func SetImageFrom(objs []*unstructured.Unstructured, baked, repository, digest s
 	n := 0
 	want := []string{baked, path.Base(baked)}
 	for _, o := range objs {
-		p, ok := podSpecPaths[o.GetKind()]
+		p, ok := deploy.PodSpecPath(o.GetKind())
 		if !ok {
 			continue
 		}
@@ -170,4 +171,16 @@ func imageName(img string) string {
 		img = img[:i]
 	}
 	return img
+}
+
+// documentLines is the line each YAML document of b starts on, as the
+// decoder splits them at "---" lines.
+func documentLines(b []byte) []int {
+	starts := []int{1}
+	for i, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "---") && strings.TrimSpace(strings.TrimLeft(line, "-")) == "" {
+			starts = append(starts, i+2)
+		}
+	}
+	return starts
 }

@@ -88,14 +88,7 @@ func applyDefaults(s *Spec, name string) {
 		}
 	}
 	if a := s.Approval; a != nil {
-		orDuration(&a.Timeout, DefaultApprovalTimeout)
-		orDuration(&a.Reminder, DefaultReminder)
-		if a.MaxReminders == 0 {
-			a.MaxReminders = DefaultMaxReminders
-		}
-		if a.Required == 0 {
-			a.Required = DefaultRequiredApprovals
-		}
+		a.WithDefaults()
 	}
 	if p := s.Production; p != nil {
 		orDuration(&p.Timeout, DefaultProductionTimeout)
@@ -108,5 +101,18 @@ func applyDefaults(s *Spec, name string) {
 				p.Verify.Image = s.Integration.Image
 			}
 		}
+	}
+}
+
+// WithDefaults fills in what the approval does not say: timeout, reminders,
+// one approval.
+func (a *ApprovalPhase) WithDefaults() {
+	orDuration(&a.Timeout, DefaultApprovalTimeout)
+	orDuration(&a.Reminder, DefaultReminder)
+	if a.MaxReminders == 0 {
+		a.MaxReminders = DefaultMaxReminders
+	}
+	if a.Required == 0 {
+		a.Required = DefaultRequiredApprovals
 	}
 }

@@ -118,3 +118,18 @@ func AsProblems(err error) (Problems, bool) {
 	ok := errors.As(err, &ps)
 	return ps, ok
 }
+
+// Locate finds where each problem's Path is written in the spec data (or
+// its nearest written parent), for problems found outside the parser: a
+// spec asking beyond the server's policy.
+func Locate(file string, data []byte, ps Problems) Problems {
+	var s Spec
+	doc := DecodeDocument(file, data, &s, "spec", "")
+	for i := range ps {
+		ps[i].File, ps[i].Line, ps[i].Column = file, 1, 1
+		if n := doc.v.at(ps[i].Path); n != nil {
+			ps[i].Line, ps[i].Column = n.Line, n.Column
+		}
+	}
+	return ps.sorted()
+}

@@ -28,6 +28,9 @@ type Phase struct {
 	Enabled func(*Spec) bool
 	// Timeout is the phase's time limit after defaults; only called when enabled.
 	Timeout func(*Spec) Duration
+	// Disable removes the phase from the spec (a phase the server's policy
+	// withholds).
+	Disable func(*Spec)
 }
 
 // Need is a dependency of a phase on an earlier one, with the reason shown
@@ -41,36 +44,45 @@ type Need struct {
 var Phases = []Phase{
 	{Name: PhaseBuild,
 		Enabled: func(s *Spec) bool { return s.Build != nil },
-		Timeout: func(s *Spec) Duration { return s.Build.Timeout }},
+		Timeout: func(s *Spec) Duration { return s.Build.Timeout },
+		Disable: func(s *Spec) { s.Build = nil }},
 	{Name: PhaseTest,
 		Enabled: func(s *Spec) bool { return s.Test != nil },
-		Timeout: func(s *Spec) Duration { return s.Test.Timeout }},
+		Timeout: func(s *Spec) Duration { return s.Test.Timeout },
+		Disable: func(s *Spec) { s.Test = nil }},
 	{Name: PhaseBake,
 		Enabled: func(s *Spec) bool { return s.Bake != nil },
-		Timeout: func(s *Spec) Duration { return s.Bake.Timeout }},
+		Timeout: func(s *Spec) Duration { return s.Bake.Timeout },
+		Disable: func(s *Spec) { s.Bake = nil }},
 	{Name: PhaseDeploy,
 		Needs:   []Need{{PhaseBake, "deploy runs the image bake produced"}},
 		Enabled: func(s *Spec) bool { return s.Deploy != nil },
-		Timeout: func(s *Spec) Duration { return s.Deploy.Timeout }},
+		Timeout: func(s *Spec) Duration { return s.Deploy.Timeout },
+		Disable: func(s *Spec) { s.Deploy = nil }},
 	{Name: PhaseIntegration,
 		Needs:   []Need{{PhaseDeploy, "integration tests run against the deployment"}},
 		Enabled: func(s *Spec) bool { return s.Integration != nil },
-		Timeout: func(s *Spec) Duration { return s.Integration.Timeout }},
+		Timeout: func(s *Spec) Duration { return s.Integration.Timeout },
+		Disable: func(s *Spec) { s.Integration = nil }},
 	{Name: PhaseChaos,
 		Needs:   []Need{{PhaseDeploy, "chaos experiments run against the test environment deploy makes"}},
 		Enabled: func(s *Spec) bool { return s.Chaos != nil },
-		Timeout: func(s *Spec) Duration { return s.Chaos.Timeout }},
+		Timeout: func(s *Spec) Duration { return s.Chaos.Timeout },
+		Disable: func(s *Spec) { s.Chaos = nil }},
 	{Name: PhasePromote,
 		Needs:   []Need{{PhaseBake, "promote tags the image bake produced"}},
 		Enabled: func(s *Spec) bool { return s.Promote != nil },
-		Timeout: func(s *Spec) Duration { return s.Promote.Timeout }},
+		Timeout: func(s *Spec) Duration { return s.Promote.Timeout },
+		Disable: func(s *Spec) { s.Promote = nil }},
 	{Name: PhaseApproval,
 		Enabled: func(s *Spec) bool { return s.Approval != nil },
-		Timeout: func(s *Spec) Duration { return s.Approval.Timeout }},
+		Timeout: func(s *Spec) Duration { return s.Approval.Timeout },
+		Disable: func(s *Spec) { s.Approval = nil }},
 	{Name: PhaseProduction,
 		Needs:   []Need{{PhaseBake, "production releases the image bake produced"}},
 		Enabled: func(s *Spec) bool { return s.Production != nil },
-		Timeout: func(s *Spec) Duration { return s.Production.Timeout }},
+		Timeout: func(s *Spec) Duration { return s.Production.Timeout },
+		Disable: func(s *Spec) { s.Production = nil }},
 }
 
 // PhaseOrder lists every phase name in run order.
@@ -94,6 +106,13 @@ func PhaseNamed(name string) *Phase {
 func (s *Spec) Enabled(phase string) bool {
 	p := PhaseNamed(phase)
 	return p != nil && p.Enabled(s)
+}
+
+// Disable removes the named phase from the spec.
+func (s *Spec) Disable(phase string) {
+	if p := PhaseNamed(phase); p != nil {
+		p.Disable(s)
+	}
 }
 
 // Timeout returns the time limit of an enabled phase (after defaults).

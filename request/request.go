@@ -21,6 +21,7 @@ import (
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/gitsrc"
 	"github.com/sluice-cd/sluice/pipelines"
+	"github.com/sluice-cd/sluice/policy"
 )
 
 // Source is what asks for a run.
@@ -123,17 +124,40 @@ func (b *Builder) Build(ctx context.Context, src Source) (contract.Request, erro
 	if !src.Manual && !spec.Triggers(src.Branch) {
 		return contract.Request{}, Ignored("branch " + src.Branch + " is not in on.branches")
 	}
+	// the server's policy decides; the spec may only tighten it
+	project, err := cfg.ProjectOf(name)
+	if err != nil {
+		return contract.Request{}, &Invalid{Commit: commit, Err: err}
+	}
+	decision := policy.Evaluate(project, *spec, src.Branch, cfg.ApproverGroups)
+	if len(decision.Violations) > 0 {
+		return contract.Request{}, &Invalid{Commit: commit, Err: beyondPolicy(data, decision.Violations)}
+	}
+	var governance *contract.Governance
+	if project != nil {
+		governance = &decision.Governance
+	}
 	// the door's word for the author, else the commit's own
 	email := src.AuthorEmail
 	if email == "" && src.AuthorUsername == "" {
 		email = info.AuthorEmail
 	}
-	return contract.Request{Spec: *spec, Push: contract.Push{
+	return contract.Request{Spec: decision.Spec, Policy: governance, Push: contract.Push{
 		Repo: name, CloneURL: cloneURL, Branch: src.Branch, Commit: commit, Author: firstOf(email, src.AuthorUsername),
 		AuthorIDs:  cfg.AuthorIDs(email, src.AuthorUsername, firstOf(src.AuthorName, info.AuthorName)),
 		PusherIDs:  cfg.AuthorIDs(src.Pusher, src.PusherEmail),
 		DeliveryID: src.DeliveryID, Message: firstLine(firstOf(src.Message, info.Message)),
 	}}, nil
+}
+
+// beyondPolicy is the spec's lines that ask beyond the policy, each with
+// the policy's field.
+func beyondPolicy(spec []byte, vs []policy.Violation) error {
+	ps := make(pipelines.Problems, len(vs))
+	for i, v := range vs {
+		ps[i] = pipelines.Problem{Path: v.Path, Message: v.Message + " (the server's policy decides: " + v.Field + ")"}
+	}
+	return pipelines.Locate(pipelines.FileName, spec, ps)
 }
 
 // CloneURL is repo as a worker clones it: a remote URL unchanged, a local

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/gitstatus"
 	"github.com/sluice-cd/sluice/request"
 )
 
@@ -29,9 +32,14 @@ type Dispatcher interface {
 // request builder every door uses (so a broken spec is answered at once
 // and starts nothing) and dispatches it.
 type Pushes struct {
-	// Config is the server's configuration (pools, linked identities).
+	// Config is the server's configuration (pools, linked identities,
+	// projects and their policies).
 	Config   *config.Config
 	Dispatch Dispatcher
+	// Statuses, by repository name, get a failed commit status for a push
+	// whose spec is refused (nothing runs to report it otherwise).
+	Statuses map[string]gitstatus.Reporter
+	Log      *slog.Logger
 }
 
 var _ Starter = (*Pushes)(nil)
@@ -44,6 +52,7 @@ func (s *Pushes) StartPush(ctx context.Context, repo *config.Repository, p Push)
 	var ignored request.Ignored
 	switch {
 	case errors.As(err, &invalid):
+		s.refused(repo.Name, invalid)
 		return Outcome{Status: http.StatusUnprocessableEntity, Result: "invalid", Detail: invalid.Err.Error()}, nil
 	case errors.As(err, &ignored):
 		return Outcome{Status: http.StatusOK, Result: "ignored", Detail: ignored.Error()}, nil
@@ -67,4 +76,32 @@ func Source(repo *config.Repository, p Push) request.Source {
 		AuthorName: p.AuthorName, AuthorEmail: p.AuthorEmail, AuthorUsername: p.AuthorUsername,
 		Pusher: p.Pusher, PusherEmail: p.PusherEmail, DeliveryID: p.DeliveryID, Message: p.Message,
 	}
+}
+
+// refusedStatusTimeout bounds setting the failed status of a refused push.
+const refusedStatusTimeout = 30 * time.Second
+
+// refused sets a failed commit status on a push whose spec was refused,
+// in the background: the Git host is answered at once.
+func (s *Pushes) refused(repo string, invalid *request.Invalid) {
+	rep, ok := s.Statuses[repo]
+	if !ok || invalid.Commit == "" {
+		return
+	}
+	desc := invalid.Err.Error()
+	if i := strings.IndexByte(desc, '\n'); i >= 0 {
+		desc = desc[:i]
+	}
+	desc = "spec refused: " + desc
+	if len(desc) > 140 { // GitHub's limit
+		desc = desc[:137] + "..."
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), refusedStatusTimeout)
+		defer cancel()
+		err := rep.Set(ctx, gitstatus.Status{Repo: repo, Commit: invalid.Commit, State: gitstatus.Failure, Description: desc})
+		if err != nil && s.Log != nil {
+			s.Log.Warn("failed commit status of a refused push", "repo", repo, "commit", invalid.Commit, "error", err)
+		}
+	}()
 }

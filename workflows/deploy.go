@@ -23,14 +23,14 @@ var deployPhase = phaseDef{
 		}
 		if spec.Deploy.Environment == "staging" {
 			st := spec.Environments.Staging
-			in.Namespace = st.Namespace
+			in.Namespace, in.Guard = st.Namespace, r.governance().Staging
 			if r.version(ctx, "staging-release", stagingRelease) >= stagingRelease {
 				in.Pipeline, in.Context, in.Strategy = spec.Name, st.Context, st.Strategy
 				PushUndo(&r.saga, pipelines.PhaseDeploy, contract.UndoRelease,
-					contract.ReleaseRef{RunID: r.runID, Pipeline: spec.Name, Namespace: st.Namespace, Context: st.Context}, false)
+					contract.ReleaseRef{RunID: r.runID, Pipeline: spec.Name, Namespace: st.Namespace, Context: st.Context, Guard: in.Guard}, false)
 			}
 		} else {
-			in.Namespace, in.Ephemeral = r.testNamespace(spec.Name), true
+			in.Namespace, in.Ephemeral, in.Guard = r.testNamespace(spec.Name), true, r.governance().Test
 			in.Pipeline, in.WorkflowID = spec.Name, workflow.GetInfo(ctx).WorkflowExecution.ID
 			if t := spec.Environments.Test; t != nil {
 				in.TTL, in.CPU, in.Memory, in.Services = t.TTL.D(), t.Quota.CPU, t.Quota.Memory, t.Services
@@ -53,4 +53,13 @@ func (r *run) testNamespace(pipeline string) string {
 		return TestNamespace(pipeline, r.runID)
 	}
 	return testNamespaceBefore4(pipeline, r.runID)
+}
+
+// governance is what the server's policy decided for the run; a request
+// recorded before policies has the zero Governance (the guards' defaults).
+func (r *run) governance() contract.Governance {
+	if r.in.Policy == nil {
+		return contract.Governance{}
+	}
+	return *r.in.Policy
 }

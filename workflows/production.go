@@ -27,12 +27,13 @@ var productionPhase = phaseDef{
 		in := contract.ProductionInput{
 			RunID: r.runID, Source: r.source(), Image: out.Image, Digest: out.Digest, Replica: out.Replica,
 			Manifests: spec.Production.Manifests, Namespace: env.Namespace, Context: env.Context, Strategy: env.Strategy,
+			Guard: r.governance().Production,
 		}
 		if v := spec.Production.Verify; v != nil {
 			in.Verify = v.Commands
 		}
 		r.releaseVersion = r.version(ctx, "release", releaseVersion)
-		ref := contract.ReleaseRef{RunID: r.runID, Pipeline: spec.Name, Namespace: env.Namespace, Context: env.Context}
+		ref := contract.ReleaseRef{RunID: r.runID, Pipeline: spec.Name, Namespace: env.Namespace, Context: env.Context, Guard: in.Guard}
 		if r.releaseVersion >= releaseVersion {
 			in.Pipeline, in.ApprovedBy = spec.Name, out.ApprovedBy
 			if v := spec.Production.Verify; v != nil {

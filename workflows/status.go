@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -130,6 +131,13 @@ type progressKey struct{}
 
 func finalStatus(st RunState) (string, string) {
 	if st.State == StateSucceeded {
+		if p := st.Request.Policy; p != nil && len(p.Withheld) > 0 {
+			var names []string
+			for _, w := range p.Withheld {
+				names = append(names, w.Phase)
+			}
+			return contract.StatusSuccess, "pipeline succeeded; withheld by policy: " + strings.Join(names, ", ")
+		}
 		return contract.StatusSuccess, "pipeline succeeded"
 	}
 	desc := st.State

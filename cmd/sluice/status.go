@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/workflows"
 )
@@ -28,6 +29,9 @@ type statusJSON struct {
 	Approval *workflows.ApprovalState `json:"approval,omitempty"`
 	Error    string                   `json:"error,omitempty"`
 	UI       string                   `json:"ui"`
+	// Policy is what the server's policy decided: project, withheld
+	// phases, guards.
+	Policy *contract.Governance `json:"policy,omitempty"`
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -56,7 +60,7 @@ func (g *globals) printStatus(ref runs.Ref, st workflows.RunState) error {
 		return printJSON(g.stdout, statusJSON{
 			RunID: ref.String(), State: st.State, Phase: st.Phase, Repo: st.Request.Push.Repo,
 			Branch: st.Request.Push.Branch, Commit: st.Request.Push.Commit, Phases: st.Phases,
-			Outputs: st.Outputs, Approval: st.Approval, Error: st.Error, UI: g.uiLink(ref),
+			Outputs: st.Outputs, Approval: st.Approval, Error: st.Error, UI: g.uiLink(ref), Policy: st.Request.Policy,
 		})
 	}
 	w := g.stdout
@@ -72,6 +76,11 @@ func (g *globals) printStatus(ref runs.Ref, st workflows.RunState) error {
 	now := time.Now()
 	for _, ph := range st.Phases {
 		fmt.Fprintf(w, "  %s %-12s %s\n", mark(ph.Status), ph.Name, phaseDetail(ph, now))
+	}
+	if pol := st.Request.Policy; pol != nil {
+		for _, wh := range pol.Withheld {
+			fmt.Fprintf(w, "  - %-12s withheld: %s\n", wh.Phase, wh.Reason)
+		}
 	}
 	if a := st.Approval; a != nil && a.Status == workflows.ApprovalPending {
 		fmt.Fprintf(w, "approval pending: %d of %d from %s, expires %s\n  approve: sluice approve %s (as your API token's user; --as USER on single-user sluice dev)\n",

@@ -1,0 +1,388 @@
+// Package policy is the server's word on what a push may do: the projects
+// of the server configuration, each naming its repositories and, for each
+// environment (test, staging, production), the branches that may reach it,
+// its namespaces, contexts and registries, the approval its releases need
+// and what its manifests may ask for (contract.Guard).
+//
+// The effective rule of a run is the policy tightened by the spec: a spec
+// may ask for more approvals, fewer approvers, a shorter timeout, fewer
+// environments — never fewer approvals, another namespace or context, a
+// registry or a branch the policy does not allow. Evaluate is a pure
+// function; the request builder calls it for every door.
+package policy
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/pipelines"
+)
+
+// Environment names, as the spec and the policy use them.
+const (
+	Test       = "test"
+	Staging    = "staging"
+	Production = "production"
+)
+
+// Project is a group of repositories governed alike.
+type Project struct {
+	Name string `yaml:"name"`
+	// Repositories are the repositories' names as their provider spells
+	// them ("acme/hello"), matched whatever their case.
+	Repositories []string     `yaml:"repositories"`
+	Environments Environments `yaml:"environments"`
+}
+
+// Environments are a project's rules per environment. A test environment
+// the policy does not describe is open to every branch under the default
+// guard; a staging or production environment it does not describe is
+// closed: no spec of the project may reach it.
+type Environments struct {
+	Test       *Environment `yaml:"test"`
+	Staging    *Environment `yaml:"staging"`
+	Production *Environment `yaml:"production"`
+}
+
+// Environment is what a project's runs may do in one environment.
+type Environment struct {
+	// Branches that may reach the environment (glob patterns, as in
+	// on.branches); empty: every branch. A push from another branch runs
+	// the phases before it and is withheld from the rest.
+	Branches []string `yaml:"branches"`
+	// Namespaces the environment may be in (staging and production; a test
+	// environment's namespace is made per run).
+	Namespaces []string `yaml:"namespaces"`
+	// Contexts are the kubeconfig contexts it may use; empty: only the
+	// worker's current context.
+	Contexts []string `yaml:"contexts"`
+	// Registries images may come from (host[:port][/path]); empty: any.
+	Registries []string `yaml:"registries"`
+	// PodSecurity is the most a pod may ask for: restricted, baseline
+	// (default) or privileged.
+	PodSecurity string `yaml:"pod_security"`
+	// ClusterRoles a RoleBinding in the environment may grant.
+	ClusterRoles []string `yaml:"cluster_roles"`
+	// ServiceAccountTokens lets pods mount a service account token.
+	ServiceAccountTokens bool `yaml:"service_account_tokens"`
+	// Approval is the rule of a release to production.
+	Approval *Approval `yaml:"approval"`
+}
+
+// Approval is the approval a production release needs at least.
+type Approval struct {
+	// Required distinct approvals (at least 1).
+	Required int `yaml:"required"`
+	// Users and Groups (the server's approver_groups) who may approve; a
+	// spec may name fewer of them, never others. The author and the pusher
+	// of the change never count.
+	Users  []string `yaml:"users"`
+	Groups []string `yaml:"groups"`
+	// Timeout is the longest an approval waits: a spec asking for longer
+	// gets this. Empty: the spec's (72h by default).
+	Timeout pipelines.Duration `yaml:"timeout"`
+}
+
+// Guard is the environment's guard for its manifests.
+func (e *Environment) Guard() contract.Guard {
+	if e == nil {
+		return contract.Guard{}
+	}
+	return contract.Guard{Namespaces: e.Namespaces, PodSecurity: e.PodSecurity, ClusterRoles: e.ClusterRoles,
+		ServiceAccountTokens: e.ServiceAccountTokens, Registries: e.Registries}
+}
+
+// Validate says what is wrong with a project: each error names its field
+// under key ("projects[0]"). groups are the server's approver groups.
+func (p *Project) Validate(key string, groups map[string][]string) []error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(key+"."+format, a...)) }
+	if p.Name == "" || strings.ContainsAny(p.Name, " /") {
+		bad("name: required, without spaces or slashes, got %q", p.Name)
+	}
+	if len(p.Repositories) == 0 {
+		bad("repositories: list the repositories (owner/name) the project governs")
+	}
+	for name, e := range map[string]*Environment{Test: p.Environments.Test, Staging: p.Environments.Staging, Production: p.Environments.Production} {
+		if e == nil {
+			continue
+		}
+		at := "environments." + name
+		for _, b := range e.Branches {
+			if _, err := path.Match(b, ""); err != nil {
+				bad("%s.branches: bad pattern %q", at, b)
+			}
+		}
+		if name == Test && len(e.Namespaces) > 0 {
+			bad("%s.namespaces: a test environment's namespace is made per run; remove the list", at)
+		}
+		if name != Test && len(e.Namespaces) == 0 {
+			bad("%s.namespaces: list the namespaces the %s environment may be in", at, name)
+		}
+		for _, ns := range e.Namespaces {
+			if strings.HasPrefix(ns, "kube-") {
+				bad("%s.namespaces: %s belongs to the cluster; no environment may be there", at, ns)
+			}
+		}
+		if e.PodSecurity != "" && !slices.Contains([]string{contract.PodRestricted, contract.PodBaseline, contract.PodPrivileged}, e.PodSecurity) {
+			bad("%s.pod_security: %q is not one of restricted, baseline, privileged", at, e.PodSecurity)
+		}
+		if slices.Contains(e.ClusterRoles, "cluster-admin") {
+			bad("%s.cluster_roles: cluster-admin would give a namespace's manifests the whole cluster; grant a narrower ClusterRole", at)
+		}
+		if a := e.Approval; a != nil {
+			if name != Production {
+				bad("%s.approval: only production has an approval", at)
+			}
+			if a.Required < 1 {
+				bad("%s.approval.required: at least 1", at)
+			}
+			if len(a.Users) == 0 && len(a.Groups) == 0 {
+				bad("%s.approval: name the users or groups who may approve", at)
+			}
+			for _, g := range a.Groups {
+				if _, ok := groups[g]; !ok {
+					bad("%s.approval.groups: %q is not one of the server's approver_groups", at, g)
+				}
+			}
+			if n := len(expand(a.Users, a.Groups, groups)); n < a.Required && n > 0 {
+				bad("%s.approval.required: %d approvals, but only %d people may approve", at, a.Required, n)
+			}
+		}
+	}
+	return errs
+}
+
+// Violation is a spec asking beyond its project's policy.
+type Violation struct {
+	// Path is the spec's key ("environments.production.namespace").
+	Path string
+	// Field is the policy's ("projects[payments].environments.production.namespaces").
+	Field   string
+	Message string
+}
+
+func (v Violation) Error() string { return v.Path + ": " + v.Message + " (policy: " + v.Field + ")" }
+
+// Decision is the effective rule of one push.
+type Decision struct {
+	// Spec is the spec to run: the commit's, tightened by the policy,
+	// without the withheld phases.
+	Spec       pipelines.Spec
+	Governance contract.Governance
+	// Violations are what the spec asks beyond the policy; with any, the
+	// push must not run.
+	Violations []Violation
+}
+
+// Evaluate decides what a push of spec to branch may do under project p
+// (nil: the server has no projects, and the spec runs as written under the
+// default guards). groups are the server's approver groups.
+func Evaluate(p *Project, spec pipelines.Spec, branch string, groups map[string][]string) Decision {
+	d := Decision{Spec: spec}
+	if p == nil {
+		return d
+	}
+	d.Governance.Project = p.Name
+	e := evaluation{p: p, d: &d, groups: groups}
+	test := p.Environments.Test
+	d.Governance.Test, d.Governance.Staging, d.Governance.Production = test.Guard(), p.Environments.Staging.Guard(), p.Environments.Production.Guard()
+
+	// the registries of what the test environment runs
+	if spec.Deploy != nil && spec.Deploy.Environment != Staging && test != nil {
+		e.registry(test, Test, "bake.image", imageOf(spec.Bake))
+		if env := spec.Environments.Test; env != nil {
+			for i, s := range env.Services {
+				e.registry(test, Test, fmt.Sprintf("environments.test.services[%d].image", i), s.Image)
+			}
+		}
+		if spec.Integration != nil {
+			e.registry(test, Test, "integration.image", spec.Integration.Image)
+		}
+	}
+	if spec.Deploy != nil && spec.Deploy.Environment == Staging {
+		st := p.Environments.Staging
+		if st == nil {
+			e.closed(Staging, "deploy.environment")
+		} else if env := spec.Environments.Staging; env != nil {
+			e.place(st, Staging, env)
+			e.registry(st, Staging, "bake.image", imageOf(spec.Bake))
+			if spec.Integration != nil {
+				e.registry(st, Staging, "integration.image", spec.Integration.Image)
+			}
+		}
+	}
+	if spec.Production != nil {
+		pr := p.Environments.Production
+		if pr == nil {
+			e.closed(Production, "production")
+		} else if env := spec.Environments.Production; env != nil {
+			e.place(pr, Production, env)
+			if env.Registry != "" {
+				if len(pr.Registries) > 0 && !slices.Contains(pr.Registries, env.Registry) && !contract.FromRegistry(env.Registry, pr.Registries) {
+					e.violate("environments.production.registry", Production, "registries",
+						"registry %s is not one production may pull from (%s)", env.Registry, strings.Join(pr.Registries, ", "))
+				}
+			} else {
+				e.registry(pr, Production, "bake.image", imageOf(spec.Bake))
+			}
+			if v := spec.Production.Verify; v != nil {
+				e.registry(pr, Production, "production.verify.image", v.Image)
+			}
+			e.approval(pr)
+		}
+	}
+	if len(d.Violations) > 0 {
+		return d
+	}
+	// what the branch may not reach is withheld, from the first phase
+	// that would reach it to the end
+	var reaches []reach
+	if spec.Deploy != nil {
+		env, name := test, Test
+		if spec.Deploy.Environment == Staging {
+			env, name = p.Environments.Staging, Staging
+		}
+		reaches = append(reaches, reach{env, name, pipelines.PhaseDeploy})
+	}
+	if d.Spec.Production != nil {
+		first := pipelines.PhaseProduction
+		if d.Spec.Approval != nil {
+			first = pipelines.PhaseApproval
+		}
+		reaches = append(reaches, reach{p.Environments.Production, Production, first})
+	}
+	for _, r := range reaches {
+		if r.env == nil || pipelines.MatchBranch(r.env.Branches, branch) {
+			continue
+		}
+		reason := fmt.Sprintf("branch %s may not reach the %s environment (its branches: %s; policy: projects[%s].environments.%s.branches)",
+			branch, r.name, strings.Join(r.env.Branches, ", "), p.Name, r.name)
+		d.Governance.Withheld = withholdFrom(&d.Spec, r.phase, reason)
+		break
+	}
+	return d
+}
+
+// reach is an environment a run reaches, from its first phase there on.
+type reach struct {
+	env   *Environment
+	name  string
+	phase string
+}
+
+type evaluation struct {
+	p      *Project
+	d      *Decision
+	groups map[string][]string
+}
+
+func (e *evaluation) violate(specPath, env, field, format string, a ...any) {
+	e.d.Violations = append(e.d.Violations, Violation{
+		Path: specPath, Field: fmt.Sprintf("projects[%s].environments.%s.%s", e.p.Name, env, field), Message: fmt.Sprintf(format, a...),
+	})
+}
+
+func (e *evaluation) closed(env, specPath string) {
+	e.d.Violations = append(e.d.Violations, Violation{
+		Path: specPath, Field: fmt.Sprintf("projects[%s].environments.%s", e.p.Name, env),
+		Message: fmt.Sprintf("project %s has no %s environment; ask an administrator to describe it in the server's policy, or remove it from the spec", e.p.Name, env),
+	})
+}
+
+// place checks a long-lived environment's namespace and context.
+func (e *evaluation) place(pol *Environment, name string, env *pipelines.Environment) {
+	at := "environments." + name
+	if !slices.Contains(pol.Namespaces, env.Namespace) {
+		e.violate(at+".namespace", name, "namespaces", "namespace %s is not one the %s environment may be in (%s)", env.Namespace, name, strings.Join(pol.Namespaces, ", "))
+	}
+	if len(pol.Contexts) == 0 && env.Context != "" {
+		e.violate(at+".context", name, "contexts", "context %s: the %s environment uses the worker's current context only; remove context", env.Context, name)
+	} else if len(pol.Contexts) > 0 && !slices.Contains(pol.Contexts, env.Context) {
+		e.violate(at+".context", name, "contexts", "context %q is not one the %s environment may use (%s)", env.Context, name, strings.Join(pol.Contexts, ", "))
+	}
+}
+
+func (e *evaluation) registry(pol *Environment, name, specPath, image string) {
+	if image == "" || len(pol.Registries) == 0 || contract.FromRegistry(image, pol.Registries) {
+		return
+	}
+	e.violate(specPath, name, "registries", "image %s is not from a registry the %s environment allows (%s)", image, name, strings.Join(pol.Registries, ", "))
+}
+
+// approval makes the production approval the policy's, tightened by the
+// spec's.
+func (e *evaluation) approval(pr *Environment) {
+	pol := pr.Approval
+	if pol == nil {
+		return
+	}
+	s := e.d.Spec.Approval
+	if s == nil {
+		// the rule lives on the environment: a spec without an approval
+		// gets the policy's
+		a := &pipelines.ApprovalPhase{Approvers: pipelines.Approvers{Users: pol.Users, Groups: pol.Groups}, Required: pol.Required, Timeout: pol.Timeout}
+		a.WithDefaults()
+		e.d.Spec.Approval = a
+		return
+	}
+	if s.Required < pol.Required {
+		e.violate("approval.required", Production, "approval.required", "%d approval(s) asked, the policy needs at least %d", s.Required, pol.Required)
+	}
+	allowed := expand(pol.Users, pol.Groups, e.groups)
+	for i, u := range s.Approvers.Users {
+		if !slices.Contains(allowed, u) {
+			e.violate(fmt.Sprintf("approval.approvers.users[%d]", i), Production, "approval", "%s is not one of the approvers the policy allows; name users or groups from projects[%s].environments.production.approval", u, e.p.Name)
+		}
+	}
+	for i, g := range s.Approvers.Groups {
+		if !slices.Contains(pol.Groups, g) {
+			e.violate(fmt.Sprintf("approval.approvers.groups[%d]", i), Production, "approval.groups", "group %s is not one the policy allows (%s)", g, strings.Join(pol.Groups, ", "))
+		}
+	}
+	if pol.Timeout > 0 && s.Timeout > pol.Timeout {
+		// the policy's is the longest an approval waits
+		a := *s
+		a.Timeout = pol.Timeout
+		if a.Reminder >= a.Timeout {
+			a.Reminder = a.Timeout / 2
+		}
+		e.d.Spec.Approval = &a
+	}
+}
+
+// expand lists users and the members of groups.
+func expand(users, groups []string, defs map[string][]string) []string {
+	out := slices.Clone(users)
+	for _, g := range groups {
+		out = append(out, defs[g]...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func imageOf(b *pipelines.BakePhase) string {
+	if b == nil {
+		return ""
+	}
+	return b.Image
+}
+
+// withholdFrom removes phase and every phase after it from spec and says
+// why for each.
+func withholdFrom(spec *pipelines.Spec, phase, reason string) []contract.Withheld {
+	var out []contract.Withheld
+	from := false
+	for _, p := range pipelines.Phases {
+		from = from || p.Name == phase
+		if !from || !spec.Enabled(p.Name) {
+			continue
+		}
+		out = append(out, contract.Withheld{Phase: p.Name, Reason: reason})
+		spec.Disable(p.Name)
+	}
+	return out
+}

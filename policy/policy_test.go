@@ -1,0 +1,220 @@
+package policy
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/pipelines"
+)
+
+var groups = map[string][]string{"release-managers": {"rita", "ravi"}, "sre": {"sam"}}
+
+func payments() *Project {
+	return &Project{
+		Name:         "payments",
+		Repositories: []string{"acme/pay"},
+		Environments: Environments{
+			Test: &Environment{Registries: []string{"registry.acme/pay", "docker.io/library"}},
+			Staging: &Environment{Branches: []string{"main", "release/*"}, Namespaces: []string{"pay-staging"},
+				Registries: []string{"registry.acme/pay"}},
+			Production: &Environment{
+				Branches: []string{"main"}, Namespaces: []string{"pay-prod"}, Contexts: []string{"prod"},
+				Registries: []string{"registry.acme/pay"}, PodSecurity: contract.PodRestricted, ClusterRoles: []string{"view"},
+				Approval: &Approval{Required: 2, Groups: []string{"release-managers"}, Users: []string{"olga"}, Timeout: pipelines.Duration(48 * time.Hour)},
+			},
+		},
+	}
+}
+
+const base = `
+version: 1
+build: {commands: [make]}
+bake: {image: registry.acme/pay/app}
+deploy: {manifests: k8s}
+integration: {image: registry.acme/pay/it, commands: [./it]}
+promote: {}
+environments: {production: {namespace: pay-prod, context: prod}}
+production: {manifests: k8s/prod}
+`
+
+func spec(t *testing.T, extra string) pipelines.Spec {
+	t.Helper()
+	// the extra top-level keys replace the base's
+	keys := map[string]bool{}
+	for _, l := range strings.Split(extra, "\n") {
+		if key, _, ok := strings.Cut(l, ":"); ok {
+			keys[key] = true
+		}
+	}
+	var lines []string
+	for _, l := range strings.Split(base, "\n") {
+		if key, _, _ := strings.Cut(l, ":"); !keys[key] {
+			lines = append(lines, l)
+		}
+	}
+	s, err := pipelines.Parse(pipelines.FileName, []byte(strings.Join(lines, "\n")+extra), "pay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *s
+}
+
+// TestEvaluate: the effective rule is the policy tightened by the spec.
+func TestEvaluate(t *testing.T) {
+	cases := []struct {
+		name   string
+		spec   string
+		branch string
+		// violations: the spec paths refused, with the policy field
+		violations map[string]string
+		withheld   []string
+		check      func(t *testing.T, d Decision)
+		project    func(p *Project)
+	}{
+		{name: "a spec without approval gets the policy's", branch: "main",
+			check: func(t *testing.T, d Decision) {
+				a := d.Spec.Approval
+				if a == nil || a.Required != 2 || !slices.Equal(a.Approvers.Groups, []string{"release-managers"}) || a.Timeout.D() != 48*time.Hour {
+					t.Fatalf("approval %+v", a)
+				}
+			}},
+		{name: "more approvals, fewer approvers, a shorter timeout are tighter", branch: "main",
+			spec: "approval: {approvers: {users: [olga], groups: [release-managers]}, required: 3, timeout: 30h}\n",
+			check: func(t *testing.T, d Decision) {
+				if a := d.Spec.Approval; a.Required != 3 || !slices.Equal(a.Approvers.Users, []string{"olga"}) || a.Timeout.D() != 30*time.Hour {
+					t.Fatalf("approval %+v", a)
+				}
+			}},
+		{name: "fewer approvals", branch: "main", spec: "approval: {approvers: {groups: [release-managers]}, required: 1}\n",
+			violations: map[string]string{"approval.required": "projects[payments].environments.production.approval.required"}},
+		{name: "the author lists themselves", branch: "main", spec: "approval: {approvers: {users: [rita, mallory]}, required: 2}\n",
+			violations: map[string]string{"approval.approvers.users[1]": "projects[payments].environments.production.approval"}},
+		{name: "another group", branch: "main", spec: "approval: {approvers: {groups: [sre]}, required: 2}\n",
+			violations: map[string]string{"approval.approvers.groups[0]": "projects[payments].environments.production.approval.groups"}},
+		{name: "a longer wait is cut to the policy's", branch: "main", spec: "approval: {approvers: {groups: [release-managers]}, required: 2, timeout: 30d}\n",
+			check: func(t *testing.T, d Decision) {
+				if a := d.Spec.Approval; a.Timeout.D() != 48*time.Hour {
+					t.Fatalf("timeout %s", a.Timeout)
+				}
+			}},
+		{name: "another production namespace and context", branch: "main",
+			spec:       "environments: {production: {namespace: kube-system, context: admin}}\n",
+			violations: map[string]string{"environments.production.namespace": "projects[payments].environments.production.namespaces", "environments.production.context": "projects[payments].environments.production.contexts"}},
+		{name: "an image from another registry", branch: "main", spec: "bake: {image: evil.example/app}\n",
+			violations: map[string]string{"bake.image": "projects[payments].environments.test.registries"}},
+		{name: "a verify job from another registry", branch: "main", spec: "production: {manifests: k8s/prod, verify: {image: evil.example/v, commands: [true]}}\n",
+			violations: map[string]string{"production.verify.image": "projects[payments].environments.production.registries"}},
+		{name: "a production registry the policy does not list", branch: "main",
+			spec:       "environments: {production: {namespace: pay-prod, context: prod, registry: evil.example/mirror}}\n",
+			violations: map[string]string{"environments.production.registry": "projects[payments].environments.production.registries"}},
+		{name: "a staging environment the policy does not describe", branch: "main",
+			project: func(p *Project) { p.Environments.Staging = nil },
+			spec:       "deploy: {manifests: k8s, environment: staging}\nenvironments: {staging: {namespace: pay-staging}, production: {namespace: pay-prod, context: prod}}\n",
+			violations: map[string]string{"deploy.environment": "projects[payments].environments.staging"}},
+		{name: "an unprotected branch that drops the approval reaches no production", branch: "feature/x",
+			withheld: []string{pipelines.PhaseApproval, pipelines.PhaseProduction},
+			check: func(t *testing.T, d Decision) {
+				if d.Spec.Production != nil || d.Spec.Approval != nil || d.Spec.Promote == nil || d.Spec.Integration == nil {
+					t.Fatalf("spec %+v", d.Spec)
+				}
+				if r := d.Governance.Withheld[0].Reason; !strings.Contains(r, "branch feature/x") || !strings.Contains(r, "projects[payments].environments.production.branches") {
+					t.Fatalf("reason %q", r)
+				}
+			}},
+		{name: "an unprotected branch is withheld from staging and everything after it", branch: "feature/x",
+			spec:     "deploy: {manifests: k8s, environment: staging}\nenvironments: {staging: {namespace: pay-staging}, production: {namespace: pay-prod, context: prod}}\n",
+			withheld: []string{pipelines.PhaseDeploy, pipelines.PhaseIntegration, pipelines.PhasePromote, pipelines.PhaseApproval, pipelines.PhaseProduction}},
+		{name: "guards from the policy", branch: "main",
+			check: func(t *testing.T, d Decision) {
+				g := d.Governance.Production
+				if g.Level() != contract.PodRestricted || !slices.Equal(g.Namespaces, []string{"pay-prod"}) || !slices.Equal(g.ClusterRoles, []string{"view"}) {
+					t.Fatalf("production guard %+v", g)
+				}
+				if d.Governance.Test.Level() != contract.PodBaseline || d.Governance.Project != "payments" {
+					t.Fatalf("governance %+v", d.Governance)
+				}
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := payments()
+			if tc.project != nil {
+				tc.project(p)
+			}
+			d := Evaluate(p, spec(t, tc.spec), tc.branch, groups)
+			got := map[string][]string{}
+			for _, v := range d.Violations {
+				got[v.Path] = append(got[v.Path], v.Field)
+			}
+			if len(got) != len(tc.violations) {
+				t.Fatalf("violations %v, want %v", d.Violations, tc.violations)
+			}
+			for p, f := range tc.violations {
+				if !slices.Contains(got[p], f) {
+					t.Errorf("%s: policy fields %q, want %q (all: %v)", p, got[p], f, d.Violations)
+				}
+			}
+			var withheld []string
+			for _, w := range d.Governance.Withheld {
+				withheld = append(withheld, w.Phase)
+			}
+			if !slices.Equal(withheld, tc.withheld) {
+				t.Errorf("withheld %v, want %v", withheld, tc.withheld)
+			}
+			if tc.check != nil {
+				tc.check(t, d)
+			}
+		})
+	}
+}
+
+// TestClosedEnvironments: a project without a staging or production
+// environment refuses a spec that reaches one.
+func TestClosedEnvironments(t *testing.T) {
+	p := payments()
+	p.Environments.Production = nil
+	d := Evaluate(p, spec(t, ""), "main", groups)
+	if len(d.Violations) != 1 || d.Violations[0].Path != "production" || d.Violations[0].Field != "projects[payments].environments.production" {
+		t.Fatalf("violations %v", d.Violations)
+	}
+}
+
+// TestNoProjects: a server without projects runs the spec as written.
+func TestNoProjects(t *testing.T) {
+	s := spec(t, "approval: {approvers: {users: [mallory]}}\n")
+	d := Evaluate(nil, s, "feature/x", groups)
+	if len(d.Violations) > 0 || len(d.Governance.Withheld) > 0 || d.Spec.Approval.Approvers.Users[0] != "mallory" || d.Spec.Production == nil {
+		t.Fatalf("decision %+v", d)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	p := payments()
+	p.Environments.Test.Namespaces = []string{"x"}
+	p.Environments.Staging.Namespaces = []string{"kube-system"}
+	p.Environments.Production.Approval.Groups = []string{"nobody"}
+	p.Environments.Production.PodSecurity = "lax"
+	p.Environments.Production.ClusterRoles = []string{"cluster-admin"}
+	var msgs []string
+	for _, e := range p.Validate("projects[0]", groups) {
+		msgs = append(msgs, e.Error())
+	}
+	all := strings.Join(msgs, "\n")
+	for _, want := range []string{
+		"projects[0].environments.test.namespaces",
+		"projects[0].environments.staging.namespaces: kube-system belongs to the cluster",
+		`projects[0].environments.production.approval.groups: "nobody"`,
+		`projects[0].environments.production.pod_security: "lax"`,
+		"projects[0].environments.production.cluster_roles: cluster-admin",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("missing %q in:\n%s", want, all)
+		}
+	}
+	if errs := payments().Validate("projects[0]", groups); len(errs) > 0 {
+		t.Fatalf("a good project: %v", errs)
+	}
+}
