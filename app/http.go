@@ -29,7 +29,7 @@ func (a *App) StartHTTP(c client.Client) (string, error) {
 		return "", err
 	}
 	api := httpapi.New(rc, logs, a.log)
-	api.Tokens = map[string]httpapi.Client{}
+	api.Tokens, api.Config = map[string]httpapi.Client{}, a.cfg
 	for value, t := range a.cfg.Tokens() {
 		api.Tokens[value] = httpapi.Client{Name: t.Name, User: t.User}
 	}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-cd/sluice/config"
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/logstore"
 	"github.com/sluice-cd/sluice/runs"
 )
@@ -29,14 +31,25 @@ type Server struct {
 	// Tokens maps each accepted API bearer token to its client. Every
 	// /api/ route needs one.
 	Tokens map[string]Client
+	// Config is the server's configuration: its repositories, pools and
+	// policy, for the runs it is asked to start.
+	Config *config.Config
+	// Starter starts the runs the API is asked for; New sets Runs.
+	Starter RunStarter
+}
+
+// RunStarter starts a built request (runs.Client does).
+type RunStarter interface {
+	Start(ctx context.Context, req contract.Request) (runs.Started, error)
 }
 
 // New returns a server with its routes registered.
 func New(rc *runs.Client, logs *logstore.Store, log *slog.Logger) *Server {
-	s := &Server{Runs: rc, Logs: logs, Log: log, Mux: http.NewServeMux(), FollowPoll: 200 * time.Millisecond}
+	s := &Server{Runs: rc, Logs: logs, Log: log, Mux: http.NewServeMux(), FollowPoll: 200 * time.Millisecond, Starter: rc}
 	s.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	s.Mux.HandleFunc("GET /api/v1/logs/{run}", s.authenticated(s.logs))
 	s.Mux.HandleFunc("POST /api/v1/decisions", s.authenticated(s.decide))
+	s.Mux.HandleFunc("POST /api/v1/runs", s.authenticated(s.startRun))
 	return s
 }
 

@@ -70,8 +70,8 @@ func (i Ignored) Error() string { return string(i) }
 // limit and knows no server configuration (a CLI's view).
 type Builder struct {
 	// Config is the server's configuration: pools a spec may name,
-	// identities linked to a Git author. Nil (a CLI's view): pools are not
-	// checked here, and no identities are linked.
+	// identities linked to a Git author, projects and their policy. Nil (a
+	// CLI's view): no pools checked, no identities linked, no policy.
 	Config *config.Config
 	// ReadTimeout bounds resolving the commit and reading the spec (a Git
 	// host gives up on a webhook after 10 s); zero: no bound beyond ctx.
@@ -114,9 +114,10 @@ func (b *Builder) Build(ctx context.Context, src Source) (contract.Request, erro
 	if err != nil {
 		return contract.Request{}, &Invalid{Commit: commit, Err: err}
 	}
-	// a CLI knows no server configuration: the worker checks the pool
-	// when the phase runs
-	if b.Config != nil {
+	// a server that declares pools refuses a spec naming another; one
+	// without (its workers have them, or a CLI's view) leaves it to the
+	// worker that runs the phase
+	if len(cfg.Pools) > 0 {
 		if err := cfg.CheckPool(spec.Pool()); err != nil {
 			return contract.Request{}, &Invalid{Commit: commit, Err: err}
 		}
@@ -125,29 +126,49 @@ func (b *Builder) Build(ctx context.Context, src Source) (contract.Request, erro
 		return contract.Request{}, Ignored("branch " + src.Branch + " is not in on.branches")
 	}
 	// the server's policy decides; the spec may only tighten it
-	project, err := cfg.ProjectOf(name)
+	decision, err := Govern(cfg, name, src.Branch, *spec, data)
 	if err != nil {
 		return contract.Request{}, &Invalid{Commit: commit, Err: err}
-	}
-	decision := policy.Evaluate(project, *spec, src.Branch, cfg.ApproverGroups)
-	if len(decision.Violations) > 0 {
-		return contract.Request{}, &Invalid{Commit: commit, Err: beyondPolicy(data, decision.Violations)}
-	}
-	var governance *contract.Governance
-	if project != nil {
-		governance = &decision.Governance
 	}
 	// the door's word for the author, else the commit's own
 	email := src.AuthorEmail
 	if email == "" && src.AuthorUsername == "" {
 		email = info.AuthorEmail
 	}
-	return contract.Request{Spec: decision.Spec, Policy: governance, Push: contract.Push{
+	return contract.Request{Spec: decision.Spec, Policy: decision.Governance, Push: contract.Push{
 		Repo: name, CloneURL: cloneURL, Branch: src.Branch, Commit: commit, Author: firstOf(email, src.AuthorUsername),
 		AuthorIDs:  cfg.AuthorIDs(email, src.AuthorUsername, firstOf(src.AuthorName, info.AuthorName)),
 		PusherIDs:  cfg.AuthorIDs(src.Pusher, src.PusherEmail),
 		DeliveryID: src.DeliveryID, Message: firstLine(firstOf(src.Message, info.Message)),
 	}}, nil
+}
+
+// Governed is a spec under the server's policy.
+type Governed struct {
+	// Spec is the effective spec: tightened, without withheld phases.
+	Spec pipelines.Spec
+	// Governance is nil when the server has no projects.
+	Governance *contract.Governance
+}
+
+// Govern applies the policy of repo's project to a push of spec (read
+// from data) to branch. A repository outside every project, or a spec
+// asking beyond its project's policy, is an error naming the spec's lines
+// and the policy's fields.
+func Govern(cfg *config.Config, repo, branch string, spec pipelines.Spec, data []byte) (Governed, error) {
+	project, err := cfg.ProjectOf(repo)
+	if err != nil {
+		return Governed{}, err
+	}
+	d := policy.Evaluate(project, spec, branch, cfg.ApproverGroups)
+	if len(d.Violations) > 0 {
+		return Governed{}, beyondPolicy(data, d.Violations)
+	}
+	g := Governed{Spec: d.Spec}
+	if project != nil {
+		g.Governance = &d.Governance
+	}
+	return g, nil
 }
 
 // beyondPolicy is the spec's lines that ask beyond the policy, each with

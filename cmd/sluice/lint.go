@@ -4,16 +4,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/pipelines"
+	"github.com/sluice-cd/sluice/request"
 )
 
 func newLintCmd(g *globals) *cobra.Command {
 	var schema bool
-	var configFile string
+	var configFile, repo, branch string
 	cmd := &cobra.Command{
 		Use:   "lint [FILE]",
 		Short: "Check a .sluice.yml; exit 1 listing every problem with its line",
@@ -53,6 +55,20 @@ func newLintCmd(g *globals) *cobra.Command {
 				if err := cfg.CheckPool(spec.Pool()); err != nil {
 					return exitError{code: 1, msg: fmt.Sprintf("%s: %v", path, err)}
 				}
+				if len(cfg.Projects) > 0 && repo == "" {
+					return fmt.Errorf("the configuration has projects: name the repository (--repo owner/name) whose project's policy the spec is checked against")
+				}
+				governed, err := request.Govern(cfg, repo, branch, *spec, data)
+				if err != nil {
+					msg := strings.ReplaceAll(err.Error(), pipelines.FileName+":", path+":")
+					return exitError{code: 1, msg: msg}
+				}
+				if gv := governed.Governance; gv != nil {
+					for _, w := range gv.Withheld {
+						fmt.Fprintf(g.stderr, "%s: a push of branch %s does not run %s: %s\n", path, branch, w.Phase, w.Reason)
+					}
+				}
+				spec = &governed.Spec
 			}
 			if g.output == "json" {
 				return printJSON(g.stdout, map[string]any{"valid": true, "spec": spec})
@@ -68,6 +84,8 @@ func newLintCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&schema, "schema", false, "print the JSON schema of .sluice.yml instead")
-	cmd.Flags().StringVar(&configFile, "config", "", "server configuration: also check build.pool against its pools")
+	cmd.Flags().StringVar(&configFile, "config", "", "server configuration: also check build.pool against its pools and the spec against the policy of --repo's project")
+	cmd.Flags().StringVar(&repo, "repo", "", "with --config: the repository (owner/name) the spec belongs to")
+	cmd.Flags().StringVar(&branch, "branch", "main", "with --config: the branch pushed, for the phases its project's policy withholds from it")
 	return cmd
 }

@@ -2,16 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/gitsrc"
+	"github.com/sluice-cd/sluice/httpapi"
 	"github.com/sluice-cd/sluice/request"
 	"github.com/sluice-cd/sluice/runs"
-	"github.com/sluice-cd/sluice/workflows"
 )
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -23,19 +24,16 @@ func newRunCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			req, err := buildRequest(ctx, repo, ref, commit, name)
+			res, err := g.requestRun(ctx, repo, ref, commit, name)
 			if err != nil {
 				return err
 			}
+			started := res.Started
 			rc, closeFn, err := g.runsClient(ctx)
 			if err != nil {
 				return err
 			}
 			defer closeFn()
-			started, err := rc.Start(ctx, req)
-			if err != nil {
-				return err
-			}
 			if started.Action == "superseding" {
 				fmt.Fprintf(g.stderr, "superseding %s: its compensation runs first\n", started.Previous)
 				if started.Ref, err = rc.WaitForSuccessor(ctx, *started.Previous, 2*time.Minute); err != nil {
@@ -43,10 +41,10 @@ func newRunCmd(g *globals) *cobra.Command {
 				}
 			}
 			if g.output == "json" && !wait {
-				return printJSON(g.stdout, map[string]any{"run_id": started.Ref.String(), "action": started.Action, "commit": req.Push.Commit})
+				return printJSON(g.stdout, map[string]any{"run_id": started.Ref.String(), "action": started.Action, "commit": res.Commit})
 			}
 			if g.output == "text" {
-				fmt.Fprintf(g.stdout, "run %s (%s) of %s@%s\n  ui %s\n", started.Ref, started.Action, req.Push.Branch, short(req.Push.Commit), g.uiLink(started.Ref))
+				fmt.Fprintf(g.stdout, "run %s (%s) of %s@%s\n  ui %s\n", started.Ref, started.Action, ref, short(res.Commit), g.uiLink(started.Ref))
 			}
 			if !wait {
 				return nil
@@ -65,19 +63,31 @@ func newRunCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// buildRequest builds the request of a manual run (on.branches does not
-// apply) with the request builder every door uses. A bad spec stops
-// here, before anything starts.
-func buildRequest(ctx context.Context, repo, ref, commit, name string) (workflows.Request, error) {
-	req, err := (&request.Builder{}).Build(ctx, request.Source{
-		Repo: name, CloneURL: repo, Branch: ref, Commit: commit, Manual: true,
-	})
-	var invalid *request.Invalid
-	if errors.As(err, &invalid) {
-		return workflows.Request{}, exitError{code: 1, msg: invalid.Error()}
+// requestRun asks the Sluice server for a manual run (on.branches does not
+// apply). The server builds the request with the builder every door uses,
+// under its configuration and policy, and starts it as the token's user:
+// a spec that is bad or asks beyond the policy stops there, before
+// anything starts.
+func (g *globals) requestRun(ctx context.Context, repo, ref, commit, name string) (httpapi.RunResponse, error) {
+	// a local path is sent as the absolute path the server reads; a name
+	// or URL as it is (the server resolves its own repositories)
+	if !gitsrc.IsRemote(repo) {
+		if abs, err := request.CloneURL(repo); err == nil {
+			repo = abs
+		}
 	}
-	req.Push.DeliveryID = fmt.Sprintf("cli-%s-%d", short(req.Push.Commit), time.Now().UnixNano())
-	return req, err
+	var res httpapi.RunResponse
+	code, err := g.api(ctx, http.MethodPost, "/api/v1/runs", httpapi.RunRequest{Repo: repo, Branch: ref, Commit: commit, Name: name}, &res)
+	if err != nil {
+		return res, err
+	}
+	if code == http.StatusUnprocessableEntity {
+		return res, exitError{code: 1, msg: res.Refused}
+	}
+	if code != http.StatusAccepted {
+		return res, fmt.Errorf("the server answered %d to the run", code)
+	}
+	return res, nil
 }
 
 func short(sha string) string {
