@@ -75,7 +75,7 @@ func Check(g contract.Guard, ns string, objs []*unstructured.Unstructured) error
 	}
 	for _, o := range objs {
 		if err := checkObject(g, o); err != nil {
-			return fmt.Errorf("%w: %s %s%s: %v", ErrRefused, o.GetKind(), o.GetName(), sourceOf(o), err)
+			return fmt.Errorf("%w: %s %s%s: %w", ErrRefused, o.GetKind(), o.GetName(), sourceOf(o), err)
 		}
 	}
 	return nil

@@ -111,7 +111,7 @@ func TestEvaluate(t *testing.T) {
 			spec:       "environments: {production: {namespace: pay-prod, context: prod, registry: evil.example/mirror}}\n",
 			violations: map[string]string{"environments.production.registry": "projects[payments].environments.production.registries"}},
 		{name: "a staging environment the policy does not describe", branch: "main",
-			project: func(p *Project) { p.Environments.Staging = nil },
+			project:    func(p *Project) { p.Environments.Staging = nil },
 			spec:       "deploy: {manifests: k8s, environment: staging}\nenvironments: {staging: {namespace: pay-staging}, production: {namespace: pay-prod, context: prod}}\n",
 			violations: map[string]string{"deploy.environment": "projects[payments].environments.staging"}},
 		{name: "an unprotected branch that drops the approval reaches no production", branch: "feature/x",
