@@ -20,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/deploy"
 	"github.com/sluice-cd/sluice/image"
 	"github.com/sluice-cd/sluice/testenv"
 )
@@ -179,11 +181,14 @@ func TestRolloutFailsFast(t *testing.T) {
 	}
 	// a pod the namespace's Pod Security level forbids is never created:
 	// the ReplicaSet's FailedCreate says why, at once, not at the timeout
+	// (the guard refuses such a pod before applying it; here the policy
+	// lets it through and the cluster's admission does not)
 	t.Run("forbidden", func(t *testing.T) {
 		d := deployment("forbidden", busybox, "exec sleep 3600")
 		if err := unstructured.SetNestedField(d.Object, true, "spec", "template", "spec", "hostNetwork"); err != nil {
 			t.Fatal(err)
 		}
+		ctx := deploy.WithGuard(ctx, contract.Guard{PodSecurity: contract.PodPrivileged})
 		err := c.Apply(ctx, ns, run, []*unstructured.Unstructured{d}, &log)
 		if !errors.Is(err, ErrCannotRun) || !strings.Contains(err.Error(), "violates PodSecurity") || !strings.Contains(err.Error(), "hostNetwork") {
 			t.Fatalf("want ErrCannotRun naming the Pod Security violation, got %v", err)
@@ -412,39 +417,95 @@ func refusesPrivilegedPods(t *testing.T, c *Cluster, ns string) {
 	}
 }
 
-// TestApplyRefusesWhatLeavesTheNamespace: a Service with externalIPs
-// (CVE-2020-8554) and a cluster-scoped kind are refused before anything of
-// their manifests is applied — the ConfigMap listed first never appears —
-// and the refusal is ErrRefused, which no retry changes.
-func TestApplyRefusesWhatLeavesTheNamespace(t *testing.T) {
+// TestGuardWithAnAdministratorsKubeconfig: with the platform's
+// administrator kubeconfig, in a test environment, staging and production
+// alike, what would leave the environment's namespace or reach the node is
+// refused before anything of its manifests is applied — the ConfigMap
+// listed first never appears — and the refusal is ErrRefused, which no
+// retry changes: another namespace than the environment's, kube-system, a
+// privileged, hostPath or hostNetwork pod, a RoleBinding to cluster-admin,
+// a Service with externalIPs (CVE-2020-8554), and the cluster-scoped kinds.
+func TestGuardWithAnAdministratorsKubeconfig(t *testing.T) {
 	_, c := testCluster(t)
 	ctx := context.Background()
-	ns, run := fmt.Sprintf("sluice-guard-%d", time.Now().UnixNano()%1_000_000_000), "run-1"
-	t.Cleanup(func() { _ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
-	if err := c.EnsureNamespace(ctx, ns, run); err != nil {
+	suffix := time.Now().UnixNano() % 1_000_000_000
+	testNS, stagingNS, prodNS := fmt.Sprintf("sluice-guard-%d", suffix), fmt.Sprintf("guard-staging-%d", suffix), fmt.Sprintf("guard-prod-%d", suffix)
+	for _, ns := range []string{testNS, stagingNS, prodNS} {
+		t.Cleanup(func() { _ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	}
+	if err := c.EnsureNamespace(ctx, testNS, "run-1"); err != nil {
 		t.Fatal(err)
 	}
-	for name, hostile := range map[string]string{
+	for _, ns := range []string{stagingNS, prodNS} {
+		if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pod := func(spec string) string {
+		return `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{` + spec + `}}`
+	}
+	hostile := map[string]string{
+		"privileged":  pod(`"containers":[{"name":"c","image":"busybox","securityContext":{"privileged":true}}]`),
+		"hostPath":    pod(`"containers":[{"name":"c","image":"busybox"}],"volumes":[{"name":"root","hostPath":{"path":"/"}}]`),
+		"hostNetwork": pod(`"hostNetwork":true,"containers":[{"name":"c","image":"busybox"}]`),
+		"rolebinding-cluster-admin": `{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"RoleBinding","metadata":{"name":"own-the-namespace"},` +
+			`"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"},"subjects":[{"kind":"ServiceAccount","name":"default"}]}`,
 		"externalIPs": `{"apiVersion":"v1","kind":"Service","metadata":{"name":"steal"},"spec":{"ports":[{"port":80}],"externalIPs":["10.96.0.1"]}}`,
-		"cluster-scoped": `{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{"name":"own-the-cluster"},` +
+		"clusterrolebinding": `{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{"name":"own-the-cluster"},` +
 			`"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"},"subjects":[{"kind":"ServiceAccount","name":"default","namespace":"x"}]}`,
-	} {
-		t.Run(name, func(t *testing.T) {
-			first := fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"before-%s"},"data":{"a":"b"}}`, strings.ToLower(name))
-			objs, err := decodeManifests("test.yaml", []byte(first+"\n---\n"+hostile))
+		"crd": `{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition","metadata":{"name":"things.evil.example"},` +
+			`"spec":{"group":"evil.example","names":{"kind":"Thing","plural":"things"},"scope":"Namespaced","versions":[{"name":"v1","served":true,"storage":true,"schema":{"openAPIV3Schema":{"type":"object"}}}]}}`,
+		"validatingwebhook": `{"apiVersion":"admissionregistration.k8s.io/v1","kind":"ValidatingWebhookConfiguration","metadata":{"name":"intercept"},"webhooks":[]}`,
+	}
+	environments := []struct {
+		name, ns string
+		guard    contract.Guard
+	}{
+		{"test", testNS, contract.Guard{}},
+		{"staging", stagingNS, contract.Guard{Namespaces: []string{stagingNS}}},
+		{"production", prodNS, contract.Guard{Namespaces: []string{prodNS}, PodSecurity: contract.PodRestricted}},
+	}
+	for _, env := range environments {
+		ctx := deploy.WithGuard(ctx, env.guard)
+		apply := func(t *testing.T, ns, first, doc string) {
+			t.Helper()
+			objs, err := decodeManifests("test.yaml", []byte(first+"\n---\n"+doc))
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = c.Apply(ctx, ns, run, objs, io.Discard)
-			if !errors.Is(err, ErrRefused) {
+			if _, err := c.ApplyObjects(ctx, ns, nil, objs, io.Discard); !errors.Is(err, ErrRefused) {
 				t.Fatalf("applied or failed otherwise: %v", err)
 			}
-			if _, err := c.Client.CoreV1().ConfigMaps(ns).Get(ctx, "before-"+strings.ToLower(name), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-				t.Fatalf("the ConfigMap before the refused object was applied: %v", err)
+			for _, in := range []string{ns, env.ns} {
+				if _, err := c.Client.CoreV1().ConfigMaps(in).Get(ctx, "before", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+					t.Fatalf("the ConfigMap before the refused object was applied in %s: %v", in, err)
+				}
 			}
-		})
+		}
+		first := `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"before"},"data":{"a":"b"}}`
+		for name, doc := range hostile {
+			t.Run(env.name+"/"+name, func(t *testing.T) { apply(t, env.ns, first, doc) })
+		}
+		t.Run(env.name+"/kube-system", func(t *testing.T) { apply(t, "kube-system", first, first) })
+		if env.name != "test" {
+			t.Run(env.name+"/another-namespace", func(t *testing.T) { apply(t, testNS, first, first) })
+		}
 	}
-	if _, err := c.Client.CoreV1().Services(ns).Get(ctx, "steal", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := c.Client.CoreV1().Services(testNS).Get(ctx, "steal", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("the Service with externalIPs exists: %v", err)
+	}
+	if _, err := c.Client.RbacV1().ClusterRoleBindings().Get(ctx, "own-the-cluster", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the ClusterRoleBinding exists: %v", err)
+	}
+	// within the guard, the same manifests apply
+	objs, err := decodeManifests("ok.yaml", []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"fine"},"data":{"a":"b"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ApplyObjects(deploy.WithGuard(ctx, environments[2].guard), prodNS, nil, objs, io.Discard); err != nil {
+		t.Fatalf("a ConfigMap in production: %v", err)
+	}
+	if _, err := decodeManifests("ns.yaml", []byte(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"mine"}}`)); err == nil {
+		t.Fatal("a Namespace manifest was read")
 	}
 }

@@ -326,7 +326,7 @@ func (r *run) succeed(ctx workflow.Context) {
 	cleanedUp, workspaceReleased := r.saga.StartCleanUp(ctx), r.workspaceCleanup(false).StartCleanUp(ctx)
 	r.st.State, r.st.Phase = StateSucceeded, ""
 	r.awaitNotices(ctx) // the approval's notice before the last one
-	r.notifyLater(ctx, contract.NoticeRunFinished, r.st.State)
+	r.notifyLater(ctx, contract.NoticeRunFinished, r.st.State+withheldSummary(r.st))
 	statusSent := false
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		state, desc := finalStatus(r.st)

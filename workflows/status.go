@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -145,6 +146,20 @@ func finalStatus(st RunState) (string, string) {
 		desc += " in " + st.Phase
 	}
 	return contract.StatusFailure, desc
+}
+
+// withheldSummary says which phases the server's policy withheld from the
+// run, and why, for its last notice (the log and chat); "" when none.
+func withheldSummary(st RunState) string {
+	p := st.Request.Policy
+	if p == nil || len(p.Withheld) == 0 {
+		return ""
+	}
+	var names []string
+	for _, w := range p.Withheld {
+		names = append(names, w.Phase)
+	}
+	return fmt.Sprintf("; withheld by policy: %s (%s)", strings.Join(names, ", "), p.Withheld[0].Reason)
 }
 
 // awaitProgress lets the progress updates land, for at most progressGrace.
