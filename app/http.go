@@ -31,11 +31,11 @@ func (a *App) StartHTTP(c client.Client) (string, error) {
 	api := httpapi.New(rc, logs, a.log)
 	api.Tokens, api.Config = map[string]httpapi.Client{}, a.cfg
 	for value, t := range a.cfg.Tokens() {
-		api.Tokens[value] = httpapi.Client{Name: t.Name, User: t.User}
+		api.Tokens[value] = httpapi.Client{Name: t.Name, User: t.User, Roles: t.Roles}
 	}
 	if a.devToken != "" {
 		// single-user dev mode: whoever can read the data dir names the decider
-		api.Tokens[a.devToken] = httpapi.Client{Name: "dev", TrustAs: true}
+		api.Tokens[a.devToken] = httpapi.Client{Name: "dev", TrustAs: true, Everything: true}
 	}
 	if len(a.cfg.Repositories) > 0 {
 		statuses, err := a.statusReporters()

@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/sluice-cd/sluice/access"
 	"github.com/sluice-cd/sluice/policy"
 	"github.com/sluice-cd/sluice/pool/poolspec"
 )
@@ -54,6 +55,15 @@ type Config struct {
 	// manifests. Without projects every spec runs as written under the
 	// default guards (a single-team server).
 	Projects []policy.Project `yaml:"projects"`
+}
+
+// ProjectNames lists the projects.
+func (c *Config) ProjectNames() []string {
+	var out []string
+	for _, p := range c.Projects {
+		out = append(out, p.Name)
+	}
+	return out
 }
 
 // ProjectOf is the project governing repository repo: nil when the server
@@ -137,6 +147,11 @@ type APIToken struct {
 	// holds the token: `sluice approve` with it decides as User. A token
 	// without one reads logs but cannot decide approvals.
 	User string `yaml:"user"`
+	// Roles are the token's roles by project ("*": every project):
+	// viewer, developer, approver, releaser, admin. On a server with
+	// projects a token may do only what its roles allow; without
+	// projects every token may do everything.
+	Roles access.Grants `yaml:"roles"`
 
 	value string
 }
@@ -314,6 +329,7 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		} else {
 			tokens[t.value] = key
 		}
+		errs = append(errs, prefixed(file, t.Roles.Check(key+".roles", c.ProjectNames()))...)
 	}
 	for _, v := range c.named() {
 		if len(v.value) < MinSecretLength {

@@ -3,8 +3,13 @@ package httpapi
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/sluice-cd/sluice/access"
+	"github.com/sluice-cd/sluice/runs"
 )
 
 // Client is who an API token stands for.
@@ -16,6 +21,76 @@ type Client struct {
 	// TrustAs lets the client name the deciding user itself (--as). Only
 	// the token of single-user `sluice dev` has it.
 	TrustAs bool
+	// Roles are the client's roles by project. On a server with projects
+	// a client may do only what they allow; Everything (the single-user
+	// dev token) may do all.
+	Roles      access.Grants
+	Everything bool
+}
+
+// governed tells whether the server enforces roles: it has projects.
+func (s *Server) governed() bool { return s.Config != nil && len(s.Config.Projects) > 0 }
+
+// allow answers 403 and returns false unless r's client may do action in
+// project. On a server without projects every client may do everything.
+func (s *Server) allow(w http.ResponseWriter, r *http.Request, project, action string) bool {
+	who := client(r)
+	if !s.governed() || who.Everything || who.Roles.Allows(project, action) {
+		return true
+	}
+	if project == "" {
+		project = "(none)"
+	}
+	s.Log.Warn("api refused", "client", who.Name, "action", action, "project", project)
+	http.Error(w, fmt.Sprintf("token %q has no role that may %s in project %s: an administrator grants one under api_tokens[].roles (%s)",
+		who.Name, action, project, rolesFor(action)), http.StatusForbidden)
+	return false
+}
+
+// rolesFor names the roles that allow action.
+func rolesFor(action string) string {
+	var out []string
+	for _, r := range access.Roles {
+		if access.Allows(r, action) {
+			out = append(out, r)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// runProject is the project of a run: the one its request was governed
+// by, else the one its repository belongs to now.
+func (s *Server) runProject(ctx context.Context, ref runs.Ref) (string, error) {
+	_, st, err := s.Runs.Status(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	if p := st.Request.Policy; p != nil && p.Project != "" {
+		return p.Project, nil
+	}
+	proj, err := s.Config.ProjectOf(st.Request.Push.Repo)
+	if err != nil || proj == nil {
+		return "", nil
+	}
+	return proj.Name, nil
+}
+
+// allowOnRun is allow for an action on an existing run; it answers 404
+// for a run that does not exist.
+func (s *Server) allowOnRun(w http.ResponseWriter, r *http.Request, ref runs.Ref, action string) bool {
+	if !s.governed() {
+		return true
+	}
+	project, err := s.runProject(r.Context(), ref)
+	if err != nil {
+		if errors.Is(err, runs.ErrNotFound) {
+			http.Error(w, err.Error(), http.StatusNotFound)
+		} else {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+		}
+		return false
+	}
+	return s.allow(w, r, project, action)
 }
 
 type clientKey struct{}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/sluice-cd/sluice/access"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/workflows"
 )
@@ -66,6 +67,13 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 	}
 	if ref.RunID == "" || len(req.Commit) < 7 {
 		http.Error(w, "a decision names the run it decides by its id (pipeline/<repo>:<branch>@<run id>) and the commit reviewed (7 characters or more), so it can never reach a run nobody reviewed", http.StatusBadRequest)
+		return
+	}
+	action := access.Approve
+	if !req.Approve {
+		action = access.Reject
+	}
+	if !s.allowOnRun(w, r, ref, action) {
 		return
 	}
 	res, err := s.Runs.Decide(r.Context(), ref, req.Commit, req.Approve, workflows.Decision{User: user, Comment: req.Comment, Via: via})

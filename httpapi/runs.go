@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/sluice-cd/sluice/access"
 	"github.com/sluice-cd/sluice/config"
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/request"
 	"github.com/sluice-cd/sluice/runs"
 )
@@ -57,6 +60,15 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), status)
 		return
 	}
+	if s.governed() {
+		project := ""
+		if p, err := s.Config.ProjectOf(src.Repo); err == nil && p != nil {
+			project = p.Name
+		}
+		if !s.allow(w, r, project, access.Run) {
+			return
+		}
+	}
 	who := client(r)
 	src.Pusher, src.Manual = who.User, true
 	src.DeliveryID = fmt.Sprintf("api-%s-%d", who.Name, time.Now().UnixNano())
@@ -102,4 +114,93 @@ func (s *Server) runSource(req RunRequest) (request.Source, int, error) {
 		}
 	}
 	return request.Source{}, http.StatusNotFound, fmt.Errorf("repository %q is not one this server serves; name one of its repositories by name or clone URL", req.Repo)
+}
+
+// RunRef is the body of POST /api/v1/cancellations and /api/v1/retries.
+type RunRef struct {
+	// Run is a run id as `sluice status` prints it.
+	Run string `json:"run"`
+}
+
+// cancelRun cancels a run; its compensation runs before it closes.
+func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {
+	ref, ok := s.readRunRef(w, r)
+	if !ok || !s.allowOnRun(w, r, ref, access.Cancel) {
+		return
+	}
+	ref, err := s.Runs.Cancel(r.Context(), ref)
+	if err != nil {
+		s.runError(w, err)
+		return
+	}
+	s.Log.Info("cancel", "run", ref.String(), "client", client(r).Name)
+	writeJSON(w, http.StatusAccepted, RunResponse{Started: runs.Started{Ref: ref, Action: "cancelling"}})
+}
+
+// retryRun starts a new run of a failed run's commit from its failed
+// phase. The request is built anew by the request builder, under today's
+// configuration and policy, with the caller as a pusher.
+func (s *Server) retryRun(w http.ResponseWriter, r *http.Request) {
+	ref, ok := s.readRunRef(w, r)
+	if !ok || !s.allowOnRun(w, r, ref, access.Retry) {
+		return
+	}
+	who := client(r)
+	rebuild := func(old contract.Request) (contract.Request, error) {
+		p := old.Push
+		b := &request.Builder{Config: s.Config, ReadTimeout: time.Minute}
+		req, err := b.Build(r.Context(), request.Source{Repo: p.Repo, CloneURL: p.CloneURL, Branch: p.Branch, Commit: p.Commit,
+			Pusher: who.User, Manual: true, DeliveryID: fmt.Sprintf("retry-%s-%d", who.Name, time.Now().UnixNano())})
+		if err != nil {
+			return req, err
+		}
+		// whoever could not approve the first run cannot approve its retry
+		req.Push.AuthorIDs = union(req.Push.AuthorIDs, p.AuthorIDs)
+		req.Push.PusherIDs = union(req.Push.PusherIDs, p.PusherIDs)
+		req.Push.Author, req.Push.Message = p.Author, p.Message
+		return req, nil
+	}
+	started, err := s.Runs.Retry(r.Context(), ref, rebuild)
+	var invalid *request.Invalid
+	if errors.As(err, &invalid) {
+		writeJSON(w, http.StatusUnprocessableEntity, RunResponse{Commit: invalid.Commit, Refused: invalid.Error()})
+		return
+	}
+	if err != nil {
+		s.runError(w, err)
+		return
+	}
+	s.Log.Info("retry", "run", ref.String(), "client", who.Name, "new", started.Ref.String())
+	writeJSON(w, http.StatusAccepted, RunResponse{Started: started})
+}
+
+func (s *Server) readRunRef(w http.ResponseWriter, r *http.Request) (runs.Ref, bool) {
+	var req RunRef
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+		http.Error(w, "body: want JSON {run}: "+err.Error(), http.StatusBadRequest)
+		return runs.Ref{}, false
+	}
+	ref, err := runs.ParseRef(req.Run)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return runs.Ref{}, false
+	}
+	return ref, true
+}
+
+// runError answers a runs client's error: a run that does not exist is
+// 404, a refusal 409, the rest the server's.
+func (s *Server) runError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, runs.ErrNotFound):
+		http.Error(w, err.Error(), http.StatusNotFound)
+	default:
+		http.Error(w, err.Error(), http.StatusConflict)
+	}
+}
+
+func union(a, b []string) []string {
+	out := append(slices.Clone(a), b...)
+	slices.Sort(out)
+	return slices.Compact(out)
 }

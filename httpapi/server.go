@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-cd/sluice/access"
 	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/logstore"
@@ -50,6 +51,8 @@ func New(rc *runs.Client, logs *logstore.Store, log *slog.Logger) *Server {
 	s.Mux.HandleFunc("GET /api/v1/logs/{run}", s.authenticated(s.logs))
 	s.Mux.HandleFunc("POST /api/v1/decisions", s.authenticated(s.decide))
 	s.Mux.HandleFunc("POST /api/v1/runs", s.authenticated(s.startRun))
+	s.Mux.HandleFunc("POST /api/v1/cancellations", s.authenticated(s.cancelRun))
+	s.Mux.HandleFunc("POST /api/v1/retries", s.authenticated(s.retryRun))
 	return s
 }
 
@@ -86,6 +89,16 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	}
 	follow := r.URL.Query().Get("follow") == "1"
 	ref := runs.Ref{WorkflowID: r.URL.Query().Get("workflow"), RunID: runID}
+	if s.governed() {
+		// a run's log is its project's: the run must be named in full
+		if ref.WorkflowID == "" {
+			http.Error(w, "this server has projects: name the run's workflow (?workflow=ID)", http.StatusBadRequest)
+			return
+		}
+		if !s.allowOnRun(w, r, ref, access.Logs) {
+			return
+		}
+	}
 	if follow {
 		// waiting for a log only makes sense for a run that exists and is not over
 		if ref.WorkflowID == "" {

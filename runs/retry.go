@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/api/serviceerror"
 
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/pipelines"
 	"github.com/sluice-cd/sluice/workflows"
 )
@@ -50,8 +51,10 @@ func ResumePoint(st workflows.RunState) (string, workflows.Outputs, error) {
 
 // Retry starts a new run of a finished run's push from its resume point.
 // It refuses while another run of the branch is active, so a retry never
-// cancels newer work.
-func (c *Client) Retry(ctx context.Context, r Ref) (Started, error) {
+// cancels newer work. rebuild, when set, makes the retry's request from
+// the old one (the server builds it anew under today's policy); nil keeps
+// the old request.
+func (c *Client) Retry(ctx context.Context, r Ref, rebuild func(contract.Request) (contract.Request, error)) (Started, error) {
 	r, st, err := c.Status(ctx, r)
 	if err != nil {
 		return Started{}, err
@@ -60,7 +63,13 @@ func (c *Client) Retry(ctx context.Context, r Ref) (Started, error) {
 	if err != nil {
 		return Started{}, fmt.Errorf("retry %s: %w", r, err)
 	}
-	in := workflows.PipelineInput{Request: st.Request, Groups: c.Groups,
+	req := st.Request
+	if rebuild != nil {
+		if req, err = rebuild(st.Request); err != nil {
+			return Started{}, err
+		}
+	}
+	in := workflows.PipelineInput{Request: req, Groups: c.Groups,
 		Resume: &workflows.Resume{FromRun: r.String(), Phase: phase, Outputs: outputs}}
 	run, err := c.startNew(ctx, r.WorkflowID, in)
 	if err != nil {

@@ -84,10 +84,11 @@ func newCancelCmd(g *globals) *cobra.Command {
 		Short: "Cancel a run; the undo steps of its finished phases run before it closes",
 		Args:  cobra.ExactArgs(1),
 		RunE: g.onRun(func(ctx context.Context, rc *runs.Client, ref runs.Ref) error {
-			ref, err := rc.Cancel(ctx, ref)
+			res, err := g.askOnRun(ctx, "/api/v1/cancellations", ref)
 			if err != nil {
 				return err
 			}
+			ref = res.Ref
 			if g.output == "json" && !wait {
 				return printJSON(g.stdout, map[string]any{"run_id": ref.String(), "cancel_requested": true})
 			}
@@ -117,10 +118,11 @@ func newRetryCmd(g *globals) *cobra.Command {
 		Short: "Start a new run of a failed run's commit from the failed phase, reusing earlier outputs",
 		Args:  cobra.ExactArgs(1),
 		RunE: g.onRun(func(ctx context.Context, rc *runs.Client, ref runs.Ref) error {
-			started, err := rc.Retry(ctx, ref)
+			res, err := g.askOnRun(ctx, "/api/v1/retries", ref)
 			if err != nil {
 				return err
 			}
+			started := res.Started
 			if g.output == "json" && !wait {
 				return printJSON(g.stdout, map[string]any{"run_id": started.Ref.String(), "action": started.Action})
 			}
@@ -152,4 +154,21 @@ func (g *globals) runCommit(ctx context.Context, ref runs.Ref) (string, error) {
 		return "", fmt.Errorf("run %s names no commit", ref)
 	}
 	return st.Request.Push.Commit, nil
+}
+
+// askOnRun asks the Sluice server to act on a run (cancel, retry) as your
+// API token's client: the server checks your role in the run's project.
+func (g *globals) askOnRun(ctx context.Context, path string, ref runs.Ref) (httpapi.RunResponse, error) {
+	var res httpapi.RunResponse
+	code, err := g.api(ctx, http.MethodPost, path, httpapi.RunRef{Run: ref.String()}, &res)
+	if err != nil {
+		return res, err
+	}
+	if code == http.StatusUnprocessableEntity {
+		return res, exitError{code: 1, msg: res.Refused}
+	}
+	if code != http.StatusAccepted {
+		return res, fmt.Errorf("the server answered %d", code)
+	}
+	return res, nil
 }
