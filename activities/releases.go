@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
+
+	"go.temporal.io/sdk/activity"
 
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/deploy"
@@ -141,4 +145,63 @@ func (rl *Releases) RetireRelease(ctx context.Context, in contract.ReleaseRef) (
 	defer log.Close()
 	ctx = deploy.WithGuard(ctx, in.Guard)
 	return contract.Nothing{}, (&release.Releaser{Cluster: cluster}).Retire(ctx, in.Namespace, in.Pipeline, in.RunID, log)
+}
+
+// RollbackRelease makes an earlier production release live again
+// (release.Releaser.Rollback) for a Rollback run: its image must still
+// carry this installation's signature for its commit, and its objects are
+// held to production's guard again. Retried, it finds the release its run
+// made instead of making another.
+func (rl *Releases) RollbackRelease(ctx context.Context, in contract.RollbackInput) (_ contract.RollbackResult, err error) {
+	defer classify(&err)
+	if rl.Cluster == nil && rl.Contexts == nil {
+		return contract.RollbackResult{}, missing("rollback", needKubeconfig)
+	}
+	if err := deploy.CheckNamespace(in.Guard, in.Namespace); err != nil {
+		return contract.RollbackResult{}, err
+	}
+	cluster, err := rl.get(in.Context)
+	if err != nil {
+		return contract.RollbackResult{}, err
+	}
+	info := activity.GetInfo(ctx)
+	run := info.WorkflowExecution.RunID
+	log, err := rl.Logs.Writer(run, "rollback")
+	if err != nil {
+		return contract.RollbackResult{}, err
+	}
+	defer log.Close()
+	defer heartbeat(ctx)()
+	r := &release.Releaser{Cluster: cluster}
+	all, err := r.List(ctx, in.Namespace, in.Pipeline)
+	if err != nil {
+		return contract.RollbackResult{}, err
+	}
+	done := slices.ContainsFunc(all, func(rec *release.Record) bool { return rec.Run == "rollback-"+run })
+	target, err := r.RollbackTarget(ctx, in.Namespace, in.Pipeline, in.To)
+	if err != nil && !errors.Is(err, release.ErrNoRelease) && !done {
+		return contract.RollbackResult{}, err
+	}
+	if target != nil && !done {
+		images := target.Images()
+		if len(images) == 0 {
+			return contract.RollbackResult{}, invalid("release v%d names no image by its digest %s", target.Version, target.Digest)
+		}
+		for _, ref := range images {
+			repo, digest, _ := strings.Cut(ref, "@")
+			if err := rl.check(ctx, "rollback", repo, digest, target.Commit); err != nil {
+				return contract.RollbackResult{}, err
+			}
+		}
+	}
+	fmt.Fprintf(log, "rollback of %s in %s asked by %s: %s\n", in.Pipeline, in.Namespace, in.By, in.Reason)
+	rec, err := r.Rollback(deploy.WithGuard(ctx, in.Guard), in.Namespace, in.Pipeline, in.To, in.By, "rollback-"+run, log)
+	if errors.Is(err, release.ErrNoRelease) {
+		return contract.RollbackResult{}, invalid("%v", err)
+	}
+	if err != nil {
+		return contract.RollbackResult{}, err
+	}
+	fmt.Fprintf(log, "v%d is live: rollback to v%d of commit %.12s\n", rec.Version, rec.RollbackOf, rec.Commit)
+	return contract.RollbackResult{Version: rec.Version, RollbackOf: rec.RollbackOf, Commit: rec.Commit, Digest: rec.Digest}, nil
 }

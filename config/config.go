@@ -57,6 +57,17 @@ type Config struct {
 	Projects []policy.Project `yaml:"projects"`
 }
 
+// ProductionProject is the project whose production environment may be
+// in namespace ns; nil when none.
+func (c *Config) ProductionProject(ns string) *policy.Project {
+	for i := range c.Projects {
+		if prod := c.Projects[i].Environments.Production; prod != nil && slices.Contains(prod.Namespaces, ns) {
+			return &c.Projects[i]
+		}
+	}
+	return nil
+}
+
 // ProjectNames lists the projects.
 func (c *Config) ProjectNames() []string {
 	var out []string

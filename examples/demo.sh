@@ -159,7 +159,7 @@ echo "$prod_url/version now:"; curl -fsS --max-time 5 --retry 5 --retry-all-erro
 kubectl get deployment,service -n sluice-demo-hello -o wide
 
 say "sluice rollback: release v1 comes back as v3 (blue), green scales to zero"
-"$SLUICE" rollback -f "$work/hello/.sluice.yml" --kubeconfig "$KUBECONFIG" --key "$work/data/signing.key.pub"
+"$SLUICE" rollback -f "$work/hello/.sluice.yml" --reason "demo: v2 goes back to v1"
 releases
 kubectl get deployment,service -n sluice-demo-hello -o wide
 [ "$(kubectl get service hello -n sluice-demo-hello -o jsonpath='{.spec.selector.sluice\.dev/color}')" = blue ] || { echo "traffic is not back on blue"; exit 1; }

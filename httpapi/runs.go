@@ -204,3 +204,68 @@ func union(a, b []string) []string {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
+
+// RollbackRequest is the body of POST /api/v1/rollbacks.
+type RollbackRequest struct {
+	Pipeline  string `json:"pipeline"`
+	Namespace string `json:"namespace"`
+	Context   string `json:"context,omitempty"`
+	// To is the release to bring back; 0: the one before the live one.
+	To     int    `json:"to,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// RollbackResponse names the Rollback run and who it is recorded as.
+type RollbackResponse struct {
+	Ref runs.Ref `json:"ref"`
+	By  string   `json:"by"`
+}
+
+// rollback starts a Rollback run for a releaser of the project whose
+// production environment the namespace is, recording who asked (as the
+// server knows them) and why.
+func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
+	var req RollbackRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+		http.Error(w, "body: want JSON {pipeline, namespace, to, reason}: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if req.Pipeline == "" || req.Namespace == "" || strings.TrimSpace(req.Reason) == "" || req.To < 0 {
+		http.Error(w, "a rollback names the pipeline, its production namespace and a reason (--reason)", http.StatusBadRequest)
+		return
+	}
+	in := contract.RollbackInput{Pipeline: req.Pipeline, Namespace: req.Namespace, Context: req.Context, To: req.To, Reason: req.Reason}
+	if s.governed() {
+		project := s.Config.ProductionProject(req.Namespace)
+		if project == nil {
+			http.Error(w, fmt.Sprintf("namespace %s is no project's production namespace: a rollback happens where a project releases", req.Namespace), http.StatusNotFound)
+			return
+		}
+		if !s.allow(w, r, project.Name, access.Rollback) {
+			return
+		}
+		prod := project.Environments.Production
+		if req.Context != "" && !slices.Contains(prod.Contexts, req.Context) || req.Context == "" && len(prod.Contexts) > 0 && !slices.Contains(prod.Contexts, "") {
+			http.Error(w, fmt.Sprintf("context %q is not one project %s's production may use (%s)", req.Context, project.Name, strings.Join(prod.Contexts, ", ")), http.StatusUnprocessableEntity)
+			return
+		}
+		in.Project, in.Guard = project.Name, prod.Guard()
+	}
+	who := client(r)
+	in.By = fmt.Sprintf("%s (API token %s)", orNobody(who.User), who.Name)
+	if who.User == "" {
+		in.By = "API token " + who.Name
+	}
+	ref, err := s.Runs.StartRollback(r.Context(), in)
+	if errors.Is(err, runs.ErrRefused) {
+		http.Error(w, err.Error(), http.StatusConflict)
+		return
+	}
+	if err != nil {
+		s.Log.Error("start rollback", "pipeline", req.Pipeline, "error", err)
+		http.Error(w, "the rollback could not be started; the server's log says why", http.StatusServiceUnavailable)
+		return
+	}
+	s.Log.Info("rollback", "pipeline", req.Pipeline, "namespace", req.Namespace, "to", req.To, "by", in.By, "run", ref.String())
+	writeJSON(w, http.StatusAccepted, RollbackResponse{Ref: ref, By: in.By})
+}

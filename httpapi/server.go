@@ -53,6 +53,7 @@ func New(rc *runs.Client, logs *logstore.Store, log *slog.Logger) *Server {
 	s.Mux.HandleFunc("POST /api/v1/runs", s.authenticated(s.startRun))
 	s.Mux.HandleFunc("POST /api/v1/cancellations", s.authenticated(s.cancelRun))
 	s.Mux.HandleFunc("POST /api/v1/retries", s.authenticated(s.retryRun))
+	s.Mux.HandleFunc("POST /api/v1/rollbacks", s.authenticated(s.rollback))
 	return s
 }
 

@@ -47,9 +47,11 @@ type Record struct {
 	// ApprovedBy are the people who approved the release.
 	ApprovedBy []string `json:"approved_by,omitempty"`
 	Previous   int      `json:"previous,omitempty"`
-	// RollbackOf is the release whose objects a rollback applied again.
-	RollbackOf int       `json:"rollback_of,omitempty"`
-	Created    time.Time `json:"created"`
+	// RollbackOf is the release whose objects a rollback applied again;
+	// RolledBackBy who asked for it, as the server verified them.
+	RollbackOf   int       `json:"rollback_of,omitempty"`
+	RolledBackBy string    `json:"rolled_back_by,omitempty"`
+	Created      time.Time `json:"created"`
 	// Objects are the manifests as released (digest substituted, before
 	// any blue-green renaming), so the release can be applied again.
 	Objects []json.RawMessage `json:"objects"`

@@ -206,8 +206,23 @@ func (r *Releaser) List(ctx context.Context, ns, pipeline string) ([]*Record, er
 // as a new release, the way Jujube and Spinnaker keep history: the record
 // of what was live stays, and the new one says which release it brings
 // back. Blue-green: the old release comes up in the idle color, traffic
-// switches, the color that was live scales to zero at once.
-func (r *Releaser) Rollback(ctx context.Context, ns, pipeline string, to int, who string, log io.Writer) (*Record, error) {
+// switches, the color that was live scales to zero at once. run names the
+// rollback (its Rollback run): asked again for the same run, it returns
+// the release that run made instead of making another. who is recorded.
+func (r *Releaser) Rollback(ctx context.Context, ns, pipeline string, to int, who, run string, log io.Writer) (*Record, error) {
+	if run == "" {
+		run = fmt.Sprintf("rollback-to-v%d-by-%s-%d", to, pipelineKey(who), time.Now().Unix())
+	}
+	all, err := records{client: r.Cluster.Client, ns: ns, pipeline: pipeline}.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, rec := range all {
+		if rec.Run == run && rec.RollbackOf != 0 {
+			fmt.Fprintf(log, "v%d was made by this rollback already\n", rec.Version)
+			return rec, nil
+		}
+	}
 	cur, target, err := r.target(ctx, ns, pipeline, to)
 	if err != nil {
 		return nil, err
@@ -219,14 +234,13 @@ func (r *Releaser) Rollback(ctx context.Context, ns, pipeline string, to int, wh
 	}
 	req := Request{
 		Pipeline: pipeline, Namespace: ns, Commit: target.Commit, Digest: target.Digest,
-		Strategy: cur.Strategy, Objects: objs,
-		Run: fmt.Sprintf("rollback-to-v%d-by-%s-%d", to, pipelineKey(who), time.Now().Unix()),
+		Strategy: cur.Strategy, Objects: objs, Run: run,
 	}
 	rec, err := r.Release(ctx, req, log)
 	if err != nil {
 		return rec, err
 	}
-	rec.RollbackOf = to
+	rec.RollbackOf, rec.RolledBackBy = to, who
 	if err := (records{client: r.Cluster.Client, ns: ns, pipeline: pipeline}).update(ctx, rec); err != nil {
 		return rec, err
 	}

@@ -161,6 +161,7 @@ func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *lo
 	w.RegisterWorkflow(workflows.Pipeline)
 	w.RegisterWorkflow(workflows.Dispatch)
 	w.RegisterWorkflow(workflows.Chaos)
+	w.RegisterWorkflow(workflows.Rollback)
 	if cfg.Runs != nil {
 		d := &runs.Dispatcher{Client: cfg.Runs}
 		bind.Activity(w, contract.StartPipeline, d.StartPipeline)
@@ -188,6 +189,7 @@ func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *lo
 	bind.Activity(w, contract.Production, activities.ReportingProgress(status, releases.Production))
 	bind.Undo(w, contract.UndoRelease, releases.UndoRelease)
 	bind.Activity(w, contract.RetireRelease, releases.RetireRelease)
+	bind.Activity(w, contract.RollbackRelease, releases.RollbackRelease)
 	bind.Activity(w, contract.ChaosObserve, chaos.ChaosObserve)
 	bind.Activity(w, contract.LoadExperiments, chaos.LoadExperiments)
 	bind.Activity(w, contract.InjectFault, chaos.InjectFault)

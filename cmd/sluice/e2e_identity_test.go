@@ -37,8 +37,10 @@ func TestApproverIdentityComesFromTheServer(t *testing.T) {
 	e := newEnv(t)
 	const aliceToken = "alice-token-0123456789abcdef"
 	cfg := filepath.Join(t.TempDir(), "sluice.yml")
+	const ciToken = "ci-token-0123456789abcdef"
 	t.Setenv("ALICE_API_TOKEN", aliceToken)
-	if err := os.WriteFile(cfg, []byte("api_tokens:\n  - {name: alice-laptop, user: alice, token: {env: ALICE_API_TOKEN}}\n"), 0o600); err != nil {
+	t.Setenv("CI_API_TOKEN", ciToken)
+	if err := os.WriteFile(cfg, []byte("api_tokens:\n  - {name: alice-laptop, user: alice, token: {env: ALICE_API_TOKEN}}\n  - {name: ci, token: {env: CI_API_TOKEN}}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e.startDev("--config", cfg)
@@ -46,8 +48,9 @@ func TestApproverIdentityComesFromTheServer(t *testing.T) {
 	var started struct {
 		RunID string `json:"run_id"`
 	}
-	if code := e.json(&started, "run", "--repo", repo, "--ref", "main"); code != 0 {
-		_, errOut, _ := e.sluice("run", "--repo", repo, "--ref", "main")
+	// the run is asked for by the CI's token (its pusher has no user)
+	if code := e.json(&started, "run", "--repo", repo, "--ref", "main", "--token", ciToken); code != 0 {
+		_, errOut, _ := e.sluice("run", "--repo", repo, "--ref", "main", "--token", ciToken)
 		t.Fatalf("run: code %d %s", code, errOut)
 	}
 	e.waitState(started.RunID, "awaiting_approval", time.Minute)

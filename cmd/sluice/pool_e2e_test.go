@@ -179,23 +179,20 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 		t.Fatalf("sluice releases: %d\n%s%s", code, out, errOut)
 	}
 
-	// sluice rollback only brings back a release whose image still carries
-	// the installation's signature: with a stranger's key it refuses.
-	_, strangerPub, err := image.GenerateKeys([]byte("x"))
-	if err != nil {
-		t.Fatal(err)
+	// sluice rollback asks the server for a Rollback run, which records
+	// who asked and why; without a reason it is refused.
+	if _, errOut, code := e.sluice("rollback", "-f", filepath.Join(repo, ".sluice.yml")); code == 0 || !strings.Contains(errOut, "reason") {
+		t.Fatalf("rollback without a reason: %d %s", code, errOut)
 	}
-	stranger := filepath.Join(t.TempDir(), "stranger.pub")
-	if err := os.WriteFile(stranger, strangerPub, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, errOut, code := e.sluice("rollback", "-f", filepath.Join(repo, ".sluice.yml"), "--kubeconfig", e.kubeconfig, "--key", stranger); code == 0 || !strings.Contains(errOut, "cannot come back") {
-		t.Fatalf("rollback with another key: %d %s", code, errOut)
-	}
-	// The first release comes back as v3, in blue.
-	out, errOut, code = e.sluice("rollback", "-f", filepath.Join(repo, ".sluice.yml"), "--kubeconfig", e.kubeconfig, "--key", pub)
+	// The first release comes back as v3, in blue; the worker checks its
+	// image still carries the installation's signature for its commit.
+	out, errOut, code = e.sluice("rollback", "-f", filepath.Join(repo, ".sluice.yml"), "--reason", "v2 misbehaves")
 	if code != 0 || !strings.Contains(out, "v3 is live: rollback to v1 of commit "+commit[:12]) {
 		t.Fatalf("sluice rollback: %d\n%s%s", code, out, errOut)
+	}
+	out, _, _ = e.sluice("releases", "-f", filepath.Join(repo, ".sluice.yml"), "--kubeconfig", e.kubeconfig)
+	if !regexp.MustCompile(`(?m)^v3\s+live\s+.*rollback to v1 by API token dev`).MatchString(out) {
+		t.Fatalf("sluice releases after the rollback:\n%s", out)
 	}
 	e.routesTo(prod, "blue", first.digest)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluice-cd/sluice/environments"
-	"github.com/sluice-cd/sluice/image"
+	"github.com/sluice-cd/sluice/httpapi"
 	"github.com/sluice-cd/sluice/pipelines"
 	"github.com/sluice-cd/sluice/release"
 )
@@ -22,18 +23,36 @@ type releaseTarget struct {
 	specFile, pipeline, namespace, context, kubeconfig string
 }
 
-func (t *releaseTarget) flags(cmd *cobra.Command) {
+func (t *releaseTarget) flags(cmd *cobra.Command, cluster bool) {
 	f := cmd.Flags()
 	f.StringVarP(&t.specFile, "file", "f", pipelines.FileName, "the pipeline's spec: its name and environments.production")
 	f.StringVar(&t.pipeline, "pipeline", "", "pipeline name (default: the spec's)")
 	f.StringVar(&t.namespace, "prod-namespace", "", "production namespace (default: the spec's environments.production.namespace)")
 	f.StringVar(&t.context, "context", "", "kubeconfig context (default: the spec's environments.production.context)")
-	f.StringVar(&t.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the production cluster")
+	if cluster {
+		f.StringVar(&t.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the production cluster")
+	}
 }
 
 // releaser connects to the production cluster of the target; args may
 // name the pipeline.
 func (t *releaseTarget) releaser(args []string) (*release.Releaser, error) {
+	if err := t.resolve(args); err != nil {
+		return nil, err
+	}
+	if t.kubeconfig == "" {
+		return nil, fmt.Errorf("releases live in the production cluster: pass --kubeconfig (or set KUBECONFIG)")
+	}
+	c, err := (&environments.Clusters{Kubeconfig: t.kubeconfig}).Context(t.context)
+	if err != nil {
+		return nil, err
+	}
+	return &release.Releaser{Cluster: c}, nil
+}
+
+// resolve fills in the pipeline, namespace and context from args and the
+// spec.
+func (t *releaseTarget) resolve(args []string) error {
 	if len(args) == 1 {
 		t.pipeline = args[0]
 	}
@@ -41,10 +60,10 @@ func (t *releaseTarget) releaser(args []string) (*release.Releaser, error) {
 		abs, _ := filepath.Abs(t.specFile)
 		spec, err := pipelines.Load(t.specFile, filepath.Base(filepath.Dir(abs)))
 		if err != nil {
-			return nil, fmt.Errorf("%w (or pass --pipeline and --prod-namespace)", err)
+			return fmt.Errorf("%w (or pass --pipeline and --prod-namespace)", err)
 		}
 		if spec.Environments.Production == nil {
-			return nil, fmt.Errorf("%s has no environments.production: pass --prod-namespace", t.specFile)
+			return fmt.Errorf("%s has no environments.production: pass --prod-namespace", t.specFile)
 		}
 		if t.pipeline == "" {
 			t.pipeline = spec.Name
@@ -56,14 +75,7 @@ func (t *releaseTarget) releaser(args []string) (*release.Releaser, error) {
 			t.context = spec.Environments.Production.Context
 		}
 	}
-	if t.kubeconfig == "" {
-		return nil, fmt.Errorf("releases live in the production cluster: pass --kubeconfig (or set KUBECONFIG)")
-	}
-	c, err := (&environments.Clusters{Kubeconfig: t.kubeconfig}).Context(t.context)
-	if err != nil {
-		return nil, err
-	}
-	return &release.Releaser{Cluster: c}, nil
+	return nil
 }
 
 func newReleasesCmd(g *globals) *cobra.Command {
@@ -100,6 +112,9 @@ func newReleasesCmd(g *globals) *cobra.Command {
 				note := rec.Reason
 				if rec.RollbackOf != 0 {
 					note = fmt.Sprintf("rollback to v%d", rec.RollbackOf)
+					if rec.RolledBackBy != "" {
+						note += " by " + rec.RolledBackBy
+					}
 				}
 				strategy := rec.Strategy
 				if rec.Color != "" {
@@ -115,66 +130,52 @@ func newReleasesCmd(g *globals) *cobra.Command {
 			return w.Flush()
 		},
 	}
-	t.flags(cmd)
+	t.flags(cmd, true)
 	return cmd
 }
 
 func newRollbackCmd(g *globals) *cobra.Command {
 	var t releaseTarget
 	var to int
-	var key string
+	var reason string
 	cmd := &cobra.Command{
-		Use:   "rollback [PIPELINE] [--to N]",
-		Short: "Make an earlier production release live again (default: the one before the live one), recorded as a new release",
+		Use:   "rollback [PIPELINE] [--to N] --reason TEXT",
+		Short: "Make an earlier production release live again (default: the one before the live one): a Rollback run the server starts for you, recorded as a new release",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := t.releaser(args)
+			if err := t.resolve(args); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			var started httpapi.RollbackResponse
+			code, err := g.api(ctx, http.MethodPost, "/api/v1/rollbacks", httpapi.RollbackRequest{
+				Pipeline: t.pipeline, Namespace: t.namespace, Context: t.context, To: to, Reason: reason}, &started)
 			if err != nil {
 				return err
 			}
-			who := os.Getenv("USER")
-			if who == "" {
-				who = "cli"
+			if code != http.StatusAccepted {
+				return fmt.Errorf("the server answered %d", code)
 			}
-			// Only a release whose image still carries this installation's
-			// signature for its commit comes back.
-			target, err := r.RollbackTarget(cmd.Context(), t.namespace, t.pipeline, to)
+			fmt.Fprintf(g.stderr, "rollback %s (by %s)\n", started.Ref, started.By)
+			rc, closeFn, err := g.runsClient(ctx)
 			if err != nil {
 				return err
 			}
-			v, err := image.LoadVerifierFile(key)
-			if err != nil {
-				return fmt.Errorf("%w (pass --key: the worker's signing key's .pub)", err)
-			}
-			images := target.Images()
-			if len(images) == 0 {
-				return fmt.Errorf("release v%d names no image by its digest %s", target.Version, target.Digest)
-			}
-			for _, ref := range images {
-				repo, digest, _ := strings.Cut(ref, "@")
-				if _, err := v.Verify(cmd.Context(), repo, digest, target.Commit); err != nil {
-					return fmt.Errorf("release v%d cannot come back: %w", target.Version, err)
-				}
-			}
-			to = target.Version
-			rec, err := r.Rollback(cmd.Context(), t.namespace, t.pipeline, to, who, g.stderr)
+			defer closeFn()
+			res, err := rc.RollbackResult(ctx, started.Ref)
 			if err != nil {
 				return err
 			}
 			if g.output == "json" {
-				rec.Objects = nil
-				return printJSON(g.stdout, rec)
+				return printJSON(g.stdout, res)
 			}
-			fmt.Fprintf(g.stdout, "v%d is live: %s of commit %.12s (%s)\n", rec.Version, describeRollback(rec), rec.Commit, rec.Digest)
+			fmt.Fprintf(g.stdout, "v%d is live: rollback to v%d of commit %.12s (%s)\n", res.Version, res.RollbackOf, res.Commit, res.Digest)
 			return nil
 		},
 	}
 	cmd.Flags().IntVar(&to, "to", 0, "release version to bring back (sluice releases lists them)")
-	cmd.Flags().StringVar(&key, "key", filepath.Join(".sluice", "signing.key.pub"), "public key the release's image must still be signed with (the worker writes it beside its signing key)")
-	t.flags(cmd)
+	cmd.Flags().StringVar(&reason, "reason", "", "why: recorded with the rollback")
+	_ = cmd.MarkFlagRequired("reason")
+	t.flags(cmd, false)
 	return cmd
-}
-
-func describeRollback(rec *release.Record) string {
-	return fmt.Sprintf("rollback to v%d", rec.RollbackOf)
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,7 +23,7 @@ import (
 // roleSpec waits at an approval after a one-line build.
 const roleSpec = `version: 1
 build: {commands: ["echo built"]}
-approval: {approvers: {users: [alice, bob]}, timeout: 1h}
+approval: {approvers: {users: [alice, bob]}, timeout: 1h, reminder: 30m}
 `
 
 // roleTokens: one token per role, each holding it in project payments
@@ -40,6 +41,19 @@ type roleEnv struct {
 	*env
 	api   string
 	repos map[string]string // project -> repository name
+	paths map[string]string // project -> the repository's directory
+}
+
+// branch makes a new branch of project's repository at its head: each run
+// has a branch of its own, so none supersedes another.
+func (r *roleEnv) branch(project string) string {
+	r.t.Helper()
+	branchSeq++
+	name := fmt.Sprintf("b%d", branchSeq)
+	if out, err := exec.Command("git", "-C", r.paths[project], "branch", name).CombinedOutput(); err != nil {
+		r.t.Fatalf("git branch: %v %s", err, out)
+	}
+	return name
 }
 
 func (r *roleEnv) call(token, method, path string, body any) (int, map[string]any) {
@@ -66,13 +80,12 @@ var branchSeq int
 // waits until it waits for approval; it returns the run's id.
 func (r *roleEnv) waiting(project string) string {
 	r.t.Helper()
-	branchSeq++
-	code, out := r.call(rootToken, http.MethodPost, "/api/v1/runs", map[string]string{"repo": r.repos[project], "branch": fmt.Sprintf("b%d", branchSeq)})
+	code, out := r.call(rootToken, http.MethodPost, "/api/v1/runs", map[string]string{"repo": r.repos[project], "branch": r.branch(project)})
 	if code != http.StatusAccepted {
 		r.t.Fatalf("start a run: %d %v", code, out)
 	}
 	ref := out["ref"].(map[string]any)
-	id := ref["WorkflowID"].(string) + "@" + ref["RunID"].(string)
+	id := ref["workflow_id"].(string) + "@" + ref["run_id"].(string)
 	r.waitState(id, "awaiting_approval", time.Minute)
 	return id
 }
@@ -115,9 +128,11 @@ func TestRoleMatrix(t *testing.T) {
 	e := newEnv(t)
 	dir := t.TempDir()
 	repos := map[string]string{"payments": "acme/pay", "search": "acme/search"}
+	paths := map[string]string{}
 	var repoLines, projectLines, tokenLines strings.Builder
 	for project, name := range repos {
 		path, _ := gitsrctest.Repo(t, "../../examples/hello", roleSpec)
+		paths[project] = path
 		fmt.Fprintf(&repoLines, "  - {name: %s, provider: github, clone_url: %q, webhook_secret: {env: HOOK}}\n", name, path)
 		fmt.Fprintf(&projectLines, "  - {name: %s, repositories: [%s]}\n", project, name)
 	}
@@ -145,7 +160,7 @@ func TestRoleMatrix(t *testing.T) {
 	}
 	t.Setenv("HOOK", "role-matrix-webhook-secret")
 	e.startDev("--config", cfg)
-	r := &roleEnv{env: e, api: "http://127.0.0.1:" + strconv.Itoa(e.http), repos: repos}
+	r := &roleEnv{env: e, api: "http://127.0.0.1:" + strconv.Itoa(e.http), repos: repos, paths: paths}
 
 	// a waiting run and a cancelled one in each project stay as they are
 	// through every refusal
@@ -188,8 +203,7 @@ func TestRoleMatrix(t *testing.T) {
 						wf, run, _ := strings.Cut(target, "@")
 						code, out = r.call(token, http.MethodGet, "/api/v1/logs/"+url.PathEscape(run)+"?workflow="+url.QueryEscape(wf), nil)
 					case access.Run:
-						branchSeq++
-						code, out = r.call(token, http.MethodPost, "/api/v1/runs", map[string]string{"repo": repos[project], "branch": fmt.Sprintf("b%d", branchSeq)})
+						code, out = r.call(token, http.MethodPost, "/api/v1/runs", map[string]string{"repo": repos[project], "branch": r.branch(project)})
 					case access.Retry:
 						code, out = r.call(token, http.MethodPost, "/api/v1/retries", map[string]string{"run": target})
 					case access.Cancel:

@@ -1,0 +1,36 @@
+package contract
+
+// RollbackInput asks for an earlier production release to be live again:
+// a Rollback run, started by the server for a verified caller.
+type RollbackInput struct {
+	Pipeline  string `json:"pipeline"`
+	Namespace string `json:"namespace"`
+	// Context is the kubeconfig context; empty means the current one.
+	Context string `json:"context,omitempty"`
+	// To is the release version to bring back; 0: the one before the live
+	// one.
+	To int `json:"to,omitempty"`
+	// By is who asked, as the server verified it ("alice (API token
+	// alice-laptop)"); Reason is what they said.
+	By     string `json:"by"`
+	Reason string `json:"reason,omitempty"`
+	// Project is the policy's project of the production namespace.
+	Project string `json:"project,omitempty"`
+	// Guard is production's guard: the release's objects are held to it
+	// again.
+	Guard Guard `json:"guard"`
+}
+
+// RollbackResult is the release a rollback made live.
+type RollbackResult struct {
+	// Version is the new release (a rollback is recorded as a release);
+	// RollbackOf the one whose objects it applied again.
+	Version    int    `json:"version"`
+	RollbackOf int    `json:"rollback_of"`
+	Commit     string `json:"commit"`
+	Digest     string `json:"digest"`
+}
+
+// RollbackRelease makes an earlier release live again, once its image is
+// verified to carry this installation's signature for its commit.
+var RollbackRelease = Activity[RollbackInput, RollbackResult]{"RollbackRelease"}
