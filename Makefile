@@ -78,7 +78,7 @@ schema: ## regenerate pipelines/schema.json from the spec types
 	$(GO) test ./pipelines -run TestSchemaIsCurrent -update
 
 histories: ## record a replay history: make histories ONLY=<scenario> (never rewrite the old ones)
-	$(GO) test ./worker -run TestRecordHistories -record -record-only "$(ONLY)" -v
+	$(GO) test ./worker -run TestRecord -record -record-only "$(ONLY)" -v
 
 tools: ## install workflowcheck and golangci-lint (pinned versions)
 	@command -v workflowcheck >/dev/null || $(GO) install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION)

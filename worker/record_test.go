@@ -90,6 +90,9 @@ func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Co
 		return contract.ProductionResult{Revision: "1"}, fail(pipelines.PhaseProduction)
 	})
 	bind.Undo(w, contract.UndoRelease, func(ctx context.Context, in contract.ReleaseRef) error { return nil })
+	bind.Activity(w, contract.RollbackRelease, func(ctx context.Context, in contract.RollbackInput) (contract.RollbackResult, error) {
+		return contract.RollbackResult{Version: 3, RollbackOf: 1, Commit: strings.Repeat("a", 40), Digest: "sha256:" + strings.Repeat("1", 64)}, nil
+	})
 	bind.Activity(w, contract.RetireRelease, func(ctx context.Context, in contract.ReleaseRef) (contract.Nothing, error) {
 		return contract.Nothing{}, nil
 	})
@@ -346,6 +349,32 @@ func TestRecordChaosHistory(t *testing.T) {
 		t.Fatalf("experiment %s: %v %v", st.State, err, st.Failures)
 	}
 	writeHistory(t, c, runs.Ref{WorkflowID: run.GetID(), RunID: run.GetRunID()}, filepath.Join("..", "workflows", "testdata", "chaos_experiment.json"))
+}
+
+// TestRecordRollbackHistory records a Rollback run as the server starts it
+// for `sluice rollback`.
+func TestRecordRollbackHistory(t *testing.T) {
+	if !*record || (*recordOnly != "" && *recordOnly != "rollback") {
+		t.Skip("pass -record to regenerate the replay histories")
+	}
+	c := devservertest.Start(t)
+	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
+	w.RegisterWorkflow(workflows.Rollback)
+	stubActivities(w, "", nil)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	rc := &runs.Client{Temporal: c}
+	ref, err := rc.StartRollback(context.Background(), workflows.RollbackInput{
+		Pipeline: "hello", Namespace: "hello-prod", By: "rita (API token rita-laptop)", Reason: "v2 misbehaves", Project: "payments"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := rc.RollbackResult(context.Background(), ref); err != nil || res.Version != 3 {
+		t.Fatalf("rollback: %+v %v", res, err)
+	}
+	writeHistory(t, c, ref, filepath.Join("..", "workflows", "testdata", "rollback.json"))
 }
 
 func approveAlice(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {

@@ -75,6 +75,8 @@ func TestReplayCommittedHistories(t *testing.T) {
 		// epoch 4: the test namespace from the run id's tail
 		// (TestReplayedRunsKeepTheirTestNamespace)
 		"success_v9.json":        {"ImVwb2NoIg==", `"Deploy"`, "WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
+		// a Rollback run: who asked and why are in its input
+		"rollback.json":          {`"RollbackRelease"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		"worker_loss_rerun.json": {"InJlcnVuLWFmdGVyLXdvcmtlci1sb3NzIg==", "ACTIVITY_TASK_TIMED_OUT", `"Production"`, "WORKFLOW_EXECUTION_COMPLETED"},
 	}
 	seen := 0
@@ -129,6 +131,7 @@ func TestReplayCommittedHistories(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflow(Pipeline)
 			r.RegisterWorkflow(Chaos)
+			r.RegisterWorkflow(Rollback)
 			h, err := client.HistoryFromJSON(bytes.NewReader(b), client.HistoryJSONOptions{})
 			if err != nil {
 				t.Fatal(err)
