@@ -54,6 +54,7 @@ bench: ## benchmarks: orchestration overhead, throughput, memory of a cached and
 	$(GO) test -run '^$$' -bench UncachedWaitingRuns -benchtime 1x -count 3 ./worker
 	$(GO) test -run '^$$' -bench Replay -benchtime 200x -count 5 ./workflows
 	$(GO) test -run '^$$' -bench WebhookAck -benchtime 200x ./webhooks
+	$(GO) test -run '^$$' -bench Govern -count 5 ./request
 	$(GO) test -run '^$$' -bench WorkerStart -benchtime 10x ./cmd/sluice
 	$(GO) test -run '^$$' -bench 'ClaimVsColdStart|PhaseOverhead' -benchtime 20x ./pool
 	$(GO) test -run '^$$' -bench PhaseClientLimits -benchtime 15x -count 3 ./pool

@@ -199,12 +199,17 @@ func TestRollingReleases(t *testing.T) {
 		t.Fatalf("undo of a run without a release: %v", err)
 	}
 
-	if _, err := f.r.Rollback(ctx, f.ns, "web", 0, "alice", &f.log); !errors.Is(err, ErrNoRelease) {
+	if _, err := f.r.Rollback(ctx, f.ns, "web", 0, "alice", "rollback-a", &f.log); !errors.Is(err, ErrNoRelease) {
 		t.Fatalf("rollback from the first release: %v", err)
 	}
-	rec, err = f.r.Rollback(ctx, f.ns, "web", 2, "alice", &f.log)
-	if err != nil || rec.Version != 4 || rec.RollbackOf != 2 || rec.Commit != strings.Repeat("2", 40) {
+	rec, err = f.r.Rollback(ctx, f.ns, "web", 2, "alice", "rollback-b", &f.log)
+	if err != nil || rec.Version != 4 || rec.RollbackOf != 2 || rec.Commit != strings.Repeat("2", 40) || rec.RolledBackBy != "alice" {
 		t.Fatalf("rollback to v2: %+v %v", rec, err)
+	}
+	// asked again for the same run (a retried activity), the rollback
+	// returns the release it made instead of making another
+	if again, err := f.r.Rollback(ctx, f.ns, "web", 2, "alice", "rollback-b", &f.log); err != nil || again.Version != 4 {
+		t.Fatalf("the same rollback again: %+v %v", again, err)
 	}
 	if got := f.states(t); got != "v1:superseded v2:rolled-back v3:rolled-back v4:live" {
 		t.Fatalf("states after rollback %s", got)
@@ -213,7 +218,7 @@ func TestRollingReleases(t *testing.T) {
 		t.Fatalf("after rollback to v2 the app serves %q", got)
 	}
 	// Releasing v1's objects over v2's prunes what only v2 had.
-	if rec, err = f.r.Rollback(ctx, f.ns, "web", 1, "alice", &f.log); err != nil || rec.Version != 5 {
+	if rec, err = f.r.Rollback(ctx, f.ns, "web", 1, "alice", "rollback-c", &f.log); err != nil || rec.Version != 5 {
 		t.Fatalf("rollback to v1: %+v %v", rec, err)
 	}
 	if f.exists("configmap", "extra") {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
 )
 
@@ -19,39 +20,86 @@ import (
 // (a new commit each time; the commit is made outside the measurement),
 // and the durable start of the delivery's Dispatch workflow on the embedded
 // server. The baseline is a request the receiver rejects at once (bad
-// signature), i.e. HTTP and verification alone.
+// signature), i.e. HTTP and verification alone. "accepted-under-policy"
+// is "accepted" on a server whose projects govern the repository: the
+// added cost of the policy's evaluation per delivery.
 func BenchmarkWebhookAck(b *testing.B) {
 	s := newStack(b)
-	measure := func(b *testing.B, secret string, want int) {
-		var ds []time.Duration
-		for i := 0; b.Loop(); i++ {
-			// a new commit each time: a commit already accepted on its
-			// branch is answered 200 "duplicate" without a start
-			os.WriteFile(filepath.Join(s.dirs["github"], "bench.txt"), fmt.Appendf(nil, "%d\n", i), 0o644)
-			body := payload(b, "github", gitsrctest.Commit(b, s.dirs["github"], "bench"))
-			h := signed("github", secret, fmt.Sprintf("bench-%d-%d", i, time.Now().UnixNano()), body)
-			req, _ := http.NewRequest(http.MethodPost, s.url+"/hooks/github", bytes.NewReader(body))
-			req.Header = h
-			start := time.Now()
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				b.Fatal(err)
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			ds = append(ds, time.Since(start))
-			if resp.StatusCode != want {
-				b.Fatalf("status %d, want %d", resp.StatusCode, want)
-			}
-		}
-		slices.Sort(ds)
-		ms := func(p float64) float64 {
-			return float64(ds[min(len(ds)-1, int(p*float64(len(ds))))].Microseconds()) / 1000
-		}
-		b.ReportMetric(ms(0.5), "ms-p50")
-		b.ReportMetric(ms(0.99), "ms-p99")
-		b.ReportMetric(0, "ns/op")
+	b.Run("rejected-baseline", func(b *testing.B) { ackTimes(b, s, "wrong-secret", http.StatusUnauthorized) })
+	b.Run("accepted", func(b *testing.B) { ackTimes(b, s, s.secrets["github"], http.StatusAccepted) })
+	governed, err := config.Parse("projects.yml", []byte(`projects:
+  - name: hello
+    repositories: [acme/gh, acme/gl, acme/gt]
+    environments:
+      test: {branches: ["*"]}
+      production: {branches: [main], namespaces: [hello-prod]}
+`), func(string) (string, bool) { return "", false })
+	if err != nil {
+		b.Fatal(err)
 	}
-	b.Run("rejected-baseline", func(b *testing.B) { measure(b, "wrong-secret", http.StatusUnauthorized) })
-	b.Run("accepted", func(b *testing.B) { measure(b, s.secrets["github"], http.StatusAccepted) })
+	// with and without the policy in turn, so both see the same load
+	// (every accepted push starts a run on the worker beside the server)
+	b.Run("accepted-with-and-without-policy", func(b *testing.B) {
+		var plain, governedTimes []time.Duration
+		for i := 0; b.Loop(); i++ {
+			s.cfg.Projects = nil
+			if i%2 == 1 {
+				s.cfg.Projects = governed.Projects
+			}
+			d := ack(b, s, i, s.secrets["github"], http.StatusAccepted)
+			if i%2 == 1 {
+				governedTimes = append(governedTimes, d)
+			} else {
+				plain = append(plain, d)
+			}
+		}
+		p50 := func(ds []time.Duration) float64 {
+			slices.Sort(ds)
+			return float64(ds[len(ds)/2].Microseconds()) / 1000
+		}
+		a, g := p50(plain), p50(governedTimes)
+		b.ReportMetric(a, "ms-p50-without")
+		b.ReportMetric(g, "ms-p50-with-policy")
+		b.ReportMetric(g/a, "ratio")
+		b.ReportMetric(0, "ns/op")
+	})
+}
+
+// ackTimes sends signed pushes of new commits and reports the median and
+// p99 of their answers.
+func ackTimes(b *testing.B, s *stack, secret string, want int) {
+	var ds []time.Duration
+	for i := 0; b.Loop(); i++ {
+		ds = append(ds, ack(b, s, i, secret, want))
+	}
+	slices.Sort(ds)
+	ms := func(p float64) float64 {
+		return float64(ds[min(len(ds)-1, int(p*float64(len(ds))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(ms(0.5), "ms-p50")
+	b.ReportMetric(ms(0.99), "ms-p99")
+	b.ReportMetric(0, "ns/op")
+}
+
+// ack sends one signed push of a new commit (made outside the
+// measurement: a commit already accepted on its branch is answered 200
+// "duplicate" without a start) and times its answer.
+func ack(b *testing.B, s *stack, i int, secret string, want int) time.Duration {
+	os.WriteFile(filepath.Join(s.dirs["github"], "bench.txt"), fmt.Appendf(nil, "%d-%d\n", i, time.Now().UnixNano()), 0o644)
+	body := payload(b, "github", gitsrctest.Commit(b, s.dirs["github"], "bench"))
+	h := signed("github", secret, fmt.Sprintf("bench-%d-%d", i, time.Now().UnixNano()), body)
+	req, _ := http.NewRequest(http.MethodPost, s.url+"/hooks/github", bytes.NewReader(body))
+	req.Header = h
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	d := time.Since(start)
+	if resp.StatusCode != want {
+		b.Fatalf("status %d, want %d", resp.StatusCode, want)
+	}
+	return d
 }

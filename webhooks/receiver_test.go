@@ -46,6 +46,8 @@ type stack struct {
 	// dirs are the repositories, by provider.
 	dirs map[string]string
 	log  *bytes.Buffer
+	// cfg is the server's configuration, shared by its receiver.
+	cfg *config.Config
 }
 
 var providerRepo = map[string]string{"github": "acme/gh", "gitlab": "acme/gl", "gitea": "acme/gt"}
@@ -68,6 +70,7 @@ func newStack(tb testing.TB) *stack {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	s.cfg = cfg
 	rc := &runs.Client{Temporal: s.c}
 	w, err := worker.New(s.c, worker.Config{DataDir: tb.TempDir(), Runs: rc})
 	if err != nil {

@@ -74,7 +74,7 @@ func TestReplayCommittedHistories(t *testing.T) {
 		"success_pool_v8.json": {"ImVwb2NoIg==", `"markerName": "LocalActivity"`, `"Cleanup"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		// epoch 4: the test namespace from the run id's tail
 		// (TestReplayedRunsKeepTheirTestNamespace)
-		"success_v9.json":        {"ImVwb2NoIg==", `"Deploy"`, "WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
+		"success_v9.json": {"ImVwb2NoIg==", `"Deploy"`, "WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
 		// a Rollback run: who asked and why are in its input
 		"rollback.json":          {`"RollbackRelease"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		"worker_loss_rerun.json": {"InJlcnVuLWFmdGVyLXdvcmtlci1sb3NzIg==", "ACTIVITY_TASK_TIMED_OUT", `"Production"`, "WORKFLOW_EXECUTION_COMPLETED"},
