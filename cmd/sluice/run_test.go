@@ -38,7 +38,7 @@ const doorsConfig = `
 repositories:
   - {name: acme/hello, provider: github, clone_url: %q, webhook_secret: {file: %q}}
 api_tokens:
-  - {name: dave-cli, user: dave, token: {file: %q}}
+  - {name: dave-cli, user: dave, token: {file: %q}, roles: {payments: [developer]}}
 approver_groups:
   release-managers: [rita, ravi]
 projects:
@@ -94,7 +94,8 @@ func newDoors(t *testing.T, dir string) *doors {
 	d := &doors{cfg: cfg, configFile: file, repo: cfg.Repository("github", "acme/hello")}
 	srv := httpapi.New(nil, nil, slog.New(slog.DiscardHandler))
 	srv.Config, srv.Starter = cfg, &d.api
-	srv.Tokens = map[string]httpapi.Client{"dave-token-0123456789": {Name: "dave-cli", User: "dave"}}
+	t0 := cfg.APITokens[0]
+	srv.Tokens = map[string]httpapi.Client{"dave-token-0123456789": {Name: t0.Name, User: t0.User, Roles: t0.Roles}}
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	d.cli = &globals{serverURL: ts.URL, token: "dave-token-0123456789", output: "text", stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
