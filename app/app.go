@@ -97,7 +97,7 @@ func Open(opts Options, log *slog.Logger) (*App, error) {
 	if a.cfg, err = loadConfig(opts.ConfigFile); err != nil {
 		return nil, err
 	}
-	if opts.Dev && len(a.cfg.APITokens) == 0 {
+	if opts.Dev && len(a.cfg.APITokens) == 0 && a.cfg.OIDC == nil {
 		// single-user dev mode: the CLI on this machine reads the token
 		// from the data dir, which only this user can open
 		if a.devToken, err = devToken(a.dir); err != nil {

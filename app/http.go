@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strconv"
@@ -32,6 +33,11 @@ func (a *App) StartHTTP(c client.Client) (string, error) {
 	api.Tokens, api.Config = map[string]httpapi.Client{}, a.cfg
 	for value, t := range a.cfg.Tokens() {
 		api.Tokens[value] = httpapi.Client{Name: t.Name, User: t.User, Roles: t.Roles}
+	}
+	if o := a.cfg.OIDC; o != nil {
+		if api.OIDC, err = httpapi.NewOIDC(context.Background(), o, nil); err != nil {
+			return "", err
+		}
 	}
 	if a.devToken != "" {
 		// single-user dev mode: whoever can read the data dir names the decider

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path"
 	"slices"
@@ -50,6 +51,9 @@ type Config struct {
 	Alertmanager *Alertmanager `yaml:"alertmanager"`
 	// Chaos is what chaos experiments may do beyond the Kubernetes API.
 	Chaos *Chaos `yaml:"chaos"`
+	// OIDC accepts ID tokens of an OpenID Connect provider as credentials
+	// of the HTTP API, beside api_tokens.
+	OIDC *OIDC `yaml:"oidc"`
 	// Projects govern what pushes may do: the environments each
 	// repository may reach, from which branches, with which approvals and
 	// manifests. Without projects every spec runs as written under the
@@ -91,6 +95,30 @@ func (c *Config) ProjectOf(repo string) (*policy.Project, error) {
 		}
 	}
 	return nil, fmt.Errorf("repository %s belongs to no project of this server: an administrator adds it to a project's repositories in the server configuration", repo)
+}
+
+// OIDC names the OpenID Connect provider whose ID tokens the HTTP API
+// accepts: verified against the provider's published keys, its issuer and
+// the audience client_id, and not expired.
+type OIDC struct {
+	// Issuer is the provider's issuer URL (https; http only on loopback).
+	Issuer string `yaml:"issuer"`
+	// ClientID is the audience the ID tokens must be issued for.
+	ClientID string `yaml:"client_id"`
+	// Claim names the person in a token; default "sub" (stable at the
+	// provider). "email" or "preferred_username" when the provider puts
+	// them into its ID tokens.
+	Claim string `yaml:"claim"`
+	// Users are the people who may use the API, by their claim's value; a
+	// valid token of anyone else is refused.
+	Users map[string]OIDCUser `yaml:"users"`
+}
+
+// OIDCUser is who an ID token stands for.
+type OIDCUser struct {
+	// User is their approver identity, as specs and policies name them.
+	User  string        `yaml:"user"`
+	Roles access.Grants `yaml:"roles"`
 }
 
 // Chaos configures chaos experiments on the workers.
@@ -361,6 +389,28 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 				bad("%s.repositories: %s belongs to project %s already; a repository has one project", key, r, other)
 			}
 			governed[strings.ToLower(r)] = p.Name
+		}
+	}
+	if o := c.OIDC; o != nil {
+		u, err := url.Parse(o.Issuer)
+		loopback := err == nil && (u.Hostname() == "127.0.0.1" || u.Hostname() == "localhost" || u.Hostname() == "::1")
+		switch {
+		case err != nil || u.Host == "":
+			bad("oidc.issuer: want the provider's issuer URL, got %q", o.Issuer)
+		case u.Scheme != "https" && !(u.Scheme == "http" && loopback):
+			bad("oidc.issuer: %s: an issuer is reached over https (http only on loopback)", o.Issuer)
+		}
+		if o.ClientID == "" {
+			bad("oidc.client_id: required: the audience Sluice's ID tokens are issued for")
+		}
+		if o.Claim == "" {
+			o.Claim = "sub"
+		}
+		if len(o.Users) == 0 {
+			bad("oidc.users: list who may use the API, by their %s", o.Claim)
+		}
+		for name, u := range o.Users {
+			errs = append(errs, prefixed(file, u.Roles.Check("oidc.users."+name+".roles", c.ProjectNames()))...)
 		}
 	}
 	for g, members := range c.ApproverGroups {

@@ -105,7 +105,7 @@ func client(r *http.Request) Client {
 // token. With no tokens configured the API is closed, and says how to open it.
 func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if len(s.Tokens) == 0 {
+		if len(s.Tokens) == 0 && s.OIDC == nil {
 			http.Error(w, "the API is closed: configure api_tokens in the server configuration (sluice dev writes a token to DATA_DIR/api-token)", http.StatusUnauthorized)
 			return
 		}
@@ -118,6 +118,15 @@ func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 					who = c
 				}
 			}
+		}
+		if who.Name == "" && ok && s.OIDC != nil && strings.Count(got, ".") == 2 {
+			c, err := s.OIDC.client(r.Context(), got)
+			if err != nil {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="sluice", error="invalid_token"`)
+				http.Error(w, "ID token refused: "+err.Error(), http.StatusUnauthorized)
+				return
+			}
+			who = c
 		}
 		if who.Name == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)

@@ -37,6 +37,8 @@ type Server struct {
 	Config *config.Config
 	// Starter starts the runs the API is asked for; New sets Runs.
 	Starter RunStarter
+	// OIDC, when set, accepts the provider's ID tokens beside Tokens.
+	OIDC *OIDC
 }
 
 // RunStarter starts a built request (runs.Client does).

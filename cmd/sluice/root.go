@@ -65,7 +65,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&g.namespace, "namespace", "default", "Temporal namespace")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&g.serverURL, "server", "http://localhost:8080", "Sluice HTTP server, for logs")
-	pf.StringVar(&g.token, "token", "", "API token of the Sluice HTTP server (default: read --token-file)")
+	pf.StringVar(&g.token, "token", "", "API token of the Sluice HTTP server, or an ID token of its OpenID Connect provider (default: read --token-file)")
 	pf.StringVar(&g.tokenFile, "token-file", filepath.Join(".sluice", app.DevTokenFile), "file holding the API token; `sluice dev` writes one to its data dir")
 	pf.StringVar(&g.uiURL, "ui-url", "http://localhost:8233", "Temporal Web UI base URL, for links")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level of servers and workers: debug, info, warn, error")
