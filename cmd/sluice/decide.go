@@ -159,8 +159,14 @@ func (g *globals) runCommit(ctx context.Context, ref runs.Ref) (string, error) {
 // askOnRun asks the Sluice server to act on a run (cancel, retry) as your
 // API token's client: the server checks your role in the run's project.
 func (g *globals) askOnRun(ctx context.Context, path string, ref runs.Ref) (httpapi.RunResponse, error) {
+	return g.ask(ctx, path, httpapi.RunRef{Run: ref.String()})
+}
+
+// ask posts body to one of the server's run routes: 202 is the answer, 422
+// a refusal with its reason (exit 1).
+func (g *globals) ask(ctx context.Context, path string, body any) (httpapi.RunResponse, error) {
 	var res httpapi.RunResponse
-	code, err := g.api(ctx, http.MethodPost, path, httpapi.RunRef{Run: ref.String()}, &res)
+	code, err := g.api(ctx, http.MethodPost, path, body, &res)
 	if err != nil {
 		return res, err
 	}
@@ -168,7 +174,7 @@ func (g *globals) askOnRun(ctx context.Context, path string, ref runs.Ref) (http
 		return res, exitError{code: 1, msg: res.Refused}
 	}
 	if code != http.StatusAccepted {
-		return res, fmt.Errorf("the server answered %d", code)
+		return res, fmt.Errorf("the server answered %d to %s", code, path)
 	}
 	return res, nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -76,18 +75,7 @@ func (g *globals) requestRun(ctx context.Context, repo, ref, commit, name string
 			repo = abs
 		}
 	}
-	var res httpapi.RunResponse
-	code, err := g.api(ctx, http.MethodPost, "/api/v1/runs", httpapi.RunRequest{Repo: repo, Branch: ref, Commit: commit, Name: name}, &res)
-	if err != nil {
-		return res, err
-	}
-	if code == http.StatusUnprocessableEntity {
-		return res, exitError{code: 1, msg: res.Refused}
-	}
-	if code != http.StatusAccepted {
-		return res, fmt.Errorf("the server answered %d to the run", code)
-	}
-	return res, nil
+	return g.ask(ctx, "/api/v1/runs", httpapi.RunRequest{Repo: repo, Branch: ref, Commit: commit, Name: name})
 }
 
 func short(sha string) string {
