@@ -26,6 +26,30 @@ type Client struct {
 	// dev token) may do all.
 	Roles      access.Grants
 	Everything bool
+	// IDToken marks a client who signed in with an OIDC ID token (Name is
+	// "oidc:<claim>"), not an API token.
+	IDToken bool
+}
+
+// credential is how the client proved who it is, for the audit log:
+// "api-token:NAME" or "oidc:CLAIM".
+func (c Client) credential() string {
+	if c.IDToken {
+		return c.Name
+	}
+	return "api-token:" + c.Name
+}
+
+// describe is who the client is, as a rollback records them.
+func (c Client) describe() string {
+	how := "API token " + c.Name
+	if c.IDToken {
+		how = "ID token, " + strings.TrimPrefix(c.Name, "oidc:")
+	}
+	if c.User == "" {
+		return how
+	}
+	return c.User + " (" + how + ")"
 }
 
 // governed tells whether the server enforces roles: it has projects.

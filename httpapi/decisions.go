@@ -50,7 +50,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	who := client(r)
-	user, via := who.User, "api-token:"+who.Name
+	user, via := who.User, who.credential()
 	switch {
 	case req.As != "" && !who.TrustAs:
 		http.Error(w, fmt.Sprintf("--as is accepted only by a server in single-user dev mode; token %q decides as %s", who.Name, orNobody(who.User)), http.StatusForbidden)

@@ -57,5 +57,5 @@ func (o *OIDC) client(ctx context.Context, raw string) (Client, error) {
 	if !ok {
 		return Client{}, errors.New(o.claim + " " + name + " is not a user of this server: an administrator adds them under oidc.users")
 	}
-	return Client{Name: "oidc:" + name, User: u.User, Roles: u.Roles}, nil
+	return Client{Name: "oidc:" + name, User: u.User, Roles: u.Roles, IDToken: true}, nil
 }

@@ -245,17 +245,13 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		prod := project.Environments.Production
-		if req.Context != "" && !slices.Contains(prod.Contexts, req.Context) || req.Context == "" && len(prod.Contexts) > 0 && !slices.Contains(prod.Contexts, "") {
+		if !prod.AllowsContext(req.Context) {
 			http.Error(w, fmt.Sprintf("context %q is not one project %s's production may use (%s)", req.Context, project.Name, strings.Join(prod.Contexts, ", ")), http.StatusUnprocessableEntity)
 			return
 		}
 		in.Project, in.Guard = project.Name, prod.Guard()
 	}
-	who := client(r)
-	in.By = fmt.Sprintf("%s (API token %s)", orNobody(who.User), who.Name)
-	if who.User == "" {
-		in.By = "API token " + who.Name
-	}
+	in.By = client(r).describe()
 	ref, err := s.Runs.StartRollback(r.Context(), in)
 	if errors.Is(err, runs.ErrRefused) {
 		http.Error(w, err.Error(), http.StatusConflict)

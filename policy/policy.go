@@ -86,6 +86,15 @@ type Approval struct {
 	Timeout pipelines.Duration `yaml:"timeout"`
 }
 
+// AllowsContext tells whether the environment may use kubeconfig context
+// ctx ("": the worker's current one, the only one when Contexts is empty).
+func (e *Environment) AllowsContext(ctx string) bool {
+	if len(e.Contexts) == 0 {
+		return ctx == ""
+	}
+	return slices.Contains(e.Contexts, ctx)
+}
+
 // Guard is the environment's guard for its manifests.
 func (e *Environment) Guard() contract.Guard {
 	if e == nil {
@@ -215,18 +224,24 @@ func Evaluate(p *Project, spec pipelines.Spec, branch string, groups map[string]
 			}
 		}
 	}
+	pr := p.Environments.Production
+	// promote replicates the image into production's registry, with or
+	// without a production phase: that registry is production's
+	if env := spec.Environments.Production; env != nil && env.Registry != "" && spec.Promote != nil {
+		switch {
+		case pr == nil:
+			e.closed(Production, "environments.production.registry")
+		case len(pr.Registries) > 0 && !slices.Contains(pr.Registries, env.Registry) && !contract.FromRegistry(env.Registry, pr.Registries):
+			e.violate("environments.production.registry", Production, "registries",
+				"registry %s is not one production may pull from (%s)", env.Registry, strings.Join(pr.Registries, ", "))
+		}
+	}
 	if spec.Production != nil {
-		pr := p.Environments.Production
 		if pr == nil {
 			e.closed(Production, "production")
 		} else if env := spec.Environments.Production; env != nil {
 			e.place(pr, Production, env)
-			if env.Registry != "" {
-				if len(pr.Registries) > 0 && !slices.Contains(pr.Registries, env.Registry) && !contract.FromRegistry(env.Registry, pr.Registries) {
-					e.violate("environments.production.registry", Production, "registries",
-						"registry %s is not one production may pull from (%s)", env.Registry, strings.Join(pr.Registries, ", "))
-				}
-			} else {
+			if env.Registry == "" {
 				e.registry(pr, Production, "bake.image", imageOf(spec.Bake))
 			}
 			if v := spec.Production.Verify; v != nil {
@@ -259,12 +274,30 @@ func Evaluate(p *Project, spec pipelines.Spec, branch string, groups map[string]
 		if r.env == nil || pipelines.MatchBranch(r.env.Branches, branch) {
 			continue
 		}
-		reason := fmt.Sprintf("branch %s may not reach the %s environment (its branches: %s; policy: projects[%s].environments.%s.branches)",
-			branch, r.name, strings.Join(r.env.Branches, ", "), p.Name, r.name)
-		d.Governance.Withheld = withholdFrom(&d.Spec, r.phase, reason)
+		d.Governance.Withheld = withholdFrom(&d.Spec, r.phase, e.unreachable(branch, r.name, r.env))
 		break
 	}
+	// nor does a branch production does not protect put its image into
+	// production's registry
+	if env := d.Spec.Environments.Production; env != nil && env.Registry != "" && d.Spec.Promote != nil && pr != nil &&
+		!pipelines.MatchBranch(pr.Branches, branch) {
+		kept := *env
+		kept.Registry = ""
+		d.Spec.Environments.Production = &kept
+		d.Governance.Withheld = append(d.Governance.Withheld, contract.Withheld{Phase: Replication,
+			Reason: "promote does not copy the image to " + env.Registry + ": " + e.unreachable(branch, Production, pr)})
+	}
 	return d
+}
+
+// Replication is what a Withheld names when promote does not copy the
+// image into production's registry.
+const Replication = "replication"
+
+// unreachable says why branch may not reach environment name.
+func (e *evaluation) unreachable(branch, name string, env *Environment) string {
+	return fmt.Sprintf("branch %s may not reach the %s environment (its branches: %s; policy: projects[%s].environments.%s.branches)",
+		branch, name, strings.Join(env.Branches, ", "), e.p.Name, name)
 }
 
 // reach is an environment a run reaches, from its first phase there on.
@@ -299,9 +332,11 @@ func (e *evaluation) place(pol *Environment, name string, env *pipelines.Environ
 	if !slices.Contains(pol.Namespaces, env.Namespace) {
 		e.violate(at+".namespace", name, "namespaces", "namespace %s is not one the %s environment may be in (%s)", env.Namespace, name, strings.Join(pol.Namespaces, ", "))
 	}
-	if len(pol.Contexts) == 0 && env.Context != "" {
+	switch {
+	case pol.AllowsContext(env.Context):
+	case len(pol.Contexts) == 0:
 		e.violate(at+".context", name, "contexts", "context %s: the %s environment uses the worker's current context only; remove context", env.Context, name)
-	} else if len(pol.Contexts) > 0 && !slices.Contains(pol.Contexts, env.Context) {
+	default:
 		e.violate(at+".context", name, "contexts", "context %q is not one the %s environment may use (%s)", env.Context, name, strings.Join(pol.Contexts, ", "))
 	}
 }

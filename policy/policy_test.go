@@ -55,7 +55,14 @@ func spec(t *testing.T, extra string) pipelines.Spec {
 			lines = append(lines, l)
 		}
 	}
-	s, err := pipelines.Parse(pipelines.FileName, []byte(strings.Join(lines, "\n")+extra), "pay")
+	// "KEY: drop" removes the base's KEY
+	var kept []string
+	for _, l := range strings.Split(extra, "\n") {
+		if !strings.HasSuffix(l, ": drop") {
+			kept = append(kept, l)
+		}
+	}
+	s, err := pipelines.Parse(pipelines.FileName, []byte(strings.Join(lines, "\n")+strings.Join(kept, "\n")), "pay")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +134,17 @@ func TestEvaluate(t *testing.T) {
 		{name: "an unprotected branch is withheld from staging and everything after it", branch: "feature/x",
 			spec:     "deploy: {manifests: k8s, environment: staging}\nenvironments: {staging: {namespace: pay-staging}, production: {namespace: pay-prod, context: prod}}\n",
 			withheld: []string{pipelines.PhaseDeploy, pipelines.PhaseIntegration, pipelines.PhasePromote, pipelines.PhaseApproval, pipelines.PhaseProduction}},
+		{name: "a production registry without a production phase is still production's", branch: "main",
+			spec:       "environments: {production: {namespace: pay-prod, context: prod, registry: evil.example/mirror}}\nproduction: drop\n",
+			violations: map[string]string{"environments.production.registry": "projects[payments].environments.production.registries"}},
+		{name: "an unprotected branch does not copy its image into production's registry", branch: "feature/x",
+			spec:     "environments: {production: {namespace: pay-prod, context: prod, registry: registry.acme/pay/mirror}}\nproduction: drop\n",
+			withheld: []string{Replication},
+			check: func(t *testing.T, d Decision) {
+				if env := d.Spec.Environments.Production; env == nil || env.Registry != "" || d.Spec.Promote == nil {
+					t.Fatalf("production environment %+v, promote %v", env, d.Spec.Promote)
+				}
+			}},
 		{name: "guards from the policy", branch: "main",
 			check: func(t *testing.T, d Decision) {
 				g := d.Governance.Production
