@@ -13,10 +13,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
-	"time"
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
+	uiapi "github.com/temporalio/ui-server/v2/server/api"
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
 	uiserveroptions "github.com/temporalio/ui-server/v2/server/server_options"
 	"go.temporal.io/server/common/authorization"
@@ -46,10 +47,9 @@ type Options struct {
 	// TLS, when set, makes the frontend speak TLS (mutual TLS with a
 	// client CA).
 	TLS *TLS
-	// JWKSURL, when set, turns on Temporal's authorization: every request
-	// must carry a bearer token (an API key) that is a JWT signed by a key
-	// this URL serves, whose "permissions" claim grants "namespace:role".
-	JWKSURL string
+	// Auth, when set, turns on Temporal's authorization: a client without
+	// a valid API key is refused.
+	Auth *Auth
 	// Namespace to create if missing. Default "default".
 	Namespace string
 	// Logger receives the server's own logs at LogLevel and above. Default: discard.
@@ -66,6 +66,10 @@ type TLS struct {
 	RootCAFile        string
 	ClientCAFile      string
 }
+
+// internalFrontend is the service the system worker dials when
+// authorization is on.
+const internalFrontend = "internal-frontend"
 
 // Server is a running embedded Temporal server. Stop it exactly once.
 type Server struct {
@@ -125,13 +129,15 @@ func Start(o Options) (*Server, error) {
 			picked = append(picked, svc.RPC.GRPCPort)
 		}
 	}
+	claimMapper := authorization.NewNoopClaimMapper()
+	if o.Auth != nil {
+		if claimMapper, err = authorize(conf, o.Auth, o.IP, logger); err != nil {
+			return nil, fmt.Errorf("temporal authorization: %w", err)
+		}
+	}
 	authorizer, err := authorization.GetAuthorizerFromConfig(&conf.Global.Authorization)
 	if err != nil {
 		return nil, fmt.Errorf("temporal authorizer: %w", err)
-	}
-	claimMapper, err := authorization.GetClaimMapperFromConfig(&conf.Global.Authorization, logger)
-	if err != nil {
-		return nil, fmt.Errorf("temporal claim mapper: %w", err)
 	}
 	hosts := map[primitives.ServiceName]static.Hosts{}
 	for name, svc := range conf.Services {
@@ -152,9 +158,13 @@ func Start(o Options) (*Server, error) {
 		// on one node has no one to protect from a faster reader.
 		dynamicconfig.TransferProcessorMaxPollRPS.Key(): 10000,
 	}
+	services := temporal.DefaultServices
+	if _, ok := conf.Services[internalFrontend]; ok {
+		services = append(slices.Clip(services), internalFrontend)
+	}
 	ts, err := temporal.NewServer(
 		temporal.WithConfig(conf),
-		temporal.ForServices(temporal.DefaultServices),
+		temporal.ForServices(services),
 		temporal.WithStaticHosts(hosts),
 		temporal.WithLogger(logger),
 		temporal.WithAuthorizer(authorizer),
@@ -172,14 +182,22 @@ func Start(o Options) (*Server, error) {
 		if o.UIPort == 0 {
 			o.UIPort = 8233
 		}
-		s.ui = uiserver.NewServer(uiserveroptions.WithConfigProvider(&uiconfig.Config{
+		uiConf := &uiconfig.Config{
 			Host:                o.IP,
 			Port:                o.UIPort,
 			TemporalGRPCAddress: s.Address,
 			EnableUI:            true,
 			CORS:                uiconfig.CORS{CookieInsecure: true},
 			HideLogs:            true,
-		}))
+		}
+		if o.TLS != nil {
+			uiConf.TLS = uiconfig.TLS{CaFile: o.TLS.RootCAFile, EnableHostVerification: true, ServerName: o.IP}
+		}
+		uiOpts := []uiserveroptions.ServerOption{uiserveroptions.WithConfigProvider(uiConf)}
+		if o.Auth != nil && o.Auth.UIToken != nil {
+			uiOpts = append(uiOpts, uiserveroptions.WithAPIMiddleware([]uiapi.Middleware{bearer(o.Auth.UIToken)}))
+		}
+		s.ui = uiserver.NewServer(uiOpts...)
 		ln, err := net.Listen("tcp", net.JoinHostPort(o.IP, strconv.Itoa(o.UIPort)))
 		if err != nil {
 			_ = ts.Stop()
@@ -291,7 +309,13 @@ func serverConfig(o Options, httpPort int, stores map[string]config.DataStore) (
 	}
 	conf.DCRedirectionPolicy.Policy = "noop"
 	conf.Services = map[string]config.Service{}
-	for _, name := range []string{"frontend", "history", "matching", "worker"} {
+	names := []string{"frontend", "history", "matching", "worker"}
+	if o.Auth != nil {
+		// The system worker's door: Temporal admits whoever reaches it as
+		// the system, so it takes only the internode certificate.
+		names = append(names, internalFrontend)
+	}
+	for _, name := range names {
 		var svc config.Service
 		svc.RPC.BindOnIP = o.IP
 		if name == "frontend" {
@@ -310,14 +334,9 @@ func serverConfig(o Options, httpPort int, stores map[string]config.DataStore) (
 	conf.Archival.Visibility.State = "disabled"
 	conf.NamespaceDefaults.Archival.History.State = "disabled"
 	conf.NamespaceDefaults.Archival.Visibility.State = "disabled"
-	conf.PublicClient.HostPort = frontend
-	if o.JWKSURL != "" {
-		conf.Global.Authorization = config.Authorization{
-			JWTKeyProvider:       config.JWTKeyProvider{KeySourceURIs: []string{o.JWKSURL}, RefreshInterval: time.Minute},
-			PermissionsClaimName: "permissions",
-			Authorizer:           "default",
-			ClaimMapper:          "default",
-		}
+	if o.Auth == nil {
+		// (with an internal frontend, the system worker finds it by membership)
+		conf.PublicClient.HostPort = frontend
 	}
 	if t := o.TLS; t != nil {
 		conf.Global.TLS.Frontend.Server = config.ServerTLS{CertFile: t.CertFile, KeyFile: t.KeyFile}

@@ -28,6 +28,18 @@ func newRunCmd(g *globals) *cobra.Command {
 				return err
 			}
 			started := res.Started
+			report := func() error {
+				if g.output == "json" && !wait {
+					return printJSON(g.stdout, map[string]any{"run_id": started.Ref.String(), "action": started.Action, "commit": res.Commit})
+				}
+				if g.output == "text" {
+					fmt.Fprintf(g.stdout, "run %s (%s) of %s@%s\n  ui %s\n", started.Ref, started.Action, ref, short(res.Commit), g.uiLink(started.Ref))
+				}
+				return nil
+			}
+			if started.Action != "superseding" && !wait {
+				return report() // the server started it: nothing to ask Temporal
+			}
 			rc, closeFn, err := g.runsClient(ctx)
 			if err != nil {
 				return err
@@ -39,14 +51,8 @@ func newRunCmd(g *globals) *cobra.Command {
 					return err
 				}
 			}
-			if g.output == "json" && !wait {
-				return printJSON(g.stdout, map[string]any{"run_id": started.Ref.String(), "action": started.Action, "commit": res.Commit})
-			}
-			if g.output == "text" {
-				fmt.Fprintf(g.stdout, "run %s (%s) of %s@%s\n  ui %s\n", started.Ref, started.Action, ref, short(res.Commit), g.uiLink(started.Ref))
-			}
-			if !wait {
-				return nil
+			if err := report(); err != nil || !wait {
+				return err
 			}
 			return g.watch(ctx, rc, started.Ref)
 		},

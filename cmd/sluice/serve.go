@@ -39,11 +39,15 @@ func newDevCmd(g *globals) *cobra.Command {
 			}
 			defer a.Close()
 			t.Namespace, t.LogLevel = g.namespace, slogLevel(g.logLevel, true)
-			srv, database, err := a.StartTemporal(t)
+			srv, err := a.StartTemporal(t)
 			if err != nil {
 				return err
 			}
 			g.temporalAddress = srv.Address
+			if t.Auth {
+				// (its certificate names localhost, whatever address it binds)
+				g.conn = temporalConn{caFile: srv.CAFile, apiKeyFile: srv.APIKeyFile, serverName: "localhost"}
+			}
 			c, err := g.dial(cmd.Context())
 			if err != nil {
 				return err
@@ -63,8 +67,12 @@ func newDevCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "Sluice dev is running\n  Temporal  %s (namespace %s, database %s)\n  Web UI    %s\n  HTTP API  http://%s\n  Data      %s\n  Worker    %v\n",
-				srv.Address, srv.Namespace, database, orNone(srv.UIAddress), addr, a.DataDir(), runWorker)
+			fmt.Fprintf(g.stdout, "Sluice dev is running\n  Temporal  %s (namespace %s, database %s)\n", srv.Address, srv.Namespace, srv.Database)
+			if t.Auth {
+				fmt.Fprintf(g.stdout, "            TLS and API keys: --temporal-tls-ca %s --temporal-api-key-file %s\n", srv.CAFile, srv.APIKeyFile)
+			}
+			fmt.Fprintf(g.stdout, "  Web UI    %s\n  HTTP API  http://%s\n  Data      %s\n  Worker    %v\n",
+				orNone(srv.UIAddress), addr, a.DataDir(), runWorker)
 			if m := a.MetricsAddr(); m != "" {
 				fmt.Fprintf(g.stdout, "  Metrics   http://%s/metrics\n", m)
 			}
@@ -77,7 +85,8 @@ func newDevCmd(g *globals) *cobra.Command {
 	s.addPlatform(cmd)
 	f := cmd.Flags()
 	f.IntVar(&t.Port, "temporal-port", 7233, "port of the embedded Temporal frontend")
-	f.StringVar(&t.Host, "temporal-host", "127.0.0.1", "address the embedded Temporal binds (another machine's or a pod's workers need one they can reach; nothing authenticates them)")
+	f.StringVar(&t.Host, "temporal-host", "127.0.0.1", "address the embedded Temporal binds (another machine's or a pod's workers need one they can reach; add --temporal-auth so only they get in)")
+	f.BoolVar(&t.Auth, "temporal-auth", false, "the embedded Temporal speaks TLS and refuses every client without an API key signed by the data dir's key (this process and workers use DATA/"+app.TemporalAPIKeyFile+"; the Web UI only reads)")
 	f.IntVar(&t.UIPort, "ui-port", 8233, "port of the Temporal Web UI (-1 disables it)")
 	f.BoolVar(&runWorker, "worker", true, "run a worker in this process (false: run `sluice worker` separately)")
 	f.StringVar(&t.Postgres, "temporal-db", "", "keep the embedded Temporal's state in PostgreSQL, postgres://USER@HOST:PORT/DATABASE (password in SLUICE_TEMPORAL_DB_PASSWORD; databases and schema made when missing); default: SQLite in the data dir")

@@ -137,7 +137,7 @@ func TestTemporalAPIKey(t *testing.T) {
 	ca := tlstest.NewCA(t, "temporal")
 	server := ca.Issue(t, "frontend")
 	srv, err := devserver.Start(devserver.Options{FrontendPort: freePort(t), UIPort: -1, DatabaseFile: filepath.Join(t.TempDir(), "t.db"),
-		TLS: &devserver.TLS{CertFile: server.CertFile, KeyFile: server.KeyFile, RootCAFile: ca.CertFile}, JWKSURL: jwks.URL})
+		TLS: &devserver.TLS{CertFile: server.CertFile, KeyFile: server.KeyFile, RootCAFile: ca.CertFile}, Auth: &devserver.Auth{JWKSURL: jwks.URL}})
 	if err != nil {
 		t.Fatal(err)
 	}
