@@ -96,13 +96,18 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 
 // runSource is where the run's code comes from: a repository of the
 // configuration (its own clone URL: a caller cannot point a project's name
-// at other code), or on a server without repositories the caller's path.
+// at other code), or on a server without repositories or projects the
+// caller's path.
 func (s *Server) runSource(req RunRequest) (request.Source, int, error) {
 	var repos []config.Repository
 	if s.Config != nil {
 		repos = s.Config.Repositories
 	}
 	if len(repos) == 0 {
+		if s.Config != nil && len(s.Config.Projects) > 0 {
+			// a caller's path with a name of its choosing would choose the project too
+			return request.Source{}, http.StatusUnprocessableEntity, fmt.Errorf("repository %q: this server governs projects and runs only the repositories its configuration lists; an administrator adds it under repositories (name and clone_url)", req.Repo)
+		}
 		if !strings.Contains(req.Repo, "://") && !strings.HasPrefix(req.Repo, "/") {
 			return request.Source{}, http.StatusBadRequest, fmt.Errorf("repository %q: name an absolute path or a URL the server can read", req.Repo)
 		}
