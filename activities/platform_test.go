@@ -37,23 +37,7 @@ func TestDeployToStagingIsARelease(t *testing.T) {
 			p, plat := testPlatform(t)
 			c := plat.Cluster
 			ctx := context.Background()
-			ns := fmt.Sprintf("sluice-staging-test-%d", time.Now().UnixNano()%1_000_000_000)
-			if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
-			src := filepath.Join(t.TempDir(), "app")
-			web, err := os.ReadFile("../environments/testdata/web/web.yaml")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.MkdirAll(filepath.Join(src, "deploy"), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(src, "deploy", "web.yaml"), web, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			repo, commit := gitsrctest.Repo(t, src, "")
+			ns, repo, commit := stagingApp(t, plat)
 			busybox := p.Registry + "/sluice/busybox"
 			digest, err := image.Digest(ctx, busybox, "latest")
 			if err != nil {
@@ -96,6 +80,91 @@ func TestDeployToStagingIsARelease(t *testing.T) {
 				t.Fatalf("after undo %s is not run-1's and available: %v", name, err)
 			}
 		})
+	}
+}
+
+// stagingApp makes a long-lived namespace and a repository whose deploy/
+// holds the web app, and returns them with the repository's commit.
+func stagingApp(t *testing.T, plat *Platform) (ns, repo, commit string) {
+	t.Helper()
+	c := plat.Cluster
+	ns = fmt.Sprintf("sluice-staging-test-%d", time.Now().UnixNano()%1_000_000_000)
+	if _, err := c.Client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	src := filepath.Join(t.TempDir(), "app")
+	web, err := os.ReadFile("../environments/testdata/web/web.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(src, "deploy"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "deploy", "web.yaml"), web, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	repo, commit = gitsrctest.Repo(t, src, "")
+	return ns, repo, commit
+}
+
+// TestRollbackNeedsTheSignature: a Rollback run's activity refuses to
+// bring back a release whose image does not carry this installation's
+// signature for its commit (UntrustedImage, not retried; the releases
+// unchanged), and brings it back once the image is signed.
+func TestRollbackNeedsTheSignature(t *testing.T) {
+	p, plat := testPlatform(t)
+	ctx := context.Background()
+	ns, repo, commit := stagingApp(t, plat)
+	img := fmt.Sprintf("%s/sluice-test/rollback-%d/busybox", p.Registry, time.Now().UnixNano()) // the manifest names busybox
+	if err := crane.Copy(p.Registry+"/sluice/busybox:latest", img+":x", crane.Insecure); err != nil {
+		t.Fatal(err)
+	}
+	digest, err := image.Digest(ctx, img, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// two releases made before the installation signed anything
+	for _, run := range []string{"run-1", "run-2"} {
+		if _, err := plat.Environments().Deploy(ctx, contract.DeployInput{
+			RunID: run, Source: contract.Source{CloneURL: repo, Commit: commit}, Image: img + ":x", Digest: digest,
+			Namespace: ns, Manifests: "deploy", Pipeline: "web", Strategy: pipelines.Rolling,
+		}); err != nil {
+			t.Fatalf("deploy %s: %v", run, err)
+		}
+	}
+	signer, err := image.EnsureKeys(filepath.Join(t.TempDir(), "signing.key"), []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plat.Verifier = signer.Verifier()
+	releases := plat.Releases()
+	var suite testsuite.WorkflowTestSuite
+	rollback := func() (contract.RollbackResult, error) {
+		env := suite.NewTestActivityEnvironment()
+		env.RegisterActivity(releases)
+		v, err := env.ExecuteActivity(releases.RollbackRelease, contract.RollbackInput{Pipeline: "web", Namespace: ns, By: "alice (API token alice-laptop)", Reason: "v2 is slow"})
+		var res contract.RollbackResult
+		if err == nil {
+			err = v.Get(&res)
+		}
+		return res, err
+	}
+	r := &release.Releaser{Cluster: plat.Cluster}
+	_, err = rollback()
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != contract.ErrUntrusted || !appErr.NonRetryable() {
+		t.Fatalf("rollback to an unsigned release: want a non-retryable UntrustedImage, got %v", err)
+	}
+	if got := states(t, r, ns); got != "v1:superseded v2:live" {
+		t.Fatalf("a refused rollback changed the releases: %s", got)
+	}
+	if err := signer.Sign(ctx, img, digest, commit); err != nil {
+		t.Fatal(err)
+	}
+	res, err := rollback()
+	if err != nil || res.Version != 3 || res.RollbackOf != 1 {
+		t.Fatalf("rollback to the signed release: %+v %v", res, err)
 	}
 }
 
