@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
+	"github.com/sluice-cd/sluice/activities"
 	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/deploy"
 	"github.com/sluice-cd/sluice/executor"
@@ -56,6 +57,15 @@ func (p *Pools) executors() map[string]executor.Executor {
 	out := map[string]executor.Executor{}
 	for _, pl := range p.All {
 		out[pl.Spec.Name] = &pool.Executor{Pool: pl, Exec: p.exec}
+	}
+	return out
+}
+
+// sizers are the pools by name, for PoolSize runs.
+func (p *Pools) sizers() map[string]activities.PoolSizer {
+	out := map[string]activities.PoolSizer{}
+	for _, pl := range p.All {
+		out[pl.Spec.Name] = pl
 	}
 	return out
 }

@@ -44,7 +44,7 @@ func (a *App) NewWorker(ctx context.Context, c client.Client) (sdkworker.Worker,
 	}
 	if pools != nil {
 		pools.observe(ctx, a.metrics)
-		wc.Pools = pools.executors()
+		wc.Pools, wc.PoolSizers = pools.executors(), pools.sizers()
 		pools.keep(ctx, a.log)
 	}
 	if err := a.connectCluster(ctx, c, &wc); err != nil {

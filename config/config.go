@@ -72,6 +72,20 @@ func (c *Config) ProductionProject(ns string) *policy.Project {
 	return nil
 }
 
+// NamespaceProject is the project one of whose environments lists
+// namespace ns, or nil.
+func (c *Config) NamespaceProject(ns string) *policy.Project {
+	for i := range c.Projects {
+		e := c.Projects[i].Environments
+		for _, env := range []*policy.Environment{e.Test, e.Staging, e.Production} {
+			if env != nil && slices.Contains(env.Namespaces, ns) {
+				return &c.Projects[i]
+			}
+		}
+	}
+	return nil
+}
+
 // ProjectNames lists the projects.
 func (c *Config) ProjectNames() []string {
 	var out []string
@@ -347,6 +361,9 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 			bad("pools[%d].name: %q listed twice", i, c.Pools[i].Name)
 		}
 		pools[c.Pools[i].Name] = true
+		if p := c.Pools[i].Project; p != "" && !slices.Contains(c.ProjectNames(), p) {
+			bad("pools[%d].project: no project %q (projects: %v)", i, p, c.ProjectNames())
+		}
 	}
 	names := map[string]bool{}
 	tokens := map[string]string{} // value -> the entry that has it

@@ -75,6 +75,6 @@ func ActivityNames() []string {
 		ReleaseWorkspace.Name, DeleteEnvironment.Name, RemoveTag.Name,
 		RetireRelease.Name, UndoRelease.Name,
 		ChaosObserve.Name, LoadExperiments.Name, InjectFault.Name, RemoveFault.Name,
-		RollbackRelease.Name,
+		RollbackRelease.Name, SizePool.Name,
 	}
 }

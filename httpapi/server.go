@@ -56,6 +56,10 @@ func New(rc *runs.Client, logs *logstore.Store, log *slog.Logger) *Server {
 	s.Mux.HandleFunc("POST /api/v1/cancellations", s.authenticated(s.cancelRun))
 	s.Mux.HandleFunc("POST /api/v1/retries", s.authenticated(s.retryRun))
 	s.Mux.HandleFunc("POST /api/v1/rollbacks", s.authenticated(s.rollback))
+	s.Mux.HandleFunc("POST /api/v1/pools/{pool}/size", s.authenticated(s.sizePool))
+	s.Mux.HandleFunc("POST /api/v1/chaos", s.authenticated(s.startChaos))
+	s.Mux.HandleFunc("POST /api/v1/chaos/cancellations", s.authenticated(s.cancelChaos))
+	s.Mux.HandleFunc("DELETE /api/v1/chaos/schedules/{name}", s.authenticated(s.unscheduleChaos))
 	return s
 }
 

@@ -16,22 +16,30 @@ import (
 // namespace.
 func (c *Client) StartRollback(ctx context.Context, in workflows.RollbackInput) (Ref, error) {
 	id := workflows.RollbackWorkflowID(in.Namespace, in.Pipeline)
+	run, err := c.startOne(ctx, id, map[string]any{"pipeline": in.Pipeline, "namespace": in.Namespace, "by": in.By},
+		fmt.Sprintf("a rollback of %s in %s", in.Pipeline, in.Namespace), workflows.Rollback, in)
+	if err != nil {
+		return Ref{}, err
+	}
+	return Ref{WorkflowID: id, RunID: run.GetRunID()}, nil
+}
+
+// startOne starts workflow fn as id unless a run of id is going (then
+// ErrRefused naming what, the run going on).
+func (c *Client) startOne(ctx context.Context, id string, memo map[string]any, what string, fn, in any) (client.WorkflowRun, error) {
 	run, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       id,
 		TaskQueue:                                c.queue(),
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		Memo:                                     map[string]any{"pipeline": in.Pipeline, "namespace": in.Namespace, "by": in.By},
-	}, workflows.Rollback, in)
+		Memo:                                     memo,
+	}, fn, in)
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &already) {
-		return Ref{}, fmt.Errorf("%w: a rollback of %s in %s is running (%s@%s); wait for it", ErrRefused, in.Pipeline, in.Namespace, id, already.RunId)
+		return nil, fmt.Errorf("%w: %s is running (%s@%s); wait for it", ErrRefused, what, id, already.RunId)
 	}
-	if err != nil {
-		return Ref{}, err
-	}
-	return Ref{WorkflowID: id, RunID: run.GetRunID()}, nil
+	return run, err
 }
 
 // RollbackResult waits for a Rollback run's end.

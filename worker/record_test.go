@@ -93,6 +93,9 @@ func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Co
 	bind.Activity(w, contract.RollbackRelease, func(ctx context.Context, in contract.RollbackInput) (contract.RollbackResult, error) {
 		return contract.RollbackResult{Version: 3, RollbackOf: 1, Commit: strings.Repeat("a", 40), Digest: "sha256:" + strings.Repeat("1", 64)}, nil
 	})
+	bind.Activity(w, contract.SizePool, func(ctx context.Context, in contract.PoolSizeInput) (contract.PoolSizeResult, error) {
+		return contract.PoolSizeResult{MinIdle: in.MinIdle}, nil
+	})
 	bind.Activity(w, contract.RetireRelease, func(ctx context.Context, in contract.ReleaseRef) (contract.Nothing, error) {
 		return contract.Nothing{}, nil
 	})
@@ -375,6 +378,28 @@ func TestRecordRollbackHistory(t *testing.T) {
 		t.Fatalf("rollback: %+v %v", res, err)
 	}
 	writeHistory(t, c, ref, filepath.Join("..", "workflows", "testdata", "rollback.json"))
+}
+
+// TestRecordPoolSizeHistory records a PoolSize run as the server starts
+// it for `sluice pool resize`.
+func TestRecordPoolSizeHistory(t *testing.T) {
+	if !*record || (*recordOnly != "" && *recordOnly != "pool_size") {
+		t.Skip("pass -record to regenerate the replay histories")
+	}
+	c := devservertest.Start(t)
+	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
+	w.RegisterWorkflow(workflows.PoolSize)
+	stubActivities(w, "", nil)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	rc := &runs.Client{Temporal: c}
+	ref, res, err := rc.SizePool(context.Background(), workflows.PoolSizeInput{Pool: "default", MinIdle: 3, By: "ada (API token ada-laptop)"})
+	if err != nil || res.MinIdle != 3 {
+		t.Fatalf("pool size: %+v %v", res, err)
+	}
+	writeHistory(t, c, ref, filepath.Join("..", "workflows", "testdata", "pool_size.json"))
 }
 
 func approveAlice(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {

@@ -55,6 +55,8 @@ type Config struct {
 	// Pools are executors of warm build-pod pools, by the name a spec's
 	// build.pool uses.
 	Pools map[string]executor.Executor
+	// PoolSizers are the same pools, for PoolSize runs.
+	PoolSizers map[string]activities.PoolSizer
 	// Statuses report commit statuses, by repository name.
 	Statuses map[string]gitstatus.Reporter
 	// UIURL is the Temporal Web UI base for links in statuses.
@@ -162,6 +164,7 @@ func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *lo
 	w.RegisterWorkflow(workflows.Dispatch)
 	w.RegisterWorkflow(workflows.Chaos)
 	w.RegisterWorkflow(workflows.Rollback)
+	w.RegisterWorkflow(workflows.PoolSize)
 	if cfg.Runs != nil {
 		d := &runs.Dispatcher{Client: cfg.Runs}
 		bind.Activity(w, contract.StartPipeline, d.StartPipeline)
@@ -190,6 +193,7 @@ func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *lo
 	bind.Undo(w, contract.UndoRelease, releases.UndoRelease)
 	bind.Activity(w, contract.RetireRelease, releases.RetireRelease)
 	bind.Activity(w, contract.RollbackRelease, releases.RollbackRelease)
+	bind.Activity(w, contract.SizePool, (&activities.Pools{Sizers: cfg.PoolSizers}).SizePool)
 	bind.Activity(w, contract.ChaosObserve, chaos.ChaosObserve)
 	bind.Activity(w, contract.LoadExperiments, chaos.LoadExperiments)
 	bind.Activity(w, contract.InjectFault, chaos.InjectFault)

@@ -76,7 +76,9 @@ func TestReplayCommittedHistories(t *testing.T) {
 		// (TestReplayedRunsKeepTheirTestNamespace)
 		"success_v9.json": {"ImVwb2NoIg==", `"Deploy"`, "WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
 		// a Rollback run: who asked and why are in its input
-		"rollback.json":          {`"RollbackRelease"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		"rollback.json": {`"RollbackRelease"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		// a PoolSize run: who asked is in its input
+		"pool_size.json":         {`"SizePool"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		"worker_loss_rerun.json": {"InJlcnVuLWFmdGVyLXdvcmtlci1sb3NzIg==", "ACTIVITY_TASK_TIMED_OUT", `"Production"`, "WORKFLOW_EXECUTION_COMPLETED"},
 	}
 	seen := 0
@@ -132,6 +134,7 @@ func TestReplayCommittedHistories(t *testing.T) {
 			r.RegisterWorkflow(Pipeline)
 			r.RegisterWorkflow(Chaos)
 			r.RegisterWorkflow(Rollback)
+			r.RegisterWorkflow(PoolSize)
 			h, err := client.HistoryFromJSON(bytes.NewReader(b), client.HistoryJSONOptions{})
 			if err != nil {
 				t.Fatal(err)

@@ -4,15 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/sluice-cd/sluice/chaos"
+	"github.com/sluice-cd/sluice/httpapi"
 	"github.com/sluice-cd/sluice/pipelines"
 	"github.com/sluice-cd/sluice/workflows"
 )
@@ -87,30 +91,25 @@ func newChaosRunCmd(g *globals) *cobra.Command {
 		Short:   "Start an experiment and follow its timeline; exit 0 when it passed, 1 when it failed",
 		Args:    cobra.ExactArgs(1),
 		PreRunE: checkExperiment,
-		RunE: g.withTemporal(func(ctx context.Context, c client.Client, args []string) error {
-			in, err := loadExperiment(args[0], target)
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			res, err := g.askChaos(ctx, args[0], httpapi.ChaosRequest{TargetNamespace: target})
 			if err != nil {
 				return err
 			}
-			id := fmt.Sprintf("chaos/%s/%s", in.Experiment.Name, time.Now().UTC().Format("20060102T150405.000"))
-			run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-				ID: id, TaskQueue: workflows.TaskQueue,
-				WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-			}, workflows.Chaos, *in)
-			if err != nil {
-				return fmt.Errorf("start experiment: %w", err)
-			}
 			if g.output == "text" {
-				fmt.Fprintf(g.stdout, "experiment %s started: %s\n", in.Experiment.Name, run.GetID())
+				fmt.Fprintf(g.stdout, "experiment started: %s\n", res.ID)
 			}
 			if detach {
 				if g.output == "json" {
-					return printJSON(g.stdout, map[string]string{"id": run.GetID()})
+					return printJSON(g.stdout, map[string]string{"id": res.ID})
 				}
 				return nil
 			}
-			return g.followChaos(ctx, c, run.GetID())
-		}),
+			return g.withTemporal(func(ctx context.Context, c client.Client, _ []string) error {
+				return g.followChaos(ctx, c, res.ID)
+			})(cmd, args)
+		},
 	}
 	cmd.Flags().BoolVar(&detach, "detach", false, "start the experiment and return; follow it with `sluice chaos status`")
 	cmd.Flags().StringVar(&target, "target-namespace", "", "run against this namespace instead of the file's target.namespace")
@@ -150,13 +149,14 @@ func newChaosCancelCmd(g *globals) *cobra.Command {
 		Use:   "cancel ID",
 		Short: "Cancel an experiment; its faults are removed before it closes",
 		Args:  cobra.ExactArgs(1),
-		RunE: g.withTemporal(func(ctx context.Context, c client.Client, args []string) error {
-			if err := c.CancelWorkflow(ctx, args[0], ""); err != nil {
-				return chaosNotFound(args[0], err)
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var res httpapi.ChaosResponse
+			if err := g.adminCall(cmd.Context(), http.MethodPost, "/api/v1/chaos/cancellations", httpapi.ChaosCancelRequest{ID: args[0]}, &res); err != nil {
+				return err
 			}
 			fmt.Fprintf(g.stdout, "cancellation of %s requested; its faults are removed before it closes\n", args[0])
 			return nil
-		}),
+		},
 	}
 }
 
@@ -237,8 +237,30 @@ func printVerdict(g *globals, st workflows.ChaosState) {
 	}
 }
 
-// ChaosScheduleID is the Temporal Schedule of an experiment's recurring runs.
-func ChaosScheduleID(experiment string) string { return "chaos-schedule/" + experiment }
+// askChaos sends an experiment file to the server, which checks it and
+// starts or schedules it (the admin role in its namespace's project).
+func (g *globals) askChaos(ctx context.Context, file string, req httpapi.ChaosRequest) (httpapi.ChaosResponse, error) {
+	var res httpapi.ChaosResponse
+	text, err := os.ReadFile(file)
+	if err != nil {
+		return res, fmt.Errorf("read experiment: %w", err)
+	}
+	req.File, req.Experiment = filepath.Base(file), string(text)
+	return res, g.adminCall(ctx, http.MethodPost, "/api/v1/chaos", req, &res)
+}
+
+// adminCall sends one of the administrators' requests: a 2xx JSON answer
+// is decoded into out; anything else is the server's refusal.
+func (g *globals) adminCall(ctx context.Context, method, path string, body, out any) error {
+	code, err := g.api(ctx, method, path, body, out)
+	if err != nil {
+		return err
+	}
+	if code/100 != 2 {
+		return fmt.Errorf("the server answered %d to %s", code, path)
+	}
+	return nil
+}
 
 func newChaosScheduleCmd(g *globals) *cobra.Command {
 	var every time.Duration
@@ -249,30 +271,15 @@ func newChaosScheduleCmd(g *globals) *cobra.Command {
 		Short:   "Run an experiment again and again (a Temporal Schedule; a run still going when the next is due is not doubled)",
 		Args:    cobra.ExactArgs(1),
 		PreRunE: checkExperiment,
-		RunE: g.withTemporal(func(ctx context.Context, c client.Client, args []string) error {
-			if every < time.Minute {
-				return fmt.Errorf("--every %s: an experiment may recur at most once a minute", every)
-			}
-			in, err := loadExperiment(args[0], target)
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, err := g.askChaos(cmd.Context(), args[0], httpapi.ChaosRequest{TargetNamespace: target, Every: every.String(), Now: now})
 			if err != nil {
 				return err
 			}
-			id := ChaosScheduleID(in.Experiment.Name)
-			_, err = c.ScheduleClient().Create(ctx, client.ScheduleOptions{
-				ID:                 id,
-				Spec:               client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}},
-				Overlap:            enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-				TriggerImmediately: now,
-				Action: &client.ScheduleWorkflowAction{
-					ID: "chaos/" + in.Experiment.Name + "/scheduled", Workflow: workflows.Chaos, Args: []any{*in}, TaskQueue: workflows.TaskQueue,
-				},
-			})
-			if err != nil {
-				return fmt.Errorf("schedule %s: %w (an experiment of that name is already scheduled? remove it with `sluice chaos unschedule %s`)", id, err, in.Experiment.Name)
-			}
-			fmt.Fprintf(g.stdout, "experiment %s scheduled every %s as %s; its runs are chaos/%s/scheduled-TIME (sluice chaos status)\n", in.Experiment.Name, every, id, in.Experiment.Name)
+			name := strings.TrimPrefix(res.Schedule, "chaos-schedule/")
+			fmt.Fprintf(g.stdout, "experiment %s scheduled every %s as %s; its runs are chaos/%s/scheduled-TIME (sluice chaos status)\n", name, every, res.Schedule, name)
 			return nil
-		}),
+		},
 	}
 	cmd.Flags().DurationVar(&every, "every", 0, "how often the experiment runs (at least 1m)")
 	cmd.Flags().StringVar(&target, "target-namespace", "", "run against this namespace instead of the file's target.namespace")
@@ -286,12 +293,13 @@ func newChaosUnscheduleCmd(g *globals) *cobra.Command {
 		Use:   "unschedule NAME",
 		Short: "Stop an experiment's recurring runs (a run in progress finishes and removes its faults)",
 		Args:  cobra.ExactArgs(1),
-		RunE: g.withTemporal(func(ctx context.Context, c client.Client, args []string) error {
-			if err := c.ScheduleClient().GetHandle(ctx, ChaosScheduleID(args[0])).Delete(ctx); err != nil {
-				return chaosNotFound(ChaosScheduleID(args[0]), err)
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var res httpapi.ChaosResponse
+			if err := g.adminCall(cmd.Context(), http.MethodDelete, "/api/v1/chaos/schedules/"+url.PathEscape(args[0]), nil, &res); err != nil {
+				return err
 			}
 			fmt.Fprintf(g.stdout, "experiment %s unscheduled\n", args[0])
 			return nil
-		}),
+		},
 	}
 }

@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/sluice-cd/sluice/access"
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
 	"github.com/sluice-cd/sluice/image"
 	"github.com/sluice-cd/sluice/testenv"
@@ -344,4 +345,82 @@ func TestSampleRollingRelease(t *testing.T) {
 	if code != 0 || !regexp.MustCompile(`(?m)^v1\s+live\s+rolling\s+`+commit[:12]+`.*\balice\b`).MatchString(out) {
 		t.Fatalf("sluice releases: %d\n%s%s", code, out, errOut)
 	}
+}
+
+// TestPoolSizingNeedsItsProjectsAdmin: on a server with projects, `sluice
+// pool resize` goes through the server and only the admin of the pool's
+// project may size it; every other role of that project, and the admin of
+// another, is refused with the pool unchanged. The size is set by a
+// PoolSize run on the worker, which records who asked.
+func TestPoolSizingNeedsItsProjectsAdmin(t *testing.T) {
+	e := newPoolEnv(t)
+	dir := t.TempDir()
+	tokens := map[string]string{}
+	var lines strings.Builder
+	for _, role := range access.Roles {
+		tokens[role] = role + "-pool-token-0123456789"
+		fmt.Fprintf(&lines, "  - {name: %s, token: {file: %q}, roles: {payments: [%s]}}\n", role, writeToken(t, dir, role, tokens[role]), role)
+	}
+	tokens["other admin"] = "search-admin-token-0123456789"
+	fmt.Fprintf(&lines, "  - {name: search-admin, token: {file: %q}, roles: {search: [admin]}}\n", writeToken(t, dir, "search-admin", tokens["other admin"]))
+	cfg := fmt.Sprintf(`repositories:
+  - {name: acme/pay, provider: github, clone_url: /nonexistent/pay, webhook_secret: {env: HOOK}}
+  - {name: acme/search, provider: github, clone_url: /nonexistent/search, webhook_secret: {env: HOOK}}
+projects:
+  - {name: payments, repositories: [acme/pay]}
+  - {name: search, repositories: [acme/search]}
+pools:
+  - {name: go, project: payments, image: %s/sluice/go-builder:latest, namespace: %s, min_idle: 0, max_total: 2}
+api_tokens:
+%s`, e.platform.Registry, e.ns, lines.String())
+	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOOK", "pool-sizing-webhook-secret")
+	e.startDev("--config", e.config, "--kubeconfig", e.kubeconfig)
+	minMax := func() string {
+		t.Helper()
+		out, errOut, code := e.sluice("pool", "list", "--config", e.config, "--kubeconfig", e.kubeconfig)
+		if code != 0 {
+			t.Fatalf("pool list: %d %s", code, errOut)
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) > 5 && f[0] == "go" {
+				return f[5]
+			}
+		}
+		t.Fatalf("pool list has no pool go:\n%s", out)
+		return ""
+	}
+	for who, token := range tokens {
+		if who == access.Admin {
+			continue
+		}
+		_, errOut, code := e.sluice("pool", "resize", "go", "--min", "1", "--token", token)
+		if code == 0 || !strings.Contains(errOut, "no role that may pool resize in project payments") {
+			t.Errorf("%s's resize: %d %s", who, code, errOut)
+		}
+	}
+	if got := minMax(); got != "0/2" {
+		t.Fatalf("after refused resizes the pool is %s, want 0/2", got)
+	}
+	out, errOut, code := e.sluice("pool", "resize", "go", "--min", "1", "--token", tokens[access.Admin])
+	if code != 0 || !strings.Contains(out, "min idle 1 (run pool/go@") || !strings.Contains(out, "by API token admin") {
+		t.Fatalf("the admin's resize: %d %s %s", code, out, errOut)
+	}
+	if got := minMax(); got != "1/2" {
+		t.Fatalf("after the admin's resize the pool is %s, want 1/2", got)
+	}
+	if _, errOut, code := e.sluice("pool", "resize", "go", "--min", "3", "--token", tokens[access.Admin]); code == 0 || !strings.Contains(errOut, "outside 0..2") {
+		t.Fatalf("a size beyond max_total: %d %s", code, errOut)
+	}
+}
+
+func writeToken(t *testing.T, dir, name, token string) string {
+	t.Helper()
+	file := filepath.Join(dir, name)
+	if err := os.WriteFile(file, []byte(token), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"text/tabwriter"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/sluice-cd/sluice/app"
 	"github.com/sluice-cd/sluice/config"
+	"github.com/sluice-cd/sluice/httpapi"
 	"github.com/sluice-cd/sluice/pool"
 )
 
@@ -30,16 +34,7 @@ func newPoolCmd(g *globals) *cobra.Command {
 		}
 		return set, err
 	}
-	named := func(name string) (*pool.Pool, error) {
-		set, err := load()
-		if err != nil {
-			return nil, err
-		}
-		return set.Named(name)
-	}
-	cmd := &cobra.Command{Use: "pool", Short: "Inspect and size the warm build-pod pools"}
-	cmd.PersistentFlags().StringVar(&configFile, "config", "", "server configuration that declares the pools")
-	cmd.PersistentFlags().StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the pools' cluster")
+	cmd := &cobra.Command{Use: "pool", Short: "Inspect (with the cluster's kubeconfig) and size (through the server) the warm build-pod pools"}
 
 	list := &cobra.Command{
 		Use: "list", Short: "Pools with their idle, starting and claimed pods, oldest claim and problems", Args: cobra.NoArgs,
@@ -75,18 +70,16 @@ func newPoolCmd(g *globals) *cobra.Command {
 			return w.Flush()
 		},
 	}
+	list.Flags().StringVar(&configFile, "config", "", "server configuration that declares the pools")
+	list.Flags().StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the pools' cluster")
 	drain := &cobra.Command{
 		Use: "drain NAME", Short: "Stop keeping idle pods for a pool and delete the idle ones (claimed pods finish their runs)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pl, err := named(args[0])
+			res, err := g.sizePool(cmd.Context(), args[0], httpapi.PoolSizeRequest{Drain: true})
 			if err != nil {
 				return err
 			}
-			n, err := pl.Drain(cmd.Context())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "pool %s drained: %d idle pods deleted; `sluice pool resize %s --min N` refills it\n", pl.Spec.Name, n, pl.Spec.Name)
+			fmt.Fprintf(g.stdout, "pool %s drained: %d idle pods deleted; `sluice pool resize %s --min N` refills it (run %s)\n", args[0], res.Deleted, args[0], res.Run)
 			return nil
 		},
 	}
@@ -94,14 +87,11 @@ func newPoolCmd(g *globals) *cobra.Command {
 	resize := &cobra.Command{
 		Use: "resize NAME --min N", Short: "Set how many idle pods the keeper holds for a pool (stored in the cluster)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pl, err := named(args[0])
+			res, err := g.sizePool(cmd.Context(), args[0], httpapi.PoolSizeRequest{MinIdle: minIdle})
 			if err != nil {
 				return err
 			}
-			if err := pl.Resize(cmd.Context(), minIdle); err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "pool %s: min idle %s\n", pl.Spec.Name, strconv.Itoa(minIdle))
+			fmt.Fprintf(g.stdout, "pool %s: min idle %s (run %s, by %s)\n", args[0], strconv.Itoa(minIdle), res.Run, res.By)
 			return nil
 		},
 	}
@@ -109,4 +99,12 @@ func newPoolCmd(g *globals) *cobra.Command {
 	_ = resize.MarkFlagRequired("min")
 	cmd.AddCommand(list, drain, resize)
 	return cmd
+}
+
+// sizePool asks the server to size a pool: a worker with the pool's
+// cluster does it, as a PoolSize run (the admin role in the pool's
+// project).
+func (g *globals) sizePool(ctx context.Context, name string, req httpapi.PoolSizeRequest) (httpapi.PoolSizeResponse, error) {
+	var res httpapi.PoolSizeResponse
+	return res, g.adminCall(ctx, http.MethodPost, "/api/v1/pools/"+url.PathEscape(name)+"/size", req, &res)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/sluice-cd/sluice/access"
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
@@ -76,6 +80,30 @@ func (r *roleEnv) call(token, method, path string, body any) (int, map[string]an
 
 var branchSeq int
 
+// experiments counts the chaos experiments Temporal knows.
+func (r *roleEnv) experiments() int {
+	r.t.Helper()
+	c, err := client.Dial(client.Options{HostPort: r.temporalAddress()})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer c.Close()
+	resp, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: "WorkflowType = 'Chaos'", PageSize: 1000})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return len(resp.Executions)
+}
+
+// podKill is the sample's pod-kill experiment.
+func podKill(t *testing.T) string {
+	b, err := os.ReadFile("../../examples/hello/chaos/pod-kill.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // waiting starts a run of project's repository on a branch of its own and
 // waits until it waits for approval; it returns the run's id.
 func (r *roleEnv) waiting(project string) string {
@@ -121,9 +149,10 @@ func (r *roleEnv) runsOf(project string) int {
 }
 
 // TestRoleMatrix: every role × every action the API enforces (logs, run,
-// retry, cancel, approve, reject), in the token's own project and in
-// another: allowed and done, or 403 with nothing changed. The CLI goes
-// through the same API.
+// retry, cancel, approve, reject, chaos run), in the token's own project
+// and in another: allowed and done, or 403 with nothing changed. The CLI
+// goes through the same API. (Pool sizing, which needs a cluster, is
+// TestPoolSizingNeedsItsProjectsAdmin.)
 func TestRoleMatrix(t *testing.T) {
 	e := newEnv(t)
 	dir := t.TempDir()
@@ -134,7 +163,7 @@ func TestRoleMatrix(t *testing.T) {
 		path, _ := gitsrctest.Repo(t, "../../examples/hello", roleSpec)
 		paths[project] = path
 		fmt.Fprintf(&repoLines, "  - {name: %s, provider: github, clone_url: %q, webhook_secret: {env: HOOK}}\n", name, path)
-		fmt.Fprintf(&projectLines, "  - {name: %s, repositories: [%s]}\n", project, name)
+		fmt.Fprintf(&projectLines, "  - {name: %s, repositories: [%s], environments: {staging: {namespaces: [%s-staging]}}}\n", project, name, project)
 	}
 	users := map[string]string{access.Approver: "alice", access.Admin: "bob"}
 	for role, token := range roleTokens {
@@ -177,7 +206,7 @@ func TestRoleMatrix(t *testing.T) {
 	for _, role := range access.Roles {
 		token := roleTokens[role]
 		for _, project := range []string{"payments", "search"} {
-			for _, action := range []string{access.Logs, access.Run, access.Retry, access.Cancel, access.Approve, access.Reject} {
+			for _, action := range []string{access.Logs, access.Run, access.Retry, access.Cancel, access.Approve, access.Reject, access.ChaosRun} {
 				allowed := project == "payments" && access.Allows(role, action)
 				t.Run(fmt.Sprintf("%s/%s/%s", role, project, action), func(t *testing.T) {
 					r.t = t
@@ -195,7 +224,7 @@ func TestRoleMatrix(t *testing.T) {
 							target = r.waiting(project)
 						}
 					}
-					before := r.runsOf(project)
+					before, experiments := r.runsOf(project), r.experiments()
 					var code int
 					var out map[string]any
 					switch action {
@@ -208,6 +237,9 @@ func TestRoleMatrix(t *testing.T) {
 						code, out = r.call(token, http.MethodPost, "/api/v1/retries", map[string]string{"run": target})
 					case access.Cancel:
 						code, out = r.call(token, http.MethodPost, "/api/v1/cancellations", map[string]string{"run": target})
+					case access.ChaosRun:
+						code, out = r.call(token, http.MethodPost, "/api/v1/chaos", map[string]string{
+							"file": "pod-kill.yml", "experiment": podKill(t), "target_namespace": project + "-staging"})
 					case access.Approve, access.Reject:
 						code, out = r.call(token, http.MethodPost, "/api/v1/decisions", map[string]any{
 							"run": target, "commit": commit(target), "approve": action == access.Approve, "comment": "matrix"})
@@ -219,6 +251,9 @@ func TestRoleMatrix(t *testing.T) {
 						if got := r.runsOf(project); got != before {
 							t.Fatalf("runs of %s: %d, were %d", project, got, before)
 						}
+						if got := r.experiments(); got != experiments {
+							t.Fatalf("experiments: %d, were %d", got, experiments)
+						}
 						return
 					}
 					want := map[string]string{access.Cancel: "cancelled", access.Approve: "succeeded", access.Reject: "rejected"}[action]
@@ -226,9 +261,13 @@ func TestRoleMatrix(t *testing.T) {
 					case code == http.StatusForbidden:
 						t.Fatalf("refused: %v", out)
 					case action == access.Logs && code != http.StatusOK,
-						(action == access.Run || action == access.Retry || action == access.Cancel) && code != http.StatusAccepted,
+						(action == access.Run || action == access.Retry || action == access.Cancel || action == access.ChaosRun) && code != http.StatusAccepted,
 						(action == access.Approve || action == access.Reject) && code != http.StatusOK:
 						t.Fatalf("%d %v", code, out)
+					case action == access.ChaosRun:
+						if id, _ := out["id"].(string); !strings.HasPrefix(id, "chaos/pod-kill/") || r.experiments() != experiments+1 {
+							t.Fatalf("no experiment started: %v", out)
+						}
 					case action == access.Run || action == access.Retry:
 						poll.Until(t, "a new run of "+project, func() bool { return r.runsOf(project) > before })
 					case want != "":

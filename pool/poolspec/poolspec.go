@@ -36,6 +36,9 @@ type Spec struct {
 	// LeaseTTL is how long a claim lives without renewal before the keeper
 	// deletes the pod. Default 2m.
 	LeaseTTL Duration `yaml:"lease_ttl"`
+	// Project, on a server with projects, is the project whose admins may
+	// size the pool; empty: only admins of every project ("*").
+	Project string `yaml:"project"`
 }
 
 // Toleration lets the pool's pods onto tainted nodes.
