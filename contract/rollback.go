@@ -1,5 +1,7 @@
 package contract
 
+import "time"
+
 // RollbackInput asks for an earlier production release to be live again:
 // a Rollback run, started by the server for a verified caller.
 type RollbackInput struct {
@@ -19,6 +21,20 @@ type RollbackInput struct {
 	// Guard is production's guard: the release's objects are held to it
 	// again.
 	Guard Guard `json:"guard"`
+	// Requester is the verified user who asked ("" for a client without
+	// one); they never approve their own rollback.
+	Requester string `json:"requester,omitempty"`
+	// Approval, when set, is production's rule for rollbacks: nothing
+	// changes until enough of its approvers approve.
+	Approval *RollbackApproval `json:"approval,omitempty"`
+}
+
+// RollbackApproval is who must approve a rollback, how many, and for
+// how long the rollback waits.
+type RollbackApproval struct {
+	Approvers []string      `json:"approvers"`
+	Required  int           `json:"required"`
+	Timeout   time.Duration `json:"timeout"`
 }
 
 // RollbackResult is the release a rollback made live.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluice-cd/sluice/access"
 	"github.com/sluice-cd/sluice/runs"
+	"github.com/sluice-cd/sluice/workflows"
 )
 
 // Client is who an API token stands for.
@@ -85,6 +86,10 @@ func rolesFor(action string) string {
 // runProject is the project of a run: the one its request was governed
 // by, else the one its repository belongs to now.
 func (s *Server) runProject(ctx context.Context, ref runs.Ref) (string, error) {
+	if workflows.IsRollbackID(ref.WorkflowID) {
+		st, err := s.Runs.RollbackState(ctx, ref)
+		return st.Project, err
+	}
 	_, st, err := s.Runs.Status(ctx, ref)
 	if err != nil {
 		return "", err

@@ -65,7 +65,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msg, http.StatusForbidden)
 		return
 	}
-	if ref.RunID == "" || len(req.Commit) < 7 {
+	if ref.RunID == "" || len(req.Commit) < 7 && !workflows.IsRollbackID(ref.WorkflowID) {
 		http.Error(w, "a decision names the run it decides by its id (pipeline/<repo>:<branch>@<run id>) and the commit reviewed (7 characters or more), so it can never reach a run nobody reviewed", http.StatusBadRequest)
 		return
 	}
@@ -75,6 +75,9 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.allowOnRun(w, r, ref, action) {
 		return
+	}
+	if workflows.IsRollbackID(ref.WorkflowID) {
+		req.Commit = "" // a rollback brings back a release the run names; its id is what was reviewed
 	}
 	res, err := s.Runs.Decide(r.Context(), ref, req.Commit, req.Approve, workflows.Decision{User: user, Comment: req.Comment, Via: via})
 	resp := DecisionResponse{DecisionResult: res, User: user}

@@ -224,6 +224,8 @@ type RollbackRequest struct {
 type RollbackResponse struct {
 	Ref runs.Ref `json:"ref"`
 	By  string   `json:"by"`
+	// Approval, when set, is who must approve before anything changes.
+	Approval *contract.RollbackApproval `json:"approval,omitempty"`
 }
 
 // rollback starts a Rollback run for a releaser of the project whose
@@ -255,8 +257,11 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		in.Project, in.Guard = project.Name, prod.Guard()
+		if users, required, timeout := prod.RollbackApprovers(s.Config.ApproverGroups); required > 0 {
+			in.Approval = &contract.RollbackApproval{Approvers: users, Required: required, Timeout: timeout.D()}
+		}
 	}
-	in.By = client(r).describe()
+	in.By, in.Requester = client(r).describe(), client(r).User
 	ref, err := s.Runs.StartRollback(r.Context(), in)
 	if errors.Is(err, runs.ErrRefused) {
 		http.Error(w, err.Error(), http.StatusConflict)
@@ -268,5 +273,5 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Log.Info("rollback", "pipeline", req.Pipeline, "namespace", req.Namespace, "to", req.To, "by", in.By, "run", ref.String())
-	writeJSON(w, http.StatusAccepted, RollbackResponse{Ref: ref, By: in.By})
+	writeJSON(w, http.StatusAccepted, RollbackResponse{Ref: ref, By: in.By, Approval: in.Approval})
 }

@@ -70,6 +70,31 @@ type Environment struct {
 	ServiceAccountTokens bool `yaml:"service_account_tokens"`
 	// Approval is the rule of a release to production.
 	Approval *Approval `yaml:"approval"`
+	// Rollback is the rule of a rollback in production.
+	Rollback Rollback `yaml:"rollback"`
+}
+
+// Rollback is how a rollback is approved: by production's approval rule
+// (the default), or by nobody ("waived": a releaser rolls back alone).
+// Either way the rollback is recorded with who asked, as verified.
+type Rollback struct {
+	Approval string `yaml:"approval"`
+}
+
+// Rollback approval rules.
+const (
+	RollbackApprovalRequired = "required"
+	RollbackApprovalWaived   = "waived"
+)
+
+// RollbackApprovers are the people who must approve a rollback in the
+// environment (groups expanded with the server's approver_groups) and how
+// many of them, or nil when a rollback needs no approval.
+func (e *Environment) RollbackApprovers(groups map[string][]string) (users []string, required int, timeout pipelines.Duration) {
+	if e == nil || e.Approval == nil || e.Rollback.Approval == RollbackApprovalWaived {
+		return nil, 0, 0
+	}
+	return expand(e.Approval.Users, e.Approval.Groups, groups), e.Approval.Required, e.Approval.Timeout
 }
 
 // Approval is the approval a production release needs at least.
@@ -141,6 +166,12 @@ func (p *Project) Validate(key string, groups map[string][]string) []error {
 		}
 		if slices.Contains(e.ClusterRoles, "cluster-admin") {
 			bad("%s.cluster_roles: cluster-admin would give a namespace's manifests the whole cluster; grant a narrower ClusterRole", at)
+		}
+		switch r := e.Rollback.Approval; {
+		case r != "" && r != RollbackApprovalRequired && r != RollbackApprovalWaived:
+			bad("%s.rollback.approval: %q is not one of required (production's approval rule, the default) or waived", at, r)
+		case r != "" && name != Production:
+			bad("%s.rollback: only production has a rollback rule", at)
 		}
 		if a := e.Approval; a != nil {
 			if name != Production {

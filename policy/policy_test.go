@@ -216,6 +216,8 @@ func TestValidate(t *testing.T) {
 	p.Environments.Production.Approval.Groups = []string{"nobody"}
 	p.Environments.Production.PodSecurity = "lax"
 	p.Environments.Production.ClusterRoles = []string{"cluster-admin"}
+	p.Environments.Production.Rollback.Approval = "never"
+	p.Environments.Staging.Rollback.Approval = RollbackApprovalWaived
 	var msgs []string
 	for _, e := range p.Validate("projects[0]", groups) {
 		msgs = append(msgs, e.Error())
@@ -227,6 +229,8 @@ func TestValidate(t *testing.T) {
 		`projects[0].environments.production.approval.groups: "nobody"`,
 		`projects[0].environments.production.pod_security: "lax"`,
 		"projects[0].environments.production.cluster_roles: cluster-admin",
+		`projects[0].environments.production.rollback.approval: "never"`,
+		"projects[0].environments.staging.rollback: only production",
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("missing %q in:\n%s", want, all)
@@ -234,5 +238,28 @@ func TestValidate(t *testing.T) {
 	}
 	if errs := payments().Validate("projects[0]", groups); len(errs) > 0 {
 		t.Fatalf("a good project: %v", errs)
+	}
+}
+
+// TestRollbackApprovers: a rollback needs production's approval rule
+// (groups expanded) unless the rule waives it.
+func TestRollbackApprovers(t *testing.T) {
+	prod := payments().Environments.Production
+	users, required, _ := prod.RollbackApprovers(groups)
+	if required != prod.Approval.Required || len(users) == 0 {
+		t.Fatalf("production's rule: %v %d", users, required)
+	}
+	for _, u := range expand(prod.Approval.Users, prod.Approval.Groups, groups) {
+		if !slices.Contains(users, u) {
+			t.Errorf("%s may approve releases but not rollbacks", u)
+		}
+	}
+	prod.Rollback.Approval = RollbackApprovalWaived
+	if users, required, _ := prod.RollbackApprovers(groups); required != 0 || users != nil {
+		t.Fatalf("waived: %v %d", users, required)
+	}
+	var none *Environment
+	if _, required, _ := none.RollbackApprovers(groups); required != 0 {
+		t.Fatal("no production, yet a rollback approval")
 	}
 }

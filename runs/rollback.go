@@ -42,6 +42,20 @@ func (c *Client) startOne(ctx context.Context, id string, memo map[string]any, w
 	return run, err
 }
 
+// RollbackState asks a Rollback run for its state.
+func (c *Client) RollbackState(ctx context.Context, r Ref) (workflows.RollbackState, error) {
+	var st workflows.RollbackState
+	v, err := c.Temporal.QueryWorkflow(ctx, r.WorkflowID, r.RunID, workflows.QueryState)
+	if err != nil {
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return st, fmt.Errorf("%w: %s (list rollbacks with `sluice releases`)", ErrNotFound, r)
+		}
+		return st, err
+	}
+	return st, v.Get(&st)
+}
+
 // RollbackResult waits for a Rollback run's end.
 func (c *Client) RollbackResult(ctx context.Context, r Ref) (workflows.RollbackResult, error) {
 	var res workflows.RollbackResult

@@ -330,17 +330,7 @@ func TestRecordHistories(t *testing.T) {
 // TestRecordChaosHistory records a Chaos workflow run on its own (as
 // `sluice chaos run` starts it) that receives its expected alert.
 func TestRecordChaosHistory(t *testing.T) {
-	if !*record || (*recordOnly != "" && *recordOnly != "chaos_experiment") {
-		t.Skip("pass -record to regenerate the replay histories")
-	}
-	c := devservertest.Start(t)
-	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
-	w.RegisterWorkflow(workflows.Chaos)
-	stubActivities(w, "", nil)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	c := recording(t, "chaos_experiment", workflows.Chaos)
 	run, err := c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: "chaos/pod-kill/record", TaskQueue: workflows.TaskQueue},
 		workflows.Chaos, workflows.ChaosInput{Experiment: chaosExperiment()})
 	if err != nil {
@@ -357,17 +347,7 @@ func TestRecordChaosHistory(t *testing.T) {
 // TestRecordRollbackHistory records a Rollback run as the server starts it
 // for `sluice rollback`.
 func TestRecordRollbackHistory(t *testing.T) {
-	if !*record || (*recordOnly != "" && *recordOnly != "rollback") {
-		t.Skip("pass -record to regenerate the replay histories")
-	}
-	c := devservertest.Start(t)
-	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
-	w.RegisterWorkflow(workflows.Rollback)
-	stubActivities(w, "", nil)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	c := recording(t, "rollback", workflows.Rollback)
 	rc := &runs.Client{Temporal: c}
 	ref, err := rc.StartRollback(context.Background(), workflows.RollbackInput{
 		Pipeline: "hello", Namespace: "hello-prod", By: "rita (API token rita-laptop)", Reason: "v2 misbehaves", Project: "payments"})
@@ -380,26 +360,63 @@ func TestRecordRollbackHistory(t *testing.T) {
 	writeHistory(t, c, ref, filepath.Join("..", "workflows", "testdata", "rollback.json"))
 }
 
+// TestRecordRollbackApprovalHistory records a Rollback run under
+// production's approval rule: the requester's own approval refused,
+// another approver's approval, then the release.
+func TestRecordRollbackApprovalHistory(t *testing.T) {
+	c := recording(t, "rollback_approval", workflows.Rollback)
+	rc := &runs.Client{Temporal: c, Signer: recordKey}
+	ctx := context.Background()
+	ref, err := rc.StartRollback(ctx, workflows.RollbackInput{
+		Pipeline: "hello", Namespace: "hello-prod", By: "rita (API token rita-laptop)", Requester: "rita", Reason: "v2 misbehaves", Project: "payments",
+		Approval: &contract.RollbackApproval{Approvers: []string{"alice", "rita"}, Required: 1, Timeout: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, "the rollback to wait for its approval", func() bool {
+		st, err := rc.RollbackState(ctx, ref)
+		return err == nil && st.Status == workflows.RollbackAwaitingApproval
+	})
+	if _, err := rc.Decide(ctx, ref, "", true, workflows.Decision{User: "rita"}); !errors.Is(err, runs.ErrRefused) {
+		t.Fatalf("rita's own approval: %v", err)
+	}
+	if _, err := rc.Decide(ctx, ref, "", true, workflows.Decision{User: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := rc.RollbackResult(ctx, ref); err != nil || res.Version != 3 {
+		t.Fatalf("rollback: %+v %v", res, err)
+	}
+	writeHistory(t, c, ref, filepath.Join("..", "workflows", "testdata", "rollback_approval.json"))
+}
+
 // TestRecordPoolSizeHistory records a PoolSize run as the server starts
 // it for `sluice pool resize`.
 func TestRecordPoolSizeHistory(t *testing.T) {
-	if !*record || (*recordOnly != "" && *recordOnly != "pool_size") {
-		t.Skip("pass -record to regenerate the replay histories")
-	}
-	c := devservertest.Start(t)
-	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
-	w.RegisterWorkflow(workflows.PoolSize)
-	stubActivities(w, "", nil)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	c := recording(t, "pool_size", workflows.PoolSize)
 	rc := &runs.Client{Temporal: c}
 	ref, res, err := rc.SizePool(context.Background(), workflows.PoolSizeInput{Pool: "default", MinIdle: 3, By: "ada (API token ada-laptop)"})
 	if err != nil || res.MinIdle != 3 {
 		t.Fatalf("pool size: %+v %v", res, err)
 	}
 	writeHistory(t, c, ref, filepath.Join("..", "workflows", "testdata", "pool_size.json"))
+}
+
+// recording starts the embedded Temporal and a worker of workflow wf with
+// the stub activities, or skips unless -record asks for scenario.
+func recording(t *testing.T, scenario string, wf any) client.Client {
+	t.Helper()
+	if !*record || (*recordOnly != "" && *recordOnly != scenario) {
+		t.Skip("pass -record to regenerate the replay histories")
+	}
+	c := devservertest.Start(t)
+	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
+	w.RegisterWorkflow(wf)
+	stubActivities(w, "", nil)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return c
 }
 
 func approveAlice(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {

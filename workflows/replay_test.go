@@ -77,6 +77,8 @@ func TestReplayCommittedHistories(t *testing.T) {
 		"success_v9.json": {"ImVwb2NoIg==", `"Deploy"`, "WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
 		// a Rollback run: who asked and why are in its input
 		"rollback.json": {`"RollbackRelease"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		// a Rollback run under production's approval rule
+		"rollback_approval.json": {`"markerName": "LocalActivity"`, "WORKFLOW_EXECUTION_UPDATE_COMPLETED", `"RollbackRelease"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		// a PoolSize run: who asked is in its input
 		"pool_size.json":         {`"SizePool"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		"worker_loss_rerun.json": {"InJlcnVuLWFmdGVyLXdvcmtlci1sb3NzIg==", "ACTIVITY_TASK_TIMED_OUT", `"Production"`, "WORKFLOW_EXECUTION_COMPLETED"},

@@ -26,14 +26,29 @@ func RollbackWorkflowID(namespace, pipeline string) string {
 	return "rollback/" + ASCIIID(strings.ToLower(namespace)) + "/" + ASCIIID(pipeline)
 }
 
+// IsRollbackID tells a Rollback run's workflow id.
+func IsRollbackID(id string) bool { return strings.HasPrefix(id, "rollback/") }
+
 // Rollback makes an earlier production release live again, as a durable
 // run: who asked and why (verified by the server) are its input, so the
-// history records them; the release record names them too. A worker lost
+// history records them; the release record names them too. Under a rule
+// that asks for approval, nothing changes until production's approvers
+// (never the requester) approve through the server. A worker lost
 // mid-rollback is replaced and the release goes on; the release itself
 // undoes a rollout that fails.
 func Rollback(ctx workflow.Context, in RollbackInput) (RollbackResult, error) {
 	if in.By == "" {
 		return RollbackResult{}, temporal.NewNonRetryableApplicationError("a rollback names who asked for it", contract.ErrInvalidInput, nil)
+	}
+	st := &RollbackState{Pipeline: in.Pipeline, Namespace: in.Namespace, Project: in.Project, By: in.By, Status: RollbackRollingBack}
+	gate, err := registerRollback(ctx, in, st)
+	if err != nil {
+		return RollbackResult{}, err
+	}
+	if gate != nil {
+		if err := gate.wait(ctx); err != nil {
+			return RollbackResult{}, err // a non-retryable failure of its own type
+		}
 	}
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: RollbackTimeout,

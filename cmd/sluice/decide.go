@@ -35,7 +35,7 @@ func newDecideCmd(g *globals, approve bool) *cobra.Command {
 			if ref.RunID == "" {
 				return fmt.Errorf("%s names a branch, not a run: decide on the run you reviewed by its id (%s@<run id>, as `sluice status` prints it)", ref, ref.WorkflowID)
 			}
-			if commit == "" {
+			if commit == "" && !workflows.IsRollbackID(ref.WorkflowID) {
 				// the run's own commit: the run id is what was reviewed
 				if commit, err = g.runCommit(cmd.Context(), ref); err != nil {
 					return err

@@ -157,6 +157,10 @@ func newRollbackCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("the server answered %d", code)
 			}
 			fmt.Fprintf(g.stderr, "rollback %s (by %s)\n", started.Ref, started.By)
+			if a := started.Approval; a != nil {
+				fmt.Fprintf(g.stderr, "waiting for %d approval(s) of %s before anything changes: `sluice approve %s` (or reject it with --comment); you cannot approve your own\n",
+					a.Required, strings.Join(a.Approvers, ", "), started.Ref)
+			}
 			rc, closeFn, err := g.runsClient(ctx)
 			if err != nil {
 				return err
