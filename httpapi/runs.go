@@ -15,6 +15,7 @@ import (
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/request"
 	"github.com/sluice-cd/sluice/runs"
+	"github.com/sluice-cd/sluice/workflows"
 )
 
 // RunRequest is the body of POST /api/v1/runs: a manual run of a branch
@@ -274,4 +275,32 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
 	}
 	s.Log.Info("rollback", "pipeline", req.Pipeline, "namespace", req.Namespace, "to", req.To, "by", in.By, "run", ref.String())
 	writeJSON(w, http.StatusAccepted, RollbackResponse{Ref: ref, By: in.By, Approval: in.Approval})
+}
+
+// StatusResponse is a run's state, as GET /api/v1/status?run=ID answers.
+type StatusResponse struct {
+	Ref   runs.Ref           `json:"ref"`
+	State workflows.RunState `json:"state"`
+}
+
+// runStatus answers a run's state (`sluice status`): the viewer role, or
+// any that includes it, in the run's project.
+func (s *Server) runStatus(w http.ResponseWriter, r *http.Request) {
+	ref, err := runs.ParseRef(r.URL.Query().Get("run"))
+	if err != nil {
+		http.Error(w, "run: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if !s.allowOnRun(w, r, ref, access.Status) {
+		return
+	}
+	ref, st, err := s.Runs.Status(r.Context(), ref)
+	switch {
+	case errors.Is(err, runs.ErrNotFound):
+		http.Error(w, err.Error(), http.StatusNotFound)
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusBadGateway)
+	default:
+		writeJSON(w, http.StatusOK, StatusResponse{Ref: ref, State: st})
+	}
 }

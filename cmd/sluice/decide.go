@@ -83,7 +83,7 @@ func newCancelCmd(g *globals) *cobra.Command {
 		Use:   "cancel RUN",
 		Short: "Cancel a run; the undo steps of its finished phases run before it closes",
 		Args:  cobra.ExactArgs(1),
-		RunE: g.onRun(func(ctx context.Context, rc *runs.Client, ref runs.Ref) error {
+		RunE: g.withRef(func(ctx context.Context, ref runs.Ref) error {
 			res, err := g.askOnRun(ctx, "/api/v1/cancellations", ref)
 			if err != nil {
 				return err
@@ -96,7 +96,7 @@ func newCancelCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(g.stdout, "cancellation of %s requested; compensation runs before it closes\n", ref)
 			}
 			if wait {
-				if err := g.watch(ctx, rc, ref); err != nil {
+				if err := g.watch(ctx, ref); err != nil {
 					var ex exitError
 					if errors.As(err, &ex) {
 						return nil // cancelled is the expected end
@@ -117,7 +117,7 @@ func newRetryCmd(g *globals) *cobra.Command {
 		Use:   "retry RUN",
 		Short: "Start a new run of a failed run's commit from the failed phase, reusing earlier outputs",
 		Args:  cobra.ExactArgs(1),
-		RunE: g.onRun(func(ctx context.Context, rc *runs.Client, ref runs.Ref) error {
+		RunE: g.withRef(func(ctx context.Context, ref runs.Ref) error {
 			res, err := g.askOnRun(ctx, "/api/v1/retries", ref)
 			if err != nil {
 				return err
@@ -130,7 +130,7 @@ func newRetryCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(g.stdout, "run %s (%s)\n  ui %s\n", started.Ref, started.Action, g.uiLink(started.Ref))
 			}
 			if wait {
-				return g.watch(ctx, rc, started.Ref)
+				return g.watch(ctx, started.Ref)
 			}
 			return nil
 		}),

@@ -70,6 +70,9 @@ type env struct {
 	http     int
 	// temporalHost is where the embedded Temporal listens (default 127.0.0.1).
 	temporalHost string
+	// token, when set, is the API token client commands use (a server with
+	// api_tokens does not take the dev token).
+	token string
 }
 
 func newEnv(t testing.TB) *env {
@@ -99,11 +102,15 @@ func (e *env) temporalAddress() string {
 }
 
 func (e *env) clientEnv() []string {
-	return append(os.Environ(),
+	out := append(os.Environ(),
 		"SLUICE_TEMPORAL_ADDRESS="+e.temporalAddress(),
 		"SLUICE_SERVER=http://127.0.0.1:"+strconv.Itoa(e.http),
 		"SLUICE_TOKEN_FILE="+filepath.Join(e.dataDir, "api-token"),
 	)
+	if e.token != "" {
+		out = append(out, "SLUICE_TOKEN="+e.token)
+	}
+	return out
 }
 
 // syncBuffer is a process's output, written by exec's copying goroutine

@@ -44,6 +44,7 @@ func TestApproverIdentityComesFromTheServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.startDev("--config", cfg)
+	e.token = ciToken
 	repo, _ := gitRepo(t, gateSpec)
 	var started struct {
 		RunID string `json:"run_id"`

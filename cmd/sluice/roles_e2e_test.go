@@ -80,15 +80,15 @@ func (r *roleEnv) call(token, method, path string, body any) (int, map[string]an
 
 var branchSeq int
 
-// experiments counts the chaos experiments Temporal knows.
-func (r *roleEnv) experiments() int {
+// count counts the runs of workflow type wf Temporal knows.
+func (r *roleEnv) count(wf string) int {
 	r.t.Helper()
 	c, err := client.Dial(client.Options{HostPort: r.temporalAddress()})
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	defer c.Close()
-	resp, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: "WorkflowType = 'Chaos'", PageSize: 1000})
+	resp, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: "WorkflowType = '" + wf + "'", PageSize: 1000})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -148,9 +148,9 @@ func (r *roleEnv) runsOf(project string) int {
 	return n
 }
 
-// TestRoleMatrix: every role × every action the API enforces (logs, run,
-// retry, cancel, approve, reject, chaos run), in the token's own project
-// and in another: allowed and done, or 403 with nothing changed. The CLI
+// TestRoleMatrix: every role × every action the API enforces (status,
+// logs, run, retry, cancel, approve, reject, rollback, chaos run), in the
+// token's own project and in another: allowed and done, or 403 with nothing changed. The CLI
 // goes through the same API. (Pool sizing, which needs a cluster, is
 // TestPoolSizingNeedsItsProjectsAdmin.)
 func TestRoleMatrix(t *testing.T) {
@@ -163,7 +163,7 @@ func TestRoleMatrix(t *testing.T) {
 		path, _ := gitsrctest.Repo(t, "../../examples/hello", roleSpec)
 		paths[project] = path
 		fmt.Fprintf(&repoLines, "  - {name: %s, provider: github, clone_url: %q, webhook_secret: {env: HOOK}}\n", name, path)
-		fmt.Fprintf(&projectLines, "  - {name: %s, repositories: [%s], environments: {staging: {namespaces: [%s-staging]}}}\n", project, name, project)
+		fmt.Fprintf(&projectLines, "  - {name: %s, repositories: [%s], environments: {staging: {namespaces: [%s-staging]}, production: {namespaces: [%s-prod]}}}\n", project, name, project, project)
 	}
 	users := map[string]string{access.Approver: "alice", access.Admin: "bob"}
 	for role, token := range roleTokens {
@@ -189,6 +189,7 @@ func TestRoleMatrix(t *testing.T) {
 	}
 	t.Setenv("HOOK", "role-matrix-webhook-secret")
 	e.startDev("--config", cfg)
+	e.token = rootToken
 	r := &roleEnv{env: e, api: "http://127.0.0.1:" + strconv.Itoa(e.http), repos: repos, paths: paths}
 
 	// a waiting run and a cancelled one in each project stay as they are
@@ -206,7 +207,7 @@ func TestRoleMatrix(t *testing.T) {
 	for _, role := range access.Roles {
 		token := roleTokens[role]
 		for _, project := range []string{"payments", "search"} {
-			for _, action := range []string{access.Logs, access.Run, access.Retry, access.Cancel, access.Approve, access.Reject, access.ChaosRun} {
+			for _, action := range []string{access.Status, access.Logs, access.Run, access.Retry, access.Cancel, access.Approve, access.Reject, access.Rollback, access.ChaosRun} {
 				allowed := project == "payments" && access.Allows(role, action)
 				t.Run(fmt.Sprintf("%s/%s/%s", role, project, action), func(t *testing.T) {
 					r.t = t
@@ -224,10 +225,15 @@ func TestRoleMatrix(t *testing.T) {
 							target = r.waiting(project)
 						}
 					}
-					before, experiments := r.runsOf(project), r.experiments()
+					before, experiments, rollbacks := r.runsOf(project), r.count("Chaos"), r.count("Rollback")
 					var code int
 					var out map[string]any
 					switch action {
+					case access.Status:
+						code, out = r.call(token, http.MethodGet, "/api/v1/status?run="+url.QueryEscape(target), nil)
+					case access.Rollback:
+						code, out = r.call(token, http.MethodPost, "/api/v1/rollbacks", map[string]string{
+							"pipeline": "web-" + role, "namespace": project + "-prod", "reason": "matrix"})
 					case access.Logs:
 						wf, run, _ := strings.Cut(target, "@")
 						code, out = r.call(token, http.MethodGet, "/api/v1/logs/"+url.PathEscape(run)+"?workflow="+url.QueryEscape(wf), nil)
@@ -251,8 +257,11 @@ func TestRoleMatrix(t *testing.T) {
 						if got := r.runsOf(project); got != before {
 							t.Fatalf("runs of %s: %d, were %d", project, got, before)
 						}
-						if got := r.experiments(); got != experiments {
+						if got := r.count("Chaos"); got != experiments {
 							t.Fatalf("experiments: %d, were %d", got, experiments)
+						}
+						if got := r.count("Rollback"); got != rollbacks {
+							t.Fatalf("rollbacks: %d, were %d", got, rollbacks)
 						}
 						return
 					}
@@ -260,13 +269,22 @@ func TestRoleMatrix(t *testing.T) {
 					switch {
 					case code == http.StatusForbidden:
 						t.Fatalf("refused: %v", out)
-					case action == access.Logs && code != http.StatusOK,
+					case (action == access.Logs || action == access.Status) && code != http.StatusOK,
+						action == access.Rollback && code != http.StatusAccepted,
 						(action == access.Run || action == access.Retry || action == access.Cancel || action == access.ChaosRun) && code != http.StatusAccepted,
 						(action == access.Approve || action == access.Reject) && code != http.StatusOK:
 						t.Fatalf("%d %v", code, out)
 					case action == access.ChaosRun:
-						if id, _ := out["id"].(string); !strings.HasPrefix(id, "chaos/pod-kill/") || r.experiments() != experiments+1 {
+						if id, _ := out["id"].(string); !strings.HasPrefix(id, "chaos/pod-kill/") || r.count("Chaos") != experiments+1 {
 							t.Fatalf("no experiment started: %v", out)
+						}
+					case action == access.Rollback:
+						if r.count("Rollback") != rollbacks+1 {
+							t.Fatalf("no rollback started: %v", out)
+						}
+					case action == access.Status:
+						if st, _ := out["state"].(map[string]any); st == nil || st["state"] != "awaiting_approval" {
+							t.Fatalf("status: %v", out)
 						}
 					case action == access.Run || action == access.Retry:
 						poll.Until(t, "a new run of "+project, func() bool { return r.runsOf(project) > before })

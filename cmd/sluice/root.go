@@ -148,19 +148,14 @@ func slogLevel(name string, quiet bool) slog.Level {
 	return lvl
 }
 
-// onRun builds the RunE of a command that acts on one run: it parses the
-// RUN argument, connects, and closes the connection afterwards.
-func (g *globals) onRun(fn func(ctx context.Context, rc *runs.Client, ref runs.Ref) error) func(*cobra.Command, []string) error {
+// withRef runs fn with the run the command's first argument names; it
+// talks to the server, not Temporal.
+func (g *globals) withRef(fn func(ctx context.Context, ref runs.Ref) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		ref, err := runs.ParseRef(args[0])
 		if err != nil {
 			return err
 		}
-		rc, closeFn, err := g.runsClient(cmd.Context())
-		if err != nil {
-			return err
-		}
-		defer closeFn()
-		return fn(cmd.Context(), rc, ref)
+		return fn(cmd.Context(), ref)
 	}
 }

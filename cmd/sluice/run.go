@@ -37,15 +37,14 @@ func newRunCmd(g *globals) *cobra.Command {
 				}
 				return nil
 			}
-			if started.Action != "superseding" && !wait {
-				return report() // the server started it: nothing to ask Temporal
-			}
-			rc, closeFn, err := g.runsClient(ctx)
-			if err != nil {
-				return err
-			}
-			defer closeFn()
 			if started.Action == "superseding" {
+				// the successor starts once the superseded run's
+				// compensation is done: Temporal knows when
+				rc, closeFn, err := g.runsClient(ctx)
+				if err != nil {
+					return err
+				}
+				defer closeFn()
 				fmt.Fprintf(g.stderr, "superseding %s: its compensation runs first\n", started.Previous)
 				if started.Ref, err = rc.WaitForSuccessor(ctx, *started.Previous, 2*time.Minute); err != nil {
 					return err
@@ -54,7 +53,7 @@ func newRunCmd(g *globals) *cobra.Command {
 			if err := report(); err != nil || !wait {
 				return err
 			}
-			return g.watch(ctx, rc, started.Ref)
+			return g.watch(ctx, started.Ref)
 		},
 	}
 	f := cmd.Flags()

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/httpapi"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/workflows"
 )
@@ -40,11 +43,11 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Use:   "status RUN",
 		Short: "Show a run's state, phases with durations, and pending approval",
 		Args:  cobra.ExactArgs(1),
-		RunE: g.onRun(func(ctx context.Context, rc *runs.Client, ref runs.Ref) error {
+		RunE: g.withRef(func(ctx context.Context, ref runs.Ref) error {
 			if wait {
-				return g.watch(ctx, rc, ref)
+				return g.watch(ctx, ref)
 			}
-			ref, st, err := rc.Status(ctx, ref)
+			ref, st, err := g.runStatus(ctx, ref)
 			if err != nil {
 				return err
 			}
@@ -129,11 +132,11 @@ func phaseDetail(ph workflows.PhaseState, now time.Time) string {
 
 // watch prints phase transitions until the run ends, then its final status.
 // The exit code is 0 only for a succeeded run.
-func (g *globals) watch(ctx context.Context, rc *runs.Client, ref runs.Ref) error {
+func (g *globals) watch(ctx context.Context, ref runs.Ref) error {
 	printed := map[string]string{}
 	hinted := false
 	for {
-		r, st, err := rc.Status(ctx, ref)
+		r, st, err := g.runStatus(ctx, ref)
 		if err != nil {
 			return err
 		}
@@ -214,4 +217,18 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// runStatus asks the server for a run's state (the viewer role in the
+// run's project); the CLI needs no Temporal access for it.
+func (g *globals) runStatus(ctx context.Context, ref runs.Ref) (runs.Ref, workflows.RunState, error) {
+	var res httpapi.StatusResponse
+	code, err := g.api(ctx, http.MethodGet, "/api/v1/status?run="+url.QueryEscape(ref.String()), nil, &res)
+	if err != nil {
+		return ref, res.State, err
+	}
+	if code != http.StatusOK {
+		return ref, res.State, fmt.Errorf("the server answered %d to status", code)
+	}
+	return res.Ref, res.State, nil
 }
