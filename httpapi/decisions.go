@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,6 +79,14 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 	}
 	if workflows.IsRollbackID(ref.WorkflowID) {
 		req.Commit = "" // a rollback brings back a release the run names; its id is what was reviewed
+	} else if req.Approve {
+		if shared, err := s.sharedIdentity(r.Context(), ref, user); err != nil {
+			s.runError(w, err)
+			return
+		} else if shared != "" {
+			writeJSON(w, http.StatusConflict, DecisionResponse{User: user, Refused: fmt.Sprintf("%s (%s and the change's author or pusher are one person: the configuration links both to %s)", workflows.RefusedAuthor, user, shared)})
+			return
+		}
 	}
 	res, err := s.Runs.Decide(r.Context(), ref, req.Commit, req.Approve, workflows.Decision{User: user, Comment: req.Comment, Via: via})
 	resp := DecisionResponse{DecisionResult: res, User: user}
@@ -108,4 +117,34 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// sharedIdentity is an identity the configuration links to user (the chat
+// id slack.users maps it to) that is also one of the run's author's or
+// pusher's, or "". The run's gate compares the user's own name with them;
+// this finds the same person under another name.
+func (s *Server) sharedIdentity(ctx context.Context, ref runs.Ref, user string) (string, error) {
+	if s.Config == nil {
+		return "", nil
+	}
+	linked := s.Config.AuthorIDs(user)
+	if len(linked) < 2 {
+		return "", nil // no identity beyond the name the gate checks
+	}
+	_, st, err := s.Runs.Status(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	p := st.Request.Push
+	for _, id := range linked {
+		if strings.EqualFold(id, user) {
+			continue // the gate refuses this one itself, on the record
+		}
+		for _, theirs := range append(append([]string{p.Author}, p.AuthorIDs...), p.PusherIDs...) {
+			if id != "" && strings.EqualFold(strings.TrimSpace(id), strings.TrimSpace(theirs)) {
+				return id, nil
+			}
+		}
+	}
+	return "", nil
 }

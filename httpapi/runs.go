@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -281,6 +282,8 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
 type StatusResponse struct {
 	Ref   runs.Ref           `json:"ref"`
 	State workflows.RunState `json:"state"`
+	// Rollback is a Rollback run's status (State is then empty).
+	Rollback *runs.RollbackStatus `json:"rollback,omitempty"`
 }
 
 // runStatus answers a run's state (`sluice status`): the viewer role, or
@@ -294,13 +297,62 @@ func (s *Server) runStatus(w http.ResponseWriter, r *http.Request) {
 	if !s.allowOnRun(w, r, ref, access.Status) {
 		return
 	}
-	ref, st, err := s.Runs.Status(r.Context(), ref)
+	var res StatusResponse
+	if workflows.IsRollbackID(ref.WorkflowID) {
+		var st runs.RollbackStatus
+		res.Ref, st, err = s.Runs.RollbackStatus(r.Context(), ref)
+		res.Rollback = &st
+	} else {
+		res.Ref, res.State, err = s.Runs.Status(r.Context(), ref)
+	}
 	switch {
 	case errors.Is(err, runs.ErrNotFound):
 		http.Error(w, err.Error(), http.StatusNotFound)
 	case err != nil:
 		http.Error(w, err.Error(), http.StatusBadGateway)
 	default:
-		writeJSON(w, http.StatusOK, StatusResponse{Ref: ref, State: st})
+		writeJSON(w, http.StatusOK, res)
 	}
+}
+
+// listRuns answers the newest pipeline runs (`sluice list`, ?limit=N, at
+// most 500): on a server with projects, only those of projects where the
+// client may see a run's status.
+func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
+	limit := 20
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			http.Error(w, "limit: a number from 1 to 500", http.StatusBadRequest)
+			return
+		}
+		limit = n
+	}
+	list, err := s.Runs.List(r.Context(), limit)
+	if err != nil {
+		s.Log.Error("list runs", "error", err)
+		http.Error(w, "the runs could not be listed; the server's log says why", http.StatusBadGateway)
+		return
+	}
+	out := make([]runs.Summary, 0, len(list))
+	who := client(r)
+	for _, sum := range list {
+		if !s.governed() || who.Everything || who.Roles.Allows(s.projectOfID(sum.Ref.WorkflowID), access.Status) {
+			out = append(out, sum)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// projectOfID is the project of a pipeline's workflow id: the project one
+// of whose repositories the id names, or "".
+func (s *Server) projectOfID(id string) string {
+	for _, p := range s.Config.Projects {
+		for _, repo := range p.Repositories {
+			if strings.HasPrefix(id, workflows.WorkflowID(repo, "")) {
+				return p.Name
+			}
+		}
+	}
+	return ""
 }

@@ -54,6 +54,7 @@ func New(rc *runs.Client, logs *logstore.Store, log *slog.Logger) *Server {
 	s.Mux.HandleFunc("POST /api/v1/decisions", s.authenticated(s.decide))
 	s.Mux.HandleFunc("POST /api/v1/runs", s.authenticated(s.startRun))
 	s.Mux.HandleFunc("GET /api/v1/status", s.authenticated(s.runStatus))
+	s.Mux.HandleFunc("GET /api/v1/runs", s.authenticated(s.listRuns))
 	s.Mux.HandleFunc("POST /api/v1/cancellations", s.authenticated(s.cancelRun))
 	s.Mux.HandleFunc("POST /api/v1/retries", s.authenticated(s.retryRun))
 	s.Mux.HandleFunc("POST /api/v1/rollbacks", s.authenticated(s.rollback))

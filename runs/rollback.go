@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -61,4 +62,49 @@ func (c *Client) RollbackResult(ctx context.Context, r Ref) (workflows.RollbackR
 	var res workflows.RollbackResult
 	err := c.Temporal.GetWorkflow(ctx, r.WorkflowID, r.RunID).Get(ctx, &res)
 	return res, err
+}
+
+// RollbackStatus is a Rollback run as `sluice status` shows it: its
+// state (who asked, its approval) and how it ended.
+type RollbackStatus struct {
+	workflows.RollbackState
+	// State is awaiting_approval, running, succeeded, failed, cancelled,
+	// terminated or timed_out.
+	State  string                    `json:"state"`
+	Result *workflows.RollbackResult `json:"result,omitempty"`
+	Error  string                    `json:"error,omitempty"`
+}
+
+// RollbackStatus describes a Rollback run.
+func (c *Client) RollbackStatus(ctx context.Context, r Ref) (Ref, RollbackStatus, error) {
+	r, d, err := c.Resolve(ctx, r)
+	if err != nil {
+		return r, RollbackStatus{}, err
+	}
+	var out RollbackStatus
+	if st, err := c.RollbackState(ctx, r); err == nil {
+		out.RollbackState = st
+	}
+	switch d.WorkflowExecutionInfo.Status {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		out.State = workflows.StateRunning
+		if out.Status == workflows.RollbackAwaitingApproval {
+			out.State = workflows.StateAwaitingApproval
+		}
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		res, err := c.RollbackResult(ctx, r)
+		if err != nil {
+			return r, out, err
+		}
+		out.State, out.Result = workflows.StateSucceeded, &res
+	default:
+		out.State = strings.ToLower(strings.TrimPrefix(d.WorkflowExecutionInfo.Status.String(), "WORKFLOW_EXECUTION_STATUS_"))
+		if out.State == "canceled" {
+			out.State = workflows.StateCancelled
+		}
+		if _, err := c.RollbackResult(ctx, r); err != nil {
+			out.Error = err.Error()
+		}
+	}
+	return r, out, nil
 }

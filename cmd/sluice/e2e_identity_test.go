@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -91,4 +94,50 @@ func TestApproverIdentityComesFromTheServer(t *testing.T) {
 		st.Approval.Approvals[0].User != "alice" || st.Approval.Approvals[0].Via != "api-token:alice-laptop" {
 		t.Fatalf("recorded approvals %+v", st.Approval.Approvals)
 	}
+}
+
+// TestLinkedIdentityCannotApprove: the configuration links the token user
+// cj and the commit's author carol@example.com to one chat id; cj, though
+// an approver, may not approve carol's change (the gate alone compares
+// names, and cj is not carol's); another approver may.
+func TestLinkedIdentityCannotApprove(t *testing.T) {
+	e := newEnv(t)
+	chat := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	defer chat.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sluice.yml")
+	t.Setenv("CHAT_HOOK", chat.URL)
+	body := `api_tokens:
+  - {name: cj-laptop, user: cj, token: {file: "` + writeToken(t, dir, "cj", "cj-token-0123456789") + `"}}
+  - {name: alice-laptop, user: alice, token: {file: "` + writeToken(t, dir, "alice", "alice-token-0123456789") + `"}}
+  - {name: ci, token: {file: "` + writeToken(t, dir, "ci", "ci-token-0123456789") + `"}}
+slack:
+  incoming_webhook: {env: CHAT_HOOK}
+  channel: "#releases"
+  users: {cj: U0CJ, carol@example.com: U0CJ}
+`
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.startDev("--config", cfg)
+	e.token = "ci-token-0123456789" // starts the run: its pusher is nobody's
+	repo, _ := gitRepo(t, strings.Replace(gateSpec, "users: [alice, bob]", "users: [alice, cj]", 1))
+	var started struct {
+		RunID string `json:"run_id"`
+	}
+	if code := e.json(&started, "run", "--repo", repo, "--ref", "main"); code != 0 {
+		t.Fatalf("run: code %d", code)
+	}
+	e.waitState(started.RunID, "awaiting_approval", time.Minute)
+	if _, errOut, code := e.sluice("approve", started.RunID, "--token", "cj-token-0123456789"); code == 0 ||
+		!strings.Contains(errOut, "author of the change cannot approve") || !strings.Contains(errOut, "U0CJ") {
+		t.Fatalf("cj approving carol's change: %d %s", code, errOut)
+	}
+	if st := e.waitState(started.RunID, "awaiting_approval", time.Minute); st.Approval == nil || st.Approval.Status != "pending" {
+		t.Fatalf("after cj's refused approval: %+v", st)
+	}
+	if out, errOut, code := e.sluice("approve", started.RunID, "--token", "alice-token-0123456789"); code != 0 || !strings.Contains(out, "approved by alice") {
+		t.Fatalf("alice's approval: %d %s %s", code, out, errOut)
+	}
+	e.waitState(started.RunID, "succeeded", time.Minute)
 }

@@ -22,8 +22,8 @@ import (
 // environment has an approval rule, a rollback asked by a releaser waits
 // for it: a viewer may not ask, the requester may not approve their own
 // (though an approver), and nothing reaches the release until another
-// approver approves through the server. (This worker has no cluster: the
-// approved rollback then fails there, saying so.)
+// approver approves through the server. (There is no release to bring
+// back: the approved rollback then fails at the release, saying why.)
 func TestRollbackNeedsProductionsApproval(t *testing.T) {
 	e := newEnv(t)
 	dir := t.TempDir()
@@ -81,17 +81,27 @@ api_tokens:
 	if scheduled(t, c, ref, "RollbackRelease") {
 		t.Fatal("the rollback reached the release before its approval")
 	}
+	if out, errOut, code := e.sluice("status", ref.String(), "--token", "alice-token-0123456789"); code != 0 ||
+		!strings.Contains(out, "asked by rita (API token rita-laptop)") || !strings.Contains(out, "state awaiting_approval") ||
+		!strings.Contains(out, "approval 0 of 1 from alice, rita") {
+		t.Fatalf("sluice status of the waiting rollback: %d %s %s", code, out, errOut)
+	}
 	out2, errOut, code2 := e.sluice("approve", ref.String(), "--token", "alice-token-0123456789")
 	if code2 != 0 || !strings.Contains(out2, "approved by alice") {
 		t.Fatalf("alice's approval: %d %s %s", code2, out2, errOut)
 	}
-	// approved, the rollback goes on to the release, which this worker
-	// cannot make without a cluster
-	if _, err := rc.RollbackResult(ctx, ref); err == nil || !strings.Contains(err.Error(), "kubeconfig") {
-		t.Fatalf("the approved rollback on a worker without a cluster: %v", err)
+	// approved, the rollback goes on to the release, which fails here:
+	// there is no cluster (or, with the platform's KUBECONFIG, no release
+	// of web in pay-prod)
+	if _, err := rc.RollbackResult(ctx, ref); err == nil || !strings.Contains(err.Error(), "RollbackRelease") {
+		t.Fatalf("the approved rollback: %v, want the release's failure", err)
 	}
 	if !scheduled(t, c, ref, "RollbackRelease") {
 		t.Fatal("the approved rollback never reached the release")
+	}
+	if out, errOut, code := e.sluice("status", ref.String(), "--token", "alice-token-0123456789"); code != 0 ||
+		!strings.Contains(out, "state failed") || !strings.Contains(out, "approved by alice") {
+		t.Fatalf("sluice status of the ended rollback: %d %s %s", code, out, errOut)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -44,6 +45,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Short: "Show a run's state, phases with durations, and pending approval",
 		Args:  cobra.ExactArgs(1),
 		RunE: g.withRef(func(ctx context.Context, ref runs.Ref) error {
+			if workflows.IsRollbackID(ref.WorkflowID) {
+				return g.rollbackStatus(ctx, ref)
+			}
 			if wait {
 				return g.watch(ctx, ref)
 			}
@@ -186,17 +190,16 @@ func newListCmd(g *globals) *cobra.Command {
 	var limit int
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List recent pipeline runs, newest first",
+		Short: "List recent pipeline runs, newest first (those of projects where your token may see runs)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rc, closeFn, err := g.runsClient(cmd.Context())
+			var list []runs.Summary
+			code, err := g.api(cmd.Context(), http.MethodGet, "/api/v1/runs?limit="+strconv.Itoa(limit), nil, &list)
 			if err != nil {
 				return err
 			}
-			defer closeFn()
-			list, err := rc.List(cmd.Context(), limit)
-			if err != nil {
-				return err
+			if code != http.StatusOK {
+				return fmt.Errorf("the server answered %d to list", code)
 			}
 			if g.output == "json" {
 				return printJSON(g.stdout, list)
@@ -231,4 +234,40 @@ func (g *globals) runStatus(ctx context.Context, ref runs.Ref) (runs.Ref, workfl
 		return ref, res.State, fmt.Errorf("the server answered %d to status", code)
 	}
 	return res.Ref, res.State, nil
+}
+
+// rollbackStatus prints a Rollback run: who asked and why, its approval,
+// and how it ended.
+func (g *globals) rollbackStatus(ctx context.Context, ref runs.Ref) error {
+	var res httpapi.StatusResponse
+	code, err := g.api(ctx, http.MethodGet, "/api/v1/status?run="+url.QueryEscape(ref.String()), nil, &res)
+	if err != nil {
+		return err
+	}
+	if code != http.StatusOK || res.Rollback == nil {
+		return fmt.Errorf("the server answered %d to status", code)
+	}
+	st := res.Rollback
+	if g.output == "json" {
+		return printJSON(g.stdout, map[string]any{"run_id": res.Ref.String(), "rollback": st})
+	}
+	fmt.Fprintf(g.stdout, "rollback %s\n  of %s in %s, asked by %s\n  state %s %s\n", res.Ref, st.Pipeline, st.Namespace, st.By, st.State, errSuffix(st.Error))
+	if st.Required > 0 {
+		var by []string
+		for _, a := range st.Approvals {
+			by = append(by, a.User)
+		}
+		fmt.Fprintf(g.stdout, "  approval %d of %d from %s; approved by %s\n", len(st.Approvals), st.Required, strings.Join(st.Approvers, ", "), orDash(strings.Join(by, ", ")))
+	}
+	if r := st.Result; r != nil {
+		fmt.Fprintf(g.stdout, "  v%d is live: rollback to v%d of commit %.12s\n", r.Version, r.RollbackOf, r.Commit)
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
