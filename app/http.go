@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 
 	"go.temporal.io/sdk/client"
@@ -55,7 +56,8 @@ func (a *App) StartHTTP(c client.Client) (string, error) {
 		(&webhooks.Alertmanager{Token: am.TokenValue(), Deliver: rc, Log: a.log}).Register(api.Mux)
 	}
 	if sl := a.cfg.Slack; sl != nil && sl.SigningSecretValue() != "" {
-		(&chat.Interactions{SigningSecret: sl.SigningSecretValue(), Runs: rc, Slack: a.slack(), Log: a.log}).Register(api.Mux)
+		(&chat.Interactions{SigningSecret: sl.SigningSecretValue(), Runs: rc, Slack: a.slack(), Log: a.log,
+			ReplayFile: filepath.Join(a.dir, "slack-replays")}).Register(api.Mux)
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(a.opts.HTTPHost, strconv.Itoa(a.opts.HTTPPort)))
 	if err != nil {

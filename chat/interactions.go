@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -31,10 +32,15 @@ type Interactions struct {
 	Log           *slog.Logger
 	// Timeout bounds the work done after the 3-second acknowledgement.
 	Timeout time.Duration
+	// ReplayFile, when set, keeps the signatures of handled requests
+	// there, so a restarted server (or another on the same data dir)
+	// refuses a captured click too; else they are kept in memory.
+	ReplayFile string
 	// done, when set, is called after each click has been fully handled (tests).
 	done func()
 	// replays remembers the signatures of handled requests.
-	replays replayCache
+	replays    replayCache
+	replayOnce sync.Once
 }
 
 // maxInteraction bounds an interaction body; real ones are a few KB.
@@ -62,7 +68,15 @@ func (h *Interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// keyed by the signature's value, not its spelling: the verifier
 	// accepts the hex in either case
-	if !h.replays.first(strings.ToLower(strings.TrimSpace(r.Header.Get("X-Slack-Signature"))), time.Now()) {
+	h.replayOnce.Do(func() { h.replays.file = h.ReplayFile })
+	first, err := h.replays.first(strings.ToLower(strings.TrimSpace(r.Header.Get("X-Slack-Signature"))), time.Now())
+	if err != nil {
+		// unrecorded, it could be handled twice: not at all instead
+		h.Log.Error("slack interaction refused: cannot record it against replays", "error", err)
+		http.Error(w, "the request could not be recorded; try again", http.StatusServiceUnavailable)
+		return
+	}
+	if !first {
 		// a captured request sent again within the signature window
 		h.Log.Warn("slack interaction refused: replayed request", "remote", r.RemoteAddr)
 		http.Error(w, "request already handled", http.StatusConflict)
