@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -39,15 +38,15 @@ type Interactions struct {
 	// done, when set, is called after each click has been fully handled (tests).
 	done func()
 	// replays remembers the signatures of handled requests.
-	replays    replayCache
-	replayOnce sync.Once
+	replays replayCache
 }
 
 // maxInteraction bounds an interaction body; real ones are a few KB.
 const maxInteraction = 1 << 20
 
-// Register mounts the handler.
+// Register mounts the handler (and opens its replay record, ReplayFile).
 func (h *Interactions) Register(mux *http.ServeMux) {
+	h.replays.file = h.ReplayFile
 	mux.HandleFunc("POST /slack/interactions", h.ServeHTTP)
 }
 
@@ -68,7 +67,6 @@ func (h *Interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// keyed by the signature's value, not its spelling: the verifier
 	// accepts the hex in either case
-	h.replayOnce.Do(func() { h.replays.file = h.ReplayFile })
 	first, err := h.replays.first(strings.ToLower(strings.TrimSpace(r.Header.Get("X-Slack-Signature"))), time.Now())
 	if err != nil {
 		// unrecorded, it could be handled twice: not at all instead

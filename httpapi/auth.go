@@ -94,14 +94,19 @@ func (s *Server) runProject(ctx context.Context, ref runs.Ref) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return s.stateProject(st), nil
+}
+
+// stateProject is the project of a run in state st.
+func (s *Server) stateProject(st workflows.RunState) string {
 	if p := st.Request.Policy; p != nil && p.Project != "" {
-		return p.Project, nil
+		return p.Project
 	}
 	proj, err := s.Config.ProjectOf(st.Request.Push.Repo)
 	if err != nil || proj == nil {
-		return "", nil
+		return ""
 	}
-	return proj.Name, nil
+	return proj.Name
 }
 
 // allowOnRun is allow for an action on an existing run; it answers 404

@@ -294,23 +294,25 @@ func (s *Server) runStatus(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "run: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	if !s.allowOnRun(w, r, ref, access.Status) {
-		return
-	}
+	// one read answers and authorises (`status --wait` polls this)
 	var res StatusResponse
+	var project string
 	if workflows.IsRollbackID(ref.WorkflowID) {
 		var st runs.RollbackStatus
 		res.Ref, st, err = s.Runs.RollbackStatus(r.Context(), ref)
-		res.Rollback = &st
+		res.Rollback, project = &st, st.Project
 	} else {
 		res.Ref, res.State, err = s.Runs.Status(r.Context(), ref)
+		if s.governed() {
+			project = s.stateProject(res.State)
+		}
 	}
 	switch {
 	case errors.Is(err, runs.ErrNotFound):
 		http.Error(w, err.Error(), http.StatusNotFound)
 	case err != nil:
 		http.Error(w, err.Error(), http.StatusBadGateway)
-	default:
+	case s.allow(w, r, project, access.Status):
 		writeJSON(w, http.StatusOK, res)
 	}
 }
