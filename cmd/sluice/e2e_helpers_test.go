@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluice-cd/sluice/devserver"
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
+	"github.com/sluice-cd/sluice/runs"
 )
 
 // The end-to-end tests drive the real `sluice` binary against the Temporal
@@ -275,6 +276,36 @@ func (e *env) waitStateOr(run, state, fail string, timeout time.Duration) status
 	}
 	e.t.Fatalf("run %s did not reach %s within %s; last %+v", run, state, timeout, st)
 	return st
+}
+
+// waitClosed polls `list` until the runs with these workflow ids have
+// closed: a run's state is final (succeeded) while its last cleanup, such
+// as the release of its workspace, is still in flight.
+func (e *env) waitClosed(ids []string, timeout time.Duration) {
+	e.t.Helper()
+	var open []string
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		var list []runs.Summary
+		if e.json(&list, "list", "--limit", "500") != 0 {
+			continue
+		}
+		status := map[string]string{}
+		for _, s := range list {
+			if _, seen := status[s.Ref.WorkflowID]; !seen { // newest first
+				status[s.Ref.WorkflowID] = s.Status
+			}
+		}
+		open = open[:0]
+		for _, id := range ids {
+			if st, ok := status[id]; !ok || st == "running" {
+				open = append(open, id)
+			}
+		}
+		if len(open) == 0 {
+			return
+		}
+	}
+	e.t.Fatalf("runs %v did not close within %s", open, timeout)
 }
 
 // gitRepo makes a real repository from examples/hello with the given spec,

@@ -378,6 +378,9 @@ func runFaults(t *testing.T, e *env, fs faultSetup) *faults {
 		st := e.waitStateOr(id, "succeeded", "failed", fs.wait)
 		h.runIDs[i] = st.RunID[strings.LastIndex(st.RunID, "@")+1:]
 	}
+	// the faults go on until the runs have closed: their last cleanup
+	// (the workspace's release) follows their final state
+	e.waitClosed(h.ids, fs.wait)
 	close(stop)
 	<-done
 	return h
