@@ -20,10 +20,12 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/sluice-cd/sluice/activities"
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/contract/bind"
 	"github.com/sluice-cd/sluice/devserver/devservertest"
 	"github.com/sluice-cd/sluice/pipelines"
+	"github.com/sluice-cd/sluice/records"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/testenv/poll"
 	"github.com/sluice-cd/sluice/webhooks"
@@ -51,7 +53,7 @@ var lostBuilds atomic.Int32
 // slowTest is how long the stub's test phase takes (nanoseconds).
 var slowTest atomic.Int64
 
-func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Context, contract.Notice) (contract.MessageRef, error)) {
+func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Context, contract.Notice) (contract.MessageRef, error), recs *records.Store) {
 	fail := func(phase string) error {
 		if phase == failPhase {
 			return temporal.NewNonRetryableApplicationError(phase+" failed", contract.ErrStepFailed, nil)
@@ -130,9 +132,28 @@ func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Co
 		return contract.FaultResult{Summary: "deleted 1 of 2 pods: hello-1"}, nil
 	})
 	bind.Undo(w, contract.RemoveFault, func(ctx context.Context, in contract.FaultInput) error { return nil })
+	bind.Activity(w, contract.RecordRun, func(ctx context.Context, in contract.RunRecord) (contract.Nothing, error) {
+		start := time.Now()
+		defer func() { recordNanos.Add(int64(time.Since(start))) }()
+		return (&activities.Records{Store: recs}).Record(ctx, in)
+	})
 	bind.Activity(w, contract.GetApprovalPolicy, func(ctx context.Context, _ contract.Nothing) (contract.ApprovalPolicy, error) {
 		return contract.ApprovalPolicy{Groups: map[string][]string{"leads": {"dave"}}, Key: recordKey.Public().(ed25519.PublicKey)}, nil
 	})
+}
+
+// recordNanos is the time the stub workers spent writing run records.
+var recordNanos atomic.Int64
+
+// testRecords is a records database (SQLite) for a test's worker.
+func testRecords(tb testing.TB) *records.Store {
+	tb.Helper()
+	s, err := records.Open(context.Background(), filepath.Join(tb.TempDir(), "records.db"), "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
 }
 
 // chaosExperiment is a short experiment that expects an alert.
@@ -270,6 +291,9 @@ func TestRecordHistories(t *testing.T) {
 		{"success_pool_v8", poolSpec, "", approveAlice},
 		// epoch 4: the test namespace ends in the run id's random tail
 		{"success_v9", eightPhases, "", approveAlice},
+		// epoch 5: the run's record written as it starts and as it ends
+		// (local activities), the refusal and the approval in the last
+		{"success_v10", eightPhases, "", approveAfterRefusal},
 		// rerun-after-worker-loss v1: every attempt of build lost its
 		// worker; the phase ran again and the run went on
 		{"worker_loss_rerun", fullSpec, "", nil},
@@ -294,7 +318,7 @@ func TestRecordHistories(t *testing.T) {
 	// more build attempts lost than one activity's attempt budget
 	lostInScenario := map[string]int32{"worker_loss_rerun": 6}
 	// a test phase past the commit status gate (eightPhases' test)
-	slowInScenario := map[string]time.Duration{"success_v5": 1500 * time.Millisecond, "success_v6": 1500 * time.Millisecond, "success_v7": 1500 * time.Millisecond, "success_v8": 1500 * time.Millisecond, "success_v9": 1500 * time.Millisecond}
+	slowInScenario := map[string]time.Duration{"success_v5": 1500 * time.Millisecond, "success_v6": 1500 * time.Millisecond, "success_v7": 1500 * time.Millisecond, "success_v8": 1500 * time.Millisecond, "success_v9": 1500 * time.Millisecond, "success_v10": 1500 * time.Millisecond}
 	for _, sc := range scenarios {
 		if *recordOnly != "" && sc.name != *recordOnly {
 			continue
@@ -306,7 +330,7 @@ func TestRecordHistories(t *testing.T) {
 			w := sdkworker.New(c, workflows.TaskQueue, Options())
 			w.RegisterWorkflow(workflows.Pipeline)
 			w.RegisterWorkflow(workflows.Chaos)
-			stubActivities(w, sc.fail, nil)
+			stubActivities(w, sc.fail, nil, testRecords(t))
 			if err := w.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -411,7 +435,7 @@ func recording(t *testing.T, scenario string, wf any) client.Client {
 	c := devservertest.Start(t)
 	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{})
 	w.RegisterWorkflow(wf)
-	stubActivities(w, "", nil)
+	stubActivities(w, "", nil, testRecords(t))
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@
 package worker
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
@@ -24,6 +25,7 @@ import (
 	"github.com/sluice-cd/sluice/gitstatus"
 	"github.com/sluice-cd/sluice/logstore"
 	"github.com/sluice-cd/sluice/metrics"
+	"github.com/sluice-cd/sluice/records"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/workflows"
 )
@@ -64,6 +66,9 @@ type Config struct {
 	// Runs starts pipelines for webhook deliveries (the Dispatch workflow).
 	// Default: a client on the worker's own connection.
 	Runs *runs.Client
+	// Records is where runs are recorded. Default: a SQLite file in
+	// DataDir (records.db).
+	Records *records.Store
 	// Metrics, when set, observe every activity and count finished runs.
 	Metrics *metrics.Metrics
 	// Log receives the worker's logs; activities log with the run's keys
@@ -78,6 +83,10 @@ func FallbackWorkspaces(dataDir string) string {
 	sum := sha256.Sum256([]byte(dataDir))
 	return filepath.Join(os.TempDir(), "sluice-workspaces-"+hex.EncodeToString(sum[:6]))
 }
+
+// RecordsFile is the SQLite records database of a data dir, the default
+// when no other is configured.
+func RecordsFile(dataDir string) string { return filepath.Join(dataDir, "records.db") }
 
 // LogDir is where a data dir keeps run logs.
 func LogDir(dataDir string) string { return filepath.Join(dataDir, "logs") }
@@ -126,6 +135,11 @@ func New(c client.Client, cfg Config) (sdkworker.Worker, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.Records == nil {
+		if cfg.Records, err = records.Open(context.Background(), RecordsFile(cfg.DataDir), ""); err != nil {
+			return nil, err
+		}
 	}
 	opts := Options(&observe{m: cfg.Metrics, log: cfg.Log})
 	crash, err := crashAfterFromEnv()
@@ -202,4 +216,5 @@ func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *lo
 	approvals := &activities.Approvals{Groups: cfg.ApproverGroups, Key: cfg.DecisionKey}
 	bind.Activity(w, contract.GetApprovalPolicy, approvals.Policy)
 	bind.Activity(w, contract.SetCommitStatus, status.SetStatus)
+	bind.Activity(w, contract.RecordRun, (&activities.Records{Store: cfg.Records}).Record)
 }

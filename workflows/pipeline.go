@@ -108,6 +108,10 @@ type run struct {
 	// releaseVersion is the production phase's (see releaseVersion); set
 	// when the phase starts.
 	releaseVersion workflow.Version
+	// recordSeq numbers the run's records; recorded is the first one's
+	// write (see recordStart).
+	recordSeq int
+	recorded  workflow.Future
 }
 
 // Pipeline runs one push through the spec's phases: build, test, bake,
@@ -148,6 +152,7 @@ func Pipeline(ctx workflow.Context, in PipelineInput) (RunState, error) {
 		}
 	})
 
+	r.recordStart(ctx)
 	phaseCtx, cancel := workflow.WithCancel(ctx)
 	r.cancelPhases = cancel
 	runErr := r.phases(phaseCtx)
@@ -286,6 +291,7 @@ func (r *run) finish(ctx workflow.Context, runErr error) (RunState, error) {
 
 	// Let in-flight approve/reject handlers finish before the run closes.
 	_ = workflow.Await(dctx, func() bool { return workflow.AllHandlersFinished(dctx) })
+	r.recordEnd(dctx)
 
 	if next, ok := r.successor(); ok {
 		return r.st, workflow.NewContinueAsNewError(dctx, Pipeline, next)

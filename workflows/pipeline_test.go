@@ -69,6 +69,10 @@ type harness struct {
 	metrics *captured
 	// failAt makes that phase's activity fail with a non-retryable error.
 	failAt string
+	// runRecords are the run records written, in order; recordFailures
+	// records fail before one is written.
+	runRecords     []contract.RunRecord
+	recordFailures int
 	// statusErr is what every commit status update returns.
 	statusErr error
 	// lostWorkers[phase] attempts of that phase's steps lose their worker
@@ -231,6 +235,16 @@ func newHarness(t *testing.T) *harness {
 	bind.Activity(h.env, contract.GetApprovalPolicy, func(_ context.Context, _ contract.Nothing) (contract.ApprovalPolicy, error) {
 		h.record("ApprovalPolicy", nil)
 		return h.policy, nil
+	})
+	bind.Activity(h.env, contract.RecordRun, func(_ context.Context, in contract.RunRecord) (contract.Nothing, error) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.recordFailures > 0 {
+			h.recordFailures--
+			return contract.Nothing{}, errors.New("records database unreachable")
+		}
+		h.runRecords = append(h.runRecords, in)
+		return contract.Nothing{}, nil
 	})
 	bind.Activity(h.env, contract.SendNotice, func(_ context.Context, in contract.Notice) (contract.MessageRef, error) {
 		h.record("notify:"+in.Kind, nil)

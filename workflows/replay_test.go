@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -75,6 +76,9 @@ func TestReplayCommittedHistories(t *testing.T) {
 		// epoch 4: the test namespace from the run id's tail
 		// (TestReplayedRunsKeepTheirTestNamespace)
 		"success_v9.json": {"ImVwb2NoIg==", `"Deploy"`, "WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
+		// epoch 5: the run's records written by local activities (the
+		// markers' activity type "RecordRun"), the last after the update
+		"success_v10.json": {"ImVwb2NoIg==", `"markerName": "LocalActivity"`, "WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
 		// a Rollback run: who asked and why are in its input
 		"rollback.json": {`"RollbackRelease"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		// a Rollback run under production's approval rule
@@ -115,6 +119,11 @@ func TestReplayCommittedHistories(t *testing.T) {
 			for _, a := range notScheduled[name] {
 				if slices.ContainsFunc(scheduledTogether(t, b), func(got []string) bool { return slices.Contains(got, a) }) {
 					t.Errorf("%s scheduled as an activity of its own", a)
+				}
+			}
+			if want, ok := localActivities[name]; ok {
+				if got := localActivityTypes(t, b); !slices.Equal(got, want) {
+					t.Errorf("local activities %v, want %v", got, want)
 				}
 			}
 			if n, ok := timersStarted[name]; ok {
@@ -210,7 +219,36 @@ var sameRunAs = map[string]string{"success_v6.json": "success_v5.json"}
 // an epoch records the epoch's alone.
 var versionMarkers = map[string]int{
 	"success_v5.json": 6, "success_v6.json": 1, "success_pool_v6.json": 1, "success_v7.json": 1, "success_pool_v7.json": 1,
-	"success_v8.json": 1, "success_pool_v8.json": 1, "success_v9.json": 1,
+	"success_v8.json": 1, "success_pool_v8.json": 1, "success_v9.json": 1, "success_v10.json": 1,
+}
+
+// localActivities are the local activities a history records, in order:
+// epoch 5 writes the run's record as it starts and as it ends.
+var localActivities = map[string][]string{
+	"success_v9.json":  {"ApprovalPolicy"},
+	"success_v10.json": {"RecordRun", "ApprovalPolicy", "RecordRun"},
+}
+
+func localActivityTypes(t *testing.T, history []byte) []string {
+	h, err := client.HistoryFromJSON(bytes.NewReader(history), client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range h.Events {
+		a := e.GetMarkerRecordedEventAttributes()
+		if a == nil || a.GetMarkerName() != "LocalActivity" {
+			continue
+		}
+		var data struct{ ActivityType string }
+		if p := a.GetDetails()["data"].GetPayloads(); len(p) > 0 {
+			if err := json.Unmarshal(p[0].GetData(), &data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		types = append(types, data.ActivityType)
+	}
+	return types
 }
 
 func countVersionMarkers(t *testing.T, history []byte) int {

@@ -28,9 +28,12 @@ const (
 	// time in milliseconds (UUIDv7): two runs of one pipeline started in
 	// the same millisecond shared a namespace.
 	uniqueNamespace workflow.Version = 4
+	// runRecords (epoch 5): a run writes its record to Sluice's records
+	// (contract.RecordRun, a local activity) as it starts and as it ends.
+	runRecords workflow.Version = 5
 	// epoch is the newest epoch. A later change adds its own GetVersion
 	// (or a new epoch: behaviour new in epoch N is taken when r.epoch >= N).
-	epoch = uniqueNamespace
+	epoch = runRecords
 )
 
 // stagingRelease (change "staging-release") releases into a staging

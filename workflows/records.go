@@ -1,0 +1,101 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/pipelines"
+)
+
+// recordOptions are the record writes': retried without end, a minute
+// apart at most, while the records database is away (no record is lost;
+// the snapshot's Seq keeps a late retry from overwriting a newer one).
+var recordOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout: 30 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+	},
+}
+
+// recordStart sends the run's first record without waiting for it: a
+// records database that is away does not hold the phases up.
+func (r *run) recordStart(ctx workflow.Context) {
+	if r.epoch < runRecords {
+		return
+	}
+	r.recorded = r.writeRecord(ctx)
+}
+
+// recordEnd sends the run's final record, after the first one, and waits
+// for it.
+func (r *run) recordEnd(ctx workflow.Context) {
+	if r.epoch < runRecords {
+		return
+	}
+	if r.recorded != nil {
+		_ = r.recorded.Get(ctx, nil) // its failure is the final record's to mend
+	}
+	if err := r.writeRecord(ctx).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("the run's record was not written", "error", err)
+	}
+}
+
+func (r *run) writeRecord(ctx workflow.Context) workflow.Future {
+	r.recordSeq++
+	rec := recordOf(r.st, workflow.GetInfo(ctx).WorkflowExecution.ID, r.runID, r.recordSeq)
+	return startLocal(workflow.WithLocalActivityOptions(ctx, recordOptions), contract.RecordRun, rec)
+}
+
+// recordOf is the record of a run in state st.
+func recordOf(st RunState, workflowID, runID string, seq int) contract.RunRecord {
+	p := st.Request.Push
+	rec := contract.RunRecord{
+		WorkflowID: workflowID, RunID: runID, Repository: p.Repo, Branch: p.Branch, Commit: p.Commit,
+		Author: p.Author, DeliveryID: p.DeliveryID, State: st.State, Phase: st.Phase, Error: st.Error,
+		Revision: st.Outputs.ProductionRevision, Started: st.Started, Finished: st.Finished, Seq: seq,
+	}
+	if st.Request.Policy != nil {
+		rec.Project = st.Request.Policy.Project
+	}
+	if o := st.Outputs; o.Image != "" {
+		rec.Image = o.Image
+		if o.Digest != "" {
+			rec.Image = o.Image + "@" + o.Digest
+		}
+	}
+	if prod := st.PhaseByName(pipelines.PhaseProduction); prod != nil && prod.Status == PhaseSucceeded {
+		rec.Environment = "production"
+	} else if st.Outputs.Environment != "" {
+		rec.Environment = "test"
+	}
+	for _, ph := range st.Phases {
+		rec.Events = append(rec.Events, contract.RecordEvent{Key: "phase:" + ph.Name, Kind: contract.EventPhase, Name: ph.Name,
+			Status: ph.Status, Detail: ph.Error, At: ph.Started, Finished: ph.Finished})
+	}
+	if st.Request.Policy != nil {
+		for _, w := range st.Request.Policy.Withheld {
+			rec.Events = append(rec.Events, contract.RecordEvent{Key: "withheld:" + w.Phase, Kind: contract.EventWithheld,
+				Name: w.Phase, Detail: w.Reason, At: st.Started})
+		}
+	}
+	if a := st.Approval; a != nil {
+		for i, d := range a.Approvals {
+			rec.Events = append(rec.Events, decisionEvent(fmt.Sprint("approval:", i), contract.EventApproval, d.Decision, d.Comment, d.At))
+		}
+		if d := a.Rejection; d != nil {
+			rec.Events = append(rec.Events, decisionEvent("rejection", contract.EventRejected, d.Decision, d.Comment, d.At))
+		}
+		for i, d := range a.Refusals {
+			rec.Events = append(rec.Events, decisionEvent(fmt.Sprint("refusal:", i), contract.EventRefusal, d.Decision, d.Reason, d.At))
+		}
+	}
+	return rec
+}
+
+func decisionEvent(key, kind string, d Decision, detail string, at time.Time) contract.RecordEvent {
+	return contract.RecordEvent{Key: key, Kind: kind, Name: pipelines.PhaseApproval, Actor: d.User, Via: d.Via, Detail: detail, At: at}
+}
