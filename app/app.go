@@ -9,14 +9,20 @@
 package app
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
+	"os"
+	"time"
 
 	"go.temporal.io/sdk/client"
 
 	"github.com/sluice-cd/sluice/activities"
 	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/metrics"
+	"github.com/sluice-cd/sluice/records"
 	"github.com/sluice-cd/sluice/telemetry"
+	"github.com/sluice-cd/sluice/worker"
 )
 
 // Options are what a process was told by its flags and environment.
@@ -54,6 +60,12 @@ type Options struct {
 	// SigningKey signs baked images (default DATA_DIR/signing.key);
 	// SigningPasswordFile holds its password (else SLUICE_SIGNING_PASSWORD).
 	SigningKey, SigningPasswordFile string
+	// Records is the records database: a postgres:// URL (password in
+	// SLUICE_RECORDS_DB_PASSWORD) or a SQLite file (default
+	// DATA_DIR/records.db). RecordsRetention, when set, is how long the
+	// server keeps the records of finished runs.
+	Records          string
+	RecordsRetention time.Duration
 	// MetricsAddr serves /metrics and /healthz (empty: off).
 	MetricsAddr string
 	// OTLP is where traces go (empty endpoint: no tracing).
@@ -82,6 +94,7 @@ type App struct {
 	tracing     *telemetry.Tracing
 	devToken    string
 	metricsAddr string
+	records     *records.Store
 	closers     []func()
 }
 
@@ -108,7 +121,26 @@ func Open(opts Options, log *slog.Logger) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	if err := a.openRecords(); err != nil {
+		a.Close()
+		return nil, err
+	}
 	return a, nil
+}
+
+// openRecords opens the records database; one that cannot be reached
+// stops the process at start, named.
+func (a *App) openRecords() error {
+	dsn := a.opts.Records
+	if dsn == "" {
+		dsn = worker.RecordsFile(a.dir)
+	}
+	var err error
+	if a.records, err = records.Open(context.Background(), dsn, os.Getenv("SLUICE_RECORDS_DB_PASSWORD")); err != nil {
+		return fmt.Errorf("--records: %w", err)
+	}
+	a.OnClose(func() { a.records.Close() })
+	return nil
 }
 
 // DataDir is the data dir's absolute path.

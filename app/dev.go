@@ -28,6 +28,13 @@ type DevTemporal struct {
 	// Auth makes the frontend speak TLS and refuse every client without
 	// an API key signed by the data dir's key (see DevTemporalServer).
 	Auth bool
+	// Retention is how long Temporal keeps a closed run's history
+	// (0: its default, 24 h). Sluice's records keep what happened beyond.
+	Retention time.Duration
+	// NoArchive turns history archival off; on, a closed run's history is
+	// kept in DATA_DIR/temporal-archive after its retention, and read
+	// from there.
+	NoArchive bool
 	// LogLevel is the embedded server's own.
 	LogLevel slog.Level
 }
@@ -58,7 +65,10 @@ const apiKeyTTL = 90 * 24 * time.Hour
 func (a *App) StartTemporal(t DevTemporal) (*DevTemporalServer, error) {
 	opts := devserver.Options{
 		IP: t.Host, FrontendPort: t.Port, UIPort: t.UIPort, DatabaseFile: filepath.Join(a.dir, "temporal.db"),
-		Namespace: t.Namespace, Logger: a.log, LogLevel: t.LogLevel,
+		Namespace: t.Namespace, Logger: a.log, LogLevel: t.LogLevel, Retention: t.Retention,
+	}
+	if !t.NoArchive {
+		opts.ArchiveDir = filepath.Join(a.dir, "temporal-archive")
 	}
 	out := &DevTemporalServer{Database: opts.DatabaseFile}
 	if t.Postgres != "" {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"go.temporal.io/sdk/client"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/sluice-cd/sluice/chat"
 	"github.com/sluice-cd/sluice/httpapi"
 	"github.com/sluice-cd/sluice/logstore"
+	"github.com/sluice-cd/sluice/records"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/webhooks"
 	"github.com/sluice-cd/sluice/worker"
@@ -31,7 +33,7 @@ func (a *App) StartHTTP(c client.Client) (string, error) {
 		return "", err
 	}
 	api := httpapi.New(rc, logs, a.log)
-	api.Tokens, api.Config = map[string]httpapi.Client{}, a.cfg
+	api.Tokens, api.Config, api.Records = map[string]httpapi.Client{}, a.cfg, a.records
 	for value, t := range a.cfg.Tokens() {
 		api.Tokens[value] = httpapi.Client{Name: t.Name, User: t.User, Roles: t.Roles}
 	}
@@ -49,7 +51,9 @@ func (a *App) StartHTTP(c client.Client) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		pushes := &webhooks.Pushes{Config: a.cfg, Dispatch: rc, Statuses: statuses, Log: a.log}
+		// a push the records hold is refused however long ago it came
+		dispatch := &records.Pushes{Store: a.records, Next: rc}
+		pushes := &webhooks.Pushes{Config: a.cfg, Dispatch: dispatch, Statuses: statuses, Log: a.log}
 		(&webhooks.Receiver{Config: a.cfg, Start: pushes, Log: a.log, Metrics: a.metrics}).Register(api.Mux)
 	}
 	if am := a.cfg.Alertmanager; am != nil {
@@ -64,7 +68,37 @@ func (a *App) StartHTTP(c client.Client) (string, error) {
 		return "", fmt.Errorf("HTTP port %d: %w (choose another with --http-port)", a.opts.HTTPPort, err)
 	}
 	a.serve(httpapi.NewHTTPServer(a.tracing.Handler(api)), ln, "http server")
+	if keep := a.opts.RecordsRetention; keep > 0 {
+		a.pruneRecords(keep)
+	}
 	return ln.Addr().String(), nil
+}
+
+// pruneRecordsEvery is how often the server deletes records past their
+// retention.
+const pruneRecordsEvery = time.Hour
+
+// pruneRecords deletes, now and then hourly until Close, the records of
+// runs that finished longer than keep ago.
+func (a *App) pruneRecords(keep time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	a.OnClose(cancel)
+	go func() {
+		t := time.NewTicker(pruneRecordsEvery)
+		defer t.Stop()
+		for {
+			if n, err := a.records.Prune(ctx, time.Now().Add(-keep)); err != nil {
+				a.log.Warn("records past their retention were not deleted", "error", err)
+			} else if n > 0 {
+				a.log.Info("deleted records past their retention", "runs", n, "retention", keep)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 }
 
 func (a *App) runsClient(c client.Client) *runs.Client {

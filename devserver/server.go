@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"time"
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
 	uiapi "github.com/temporalio/ui-server/v2/server/api"
@@ -52,9 +53,25 @@ type Options struct {
 	Auth *Auth
 	// Namespace to create if missing. Default "default".
 	Namespace string
+	// Retention is how long the namespace keeps a closed run's history.
+	// Default 24 h. Set when the namespace is made, and changed at a
+	// later start.
+	Retention time.Duration
+	// ArchiveDir, when set, turns on history archival: a closed run's
+	// history is written there (Temporal's filestore archiver) before its
+	// retention ends, and reads of it go there after.
+	ArchiveDir string
 	// Logger receives the server's own logs at LogLevel and above. Default: discard.
 	Logger   *slog.Logger
 	LogLevel slog.Level
+}
+
+// retention is the namespace's retention: Retention or Temporal's default.
+func (o Options) retention() time.Duration {
+	if o.Retention > 0 {
+		return o.Retention
+	}
+	return defaultRetention
 }
 
 // TLS is the frontend's certificate. With ClientCAFile, clients must
@@ -157,6 +174,10 @@ func Start(o Options) (*Server, error) {
 		// ~50 ms for its turn once the reader's burst was spent. One shard
 		// on one node has no one to protect from a faster reader.
 		dynamicconfig.TransferProcessorMaxPollRPS.Key(): 10000,
+		// Temporal spreads the deletion of closed runs over up to 30
+		// minutes past their retention; a short retention gets a
+		// proportionate spread.
+		dynamicconfig.RetentionTimerJitterDuration.Key(): min(30*time.Minute, o.retention()/10),
 	}
 	services := temporal.DefaultServices
 	if _, ok := conf.Services[internalFrontend]; ok {
@@ -238,7 +259,7 @@ func persistence(o Options, logger log.Logger) (map[string]config.DataStore, err
 	if err != nil {
 		return nil, err
 	}
-	if err := createNamespace(store, o.Namespace); err != nil {
+	if err := ensureNamespace(store, o); err != nil {
 		return nil, err
 	}
 	return map[string]config.DataStore{"default": {SQL: store}, "visibility": {SQL: visibility}}, nil
@@ -268,20 +289,7 @@ func sqlConfig(o Options) (*config.SQL, error) {
 		}
 	}
 	// (The SQLite plugin creates the schema of an in-memory database itself.)
-	return conf, createNamespace(conf, o.Namespace)
-}
-
-// createNamespace registers namespace in the store unless it is there. The
-// helper lives in Temporal's sqlite package but works on any SQL store.
-func createNamespace(conf *config.SQL, namespace string) error {
-	ns, err := sqliteschema.NewNamespaceConfig("active", namespace, false, nil)
-	if err != nil {
-		return fmt.Errorf("namespace %q: %w", namespace, err)
-	}
-	if err := sqliteschema.CreateNamespaces(conf, ns); err != nil {
-		return fmt.Errorf("create namespace %q: %w", namespace, err)
-	}
-	return nil
+	return conf, ensureNamespace(conf, o)
 }
 
 func serverConfig(o Options, httpPort int, stores map[string]config.DataStore) (*config.Config, error) {
@@ -334,6 +342,11 @@ func serverConfig(o Options, httpPort int, stores map[string]config.DataStore) (
 	conf.Archival.Visibility.State = "disabled"
 	conf.NamespaceDefaults.Archival.History.State = "disabled"
 	conf.NamespaceDefaults.Archival.Visibility.State = "disabled"
+	if o.ArchiveDir != "" {
+		conf.Archival.History = config.HistoryArchival{State: "enabled", EnableRead: true,
+			Provider: &config.HistoryArchiverProvider{Filestore: &config.FilestoreArchiver{FileMode: "0600", DirMode: "0700"}}}
+		conf.NamespaceDefaults.Archival.History = config.HistoryArchivalNamespaceDefaults{State: "enabled", URI: archiveURI(o.ArchiveDir)}
+	}
 	if o.Auth == nil {
 		// (with an internal frontend, the system worker finds it by membership)
 		conf.PublicClient.HostPort = frontend

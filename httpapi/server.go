@@ -18,6 +18,7 @@ import (
 	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/logstore"
+	"github.com/sluice-cd/sluice/records"
 	"github.com/sluice-cd/sluice/runs"
 )
 
@@ -39,6 +40,9 @@ type Server struct {
 	Starter RunStarter
 	// OIDC, when set, accepts the provider's ID tokens beside Tokens.
 	OIDC *OIDC
+	// Records are Sluice's own records of runs (nil: the records routes
+	// answer 503).
+	Records *records.Store
 }
 
 // RunStarter starts a built request (runs.Client does).
@@ -55,6 +59,9 @@ func New(rc *runs.Client, logs *logstore.Store, log *slog.Logger) *Server {
 	s.Mux.HandleFunc("POST /api/v1/runs", s.authenticated(s.startRun))
 	s.Mux.HandleFunc("GET /api/v1/status", s.authenticated(s.runStatus))
 	s.Mux.HandleFunc("GET /api/v1/runs", s.authenticated(s.listRuns))
+	s.Mux.HandleFunc("GET /api/v1/records", s.authenticated(s.listRecords))
+	s.Mux.HandleFunc("GET /api/v1/records/{run...}", s.authenticated(s.runRecord))
+	s.Mux.HandleFunc("GET /api/v1/audit", s.authenticated(s.audit))
 	s.Mux.HandleFunc("POST /api/v1/cancellations", s.authenticated(s.cancelRun))
 	s.Mux.HandleFunc("POST /api/v1/retries", s.authenticated(s.retryRun))
 	s.Mux.HandleFunc("POST /api/v1/rollbacks", s.authenticated(s.rollback))

@@ -248,14 +248,16 @@ func (s *Store) AcceptPush(ctx context.Context, key, dispatch string) (seen bool
 	return n == 0, err
 }
 
-// PushSeen reports whether a push was recorded under key.
-func (s *Store) PushSeen(ctx context.Context, key string) (bool, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM pushes WHERE key = ?`), key).Scan(&n)
-	if err != nil {
-		return false, fmt.Errorf("look up the push: %w", err)
+// Push is the dispatch a push was accepted with under key, if it was.
+func (s *Store) Push(ctx context.Context, key string) (dispatch string, ok bool, err error) {
+	err = s.db.QueryRowContext(ctx, s.q(`SELECT dispatch FROM pushes WHERE key = ?`), key).Scan(&dispatch)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
 	}
-	return n > 0, nil
+	if err != nil {
+		return "", false, fmt.Errorf("look up the push: %w", err)
+	}
+	return dispatch, true, nil
 }
 
 // Prune deletes the runs that finished before cutoff, their events, and

@@ -206,11 +206,11 @@ func TestPushes(t *testing.T) {
 			if first != 1 {
 				t.Errorf("%d deliveries were first, want 1", first)
 			}
-			if seen, err := s.PushSeen(ctx, "github/acme/app/main/c1"); err != nil || !seen {
-				t.Errorf("PushSeen = %v, %v", seen, err)
+			if d, seen, err := s.Push(ctx, "github/acme/app/main/c1"); err != nil || !seen || d != "dispatch/x" {
+				t.Errorf("Push = %q, %v, %v", d, seen, err)
 			}
-			if seen, err := s.PushSeen(ctx, "github/acme/app/main/c2"); err != nil || seen {
-				t.Errorf("PushSeen of another commit = %v, %v", seen, err)
+			if _, seen, err := s.Push(ctx, "github/acme/app/main/c2"); err != nil || seen {
+				t.Errorf("Push of another commit = %v, %v", seen, err)
 			}
 		})
 	}

@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/devserver"
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
-	"github.com/sluice-cd/sluice/runs"
 )
 
 // The end-to-end tests drive the real `sluice` binary against the Temporal
@@ -278,34 +278,36 @@ func (e *env) waitStateOr(run, state, fail string, timeout time.Duration) status
 	return st
 }
 
-// waitClosed polls `list` until the runs with these workflow ids have
-// closed: a run's state is final (succeeded) while its last cleanup, such
-// as the release of its workspace, is still in flight.
-func (e *env) waitClosed(ids []string, timeout time.Duration) {
+// waitClosed polls `list` (Sluice's records) until the runs of these
+// workflow ids have written their final record: a run's state is final
+// (succeeded) while its last cleanup, such as the release of its
+// workspace, is still in flight, and its final record follows that.
+func (e *env) waitClosed(ids []string, timeout time.Duration) []contract.RunRecord {
 	e.t.Helper()
 	var open []string
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		var list []runs.Summary
-		if e.json(&list, "list", "--limit", "500") != 0 {
+		var list []contract.RunRecord
+		if e.json(&list, "list", "--limit", "1000") != 0 {
 			continue
 		}
-		status := map[string]string{}
-		for _, s := range list {
-			if _, seen := status[s.Ref.WorkflowID]; !seen { // newest first
-				status[s.Ref.WorkflowID] = s.Status
+		newest := map[string]contract.RunRecord{}
+		for _, r := range list {
+			if _, seen := newest[r.WorkflowID]; !seen { // newest first
+				newest[r.WorkflowID] = r
 			}
 		}
 		open = open[:0]
 		for _, id := range ids {
-			if st, ok := status[id]; !ok || st == "running" {
+			if r, ok := newest[id]; !ok || r.Finished.IsZero() {
 				open = append(open, id)
 			}
 		}
 		if len(open) == 0 {
-			return
+			return list
 		}
 	}
 	e.t.Fatalf("runs %v did not close within %s", open, timeout)
+	return nil
 }
 
 // gitRepo makes a real repository from examples/hello with the given spec,

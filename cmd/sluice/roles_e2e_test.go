@@ -135,7 +135,7 @@ func (r *roleEnv) state(id string) string {
 	return st.State
 }
 
-// runsOf counts the runs of project's repository Temporal knows.
+// runsOf counts the runs of project's repository Sluice's records hold.
 func (r *roleEnv) runsOf(project string) int {
 	var list []map[string]any
 	r.json(&list, "list", "--limit", "500", "--token", rootToken)
@@ -310,7 +310,7 @@ func TestRoleMatrix(t *testing.T) {
 		t.Fatalf("a viewer's list: code %d, %d runs", code, len(listed))
 	}
 	for _, run := range listed {
-		if id := fmt.Sprint(run["run_id"]); !strings.Contains(id, repos["payments"]) {
+		if id := fmt.Sprint(run["workflow_id"]); !strings.Contains(id, repos["payments"]) {
 			t.Errorf("payments' viewer sees %s", id)
 		}
 	}

@@ -27,7 +27,7 @@ func (s *serveFlags) open(g *globals) (*app.App, error) {
 func newDevCmd(g *globals) *cobra.Command {
 	s := serveFlags{opts: app.Options{Dev: true}}
 	var t app.DevTemporal
-	var runWorker bool
+	var runWorker, archive bool
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run an embedded Temporal server with its Web UI, a worker and the HTTP server in one process",
@@ -38,7 +38,7 @@ func newDevCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer a.Close()
-			t.Namespace, t.LogLevel = g.namespace, slogLevel(g.logLevel, true)
+			t.Namespace, t.LogLevel, t.NoArchive = g.namespace, slogLevel(g.logLevel, true), !archive
 			srv, err := a.StartTemporal(t)
 			if err != nil {
 				return err
@@ -88,6 +88,8 @@ func newDevCmd(g *globals) *cobra.Command {
 	f.StringVar(&t.Host, "temporal-host", "127.0.0.1", "address the embedded Temporal binds (another machine's or a pod's workers need one they can reach; add --temporal-auth so only they get in)")
 	f.BoolVar(&t.Auth, "temporal-auth", false, "the embedded Temporal speaks TLS and refuses every client without an API key signed by the data dir's key (this process and workers use DATA/"+app.TemporalAPIKeyFile+"; the Web UI only reads)")
 	f.IntVar(&t.UIPort, "ui-port", 8233, "port of the Temporal Web UI (-1 disables it)")
+	f.DurationVar(&t.Retention, "temporal-retention", 0, "how long Temporal keeps a closed run's history (default 24h; Sluice's records keep what happened for as long as --records-retention)")
+	f.BoolVar(&archive, "temporal-archive", true, "archive a closed run's history in DATA_DIR/temporal-archive before Temporal deletes it, and read it from there after")
 	f.BoolVar(&runWorker, "worker", true, "run a worker in this process (false: run `sluice worker` separately)")
 	f.StringVar(&t.Postgres, "temporal-db", "", "keep the embedded Temporal's state in PostgreSQL, postgres://USER@HOST:PORT/DATABASE (password in SLUICE_TEMPORAL_DB_PASSWORD; databases and schema made when missing); default: SQLite in the data dir")
 	return cmd

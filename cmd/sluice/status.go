@@ -7,9 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -184,36 +182,6 @@ func errSuffix(e string) string {
 		return ""
 	}
 	return "— " + e
-}
-
-func newListCmd(g *globals) *cobra.Command {
-	var limit int
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List recent pipeline runs, newest first (those of projects where your token may see runs)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var list []runs.Summary
-			code, err := g.api(cmd.Context(), http.MethodGet, "/api/v1/runs?limit="+strconv.Itoa(limit), nil, &list)
-			if err != nil {
-				return err
-			}
-			if code != http.StatusOK {
-				return fmt.Errorf("the server answered %d to list", code)
-			}
-			if g.output == "json" {
-				return printJSON(g.stdout, list)
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RUN\tSTATUS\tCOMMIT\tAUTHOR\tSTARTED")
-			for _, s := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.RunID, s.Status, short(s.Commit), s.Author, s.Started.Local().Format(time.DateTime))
-			}
-			return tw.Flush()
-		},
-	}
-	cmd.Flags().IntVar(&limit, "limit", 20, "how many runs to show")
-	return cmd
 }
 
 func printJSON(w io.Writer, v any) error {
