@@ -142,7 +142,7 @@ var migrations = []string{
 		seq         INTEGER NOT NULL
 	);
 	CREATE INDEX runs_started ON runs (started);
-	CREATE INDEX runs_repository ON runs (repository, branch, started);
+	CREATE INDEX runs_repository ON runs (repository, started);
 	CREATE INDEX runs_project ON runs (project, started);
 	CREATE TABLE events (
 		run_id   TEXT NOT NULL,

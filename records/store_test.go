@@ -32,7 +32,7 @@ func backends(t *testing.T) map[string]func(t *testing.T) *records.Store {
 	}
 }
 
-func open(t *testing.T, dsn, password string) *records.Store {
+func open(t testing.TB, dsn, password string) *records.Store {
 	t.Helper()
 	s, err := records.Open(context.Background(), dsn, password)
 	if err != nil {
