@@ -7,17 +7,23 @@ import "time"
 // and decision, with identity. The run's workflow sends it, whole, as the
 // run starts and as it ends; writing it twice changes nothing.
 type RunRecord struct {
+	// Kind is RecordPipeline or RecordRollback.
+	Kind       string `json:"kind"`
 	WorkflowID string `json:"workflow_id"`
 	RunID      string `json:"run_id"`
+	// Pipeline is the spec's name (a rollback's pipeline).
+	Pipeline   string `json:"pipeline,omitempty"`
 	Project    string `json:"project,omitempty"`
 	Repository string `json:"repository"`
 	Branch     string `json:"branch"`
 	Commit     string `json:"commit"`
 	Author     string `json:"author,omitempty"`
-	DeliveryID string `json:"delivery_id,omitempty"`
-	State      string `json:"state"`
-	Phase      string `json:"phase,omitempty"`
-	Error      string `json:"error,omitempty"`
+	// Committed is when the commit was made.
+	Committed  time.Time `json:"committed,omitzero"`
+	DeliveryID string    `json:"delivery_id,omitempty"`
+	State      string    `json:"state"`
+	Phase      string    `json:"phase,omitempty"`
+	Error      string    `json:"error,omitempty"`
 	// Image is the baked image (repository@digest); Environment the
 	// furthest environment the run reached: test, staging or production.
 	Image       string `json:"image,omitempty"`
@@ -31,6 +37,12 @@ type RunRecord struct {
 	Seq    int           `json:"seq"`
 	Events []RecordEvent `json:"events,omitempty"`
 }
+
+// Kinds of RunRecord.
+const (
+	RecordPipeline = "pipeline"
+	RecordRollback = "rollback"
+)
 
 // Kinds of RecordEvent.
 const (

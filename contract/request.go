@@ -1,6 +1,10 @@
 package contract
 
-import "github.com/sluice-cd/sluice/pipelines"
+import (
+	"time"
+
+	"github.com/sluice-cd/sluice/pipelines"
+)
 
 // Push is one Git push that asks for a run.
 type Push struct {
@@ -22,6 +26,9 @@ type Push struct {
 	// with a DeliveryID already seen by the branch's run is ignored.
 	DeliveryID string `json:"delivery_id,omitempty"`
 	Message    string `json:"message,omitempty"`
+	// Committed is when the commit was made: where its lead time to
+	// production starts.
+	Committed time.Time `json:"committed,omitzero"`
 }
 
 // Request is a push together with the spec read from its commit.

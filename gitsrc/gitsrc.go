@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -103,6 +104,8 @@ type CommitInfo struct {
 	AuthorName  string
 	AuthorEmail string
 	Message     string
+	// Committed is when the commit was made (its committer's time).
+	Committed time.Time
 }
 
 // ReadFile returns a file's content at a commit, and the commit's metadata.
@@ -138,7 +141,7 @@ func readFile(ctx context.Context, url, branch, commit, path string) ([]byte, Co
 		}
 		return nil, CommitInfo{}, fmt.Errorf("commit %s in %s: %w", commit, url, ErrNotFound)
 	}
-	info := CommitInfo{SHA: commit, AuthorName: c.Author.Name, AuthorEmail: c.Author.Email, Message: strings.TrimSpace(c.Message)}
+	info := CommitInfo{SHA: commit, AuthorName: c.Author.Name, AuthorEmail: c.Author.Email, Message: strings.TrimSpace(c.Message), Committed: c.Committer.When.UTC()}
 	f, err := c.File(path)
 	if err != nil {
 		return nil, info, fmt.Errorf("%s at %s: %w", path, short(commit), ErrNotFound)

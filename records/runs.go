@@ -26,14 +26,18 @@ func (s *Store) WriteRun(ctx context.Context, r contract.RunRecord) error {
 		return fmt.Errorf("write the record of %s: %w", r.RunID, err)
 	}
 	defer func() { _ = tx.Rollback() }() // after Commit: nothing to undo
-	res, err := tx.ExecContext(ctx, s.q(`INSERT INTO runs (run_id, workflow_id, project, repository, branch, commit_sha, author, delivery_id,
+	kind := r.Kind
+	if kind == "" {
+		kind = contract.RecordPipeline
+	}
+	res, err := tx.ExecContext(ctx, s.q(`INSERT INTO runs (run_id, kind, workflow_id, pipeline, project, repository, branch, commit_sha, author, committed, delivery_id,
 			state, phase, error, image, environment, revision, started, finished, seq)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (run_id) DO UPDATE SET state = excluded.state, phase = excluded.phase, error = excluded.error,
 			image = excluded.image, environment = excluded.environment, revision = excluded.revision,
 			finished = excluded.finished, seq = excluded.seq
 		WHERE runs.seq < excluded.seq`),
-		r.RunID, r.WorkflowID, r.Project, strings.ToLower(r.Repository), r.Branch, r.Commit, r.Author, r.DeliveryID,
+		r.RunID, kind, r.WorkflowID, r.Pipeline, r.Project, strings.ToLower(r.Repository), r.Branch, r.Commit, r.Author, millis(r.Committed), r.DeliveryID,
 		r.State, r.Phase, r.Error, r.Image, r.Environment, r.Revision, millis(r.Started), millis(r.Finished), r.Seq)
 	if err != nil {
 		return fmt.Errorf("write the record of %s: %w", r.RunID, err)
@@ -110,15 +114,15 @@ func (f Filter) where() (string, []any) {
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
-const runColumns = `run_id, workflow_id, project, repository, branch, commit_sha, author, delivery_id,
+const runColumns = `run_id, kind, workflow_id, pipeline, project, repository, branch, commit_sha, author, committed, delivery_id,
 	state, phase, error, image, environment, revision, started, finished, seq`
 
 func scanRun(row interface{ Scan(...any) error }) (contract.RunRecord, error) {
 	var r contract.RunRecord
-	var started, finished int64
-	err := row.Scan(&r.RunID, &r.WorkflowID, &r.Project, &r.Repository, &r.Branch, &r.Commit, &r.Author, &r.DeliveryID,
+	var committed, started, finished int64
+	err := row.Scan(&r.RunID, &r.Kind, &r.WorkflowID, &r.Pipeline, &r.Project, &r.Repository, &r.Branch, &r.Commit, &r.Author, &committed, &r.DeliveryID,
 		&r.State, &r.Phase, &r.Error, &r.Image, &r.Environment, &r.Revision, &started, &finished, &r.Seq)
-	r.Started, r.Finished = fromMillis(started), fromMillis(finished)
+	r.Committed, r.Started, r.Finished = fromMillis(committed), fromMillis(started), fromMillis(finished)
 	return r, err
 }
 

@@ -124,12 +124,15 @@ var migrations = []string{
 	// 1: runs, their events, accepted pushes
 	`CREATE TABLE runs (
 		run_id      TEXT PRIMARY KEY,
+		kind        TEXT NOT NULL DEFAULT 'pipeline',
 		workflow_id TEXT NOT NULL,
+		pipeline    TEXT NOT NULL DEFAULT '',
 		project     TEXT NOT NULL DEFAULT '',
 		repository  TEXT NOT NULL,
 		branch      TEXT NOT NULL,
 		commit_sha  TEXT NOT NULL,
 		author      TEXT NOT NULL DEFAULT '',
+		committed   BIGINT NOT NULL DEFAULT 0,
 		delivery_id TEXT NOT NULL DEFAULT '',
 		state       TEXT NOT NULL,
 		phase       TEXT NOT NULL DEFAULT '',
@@ -144,6 +147,7 @@ var migrations = []string{
 	CREATE INDEX runs_started ON runs (started);
 	CREATE INDEX runs_repository ON runs (repository, started);
 	CREATE INDEX runs_project ON runs (project, started);
+	CREATE INDEX runs_pipeline ON runs (pipeline, started);
 	CREATE TABLE events (
 		run_id   TEXT NOT NULL,
 		key      TEXT NOT NULL,

@@ -139,7 +139,7 @@ func (b *Builder) Build(ctx context.Context, src Source) (contract.Request, erro
 		Repo: name, CloneURL: cloneURL, Branch: src.Branch, Commit: commit, Author: firstOf(email, src.AuthorUsername),
 		AuthorIDs:  cfg.AuthorIDs(email, src.AuthorUsername, firstOf(src.AuthorName, info.AuthorName)),
 		PusherIDs:  cfg.AuthorIDs(src.Pusher, src.PusherEmail),
-		DeliveryID: src.DeliveryID, Message: firstLine(firstOf(src.Message, info.Message)),
+		DeliveryID: src.DeliveryID, Message: firstLine(firstOf(src.Message, info.Message)), Committed: info.Committed,
 	}}, nil
 }
 

@@ -387,8 +387,16 @@ func TestRecordRollbackHistory(t *testing.T) {
 // TestRecordRollbackApprovalHistory records a Rollback run under
 // production's approval rule: the requester's own approval refused,
 // another approver's approval, then the release.
+// rollback_record: the same run, which writes its record as it ends
+// (change "rollback-record").
 func TestRecordRollbackApprovalHistory(t *testing.T) {
-	c := recording(t, "rollback_approval", workflows.Rollback)
+	for _, scenario := range []string{"rollback_approval", "rollback_record"} {
+		t.Run(scenario, func(t *testing.T) { recordApprovedRollback(t, scenario) })
+	}
+}
+
+func recordApprovedRollback(t *testing.T, scenario string) {
+	c := recording(t, scenario, workflows.Rollback)
 	rc := &runs.Client{Temporal: c, Signer: recordKey}
 	ctx := context.Background()
 	ref, err := rc.StartRollback(ctx, workflows.RollbackInput{
@@ -410,7 +418,7 @@ func TestRecordRollbackApprovalHistory(t *testing.T) {
 	if res, err := rc.RollbackResult(ctx, ref); err != nil || res.Version != 3 {
 		t.Fatalf("rollback: %+v %v", res, err)
 	}
-	writeHistory(t, c, ref, filepath.Join("..", "workflows", "testdata", "rollback_approval.json"))
+	writeHistory(t, c, ref, filepath.Join("..", "workflows", "testdata", scenario+".json"))
 }
 
 // TestRecordPoolSizeHistory records a PoolSize run as the server starts

@@ -54,6 +54,7 @@ func (r *run) writeRecord(ctx workflow.Context) workflow.Future {
 func recordOf(st RunState, workflowID, runID string, seq int) contract.RunRecord {
 	p := st.Request.Push
 	rec := contract.RunRecord{
+		Kind: contract.RecordPipeline, Pipeline: st.Request.Spec.Name, Committed: p.Committed,
 		WorkflowID: workflowID, RunID: runID, Repository: p.Repo, Branch: p.Branch, Commit: p.Commit,
 		Author: p.Author, DeliveryID: p.DeliveryID, State: st.State, Phase: st.Phase, Error: st.Error,
 		Revision: st.Outputs.ProductionRevision, Started: st.Started, Finished: st.Finished, Seq: seq,
@@ -98,4 +99,48 @@ func recordOf(st RunState, workflowID, runID string, seq int) contract.RunRecord
 
 func decisionEvent(key, kind string, d Decision, detail string, at time.Time) contract.RecordEvent {
 	return contract.RecordEvent{Key: key, Kind: kind, Name: pipelines.PhaseApproval, Actor: d.User, Via: d.Via, Detail: detail, At: at}
+}
+
+// rollbackRecords (change "rollback-record") has a Rollback run write its
+// record as it ends: the records' DORA figures count rollbacks.
+const rollbackRecords = 1
+
+// recordRollback writes a Rollback run's record as it ends, however it
+// ends (a cancelled run too).
+func recordRollback(ctx workflow.Context, in RollbackInput, st *RollbackState, started time.Time, res RollbackResult, runErr error) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	if workflow.GetVersion(dctx, "rollback-record", workflow.DefaultVersion, rollbackRecords) < rollbackRecords {
+		return
+	}
+	info := workflow.GetInfo(dctx)
+	rec := contract.RunRecord{
+		Kind: contract.RecordRollback, WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
+		Pipeline: in.Pipeline, Project: in.Project, Author: in.By, Environment: "production",
+		State: StateSucceeded, Started: started, Finished: workflow.Now(dctx), Seq: 1,
+		Events: []contract.RecordEvent{{Key: "rollback", Kind: contract.RecordRollback, Name: in.Namespace, Actor: in.By,
+			Detail: in.Reason, At: started}},
+	}
+	switch {
+	case runErr == nil:
+		rec.Commit, rec.Revision = res.Commit, fmt.Sprint(res.Version)
+		rec.Events[0].Status = fmt.Sprintf("release %d live again as release %d", res.RollbackOf, res.Version)
+	case temporal.IsCanceledError(runErr):
+		rec.State, rec.Error = StateCancelled, runErr.Error()
+	case st.Rejection != nil:
+		rec.State, rec.Error = StateRejected, runErr.Error()
+	default:
+		rec.State, rec.Error = StateFailed, runErr.Error()
+	}
+	for i, d := range st.Approvals {
+		rec.Events = append(rec.Events, decisionEvent(fmt.Sprint("approval:", i), contract.EventApproval, d.Decision, d.Comment, d.At))
+	}
+	if d := st.Rejection; d != nil {
+		rec.Events = append(rec.Events, decisionEvent("rejection", contract.EventRejected, d.Decision, d.Comment, d.At))
+	}
+	for i, d := range st.Refusals {
+		rec.Events = append(rec.Events, decisionEvent(fmt.Sprint("refusal:", i), contract.EventRefusal, d.Decision, d.Reason, d.At))
+	}
+	if err := startLocal(workflow.WithLocalActivityOptions(dctx, recordOptions), contract.RecordRun, rec).Get(dctx, nil); err != nil {
+		workflow.GetLogger(dctx).Error("the rollback's record was not written", "error", err)
+	}
 }

@@ -83,6 +83,9 @@ func TestReplayCommittedHistories(t *testing.T) {
 		"rollback.json": {`"RollbackRelease"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		// a Rollback run under production's approval rule
 		"rollback_approval.json": {`"markerName": "LocalActivity"`, "WORKFLOW_EXECUTION_UPDATE_COMPLETED", `"RollbackRelease"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		// the same, with its record written as it ends (change
+		// "rollback-record": its marker, then the local activity)
+		"rollback_record.json": {"InJvbGxiYWNrLXJlY29yZCI=", `"RollbackRelease"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		// a PoolSize run: who asked is in its input
 		"pool_size.json":         {`"SizePool"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		"worker_loss_rerun.json": {"InJlcnVuLWFmdGVyLXdvcmtlci1sb3NzIg==", "ACTIVITY_TASK_TIMED_OUT", `"Production"`, "WORKFLOW_EXECUTION_COMPLETED"},
@@ -225,8 +228,10 @@ var versionMarkers = map[string]int{
 // localActivities are the local activities a history records, in order:
 // epoch 5 writes the run's record as it starts and as it ends.
 var localActivities = map[string][]string{
-	"success_v9.json":  {"ApprovalPolicy"},
-	"success_v10.json": {"RecordRun", "ApprovalPolicy", "RecordRun"},
+	"success_v9.json":        {"ApprovalPolicy"},
+	"success_v10.json":       {"RecordRun", "ApprovalPolicy", "RecordRun"},
+	"rollback_approval.json": {"ApprovalPolicy"},
+	"rollback_record.json":   {"ApprovalPolicy", "RecordRun"},
 }
 
 func localActivityTypes(t *testing.T, history []byte) []string {

@@ -36,11 +36,13 @@ func IsRollbackID(id string) bool { return strings.HasPrefix(id, "rollback/") }
 // (never the requester) approve through the server. A worker lost
 // mid-rollback is replaced and the release goes on; the release itself
 // undoes a rollout that fails.
-func Rollback(ctx workflow.Context, in RollbackInput) (RollbackResult, error) {
+func Rollback(ctx workflow.Context, in RollbackInput) (res RollbackResult, err error) {
 	if in.By == "" {
 		return RollbackResult{}, temporal.NewNonRetryableApplicationError("a rollback names who asked for it", contract.ErrInvalidInput, nil)
 	}
 	st := &RollbackState{Pipeline: in.Pipeline, Namespace: in.Namespace, Project: in.Project, By: in.By, Status: RollbackRollingBack}
+	started := workflow.Now(ctx)
+	defer func() { recordRollback(ctx, in, st, started, res, err) }()
 	gate, err := registerRollback(ctx, in, st)
 	if err != nil {
 		return RollbackResult{}, err
@@ -58,7 +60,7 @@ func Rollback(ctx workflow.Context, in RollbackInput) (RollbackResult, error) {
 			NonRetryableErrorTypes: contract.NonRetryable(),
 		},
 	})
-	res, err := call(ctx, contract.RollbackRelease, in)
+	res, err = call(ctx, contract.RollbackRelease, in)
 	if err != nil {
 		return res, fmt.Errorf("rollback of %s in %s: %w", in.Pipeline, in.Namespace, err)
 	}

@@ -24,6 +24,8 @@ type rollbackHarness struct {
 	env      *testsuite.TestWorkflowEnvironment
 	priv     ed25519.PrivateKey
 	releases int
+	// records are the run records the rollback wrote.
+	records []contract.RunRecord
 }
 
 const rollbackID = "rollback/shop-prod/shop"
@@ -40,7 +42,11 @@ func newRollbackHarness(t *testing.T) *rollbackHarness {
 	})
 	bind.Activity(h.env, contract.RollbackRelease, func(context.Context, contract.RollbackInput) (contract.RollbackResult, error) {
 		h.releases++
-		return contract.RollbackResult{Version: 3, RollbackOf: 1}, nil
+		return contract.RollbackResult{Version: 3, RollbackOf: 1, Commit: "c0ffee"}, nil
+	})
+	bind.Activity(h.env, contract.RecordRun, func(_ context.Context, r contract.RunRecord) (contract.Nothing, error) {
+		h.records = append(h.records, r)
+		return contract.Nothing{}, nil
 	})
 	return h
 }
@@ -108,6 +114,16 @@ func TestRollbackWaitsForItsApproval(t *testing.T) {
 	if waiting.Status != RollbackAwaitingApproval || waiting.Required != 1 || len(waiting.Refusals) != 1 || waiting.By != "rita (API token rita-laptop)" {
 		t.Errorf("state while waiting: %+v", waiting)
 	}
+	// its record: a succeeded rollback of shop in production, the release
+	// it made, who asked, the refusal and the approval
+	if len(h.records) != 1 {
+		t.Fatalf("records %+v, want one", h.records)
+	}
+	r := h.records[0]
+	if r.Kind != contract.RecordRollback || r.Pipeline != "shop" || r.State != StateSucceeded || r.Revision != "3" || r.Commit != "c0ffee" ||
+		r.Environment != "production" || r.Finished.IsZero() || len(r.Events) != 3 || r.Events[1].Actor != "alice" || r.Events[2].Actor != "rita" {
+		t.Errorf("record %+v", r)
+	}
 }
 
 // TestRollbackRejectedOrUnapproved: a rejection, or no approval before
@@ -125,6 +141,10 @@ func TestRollbackRejectedOrUnapproved(t *testing.T) {
 			var appErr *temporal.ApplicationError
 			if !errors.As(err, &appErr) || appErr.Type() != ErrRollbackNotApproved || h.releases != 0 {
 				t.Fatalf("%v (releases %d)", err, h.releases)
+			}
+			want := map[string]string{"rejected": StateRejected, "expired": StateFailed}[name]
+			if len(h.records) != 1 || h.records[0].State != want || h.records[0].Revision != "" {
+				t.Errorf("records %+v, want one, %s", h.records, want)
 			}
 		})
 	}
