@@ -14,6 +14,7 @@ import (
 	"github.com/sluice-cd/sluice/chat"
 	"github.com/sluice-cd/sluice/httpapi"
 	"github.com/sluice-cd/sluice/logstore"
+	"github.com/sluice-cd/sluice/metrics"
 	"github.com/sluice-cd/sluice/records"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/webhooks"
@@ -71,6 +72,7 @@ func (a *App) StartHTTP(c client.Client) (string, error) {
 	if keep := a.opts.RecordsRetention; keep > 0 {
 		a.pruneRecords(keep)
 	}
+	a.metrics.WatchDora(a.doraKeys)
 	return ln.Addr().String(), nil
 }
 
@@ -99,6 +101,26 @@ func (a *App) pruneRecords(keep time.Duration) {
 			}
 		}
 	}()
+}
+
+// doraKeys are the four keys of every pipeline over the last 30 days, for
+// the metrics; a records database that does not answer gives none (and a
+// warning).
+func (a *App) doraKeys() []metrics.DoraKeys {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	now := time.Now()
+	keys, err := a.records.Dora(ctx, records.Filter{Since: now.Add(-records.Window)}, now)
+	if err != nil {
+		a.log.Warn("the DORA metrics could not be read from the records", "error", err)
+		return nil
+	}
+	out := make([]metrics.DoraKeys, len(keys))
+	for i, k := range keys {
+		out[i] = metrics.DoraKeys{Pipeline: k.Pipeline, Environment: k.Environment, DeploymentsPerDay: k.PerDay,
+			LeadTime: k.LeadTime, TimeToRestore: k.TimeToRestore, ChangeFailureRate: k.ChangeFailureRate}
+	}
+	return out
 }
 
 func (a *App) runsClient(c client.Client) *runs.Client {

@@ -50,8 +50,8 @@ func (a *App) signingPassword() ([]byte, error) {
 }
 
 // serverSecrets are the environment's secrets: the signing password,
-// Temporal's API key and database password.
-var serverSecrets = []string{"SLUICE_SIGNING_PASSWORD", "SLUICE_TEMPORAL_API_KEY", "SLUICE_TEMPORAL_DB_PASSWORD"}
+// Temporal's API key and database password, the records' database password.
+var serverSecrets = []string{"SLUICE_SIGNING_PASSWORD", "SLUICE_TEMPORAL_API_KEY", "SLUICE_TEMPORAL_DB_PASSWORD", "SLUICE_RECORDS_DB_PASSWORD"}
 
 // secrets are every secret value this process holds, for log redaction:
 // the configuration's, the signing password (as the signer reads it) and

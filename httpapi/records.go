@@ -137,3 +137,31 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, entries)
 }
+
+// dora answers the four DORA keys per pipeline (GET /api/v1/dora,
+// ?since=…&before=…&project=…) from the records.
+func (s *Server) dora(w http.ResponseWriter, r *http.Request) {
+	if !s.recordsOpen(w) {
+		return
+	}
+	now := time.Now()
+	f, err := recordFilter(r.URL.Query(), now)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if f.Since.IsZero() {
+		f.Since = now.Add(-records.Window)
+	}
+	f.Projects = s.viewable(r)
+	keys, err := s.Records.Dora(r.Context(), f, now)
+	if err != nil {
+		s.Log.Error("dora", "error", err)
+		http.Error(w, "the records could not be read; the server's log says why", http.StatusBadGateway)
+		return
+	}
+	if keys == nil {
+		keys = []records.Keys{}
+	}
+	writeJSON(w, http.StatusOK, keys)
+}

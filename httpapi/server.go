@@ -62,6 +62,7 @@ func New(rc *runs.Client, logs *logstore.Store, log *slog.Logger) *Server {
 	s.Mux.HandleFunc("GET /api/v1/records", s.authenticated(s.listRecords))
 	s.Mux.HandleFunc("GET /api/v1/records/{run...}", s.authenticated(s.runRecord))
 	s.Mux.HandleFunc("GET /api/v1/audit", s.authenticated(s.audit))
+	s.Mux.HandleFunc("GET /api/v1/dora", s.authenticated(s.dora))
 	s.Mux.HandleFunc("POST /api/v1/cancellations", s.authenticated(s.cancelRun))
 	s.Mux.HandleFunc("POST /api/v1/retries", s.authenticated(s.retryRun))
 	s.Mux.HandleFunc("POST /api/v1/rollbacks", s.authenticated(s.rollback))

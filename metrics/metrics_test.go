@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func scrape(t *testing.T, m *Metrics) string {
@@ -31,6 +32,24 @@ func TestWebhookDeliveriesByProviderAndCode(t *testing.T) {
 		`sluice_webhook_deliveries_total{code="401",provider="github"} 2`,
 		`sluice_webhook_deliveries_total{code="202",provider="gitlab"} 1`,
 		`sluice_webhook_deliveries_total{code="200",provider="gitea"} 1`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("lacks %s", want)
+		}
+	}
+}
+
+func TestDoraGauges(t *testing.T) {
+	m := New()
+	m.WatchDora(func() []DoraKeys {
+		return []DoraKeys{{Pipeline: "shop", Environment: "production", DeploymentsPerDay: 0.5, LeadTime: 90 * time.Minute, ChangeFailureRate: 0.25, TimeToRestore: time.Hour}}
+	})
+	out := scrape(t, m)
+	for _, want := range []string{
+		`sluice_dora_deployments_per_day{environment="production",pipeline="shop"} 0.5`,
+		`sluice_dora_lead_time_seconds{environment="production",pipeline="shop"} 5400`,
+		`sluice_dora_change_failure_rate{environment="production",pipeline="shop"} 0.25`,
+		`sluice_dora_time_to_restore_seconds{environment="production",pipeline="shop"} 3600`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("lacks %s", want)

@@ -77,9 +77,6 @@ func (f Filter) where() (string, []any) {
 	var conds []string
 	var args []any
 	add := func(cond string, v any) { conds = append(conds, cond); args = append(args, v) }
-	if f.Project != "" {
-		add("project = ?", f.Project)
-	}
 	if f.Repository != "" {
 		add("repository = ?", strings.ToLower(f.Repository))
 	}
@@ -98,20 +95,29 @@ func (f Filter) where() (string, []any) {
 	if !f.Before.IsZero() {
 		add("started < ?", f.Before.UnixMilli())
 	}
-	if f.Projects != nil {
-		if len(f.Projects) == 0 {
-			conds = append(conds, "1 = 0")
-		} else {
-			conds = append(conds, "project IN (?"+strings.Repeat(", ?", len(f.Projects)-1)+")")
-			for _, p := range f.Projects {
-				args = append(args, p)
-			}
-		}
-	}
+	conds, args = f.projects("", conds, args)
 	if len(conds) == 0 {
 		return "", nil
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// projects adds the conditions of Project and Projects on the runs
+// table, its columns prefixed with prefix.
+func (f Filter) projects(prefix string, conds []string, args []any) ([]string, []any) {
+	if f.Project != "" {
+		conds, args = append(conds, prefix+"project = ?"), append(args, f.Project)
+	}
+	if f.Projects != nil {
+		if len(f.Projects) == 0 {
+			return append(conds, "1 = 0"), args
+		}
+		conds = append(conds, prefix+"project IN (?"+strings.Repeat(", ?", len(f.Projects)-1)+")")
+		for _, p := range f.Projects {
+			args = append(args, p)
+		}
+	}
+	return conds, args
 }
 
 const runColumns = `run_id, kind, workflow_id, pipeline, project, repository, branch, commit_sha, author, committed, delivery_id,

@@ -21,6 +21,7 @@ import (
 	"github.com/sluice-cd/sluice/access"
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
 	"github.com/sluice-cd/sluice/image"
+	"github.com/sluice-cd/sluice/records"
 	"github.com/sluice-cd/sluice/testenv"
 	"github.com/sluice-cd/sluice/testenv/poll"
 	"github.com/sluice-cd/sluice/workflows"
@@ -196,6 +197,18 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 		t.Fatalf("sluice releases after the rollback:\n%s", out)
 	}
 	e.routesTo(prod, "blue", first.digest)
+
+	// the four DORA keys from the records: two releases, both live, the
+	// second rolled back while live (the rollback's record follows its
+	// end): one failure in two, restored in the time the rollback took
+	var keys []records.Keys
+	poll.Until(t, "sluice dora to count the rollback", func() bool {
+		keys = nil
+		return e.json(&keys, "dora") == 0 && len(keys) == 1 && keys[0].Failures == 1
+	})
+	if k := keys[0]; k.Releases != 2 || k.Deployments != 2 || k.ChangeFailureRate != 0.5 || k.LeadTime <= 0 || k.TimeToRestore <= 0 || k.TimeToRestore > 10*time.Minute {
+		t.Errorf("sluice dora: %+v", k)
+	}
 }
 
 // sampleProduction makes a production namespace of the test's own (removed

@@ -180,3 +180,38 @@ func who(e contract.RecordEvent) string {
 	}
 	return e.Actor + " (" + e.Via + ")"
 }
+
+func newDoraCmd(g *globals) *cobra.Command {
+	var since, before, project string
+	cmd := &cobra.Command{
+		Use:   "dora",
+		Short: "The four DORA keys per pipeline from Sluice's records: deployment frequency, lead time for changes, change failure rate, time to restore",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q := url.Values{}
+			for k, v := range map[string]string{"since": since, "before": before, "project": project} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			var keys []records.Keys
+			if err := g.getRecords(cmd, "/api/v1/dora?"+q.Encode(), &keys); err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return printJSON(g.stdout, keys)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "PIPELINE\tDEPLOYMENTS\tPER DAY\tLEAD TIME\tCHANGE FAILURE RATE\tTIME TO RESTORE")
+			for _, k := range keys {
+				fmt.Fprintf(tw, "%s\t%d\t%.2f\t%s\t%.0f%% (%d of %d)\t%s\n", k.Pipeline, k.Deployments, k.PerDay, k.LeadTime.Round(time.Second),
+					100*k.ChangeFailureRate, k.Failures, k.Releases, k.TimeToRestore.Round(time.Second))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&since, "since", "720h", "the window's start: RFC 3339 or a duration before now")
+	cmd.Flags().StringVar(&before, "before", "", "the window's end (default now)")
+	cmd.Flags().StringVar(&project, "project", "", "only this project's pipelines")
+	return cmd
+}
