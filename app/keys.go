@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,7 +20,10 @@ import (
 func (a *App) imageSigner() (*image.Signer, error) {
 	path := a.opts.SigningKey
 	if path == "" {
-		path = filepath.Join(a.dir, "signing.key")
+		path = filepath.Join(a.dir, SigningKeyFile)
+		a.warnIfNew(path, "images signed before can no longer be promoted, released or rolled back to")
+	} else if err := mustExist(path, "--signing-key"); err != nil {
+		return nil, err
 	}
 	password, err := a.signingPassword()
 	if err != nil {
@@ -37,8 +41,11 @@ func (a *App) imageSigner() (*image.Signer, error) {
 
 // signingPassword is the signing key's password: --signing-password-file's
 // content, else SLUICE_SIGNING_PASSWORD.
-func (a *App) signingPassword() ([]byte, error) {
-	f := a.opts.SigningPasswordFile
+func (a *App) signingPassword() ([]byte, error) { return SigningPassword(a.opts.SigningPasswordFile) }
+
+// SigningPassword is the signing key's password: file's content, else
+// SLUICE_SIGNING_PASSWORD.
+func SigningPassword(f string) ([]byte, error) {
 	if f == "" {
 		return []byte(os.Getenv("SLUICE_SIGNING_PASSWORD")), nil
 	}
@@ -75,7 +82,59 @@ func (a *App) secrets() []string {
 func (a *App) decisionKey() (ed25519.PrivateKey, error) {
 	path := a.opts.DecisionKey
 	if path == "" {
-		path = filepath.Join(a.dir, "decision-key")
+		path = filepath.Join(a.dir, DecisionKeyFile)
+		a.warnIfNew(path, "workers with another key refuse this server's decisions")
+	} else if err := mustExist(path, "--decision-key"); err != nil {
+		return nil, err
 	}
 	return runs.LoadDecisionKey(path)
+}
+
+// The key files of a data dir, and of a directory `sluice keys init`
+// fills.
+const (
+	SigningKeyFile  = "signing.key"
+	DecisionKeyFile = "decision-key"
+)
+
+// mustExist refuses a key the operator named that is not there: a new one
+// is never made in its place.
+func mustExist(path, flag string) error {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s %s does not exist: restore it, or make the installation's keys once with `sluice keys init DIR` (a new key would not verify what the old one signed)", flag, path)
+	} else if err != nil {
+		return fmt.Errorf("%s %s: %w", flag, path, err)
+	}
+	return nil
+}
+
+// warnIfNew says so when a data dir's key is about to be made: a data dir
+// that lost its key (a pod's emptyDir) gets a new one.
+func (a *App) warnIfNew(path, consequence string) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && !a.opts.Dev {
+		a.log.Warn("making a new key in the data dir; if this installation had one, "+consequence+" (name the installation's key with a flag: see `sluice keys init`)", "key", path)
+	}
+}
+
+// InitKeys makes an installation's keys in dir: the cosign key pair that
+// signs images (SigningKeyFile and its .pub, encrypted with password) and
+// the decision key. It refuses to replace a key that is there. It returns
+// the files it wrote.
+func InitKeys(dir string, password []byte) ([]string, error) {
+	signing, decision := filepath.Join(dir, SigningKeyFile), filepath.Join(dir, DecisionKeyFile)
+	for _, p := range []string{signing, image.PublicKeyPath(signing), decision} {
+		if _, err := os.Stat(p); err == nil {
+			return nil, fmt.Errorf("%s exists: keys are made once (move it away to make a new set)", p)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if _, err := image.EnsureKeys(signing, password); err != nil {
+		return nil, err
+	}
+	if _, err := runs.LoadDecisionKey(decision); err != nil {
+		return nil, err
+	}
+	return []string{signing, image.PublicKeyPath(signing), decision}, nil
 }

@@ -39,8 +39,10 @@ func LoadDecisionKey(path string) (ed25519.PrivateKey, error) {
 	if len(seed) != ed25519.SeedSize {
 		return nil, fmt.Errorf("decision key %s: want %d bytes, got %d (delete it to make a new one)", path, ed25519.SeedSize, len(seed))
 	}
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("decision key %s is readable by others (%#o): chmod 600 it", path, fi.Mode().Perm())
+	// (a Kubernetes Secret volume gives its files to the pod's fsGroup:
+	// the group may read, every other user may not)
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o007 != 0 {
+		return nil, fmt.Errorf("decision key %s is readable by every user (%#o): chmod 600 it", path, fi.Mode().Perm())
 	}
 	return ed25519.NewKeyFromSeed(seed), nil
 }

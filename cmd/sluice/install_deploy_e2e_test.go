@@ -101,6 +101,9 @@ chaos:
   experiments: [chaos/pod-kill.yml]
 promote:
   tag: available
+approval:
+  approvers: {users: [alice]}
+  timeout: 48h
 production:
   manifests: deploy/k8s
 `, prod, repo, registry)
@@ -116,8 +119,24 @@ production:
 	if code := e.json(&started, "run", "--repo", gitURL+"/web.git", "--ref", "main"); code != 0 || started.Commit != commit {
 		t.Fatalf("run: code %d %+v", code, started)
 	}
+	e.waitStateOr(started.RunID, "awaiting_approval", "failed", 6*time.Minute)
+	// (run logs are files on the pod's data volume, an emptyDir: what the
+	// phases before the restart wrote is read now)
+	before := logsOf(started.RunID)
+	// the pod goes while the run waits; the new one has the same keys
+	// (the sluice-keys Secret), so it counts the approval the server
+	// outside signs and releases the image the old one signed
+	old := kubectl(t, "-n", "sluice-system", "get", "pods", "-l", "app.kubernetes.io/name=sluice", "-o", "name")
+	kubectl(t, "-n", "sluice-system", "delete", "pod", "-l", "app.kubernetes.io/name=sluice", "--wait=true", "--timeout=2m")
+	kubectl(t, "-n", "sluice-system", "rollout", "status", "deploy/sluice", "--timeout=2m")
+	if now := kubectl(t, "-n", "sluice-system", "get", "pods", "-l", "app.kubernetes.io/name=sluice", "-o", "name"); now == old {
+		t.Fatalf("the Sluice pod was not replaced: %s", now)
+	}
+	if _, errOut, code := e.sluice("approve", started.RunID, "--as", "alice"); code != 0 {
+		t.Fatalf("approve: %d %s", code, errOut)
+	}
 	st := e.waitStateOr(started.RunID, "succeeded", "failed", 6*time.Minute)
-	logs := logsOf(started.RunID)
+	logs := before + logsOf(started.RunID)
 	if st.State != "succeeded" {
 		t.Fatalf("run %s:\n%s", st.State, logs)
 	}
@@ -125,7 +144,7 @@ production:
 	for _, ph := range st.Phases {
 		succeeded[ph.Name] = ph.Status == "succeeded"
 	}
-	for _, ph := range []string{"bake", "deploy", "integration", "chaos", "promote", "production"} {
+	for _, ph := range []string{"bake", "deploy", "integration", "chaos", "promote", "approval", "production"} {
 		if !succeeded[ph] {
 			t.Fatalf("phase %s did not succeed: %+v", ph, st.Phases)
 		}

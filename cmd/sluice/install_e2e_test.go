@@ -27,8 +27,10 @@ import (
 // and test run in a warm pod of sluice-builds, and the in-cluster server
 // serves the run's log. A second pipeline bakes, deploys to a test
 // environment, runs its integration suite, promotes and releases to
-// production, all with the worker's service account; the fence refuses
-// that account everywhere else. Then it installs the node agent
+// production, all with the worker's service account; the Sluice pod is
+// deleted while that run waits for its approval, and the new pod's worker
+// verifies the approval and the image baked before with the keys of the
+// sluice-keys Secret; the fence refuses that account everywhere else. Then it installs the node agent
 // (deploy/kubernetes/agent) from the same image and has its DaemonSet
 // apply a network fault.
 func TestInstallInCluster(t *testing.T) {
@@ -60,6 +62,12 @@ func TestInstallInCluster(t *testing.T) {
 
 	const token = "in-cluster-ops-token-0123456789"
 	overlay := t.TempDir()
+	// the installation's keys, made once, in the sluice-keys Secret; the
+	// server outside signs decisions with the same decision key
+	keys := filepath.Join(overlay, "keys")
+	if _, errOut, code := e.sluice("keys", "init", keys); code != 0 {
+		t.Fatalf("keys init: %s", errOut)
+	}
 	abs, _ := filepath.Abs("../../deploy/kubernetes")
 	base, err := filepath.Rel(overlay, abs) // kustomize takes no absolute base
 	if err != nil {
@@ -84,6 +92,9 @@ secretGenerator:
   - name: sluice-secrets
     namespace: sluice-system
     literals: [ops-token=%s]
+  - name: sluice-keys
+    namespace: sluice-system
+    files: [keys/signing.key, keys/signing.key.pub, keys/decision-key]
 generatorOptions: {disableNameSuffixHash: true}
 patches:
   - target: {kind: Deployment, name: sluice}
@@ -111,7 +122,7 @@ patches:
 	})
 	forward(t, fmt.Sprintf("%s:%d", p.PodGateway, buildkitPort), buildkitNet, buildkitAddr)
 	forward(t, fmt.Sprintf("%s:%d", p.PodGateway, registryPort), "tcp", p.Registry)
-	e.startDev("--worker=false", "--temporal-host", p.PodGateway)
+	e.startDev("--worker=false", "--temporal-host", p.PodGateway, "--decision-key", filepath.Join(keys, "decision-key"))
 	kubectl(t, "-n", "sluice-system", "rollout", "status", "deploy/sluice", "--timeout=2m")
 
 	// a repository the pod can clone, over HTTP from this machine

@@ -73,7 +73,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(
 		newDevCmd(g), newServeCmd(g, "worker", "Run a worker that executes pipeline workflows and their phases", true),
 		newServeCmd(g, "server", "Run the HTTP server (API, logs, webhooks) against a Temporal cluster", false),
-		newRunCmd(g), newStatusCmd(g), newListCmd(g), newHistoryCmd(g), newAuditCmd(g), newDoraCmd(g), newLogsCmd(g),
+		newRunCmd(g), newStatusCmd(g), newListCmd(g), newHistoryCmd(g), newAuditCmd(g), newDoraCmd(g), newKeysCmd(g), newLogsCmd(g),
 		newDecideCmd(g, true), newDecideCmd(g, false), newCancelCmd(g), newRetryCmd(g),
 		newLintCmd(g), newPoolCmd(g), newReleasesCmd(g), newRollbackCmd(g), newVerifyCmd(g), newChaosCmd(g), newAgentCmd(g),
 	)
