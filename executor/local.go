@@ -10,11 +10,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/executor/stepguard"
 	"github.com/sluice-cd/sluice/gitsrc"
 )
 
@@ -100,9 +102,11 @@ func (l *Local) check(h Handle) error {
 }
 
 // Run starts `sh -c script` in its own process group so cancellation and
-// timeouts reach every process the script started. The group is recorded
-// next to the workspace, so an attempt that lost its worker (kill -9) is
-// ended before a retry runs anything in the same workspace.
+// timeouts reach every process the script started, under a guard that
+// ends the group when the worker dies. The group is also recorded next to
+// the workspace, so an attempt that lost its worker (kill -9) is ended
+// before a retry runs anything in the same workspace, if anything of it
+// is left.
 func (l *Local) Run(ctx context.Context, h Handle, c Command, out io.Writer) (Result, error) {
 	if err := l.check(h); err != nil {
 		return Result{}, err
@@ -115,19 +119,24 @@ func (l *Local) Run(ctx context.Context, h Handle, c Command, out io.Writer) (Re
 		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
 	}
-	cmd := exec.Command("/bin/sh", "-c", c.Script)
+	// The guard (package stepguard) leads the group and runs the shell in it;
+	// if the worker dies, its Pdeathsig has the guard end the group.
+	// Credential (when set) makes the guard and the commands the
+	// unprivileged step user.
+	cmd := stepguard.Command(c.Script)
 	cmd.Dir = h.Path
-	cmd.Env = l.env(h.Path, c.Env)
+	cmd.Env = append(l.env(h.Path, c.Env), stepguard.ParentEnv+"="+strconv.Itoa(os.Getpid()))
 	cmd.Stdout, cmd.Stderr = out, out
-	// Pdeathsig ends the shell if the worker dies; its children are ended
-	// by the recorded group on the next attempt.
-	// Credential (when set) makes the commands the unprivileged step user.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: l.User.credential()}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM, Credential: l.User.credential()}
 	// A process that left the group (setsid) may hold the output pipe open;
 	// never wait for it longer than the kill grace.
 	cmd.WaitDelay = l.grace() + time.Second
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
+		if errors.Is(err, os.ErrPermission) && l.User != nil {
+			exe, _ := os.Executable()
+			return Result{}, fmt.Errorf("start command: the step user (uid %d) cannot execute this worker's binary %s, which guards every step: make it executable by others (chmod 755): %w", l.User.UID, exe, err)
+		}
 		return Result{}, fmt.Errorf("start command: %w", err)
 	}
 	record := groupFile(h.Path)
