@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -62,7 +61,7 @@ func (a *App) StartHTTP(c client.Client) (string, error) {
 	}
 	if sl := a.cfg.Slack; sl != nil && sl.SigningSecretValue() != "" {
 		(&chat.Interactions{SigningSecret: sl.SigningSecretValue(), Runs: rc, Slack: a.slack(), Log: a.log,
-			ReplayFile: filepath.Join(a.dir, "slack-replays")}).Register(api.Mux)
+			Replays: a.records}).Register(api.Mux)
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(a.opts.HTTPHost, strconv.Itoa(a.opts.HTTPPort)))
 	if err != nil {

@@ -31,22 +31,22 @@ type Interactions struct {
 	Log           *slog.Logger
 	// Timeout bounds the work done after the 3-second acknowledgement.
 	Timeout time.Duration
-	// ReplayFile, when set, keeps the signatures of handled requests
-	// there, so a restarted server (or another on the same data dir)
-	// refuses a captured click too; else they are kept in memory.
-	ReplayFile string
+	// Replays keeps the signatures of handled requests, so a restarted
+	// server, or another replica, refuses a captured click too. Default:
+	// this process's memory.
+	Replays ReplayRecord
 	// done, when set, is called after each click has been fully handled (tests).
 	done func()
-	// replays remembers the signatures of handled requests.
-	replays replayCache
 }
 
 // maxInteraction bounds an interaction body; real ones are a few KB.
 const maxInteraction = 1 << 20
 
-// Register mounts the handler (and opens its replay record, ReplayFile).
+// Register mounts the handler.
 func (h *Interactions) Register(mux *http.ServeMux) {
-	h.replays.file = h.ReplayFile
+	if h.Replays == nil {
+		h.Replays = &memoryReplays{}
+	}
 	mux.HandleFunc("POST /slack/interactions", h.ServeHTTP)
 }
 
@@ -67,7 +67,7 @@ func (h *Interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// keyed by the signature's value, not its spelling: the verifier
 	// accepts the hex in either case
-	first, err := h.replays.first(strings.ToLower(strings.TrimSpace(r.Header.Get("X-Slack-Signature"))), time.Now())
+	first, err := h.Replays.FirstSeen(r.Context(), "slack:"+strings.ToLower(strings.TrimSpace(r.Header.Get("X-Slack-Signature"))), time.Now(), replayWindow)
 	if err != nil {
 		// unrecorded, it could be handled twice: not at all instead
 		h.Log.Error("slack interaction refused: cannot record it against replays", "error", err)

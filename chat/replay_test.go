@@ -1,88 +1,62 @@
 package chat
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
-	"sync"
+	"context"
+	"net/http"
 	"testing"
 	"time"
+
+	"github.com/sluice-cd/sluice/records"
+	"github.com/sluice-cd/sluice/testenv/pgtest"
 )
 
-// TestReplaysOutliveARestart: with a file, a signature recorded by one
-// cache (a server) is a replay for a fresh cache on the same file (the
-// server restarted, or another on the data dir) within the window, and
-// not after it; concurrent caches on one file let exactly one handle a
-// signature; the file stays bounded by the window.
-func TestReplaysOutliveARestart(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "slack-replays")
-	now := time.Now()
-	first := func(c *replayCache, sig string, at time.Time) bool {
-		t.Helper()
-		ok, err := c.first(sig, at)
+// TestReplayRefusedByAnotherReplica: two servers with their own data dirs
+// and one records database (PostgreSQL): a click one of them handled,
+// captured and sent to the other within Slack's window, is refused (409),
+// and so it is by a replica started after it.
+func TestReplayRefusedByAnotherReplica(t *testing.T) {
+	pg := pgtest.Start(t)
+	store := func() *records.Store {
+		s, err := records.Open(context.Background(), pg.URL("postgres"), pg.Password)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return ok
+		t.Cleanup(func() { s.Close() })
+		return s
 	}
-	before := &replayCache{file: file}
-	if !first(before, "v0=aa", now) {
-		t.Fatal("a new signature was refused")
+	a := newSlackStack(t, store())
+	b := newSlackStack(t, store())
+	ref := a.start()
+	a.approvalMessage()
+	body := click("U0ALICE", ActionApprove, ref.String())
+	h := sign(body, time.Now(), signingSecret)
+	if code := a.post(h, body); code != http.StatusOK {
+		t.Fatalf("the click: %d", code)
 	}
-	after := &replayCache{file: file} // the restarted server's
-	if first(after, "v0=aa", now.Add(time.Minute)) {
-		t.Fatal("after a restart, a request captured a minute ago was handled again")
+	a.handled(1)
+	if code := b.post(h, body); code != http.StatusConflict {
+		t.Fatalf("the click replayed to another replica: %d %v, want 409", code, b.resp)
 	}
-	if !first(after, "v0=aa", now.Add(replayWindow+time.Second)) {
-		t.Fatal("a signature past the window is still refused")
-	}
-
-	// four servers, one captured request each: one handles it
-	var wg sync.WaitGroup
-	handled := make(chan bool, 4)
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ok, err := (&replayCache{file: file}).first("v0=bb", now.Add(time.Hour))
-			handled <- ok && err == nil
-		}()
-	}
-	wg.Wait()
-	close(handled)
-	n := 0
-	for ok := range handled {
-		if ok {
-			n++
-		}
-	}
-	if n != 1 {
-		t.Fatalf("%d of 4 servers handled one request", n)
-	}
-
-	// a day of clicks keeps only the window's in the file
-	c := &replayCache{file: file}
-	for i := range 2000 {
-		first(c, fmt.Sprintf("v0=%04x", i), now.Add(2*time.Hour+time.Duration(i)*time.Minute))
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if lines := strings.Count(string(b), "\n"); lines > 2*7+64+1 {
-		t.Fatalf("%d lines kept for a %s window of a click a minute", lines, replayWindow)
-	}
-	if !strings.Contains(string(b), "v0=07cf") {
-		t.Fatal("the last signature was not kept")
+	c := newSlackStack(t, store())
+	if code := c.post(h, body); code != http.StatusConflict {
+		t.Fatalf("the click replayed to a replica started since: %d, want 409", code)
 	}
 }
 
-// TestReplayFileUnwritable: a cache that cannot record a signature says
-// so, and the request is not handled.
-func TestReplayFileUnwritable(t *testing.T) {
-	c := &replayCache{file: filepath.Join(t.TempDir(), "missing-dir", "slack-replays")}
-	if ok, err := c.first("v0=cc", time.Now()); ok || err == nil {
-		t.Fatalf("first = %v, %v; want an error", ok, err)
+// TestReplayRecordUnwritable: a click that cannot be recorded against
+// replays is not handled (503), so it can never be handled twice.
+func TestReplayRecordUnwritable(t *testing.T) {
+	pg := pgtest.Start(t)
+	s, err := records.Open(context.Background(), pg.URL("postgres"), pg.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := newSlackStack(t, s)
+	ref := st.start()
+	st.approvalMessage()
+	pg.Stop()
+	body := click("U0ALICE", ActionApprove, ref.String())
+	if code := st.post(sign(body, time.Now(), signingSecret), body); code != http.StatusServiceUnavailable {
+		t.Fatalf("a click with its replay record down: %d, want 503", code)
 	}
 }

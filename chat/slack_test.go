@@ -118,7 +118,10 @@ type slackStack struct {
 
 const approvalSpec = "version: 1\nbuild: {commands: [\"true\"]}\napproval:\n  approvers: {users: [U0ALICE, U0BOB, U0CAROL]}\n  channel: \"#releases\"\n"
 
-func newSlackStack(t *testing.T) *slackStack {
+// newSlackStack runs a worker with the Slack adapter on an embedded
+// Temporal and the interactions handler, whose replay record is replays
+// (default: its memory).
+func newSlackStack(t *testing.T, replays ...ReplayRecord) *slackStack {
 	t.Helper()
 	api := &slackAPI{}
 	sts := api.server(t)
@@ -136,6 +139,9 @@ func newSlackStack(t *testing.T) *slackStack {
 	s := &slackStack{t: t, api: api, rc: rc, log: &bytes.Buffer{}, done: make(chan struct{}, 16)}
 	h := &Interactions{SigningSecret: signingSecret, Runs: rc, Slack: adapter,
 		Log: slog.New(slog.NewTextHandler(s.log, nil)), done: func() { s.done <- struct{}{} }}
+	if len(replays) > 0 {
+		h.Replays = replays[0]
+	}
 	mux := http.NewServeMux()
 	h.Register(mux)
 	srv := httptest.NewServer(mux)

@@ -292,3 +292,24 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
 	n, _ := res.RowsAffected()
 	return n, tx.Commit()
 }
+
+// FirstSeen records key (a signed request's signature) and reports
+// whether it was not recorded in the window before now: a request seen
+// again within it is a replay, whichever server it reaches. One statement
+// decides, so concurrent servers let exactly one through; keys past the
+// window are deleted on the way.
+func (s *Store) FirstSeen(ctx context.Context, key string, now time.Time, window time.Duration) (bool, error) {
+	cutoff := now.Add(-window).UnixMilli()
+	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO replays (key, at) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET at = excluded.at WHERE replays.at < ?`), key, now.UnixMilli(), cutoff)
+	if err != nil {
+		return false, fmt.Errorf("replay record: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("replay record: %w", err)
+	}
+	// housekeeping: a failure here decides nothing
+	_, _ = s.db.ExecContext(ctx, s.q(`DELETE FROM replays WHERE at < ?`), cutoff)
+	return n == 1, nil
+}

@@ -168,6 +168,12 @@ var migrations = []string{
 		at       BIGINT NOT NULL
 	);
 	CREATE INDEX pushes_at ON pushes (at);`,
+	// 2: signatures of handled chat requests, for the replay window
+	`CREATE TABLE replays (
+		key TEXT PRIMARY KEY,
+		at  BIGINT NOT NULL
+	);
+	CREATE INDEX replays_at ON replays (at);`,
 }
 
 // migrationLock is the PostgreSQL advisory lock servers starting at once
