@@ -52,10 +52,16 @@ func PodSpecPath(kind string) ([]string, bool) {
 // be there.
 func SystemNamespace(ns string) bool { return strings.HasPrefix(ns, "kube-") }
 
-// CheckNamespace refuses a target namespace the guard does not allow.
+// CheckNamespace refuses a target namespace the guard does not allow: the
+// cluster's own, "default" unless the policy lists it (it is everyone's,
+// so a spec naming it reached whatever else runs there), and any other
+// namespace when the policy lists some.
 func CheckNamespace(g contract.Guard, ns string) error {
 	if SystemNamespace(ns) {
 		return fmt.Errorf("%w: namespace %s belongs to the cluster; an environment may never be there: name the environment's own namespace", ErrRefused, ns)
+	}
+	if ns == "default" && !slices.Contains(g.Namespaces, ns) {
+		return fmt.Errorf("%w: namespace default is shared by everything in the cluster; an environment may be there only when its project's policy lists it: name the environment's own namespace", ErrRefused)
 	}
 	if len(g.Namespaces) > 0 && !slices.Contains(g.Namespaces, ns) {
 		return fmt.Errorf("%w: namespace %s is not one the policy allows this environment (%s)", ErrRefused, ns, strings.Join(g.Namespaces, ", "))

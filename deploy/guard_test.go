@@ -52,6 +52,8 @@ func TestCheck(t *testing.T) {
 	}{
 		{"a plain deployment", contract.Guard{}, "app", []*unstructured.Unstructured{deployment(t, "", "")}, ""},
 		{"kube-system", contract.Guard{}, "kube-system", []*unstructured.Unstructured{deployment(t, "", "")}, "namespace kube-system belongs to the cluster"},
+		{"default, the policy silent", contract.Guard{}, "default", []*unstructured.Unstructured{deployment(t, "", "")}, "namespace default is shared"},
+		{"default, listed by the policy", contract.Guard{Namespaces: []string{"default"}}, "default", []*unstructured.Unstructured{deployment(t, "", "")}, ""},
 		{"an unlisted namespace", contract.Guard{Namespaces: []string{"pay-prod"}}, "other", []*unstructured.Unstructured{deployment(t, "", "")}, "namespace other is not one the policy allows"},
 		{"privileged", contract.Guard{}, "app", []*unstructured.Unstructured{deployment(t, "", "securityContext: {privileged: true}")}, "Deployment app (k8s/app.yaml:3): container app: is privileged"},
 		{"hostPath", contract.Guard{}, "app", []*unstructured.Unstructured{deployment(t, "volumes: [{name: root, hostPath: {path: /}}]", "")}, "hostPath volume root"},

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/deploy"
 	"github.com/sluice-cd/sluice/gitsrc"
 	"github.com/sluice-cd/sluice/pipelines"
 	"github.com/sluice-cd/sluice/policy"
@@ -161,6 +162,9 @@ func Govern(cfg *config.Config, repo, branch string, spec pipelines.Spec, data [
 		return Governed{}, err
 	}
 	d := policy.Evaluate(project, spec, branch, cfg.ApproverGroups)
+	if project == nil {
+		d.Violations = append(d.Violations, sharedNamespaces(spec)...)
+	}
 	if len(d.Violations) > 0 {
 		return Governed{}, beyondPolicy(data, d.Violations)
 	}
@@ -169,6 +173,25 @@ func Govern(cfg *config.Config, repo, branch string, spec pipelines.Spec, data [
 		g.Governance = &d.Governance
 	}
 	return g, nil
+}
+
+// sharedNamespaces refuses, on a server without projects, a staging or
+// production namespace the default guard never allows (the cluster's own,
+// default): the run would only fail there, after its first phases.
+func sharedNamespaces(spec pipelines.Spec) []policy.Violation {
+	var vs []policy.Violation
+	for _, e := range []struct {
+		path string
+		env  *pipelines.Environment
+	}{{"environments.staging.namespace", spec.Environments.Staging}, {"environments.production.namespace", spec.Environments.Production}} {
+		if e.env == nil {
+			continue
+		}
+		if err := deploy.CheckNamespace(contract.Guard{}, e.env.Namespace); err != nil {
+			vs = append(vs, policy.Violation{Path: e.path, Message: strings.TrimPrefix(err.Error(), deploy.ErrRefused.Error()+": "), Field: "projects[].environments"})
+		}
+	}
+	return vs
 }
 
 // beyondPolicy is the spec's lines that ask beyond the policy, each with

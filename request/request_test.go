@@ -3,10 +3,12 @@ package request
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
+	"github.com/sluice-cd/sluice/pipelines"
 	"github.com/sluice-cd/sluice/pool/poolspec"
 )
 
@@ -37,5 +39,26 @@ func TestPoolsCheckedOnlyWithTheServersConfiguration(t *testing.T) {
 	src.Manual = true
 	if _, err := (&Builder{}).Build(context.Background(), src); err != nil {
 		t.Fatalf("a manual run of another branch: %v", err)
+	}
+}
+
+// TestSharedNamespacesRefused: on a server without projects a spec that
+// names default or a cluster namespace for staging or production is
+// refused before anything starts, at the spec's line; its own namespace
+// passes.
+func TestSharedNamespacesRefused(t *testing.T) {
+	for ns, refused := range map[string]bool{"default": true, "kube-public": true, "shop-prod": false} {
+		data := []byte("version: 1\nname: shop\nenvironments:\n  staging: {namespace: shop-staging}\n  production: {namespace: " + ns + "}\nbuild: {commands: [\"true\"]}\n")
+		spec, err := pipelines.Parse(pipelines.FileName, data, "shop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Govern(&config.Config{}, "acme/shop", "main", *spec, data)
+		if refused && (err == nil || !strings.Contains(err.Error(), ".sluice.yml:5") || !strings.Contains(err.Error(), "namespace "+ns)) {
+			t.Errorf("production in %s: %v, want refused at line 5", ns, err)
+		}
+		if !refused && err != nil {
+			t.Errorf("production in %s: %v", ns, err)
+		}
 	}
 }
