@@ -86,15 +86,26 @@ func rolesFor(action string) string {
 // runProject is the project of a run: the one its request was governed
 // by, else the one its repository belongs to now.
 func (s *Server) runProject(ctx context.Context, ref runs.Ref) (string, error) {
+	var project string
+	var err error
 	if workflows.IsRollbackID(ref.WorkflowID) {
-		st, err := s.Runs.RollbackState(ctx, ref)
-		return st.Project, err
+		var st workflows.RollbackState
+		st, err = s.Runs.RollbackState(ctx, ref)
+		project = st.Project
+	} else {
+		var st workflows.RunState
+		if _, st, err = s.Runs.Status(ctx, ref); err == nil {
+			project = s.stateProject(st)
+		}
 	}
-	_, st, err := s.Runs.Status(ctx, ref)
-	if err != nil {
-		return "", err
+	if errors.Is(err, runs.ErrNotFound) && s.Records != nil && ref.RunID != "" {
+		// Temporal has forgotten the run (its retention): the records
+		// still know whose it was
+		if rec, rerr := s.Records.Run(ctx, ref.RunID); rerr == nil && rec.WorkflowID == ref.WorkflowID {
+			return rec.Project, nil
+		}
 	}
-	return s.stateProject(st), nil
+	return project, err
 }
 
 // stateProject is the project of a run in state st.
