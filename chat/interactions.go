@@ -37,6 +37,17 @@ type Interactions struct {
 	Replays ReplayRecord
 	// done, when set, is called after each click has been fully handled (tests).
 	done func()
+	// memory is the replay record without Replays.
+	memory memoryReplays
+}
+
+// replays is where handled requests are remembered: Replays, else this
+// process's memory.
+func (h *Interactions) replays() ReplayRecord {
+	if h.Replays != nil {
+		return h.Replays
+	}
+	return &h.memory
 }
 
 // maxInteraction bounds an interaction body; real ones are a few KB.
@@ -44,9 +55,6 @@ const maxInteraction = 1 << 20
 
 // Register mounts the handler.
 func (h *Interactions) Register(mux *http.ServeMux) {
-	if h.Replays == nil {
-		h.Replays = &memoryReplays{}
-	}
 	mux.HandleFunc("POST /slack/interactions", h.ServeHTTP)
 }
 
@@ -67,7 +75,7 @@ func (h *Interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// keyed by the signature's value, not its spelling: the verifier
 	// accepts the hex in either case
-	first, err := h.Replays.FirstSeen(r.Context(), "slack:"+strings.ToLower(strings.TrimSpace(r.Header.Get("X-Slack-Signature"))), time.Now(), replayWindow)
+	first, err := h.replays().FirstSeen(r.Context(), "slack:"+strings.ToLower(strings.TrimSpace(r.Header.Get("X-Slack-Signature"))), time.Now(), replayWindow)
 	if err != nil {
 		// unrecorded, it could be handled twice: not at all instead
 		h.Log.Error("slack interaction refused: cannot record it against replays", "error", err)
