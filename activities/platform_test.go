@@ -125,7 +125,7 @@ func TestRollbackNeedsTheSignature(t *testing.T) {
 	ctx := context.Background()
 	ns, repo, commit := stagingApp(t, plat)
 	img := fmt.Sprintf("%s/sluice-test/rollback-%d/busybox", p.Registry, time.Now().UnixNano()) // the manifest names busybox
-	if err := crane.Copy(p.Registry+"/sluice/busybox:latest", img+":x", crane.Insecure); err != nil {
+	if err := crane.Copy(p.Registry+"/sluice/busybox:latest", img+":x", crane.Insecure, crane.WithJobs(1)); err != nil {
 		t.Fatal(err)
 	}
 	digest, err := image.Digest(ctx, img, "x")
@@ -199,7 +199,7 @@ func TestUnsignedImagesAreRefused(t *testing.T) {
 	p, plat, signer := signingPlatform(t)
 	ctx := context.Background()
 	repo := fmt.Sprintf("%s/sluice-test/untrusted-%d", p.Registry, time.Now().UnixNano())
-	if err := crane.Copy(p.Registry+"/sluice/busybox:latest", repo+":x", crane.Insecure); err != nil {
+	if err := crane.Copy(p.Registry+"/sluice/busybox:latest", repo+":x", crane.Insecure, crane.WithJobs(1)); err != nil {
 		t.Fatal(err)
 	}
 	digest, err := image.Digest(ctx, repo, "x")

@@ -94,7 +94,7 @@ func TestRegistryCredentials(t *testing.T) {
 // its digest.
 func copyBusybox(t *testing.T, registry, repo string) string {
 	t.Helper()
-	if err := crane.Copy(registry+"/sluice/busybox:latest", repo+":a", crane.Insecure); err != nil {
+	if err := crane.Copy(registry+"/sluice/busybox:latest", repo+":a", crane.Insecure, crane.WithJobs(1)); err != nil {
 		t.Fatal(err)
 	}
 	d, err := Digest(context.Background(), repo, "a")

@@ -27,7 +27,10 @@ func Replicate(ctx context.Context, repository, digest, dst string, tags ...stri
 	if err != nil {
 		return err
 	}
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
+	// one layer at a time: go-containerregistry's writer replaces its HTTP
+	// client when it widens its token's scopes while other layers upload
+	// through it (a data race the race detector reports)
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithJobs(1)}
 	desc, err := remote.Get(src, opts...)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", src, err)

@@ -26,7 +26,7 @@ func TestSignAndVerify(t *testing.T) {
 	repo := fmt.Sprintf("%s/sluice-test/signed-%d", p.Registry, time.Now().UnixNano())
 	// two distinct images: busybox copied, and a tag-only variant
 	busybox := p.Registry + "/sluice/busybox:latest"
-	if err := crane.Copy(busybox, repo+":a", crane.Insecure); err != nil {
+	if err := crane.Copy(busybox, repo+":a", crane.Insecure, crane.WithJobs(1)); err != nil {
 		t.Fatal(err)
 	}
 	digest, err := Digest(ctx, repo, "a")
@@ -37,7 +37,7 @@ func TestSignAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := crane.Copy(p.Registry+"/sluice/pause:3.10", repo+":b", crane.Insecure); err != nil {
+	if err := crane.Copy(p.Registry+"/sluice/pause:3.10", repo+":b", crane.Insecure, crane.WithJobs(1)); err != nil {
 		t.Fatal(err)
 	}
 
