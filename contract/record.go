@@ -42,6 +42,7 @@ type RunRecord struct {
 const (
 	RecordPipeline = "pipeline"
 	RecordRollback = "rollback"
+	RecordChaos    = "chaos"
 )
 
 // Kinds of RecordEvent.
@@ -51,6 +52,7 @@ const (
 	EventRejected = "rejection"
 	EventRefusal  = "refusal"
 	EventWithheld = "withheld"
+	EventFailure  = "failure"
 )
 
 // RecordEvent is one thing that happened in a run: a phase (with its

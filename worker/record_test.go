@@ -353,8 +353,16 @@ func TestRecordHistories(t *testing.T) {
 
 // TestRecordChaosHistory records a Chaos workflow run on its own (as
 // `sluice chaos run` starts it) that receives its expected alert.
+// chaos_record: the same experiment, which writes its verdict to the
+// records as it ends (change "chaos-record").
 func TestRecordChaosHistory(t *testing.T) {
-	c := recording(t, "chaos_experiment", workflows.Chaos)
+	for _, scenario := range []string{"chaos_experiment", "chaos_record"} {
+		t.Run(scenario, func(t *testing.T) { recordChaos(t, scenario) })
+	}
+}
+
+func recordChaos(t *testing.T, scenario string) {
+	c := recording(t, scenario, workflows.Chaos)
 	run, err := c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: "chaos/pod-kill/record", TaskQueue: workflows.TaskQueue},
 		workflows.Chaos, workflows.ChaosInput{Experiment: chaosExperiment()})
 	if err != nil {
@@ -365,7 +373,7 @@ func TestRecordChaosHistory(t *testing.T) {
 	if err := run.Get(context.Background(), &st); err != nil || st.State != workflows.ChaosPassed {
 		t.Fatalf("experiment %s: %v %v", st.State, err, st.Failures)
 	}
-	writeHistory(t, c, runs.Ref{WorkflowID: run.GetID(), RunID: run.GetRunID()}, filepath.Join("..", "workflows", "testdata", "chaos_experiment.json"))
+	writeHistory(t, c, runs.Ref{WorkflowID: run.GetID(), RunID: run.GetRunID()}, filepath.Join("..", "workflows", "testdata", scenario+".json"))
 }
 
 // TestRecordRollbackHistory records a Rollback run as the server starts it

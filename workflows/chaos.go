@@ -401,6 +401,7 @@ func (c *chaosRun) finish(ctx workflow.Context, runErr error) (ChaosState, error
 		c.st.State = ChaosPassed
 	}
 	c.event(dctx, "experiment %s", c.st.State)
+	c.record(dctx)
 	switch c.st.State {
 	case ChaosPassed:
 		return c.st, nil

@@ -27,6 +27,8 @@ type chaosHarness struct {
 
 	mu    sync.Mutex
 	calls []string
+	// records are the run records the experiment wrote.
+	records []contract.RunRecord
 }
 
 func (h *chaosHarness) record(s string) {
@@ -61,6 +63,12 @@ func newChaosHarness(obs ...contract.Observation) *chaosHarness {
 	bind.Undo(h.env, contract.RemoveFault, func(_ context.Context, in contract.FaultInput) error {
 		h.record("remove:" + in.Fault.Kind)
 		return nil
+	})
+	bind.Activity(h.env, contract.RecordRun, func(_ context.Context, r contract.RunRecord) (contract.Nothing, error) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.records = append(h.records, r)
+		return contract.Nothing{}, nil
 	})
 	return h
 }
@@ -108,6 +116,9 @@ func TestChaosPassesWhenTheSLOHolds(t *testing.T) {
 	if err != nil || st.State != ChaosPassed {
 		t.Fatalf("state %s, err %v, failures %v", st.State, err, st.Failures)
 	}
+	if len(h.records) != 1 || h.records[0].State != ChaosPassed || h.records[0].Error != "" || len(h.records[0].Events) != 0 {
+		t.Errorf("records %+v, want one verdict: passed", h.records)
+	}
 	// the second probe runs beside the faults: only the faults' order is fixed
 	want := []string{"inject:pod-kill", "remove:pod-kill", "inject:upgrade", "remove:upgrade"}
 	if got := only(h.Calls(), "inject", "remove"); !slices.Equal(got, want) || len(only(h.Calls(), "observe")) != 2 {
@@ -150,6 +161,15 @@ func TestChaosFailsOnTheSLO(t *testing.T) {
 			injected := slices.Contains(h.Calls(), "inject:pod-kill")
 			if injected != tc.faults {
 				t.Errorf("faults injected: %v, want %v (calls %v)", injected, tc.faults, h.Calls())
+			}
+			// the verdict is in the records, with its reasons
+			if len(h.records) != 1 {
+				t.Fatalf("records %+v, want one", h.records)
+			}
+			r := h.records[0]
+			if r.Kind != contract.RecordChaos || r.Pipeline != "kill" || r.Environment != "hello" || r.State != ChaosFailed ||
+				!strings.Contains(r.Error, tc.want) || len(r.Events) != len(st.Failures) || r.Events[0].Kind != contract.EventFailure || r.Finished.IsZero() {
+				t.Errorf("record %+v", r)
 			}
 		})
 	}

@@ -144,3 +144,29 @@ func recordRollback(ctx workflow.Context, in RollbackInput, st *RollbackState, s
 		workflow.GetLogger(dctx).Error("the rollback's record was not written", "error", err)
 	}
 }
+
+// chaosRecords (change "chaos-record") has a chaos experiment write its
+// verdict to the records as it ends: the experiment, its target, the
+// verdict and every reason it did not pass.
+const chaosRecords = 1
+
+func (c *chaosRun) record(ctx workflow.Context) {
+	if workflow.GetVersion(ctx, "chaos-record", workflow.DefaultVersion, chaosRecords) < chaosRecords {
+		return
+	}
+	e := c.in.Experiment
+	now := workflow.Now(ctx)
+	rec := contract.RunRecord{
+		Kind: contract.RecordChaos, WorkflowID: c.wid, RunID: c.rid, Pipeline: e.Name, Environment: e.Namespace,
+		State: c.st.State, Started: workflow.GetInfo(ctx).WorkflowStartTime, Finished: now, Seq: 1,
+	}
+	for i, f := range c.st.Failures {
+		rec.Events = append(rec.Events, contract.RecordEvent{Key: fmt.Sprint("failure:", i), Kind: contract.EventFailure, Name: e.Name, Detail: f, At: now})
+	}
+	if len(c.st.Failures) > 0 {
+		rec.Error = c.st.Failures[0]
+	}
+	if err := startLocal(workflow.WithLocalActivityOptions(ctx, recordOptions), contract.RecordRun, rec).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("the experiment's record was not written", "error", err)
+	}
+}

@@ -57,6 +57,9 @@ func TestReplayCommittedHistories(t *testing.T) {
 		// its own that received its expected alert
 		"chaos_phase.json":      {"START_CHILD_WORKFLOW_EXECUTION_INITIATED", `"LoadExperiments"`, "CHILD_WORKFLOW_EXECUTION_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
 		"chaos_experiment.json": {"WORKFLOW_EXECUTION_SIGNALED", `"InjectFault"`, `"RemoveFault"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		// the same, its verdict written to the records as it ends (change
+		// "chaos-record": its marker, then the local activity)
+		"chaos_record.json": {"ImNoYW9zLXJlY29yZCI=", `"RemoveFault"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		// commit-status v4: test's status after its gate timer fired, the
 		// other phases' timers cancelled; concurrent-tail (batches below)
 		"success_v5.json": {"EVENT_TYPE_TIMER_FIRED", "EVENT_TYPE_TIMER_CANCELED", "ImNvbmN1cnJlbnQtdGFpbCI=", "WORKFLOW_EXECUTION_COMPLETED"},
@@ -232,6 +235,8 @@ var localActivities = map[string][]string{
 	"success_v10.json":       {"RecordRun", "ApprovalPolicy", "RecordRun"},
 	"rollback_approval.json": {"ApprovalPolicy"},
 	"rollback_record.json":   {"ApprovalPolicy", "RecordRun"},
+	"chaos_experiment.json":  nil,
+	"chaos_record.json":      {"RecordRun"},
 }
 
 func localActivityTypes(t *testing.T, history []byte) []string {
