@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,7 +10,6 @@ import (
 	"time"
 
 	"github.com/sluice-cd/sluice/access"
-	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/records"
 )
 
@@ -74,26 +74,38 @@ func (s *Server) recordsOpen(w http.ResponseWriter) bool {
 	return true
 }
 
-func (s *Server) listRecords(w http.ResponseWriter, r *http.Request) {
+// answerRecords answers a query over the records the request's filter
+// selects, within the projects its client may view; prepare sets what
+// the query's filter defaults to. An empty answer is [], not null.
+func answerRecords[T any](s *Server, w http.ResponseWriter, r *http.Request, what string,
+	prepare func(*records.Filter, time.Time), query func(context.Context, records.Filter) ([]T, error)) {
 	if !s.recordsOpen(w) {
 		return
 	}
-	f, err := recordFilter(r.URL.Query(), time.Now())
+	now := time.Now()
+	f, err := recordFilter(r.URL.Query(), now)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	if prepare != nil {
+		prepare(&f, now)
+	}
 	f.Projects = s.viewable(r)
-	list, err := s.Records.List(r.Context(), f)
+	out, err := query(r.Context(), f)
 	if err != nil {
-		s.Log.Error("list records", "error", err)
+		s.Log.Error(what, "error", err)
 		http.Error(w, "the records could not be read; the server's log says why", http.StatusBadGateway)
 		return
 	}
-	if list == nil {
-		list = []contract.RunRecord{}
+	if out == nil {
+		out = []T{}
 	}
-	writeJSON(w, http.StatusOK, list)
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) listRecords(w http.ResponseWriter, r *http.Request) {
+	answerRecords(s, w, r, "list records", nil, s.Records.List)
 }
 
 func (s *Server) runRecord(w http.ResponseWriter, r *http.Request) {
@@ -117,51 +129,20 @@ func (s *Server) runRecord(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
-	if !s.recordsOpen(w) {
-		return
-	}
-	f, err := recordFilter(r.URL.Query(), time.Now())
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	f.Projects = s.viewable(r)
-	entries, err := s.Records.Audit(r.Context(), f)
-	if err != nil {
-		s.Log.Error("audit", "error", err)
-		http.Error(w, "the records could not be read; the server's log says why", http.StatusBadGateway)
-		return
-	}
-	if entries == nil {
-		entries = []records.AuditEntry{}
-	}
-	writeJSON(w, http.StatusOK, entries)
+	answerRecords(s, w, r, "audit", nil, s.Records.Audit)
 }
 
 // dora answers the four DORA keys per pipeline (GET /api/v1/dora,
-// ?since=…&before=…&project=…) from the records.
+// ?since=…&before=…&project=…; since defaults to records.Window ago).
 func (s *Server) dora(w http.ResponseWriter, r *http.Request) {
-	if !s.recordsOpen(w) {
-		return
-	}
-	now := time.Now()
-	f, err := recordFilter(r.URL.Query(), now)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	if f.Since.IsZero() {
-		f.Since = now.Add(-records.Window)
-	}
-	f.Projects = s.viewable(r)
-	keys, err := s.Records.Dora(r.Context(), f, now)
-	if err != nil {
-		s.Log.Error("dora", "error", err)
-		http.Error(w, "the records could not be read; the server's log says why", http.StatusBadGateway)
-		return
-	}
-	if keys == nil {
-		keys = []records.Keys{}
-	}
-	writeJSON(w, http.StatusOK, keys)
+	answerRecords(s, w, r, "dora", func(f *records.Filter, now time.Time) {
+		if f.Since.IsZero() {
+			f.Since = now.Add(-records.Window)
+		}
+		if f.Before.IsZero() {
+			f.Before = now
+		}
+	}, func(ctx context.Context, f records.Filter) ([]records.Keys, error) {
+		return s.Records.Dora(ctx, f, f.Before)
+	})
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -315,46 +314,4 @@ func (s *Server) runStatus(w http.ResponseWriter, r *http.Request) {
 	case s.allow(w, r, project, access.Status):
 		writeJSON(w, http.StatusOK, res)
 	}
-}
-
-// listRuns answers the newest pipeline runs (`sluice list`, ?limit=N, at
-// most 500): on a server with projects, only those of projects where the
-// client may see a run's status.
-func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
-	limit := 20
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			http.Error(w, "limit: a number from 1 to 500", http.StatusBadRequest)
-			return
-		}
-		limit = n
-	}
-	list, err := s.Runs.List(r.Context(), limit)
-	if err != nil {
-		s.Log.Error("list runs", "error", err)
-		http.Error(w, "the runs could not be listed; the server's log says why", http.StatusBadGateway)
-		return
-	}
-	out := make([]runs.Summary, 0, len(list))
-	who := client(r)
-	for _, sum := range list {
-		if !s.governed() || who.Everything || who.Roles.Allows(s.projectOfID(sum.Ref.WorkflowID), access.Status) {
-			out = append(out, sum)
-		}
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-// projectOfID is the project of a pipeline's workflow id: the project one
-// of whose repositories the id names, or "".
-func (s *Server) projectOfID(id string) string {
-	for _, p := range s.Config.Projects {
-		for _, repo := range p.Repositories {
-			if strings.HasPrefix(id, workflows.WorkflowID(repo, "")) {
-				return p.Name
-			}
-		}
-	}
-	return ""
 }

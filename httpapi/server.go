@@ -58,7 +58,6 @@ func New(rc *runs.Client, logs *logstore.Store, log *slog.Logger) *Server {
 	s.Mux.HandleFunc("POST /api/v1/decisions", s.authenticated(s.decide))
 	s.Mux.HandleFunc("POST /api/v1/runs", s.authenticated(s.startRun))
 	s.Mux.HandleFunc("GET /api/v1/status", s.authenticated(s.runStatus))
-	s.Mux.HandleFunc("GET /api/v1/runs", s.authenticated(s.listRuns))
 	s.Mux.HandleFunc("GET /api/v1/records", s.authenticated(s.listRecords))
 	s.Mux.HandleFunc("GET /api/v1/records/{run...}", s.authenticated(s.runRecord))
 	s.Mux.HandleFunc("GET /api/v1/audit", s.authenticated(s.audit))
