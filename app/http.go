@@ -116,7 +116,7 @@ func (a *App) doraKeys() []metrics.DoraKeys {
 	}
 	out := make([]metrics.DoraKeys, len(keys))
 	for i, k := range keys {
-		out[i] = metrics.DoraKeys{Pipeline: k.Pipeline, Environment: k.Environment, DeploymentsPerDay: k.PerDay,
+		out[i] = metrics.DoraKeys{Project: k.Project, Pipeline: k.Pipeline, Environment: k.Environment, DeploymentsPerDay: k.PerDay,
 			LeadTime: k.LeadTime, TimeToRestore: k.TimeToRestore, ChangeFailureRate: k.ChangeFailureRate}
 	}
 	return out

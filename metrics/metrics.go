@@ -123,22 +123,22 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 
 // DoraKeys are a pipeline's four DORA keys over the last 30 days.
 type DoraKeys struct {
-	Pipeline, Environment   string
-	DeploymentsPerDay       float64
-	LeadTime, TimeToRestore time.Duration
-	ChangeFailureRate       float64
+	Project, Pipeline, Environment string
+	DeploymentsPerDay              float64
+	LeadTime, TimeToRestore        time.Duration
+	ChangeFailureRate              float64
 }
 
 // WatchDora adds sluice_dora_deployments_per_day,
 // sluice_dora_lead_time_seconds, sluice_dora_change_failure_rate and
-// sluice_dora_time_to_restore_seconds {pipeline,environment}, read from
+// sluice_dora_time_to_restore_seconds {project,pipeline,environment}, read from
 // the records by keys on every scrape.
 func (m *Metrics) WatchDora(keys func() []DoraKeys) {
 	m.Registry.MustRegister(doraCollector{keys: keys})
 }
 
 var doraDescs = func() map[string]*prometheus.Desc {
-	labels := []string{"pipeline", "environment"}
+	labels := []string{"project", "pipeline", "environment"}
 	return map[string]*prometheus.Desc{
 		"frequency": prometheus.NewDesc("sluice_dora_deployments_per_day", "Successful production releases per day over the last 30 days (DORA deployment frequency).", labels, nil),
 		"lead":      prometheus.NewDesc("sluice_dora_lead_time_seconds", "Median time from commit to live in production over the last 30 days (DORA lead time for changes).", labels, nil),
@@ -159,7 +159,7 @@ func (c doraCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, k := range c.keys() {
 		for name, v := range map[string]float64{"frequency": k.DeploymentsPerDay, "lead": k.LeadTime.Seconds(),
 			"failure": k.ChangeFailureRate, "restore": k.TimeToRestore.Seconds()} {
-			ch <- prometheus.MustNewConstMetric(doraDescs[name], prometheus.GaugeValue, v, k.Pipeline, k.Environment)
+			ch <- prometheus.MustNewConstMetric(doraDescs[name], prometheus.GaugeValue, v, k.Project, k.Pipeline, k.Environment)
 		}
 	}
 }

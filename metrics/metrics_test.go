@@ -42,14 +42,14 @@ func TestWebhookDeliveriesByProviderAndCode(t *testing.T) {
 func TestDoraGauges(t *testing.T) {
 	m := New()
 	m.WatchDora(func() []DoraKeys {
-		return []DoraKeys{{Pipeline: "shop", Environment: "production", DeploymentsPerDay: 0.5, LeadTime: 90 * time.Minute, ChangeFailureRate: 0.25, TimeToRestore: time.Hour}}
+		return []DoraKeys{{Project: "payments", Pipeline: "shop", Environment: "production", DeploymentsPerDay: 0.5, LeadTime: 90 * time.Minute, ChangeFailureRate: 0.25, TimeToRestore: time.Hour}}
 	})
 	out := scrape(t, m)
 	for _, want := range []string{
-		`sluice_dora_deployments_per_day{environment="production",pipeline="shop"} 0.5`,
-		`sluice_dora_lead_time_seconds{environment="production",pipeline="shop"} 5400`,
-		`sluice_dora_change_failure_rate{environment="production",pipeline="shop"} 0.25`,
-		`sluice_dora_time_to_restore_seconds{environment="production",pipeline="shop"} 3600`,
+		`sluice_dora_deployments_per_day{environment="production",pipeline="shop",project="payments"} 0.5`,
+		`sluice_dora_lead_time_seconds{environment="production",pipeline="shop",project="payments"} 5400`,
+		`sluice_dora_change_failure_rate{environment="production",pipeline="shop",project="payments"} 0.25`,
+		`sluice_dora_time_to_restore_seconds{environment="production",pipeline="shop",project="payments"} 3600`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("lacks %s", want)

@@ -30,6 +30,9 @@ const Window = 30 * 24 * time.Hour
 
 // Release is one production release a pipeline run attempted.
 type Release struct {
+	// Project and Pipeline name the pipeline: a spec names its pipeline,
+	// so two projects' may share a name and are kept apart.
+	Project  string
 	Pipeline string
 	RunID    string
 	// Committed is the commit's time; Pushed the run's start, which stands
@@ -42,12 +45,14 @@ type Release struct {
 
 // Rollback is a rollback that made an earlier release live again.
 type Rollback struct {
+	Project  string
 	Pipeline string
 	At       time.Time
 }
 
 // Keys are a pipeline's four keys over a window.
 type Keys struct {
+	Project     string    `json:"project,omitempty"`
 	Pipeline    string    `json:"pipeline"`
 	Environment string    `json:"environment"`
 	Since       time.Time `json:"since"`
@@ -70,23 +75,25 @@ type Keys struct {
 // Dora computes the four keys of every pipeline with a release finished
 // in [since, until), from its releases and rollbacks.
 func Dora(releases []Release, rollbacks []Rollback, since, until time.Time) []Keys {
-	byPipeline := map[string][]Release{}
+	type pipeline struct{ project, name string }
+	byPipeline := map[pipeline][]Release{}
 	for _, r := range releases {
 		if !r.Finished.Before(since) && r.Finished.Before(until) {
-			byPipeline[r.Pipeline] = append(byPipeline[r.Pipeline], r)
+			p := pipeline{r.Project, r.Pipeline}
+			byPipeline[p] = append(byPipeline[p], r)
 		}
 	}
 	var out []Keys
-	for pipeline, rs := range byPipeline {
+	for p, rs := range byPipeline {
 		slices.SortFunc(rs, func(a, b Release) int { return a.Finished.Compare(b.Finished) })
 		var backs []time.Time
 		for _, rb := range rollbacks {
-			if rb.Pipeline == pipeline {
+			if rb.Project == p.project && rb.Pipeline == p.name {
 				backs = append(backs, rb.At)
 			}
 		}
 		slices.SortFunc(backs, time.Time.Compare)
-		k := Keys{Pipeline: pipeline, Environment: "production", Since: since, Until: until, Releases: len(rs)}
+		k := Keys{Project: p.project, Pipeline: p.name, Environment: "production", Since: since, Until: until, Releases: len(rs)}
 		var leads, restores []time.Duration
 		for i, r := range rs {
 			if !r.Succeeded {
@@ -124,7 +131,9 @@ func Dora(releases []Release, rollbacks []Rollback, since, until time.Time) []Ke
 		k.LeadTime, k.TimeToRestore = median(leads), median(restores)
 		out = append(out, k)
 	}
-	slices.SortFunc(out, func(a, b Keys) int { return cmp.Compare(a.Pipeline, b.Pipeline) })
+	slices.SortFunc(out, func(a, b Keys) int {
+		return cmp.Or(cmp.Compare(a.Project, b.Project), cmp.Compare(a.Pipeline, b.Pipeline))
+	})
 	return out
 }
 
@@ -153,7 +162,7 @@ func (s *Store) Dora(ctx context.Context, f Filter, now time.Time) ([]Keys, erro
 	conds, args := []string{"r.kind = ?", "e.status IN (?, ?)", "e.finished >= ?", "e.finished < ?"},
 		[]any{contract.RecordPipeline, "succeeded", "failed", since.UnixMilli(), until.UnixMilli()}
 	conds, args = f.projects("r.", conds, args)
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT r.run_id, r.pipeline, r.committed, r.started, e.status, e.at, e.finished
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT r.run_id, r.project, r.pipeline, r.committed, r.started, e.status, e.at, e.finished
 		FROM runs r JOIN events e ON e.run_id = r.run_id AND e.key = 'phase:production'
 		WHERE `+strings.Join(conds, " AND ")), args...)
 	if err != nil {
@@ -165,7 +174,7 @@ func (s *Store) Dora(ctx context.Context, f Filter, now time.Time) ([]Keys, erro
 		var r Release
 		var status string
 		var committed, pushed, started, finished int64
-		if err := rows.Scan(&r.RunID, &r.Pipeline, &committed, &pushed, &status, &started, &finished); err != nil {
+		if err := rows.Scan(&r.RunID, &r.Project, &r.Pipeline, &committed, &pushed, &status, &started, &finished); err != nil {
 			return nil, fmt.Errorf("dora: %w", err)
 		}
 		r.Committed, r.Pushed, r.Started, r.Finished = fromMillis(committed), fromMillis(pushed), fromMillis(started), fromMillis(finished)
@@ -177,7 +186,7 @@ func (s *Store) Dora(ctx context.Context, f Filter, now time.Time) ([]Keys, erro
 	}
 	conds, args = []string{"r.kind = ?", "r.state = ?", "r.finished >= ?"}, []any{contract.RecordRollback, "succeeded", since.UnixMilli()}
 	conds, args = f.projects("r.", conds, args)
-	rbRows, err := s.db.QueryContext(ctx, s.q(`SELECT r.pipeline, r.finished FROM runs r WHERE `+strings.Join(conds, " AND ")), args...)
+	rbRows, err := s.db.QueryContext(ctx, s.q(`SELECT r.project, r.pipeline, r.finished FROM runs r WHERE `+strings.Join(conds, " AND ")), args...)
 	if err != nil {
 		return nil, fmt.Errorf("dora: %w", err)
 	}
@@ -186,7 +195,7 @@ func (s *Store) Dora(ctx context.Context, f Filter, now time.Time) ([]Keys, erro
 	for rbRows.Next() {
 		var rb Rollback
 		var at int64
-		if err := rbRows.Scan(&rb.Pipeline, &at); err != nil {
+		if err := rbRows.Scan(&rb.Project, &rb.Pipeline, &at); err != nil {
 			return nil, fmt.Errorf("dora: %w", err)
 		}
 		rb.At = fromMillis(at)

@@ -33,6 +33,9 @@ func TestDora(t *testing.T) {
 		rel(-50, -49, -48, false),
 		// another pipeline
 		{Pipeline: "cart", Committed: h(0), Started: h(1), Finished: h(3), Succeeded: true},
+		// another project's pipeline of the same name (a spec names its
+		// pipeline): kept apart
+		{Project: "search", Pipeline: "shop", Committed: h(0), Started: h(1), Finished: h(2), Succeeded: false},
 	}
 	rollbacks := []records.Rollback{
 		{Pipeline: "shop", At: h(16)},
@@ -40,10 +43,14 @@ func TestDora(t *testing.T) {
 		// it): 48's failure, not 36's
 		{Pipeline: "shop", At: h(49)},
 		{Pipeline: "cart", At: h(-10)}, // before cart's release: nothing
+		{Project: "search", Pipeline: "shop", At: h(3)},
 	}
 	keys := records.Dora(releases, rollbacks, t0, t0.Add(7*24*time.Hour))
-	if len(keys) != 2 || keys[0].Pipeline != "cart" || keys[1].Pipeline != "shop" {
-		t.Fatalf("keys %+v, want cart's and shop's", keys)
+	if len(keys) != 3 || keys[0].Pipeline != "cart" || keys[1].Pipeline != "shop" || keys[2].Project != "search" {
+		t.Fatalf("keys %+v, want cart's, shop's and search's shop", keys)
+	}
+	if other := keys[2]; other.Releases != 1 || other.Failures != 1 || other.Deployments != 0 {
+		t.Errorf("search's shop %+v, want its one failed release alone", other)
 	}
 	cart, shop := keys[0], keys[1]
 	if cart.Deployments != 1 || cart.Failures != 0 || cart.LeadTime != 3*time.Hour || cart.ChangeFailureRate != 0 || cart.TimeToRestore != 0 {

@@ -202,9 +202,9 @@ func newDoraCmd(g *globals) *cobra.Command {
 				return printJSON(g.stdout, keys)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PIPELINE\tDEPLOYMENTS\tPER DAY\tLEAD TIME\tCHANGE FAILURE RATE\tTIME TO RESTORE")
+			fmt.Fprintln(tw, "PROJECT\tPIPELINE\tDEPLOYMENTS\tPER DAY\tLEAD TIME\tCHANGE FAILURE RATE\tTIME TO RESTORE")
 			for _, k := range keys {
-				fmt.Fprintf(tw, "%s\t%d\t%.2f\t%s\t%.0f%% (%d of %d)\t%s\n", k.Pipeline, k.Deployments, k.PerDay, k.LeadTime.Round(time.Second),
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%s\t%.0f%% (%d of %d)\t%s\n", orDash(k.Project), k.Pipeline, k.Deployments, k.PerDay, k.LeadTime.Round(time.Second),
 					100*k.ChangeFailureRate, k.Failures, k.Releases, k.TimeToRestore.Round(time.Second))
 			}
 			return tw.Flush()
