@@ -16,6 +16,7 @@ import (
 	"github.com/sluice-cd/sluice/environments"
 	"github.com/sluice-cd/sluice/logstore"
 	"github.com/sluice-cd/sluice/release"
+	"github.com/sluice-cd/sluice/secrets"
 )
 
 // Environments makes each run's test environment, deploys into it (or
@@ -25,6 +26,8 @@ type Environments struct {
 	Clusters
 	Trust
 	Logs *logstore.Store
+	// Secrets reads the pipeline secrets the integration Job names.
+	Secrets *secrets.Reader
 }
 
 // Deploy applies the commit's manifests, with the baked digest in place of
@@ -142,13 +145,18 @@ func (en *Environments) Integration(ctx context.Context, in contract.Integration
 	if in.Namespace == "" {
 		return contract.IntegrationResult{}, invalid("integration needs the deploy phase's environment")
 	}
-	log, err := en.Logs.Writer(in.RunID, "integration")
+	values, err := en.Secrets.Read(ctx, in.Secrets)
+	if err != nil {
+		return contract.IntegrationResult{}, err
+	}
+	logs := en.Logs.WithSecrets(secrets.Plain(values))
+	log, err := logs.Writer(in.RunID, "integration")
 	if err != nil {
 		return contract.IntegrationResult{}, err
 	}
 	defer log.Close()
 	defer heartbeat(ctx)()
-	res, err := en.Cluster.RunSuite(ctx, in.Namespace, in.RunID, environments.Suite{Name: "integration", Image: in.Image, Commands: in.Commands, Env: in.Env, JUnit: in.JUnit,
+	res, err := en.Cluster.RunSuite(ctx, in.Namespace, in.RunID, environments.Suite{Name: "integration", Image: in.Image, Commands: in.Commands, Env: in.Env, JUnit: in.JUnit, Secrets: secrets.Env(values),
 		Resume: true}, log)
 	if errors.Is(err, environments.ErrCannotRun) {
 		// no retry makes a missing image or a pod nowhere fits run
@@ -167,6 +175,8 @@ func (en *Environments) Integration(ctx context.Context, in contract.Integration
 				report = fmt.Sprintf("; junit: unreadable report at %s (%v)", in.JUnit, err)
 			}
 		}
+		// the report's words go into the run's history: no secret in them
+		report = string(logs.Redact([]byte(report)))
 		fmt.Fprintln(log, strings.TrimPrefix(report, "; "))
 	}
 	if !res.Passed {

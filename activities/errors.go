@@ -10,6 +10,7 @@ import (
 	"github.com/sluice-cd/sluice/environments"
 	"github.com/sluice-cd/sluice/gitsrc"
 	"github.com/sluice-cd/sluice/image"
+	"github.com/sluice-cd/sluice/secrets"
 )
 
 // The adapters' own permanent errors; invalid, missing, notConfigured,
@@ -46,6 +47,9 @@ var permanent = []struct {
 	{image.ErrUntrusted, contract.ErrUntrusted, false},
 	// a commit whose links lead out of its checkout
 	{gitsrc.ErrLinkEscapes, contract.ErrInvalidInput, false},
+	// a pipeline secret the policy does not give the phase, or cannot be read
+	{secrets.ErrRefused, contract.ErrInvalidInput, false},
+	{secrets.ErrUnreadable, contract.ErrNotConfigured, false},
 	// a commit that cannot be checked out
 	{gitsrc.ErrNotFound, contract.ErrSource, true},
 	{gitsrc.ErrBadCommit, contract.ErrSource, true},

@@ -15,6 +15,7 @@ import (
 	"github.com/sluice-cd/sluice/environments"
 	"github.com/sluice-cd/sluice/logstore"
 	"github.com/sluice-cd/sluice/release"
+	"github.com/sluice-cd/sluice/secrets"
 )
 
 // Releases releases a signed digest to production, undoes a release a
@@ -23,6 +24,8 @@ type Releases struct {
 	Clusters
 	Trust
 	Logs *logstore.Store
+	// Secrets reads the pipeline secrets the verify Job names.
+	Secrets *secrets.Reader
 }
 
 // Production releases the approved digest to the production environment
@@ -73,7 +76,11 @@ func (rl *Releases) Production(ctx context.Context, in contract.ProductionInput)
 		return contract.ProductionResult{}, err
 	}
 	ctx = deploy.WithGuard(ctx, in.Guard)
-	log, err := rl.Logs.Writer(in.RunID, "production")
+	values, err := rl.Secrets.Read(ctx, in.VerifySecrets)
+	if err != nil {
+		return contract.ProductionResult{}, err
+	}
+	log, err := rl.Logs.WithSecrets(secrets.Plain(values)).Writer(in.RunID, "production")
 	if err != nil {
 		return contract.ProductionResult{}, err
 	}
@@ -85,7 +92,7 @@ func (rl *Releases) Production(ctx context.Context, in contract.ProductionInput)
 		Commit: in.Source.Commit, Digest: in.Digest, Strategy: in.Strategy, Objects: objs, ApprovedBy: in.ApprovedBy,
 	}
 	if len(in.Verify) > 0 {
-		req.Verify = &release.Verify{Image: in.VerifyImage, Commands: in.Verify, Timeout: in.VerifyTimeout}
+		req.Verify = &release.Verify{Image: in.VerifyImage, Commands: in.Verify, Timeout: in.VerifyTimeout, Secrets: secrets.Env(values)}
 	}
 	rec, err := (&release.Releaser{Cluster: cluster}).Release(ctx, req, log)
 	if errors.Is(err, release.ErrVerifyFailed) || errors.Is(err, release.ErrRolledBack) {

@@ -22,6 +22,7 @@ import (
 	"github.com/sluice-cd/sluice/gitsrc"
 	"github.com/sluice-cd/sluice/image"
 	"github.com/sluice-cd/sluice/logstore"
+	"github.com/sluice-cd/sluice/secrets"
 )
 
 // Steps runs build and test commands through an executor and streams their
@@ -32,6 +33,8 @@ type Steps struct {
 	// Pools are the executors of the warm pools a spec can name (build.pool).
 	Pools map[string]executor.Executor
 	Logs  *logstore.Store
+	// Secrets reads the pipeline secrets a phase names.
+	Secrets *secrets.Reader
 	// HeartbeatEvery is the heartbeat interval while a command runs. Default 2s.
 	HeartbeatEvery time.Duration
 	// record sends a heartbeat; activity.RecordHeartbeat unless a test
@@ -85,6 +88,11 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.Ste
 	if err != nil {
 		return contract.StepsResult{}, err
 	}
+	values, err := s.Secrets.Read(ctx, in.Secrets)
+	if err != nil {
+		return contract.StepsResult{}, err
+	}
+	logs, env := s.Logs.WithSecrets(secrets.Plain(values)), secrets.Env(values)
 	var prog stepsProgress
 	if activity.HasHeartbeatDetails(ctx) {
 		_ = activity.GetHeartbeatDetails(ctx, &prog)
@@ -103,7 +111,7 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.Ste
 	if prog.Workspace != handle {
 		prog = stepsProgress{Workspace: handle}
 	}
-	log, err := s.Logs.Writer(in.RunID, in.Phase)
+	log, err := logs.Writer(in.RunID, in.Phase)
 	if err != nil {
 		return contract.StepsResult{}, err
 	}
@@ -124,7 +132,7 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.Ste
 	for i := len(prog.Done); i < len(in.Commands); i++ {
 		script := in.Commands[i]
 		fmt.Fprintf(log, "$ %s\n", script)
-		r, err := exec.Run(ctx, handle, executor.Command{Script: script, Env: in.Env, Timeout: in.Timeout}, multi(log, &capped{b: &output}))
+		r, err := exec.Run(ctx, handle, executor.Command{Script: script, Env: in.Env, Secrets: env, Timeout: in.Timeout}, multi(log, &capped{b: &output}))
 		if err != nil {
 			if ctx.Err() != nil {
 				fmt.Fprintln(log, "cancelled")
@@ -151,6 +159,8 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.Ste
 	if in.JUnit != "" {
 		res.Summary += "; " + junitReport(ctx, exec, handle, in.JUnit)
 	}
+	// the summary goes into the run's history: no secret, in any form
+	res.Summary = string(logs.Redact([]byte(res.Summary)))
 	if len(in.Artifacts) > 0 {
 		ref, err := pushArtifacts(ctx, exec, handle, in)
 		if err != nil {

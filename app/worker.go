@@ -99,7 +99,7 @@ func (a *App) workerConfig(c client.Client) (worker.Config, error) {
 	}
 	return worker.Config{Metrics: a.metrics, Log: a.log, DataDir: a.dir, Platform: platform, Secrets: a.secrets(), Runs: a.runsClient(c),
 		Chat: a.chat(), Statuses: statuses, UIURL: a.opts.UIURL, StepUser: user, StepHome: a.opts.StepHome,
-		ApproverGroups: a.cfg.ApproverGroups, DecisionKey: key.Public().(ed25519.PublicKey), Records: a.records}, nil
+		ApproverGroups: a.cfg.ApproverGroups, Projects: a.cfg.Projects, DecisionKey: key.Public().(ed25519.PublicKey), Records: a.records}, nil
 }
 
 // connectCluster connects the worker to the deploy cluster, when it has

@@ -76,6 +76,8 @@ type IntegrationInput struct {
 	Image     string            `json:"image"`
 	Commands  []string          `json:"commands"`
 	Env       map[string]string `json:"env,omitempty"`
+	// Secrets reach the Job through a Secret made in the namespace.
+	Secrets *Secrets `json:"secrets,omitempty"`
 	// JUnit is the path of the report the commands write, if any.
 	JUnit string `json:"junit,omitempty"`
 }
@@ -139,6 +141,8 @@ type ProductionInput struct {
 	// VerifyImage runs the Verify commands, within VerifyTimeout.
 	VerifyImage   string        `json:"verify_image,omitempty"`
 	VerifyTimeout time.Duration `json:"verify_timeout,omitempty"`
+	// VerifySecrets reach the verify Job through a Secret made beside it.
+	VerifySecrets *Secrets `json:"verify_secrets,omitempty"`
 	// Guard is what the production manifests may ask for.
 	Guard Guard `json:"guard"`
 }

@@ -23,6 +23,8 @@ type StepsInput struct {
 	Workspace Workspace         `json:"workspace,omitzero"`
 	Commands  []string          `json:"commands"`
 	Env       map[string]string `json:"env,omitempty"`
+	// Secrets are given to the commands as environment variables.
+	Secrets *Secrets `json:"secrets,omitempty"`
 	// Timeout bounds each command.
 	Timeout time.Duration `json:"timeout"`
 	// JUnit is a report path, relative to the workspace, for the summary.
@@ -47,4 +49,15 @@ type StepsResult struct {
 	Summary   string       `json:"summary"`
 	// Artifacts is the pushed artifact (repository@digest), if any.
 	Artifacts string `json:"artifacts,omitempty"`
+}
+
+// Secrets names the server's secrets a phase gets: names only. The worker
+// reads the values inside the activity, after checking again that the
+// project gives them to this phase of this branch; they never enter a
+// workflow's history.
+type Secrets struct {
+	Project string   `json:"project,omitempty"`
+	Branch  string   `json:"branch"`
+	Phase   string   `json:"phase"`
+	Names   []string `json:"names"`
 }

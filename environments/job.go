@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -16,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 )
 
 // Suite is an integration suite run as a Job in the environment.
@@ -24,6 +27,9 @@ type Suite struct {
 	Image    string
 	Commands []string
 	Env      map[string]string
+	// Secrets are environment variables whose values the Job reads from a
+	// Secret made beside it (SecretName), never from its own spec.
+	Secrets map[string]string
 	// JUnit is the path of a JUnit report the commands write; its content
 	// comes back in SuiteResult.Report, whether the suite passed or not.
 	JUnit string
@@ -73,10 +79,14 @@ func (s Suite) job(run, ns string) *batchv1.Job {
 	for _, k := range keys {
 		env = append(env, corev1.EnvVar{Name: k, Value: s.Env[k]})
 	}
+	for _, k := range slices.Sorted(maps.Keys(s.Secrets)) {
+		env = append(env, corev1.EnvVar{Name: k, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: s.SecretName()}, Key: k}}})
+	}
 	sum := sha256.New()
 	fmt.Fprintf(sum, "%q %q", s.Image, s.script())
 	for _, e := range env {
-		fmt.Fprintf(sum, " %q=%q", e.Name, e.Value)
+		fmt.Fprintf(sum, " %q=%q", e.Name, e.Value) // a secret's value is not in e
 	}
 	zero, noToken := int32(0), false
 	return &batchv1.Job{
@@ -97,6 +107,56 @@ func (s Suite) job(run, ns string) *batchv1.Job {
 			},
 		},
 	}
+}
+
+// SecretName is the Secret holding the suite's secrets.
+func (s Suite) SecretName() string {
+	if strings.HasPrefix(s.Name, "sluice-") {
+		return s.Name + "-secrets"
+	}
+	return "sluice-" + s.Name + "-secrets"
+}
+
+// putSecret makes (or replaces) the suite's Secret, owned by nothing yet:
+// an earlier Job's garbage collection leaves an object that no longer
+// names it alone.
+func (c *Cluster) putSecret(ctx context.Context, ns, run string, s Suite) error {
+	data := make(map[string][]byte, len(s.Secrets))
+	for k, v := range s.Secrets {
+		data[k] = []byte(v)
+	}
+	sec := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: s.SecretName(), Labels: map[string]string{LabelRun: LabelValue(run), LabelManagedBy: "sluice"}},
+		Type:       corev1.SecretTypeOpaque, Data: data,
+	}
+	api := c.Client.CoreV1().Secrets(ns)
+	_, err := api.Create(ctx, sec, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		var cur *corev1.Secret
+		if cur, err = api.Get(ctx, sec.Name, metav1.GetOptions{}); err == nil {
+			sec.ResourceVersion = cur.ResourceVersion
+			_, err = api.Update(ctx, sec, metav1.UpdateOptions{})
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("secret %s for job %s: %w", sec.Name, s.Name, err)
+	}
+	return nil
+}
+
+// ownSecret makes the suite's Secret the Job's, so that deleting the Job
+// (or its namespace) deletes the Secret too.
+func (c *Cluster) ownSecret(ctx context.Context, ns string, s Suite, job *batchv1.Job) error {
+	api := c.Client.CoreV1().Secrets(ns)
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := api.Get(ctx, s.SecretName(), metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur.OwnerReferences = []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID}}
+		_, err = api.Update(ctx, cur, metav1.UpdateOptions{})
+		return err
+	})
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
@@ -149,8 +209,18 @@ func (c *Cluster) RunSuite(ctx context.Context, ns, run string, s Suite, log io.
 				return SuiteResult{}, err
 			}
 		}
+		if len(s.Secrets) > 0 {
+			if err := c.putSecret(ctx, ns, run, s); err != nil {
+				return SuiteResult{}, err
+			}
+		}
 		if created, err = jobs.Create(ctx, job, metav1.CreateOptions{}); err != nil {
 			return SuiteResult{}, fmt.Errorf("create job %s: %w", s.Name, err)
+		}
+		if len(s.Secrets) > 0 {
+			if err := c.ownSecret(ctx, ns, s, created); err != nil {
+				return SuiteResult{}, fmt.Errorf("secret %s for job %s: %w", s.SecretName(), s.Name, err)
+			}
 		}
 	}
 	defer func() {
@@ -205,4 +275,6 @@ func (c *Cluster) RunSuite(ctx context.Context, ns, run string, s Suite, log io.
 func (c *Cluster) DeleteJob(ctx context.Context, ns, name string) {
 	bg := metav1.DeletePropagationBackground
 	_ = c.Client.BatchV1().Jobs(ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &bg})
+	// its Secret, when it had one, is owned by it; deleted at once anyway
+	_ = c.Client.CoreV1().Secrets(ns).Delete(ctx, Suite{Name: name}.SecretName(), metav1.DeleteOptions{})
 }

@@ -28,6 +28,10 @@ type Checkout struct {
 type Command struct {
 	Script string
 	Env    map[string]string
+	// Secrets are environment variables whose values are secret: an
+	// executor hands them over where no one else reads them (a process's
+	// environment, an exec's stdin), never in a command line.
+	Secrets map[string]string
 	// Timeout bounds the command; zero means no bound beyond the context.
 	Timeout time.Duration
 }

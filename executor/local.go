@@ -125,7 +125,7 @@ func (l *Local) Run(ctx context.Context, h Handle, c Command, out io.Writer) (Re
 	// unprivileged step user.
 	cmd := stepguard.Command(c.Script)
 	cmd.Dir = h.Path
-	cmd.Env = append(l.env(h.Path, c.Env), stepguard.ParentEnv+"="+strconv.Itoa(os.Getpid()))
+	cmd.Env = append(l.env(h.Path, c.Env, c.Secrets), stepguard.ParentEnv+"="+strconv.Itoa(os.Getpid()))
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM, Credential: l.User.credential()}
 	// A process that left the group (setsid) may hold the output pipe open;
@@ -219,7 +219,7 @@ func (l *Local) killGroup(pid int, waited chan error) {
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
 }
 
-func (l *Local) env(dir string, extra map[string]string) []string {
+func (l *Local) env(dir string, extra ...map[string]string) []string {
 	pass := l.PassEnv
 	if pass == nil {
 		pass = DefaultPassEnv
@@ -238,8 +238,10 @@ func (l *Local) env(dir string, extra map[string]string) []string {
 		}
 		env["HOME"], env["USER"] = l.home(), "sluice-step"
 	}
-	for k, v := range extra {
-		env[k] = v
+	for _, m := range extra {
+		for k, v := range m {
+			env[k] = v
+		}
 	}
 	out := make([]string, 0, len(env))
 	for k, v := range env {

@@ -48,6 +48,25 @@ func New(dir string, secrets []string) (*Store, error) {
 	return s, nil
 }
 
+// WithSecrets returns a store of the same directory that also redacts
+// values (a phase's pipeline secrets, each at least MinSecret long) from
+// what it writes; s is unchanged. Values shorter than MinSecret are left
+// to their reader to refuse.
+func (s *Store) WithSecrets(values []string) *Store {
+	if len(values) == 0 {
+		return s
+	}
+	d := &Store{dir: s.dir, forms: slices.Clone(s.forms)}
+	for _, v := range values {
+		if len(v) >= MinSecret {
+			d.forms = append(d.forms, variants(v)...)
+		}
+	}
+	slices.SortFunc(d.forms, func(a, b string) int { return len(b) - len(a) })
+	d.forms = slices.Compact(d.forms)
+	return d
+}
+
 var safeID = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 
 // MaxRunIDLength bounds a run id (Temporal's are 36-character UUIDs), so a

@@ -91,6 +91,7 @@ type BuildPhase struct {
 	Cache     []string          `yaml:"cache" json:"cache,omitempty" doc:"Paths kept between runs on the pool's cache volume."`
 	Artifacts []string          `yaml:"artifacts" json:"artifacts,omitempty" doc:"Files the build produces (paths in the workspace) that bake's Dockerfile may COPY: pushed next to the image as an OCI artifact and put into bake's context at the same paths."`
 	Env       map[string]string `yaml:"env" json:"env,omitempty" doc:"Environment variables for the commands."`
+	Secrets   []string          `yaml:"secrets" json:"secrets,omitempty" doc:"Names of the project's secrets (defined by the server, never in the repository) the build's commands gets, each in the environment variable of its upper-case name (npm_token: NPM_TOKEN). A name the project does not give this phase, or a protected one on a branch production does not protect, refuses the push."`
 	Timeout   Duration          `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
 }
 
@@ -99,6 +100,7 @@ type TestPhase struct {
 	Commands []string          `yaml:"commands" json:"commands" doc:"Test commands, run in order in the build workspace." required:"true"`
 	JUnit    string            `yaml:"junit" json:"junit,omitempty" doc:"Path of a JUnit XML report the commands write, for the summary."`
 	Env      map[string]string `yaml:"env" json:"env,omitempty" doc:"Environment variables for the commands."`
+	Secrets  []string          `yaml:"secrets" json:"secrets,omitempty" doc:"Names of the project's secrets (defined by the server, never in the repository) the test's commands gets, each in the environment variable of its upper-case name (npm_token: NPM_TOKEN). A name the project does not give this phase, or a protected one on a branch production does not protect, refuses the push."`
 	Timeout  Duration          `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
 }
 
@@ -123,6 +125,7 @@ type IntegrationPhase struct {
 	Image    string            `yaml:"image" json:"image" doc:"Image of the integration job." required:"true"`
 	Commands []string          `yaml:"commands" json:"commands" doc:"Commands the job runs." required:"true"`
 	Env      map[string]string `yaml:"env" json:"env,omitempty" doc:"Environment variables for the job."`
+	Secrets  []string          `yaml:"secrets" json:"secrets,omitempty" doc:"Names of the project's secrets (defined by the server, never in the repository) the integration Job (through a Secret made in the test environment) gets, each in the environment variable of its upper-case name (npm_token: NPM_TOKEN). A name the project does not give this phase, or a protected one on a branch production does not protect, refuses the push."`
 	JUnit    string            `yaml:"junit" json:"junit,omitempty" doc:"Path (in the job's working directory) of a JUnit XML report the commands write, summarised in the run."`
 	Timeout  Duration          `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
 }
@@ -170,6 +173,7 @@ type Approvers struct {
 type ProductionPhase struct {
 	Manifests string   `yaml:"manifests" json:"manifests" doc:"Directory of production manifests, relative to the repository root." required:"true"`
 	Verify    *Verify  `yaml:"verify" json:"verify,omitempty" doc:"Checks after the release; a failure rolls back."`
+	Secrets   []string `yaml:"secrets" json:"secrets,omitempty" doc:"Names of the project's secrets (defined by the server, never in the repository) the verify Job (through a Secret made beside it, deleted with it) gets, each in the environment variable of its upper-case name (npm_token: NPM_TOKEN). A name the project does not give this phase, or a protected one on a branch production does not protect, refuses the push."`
 	Grace     Duration `yaml:"grace" json:"grace,omitempty" doc:"Blue-green: how long the old color stays scaled after the switch, for instant failover, before it scales to zero."`
 	Timeout   Duration `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
 }

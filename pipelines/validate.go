@@ -85,6 +85,7 @@ func (v *validator) spec(s *Spec) {
 	if b := s.Build; b != nil {
 		v.commands("build.commands", b.Commands)
 		v.env("build.env", b.Env)
+		v.secrets("build.secrets", b.Secrets, b.Env)
 		v.positive("build.timeout", b.Timeout)
 		if b.Image != "" {
 			v.image("build.image", b.Image)
@@ -93,6 +94,7 @@ func (v *validator) spec(s *Spec) {
 	if t := s.Test; t != nil {
 		v.commands("test.commands", t.Commands)
 		v.env("test.env", t.Env)
+		v.secrets("test.secrets", t.Secrets, t.Env)
 		v.positive("test.timeout", t.Timeout)
 	}
 	if b := s.Bake; b != nil {
@@ -135,6 +137,7 @@ func (v *validator) spec(s *Spec) {
 		}
 		v.commands("integration.commands", i.Commands)
 		v.env("integration.env", i.Env)
+		v.secrets("integration.secrets", i.Secrets, i.Env)
 		v.positive("integration.timeout", i.Timeout)
 	}
 	if p := s.Promote; p != nil {
@@ -163,6 +166,10 @@ func (v *validator) spec(s *Spec) {
 		v.relative("production.manifests", p.Manifests)
 		if s.Environments.Production == nil {
 			v.errf("production", "define environments.production.namespace", "production needs environments.production")
+		}
+		v.secrets("production.secrets", p.Secrets, nil)
+		if len(p.Secrets) > 0 && p.Verify == nil {
+			v.errf("production.secrets", "add production.verify, or drop production.secrets", "production's secrets go to its verify Job, and there is no production.verify")
 		}
 		if p.Verify != nil {
 			v.commands("production.verify.commands", p.Verify.Commands)
@@ -297,6 +304,56 @@ func (v *validator) env(p string, env map[string]string) {
 			v.d.add(v.d.pos[join(p, k)+"#key"], join(p, k), fmt.Sprintf("bad environment variable name %q", k), "letters, digits and '_', not starting with a digit")
 		}
 	}
+}
+
+// secrets checks a phase's secret names: each an environment variable
+// name once, none shadowing one of env.
+func (v *validator) secrets(p string, names []string, env map[string]string) {
+	seen := map[string]bool{}
+	for i, n := range names {
+		at := fmt.Sprintf("%s[%d]", p, i)
+		up := strings.ToUpper(n)
+		switch {
+		case !envName.MatchString(n):
+			v.errf(at, "a secret's name as the server defines it: letters, digits and '_', not starting with a digit", "bad secret name %q", n)
+		case seen[up]:
+			v.errf(at, "list each secret once", "secret %s listed twice", n)
+		case env[up] != "":
+			v.errf(at, "rename or drop the env entry: the secret's value would be replaced", "secret %s is delivered as %s, which env sets too", n, up)
+		}
+		seen[up] = true
+	}
+}
+
+// SecretRef is a secret a spec names for a phase.
+type SecretRef struct {
+	// Path is the spec's key ("build.secrets[0]").
+	Path  string
+	Phase string
+	Name  string
+}
+
+// SecretRefs are the secrets the spec's phases name, in pipeline order.
+func (s *Spec) SecretRefs() []SecretRef {
+	var out []SecretRef
+	add := func(phase string, names []string) {
+		for i, n := range names {
+			out = append(out, SecretRef{Path: fmt.Sprintf("%s.secrets[%d]", phase, i), Phase: phase, Name: n})
+		}
+	}
+	if s.Build != nil {
+		add(PhaseBuild, s.Build.Secrets)
+	}
+	if s.Test != nil {
+		add(PhaseTest, s.Test.Secrets)
+	}
+	if s.Integration != nil {
+		add(PhaseIntegration, s.Integration.Secrets)
+	}
+	if s.Production != nil {
+		add(PhaseProduction, s.Production.Secrets)
+	}
+	return out
 }
 
 func (v *validator) positive(p string, d Duration) {

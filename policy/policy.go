@@ -35,6 +35,8 @@ type Project struct {
 	// them ("acme/hello"), matched whatever their case.
 	Repositories []string     `yaml:"repositories"`
 	Environments Environments `yaml:"environments"`
+	// Secrets are the project's pipeline secrets (secrets.go).
+	Secrets []Secret `yaml:"secrets"`
 }
 
 // Environments are a project's rules per environment. A test environment
@@ -140,6 +142,7 @@ func (p *Project) Validate(key string, groups map[string][]string) []error {
 	if len(p.Repositories) == 0 {
 		bad("repositories: list the repositories (owner/name) the project governs")
 	}
+	p.validateSecrets(bad)
 	for name, e := range map[string]*Environment{Test: p.Environments.Test, Staging: p.Environments.Staging, Production: p.Environments.Production} {
 		if e == nil {
 			continue
@@ -224,6 +227,7 @@ type Decision struct {
 func Evaluate(p *Project, spec pipelines.Spec, branch string, groups map[string][]string) Decision {
 	d := Decision{Spec: spec}
 	if p == nil {
+		d.Violations = noSecrets(spec)
 		return d
 	}
 	d.Governance.Project = p.Name
@@ -318,6 +322,9 @@ func Evaluate(p *Project, spec pipelines.Spec, branch string, groups map[string]
 		d.Governance.Withheld = append(d.Governance.Withheld, contract.Withheld{Phase: Replication,
 			Reason: "promote does not copy the image to " + env.Registry + ": " + e.unreachable(branch, Production, pr)})
 	}
+	// the secrets of the phases the push runs (a withheld phase's are
+	// never read)
+	e.secrets(d.Spec, branch)
 	return d
 }
 

@@ -92,6 +92,27 @@ status=$?
 [ "$(cat ` + groupFile + ` 2>/dev/null)" = "$pid" ] && rm -f ` + groupFile + `
 exit "$status"`
 
+// secretsPrelude exports the secret variables the exec's stdin carries
+// (exports' shell assignments, up to its end), before the wrapper starts the
+// script with them in its environment.
+const secretsPrelude = `eval "$(cat)" || { echo "sluice: the step's secrets could not be set" >&2; exit 96; }
+`
+
+// exports writes env as `export K='V'` lines for secretsPrelude: names are
+// environment variable names (the spec's check), values single-quoted.
+func exports(env map[string]string) string {
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString("export " + k + "='" + strings.ReplaceAll(env[k], "'", `'\''`) + "'\n")
+	}
+	return b.String()
+}
+
 // envArgs turns env into `env K=V ...` arguments, sorted.
 func envArgs(env map[string]string) []string {
 	out := []string{"env"}

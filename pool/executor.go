@@ -98,8 +98,15 @@ func (x *Executor) Run(ctx context.Context, h executor.Handle, c executor.Comman
 	}
 	w := &syncWriter{w: out}
 	argv := append(envArgs(c.Env), "sh", "-c", scriptWrapper, "sluice", c.Script)
+	var stdin io.Reader
+	if len(c.Secrets) > 0 {
+		// never in argv: the exec request's URL reaches the API server's
+		// and the kubelet's logs, and a command line is anyone's to read
+		argv = append(envArgs(c.Env), "sh", "-c", secretsPrelude+scriptWrapper, "sluice", c.Script)
+		stdin = strings.NewReader(exports(c.Secrets))
+	}
 	start := time.Now()
-	code, err := x.Exec.Exec(runCtx, x.ns(), h.Pod, argv, nil, w, w)
+	code, err := x.Exec.Exec(runCtx, x.ns(), h.Pod, argv, stdin, w, w)
 	res := executor.Result{ExitCode: code, Duration: time.Since(start)}
 	if runCtx.Err() != nil {
 		kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), x.grace()+30*time.Second)

@@ -52,6 +52,9 @@ type Verify struct {
 	Image    string
 	Commands []string
 	Timeout  time.Duration
+	// Secrets are environment variables the Job reads from a Secret made
+	// beside it, deleted with it.
+	Secrets map[string]string
 }
 
 // ErrVerifyFailed: the release did not pass its verify; the previous

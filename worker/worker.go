@@ -25,8 +25,10 @@ import (
 	"github.com/sluice-cd/sluice/gitstatus"
 	"github.com/sluice-cd/sluice/logstore"
 	"github.com/sluice-cd/sluice/metrics"
+	"github.com/sluice-cd/sluice/policy"
 	"github.com/sluice-cd/sluice/records"
 	"github.com/sluice-cd/sluice/runs"
+	"github.com/sluice-cd/sluice/secrets"
 	"github.com/sluice-cd/sluice/workflows"
 )
 
@@ -40,6 +42,9 @@ type Config struct {
 	Platform activities.Platform
 	// Secrets are values redacted from every log line.
 	Secrets []string
+	// Projects are the server's policy: the worker reads a phase's
+	// pipeline secrets after checking again that its project gives them.
+	Projects []policy.Project
 	// Chat, when set, receives notices (approval requests, results).
 	Chat activities.Chat
 	// Executor runs build and test commands. Default: a local executor in
@@ -183,7 +188,11 @@ func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *lo
 		d := &runs.Dispatcher{Client: cfg.Runs}
 		bind.Activity(w, contract.StartPipeline, d.StartPipeline)
 	}
-	steps := &activities.Steps{Exec: exec, Pools: cfg.Pools, Logs: logs}
+	pipelineSecrets := &secrets.Reader{Projects: cfg.Projects}
+	if cfg.Platform.Cluster != nil {
+		pipelineSecrets.Kube = cfg.Platform.Cluster.Client
+	}
+	steps := &activities.Steps{Exec: exec, Pools: cfg.Pools, Logs: logs, Secrets: pipelineSecrets}
 	platform := cfg.Platform
 	platform.Logs = logs
 	notify := &activities.Notify{Logs: logs, Chat: cfg.Chat}
@@ -197,6 +206,7 @@ func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *lo
 	bind.Activity(w, contract.RunSteps, activities.ReportingProgress(status, steps.Run))
 	bind.Undo(w, contract.ReleaseWorkspace, steps.Cleanup)
 	images, envs, releases, chaos := platform.Images(), platform.Environments(), platform.Releases(), platform.Chaos()
+	envs.Secrets, releases.Secrets = pipelineSecrets, pipelineSecrets
 	bind.Activity(w, contract.Bake, activities.ReportingProgress(status, images.Bake))
 	bind.Activity(w, contract.MarkAvailable, activities.ReportingProgress(status, images.MarkAvailable))
 	bind.Undo(w, contract.RemoveTag, images.RemoveTag)

@@ -19,6 +19,7 @@ var buildPhase = phaseDef{
 		in := contract.StepsInput{
 			RunID: r.runID, Phase: pipelines.PhaseBuild, Source: r.source(), Pool: b.Pool,
 			Workspace: r.st.Outputs.Workspace, Commands: b.Commands, Env: b.Env, Timeout: b.Timeout.D(),
+			Secrets: r.secrets(pipelines.PhaseBuild, b.Secrets),
 		}
 		if len(b.Artifacts) > 0 && r.in.Spec.Bake != nil {
 			in.Artifacts, in.ArtifactRepo = b.Artifacts, r.in.Spec.Bake.Image

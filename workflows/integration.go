@@ -16,6 +16,7 @@ var integrationPhase = phaseDef{
 		it := r.in.Spec.Integration
 		res, err := call(ctx, contract.Integration, contract.IntegrationInput{
 			RunID: r.runID, Namespace: r.st.Outputs.Environment, Image: it.Image, Commands: it.Commands, Env: it.Env, JUnit: it.JUnit,
+			Secrets: r.secrets(pipelines.PhaseIntegration, it.Secrets),
 		})
 		if err != nil {
 			return err

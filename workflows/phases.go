@@ -116,6 +116,15 @@ func (r *run) source() contract.Source {
 	return contract.Source{CloneURL: r.in.Push.CloneURL, Commit: r.in.Push.Commit}
 }
 
+// secrets names the server's secrets a phase gets (nil: none); the worker
+// reads their values, never the workflow.
+func (r *run) secrets(phase string, names []string) *contract.Secrets {
+	if len(names) == 0 {
+		return nil
+	}
+	return &contract.Secrets{Project: r.governance().Project, Branch: r.in.Push.Branch, Phase: phase, Names: names}
+}
+
 var notDNS = regexp.MustCompile(`[^a-z0-9-]+`)
 
 // TestNamespace is the ephemeral namespace of a run: "sluice-<pipeline>-<id>",

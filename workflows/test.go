@@ -22,6 +22,7 @@ var testPhase = phaseDef{
 		res, err := call(ctx, contract.RunSteps, contract.StepsInput{
 			RunID: r.runID, Phase: pipelines.PhaseTest, Source: r.source(), Pool: pool,
 			Workspace: r.st.Outputs.Workspace, Commands: t.Commands, Env: t.Env, Timeout: t.Timeout.D(), JUnit: t.JUnit,
+			Secrets: r.secrets(pipelines.PhaseTest, t.Secrets),
 		})
 		if err != nil {
 			return err
