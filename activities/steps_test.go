@@ -2,7 +2,10 @@ package activities
 
 import (
 	"context"
+	"encoding/base64"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +17,9 @@ import (
 	"github.com/sluice-cd/sluice/executor"
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
 	"github.com/sluice-cd/sluice/logstore"
+	"github.com/sluice-cd/sluice/pipelines"
+	"github.com/sluice-cd/sluice/policy"
+	"github.com/sluice-cd/sluice/secrets"
 )
 
 // TestHeartbeatsCarryFinishedCommands checks that the periodic heartbeat
@@ -58,5 +64,57 @@ func TestHeartbeatsCarryFinishedCommands(t *testing.T) {
 	}
 	if !seenFirst || len(during) < 5 {
 		t.Fatalf("want periodic heartbeats listing the finished command, got %d: %+v", len(during), during)
+	}
+}
+
+// TestStepsGetSecrets: a local build step reads the project's secret from
+// its environment (the command checks it); its log shows it redacted,
+// as printed and as encoded; a phase the project does not give it to is
+// refused.
+func TestStepsGetSecrets(t *testing.T) {
+	repo, commit := gitsrctest.Repo(t, "../examples/hello", "")
+	logDir := t.TempDir()
+	logs, err := logstore.New(logDir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const value = "npm-secret-0123456789"
+	reader := &secrets.Reader{
+		Projects:  []policy.Project{{Name: "payments", Secrets: []policy.Secret{{Name: "npm_token", Env: "NPM", Phases: []string{pipelines.PhaseBuild}}}}},
+		LookupEnv: func(k string) (string, bool) { return value, k == "NPM" },
+	}
+	steps := &Steps{Exec: &executor.Local{Root: filepath.Join(t.TempDir(), "ws")}, Logs: logs, Secrets: reader}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(steps)
+	in := contract.StepsInput{
+		RunID: "run-secret", Phase: "build", Source: contract.Source{CloneURL: repo, Commit: commit},
+		Commands: []string{`test "$NPM_TOKEN" = ` + value + ` && echo "token $NPM_TOKEN" && printf %s "$NPM_TOKEN" | base64`},
+		Timeout:  time.Minute,
+		Secrets:  &contract.Secrets{Project: "payments", Branch: "main", Phase: pipelines.PhaseBuild, Names: []string{"npm_token"}},
+	}
+	v, err := env.ExecuteActivity(steps.Run, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res contract.StepsResult
+	if err := v.Get(&res); err != nil {
+		t.Fatal(err)
+	}
+	log, err := os.ReadFile(filepath.Join(logDir, "run-secret.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.StdEncoding.EncodeToString([]byte(value))
+	if !strings.Contains(string(log), "token [redacted]") || strings.Contains(string(log), value) || strings.Contains(string(log), b64[:20]) {
+		t.Fatalf("log:\n%s", log)
+	}
+	if len(res.Steps) != 1 || res.Steps[0].ExitCode != 0 {
+		t.Fatalf("steps %+v", res.Steps)
+	}
+	// the same secret for a phase the project does not give it to
+	in.Phase, in.Secrets.Phase = "test", "test"
+	if _, err := env.ExecuteActivity(steps.Run, in); err == nil || !strings.Contains(err.Error(), "secret npm_token is not given to the test phase") {
+		t.Fatalf("a secret outside its phases: %v", err)
 	}
 }

@@ -509,3 +509,45 @@ func TestGuardWithAnAdministratorsKubeconfig(t *testing.T) {
 		t.Fatal("a Namespace manifest was read")
 	}
 }
+
+// TestSuiteSecrets: a suite's secrets reach its Job through a Secret made
+// beside it and owned by it — the Job's spec holds no value — and go with
+// the Job; running the suite again replaces the Secret's value.
+func TestSuiteSecrets(t *testing.T) {
+	p, c := testCluster(t)
+	ctx := context.Background()
+	ns := fmt.Sprintf("sluice-suite-secrets-%d", time.Now().UnixNano()%1_000_000_000)
+	t.Cleanup(func() { _ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	if err := c.EnsureNamespace(ctx, ns, "run-1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, value := range []string{"first-value-0123", "second-value-0123"} {
+		var log bytes.Buffer
+		suite := Suite{Name: "it", Image: p.Registry + "/sluice/busybox:latest", Commands: []string{`test "$DB_PASSWORD" = ` + value}, Secrets: map[string]string{"DB_PASSWORD": value}}
+		res, err := c.RunSuite(ctx, ns, "run-1", suite, &log)
+		if err != nil || !res.Passed {
+			t.Fatalf("%s: %+v %v\n%s", value, res, err, log.String())
+		}
+		job, err := c.Client.BatchV1().Jobs(ns).Get(ctx, "it", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var found bool
+		for _, e := range job.Spec.Template.Spec.Containers[0].Env {
+			if e.Name == "DB_PASSWORD" {
+				found = e.Value == "" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef.Name == suite.SecretName()
+			}
+		}
+		if !found {
+			t.Fatalf("the Job's env: %+v", job.Spec.Template.Spec.Containers[0].Env)
+		}
+		sec, err := c.Client.CoreV1().Secrets(ns).Get(ctx, suite.SecretName(), metav1.GetOptions{})
+		if err != nil || len(sec.OwnerReferences) != 1 || sec.OwnerReferences[0].UID != job.UID {
+			t.Fatalf("the Secret %v is not the Job's: %v", sec.OwnerReferences, err)
+		}
+	}
+	c.DeleteJob(ctx, ns, "it")
+	if _, err := c.Client.CoreV1().Secrets(ns).Get(ctx, Suite{Name: "it"}.SecretName(), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the Secret outlived its Job: %v", err)
+	}
+}

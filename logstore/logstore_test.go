@@ -104,3 +104,23 @@ func TestPathRejectsTraversal(t *testing.T) {
 		}
 	}
 }
+
+// TestWithSecrets: a phase's store redacts its pipeline secrets besides the
+// server's; the store it came from does not learn them.
+func TestWithSecrets(t *testing.T) {
+	s, err := New(t.TempDir(), []string{"server-token-0123"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	phase := s.WithSecrets([]string{"pipeline-secret-0123"})
+	line := []byte("server-token-0123 pipeline-secret-0123")
+	if got := string(phase.Redact(line)); got != "[redacted] [redacted]" {
+		t.Fatalf("phase store: %q", got)
+	}
+	if got := string(s.Redact(line)); got != "[redacted] pipeline-secret-0123" {
+		t.Fatalf("the server's store: %q", got)
+	}
+	if s.WithSecrets(nil) != s {
+		t.Fatal("no secrets should give the same store")
+	}
+}

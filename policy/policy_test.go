@@ -26,6 +26,10 @@ func payments() *Project {
 				Approval: &Approval{Required: 2, Groups: []string{"release-managers"}, Users: []string{"olga"}, Timeout: pipelines.Duration(48 * time.Hour)},
 			},
 		},
+		Secrets: []Secret{
+			{Name: "npm_token", Env: "NPM_TOKEN", Phases: []string{pipelines.PhaseBuild, pipelines.PhaseTest}},
+			{Name: "db_password", Kubernetes: &SecretKeyRef{Namespace: "sluice", Name: "pay-db", Key: "password"}, Phases: []string{pipelines.PhaseIntegration, pipelines.PhaseProduction}, Protected: true},
+		},
 	}
 }
 
@@ -145,6 +149,19 @@ func TestEvaluate(t *testing.T) {
 					t.Fatalf("production environment %+v, promote %v", env, d.Spec.Promote)
 				}
 			}},
+		{name: "secrets the project gives the phases", branch: "main",
+			spec: "build: {commands: [make], secrets: [npm_token]}\nintegration: {image: registry.acme/pay/it, commands: [./it], secrets: [db_password]}\n"},
+		{name: "a secret of no phase the spec names, one given to other phases, one the project lacks", branch: "main",
+			spec: "build: {commands: [make], secrets: [db_password, other_projects_key]}\nintegration: {image: registry.acme/pay/it, commands: [./it], secrets: [npm_token]}\n",
+			violations: map[string]string{"build.secrets[0]": "projects[payments].secrets", "build.secrets[1]": "projects[payments].secrets",
+				"integration.secrets[0]": "projects[payments].secrets"}},
+		{name: "a protected secret on a branch production does not protect", branch: "feature/x",
+			spec:       "integration: {image: registry.acme/pay/it, commands: [./it], secrets: [db_password]}\n",
+			violations: map[string]string{"integration.secrets[0]": "projects[payments].secrets"},
+			withheld:   []string{pipelines.PhaseApproval, pipelines.PhaseProduction}},
+		{name: "a withheld phase's protected secret is never read, so it does not refuse the push", branch: "feature/x",
+			spec:     "production: {manifests: k8s/prod, verify: {image: registry.acme/pay/it, commands: [true]}, secrets: [db_password]}\n",
+			withheld: []string{pipelines.PhaseApproval, pipelines.PhaseProduction}},
 		{name: "guards from the policy", branch: "main",
 			check: func(t *testing.T, d Decision) {
 				g := d.Governance.Production
@@ -206,6 +223,60 @@ func TestNoProjects(t *testing.T) {
 	d := Evaluate(nil, s, "feature/x", groups)
 	if len(d.Violations) > 0 || len(d.Governance.Withheld) > 0 || d.Spec.Approval.Approvers.Users[0] != "mallory" || d.Spec.Production == nil {
 		t.Fatalf("decision %+v", d)
+	}
+	// without projects there are no secrets: a spec naming one is refused
+	d = Evaluate(nil, spec(t, "build: {commands: [make], secrets: [npm_token]}\n"), "main", groups)
+	if len(d.Violations) != 1 || d.Violations[0].Path != "build.secrets[0]" || !strings.Contains(d.Violations[0].Message, "this server has no projects, so no secrets") {
+		t.Fatalf("violations %v", d.Violations)
+	}
+}
+
+// TestSecretMessages: a refusal says which secret, which rule and what to
+// do.
+func TestSecretMessages(t *testing.T) {
+	p := payments()
+	for _, c := range []struct{ name, phase, branch, want string }{
+		{"npm_token", pipelines.PhaseBuild, "feature/x", ""},
+		{"npm_token", pipelines.PhaseIntegration, "main", "secret npm_token is not given to the integration phase (its phases: build, test; policy: projects[payments].secrets[npm_token].phases)"},
+		{"db_password", pipelines.PhaseProduction, "main", ""},
+		{"db_password", pipelines.PhaseIntegration, "feature/x", "secret db_password is protected: only branches that may reach production (main) may use it, not feature/x"},
+		{"ssh_key", pipelines.PhaseBuild, "main", "project payments has no secret ssh_key; ask an administrator to define it (projects[payments].secrets)"},
+	} {
+		if got := p.Grant(c.name, c.phase, c.branch); (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("Grant(%s, %s, %s) = %q, want %q", c.name, c.phase, c.branch, got, c.want)
+		}
+	}
+}
+
+// TestValidateSecrets: each secret has a name that can be an environment
+// variable, one source, phases that take secrets, and protection only
+// where production protects branches.
+func TestValidateSecrets(t *testing.T) {
+	p := payments()
+	p.Environments.Production.Branches = nil
+	p.Secrets = append(p.Secrets,
+		Secret{Name: "NPM_TOKEN", File: "/x", Phases: []string{pipelines.PhaseBuild}},
+		Secret{Name: "9lives", Phases: []string{"bake"}},
+		Secret{Name: "two", File: "/x", Env: "Y", Phases: []string{pipelines.PhaseTest}},
+		Secret{Name: "half", Kubernetes: &SecretKeyRef{Name: "x"}, Phases: []string{pipelines.PhaseTest}},
+	)
+	var msgs []string
+	for _, e := range p.Validate("projects[0]", groups) {
+		msgs = append(msgs, e.Error())
+	}
+	all := strings.Join(msgs, "\n")
+	for _, want := range []string{
+		"projects[0].secrets[1].protected: a protected secret reaches the branches production protects, and environments.production.branches lists none",
+		"projects[0].secrets[2].name: NPM_TOKEN is defined twice",
+		`projects[0].secrets[3].name: "9lives"`,
+		"projects[0].secrets[3]: give exactly one source",
+		`projects[0].secrets[3].phases: "bake" is not one of build, test, integration, production`,
+		"projects[0].secrets[4]: give exactly one source",
+		"projects[0].secrets[5].kubernetes: namespace, name and key are all required",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("missing %q in:\n%s", want, all)
+		}
 	}
 }
 

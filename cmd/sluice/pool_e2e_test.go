@@ -86,12 +86,17 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 	e := newPoolEnv(t)
 	ctx := context.Background()
 	prod, spec := e.sampleProduction("-prod")
+	// the build, integration and verify read a pipeline secret of the
+	// server's project from a Kubernetes Secret
+	secret := e.newSampleSecret()
+	repo, commit := gitsrctest.Repo(t, "../../examples/hello", string(secret.spec(t, spec)))
+	e.defineSampleSecret(secret, prod, repo)
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	e.startDev("--config", e.config, "--kubeconfig", e.kubeconfig, "--vulnerability-db", "../../examples/vulndb",
 		"--buildkit-addr", e.platform.BuildKitAddr, "--registry", e.platform.Registry, "--metrics-addr", metricsAddr)
-	repo, commit := gitsrctest.Repo(t, "../../examples/hello", string(spec))
+	secret.refusedOnFeatureBranch(e, repo)
 
-	first := e.runToApproval(repo)
+	first := e.runToApproval(sampleRepo)
 	// the pool's claim and pods are in the worker's metrics
 	resp, err := http.Get("http://" + metricsAddr + "/metrics")
 	if err != nil {
@@ -157,6 +162,7 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 		}
 	}
 	e.routesTo(prod, "blue", first.digest)
+	secret.checkRun(e, first.id, prod)
 
 	// A second push: released in green beside blue, verified, switched.
 	main := filepath.Join(repo, "main.go")
@@ -165,7 +171,7 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := gitsrctest.Commit(t, repo, "version 2")
-	next := e.runToApproval(repo)
+	next := e.runToApproval(sampleRepo)
 	if next.digest == first.digest {
 		t.Fatal("the second commit baked the same image")
 	}
