@@ -78,15 +78,17 @@ func (s sampleSecret) spec(t testing.TB, spec []byte) []byte {
 	t.Helper()
 	sum := sha256.Sum256([]byte(s.value))
 	// single-quoted YAML: the command holds ": "
-	check := fmt.Sprintf(`'test "$(printf %%s "$API_TOKEN" | sha256sum | cut -c1-64)" = %s && echo "secret in %%s: $API_TOKEN"'`, hex.EncodeToString(sum[:]))
+	check := func(phase string) string {
+		return `'test "$(printf %s "$API_TOKEN" | sha256sum | cut -c1-64)" = ` + hex.EncodeToString(sum[:]) + ` && echo "secret in ` + phase + `: $API_TOKEN"'`
+	}
 	for _, r := range []struct{ anchor, add string }{
 		{"  pool: go            # a warm build pod of the server's \"go\" pool\n", "  secrets: [api_token]\n"},
-		{"    - hostname        # the pod that builds\n", "    - " + fmt.Sprintf(check, "build") + "\n"},
+		{"    - hostname        # the pod that builds\n", "    - " + check("build") + "\n"},
 		{"integration:          # a Job next to the deployment; it reaches the app through its Service\n", "  secrets: [api_token]\n"},
-		{"  commands:         # the first connection may race kube-proxy's routing of the new Service: wait for it\n", "    - " + fmt.Sprintf(check, "integration") + "\n"},
+		{"  commands:         # the first connection may race kube-proxy's routing of the new Service: wait for it\n", "    - " + check("integration") + "\n"},
 		{"  grace: 15s          # the old color stays up this long for instant failover\n", "  secrets: [api_token]\n"},
 		{"  verify:             # a Job in the production namespace (image: integration's); HELLO_URL is the new color's preview\n    commands:         # like any smoke test, retry the first connection: kube-proxy follows a switch within a second or so\n",
-			"      - " + fmt.Sprintf(check, "production") + "\n"},
+			"      - " + check("production") + "\n"},
 	} {
 		if !bytes.Contains(spec, []byte(r.anchor)) {
 			t.Fatalf("the sample's spec lacks %q", r.anchor)
