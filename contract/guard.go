@@ -55,6 +55,8 @@ type Governance struct {
 	Staging  Guard      `json:"staging"`
 	// Production guards the production release and its rollbacks.
 	Production Guard `json:"production"`
+	// Quota is what the project's runs may hold at once; nil: no limit.
+	Quota *Quota `json:"quota,omitempty"`
 }
 
 // Withheld is a phase of the spec a request does not run, and why.

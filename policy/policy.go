@@ -37,6 +37,15 @@ type Project struct {
 	Environments Environments `yaml:"environments"`
 	// Secrets are the project's pipeline secrets (secrets.go).
 	Secrets []Secret `yaml:"secrets"`
+	// Quota is what the project's runs may hold at once.
+	Quota *Quota `yaml:"quota"`
+}
+
+// Quota limits a project's share of the installation.
+type Quota struct {
+	// Runs is the most runs of the project at once; the others wait, in
+	// arrival order, and say so. Absent: no limit.
+	Runs *int `yaml:"runs"`
 }
 
 // Environments are a project's rules per environment. A test environment
@@ -143,6 +152,9 @@ func (p *Project) Validate(key string, groups map[string][]string) []error {
 		bad("repositories: list the repositories (owner/name) the project governs")
 	}
 	p.validateSecrets(bad)
+	if q := p.Quota; q != nil && q.Runs != nil && *q.Runs < 1 {
+		bad("quota.runs: %d: at least 1 (leave it out for no limit)", *q.Runs)
+	}
 	for name, e := range map[string]*Environment{Test: p.Environments.Test, Staging: p.Environments.Staging, Production: p.Environments.Production} {
 		if e == nil {
 			continue
@@ -231,6 +243,9 @@ func Evaluate(p *Project, spec pipelines.Spec, branch string, groups map[string]
 		return d
 	}
 	d.Governance.Project = p.Name
+	if q := p.Quota; q != nil && q.Runs != nil && *q.Runs > 0 {
+		d.Governance.Quota = &contract.Quota{Runs: *q.Runs}
+	}
 	e := evaluation{p: p, d: &d, groups: groups}
 	test := p.Environments.Test
 	d.Governance.Test, d.Governance.Staging, d.Governance.Production = test.Guard(), p.Environments.Staging.Guard(), p.Environments.Production.Guard()

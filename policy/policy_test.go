@@ -334,3 +334,23 @@ func TestRollbackApprovers(t *testing.T) {
 		t.Fatal("no production, yet a rollback approval")
 	}
 }
+
+// TestQuota: a project's run limit travels in the decision; a limit below
+// one is a configuration error, not "no runs".
+func TestQuota(t *testing.T) {
+	p := payments()
+	two, zero := 2, 0
+	p.Quota = &Quota{Runs: &two}
+	if d := Evaluate(p, spec(t, ""), "main", groups); d.Governance.Quota == nil || d.Governance.Quota.Runs != 2 {
+		t.Fatalf("quota %+v", d.Governance.Quota)
+	}
+	p.Quota = nil
+	if d := Evaluate(p, spec(t, ""), "main", groups); d.Governance.Quota != nil {
+		t.Fatalf("no quota: %+v", d.Governance.Quota)
+	}
+	p.Quota = &Quota{Runs: &zero}
+	errs := p.Validate("projects[0]", groups)
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "projects[0].quota.runs: 0: at least 1 (leave it out for no limit)") {
+		t.Fatalf("errors %v", errs)
+	}
+}

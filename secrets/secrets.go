@@ -120,7 +120,7 @@ func (r *Reader) value(ctx context.Context, s *policy.Secret) (string, error) {
 			if errors.As(err, &pe) {
 				err = pe.Err // the path is in the message already
 			}
-			return "", fmt.Errorf("%w: %v", ErrUnreadable, err)
+			return "", fmt.Errorf("%w: %v", ErrUnreadable, err) //nolint:errorlint // the class is ErrUnreadable; the cause is text without its path
 		}
 		v = strings.TrimSuffix(string(b), "\n")
 	default:

@@ -184,9 +184,12 @@ func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *lo
 	w.RegisterWorkflow(workflows.Chaos)
 	w.RegisterWorkflow(workflows.Rollback)
 	w.RegisterWorkflow(workflows.PoolSize)
+	w.RegisterWorkflow(workflows.Quota)
 	if cfg.Runs != nil {
 		d := &runs.Dispatcher{Client: cfg.Runs}
 		bind.Activity(w, contract.StartPipeline, d.StartPipeline)
+		bind.Activity(w, contract.QuotaAcquire, cfg.Runs.QuotaAcquire)
+		bind.Activity(w, contract.QuotaEnded, cfg.Runs.QuotaEnded)
 	}
 	pipelineSecrets := &secrets.Reader{Projects: cfg.Projects}
 	if cfg.Platform.Cluster != nil {

@@ -112,6 +112,9 @@ type run struct {
 	// write (see recordStart).
 	recordSeq int
 	recorded  workflow.Future
+	// quotaAsked: the run asked its project's semaphore for a slot, and
+	// gives it (or its place) back as it ends.
+	quotaAsked bool
 }
 
 // Pipeline runs one push through the spec's phases: build, test, bake,
@@ -155,7 +158,10 @@ func Pipeline(ctx workflow.Context, in PipelineInput) (RunState, error) {
 	r.recordStart(ctx)
 	phaseCtx, cancel := workflow.WithCancel(ctx)
 	r.cancelPhases = cancel
-	runErr := r.phases(phaseCtx)
+	runErr := r.acquireQuota(phaseCtx)
+	if runErr == nil {
+		runErr = r.phases(phaseCtx)
+	}
 	return r.finish(ctx, runErr)
 }
 
@@ -289,6 +295,7 @@ func (r *run) finish(ctx workflow.Context, runErr error) (RunState, error) {
 		r.settle(ctx, dctx, runErr)
 	}
 
+	r.releaseQuota(dctx)
 	// Let in-flight approve/reject handlers finish before the run closes.
 	_ = workflow.Await(dctx, func() bool { return workflow.AllHandlersFinished(dctx) })
 	r.recordEnd(dctx)

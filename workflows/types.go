@@ -129,10 +129,13 @@ type RunState struct {
 	Compensated []UndoResult `json:"compensated,omitempty"`
 	Error       string       `json:"error,omitempty"`
 	// SupersededBy is the commit of the push that cancelled this run.
-	SupersededBy string    `json:"superseded_by,omitempty"`
-	ResumedFrom  string    `json:"resumed_from,omitempty"`
-	Started      time.Time `json:"started"`
-	Finished     time.Time `json:"finished,omitzero"`
+	SupersededBy string `json:"superseded_by,omitempty"`
+	// Queued says where the run waits for its project's quota
+	// ("queued: 3rd of project payments (2 running)"); empty once it runs.
+	Queued      string    `json:"queued,omitempty"`
+	ResumedFrom string    `json:"resumed_from,omitempty"`
+	Started     time.Time `json:"started"`
+	Finished    time.Time `json:"finished,omitzero"`
 }
 
 // PhaseByName returns the named phase's state.

@@ -31,9 +31,13 @@ const (
 	// runRecords (epoch 5): a run writes its record to Sluice's records
 	// (contract.RecordRun, a local activity) as it starts and as it ends.
 	runRecords workflow.Version = 5
+	// runQuotas (epoch 6): a run whose project limits its concurrent runs
+	// waits for a slot of the project's Quota workflow before its first
+	// phase and gives it back as it ends (quota.go).
+	runQuotas workflow.Version = 6
 	// epoch is the newest epoch. A later change adds its own GetVersion
 	// (or a new epoch: behaviour new in epoch N is taken when r.epoch >= N).
-	epoch = runRecords
+	epoch = runQuotas
 )
 
 // stagingRelease (change "staging-release") releases into a staging

@@ -30,7 +30,9 @@ type statusJSON struct {
 	Outputs  workflows.Outputs        `json:"outputs"`
 	Approval *workflows.ApprovalState `json:"approval,omitempty"`
 	Error    string                   `json:"error,omitempty"`
-	UI       string                   `json:"ui"`
+	// Queued says where the run waits for its project's quota.
+	Queued string `json:"queued,omitempty"`
+	UI     string `json:"ui"`
 	// Policy is what the server's policy decided: project, withheld
 	// phases, guards.
 	Policy *contract.Governance `json:"policy,omitempty"`
@@ -65,7 +67,7 @@ func (g *globals) printStatus(ref runs.Ref, st workflows.RunState) error {
 		return printJSON(g.stdout, statusJSON{
 			RunID: ref.String(), State: st.State, Phase: st.Phase, Repo: st.Request.Push.Repo,
 			Branch: st.Request.Push.Branch, Commit: st.Request.Push.Commit, Phases: st.Phases,
-			Outputs: st.Outputs, Approval: st.Approval, Error: st.Error, UI: g.uiLink(ref), Policy: st.Request.Policy,
+			Outputs: st.Outputs, Approval: st.Approval, Error: st.Error, Queued: st.Queued, UI: g.uiLink(ref), Policy: st.Request.Policy,
 		})
 	}
 	w := g.stdout
@@ -77,6 +79,9 @@ func (g *globals) printStatus(ref runs.Ref, st workflows.RunState) error {
 	fmt.Fprintf(w, "\ncommit  %s on %s by %s\nui      %s\n", short(p.Commit), p.Branch, p.Author, g.uiLink(ref))
 	if st.Error != "" {
 		fmt.Fprintf(w, "error   %s\n", st.Error)
+	}
+	if st.Queued != "" {
+		fmt.Fprintf(w, "%s\n", st.Queued)
 	}
 	now := time.Now()
 	for _, ph := range st.Phases {
