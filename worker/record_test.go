@@ -509,3 +509,64 @@ func writeHistory(t *testing.T, c client.Client, ref runs.Ref, path string) {
 	}
 	t.Logf("wrote %s (%d events)", path, len(h.Events))
 }
+
+// TestRecordQuotaHistories records two runs of a project limited to one
+// run at once (epoch 6): quota_wait is the second, which waits (told its
+// place) until the first gives its slot back, then runs; quota_semaphore
+// is the project's Quota workflow up to then: two asks, two grants, a
+// release.
+func TestRecordQuotaHistories(t *testing.T) {
+	if !*record || (*recordOnly != "" && *recordOnly != "quota_wait") {
+		t.Skip("pass -record to regenerate the replay histories")
+	}
+	c := devservertest.Start(t)
+	w := sdkworker.New(c, workflows.TaskQueue, Options())
+	w.RegisterWorkflow(workflows.Pipeline)
+	w.RegisterWorkflow(workflows.Quota)
+	stubActivities(w, "", nil, testRecords(t))
+	rc := &runs.Client{Temporal: c, Signer: recordKey}
+	bind.Activity(w, contract.QuotaAcquire, rc.QuotaAcquire)
+	bind.Activity(w, contract.QuotaEnded, rc.QuotaEnded)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	ctx := context.Background()
+	policy := &contract.Governance{Project: "payments", Quota: &contract.Quota{Runs: 1}}
+	first, err := rc.Start(ctx, workflows.Request{Push: push("a"), Spec: scenarioSpec(t, approvalSpec), Policy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitApproval(t, rc, first.Ref)
+	second := push("b")
+	second.Branch = "feature"
+	next, err := rc.Start(ctx, workflows.Request{Push: second, Spec: scenarioSpec(t, approvalSpec), Policy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, st, err := rc.Status(ctx, next.Ref)
+		if err == nil && strings.HasPrefix(st.Queued, "queued: 1st of project payments") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	approveAlice(t, c, rc, first.Ref)
+	approveAlice(t, c, rc, next.Ref)
+	for _, ref := range []runs.Ref{first.Ref, next.Ref} {
+		if err := c.GetWorkflow(ctx, ref.WorkflowID, ref.RunID).Get(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeHistory(t, c, next.Ref, filepath.Join("..", "workflows", "testdata", "quota_wait.json"))
+	// the semaphore's history so far: it has handled the second run's
+	// release once its state says so
+	for {
+		st, err := rc.QuotaState(ctx, "payments")
+		if err == nil && st.Granted == 2 && len(st.Holders) == 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	writeHistory(t, c, runs.Ref{WorkflowID: workflows.QuotaWorkflowID("payments")}, filepath.Join("..", "workflows", "testdata", "quota_semaphore.json"))
+}

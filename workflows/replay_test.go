@@ -82,6 +82,12 @@ func TestReplayCommittedHistories(t *testing.T) {
 		// epoch 5: the run's records written by local activities (the
 		// markers' activity type "RecordRun"), the last after the update
 		"success_v10.json": {"ImVwb2NoIg==", `"markerName": "LocalActivity"`, "WORKFLOW_EXECUTION_UPDATE_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"},
+		// epoch 6: a run of a project limited to one run at once asks for a
+		// slot, is told its place, waits for the grant (signals), runs and
+		// gives the slot back (a signal to the semaphore); the semaphore's
+		// own history: asks, grants and notices, a release
+		"quota_wait.json":      {"ImVwb2NoIg==", `"QuotaAcquire"`, "EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED", "EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED", "WORKFLOW_EXECUTION_COMPLETED"},
+		"quota_semaphore.json": {"EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED", "EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED", "EXTERNAL_WORKFLOW_EXECUTION_SIGNALED"},
 		// a Rollback run: who asked and why are in its input
 		"rollback.json": {`"RollbackRelease"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		// a Rollback run under production's approval rule
@@ -152,6 +158,7 @@ func TestReplayCommittedHistories(t *testing.T) {
 			r.RegisterWorkflow(Chaos)
 			r.RegisterWorkflow(Rollback)
 			r.RegisterWorkflow(PoolSize)
+			r.RegisterWorkflow(Quota)
 			h, err := client.HistoryFromJSON(bytes.NewReader(b), client.HistoryJSONOptions{})
 			if err != nil {
 				t.Fatal(err)
