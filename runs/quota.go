@@ -19,7 +19,7 @@ func (c *Client) QuotaAcquire(ctx context.Context, req contract.QuotaRequest) (c
 	_, err := c.Temporal.SignalWithStartWorkflow(ctx, workflows.QuotaWorkflowID(req.Project), workflows.SignalQuotaAcquire,
 		workflows.QuotaAsk{Run: req.Run, Limit: req.Limit},
 		client.StartWorkflowOptions{ID: workflows.QuotaWorkflowID(req.Project), TaskQueue: c.queue()},
-		workflows.Quota, workflows.QuotaState{Project: req.Project, Limit: req.Limit})
+		workflows.Quota, workflows.QuotaState{Project: req.Project, Limit: req.Limit, Sweep: c.QuotaSweep})
 	return contract.Nothing{}, err
 }
 

@@ -68,6 +68,10 @@ type Client struct {
 	// Signer, held only by the Sluice server, signs the decisions it has
 	// established the user of (see contract.DecisionClaim).
 	Signer ed25519.PrivateKey
+	// QuotaSweep is how often a Quota workflow this client starts looks
+	// for holders that ended without giving their slot back (zero:
+	// workflows.QuotaLiveness).
+	QuotaSweep time.Duration
 }
 
 func (c *Client) queue() string {

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/contract/bind"
 	"github.com/sluice-cd/sluice/devserver/devservertest"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/workflows"
@@ -93,7 +94,11 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	c := benchServer(b)
 	w := sdkworker.New(c, workflows.TaskQueue, Options())
 	w.RegisterWorkflow(workflows.Pipeline)
+	w.RegisterWorkflow(workflows.Quota)
 	w.RegisterWorkflow(baselineWorkflow)
+	quotas := &runs.Client{Temporal: c}
+	bind.Activity(w, contract.QuotaAcquire, quotas.QuotaAcquire)
+	bind.Activity(w, contract.QuotaEnded, quotas.QuotaEnded)
 	w.RegisterActivityWithOptions(func(context.Context) error { return nil }, activity.RegisterOptions{Name: "Noop"})
 	// Approve as soon as the approval is requested, the way a chat click does.
 	stubActivities(w, "", func(ctx context.Context, n contract.Notice) (contract.MessageRef, error) {
@@ -115,11 +120,16 @@ func newBenchEnv(b *testing.B) *benchEnv {
 }
 
 func (e *benchEnv) pipeline(b *testing.B, branch string) time.Duration {
+	return e.governed(b, branch, nil)
+}
+
+// governed is pipeline under a policy (a project's quota).
+func (e *benchEnv) governed(b *testing.B, branch string, policy *contract.Governance) time.Duration {
 	spec := scenarioSpec(b, eightPhases)
 	p := push("a")
 	p.Branch = branch
 	start := time.Now()
-	st, err := e.rc.Start(context.Background(), workflows.Request{Push: p, Spec: spec})
+	st, err := e.rc.Start(context.Background(), workflows.Request{Push: p, Spec: spec, Policy: policy})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -368,4 +378,69 @@ func heapAndGoroutines() (heap, stack uint64, goroutines int) {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse, m.StackInuse, runtime.NumGoroutine()
+}
+
+// BenchmarkQuota measures what a project's run limit costs a run under it:
+// the eight-phase pipeline of a project with a quota it is far from (its
+// ask, grant and release through the project's Quota workflow) against the
+// same pipeline without one, interleaved; and its fairness: the same run of
+// project b while project a (limit 1) has a backlog of 20 waiting runs,
+// against b's run with no backlog.
+func BenchmarkQuota(b *testing.B) {
+	e := newBenchEnv(b)
+	e.pipeline(b, "warmup")
+	quota := func(project string, runs int) *contract.Governance {
+		return &contract.Governance{Project: project, Quota: &contract.Quota{Runs: runs}}
+	}
+	e.governed(b, "warmup-quota", quota("bench", 1000))
+	ratio := func(b *testing.B, name string, base, with []time.Duration) {
+		slices.Sort(base)
+		slices.Sort(with)
+		p50 := func(ds []time.Duration) float64 { return float64(ds[len(ds)/2].Microseconds()) / 1000 / 8 }
+		b.ReportMetric(p50(base), "ms/phase-p50-"+name+"-baseline")
+		b.ReportMetric(p50(with), "ms/phase-p50-"+name)
+		b.ReportMetric(p50(with)/p50(base), "ratio")
+		b.ReportMetric(0, "ns/op")
+	}
+	b.Run("under-quota", func(b *testing.B) {
+		var none, under []time.Duration
+		for i := 0; b.Loop(); i++ {
+			none = append(none, e.pipeline(b, fmt.Sprintf("n%d", i)))
+			under = append(under, e.governed(b, fmt.Sprintf("q%d", i), quota("bench", 1000)))
+		}
+		ratio(b, "quota", none, under)
+	})
+	b.Run("backlog-20", func(b *testing.B) {
+		// project a: one run holding its only slot and 20 waiting, each
+		// waiting for an approval nobody gives (bob's)
+		spec := scenarioSpec(b, strings.Replace(eightPhases, "users: [alice]", "users: [bob]", 1))
+		var backlog []runs.Ref
+		for i := range 21 {
+			p := push("c")
+			p.Repo, p.Branch = "acme/a", fmt.Sprintf("a%d", i)
+			st, err := e.rc.Start(context.Background(), workflows.Request{Push: p, Spec: spec, Policy: quota("a", 1)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			backlog = append(backlog, st.Ref)
+		}
+		defer func() {
+			for _, r := range backlog {
+				_ = e.c.TerminateWorkflow(context.Background(), r.WorkflowID, r.RunID, "benchmark over")
+			}
+		}()
+		for {
+			st, err := e.rc.QuotaState(context.Background(), "a")
+			if err == nil && len(st.Holders) == 1 && len(st.Waiters) == 20 {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		var alone, beside []time.Duration
+		for i := 0; b.Loop(); i++ {
+			alone = append(alone, e.governed(b, fmt.Sprintf("bn%d", i), quota("b-alone", 1)))
+			beside = append(beside, e.governed(b, fmt.Sprintf("bb%d", i), quota("b", 1)))
+		}
+		ratio(b, "beside-backlog", alone, beside)
+	})
 }

@@ -519,18 +519,7 @@ func TestRecordQuotaHistories(t *testing.T) {
 	if !*record || (*recordOnly != "" && *recordOnly != "quota_wait") {
 		t.Skip("pass -record to regenerate the replay histories")
 	}
-	c := devservertest.Start(t)
-	w := sdkworker.New(c, workflows.TaskQueue, Options())
-	w.RegisterWorkflow(workflows.Pipeline)
-	w.RegisterWorkflow(workflows.Quota)
-	stubActivities(w, "", nil, testRecords(t))
-	rc := &runs.Client{Temporal: c, Signer: recordKey}
-	bind.Activity(w, contract.QuotaAcquire, rc.QuotaAcquire)
-	bind.Activity(w, contract.QuotaEnded, rc.QuotaEnded)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	c, rc := quotaWorker(t, 0)
 	ctx := context.Background()
 	policy := &contract.Governance{Project: "payments", Quota: &contract.Quota{Runs: 1}}
 	first, err := rc.Start(ctx, workflows.Request{Push: push("a"), Spec: scenarioSpec(t, approvalSpec), Policy: policy})

@@ -65,6 +65,9 @@ type QuotaState struct {
 	Waiters []contract.Execution `json:"waiters,omitempty"`
 	// Granted counts the slots granted since the workflow first started.
 	Granted int `json:"granted"`
+	// Sweep is how often ended holders are looked for while runs wait
+	// (zero: QuotaLiveness).
+	Sweep time.Duration `json:"sweep,omitempty"`
 }
 
 // quotaHistoryLimit is when a Quota workflow continues as new, before its
@@ -85,6 +88,8 @@ func Quota(ctx workflow.Context, st QuotaState) error {
 	acquire := workflow.GetSignalChannel(ctx, SignalQuotaAcquire)
 	release := workflow.GetSignalChannel(ctx, SignalQuotaRelease)
 	q.dispatch(ctx, nil)
+	// one sweep timer at a time, started while runs wait
+	var sweep workflow.Future
 	for {
 		sel := workflow.NewSelector(ctx)
 		sel.AddReceive(acquire, func(c workflow.ReceiveChannel, _ bool) {
@@ -97,10 +102,20 @@ func Quota(ctx workflow.Context, st QuotaState) error {
 			c.Receive(ctx, &ask)
 			q.release(ctx, ask.Run)
 		})
-		if len(q.st.Waiters) > 0 {
+		if sweep == nil && len(q.st.Waiters) > 0 {
 			// while runs wait, holders that ended without giving their slot
 			// back are looked for now and then
-			sel.AddFuture(workflow.NewTimer(ctx, QuotaLiveness), func(workflow.Future) { q.sweep(ctx) })
+			every := q.st.Sweep
+			if every <= 0 {
+				every = QuotaLiveness
+			}
+			sweep = workflow.NewTimer(ctx, every)
+		}
+		if sweep != nil {
+			sel.AddFuture(sweep, func(workflow.Future) {
+				sweep = nil
+				q.sweep(ctx)
+			})
 		}
 		sel.Select(ctx)
 		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > quotaHistoryLimit {
@@ -240,12 +255,13 @@ func (r *run) acquireQuota(ctx workflow.Context) error {
 	}
 	project := r.governance().Project
 	notices := workflow.GetSignalChannel(ctx, SignalQuotaNotice)
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	// a local activity: the ask costs the run no activity task
+	actx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 	})
 	r.quotaAsked = true
-	if _, err := call(actx, contract.QuotaAcquire, contract.QuotaRequest{Project: project, Run: r.self(ctx), Limit: q.Runs}); err != nil {
+	if err := startLocal(actx, contract.QuotaAcquire, contract.QuotaRequest{Project: project, Run: r.self(ctx), Limit: q.Runs}).Get(ctx, nil); err != nil {
 		return err
 	}
 	for {
@@ -270,6 +286,9 @@ func (r *run) releaseQuota(ctx workflow.Context) {
 	if !r.quotaAsked {
 		return
 	}
+	// waited for: sent without waiting, as the run's last command, the
+	// benchmark's serial runs of a project with one slot stalled, the
+	// semaphore not seeing the releases
 	err := workflow.SignalExternalWorkflow(ctx, QuotaWorkflowID(r.governance().Project), "", SignalQuotaRelease, QuotaAsk{Run: r.self(ctx)}).Get(ctx, nil)
 	if err != nil {
 		// the semaphore finds the ended run itself while others wait

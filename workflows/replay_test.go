@@ -86,7 +86,7 @@ func TestReplayCommittedHistories(t *testing.T) {
 		// slot, is told its place, waits for the grant (signals), runs and
 		// gives the slot back (a signal to the semaphore); the semaphore's
 		// own history: asks, grants and notices, a release
-		"quota_wait.json":      {"ImVwb2NoIg==", `"QuotaAcquire"`, "EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED", "EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED", "WORKFLOW_EXECUTION_COMPLETED"},
+		"quota_wait.json":      {"ImVwb2NoIg==", `"markerName": "LocalActivity"`, "EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED", "EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED", "WORKFLOW_EXECUTION_COMPLETED"},
 		"quota_semaphore.json": {"EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED", "EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED", "EXTERNAL_WORKFLOW_EXECUTION_SIGNALED"},
 		// a Rollback run: who asked and why are in its input
 		"rollback.json": {`"RollbackRelease"`, "WORKFLOW_EXECUTION_COMPLETED"},
@@ -242,6 +242,7 @@ var localActivities = map[string][]string{
 	"success_v10.json":       {"RecordRun", "ApprovalPolicy", "RecordRun"},
 	"rollback_approval.json": {"ApprovalPolicy"},
 	"rollback_record.json":   {"ApprovalPolicy", "RecordRun"},
+	"quota_wait.json":        {"RecordRun", "QuotaAcquire", "ApprovalPolicy", "RecordRun"},
 	"chaos_experiment.json":  nil,
 	"chaos_record.json":      {"RecordRun"},
 }
