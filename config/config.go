@@ -59,6 +59,9 @@ type Config struct {
 	// manifests. Without projects every spec runs as written under the
 	// default guards (a single-team server).
 	Projects []policy.Project `yaml:"projects"`
+	// Quota caps every project's runs together (quota.runs): a run takes
+	// a slot of it after its project's. Servers with projects only.
+	Quota *policy.Quota `yaml:"quota"`
 }
 
 // ProductionProject is the project whose production environment may be
@@ -391,6 +394,12 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		if len(v.value) < MinSecretLength {
 			bad("%s: the secret is shorter than %d characters, too short to redact from logs safely; use a longer one", v.key, MinSecretLength)
 		}
+	}
+	if q := c.Quota; q != nil && q.Runs != nil && *q.Runs < 1 {
+		bad("quota.runs: %d: at least 1 (leave it out for no cap)", *q.Runs)
+	}
+	if c.Quota != nil && len(c.Projects) == 0 {
+		bad("quota: the cap counts the runs of projects; define projects, or remove it")
 	}
 	projects, governed := map[string]bool{}, map[string]string{}
 	for i := range c.Projects {

@@ -153,3 +153,22 @@ func TestSameTokenTwiceRefused(t *testing.T) {
 		t.Fatalf("two tokens: %v", err)
 	}
 }
+
+// TestQuotasAreChecked: a limit below one is an error, not "nothing
+// runs"; a cap needs projects to count.
+func TestQuotasAreChecked(t *testing.T) {
+	for body, want := range map[string]string{
+		"projects:\n  - {name: shop, repositories: [acme/shop], quota: {runs: 0}}\n":  "quota.runs: 0: at least 1",
+		"projects:\n  - {name: shop, repositories: [acme/shop]}\nquota: {runs: -1}\n": "quota.runs: -1: at least 1 (leave it out for no cap)",
+		"quota: {runs: 4}\n": "quota: the cap counts the runs of projects",
+		"projects:\n  - {name: '*', repositories: [acme/shop]}\n": "name: required, without spaces, slashes or *",
+	} {
+		_, err := Parse("sluice.yml", []byte(body), env(nil))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", body, err, want)
+		}
+	}
+	if _, err := Parse("sluice.yml", []byte("projects:\n  - {name: shop, repositories: [acme/shop], quota: {runs: 2}}\nquota: {runs: 10}\n"), env(nil)); err != nil {
+		t.Fatal(err)
+	}
+}

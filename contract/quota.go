@@ -11,6 +11,9 @@ type Quota struct {
 	// Runs is the most runs of the project at once (0: no limit); the
 	// others wait in arrival order.
 	Runs int `json:"runs,omitempty"`
+	// All is the most runs of every project at once (the installation's
+	// cap, 0: none); a run takes its slot after its project's.
+	All int `json:"all,omitempty"`
 }
 
 // QuotaRequest asks the project's semaphore (the Quota workflow) for a

@@ -145,8 +145,8 @@ func (e *Environment) Guard() contract.Guard {
 func (p *Project) Validate(key string, groups map[string][]string) []error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(key+"."+format, a...)) }
-	if p.Name == "" || strings.ContainsAny(p.Name, " /") {
-		bad("name: required, without spaces or slashes, got %q", p.Name)
+	if p.Name == "" || strings.ContainsAny(p.Name, " /*") {
+		bad("name: required, without spaces, slashes or *, got %q", p.Name)
 	}
 	if len(p.Repositories) == 0 {
 		bad("repositories: list the repositories (owner/name) the project governs")

@@ -171,6 +171,12 @@ func Govern(cfg *config.Config, repo, branch string, spec pipelines.Spec, data [
 	g := Governed{Spec: d.Spec}
 	if project != nil {
 		g.Governance = &d.Governance
+		if q := cfg.Quota; q != nil && q.Runs != nil {
+			if g.Governance.Quota == nil {
+				g.Governance.Quota = &contract.Quota{}
+			}
+			g.Governance.Quota.All = *q.Runs
+		}
 	}
 	return g, nil
 }

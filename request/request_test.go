@@ -7,8 +7,10 @@ import (
 	"testing"
 
 	"github.com/sluice-cd/sluice/config"
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
 	"github.com/sluice-cd/sluice/pipelines"
+	"github.com/sluice-cd/sluice/policy"
 	"github.com/sluice-cd/sluice/pool/poolspec"
 )
 
@@ -60,5 +62,27 @@ func TestSharedNamespacesRefused(t *testing.T) {
 		if !refused && err != nil {
 			t.Errorf("production in %s: %v", ns, err)
 		}
+	}
+}
+
+// TestQuotasTravelInTheGovernance: a run's request carries its project's
+// limit and the installation's cap, as the server's configuration has them
+// when the push comes.
+func TestQuotasTravelInTheGovernance(t *testing.T) {
+	data := []byte("version: 1\nname: shop\nbuild: {commands: [\"true\"]}\n")
+	spec, err := pipelines.Parse(pipelines.FileName, data, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, twenty := 2, 20
+	cfg := &config.Config{Projects: []policy.Project{{Name: "shop", Repositories: []string{"acme/shop"}, Quota: &policy.Quota{Runs: &two}}},
+		Quota: &policy.Quota{Runs: &twenty}}
+	g, err := Govern(cfg, "acme/shop", "main", *spec, data)
+	if err != nil || g.Governance == nil || g.Governance.Quota == nil || *g.Governance.Quota != (contract.Quota{Runs: 2, All: 20}) {
+		t.Fatalf("governance %+v %v", g.Governance, err)
+	}
+	cfg.Projects[0].Quota = nil
+	if g, err := Govern(cfg, "acme/shop", "main", *spec, data); err != nil || *g.Governance.Quota != (contract.Quota{All: 20}) {
+		t.Fatalf("the cap alone: %+v %v", g.Governance, err)
 	}
 }

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -78,4 +79,49 @@ func quotaWorker(t *testing.T, sweep time.Duration) (client.Client, *runs.Client
 	}
 	t.Cleanup(w.Stop)
 	return c, rc
+}
+
+// TestInstallationCap: with a cap of 2 runs over every project, a run of
+// project b waits while two runs of a (under a's own limit of 5) hold the
+// cap's slots, says so, and runs when one of them is cancelled.
+func TestInstallationCap(t *testing.T) {
+	_, rc := quotaWorker(t, 0)
+	ctx := context.Background()
+	spec := scenarioSpec(t, "version: 1\nbuild: {commands: [make]}\napproval: {approvers: {users: [bob]}, timeout: 1h, reminder: 30m}\n")
+	start := func(project, branch string) runs.Ref {
+		p := push(branch[:1])
+		p.Repo, p.Branch = "acme/"+project, branch
+		st, err := rc.Start(ctx, workflows.Request{Push: p, Spec: spec,
+			Policy: &contract.Governance{Project: project, Quota: &contract.Quota{Runs: 5, All: 2}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Ref
+	}
+	state := func(ref runs.Ref) workflows.RunState {
+		_, st, err := rc.Status(ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	a1, a2 := start("a", "a1"), start("a", "a2")
+	for _, r := range []runs.Ref{a1, a2} {
+		poll.Until(t, "a's runs to wait for their approvals", func() bool { return state(r).Phase == "approval" })
+	}
+	b := start("b", "b1")
+	poll.Until(t, "b's run to wait for the cap", func() bool {
+		return state(b).Queued == "queued: 1st of all projects (2 running, limit 2)"
+	})
+	if _, err := rc.Cancel(ctx, a1); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, "b's run to take the cancelled run's slot", func() bool {
+		st := state(b)
+		return st.Queued == "" && st.Phase == "approval"
+	})
+	all, err := rc.QuotaState(ctx, workflows.AllProjects)
+	if err != nil || len(all.Holders) != 2 || !slices.ContainsFunc(all.Holders, func(e contract.Execution) bool { return e.RunID == b.RunID }) {
+		t.Fatalf("the cap %+v %v", all, err)
+	}
 }

@@ -112,9 +112,10 @@ type run struct {
 	// write (see recordStart).
 	recordSeq int
 	recorded  workflow.Future
-	// quotaAsked: the run asked its project's semaphore for a slot, and
-	// gives it (or its place) back as it ends.
-	quotaAsked bool
+	// quotaAsked are the semaphores the run asked for a slot (its
+	// project's, the cap's), in order; it gives them (or its places) back
+	// as it ends.
+	quotaAsked []string
 }
 
 // Pipeline runs one push through the spec's phases: build, test, bake,

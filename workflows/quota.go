@@ -36,8 +36,13 @@ const (
 // Temporal whether its holders are still running.
 const QuotaLiveness = time.Minute
 
-// QuotaWorkflowID is the semaphore of a project's runs.
+// QuotaWorkflowID is the semaphore of a project's runs (AllProjects: of
+// every project's, the installation's cap).
 func QuotaWorkflowID(project string) string { return "quota/" + project }
+
+// AllProjects is the semaphore of the installation's cap: a run takes a
+// slot of it after its project's.
+const AllProjects = "*"
 
 // QuotaAsk is a run asking for, or giving back, a slot.
 type QuotaAsk struct {
@@ -50,7 +55,9 @@ type QuotaAsk struct {
 // QuotaNotice is what a run is told: its place among the waiters
 // (1-based) or, Granted, that it holds a slot.
 type QuotaNotice struct {
-	Granted  bool `json:"granted"`
+	// Key is the semaphore's project (AllProjects: the cap).
+	Key      string `json:"key,omitempty"`
+	Granted  bool   `json:"granted"`
 	Position int  `json:"position,omitempty"`
 	Waiting  int  `json:"waiting,omitempty"`
 	Running  int  `json:"running,omitempty"`
@@ -206,6 +213,7 @@ func (q *quota) tellPlaces(ctx workflow.Context) {
 
 // notify signals a run; false: the run has ended.
 func (q *quota) notify(ctx workflow.Context, run contract.Execution, n QuotaNotice) bool {
+	n.Key = q.st.Project
 	err := workflow.SignalExternalWorkflow(ctx, run.WorkflowID, run.RunID, SignalQuotaNotice, n).Get(ctx, nil)
 	if err != nil {
 		workflow.GetLogger(ctx).Info("quota notice not delivered: the run has ended", "run", run.WorkflowID+"@"+run.RunID, "error", err)
@@ -250,18 +258,33 @@ func Ordinal(n int) string {
 // the run ends (and finish gives its place back).
 func (r *run) acquireQuota(ctx workflow.Context) error {
 	q := r.governance().Quota
-	if r.epoch < runQuotas || q == nil || q.Runs <= 0 {
+	if r.epoch < runQuotas || q == nil {
 		return nil
 	}
-	project := r.governance().Project
+	// the project's slot first, then the installation's: a run holds at
+	// most one slot of the cap while it waits, and a project's backlog
+	// never waits in the cap's queue beyond its own limit
+	if q.Runs > 0 {
+		if err := r.acquireSlot(ctx, r.governance().Project, q.Runs, "project "+r.governance().Project); err != nil {
+			return err
+		}
+	}
+	if q.All > 0 {
+		return r.acquireSlot(ctx, AllProjects, q.All, "all projects")
+	}
+	return nil
+}
+
+// acquireSlot asks semaphore key for a slot and waits for it.
+func (r *run) acquireSlot(ctx workflow.Context, key string, limit int, of string) error {
 	notices := workflow.GetSignalChannel(ctx, SignalQuotaNotice)
 	// a local activity: the ask costs the run no activity task
 	actx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 	})
-	r.quotaAsked = true
-	if err := startLocal(actx, contract.QuotaAcquire, contract.QuotaRequest{Project: project, Run: r.self(ctx), Limit: q.Runs}).Get(ctx, nil); err != nil {
+	r.quotaAsked = append(r.quotaAsked, key)
+	if err := startLocal(actx, contract.QuotaAcquire, contract.QuotaRequest{Project: key, Run: r.self(ctx), Limit: limit}).Get(ctx, nil); err != nil {
 		return err
 	}
 	for {
@@ -271,25 +294,34 @@ func (r *run) acquireQuota(ctx workflow.Context) error {
 		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
 		sel.Select(ctx)
 		if err := ctx.Err(); err != nil {
-			return temporal.NewCanceledError("cancelled while queued for the quota of project " + project)
+			return temporal.NewCanceledError("cancelled while queued for the quota of " + of)
 		}
-		if n.Granted {
+		switch {
+		case n.Key != "" && n.Key != key:
+			// another semaphore's notice, sent again: the run holds that slot
+		case n.Granted:
 			r.st.Queued = ""
 			return nil
+		default:
+			r.st.Queued = fmt.Sprintf("queued: %s of %s (%d running, limit %d)", Ordinal(n.Position), of, n.Running, limit)
 		}
-		r.st.Queued = fmt.Sprintf("queued: %s of project %s (%d running, limit %d)", Ordinal(n.Position), project, n.Running, q.Runs)
 	}
 }
 
 // releaseQuota gives the run's slot, or its place in the queue, back.
 func (r *run) releaseQuota(ctx workflow.Context) {
-	if !r.quotaAsked {
-		return
+	// the cap's slot first, then the project's (the order they were taken
+	// in, reversed)
+	for i := len(r.quotaAsked) - 1; i >= 0; i-- {
+		r.releaseSlot(ctx, r.quotaAsked[i])
 	}
+}
+
+func (r *run) releaseSlot(ctx workflow.Context, key string) {
 	// waited for: sent without waiting, as the run's last command, the
 	// benchmark's serial runs of a project with one slot stalled, the
 	// semaphore not seeing the releases
-	err := workflow.SignalExternalWorkflow(ctx, QuotaWorkflowID(r.governance().Project), "", SignalQuotaRelease, QuotaAsk{Run: r.self(ctx)}).Get(ctx, nil)
+	err := workflow.SignalExternalWorkflow(ctx, QuotaWorkflowID(key), "", SignalQuotaRelease, QuotaAsk{Run: r.self(ctx)}).Get(ctx, nil)
 	if err != nil {
 		// the semaphore finds the ended run itself while others wait
 		workflow.GetLogger(ctx).Warn("quota slot not given back", "error", err)
