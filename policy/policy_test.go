@@ -153,11 +153,11 @@ func TestEvaluate(t *testing.T) {
 			spec: "build: {commands: [make], secrets: [npm_token]}\nintegration: {image: registry.acme/pay/it, commands: [./it], secrets: [db_password]}\n"},
 		{name: "a secret of no phase the spec names, one given to other phases, one the project lacks", branch: "main",
 			spec: "build: {commands: [make], secrets: [db_password, other_projects_key]}\nintegration: {image: registry.acme/pay/it, commands: [./it], secrets: [npm_token]}\n",
-			violations: map[string]string{"build.secrets[0]": "projects[payments].secrets", "build.secrets[1]": "projects[payments].secrets",
-				"integration.secrets[0]": "projects[payments].secrets"}},
+			violations: map[string]string{"build.secrets[0]": "projects[payments].secrets[db_password].phases", "build.secrets[1]": "projects[payments].secrets",
+				"integration.secrets[0]": "projects[payments].secrets[npm_token].phases"}},
 		{name: "a protected secret on a branch production does not protect", branch: "feature/x",
 			spec:       "integration: {image: registry.acme/pay/it, commands: [./it], secrets: [db_password]}\n",
-			violations: map[string]string{"integration.secrets[0]": "projects[payments].secrets"},
+			violations: map[string]string{"integration.secrets[0]": "projects[payments].secrets[db_password].protected"},
 			withheld:   []string{pipelines.PhaseApproval, pipelines.PhaseProduction}},
 		{name: "a withheld phase's protected secret is never read, so it does not refuse the push", branch: "feature/x",
 			spec:     "production: {manifests: k8s/prod, verify: {image: registry.acme/pay/it, commands: [true]}, secrets: [db_password]}\n",
@@ -237,12 +237,12 @@ func TestSecretMessages(t *testing.T) {
 	p := payments()
 	for _, c := range []struct{ name, phase, branch, want string }{
 		{"npm_token", pipelines.PhaseBuild, "feature/x", ""},
-		{"npm_token", pipelines.PhaseIntegration, "main", "secret npm_token is not given to the integration phase (its phases: build, test; policy: projects[payments].secrets[npm_token].phases)"},
+		{"npm_token", pipelines.PhaseIntegration, "main", "secret npm_token is not given to the integration phase (its phases: build, test)"},
 		{"db_password", pipelines.PhaseProduction, "main", ""},
 		{"db_password", pipelines.PhaseIntegration, "feature/x", "secret db_password is protected: only branches that may reach production (main) may use it, not feature/x"},
-		{"ssh_key", pipelines.PhaseBuild, "main", "project payments has no secret ssh_key; ask an administrator to define it (projects[payments].secrets)"},
+		{"ssh_key", pipelines.PhaseBuild, "main", "project payments has no secret ssh_key; ask an administrator to define it"},
 	} {
-		if got := p.Grant(c.name, c.phase, c.branch); (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+		if got, _ := p.Grant(c.name, c.phase, c.branch); (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
 			t.Errorf("Grant(%s, %s, %s) = %q, want %q", c.name, c.phase, c.branch, got, c.want)
 		}
 	}

@@ -71,14 +71,16 @@ func (p *Project) Secret(name string) (*Secret, bool) {
 }
 
 // Grant says why a push of branch may not give the project's secret name to
-// phase, or "" when it may.
-func (p *Project) Grant(name, phase, branch string) string {
+// phase, and the policy's field that says so; "" when it may.
+func (p *Project) Grant(name, phase, branch string) (why, field string) {
 	s, ok := p.Secret(name)
 	if !ok {
-		return fmt.Sprintf("project %s has no secret %s; ask an administrator to define it (projects[%s].secrets) or remove it from the spec", p.Name, name, p.Name)
+		return fmt.Sprintf("project %s has no secret %s; ask an administrator to define it, or remove it from the spec", p.Name, name),
+			fmt.Sprintf("projects[%s].secrets", p.Name)
 	}
 	if !slices.Contains(s.Phases, phase) {
-		return fmt.Sprintf("secret %s is not given to the %s phase (its phases: %s; policy: projects[%s].secrets[%s].phases)", name, phase, strings.Join(s.Phases, ", "), p.Name, name)
+		return fmt.Sprintf("secret %s is not given to the %s phase (its phases: %s)", name, phase, strings.Join(s.Phases, ", ")),
+			fmt.Sprintf("projects[%s].secrets[%s].phases", p.Name, name)
 	}
 	if s.Protected {
 		var prod []string
@@ -86,10 +88,11 @@ func (p *Project) Grant(name, phase, branch string) string {
 			prod = pr.Branches
 		}
 		if len(prod) == 0 || !pipelines.MatchBranch(prod, branch) {
-			return fmt.Sprintf("secret %s is protected: only branches that may reach production (%s) may use it, not %s (policy: projects[%s].secrets[%s].protected)", name, strings.Join(prod, ", "), branch, p.Name, name)
+			return fmt.Sprintf("secret %s is protected: only branches that may reach production (%s) may use it, not %s", name, strings.Join(prod, ", "), branch),
+				fmt.Sprintf("projects[%s].secrets[%s].protected", p.Name, name)
 		}
 	}
-	return ""
+	return "", ""
 }
 
 // validateSecrets says what is wrong with the project's secrets.
@@ -133,8 +136,8 @@ func (p *Project) validateSecrets(bad func(format string, a ...any)) {
 // secrets checks every secret the spec names against the project's.
 func (e *evaluation) secrets(spec pipelines.Spec, branch string) {
 	for _, ref := range spec.SecretRefs() {
-		if why := e.p.Grant(ref.Name, ref.Phase, branch); why != "" {
-			e.d.Violations = append(e.d.Violations, Violation{Path: ref.Path, Field: fmt.Sprintf("projects[%s].secrets", e.p.Name), Message: why})
+		if why, field := e.p.Grant(ref.Name, ref.Phase, branch); why != "" {
+			e.d.Violations = append(e.d.Violations, Violation{Path: ref.Path, Field: field, Message: why})
 		}
 	}
 }

@@ -78,8 +78,8 @@ func (r *Reader) Read(ctx context.Context, want *contract.Secrets) ([]Value, err
 	}
 	out := make([]Value, 0, len(want.Names))
 	for _, name := range want.Names {
-		if why := p.Grant(name, want.Phase, want.Branch); why != "" {
-			return nil, fmt.Errorf("%w: %s", ErrRefused, why)
+		if why, field := p.Grant(name, want.Phase, want.Branch); why != "" {
+			return nil, fmt.Errorf("%w: %s (policy: %s)", ErrRefused, why, field)
 		}
 		s, _ := p.Secret(name)
 		v, err := r.value(ctx, s)
