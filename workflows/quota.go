@@ -58,9 +58,9 @@ type QuotaNotice struct {
 	// Key is the semaphore's project (AllProjects: the cap).
 	Key      string `json:"key,omitempty"`
 	Granted  bool   `json:"granted"`
-	Position int  `json:"position,omitempty"`
-	Waiting  int  `json:"waiting,omitempty"`
-	Running  int  `json:"running,omitempty"`
+	Position int    `json:"position,omitempty"`
+	Waiting  int    `json:"waiting,omitempty"`
+	Running  int    `json:"running,omitempty"`
 }
 
 // QuotaState is a Quota workflow's state: its input when it continues as
