@@ -101,7 +101,18 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.Ste
 	if existing.Kind != exec.Kind() {
 		existing = contract.Workspace{}
 	}
-	handle, err := exec.Prepare(ctx, executor.Checkout{Key: in.RunID, CloneURL: in.Source.CloneURL, Commit: in.Source.Commit}, existing)
+	log, err := logs.Writer(in.RunID, in.Phase)
+	if err != nil {
+		return contract.StepsResult{}, err
+	}
+	defer log.Close()
+	// heartbeats from the start: a claim may wait for a pod (its project's
+	// share, an empty pool) longer than the heartbeat timeout
+	g := &progress{p: prog}
+	stop := s.heartbeat(ctx, g)
+	defer stop()
+	handle, err := exec.Prepare(ctx, executor.Checkout{Key: in.RunID, CloneURL: in.Source.CloneURL, Commit: in.Source.Commit,
+		Project: in.Project, Share: in.PoolShare, Waiting: func(why string) { fmt.Fprintln(log, why) }}, existing)
 	if err != nil {
 		if errors.Is(err, gitsrc.ErrNotFound) || errors.Is(err, gitsrc.ErrBadCommit) {
 			return contract.StepsResult{}, err // the commit cannot be had: its own words
@@ -110,12 +121,10 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.Ste
 	}
 	if prog.Workspace != handle {
 		prog = stepsProgress{Workspace: handle}
+		g.mu.Lock()
+		g.p = prog
+		g.mu.Unlock()
 	}
-	log, err := logs.Writer(in.RunID, in.Phase)
-	if err != nil {
-		return contract.StepsResult{}, err
-	}
-	defer log.Close()
 	if len(prog.Done) > 0 {
 		fmt.Fprintf(log, "resuming after %d finished commands (worker restart)\n", len(prog.Done))
 	}
@@ -124,9 +133,6 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.Ste
 	if handle.Pod != "" {
 		logger = logger.With("pod", handle.Pod)
 	}
-	g := &progress{p: prog}
-	stop := s.heartbeat(ctx, g)
-	defer stop()
 	res := contract.StepsResult{Workspace: handle, Steps: slices.Clone(prog.Done)}
 	var output bytes.Buffer
 	for i := len(prog.Done); i < len(in.Commands); i++ {

@@ -410,6 +410,13 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 			bad("%s.name: project %q listed twice", key, p.Name)
 		}
 		projects[p.Name] = true
+		if p.Quota != nil {
+			for pool := range p.Quota.PoolPods {
+				if _, ok := c.Pool(pool); !ok {
+					bad("%s.quota.pool_pods: no pool %q in pools (%s)", key, pool, strings.Join(c.PoolNames(), ", "))
+				}
+			}
+		}
 		for _, r := range p.Repositories {
 			if other, ok := governed[strings.ToLower(r)]; ok {
 				bad("%s.repositories: %s belongs to project %s already; a repository has one project", key, r, other)

@@ -172,3 +172,15 @@ func TestQuotasAreChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPoolShareNamesAPool: a project's share of a pool names one of the
+// configuration's pools, with at least one pod.
+func TestPoolShareNamesAPool(t *testing.T) {
+	body := "pools:\n  - {name: go, image: 127.0.0.1:5000/sluice/go-builder:latest, namespace: sluice-builds}\nprojects:\n  - {name: shop, repositories: [acme/shop], quota: {pool_pods: {go: 0, rust: 1}}}\n"
+	_, err := Parse("sluice.yml", []byte(body), env(nil))
+	for _, want := range []string{"projects[0].quota.pool_pods.go: 0: at least 1", `projects[0].quota.pool_pods: no pool "rust" in pools (go)`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v, want %q", err, want)
+		}
+	}
+}

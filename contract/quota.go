@@ -14,6 +14,9 @@ type Quota struct {
 	// All is the most runs of every project at once (the installation's
 	// cap, 0: none); a run takes its slot after its project's.
 	All int `json:"all,omitempty"`
+	// PoolPods is the most pods of each pool (by name) the project's runs
+	// hold at once.
+	PoolPods map[string]int `json:"pool_pods,omitempty"`
 }
 
 // QuotaRequest asks the project's semaphore (the Quota workflow) for a

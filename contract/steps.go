@@ -25,6 +25,10 @@ type StepsInput struct {
 	Env       map[string]string `json:"env,omitempty"`
 	// Secrets are given to the commands as environment variables.
 	Secrets *Secrets `json:"secrets,omitempty"`
+	// Project and PoolShare: the project's runs hold at most PoolShare of
+	// Pool's pods at once (0: no share).
+	Project   string `json:"project,omitempty"`
+	PoolShare int    `json:"pool_share,omitempty"`
 	// Timeout bounds each command.
 	Timeout time.Duration `json:"timeout"`
 	// JUnit is a report path, relative to the workspace, for the summary.

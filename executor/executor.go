@@ -22,6 +22,12 @@ type Checkout struct {
 	Key      string
 	CloneURL string
 	Commit   string
+	// Project and Share: a pool executor gives the project at most Share
+	// of its pods at once (0: no share); Waiting, when set, is told why a
+	// workspace waits for one.
+	Project string
+	Share   int
+	Waiting func(why string)
 }
 
 // Command is one shell command of a phase.

@@ -46,6 +46,9 @@ type Quota struct {
 	// Runs is the most runs of the project at once; the others wait, in
 	// arrival order, and say so. Absent: no limit.
 	Runs *int `yaml:"runs"`
+	// PoolPods is the most pods of each pool (by name) the project's runs
+	// hold at once; a claim beyond it waits, and says so.
+	PoolPods map[string]int `yaml:"pool_pods"`
 }
 
 // Environments are a project's rules per environment. A test environment
@@ -155,6 +158,13 @@ func (p *Project) Validate(key string, groups map[string][]string) []error {
 	if q := p.Quota; q != nil && q.Runs != nil && *q.Runs < 1 {
 		bad("quota.runs: %d: at least 1 (leave it out for no limit)", *q.Runs)
 	}
+	if q := p.Quota; q != nil {
+		for pool, n := range q.PoolPods {
+			if n < 1 {
+				bad("quota.pool_pods.%s: %d: at least 1 (leave the pool out for no share)", pool, n)
+			}
+		}
+	}
 	for name, e := range map[string]*Environment{Test: p.Environments.Test, Staging: p.Environments.Staging, Production: p.Environments.Production} {
 		if e == nil {
 			continue
@@ -243,8 +253,11 @@ func Evaluate(p *Project, spec pipelines.Spec, branch string, groups map[string]
 		return d
 	}
 	d.Governance.Project = p.Name
-	if q := p.Quota; q != nil && q.Runs != nil && *q.Runs > 0 {
-		d.Governance.Quota = &contract.Quota{Runs: *q.Runs}
+	if q := p.Quota; q != nil && (q.Runs != nil || len(q.PoolPods) > 0) {
+		d.Governance.Quota = &contract.Quota{PoolPods: q.PoolPods}
+		if q.Runs != nil {
+			d.Governance.Quota.Runs = *q.Runs
+		}
 	}
 	e := evaluation{p: p, d: &d, groups: groups}
 	test := p.Environments.Test

@@ -344,6 +344,10 @@ func TestQuota(t *testing.T) {
 	if d := Evaluate(p, spec(t, ""), "main", groups); d.Governance.Quota == nil || d.Governance.Quota.Runs != 2 {
 		t.Fatalf("quota %+v", d.Governance.Quota)
 	}
+	p.Quota = &Quota{PoolPods: map[string]int{"go": 3}}
+	if d := Evaluate(p, spec(t, ""), "main", groups); d.Governance.Quota == nil || d.Governance.Quota.Runs != 0 || d.Governance.Quota.PoolPods["go"] != 3 {
+		t.Fatalf("a pool share alone: %+v", d.Governance.Quota)
+	}
 	p.Quota = nil
 	if d := Evaluate(p, spec(t, ""), "main", groups); d.Governance.Quota != nil {
 		t.Fatalf("no quota: %+v", d.Governance.Quota)

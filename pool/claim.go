@@ -56,21 +56,42 @@ func (p *Pool) pods() typedcorev1.PodInterface { return p.Client.CoreV1().Pods(p
 // make one, and fails at once when the pool's pods cannot start. held
 // says the run already held the pod.
 func (p *Pool) Claim(ctx context.Context, run string) (pod *corev1.Pod, held bool, err error) {
+	return p.ClaimFor(ctx, Claimant{Run: run})
+}
+
+// Claimant is who claims a pod: a run, and the project whose share of the
+// pool it counts against.
+type Claimant struct {
+	Run string
+	// Project and Share: the project may hold at most Share of the pool's
+	// pods at once (0: no share); a claim beyond it waits for one of the
+	// project's pods to go back, without the claim timeout.
+	Project string
+	Share   int
+	// Waiting, when set, is told why the claim waits, once.
+	Waiting func(why string)
+}
+
+// ClaimFor is Claim for a claimant with a project's share.
+func (p *Pool) ClaimFor(ctx context.Context, c Claimant) (pod *corev1.Pod, held bool, err error) {
 	start := time.Now()
-	pod, held, err = p.claim(ctx, run)
+	pod, held, err = p.claim(ctx, c)
 	if p.OnClaim != nil {
 		p.OnClaim(p.Spec.Name, time.Since(start), err)
 	}
 	return pod, held, err
 }
 
-func (p *Pool) claim(ctx context.Context, run string) (pod *corev1.Pod, held bool, err error) {
+func (p *Pool) claim(ctx context.Context, c Claimant) (pod *corev1.Pod, held bool, err error) {
+	run := c.Run
 	timeout := p.ClaimTimeout
 	if timeout == 0 {
 		timeout = 2 * time.Minute
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	// the timeout bounds waiting for an idle pod; waiting for the
+	// project's share restarts it
+	deadline := time.Now().Add(timeout)
+	told := false
 	for {
 		list, err := p.pods().List(ctx, metav1.ListOptions{LabelSelector: p.selector("")})
 		if err != nil {
@@ -80,20 +101,41 @@ func (p *Pool) claim(ctx context.Context, run string) (pod *corev1.Pod, held boo
 			pod, err := p.renew(ctx, pod, run)
 			return pod, err == nil, err
 		}
+		if held := p.projectHolds(list.Items, c.Project); c.Share > 0 && held >= c.Share {
+			if c.Waiting != nil && !told {
+				c.Waiting(fmt.Sprintf("waiting for a pod of pool %s: project %s holds %d of them, its share (projects[%s].quota.pool_pods.%s)", p.Spec.Name, c.Project, held, c.Project, p.Spec.Name))
+				told = true
+			}
+			if err := p.waitForChange(ctx, list.ResourceVersion); err != nil {
+				return nil, false, fmt.Errorf("pool %q: waiting for project %s's share: %w", p.Spec.Name, c.Project, err)
+			}
+			deadline = time.Now().Add(timeout)
+			continue
+		}
 		for _, cand := range p.idle(list.Items) {
-			pod, err := p.take(ctx, cand, run)
+			pod, err := p.take(ctx, cand, c)
 			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 				continue // another worker took it first
 			}
 			if err != nil {
 				return nil, false, p.wrap(ctx, "claim pod "+cand.Name, err)
 			}
+			if c.Share > 0 {
+				// two claims of the project may have counted at once:
+				// the later claims beyond the share give their pods back
+				if over, err := p.overShare(ctx, pod, c); err != nil || over {
+					if err != nil {
+						return nil, false, p.wrap(ctx, "count project "+c.Project+"'s pods", err)
+					}
+					break
+				}
+			}
 			return pod, false, nil
 		}
 		if why := p.broken(list.Items); why != "" {
 			return nil, false, fmt.Errorf("%w: pool %q: %s", ErrPoolBroken, p.Spec.Name, why)
 		}
-		if err := p.waitForChange(ctx, list.ResourceVersion); err != nil {
+		if err := p.waitUntil(ctx, deadline, list.ResourceVersion); err != nil {
 			return nil, false, fmt.Errorf("pool %q has no idle pod after %s (%s): %w", p.Spec.Name, timeout, summary(list.Items, p.Spec), err)
 		}
 	}
@@ -145,7 +187,63 @@ func (p *Pool) broken(pods []corev1.Pod) string {
 	return why
 }
 
-func (p *Pool) take(ctx context.Context, pod *corev1.Pod, run string) (*corev1.Pod, error) {
+// projectHolds counts the live claimed pods of project.
+func (p *Pool) projectHolds(pods []corev1.Pod, project string) int {
+	n := 0
+	now := time.Now()
+	for i := range pods {
+		pod := &pods[i]
+		if project != "" && pod.Annotations[AnnotationProject] == project && pod.Labels[LabelState] == StateClaimed &&
+			pod.DeletionTimestamp == nil && !leaseExpired(pod, now) {
+			n++
+		}
+	}
+	return n
+}
+
+// overShare checks, after mine was claimed for c, whether the project now
+// holds more than its share and mine is not among the share's earliest
+// claims (claimed-at, then name); then mine goes back to idle and true.
+func (p *Pool) overShare(ctx context.Context, mine *corev1.Pod, c Claimant) (bool, error) {
+	list, err := p.pods().List(ctx, metav1.ListOptions{LabelSelector: p.selector(StateClaimed)})
+	if err != nil {
+		return false, err
+	}
+	var held []*corev1.Pod
+	now := time.Now()
+	for i := range list.Items {
+		pod := &list.Items[i]
+		if pod.Annotations[AnnotationProject] == c.Project && pod.DeletionTimestamp == nil && !leaseExpired(pod, now) {
+			held = append(held, pod)
+		}
+	}
+	if len(held) <= c.Share {
+		return false, nil
+	}
+	slices.SortFunc(held, func(a, b *corev1.Pod) int {
+		ta, _ := time.Parse(time.RFC3339Nano, a.Annotations[AnnotationClaimedAt])
+		tb, _ := time.Parse(time.RFC3339Nano, b.Annotations[AnnotationClaimedAt])
+		if d := ta.Compare(tb); d != 0 {
+			return d
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	if !slices.ContainsFunc(held[c.Share:], func(pod *corev1.Pod) bool { return pod.Name == mine.Name }) {
+		return false, nil
+	}
+	back := mine.DeepCopy()
+	back.Labels[LabelState] = StateIdle
+	for _, a := range []string{AnnotationRun, AnnotationHolder, AnnotationClaimedAt, AnnotationLeaseUntil, AnnotationProject} {
+		delete(back.Annotations, a)
+	}
+	if _, err := p.pods().Update(ctx, back, metav1.UpdateOptions{}); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (p *Pool) take(ctx context.Context, pod *corev1.Pod, c Claimant) (*corev1.Pod, error) {
+	run := c.Run
 	pod = pod.DeepCopy()
 	now := time.Now().UTC()
 	pod.Labels[LabelState] = StateClaimed
@@ -156,7 +254,17 @@ func (p *Pool) take(ctx context.Context, pod *corev1.Pod, run string) (*corev1.P
 	pod.Annotations[AnnotationHolder] = p.Holder
 	pod.Annotations[AnnotationClaimedAt] = now.Format(time.RFC3339Nano)
 	pod.Annotations[AnnotationLeaseUntil] = now.Add(time.Duration(p.Spec.LeaseTTL)).Format(time.RFC3339Nano)
+	if c.Project != "" {
+		pod.Annotations[AnnotationProject] = c.Project
+	}
 	return p.pods().Update(ctx, pod, metav1.UpdateOptions{})
+}
+
+// waitUntil is waitForChange that gives up at deadline.
+func (p *Pool) waitUntil(ctx context.Context, deadline time.Time, rv string) error {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	return p.waitForChange(ctx, rv)
 }
 
 // waitForChange returns when a pod of the pool changes after rv.

@@ -46,7 +46,7 @@ func (x *Executor) Prepare(ctx context.Context, co executor.Checkout, existing e
 			return existing, nil
 		}
 	}
-	pod, held, err := x.Pool.Claim(ctx, co.Key)
+	pod, held, err := x.Pool.ClaimFor(ctx, Claimant{Run: co.Key, Project: co.Project, Share: co.Share, Waiting: co.Waiting})
 	if err != nil {
 		return executor.Handle{}, err
 	}

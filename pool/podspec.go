@@ -22,6 +22,9 @@ const (
 	AnnotationHolder = "sluice.dev/holder"
 	// AnnotationClaimedAt is when the pod was claimed (RFC 3339).
 	AnnotationClaimedAt = "sluice.dev/claimed-at"
+	// AnnotationProject names the project whose run claimed the pod (its
+	// share of the pool counts it).
+	AnnotationProject = "sluice.dev/project"
 
 	StateIdle    = "idle"
 	StateClaimed = "claimed"

@@ -3,6 +3,7 @@ package request
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -78,11 +79,11 @@ func TestQuotasTravelInTheGovernance(t *testing.T) {
 	cfg := &config.Config{Projects: []policy.Project{{Name: "shop", Repositories: []string{"acme/shop"}, Quota: &policy.Quota{Runs: &two}}},
 		Quota: &policy.Quota{Runs: &twenty}}
 	g, err := Govern(cfg, "acme/shop", "main", *spec, data)
-	if err != nil || g.Governance == nil || g.Governance.Quota == nil || *g.Governance.Quota != (contract.Quota{Runs: 2, All: 20}) {
+	if err != nil || g.Governance == nil || !reflect.DeepEqual(g.Governance.Quota, &contract.Quota{Runs: 2, All: 20}) {
 		t.Fatalf("governance %+v %v", g.Governance, err)
 	}
 	cfg.Projects[0].Quota = nil
-	if g, err := Govern(cfg, "acme/shop", "main", *spec, data); err != nil || *g.Governance.Quota != (contract.Quota{All: 20}) {
+	if g, err := Govern(cfg, "acme/shop", "main", *spec, data); err != nil || !reflect.DeepEqual(g.Governance.Quota, &contract.Quota{All: 20}) {
 		t.Fatalf("the cap alone: %+v %v", g.Governance, err)
 	}
 }

@@ -21,6 +21,7 @@ var buildPhase = phaseDef{
 			Workspace: r.st.Outputs.Workspace, Commands: b.Commands, Env: b.Env, Timeout: b.Timeout.D(),
 			Secrets: r.secrets(pipelines.PhaseBuild, b.Secrets),
 		}
+		in.Project, in.PoolShare = r.poolShare(b.Pool)
 		if len(b.Artifacts) > 0 && r.in.Spec.Bake != nil {
 			in.Artifacts, in.ArtifactRepo = b.Artifacts, r.in.Spec.Bake.Image
 		}

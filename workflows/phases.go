@@ -116,6 +116,15 @@ func (r *run) source() contract.Source {
 	return contract.Source{CloneURL: r.in.Push.CloneURL, Commit: r.in.Push.Commit}
 }
 
+// poolShare is the project's share of the pool's pods (0: none).
+func (r *run) poolShare(pool string) (string, int) {
+	g := r.governance()
+	if g.Quota == nil || pool == "" {
+		return g.Project, 0
+	}
+	return g.Project, g.Quota.PoolPods[pool]
+}
+
 // secrets names the server's secrets a phase gets (nil: none); the worker
 // reads their values, never the workflow.
 func (r *run) secrets(phase string, names []string) *contract.Secrets {

@@ -19,11 +19,13 @@ var testPhase = phaseDef{
 		if b := r.in.Spec.Build; b != nil {
 			pool = b.Pool
 		}
-		res, err := call(ctx, contract.RunSteps, contract.StepsInput{
+		in := contract.StepsInput{
 			RunID: r.runID, Phase: pipelines.PhaseTest, Source: r.source(), Pool: pool,
 			Workspace: r.st.Outputs.Workspace, Commands: t.Commands, Env: t.Env, Timeout: t.Timeout.D(), JUnit: t.JUnit,
 			Secrets: r.secrets(pipelines.PhaseTest, t.Secrets),
-		})
+		}
+		in.Project, in.PoolShare = r.poolShare(pool)
+		res, err := call(ctx, contract.RunSteps, in)
 		if err != nil {
 			return err
 		}
