@@ -117,9 +117,10 @@ func (s Suite) SecretName() string {
 	return "sluice-" + s.Name + "-secrets"
 }
 
-// putSecret makes (or replaces) the suite's Secret, owned by nothing yet:
-// an earlier Job's garbage collection leaves an object that no longer
-// names it alone.
+// putSecret makes the suite's Secret, owned by nothing yet. One left by an
+// earlier Job of the name is deleted first and made anew: updated in
+// place it keeps its UID, and the garbage collector, deleting the earlier
+// Job's dependents by UID, could still take it.
 func (c *Cluster) putSecret(ctx context.Context, ns, run string, s Suite) error {
 	data := make(map[string][]byte, len(s.Secrets))
 	for k, v := range s.Secrets {
@@ -130,14 +131,16 @@ func (c *Cluster) putSecret(ctx context.Context, ns, run string, s Suite) error 
 		Type:       corev1.SecretTypeOpaque, Data: data,
 	}
 	api := c.Client.CoreV1().Secrets(ns)
-	_, err := api.Create(ctx, sec, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		var cur *corev1.Secret
-		if cur, err = api.Get(ctx, sec.Name, metav1.GetOptions{}); err == nil {
-			sec.ResourceVersion = cur.ResourceVersion
-			_, err = api.Update(ctx, sec, metav1.UpdateOptions{})
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := api.Create(ctx, sec, metav1.CreateOptions{})
+		if !apierrors.IsAlreadyExists(err) {
+			return err == nil, err
 		}
-	}
+		if err := api.Delete(ctx, sec.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return false, err
+		}
+		return false, nil // made anew once the old one is gone
+	})
 	if err != nil {
 		return fmt.Errorf("secret %s for job %s: %w", sec.Name, s.Name, err)
 	}
