@@ -106,11 +106,6 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.Ste
 		return contract.StepsResult{}, err
 	}
 	defer log.Close()
-	// heartbeats from the start: a claim may wait for a pod (its project's
-	// share, an empty pool) longer than the heartbeat timeout
-	g := &progress{p: prog}
-	stop := s.heartbeat(ctx, g)
-	defer stop()
 	handle, err := exec.Prepare(ctx, executor.Checkout{Key: in.RunID, CloneURL: in.Source.CloneURL, Commit: in.Source.Commit,
 		Project: in.Project, Share: in.PoolShare, Waiting: func(why string) { fmt.Fprintln(log, why) }}, existing)
 	if err != nil {
@@ -121,9 +116,6 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.Ste
 	}
 	if prog.Workspace != handle {
 		prog = stepsProgress{Workspace: handle}
-		g.mu.Lock()
-		g.p = prog
-		g.mu.Unlock()
 	}
 	if len(prog.Done) > 0 {
 		fmt.Fprintf(log, "resuming after %d finished commands (worker restart)\n", len(prog.Done))
@@ -133,6 +125,12 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.Ste
 	if handle.Pod != "" {
 		logger = logger.With("pod", handle.Pod)
 	}
+	// heartbeats start once the workspace is there: the first one (which
+	// Temporal's client sends at once, later ones throttled) carries the
+	// first finished command, so a worker lost after it resumes past it
+	g := &progress{p: prog}
+	stop := s.heartbeat(ctx, g)
+	defer stop()
 	res := contract.StepsResult{Workspace: handle, Steps: slices.Clone(prog.Done)}
 	var output bytes.Buffer
 	for i := len(prog.Done); i < len(in.Commands); i++ {
