@@ -12,6 +12,7 @@ import (
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/contract/bind"
 	"github.com/sluice-cd/sluice/devserver/devservertest"
+	"github.com/sluice-cd/sluice/pipelines"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/testenv/poll"
 	"github.com/sluice-cd/sluice/workflows"
@@ -27,22 +28,8 @@ func TestQuotaPassesOnAnEndedHoldersSlot(t *testing.T) {
 	ctx := context.Background()
 	spec := scenarioSpec(t, "version: 1\nbuild: {commands: [make]}\napproval: {approvers: {users: [bob]}, timeout: 1h, reminder: 30m}\n")
 	policy := &contract.Governance{Project: "payments", Quota: &contract.Quota{Runs: 1}}
-	start := func(branch string) runs.Ref {
-		p := push(branch[:1])
-		p.Branch = branch
-		st, err := rc.Start(ctx, workflows.Request{Push: p, Spec: spec, Policy: policy})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st.Ref
-	}
-	state := func(ref runs.Ref) workflows.RunState {
-		_, st, err := rc.Status(ctx, ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
+	start := func(branch string) runs.Ref { return startQuotaRun(t, rc, "acme/hello", branch, spec, policy) }
+	state := func(ref runs.Ref) workflows.RunState { return runState(t, rc, ref) }
 	holder := start("main")
 	poll.Until(t, "the first run to wait for its approval", func() bool { return state(holder).Phase == "approval" })
 	waiter := start("feature")
@@ -89,22 +76,9 @@ func TestInstallationCap(t *testing.T) {
 	ctx := context.Background()
 	spec := scenarioSpec(t, "version: 1\nbuild: {commands: [make]}\napproval: {approvers: {users: [bob]}, timeout: 1h, reminder: 30m}\n")
 	start := func(project, branch string) runs.Ref {
-		p := push(branch[:1])
-		p.Repo, p.Branch = "acme/"+project, branch
-		st, err := rc.Start(ctx, workflows.Request{Push: p, Spec: spec,
-			Policy: &contract.Governance{Project: project, Quota: &contract.Quota{Runs: 5, All: 2}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st.Ref
+		return startQuotaRun(t, rc, "acme/"+project, branch, spec, &contract.Governance{Project: project, Quota: &contract.Quota{Runs: 5, All: 2}})
 	}
-	state := func(ref runs.Ref) workflows.RunState {
-		_, st, err := rc.Status(ctx, ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
+	state := func(ref runs.Ref) workflows.RunState { return runState(t, rc, ref) }
 	a1, a2 := start("a", "a1"), start("a", "a2")
 	for _, r := range []runs.Ref{a1, a2} {
 		poll.Until(t, "a's runs to wait for their approvals", func() bool { return state(r).Phase == "approval" })
@@ -124,4 +98,26 @@ func TestInstallationCap(t *testing.T) {
 	if err != nil || len(all.Holders) != 2 || !slices.ContainsFunc(all.Holders, func(e contract.Execution) bool { return e.RunID == b.RunID }) {
 		t.Fatalf("the cap %+v %v", all, err)
 	}
+}
+
+// startQuotaRun starts a run of repo's branch under policy.
+func startQuotaRun(t *testing.T, rc *runs.Client, repo, branch string, spec pipelines.Spec, policy *contract.Governance) runs.Ref {
+	t.Helper()
+	p := push(branch[:1])
+	p.Repo, p.Branch = repo, branch
+	st, err := rc.Start(context.Background(), workflows.Request{Push: p, Spec: spec, Policy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Ref
+}
+
+// runState is a run's state as its query answers.
+func runState(t *testing.T, rc *runs.Client, ref runs.Ref) workflows.RunState {
+	t.Helper()
+	_, st, err := rc.Status(context.Background(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
