@@ -12,8 +12,15 @@ type Push struct {
 	Repo string `json:"repo"`
 	// CloneURL is a local path, file://, or http(s) URL the worker can clone.
 	CloneURL string `json:"clone_url"`
-	Branch   string `json:"branch"`
-	Commit   string `json:"commit"`
+	// Branch is the branch pushed; a tag's run has its tag's
+	// pipelines.TagRef ("refs/tags/v1") here, which no branch has.
+	Branch string `json:"branch"`
+	Commit string `json:"commit"`
+	// Tag is the tag of a tag's run.
+	Tag string `json:"tag,omitempty"`
+	// Event is what started the run (pipelines.Event*); empty in requests
+	// recorded before events: push.
+	Event string `json:"event,omitempty"`
 	// Author is the commit author (email or username).
 	Author string `json:"author,omitempty"`
 	// AuthorIDs are every identity of the author (email, username, chat id):
@@ -40,6 +47,9 @@ type Request struct {
 	// Policy is what the server's policy decided; nil in requests recorded
 	// before policies (their guards are the zero Guard's defaults).
 	Policy *Governance `json:"policy,omitempty"`
+	// Skipped are the spec's phases whose `when` rule did not hold for
+	// the push (and those needing them): not in Spec, shown with the rule.
+	Skipped []pipelines.Skip `json:"skipped,omitempty"`
 }
 
 // DispatchResult says what happened to a delivery's push.

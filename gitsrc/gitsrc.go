@@ -49,14 +49,14 @@ func open(ctx context.Context, url, branch string, depth int) (*git.Repository, 
 	}
 	opts := &git.CloneOptions{URL: url, NoCheckout: true, Tags: git.NoTags}
 	if branch != "" {
-		opts.ReferenceName = plumbing.NewBranchReferenceName(branch)
+		opts.ReferenceName = refName(branch)
 		opts.SingleBranch = true
 		opts.Depth = depth
 	}
 	r, err := git.CloneContext(ctx, newBoundedStorage(), nil, opts)
 	if err != nil {
 		if errors.Is(err, plumbing.ErrReferenceNotFound) {
-			return nil, fmt.Errorf("branch %q in %s: %w", branch, url, ErrNotFound)
+			return nil, fmt.Errorf("ref %q in %s: %w", branch, url, ErrNotFound)
 		}
 		return nil, fmt.Errorf("fetch %s: %w", url, err)
 	}
@@ -76,8 +76,11 @@ func resolve(ctx context.Context, url, ref string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("list refs of %s: %w", url, err)
 		}
+		// a full ref name ("refs/tags/v1") matches only itself: a branch
+		// called "refs/tags/v1" must not stand in for the tag
+		full := strings.HasPrefix(ref, "refs/")
 		for _, r := range refs {
-			if r.Name() == plumbing.NewBranchReferenceName(ref) || r.Name() == plumbing.NewTagReferenceName(ref) || r.Name().String() == ref {
+			if r.Name().String() == ref || !full && (r.Name() == plumbing.NewBranchReferenceName(ref) || r.Name() == plumbing.NewTagReferenceName(ref)) {
 				return r.Hash().String(), nil
 			}
 		}
@@ -90,12 +93,62 @@ func resolve(ctx context.Context, url, ref string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if strings.HasPrefix(ref, "refs/") {
+		// exactly this ref: a revision would also find refs/heads/<ref>
+		if h, err := r.Reference(plumbing.ReferenceName(ref), true); err == nil {
+			return h.Hash().String(), nil
+		}
+		return "", fmt.Errorf("ref %q in %s: %w", ref, url, ErrNotFound)
+	}
 	for _, rev := range []string{"refs/heads/" + ref, "refs/tags/" + ref, ref} {
 		if h, err := r.ResolveRevision(plumbing.Revision(rev)); err == nil {
 			return h.String(), nil
 		}
 	}
 	return "", fmt.Errorf("ref %q in %s: %w", ref, url, ErrNotFound)
+}
+
+// TagCommit returns the commit a tag names, through its annotated object.
+func TagCommit(ctx context.Context, url, tag string) (string, error) {
+	sha, err := tagCommit(ctx, url, tag)
+	return sha, scrub(err, url)
+}
+
+func tagCommit(ctx context.Context, url, tag string) (string, error) {
+	ref := plumbing.NewTagReferenceName(tag)
+	if IsRemote(url) {
+		rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{url}})
+		refs, err := rem.ListContext(ctx, &git.ListOptions{PeelingOption: git.AppendPeeled})
+		if err != nil {
+			return "", fmt.Errorf("list refs of %s: %w", url, err)
+		}
+		var sha string
+		for _, r := range refs {
+			switch r.Name().String() {
+			case ref.String() + "^{}": // the commit an annotated tag names
+				return r.Hash().String(), nil
+			case ref.String():
+				sha = r.Hash().String()
+			}
+		}
+		if sha == "" {
+			return "", fmt.Errorf("tag %q in %s: %w", tag, url, ErrNotFound)
+		}
+		return sha, nil
+	}
+	r, err := open(ctx, url, "", 0)
+	if err != nil {
+		return "", err
+	}
+	h, err := r.Reference(ref, true)
+	if err != nil {
+		return "", fmt.Errorf("tag %q in %s: %w", tag, url, ErrNotFound)
+	}
+	c, err := commitObject(r, h.Hash().String())
+	if err != nil {
+		return "", fmt.Errorf("tag %q in %s names no commit: %w", tag, url, err)
+	}
+	return c.Hash.String(), nil
 }
 
 // CommitInfo describes a commit.
@@ -131,7 +184,7 @@ func readFile(ctx context.Context, url, branch, commit, path string) ([]byte, Co
 		if err != nil {
 			return nil, CommitInfo{}, err
 		}
-		if c, err = r.CommitObject(plumbing.NewHash(commit)); err == nil {
+		if c, err = commitObject(r, commit); err == nil {
 			break
 		}
 	}
@@ -141,7 +194,7 @@ func readFile(ctx context.Context, url, branch, commit, path string) ([]byte, Co
 		}
 		return nil, CommitInfo{}, fmt.Errorf("commit %s in %s: %w", commit, url, ErrNotFound)
 	}
-	info := CommitInfo{SHA: commit, AuthorName: c.Author.Name, AuthorEmail: c.Author.Email, Message: strings.TrimSpace(c.Message), Committed: c.Committer.When.UTC()}
+	info := CommitInfo{SHA: c.Hash.String(), AuthorName: c.Author.Name, AuthorEmail: c.Author.Email, Message: strings.TrimSpace(c.Message), Committed: c.Committer.When.UTC()}
 	f, err := c.File(path)
 	if err != nil {
 		return nil, info, fmt.Errorf("%s at %s: %w", path, short(commit), ErrNotFound)
@@ -153,6 +206,29 @@ func readFile(ctx context.Context, url, branch, commit, path string) ([]byte, Co
 	defer rd.Close()
 	b, err := io.ReadAll(io.LimitReader(rd, 4<<20))
 	return b, info, err
+}
+
+// refName is the reference a branch name, or a full ref name
+// ("refs/tags/v1"), stands for.
+func refName(branch string) plumbing.ReferenceName {
+	if strings.HasPrefix(branch, "refs/") {
+		return plumbing.ReferenceName(branch)
+	}
+	return plumbing.NewBranchReferenceName(branch)
+}
+
+// commitObject is the commit sha names, through an annotated tag's object
+// when sha is one (a tag push may name the tag rather than its commit).
+func commitObject(r *git.Repository, sha string) (*object.Commit, error) {
+	h := plumbing.NewHash(sha)
+	c, err := r.CommitObject(h)
+	if err == nil {
+		return c, nil
+	}
+	if t, terr := r.TagObject(h); terr == nil {
+		return t.Commit()
+	}
+	return nil, err
 }
 
 // Checkout clones url into dir and checks out commit (detached). dir must

@@ -150,6 +150,12 @@ func TestParseProblems(t *testing.T) {
 		{"empty file", "", 1, 1, "spec is empty", "version: 1"},
 		{"top level list", "- a\n- b\n", 1, 1, "expected a mapping", ""},
 		{"bad branch glob", "version: 1\non: {branches: [\"[\"]}\nbuild: {commands: [a]}\n", 2, 17, "bad branch pattern", ""},
+		{"unknown event in on", "version: 1\non: {events: [push, schedule]}\nbuild: {commands: [a]}\n", 2, 21, `unknown event "schedule"`, "push, tag, merge-request"},
+		{"unknown event in when", "version: 1\nbuild:\n  commands: [a]\n  when: {events: [pull]}\n", 4, 19, `unknown event "pull"`, "manual"},
+		{"bad tag glob", "version: 1\non: {tags: [\"v[\"]}\nbuild: {commands: [a]}\n", 2, 13, "bad tag pattern", "v*"},
+		{"path leaving the repository", "version: 1\ntest:\n  commands: [a]\n  when: {paths: [../lib/**]}\n", 4, 18, "bad path pattern", "relative to the repository root"},
+		{"absolute path", "version: 1\non: {paths: [/src]}\nbuild: {commands: [a]}\n", 2, 14, "bad path pattern", ""},
+		{"unknown key in when", "version: 1\nbuild:\n  commands: [a]\n  when: {branch: [main]}\n", 4, 10, `unknown key "branch"`, `did you mean "branches"?`},
 		{"production without environment", "version: 1\nbake: {image: r/a}\nproduction:\n  manifests: k8s\n", 3, 1, "production needs environments.production", ""},
 		{"bad service", "version: 1\nenvironments:\n  test:\n    services: [{name: Postgres}]\nbuild: {commands: [a]}\n", 4, 23, `bad service name "Postgres"`, ""},
 	}

@@ -29,8 +29,10 @@ type Phase struct {
 	// Timeout is the phase's time limit after defaults; only called when enabled.
 	Timeout func(*Spec) Duration
 	// Disable removes the phase from the spec (a phase the server's policy
-	// withholds).
+	// withholds, or its rule skips).
 	Disable func(*Spec)
+	// When is the phase's rule; only called when enabled.
+	When func(*Spec) *Rule
 }
 
 // Need is a dependency of a phase on an earlier one, with the reason shown
@@ -45,44 +47,53 @@ var Phases = []Phase{
 	{Name: PhaseBuild,
 		Enabled: func(s *Spec) bool { return s.Build != nil },
 		Timeout: func(s *Spec) Duration { return s.Build.Timeout },
-		Disable: func(s *Spec) { s.Build = nil }},
+		Disable: func(s *Spec) { s.Build = nil },
+		When:    func(s *Spec) *Rule { return s.Build.When }},
 	{Name: PhaseTest,
 		Enabled: func(s *Spec) bool { return s.Test != nil },
 		Timeout: func(s *Spec) Duration { return s.Test.Timeout },
-		Disable: func(s *Spec) { s.Test = nil }},
+		Disable: func(s *Spec) { s.Test = nil },
+		When:    func(s *Spec) *Rule { return s.Test.When }},
 	{Name: PhaseBake,
 		Enabled: func(s *Spec) bool { return s.Bake != nil },
 		Timeout: func(s *Spec) Duration { return s.Bake.Timeout },
-		Disable: func(s *Spec) { s.Bake = nil }},
+		Disable: func(s *Spec) { s.Bake = nil },
+		When:    func(s *Spec) *Rule { return s.Bake.When }},
 	{Name: PhaseDeploy,
 		Needs:   []Need{{PhaseBake, "deploy runs the image bake produced"}},
 		Enabled: func(s *Spec) bool { return s.Deploy != nil },
 		Timeout: func(s *Spec) Duration { return s.Deploy.Timeout },
-		Disable: func(s *Spec) { s.Deploy = nil }},
+		Disable: func(s *Spec) { s.Deploy = nil },
+		When:    func(s *Spec) *Rule { return s.Deploy.When }},
 	{Name: PhaseIntegration,
 		Needs:   []Need{{PhaseDeploy, "integration tests run against the deployment"}},
 		Enabled: func(s *Spec) bool { return s.Integration != nil },
 		Timeout: func(s *Spec) Duration { return s.Integration.Timeout },
-		Disable: func(s *Spec) { s.Integration = nil }},
+		Disable: func(s *Spec) { s.Integration = nil },
+		When:    func(s *Spec) *Rule { return s.Integration.When }},
 	{Name: PhaseChaos,
 		Needs:   []Need{{PhaseDeploy, "chaos experiments run against the test environment deploy makes"}},
 		Enabled: func(s *Spec) bool { return s.Chaos != nil },
 		Timeout: func(s *Spec) Duration { return s.Chaos.Timeout },
-		Disable: func(s *Spec) { s.Chaos = nil }},
+		Disable: func(s *Spec) { s.Chaos = nil },
+		When:    func(s *Spec) *Rule { return s.Chaos.When }},
 	{Name: PhasePromote,
 		Needs:   []Need{{PhaseBake, "promote tags the image bake produced"}},
 		Enabled: func(s *Spec) bool { return s.Promote != nil },
 		Timeout: func(s *Spec) Duration { return s.Promote.Timeout },
-		Disable: func(s *Spec) { s.Promote = nil }},
+		Disable: func(s *Spec) { s.Promote = nil },
+		When:    func(s *Spec) *Rule { return s.Promote.When }},
 	{Name: PhaseApproval,
 		Enabled: func(s *Spec) bool { return s.Approval != nil },
 		Timeout: func(s *Spec) Duration { return s.Approval.Timeout },
-		Disable: func(s *Spec) { s.Approval = nil }},
+		Disable: func(s *Spec) { s.Approval = nil },
+		When:    func(s *Spec) *Rule { return s.Approval.When }},
 	{Name: PhaseProduction,
 		Needs:   []Need{{PhaseBake, "production releases the image bake produced"}},
 		Enabled: func(s *Spec) bool { return s.Production != nil },
 		Timeout: func(s *Spec) Duration { return s.Production.Timeout },
-		Disable: func(s *Spec) { s.Production = nil }},
+		Disable: func(s *Spec) { s.Production = nil },
+		When:    func(s *Spec) *Rule { return s.Production.When }},
 }
 
 // PhaseOrder lists every phase name in run order.

@@ -45,6 +45,9 @@ type Spec struct {
 // Triggers select the pushes that start a run.
 type Triggers struct {
 	Branches []string `yaml:"branches" json:"branches,omitempty" doc:"Branch names or glob patterns (release/*). Empty means every branch."`
+	Tags     []string `yaml:"tags" json:"tags,omitempty" doc:"Tag names or glob patterns (v*) whose push starts a run (a release); empty: tag pushes start none. The tag's run is known as refs/tags/<tag> where a branch would be: the server's policy reaches production from it only when production.branches names it (refs/tags/v*)."`
+	Events   []string `yaml:"events" json:"events,omitempty" doc:"Events that start runs: push, tag, merge-request; empty: all three. A manual run (sluice run) always starts."`
+	Paths    []string `yaml:"paths" json:"paths,omitempty" doc:"A push starts a run only when it changes a file matching one of these globs (services/api/**): one pipeline of a monorepo. Where the change is not known (a tag, a manual run) it starts."`
 }
 
 // Environments names the places a pipeline deploys to.
@@ -93,6 +96,7 @@ type BuildPhase struct {
 	Env       map[string]string `yaml:"env" json:"env,omitempty" doc:"Environment variables for the commands."`
 	Secrets   []string          `yaml:"secrets" json:"secrets,omitempty" doc:"Names of the project's secrets (defined by the server, never in the repository) the build's commands gets, each in the environment variable of its upper-case name (npm_token: NPM_TOKEN). A name the project does not give this phase, or a protected one on a branch production does not protect, refuses the push."`
 	Timeout   Duration          `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
+	When      *Rule             `yaml:"when" json:"when,omitempty" doc:"Run the phase only when this rule holds for the run (branches, tags, events, paths); otherwise it is skipped, and so is every phase that needs it."`
 }
 
 // TestPhase runs unit tests in the build workspace.
@@ -102,6 +106,7 @@ type TestPhase struct {
 	Env      map[string]string `yaml:"env" json:"env,omitempty" doc:"Environment variables for the commands."`
 	Secrets  []string          `yaml:"secrets" json:"secrets,omitempty" doc:"Names of the project's secrets (defined by the server, never in the repository) the test's commands gets, each in the environment variable of its upper-case name (npm_token: NPM_TOKEN). A name the project does not give this phase, or a protected one on a branch production does not protect, refuses the push."`
 	Timeout  Duration          `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
+	When     *Rule             `yaml:"when" json:"when,omitempty" doc:"Run the phase only when this rule holds for the run (branches, tags, events, paths); otherwise it is skipped, and so is every phase that needs it."`
 }
 
 // BakePhase builds and pushes the image.
@@ -111,6 +116,7 @@ type BakePhase struct {
 	Context    string            `yaml:"context" json:"context,omitempty" doc:"Build context directory, relative to the repository root."`
 	BuildArgs  map[string]string `yaml:"build-args" json:"build-args,omitempty" doc:"Dockerfile ARG values."`
 	Timeout    Duration          `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
+	When       *Rule             `yaml:"when" json:"when,omitempty" doc:"Run the phase only when this rule holds for the run (branches, tags, events, paths); otherwise it is skipped, and so is every phase that needs it."`
 }
 
 // DeployPhase deploys the baked image.
@@ -118,6 +124,7 @@ type DeployPhase struct {
 	Environment string   `yaml:"environment" json:"environment,omitempty" doc:"test (ephemeral, default) or staging." enum:"test,staging"`
 	Manifests   string   `yaml:"manifests" json:"manifests" doc:"Directory of Kubernetes manifests, relative to the repository root." required:"true"`
 	Timeout     Duration `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase, rollout included."`
+	When        *Rule    `yaml:"when" json:"when,omitempty" doc:"Run the phase only when this rule holds for the run (branches, tags, events, paths); otherwise it is skipped, and so is every phase that needs it."`
 }
 
 // IntegrationPhase runs a suite as a Job next to the deployment.
@@ -128,12 +135,14 @@ type IntegrationPhase struct {
 	Secrets  []string          `yaml:"secrets" json:"secrets,omitempty" doc:"Names of the project's secrets (defined by the server, never in the repository) the integration Job (through a Secret made in the test environment) gets, each in the environment variable of its upper-case name (npm_token: NPM_TOKEN). A name the project does not give this phase, or a protected one on a branch production does not protect, refuses the push."`
 	JUnit    string            `yaml:"junit" json:"junit,omitempty" doc:"Path (in the job's working directory) of a JUnit XML report the commands write, summarised in the run."`
 	Timeout  Duration          `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
+	When     *Rule             `yaml:"when" json:"when,omitempty" doc:"Run the phase only when this rule holds for the run (branches, tags, events, paths); otherwise it is skipped, and so is every phase that needs it."`
 }
 
 // ChaosPhase runs chaos experiments against the test environment.
 type ChaosPhase struct {
 	Experiments []string `yaml:"experiments" json:"experiments" doc:"Experiment files in the repository (see sluice chaos lint), run in order against the test environment: their target.namespace is replaced by it." required:"true"`
 	Timeout     Duration `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
+	When        *Rule    `yaml:"when" json:"when,omitempty" doc:"Run the phase only when this rule holds for the run (branches, tags, events, paths); otherwise it is skipped, and so is every phase that needs it."`
 }
 
 // PromotePhase marks the image available.
@@ -141,6 +150,7 @@ type PromotePhase struct {
 	Tag     string    `yaml:"tag" json:"tag,omitempty" doc:"Tag added to the tested digest."`
 	Scan    *ScanGate `yaml:"scan" json:"scan,omitempty" doc:"Vulnerability gate: the image's signed SBOM is matched against the worker's vulnerability database (OSV) before the tag is added; findings above max-severity refuse the image."`
 	Timeout Duration  `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
+	When    *Rule     `yaml:"when" json:"when,omitempty" doc:"Run the phase only when this rule holds for the run (branches, tags, events, paths); otherwise it is skipped, and so is every phase that needs it."`
 }
 
 // Severities are the ratings promote.scan.max-severity takes, mildest first.
@@ -161,6 +171,7 @@ type ApprovalPhase struct {
 	MaxReminders int       `yaml:"max-reminders" json:"max-reminders,omitempty" doc:"Upper bound on reminders, so long waits stay small."`
 	Channel      string    `yaml:"channel" json:"channel,omitempty" doc:"Chat channel for the approval message."`
 	KeepOnRetry  bool      `yaml:"keep-on-retry" json:"keep-on-retry,omitempty" doc:"A retry that resumes after approval reuses the earlier approval instead of asking again."`
+	When         *Rule     `yaml:"when" json:"when,omitempty" doc:"Run the phase only when this rule holds for the run (branches, tags, events, paths); otherwise it is skipped, and so is every phase that needs it."`
 }
 
 // Approvers lists people and groups; groups are resolved by the server configuration.
@@ -176,6 +187,7 @@ type ProductionPhase struct {
 	Secrets   []string `yaml:"secrets" json:"secrets,omitempty" doc:"Names of the project's secrets (defined by the server, never in the repository) the verify Job (through a Secret made beside it, deleted with it) gets, each in the environment variable of its upper-case name (npm_token: NPM_TOKEN). A name the project does not give this phase, or a protected one on a branch production does not protect, refuses the push."`
 	Grace     Duration `yaml:"grace" json:"grace,omitempty" doc:"Blue-green: how long the old color stays scaled after the switch, for instant failover, before it scales to zero."`
 	Timeout   Duration `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
+	When      *Rule    `yaml:"when" json:"when,omitempty" doc:"Run the phase only when this rule holds for the run (branches, tags, events, paths); otherwise it is skipped, and so is every phase that needs it."`
 }
 
 // Verify is a post-release check.
@@ -198,6 +210,3 @@ func MatchBranch(patterns []string, branch string) bool {
 	}
 	return false
 }
-
-// Triggers reports whether a push to branch starts a run.
-func (s *Spec) Triggers(branch string) bool { return MatchBranch(s.On.Branches, branch) }

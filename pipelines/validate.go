@@ -66,16 +66,13 @@ func (v *validator) spec(s *Spec) {
 		v.errf("version", "this Sluice understands version 1", "unsupported version %d", s.Version)
 	}
 	v.oneOf("concurrency", s.Concurrency, CancelPrevious, Queue)
-	for i, b := range s.On.Branches {
-		if _, err := path.Match(b, ""); err != nil || b == "" {
-			v.errf(fmt.Sprintf("on.branches[%d]", i), "use a branch name or a glob like release/*", "bad branch pattern %q", b)
-		}
-	}
+	v.rule("on", &Rule{Branches: s.On.Branches, Tags: s.On.Tags, Events: s.On.Events, Paths: s.On.Paths}, []string{EventPush, EventTag, EventMergeRequest})
 	enabled := 0
 	for _, p := range Phases {
 		if p.Enabled(s) {
 			enabled++
 			v.needs(s, p)
+			v.rule(p.Name+".when", p.When(s), Events)
 		}
 	}
 	if enabled == 0 {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,8 +45,28 @@ type Source struct {
 	// Message is the commit message; empty: read from the commit.
 	Message string
 	// Manual is a run asked for by a person (`sluice run`): the spec's
-	// on.branches does not apply.
+	// `on` does not apply.
 	Manual bool
+	// Event is what happened at the Git host (pipelines.Event*); empty:
+	// manual for a Manual source, tag for a tag's ref, else push.
+	Event string
+	// Base is what the push's changes are compared with (webhooks.Push's
+	// Base); empty: unknown, and path rules hold.
+	Base string
+}
+
+// event is the source's event, as rules see it.
+func (s Source) event() string {
+	switch {
+	case s.Manual:
+		return pipelines.EventManual
+	case s.Event != "":
+		return s.Event
+	}
+	if _, ok := pipelines.TagOf(s.Branch); ok {
+		return pipelines.EventTag
+	}
+	return pipelines.EventPush
 }
 
 // Invalid is a push whose spec cannot run: missing, malformed, or asking
@@ -96,6 +117,12 @@ func (b *Builder) Build(ctx context.Context, src Source) (contract.Request, erro
 	if err != nil {
 		return contract.Request{}, err
 	}
+	tag, isTag := pipelines.TagOf(src.Branch)
+	if !isTag {
+		if err := pipelines.ValidBranchName(src.Branch); err != nil {
+			return contract.Request{}, err
+		}
+	}
 	name := src.Repo
 	if name == "" {
 		name = RepoName(cloneURL)
@@ -123,8 +150,35 @@ func (b *Builder) Build(ctx context.Context, src Source) (contract.Request, erro
 			return contract.Request{}, &Invalid{Commit: commit, Err: err}
 		}
 	}
-	if !src.Manual && !spec.Triggers(src.Branch) {
-		return contract.Request{}, Ignored("branch " + src.Branch + " is not in on.branches")
+	// an annotated tag's object names its commit
+	commit = info.SHA
+	if isTag {
+		// a tag's run is of the commit the tag names, nothing else
+		tagged, err := gitsrc.TagCommit(ctx, cloneURL, tag)
+		if err != nil {
+			return contract.Request{}, fmt.Errorf("resolve tag %s: %w", tag, err)
+		}
+		if tagged != commit {
+			return contract.Request{}, &Invalid{Commit: commit, Err: fmt.Errorf("tag %s names commit %s, not %s: push the tag again, or run the commit by its branch", tag, short(tagged), short(commit))}
+		}
+	}
+	facts := pipelines.Facts{Event: src.event(), Tag: tag}
+	if !isTag {
+		facts.Branch = src.Branch
+	}
+	if spec.NeedsChanges() && facts.Event != pipelines.EventManual {
+		ch, err := gitsrc.Changed(ctx, cloneURL, src.Branch, commit, src.Base)
+		if err != nil {
+			return contract.Request{}, fmt.Errorf("compare the push with %s: %w", firstOf(short(src.Base), "its base"), err)
+		}
+		facts.Changed, facts.ChangesKnown = ch.Files, ch.Known
+	}
+	if ok, why := spec.Starts(facts); !ok {
+		return contract.Request{}, Ignored(why)
+	}
+	skipped := spec.ApplyRules(facts)
+	if !slices.ContainsFunc(pipelines.PhaseOrder, spec.Enabled) {
+		return contract.Request{}, Ignored("every phase's rule skips it: " + skipped[0].Rule)
 	}
 	// the server's policy decides; the spec may only tighten it
 	decision, err := Govern(cfg, name, src.Branch, *spec, data)
@@ -136,8 +190,8 @@ func (b *Builder) Build(ctx context.Context, src Source) (contract.Request, erro
 	if email == "" && src.AuthorUsername == "" {
 		email = info.AuthorEmail
 	}
-	return contract.Request{Spec: decision.Spec, Policy: decision.Governance, Push: contract.Push{
-		Repo: name, CloneURL: cloneURL, Branch: src.Branch, Commit: commit, Author: firstOf(email, src.AuthorUsername),
+	return contract.Request{Spec: decision.Spec, Policy: decision.Governance, Skipped: skipped, Push: contract.Push{
+		Repo: name, CloneURL: cloneURL, Branch: src.Branch, Commit: commit, Tag: tag, Event: facts.Event, Author: firstOf(email, src.AuthorUsername),
 		AuthorIDs:  cfg.AuthorIDs(email, src.AuthorUsername, firstOf(src.AuthorName, info.AuthorName)),
 		PusherIDs:  cfg.AuthorIDs(src.Pusher, src.PusherEmail),
 		DeliveryID: src.DeliveryID, Message: firstLine(firstOf(src.Message, info.Message)), Committed: info.Committed,

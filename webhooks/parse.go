@@ -13,6 +13,8 @@ import (
 	"code.gitea.io/sdk/gitea"
 	"github.com/google/go-github/v75/github"
 	gitlab "gitlab.com/gitlab-org/api/client-go"
+
+	"github.com/sluice-cd/sluice/pipelines"
 )
 
 // Push is a provider-neutral push: what a run needs to know.
@@ -32,6 +34,15 @@ type Push struct {
 	DeliveryID  string `json:"delivery_id"`
 	// Deleted marks a branch deletion, which never starts a run.
 	Deleted bool `json:"deleted,omitempty"`
+	// Event is what happened: push, tag or merge-request (pipelines.Event*).
+	Event string `json:"event,omitempty"`
+	// Tag is the pushed tag of a tag push; Branch is then its
+	// pipelines.TagRef.
+	Tag string `json:"tag,omitempty"`
+	// Base is what the push's changes are compared with: the branch's
+	// previous commit, the default branch for a new branch, a merge
+	// request's target; empty: not known (a tag).
+	Base string `json:"base,omitempty"`
 }
 
 // ErrMalformed wraps every parse failure of a verified body.
@@ -50,7 +61,33 @@ func branchOf(ref string) (string, error) {
 	if !ok {
 		return "", Ignored(fmt.Sprintf("ref %q is not a branch", ref))
 	}
+	if err := pipelines.ValidBranchName(b); err != nil {
+		return "", Ignored(err.Error())
+	}
 	return b, nil
+}
+
+// setRef sets the push's branch, or its tag, from the pushed ref.
+func (p *Push) setRef(ref string) error {
+	if tag, ok := strings.CutPrefix(ref, "refs/tags/"); ok {
+		p.Tag, p.Branch, p.Event = tag, pipelines.TagRef(tag), pipelines.EventTag
+		return nil
+	}
+	b, err := branchOf(ref)
+	p.Branch, p.Event = b, pipelines.EventPush
+	return err
+}
+
+// setBase sets what a branch push is compared with: its previous commit,
+// or for a new branch the default branch (a new default branch: nothing).
+func (p *Push) setBase(before, defaultBranch string) {
+	switch {
+	case p.Tag != "":
+	case before != "" && before != zeroSHA:
+		p.Base = before
+	case defaultBranch != "" && defaultBranch != p.Branch:
+		p.Base = defaultBranch
+	}
 }
 
 func malformed(err error) error { return fmt.Errorf("%w: %w", ErrMalformed, err) }
@@ -70,9 +107,10 @@ func ParseGitHub(event string, body []byte) (*Push, error) {
 	switch e := ev.(type) {
 	case *github.PushEvent:
 		p := &Push{Provider: "github", Repo: e.GetRepo().GetFullName(), Commit: e.GetAfter(), Deleted: e.GetDeleted() || e.GetAfter() == zeroSHA}
-		if p.Branch, err = branchOf(e.GetRef()); err != nil {
+		if err = p.setRef(e.GetRef()); err != nil {
 			return nil, err
 		}
+		p.setBase(e.GetBefore(), e.GetRepo().GetDefaultBranch())
 		if hc := e.GetHeadCommit(); hc != nil {
 			p.AuthorName, p.AuthorEmail, p.AuthorUsername = hc.GetAuthor().GetName(), hc.GetAuthor().GetEmail(), hc.GetAuthor().GetLogin()
 			p.Message = hc.GetMessage()
@@ -95,8 +133,12 @@ func ParseGitHub(event string, body []byte) (*Push, error) {
 		if head.GetRepo().GetFullName() != e.GetRepo().GetFullName() {
 			return nil, Ignored("pull requests from forks do not start runs")
 		}
+		if err := pipelines.ValidBranchName(head.GetRef()); err != nil {
+			return nil, Ignored(err.Error())
+		}
 		return &Push{Provider: "github", Repo: e.GetRepo().GetFullName(), Branch: head.GetRef(), Commit: head.GetSHA(),
-			AuthorUsername: e.GetPullRequest().GetUser().GetLogin(), Pusher: e.GetSender().GetLogin(), Message: e.GetPullRequest().GetTitle()}, nil
+			AuthorUsername: e.GetPullRequest().GetUser().GetLogin(), Pusher: e.GetSender().GetLogin(), Message: e.GetPullRequest().GetTitle(),
+			Event: pipelines.EventMergeRequest, Base: e.GetPullRequest().GetBase().GetSHA()}, nil
 	case *github.PingEvent:
 		return nil, Ignored("ping")
 	}
@@ -120,6 +162,8 @@ func ParseGitLab(event string, body []byte) (*Push, error) {
 		if p.Branch, err = branchOf(e.Ref); err != nil {
 			return nil, err
 		}
+		p.Event = pipelines.EventPush
+		p.setBase(e.Before, e.Project.DefaultBranch)
 		for _, c := range e.Commits {
 			if c != nil && c.ID == e.After {
 				p.Message = c.Message
@@ -139,10 +183,28 @@ func ParseGitLab(event string, body []byte) (*Push, error) {
 		if a.SourceProjectID != a.TargetProjectID {
 			return nil, Ignored("merge requests from forks do not start runs")
 		}
-		p := &Push{Provider: "gitlab", Repo: e.Project.PathWithNamespace, Branch: a.SourceBranch, Commit: a.LastCommit.ID, Message: a.Title}
+		if err := pipelines.ValidBranchName(a.SourceBranch); err != nil {
+			return nil, Ignored(err.Error())
+		}
+		p := &Push{Provider: "gitlab", Repo: e.Project.PathWithNamespace, Branch: a.SourceBranch, Commit: a.LastCommit.ID, Message: a.Title,
+			Event: pipelines.EventMergeRequest, Base: a.TargetBranch}
 		if e.User != nil {
 			p.AuthorUsername, p.AuthorName, p.Pusher = e.User.Username, e.User.Name, e.User.Username
 		}
+		return p, nil
+	case *gitlab.TagEvent:
+		// a tag push names the tag's object in after, the commit in checkout_sha
+		p := &Push{Provider: "gitlab", Repo: e.Project.PathWithNamespace, Commit: e.CheckoutSHA, Deleted: e.After == zeroSHA,
+			AuthorUsername: e.UserUsername, AuthorName: e.UserName, AuthorEmail: e.UserEmail,
+			Pusher: e.UserUsername, PusherEmail: e.UserEmail, Message: e.Message}
+		if p.Commit == "" {
+			p.Commit = e.After
+		}
+		tag, ok := strings.CutPrefix(e.Ref, "refs/tags/")
+		if !ok {
+			return nil, malformed(fmt.Errorf("tag push of ref %q", e.Ref))
+		}
+		p.Tag, p.Branch, p.Event = tag, pipelines.TagRef(tag), pipelines.EventTag
 		return p, nil
 	}
 	return nil, Ignored("event " + event + " does not start runs")
@@ -175,10 +237,10 @@ func ParseGitea(event string, body []byte) (*Push, error) {
 		return nil, malformed(errors.New("push without repository or after"))
 	}
 	p := &Push{Provider: "gitea", Repo: e.Repo.FullName, Commit: e.After, Deleted: e.After == zeroSHA}
-	var err error
-	if p.Branch, err = branchOf(e.Ref); err != nil {
+	if err := p.setRef(e.Ref); err != nil {
 		return nil, err
 	}
+	p.setBase(e.Before, e.Repo.DefaultBranch)
 	if e.Pusher != nil {
 		p.AuthorUsername = e.Pusher.UserName
 		p.Pusher, p.PusherEmail = e.Pusher.UserName, e.Pusher.Email

@@ -144,7 +144,9 @@ func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request, p provider) {
 		reply(w, http.StatusOK, "ignored", "branch "+push.Branch+" was deleted")
 		return
 	}
-	if !pipelines.MatchBranch(repo.Branches, push.Branch) {
+	// the server's branch list is of branches; a tag's run is the spec's
+	// on.tags and the project's policy to decide
+	if push.Tag == "" && !pipelines.MatchBranch(repo.Branches, push.Branch) {
 		reply(w, http.StatusOK, "ignored", "branch "+push.Branch+" does not trigger runs")
 		return
 	}

@@ -75,6 +75,7 @@ func Source(repo *config.Repository, p Push) request.Source {
 		Repo: p.Repo, CloneURL: repo.CloneURL, Branch: p.Branch, Commit: p.Commit,
 		AuthorName: p.AuthorName, AuthorEmail: p.AuthorEmail, AuthorUsername: p.AuthorUsername,
 		Pusher: p.Pusher, PusherEmail: p.PusherEmail, DeliveryID: p.DeliveryID, Message: p.Message,
+		Event: p.Event, Base: p.Base,
 	}
 }
 

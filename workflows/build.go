@@ -18,7 +18,7 @@ var buildPhase = phaseDef{
 		b := r.in.Spec.Build
 		in := contract.StepsInput{
 			RunID: r.runID, Phase: pipelines.PhaseBuild, Source: r.source(), Pool: b.Pool,
-			Workspace: r.st.Outputs.Workspace, Commands: b.Commands, Env: b.Env, Timeout: b.Timeout.D(),
+			Workspace: r.st.Outputs.Workspace, Commands: b.Commands, Env: r.stepEnv(b.Env), Timeout: b.Timeout.D(),
 			Secrets: r.secrets(pipelines.PhaseBuild, b.Secrets),
 		}
 		in.Project, in.PoolShare = r.poolShare(b.Pool)

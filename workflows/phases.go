@@ -1,7 +1,9 @@
 package workflows
 
 import (
+	"cmp"
 	"errors"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -114,6 +116,21 @@ func OutputsBefore(phase string, o Outputs) Outputs {
 
 func (r *run) source() contract.Source {
 	return contract.Source{CloneURL: r.in.Push.CloneURL, Commit: r.in.Push.Commit}
+}
+
+// stepEnv is a phase's env with what Sluice tells every step about its
+// run: SLUICE_REPO, SLUICE_COMMIT, SLUICE_EVENT, and SLUICE_BRANCH or
+// SLUICE_TAG. The spec's own env wins where it names the same variable.
+func (r *run) stepEnv(env map[string]string) map[string]string {
+	p := r.in.Push
+	out := map[string]string{"SLUICE_REPO": p.Repo, "SLUICE_COMMIT": p.Commit, "SLUICE_EVENT": cmp.Or(p.Event, pipelines.EventPush)}
+	if p.Tag != "" {
+		out["SLUICE_TAG"] = p.Tag
+	} else {
+		out["SLUICE_BRANCH"] = p.Branch
+	}
+	maps.Copy(out, env)
+	return out
 }
 
 // poolShare is the project's share of the pool's pods (0: none).

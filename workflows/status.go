@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/pipelines"
 )
 
 // Workflow versions of commit status reporting ("commit-status" change id).
@@ -132,14 +133,18 @@ type progressKey struct{}
 
 func finalStatus(st RunState) (string, string) {
 	if st.State == StateSucceeded {
+		desc := "pipeline succeeded"
 		if p := st.Request.Policy; p != nil && len(p.Withheld) > 0 {
 			var names []string
 			for _, w := range p.Withheld {
 				names = append(names, w.Phase)
 			}
-			return contract.StatusSuccess, "pipeline succeeded; withheld by policy: " + strings.Join(names, ", ")
+			desc += "; withheld by policy: " + strings.Join(names, ", ")
 		}
-		return contract.StatusSuccess, "pipeline succeeded"
+		if len(st.Request.Skipped) > 0 {
+			desc += "; skipped by rule: " + skippedNames(st.Request.Skipped)
+		}
+		return contract.StatusSuccess, desc
 	}
 	desc := st.State
 	if st.Phase != "" {
@@ -149,17 +154,29 @@ func finalStatus(st RunState) (string, string) {
 }
 
 // withheldSummary says which phases the server's policy withheld from the
-// run, and why, for its last notice (the log and chat); "" when none.
+// run and which the spec's rules skipped, and why, for its last notice
+// (the log and chat); "" when none.
 func withheldSummary(st RunState) string {
-	p := st.Request.Policy
-	if p == nil || len(p.Withheld) == 0 {
-		return ""
+	var out string
+	if p := st.Request.Policy; p != nil && len(p.Withheld) > 0 {
+		var names []string
+		for _, w := range p.Withheld {
+			names = append(names, w.Phase)
+		}
+		out = fmt.Sprintf("; withheld by policy: %s (%s)", strings.Join(names, ", "), p.Withheld[0].Reason)
 	}
-	var names []string
-	for _, w := range p.Withheld {
-		names = append(names, w.Phase)
+	if s := st.Request.Skipped; len(s) > 0 {
+		out += fmt.Sprintf("; skipped by rule: %s (%s)", skippedNames(s), s[0].Rule)
 	}
-	return fmt.Sprintf("; withheld by policy: %s (%s)", strings.Join(names, ", "), p.Withheld[0].Reason)
+	return out
+}
+
+func skippedNames(skipped []pipelines.Skip) string {
+	names := make([]string, len(skipped))
+	for i, k := range skipped {
+		names[i] = k.Phase
+	}
+	return strings.Join(names, ", ")
 }
 
 // awaitProgress lets the progress updates land, for at most progressGrace.

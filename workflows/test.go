@@ -21,7 +21,7 @@ var testPhase = phaseDef{
 		}
 		in := contract.StepsInput{
 			RunID: r.runID, Phase: pipelines.PhaseTest, Source: r.source(), Pool: pool,
-			Workspace: r.st.Outputs.Workspace, Commands: t.Commands, Env: t.Env, Timeout: t.Timeout.D(), JUnit: t.JUnit,
+			Workspace: r.st.Outputs.Workspace, Commands: t.Commands, Env: r.stepEnv(t.Env), Timeout: t.Timeout.D(), JUnit: t.JUnit,
 			Secrets: r.secrets(pipelines.PhaseTest, t.Secrets),
 		}
 		in.Project, in.PoolShare = r.poolShare(pool)

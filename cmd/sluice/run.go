@@ -58,7 +58,7 @@ func newRunCmd(g *globals) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&repo, "repo", "", "repository: a local path, file://, or http(s) URL")
-	f.StringVar(&ref, "ref", "", "branch to run")
+	f.StringVar(&ref, "ref", "", "branch to run, or refs/tags/NAME for a tag (a release)")
 	f.StringVar(&commit, "commit", "", "commit SHA (default: the branch's head)")
 	f.StringVar(&name, "name", "", "repository name as Sluice shows it (default: from the path or URL)")
 	f.BoolVar(&wait, "wait", false, "follow the run's phases until it finishes; exit 1 unless it succeeds")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/httpapi"
+	"github.com/sluice-cd/sluice/pipelines"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/workflows"
 )
@@ -36,6 +37,11 @@ type statusJSON struct {
 	// Policy is what the server's policy decided: project, withheld
 	// phases, guards.
 	Policy *contract.Governance `json:"policy,omitempty"`
+	// Tag is the tag of a tag's run; Event what started the run.
+	Tag   string `json:"tag,omitempty"`
+	Event string `json:"event,omitempty"`
+	// Skipped are the phases the spec's rules skipped, with the rule.
+	Skipped []pipelines.Skip `json:"skipped,omitempty"`
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -68,6 +74,7 @@ func (g *globals) printStatus(ref runs.Ref, st workflows.RunState) error {
 			RunID: ref.String(), State: st.State, Phase: st.Phase, Repo: st.Request.Push.Repo,
 			Branch: st.Request.Push.Branch, Commit: st.Request.Push.Commit, Phases: st.Phases,
 			Outputs: st.Outputs, Approval: st.Approval, Error: st.Error, Queued: st.Queued, UI: g.uiLink(ref), Policy: st.Request.Policy,
+			Tag: st.Request.Push.Tag, Event: st.Request.Push.Event, Skipped: st.Request.Skipped,
 		})
 	}
 	w := g.stdout
@@ -76,7 +83,11 @@ func (g *globals) printStatus(ref runs.Ref, st workflows.RunState) error {
 	if st.Phase != "" {
 		fmt.Fprintf(w, " (phase %s)", st.Phase)
 	}
-	fmt.Fprintf(w, "\ncommit  %s on %s by %s\nui      %s\n", short(p.Commit), p.Branch, p.Author, g.uiLink(ref))
+	on := p.Branch
+	if p.Tag != "" {
+		on = "tag " + p.Tag
+	}
+	fmt.Fprintf(w, "\ncommit  %s on %s by %s\nui      %s\n", short(p.Commit), on, p.Author, g.uiLink(ref))
 	if st.Error != "" {
 		fmt.Fprintf(w, "error   %s\n", st.Error)
 	}
@@ -91,6 +102,9 @@ func (g *globals) printStatus(ref runs.Ref, st workflows.RunState) error {
 		for _, wh := range pol.Withheld {
 			fmt.Fprintf(w, "  - %-12s withheld: %s\n", wh.Phase, wh.Reason)
 		}
+	}
+	for _, k := range st.Request.Skipped {
+		fmt.Fprintf(w, "  - %-12s skipped (rule: %s)\n", k.Phase, k.Rule)
 	}
 	if a := st.Approval; a != nil && a.Status == workflows.ApprovalPending {
 		fmt.Fprintf(w, "approval pending: %d of %d from %s, expires %s\n  approve: sluice approve %s (as your API token's user; --as USER on single-user sluice dev)\n",

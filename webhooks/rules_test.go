@@ -1,0 +1,136 @@
+package webhooks_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
+	"github.com/sluice-cd/sluice/pipelines"
+	"github.com/sluice-cd/sluice/runs"
+	"github.com/sluice-cd/sluice/testenv/poll"
+	"github.com/sluice-cd/sluice/webhooks"
+	"github.com/sluice-cd/sluice/workflows"
+)
+
+// rulesSpec releases from main and from v* tags; a feature branch builds,
+// and tests only when it changes src/. Build fails unless Sluice told the
+// step what the run is of.
+const rulesSpec = `version: 1
+on: {branches: [main, "feature/*"], tags: ["v*"]}
+build:
+  commands:
+    - 'case "$SLUICE_EVENT:$SLUICE_BRANCH:$SLUICE_TAG" in push:feature/docs: | tag::v1.0 | push:main:) ;; *) echo "unexpected $SLUICE_EVENT:$SLUICE_BRANCH:$SLUICE_TAG"; exit 1;; esac'
+test:
+  commands: ["true"]
+  when: {paths: ["src/**"]}
+approval:
+  approvers: {users: [alice]}
+  when: {branches: [main], tags: ["v*"]}
+`
+
+// githubPush is a GitHub push event of ref from before to after.
+func githubPush(ref, before, after string) []byte {
+	return fmt.Appendf(nil, `{"ref":%q,"before":%q,"after":%q,"deleted":false,"repository":{"full_name":"acme/gh","default_branch":"main"},"head_commit":{"id":%q,"message":"m","author":{"name":"carol","email":"carol@example.com"}},"pusher":{"name":"carol"},"sender":{"login":"carol"}}`, ref, before, after, after)
+}
+
+// TestRulesAndTagsThroughTheServer: signed pushes to the real server.
+// A new feature branch changing only docs runs build alone — test and
+// approval skipped, each with its rule; a release tag runs as
+// refs/tags/v1.0 up to its approval; a branch named like a tag is
+// refused.
+func TestRulesAndTagsThroughTheServer(t *testing.T) {
+	s := newStack(t)
+	dir := s.dirs["github"]
+	if err := os.WriteFile(filepath.Join(dir, ".sluice.yml"), []byte(rulesSpec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	release := gitsrctest.Commit(t, dir, "rules")
+	gitsrctest.Git(t, dir, "tag", "-a", "v1.0", "-m", "release 1.0")
+	tagObject := gitsrctest.Git(t, dir, "rev-parse", "v1.0")
+	gitsrctest.Git(t, dir, "checkout", "-q", "-b", "feature/docs")
+	if err := os.MkdirAll(filepath.Join(dir, "docs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "docs", "guide.md"), []byte("# guide\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	docs := gitsrctest.Commit(t, dir, "docs")
+	gitsrctest.Git(t, dir, "branch", "refs/tags/v2")
+	const zero = "0000000000000000000000000000000000000000"
+
+	post := func(delivery string, body []byte, want int) string {
+		t.Helper()
+		code, resp := s.post("github", signed("github", s.secrets["github"], delivery, body), body)
+		if code != want {
+			t.Fatalf("%s: status %d %s, want %d", delivery, code, resp, want)
+		}
+		return resp
+	}
+	rc := &runs.Client{Temporal: s.c}
+	wait := func(branch, state string) workflows.RunState {
+		t.Helper()
+		var st workflows.RunState
+		poll.Until(t, "the run of "+branch+" "+state, func() bool {
+			var err error
+			_, st, err = rc.Status(context.Background(), runs.Ref{WorkflowID: workflows.WorkflowID("acme/gh", branch)})
+			return err == nil && st.State == state
+		})
+		return st
+	}
+
+	post("feature", githubPush("refs/heads/feature/docs", zero, docs), http.StatusAccepted)
+	st := wait("feature/docs", workflows.StateSucceeded)
+	want := []pipelines.Skip{
+		{Phase: "test", Rule: "test.when: no changed file under paths [src/**]"},
+		{Phase: "approval", Rule: "approval.when: branch feature/docs not in branches [main]"},
+	}
+	if !slices.Equal(st.Request.Skipped, want) || len(st.Phases) != 1 || st.Phases[0].Name != "build" {
+		t.Fatalf("feature branch: skipped %v, phases %+v", st.Request.Skipped, st.Phases)
+	}
+
+	post("tag", githubPush("refs/tags/v1.0", zero, tagObject), http.StatusAccepted)
+	st = wait(pipelines.TagRef("v1.0"), workflows.StateAwaitingApproval)
+	if p := st.Request.Push; p.Tag != "v1.0" || p.Event != pipelines.EventTag || p.Commit != release || len(st.Request.Skipped) != 0 {
+		t.Fatalf("tag run: %+v, skipped %v", p, st.Request.Skipped)
+	}
+
+	resp := post("posing", githubPush("refs/heads/refs/tags/v2", zero, docs), http.StatusOK)
+	if !strings.Contains(resp, "starts with refs/") {
+		t.Fatalf("a branch posing as a tag: %s", resp)
+	}
+	if n := s.count(fmt.Sprintf("WorkflowId = '%s'", workflows.WorkflowID("acme/gh", pipelines.TagRef("v2")))); n != 0 {
+		t.Fatalf("the branch posing as a tag started %d runs", n)
+	}
+}
+
+// TestTagPushes: each provider's tag push is read as a run of the tag,
+// GitLab's Tag Push Hook by the commit it checks out.
+func TestTagPushes(t *testing.T) {
+	const commit, object = "1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222"
+	gh, err := webhooks.ParseGitHub("push", githubPush("refs/tags/v1.2.0", "0000000000000000000000000000000000000000", commit))
+	if err != nil || gh.Tag != "v1.2.0" || gh.Branch != "refs/tags/v1.2.0" || gh.Event != "tag" || gh.Base != "" {
+		t.Errorf("github: %+v %v", gh, err)
+	}
+	gl, err := webhooks.ParseGitLab("Tag Push Hook", fmt.Appendf(nil, `{"object_kind":"tag_push","event_name":"tag_push","before":"0000000000000000000000000000000000000000","after":%q,"ref":"refs/tags/v1.2.0","checkout_sha":%q,"message":"release","user_id":1,"user_name":"Carol","user_username":"carol","user_email":"carol@example.com","project_id":15,"project":{"id":15,"path_with_namespace":"acme/gl","default_branch":"main"},"commits":[],"total_commits_count":0}`, object, commit))
+	if err != nil || gl.Tag != "v1.2.0" || gl.Commit != commit || gl.Branch != "refs/tags/v1.2.0" || gl.Event != "tag" || gl.Pusher != "carol" {
+		t.Errorf("gitlab: %+v %v", gl, err)
+	}
+	gt, err := webhooks.ParseGitea("push", fmt.Appendf(nil, `{"ref":"refs/tags/v1.2.0","before":"0000000000000000000000000000000000000000","after":%q,"commits":[],"repository":{"full_name":"acme/gt","default_branch":"main"},"pusher":{"login":"carol","username":"carol"}}`, commit))
+	if err != nil || gt.Tag != "v1.2.0" || gt.Branch != "refs/tags/v1.2.0" || gt.Event != "tag" {
+		t.Errorf("gitea: %+v %v", gt, err)
+	}
+	branch, err := webhooks.ParseGitHub("push", githubPush("refs/heads/main", commit, object))
+	if err != nil || branch.Event != "push" || branch.Base != commit || branch.Tag != "" {
+		t.Errorf("a branch push: %+v %v", branch, err)
+	}
+	fresh, err := webhooks.ParseGitea("push", fmt.Appendf(nil, `{"ref":"refs/heads/feature/x","before":"0000000000000000000000000000000000000000","after":%q,"repository":{"full_name":"acme/gt","default_branch":"main"}}`, commit))
+	if err != nil || fresh.Base != "main" {
+		t.Errorf("a new branch is compared with the default branch: %+v %v", fresh, err)
+	}
+}
