@@ -52,12 +52,14 @@ const (
 	EventRejected = "rejection"
 	EventRefusal  = "refusal"
 	EventWithheld = "withheld"
-	EventFailure  = "failure"
+	// EventSkipped is a phase the spec's rule skipped.
+	EventSkipped = "skipped"
+	EventFailure = "failure"
 )
 
 // RecordEvent is one thing that happened in a run: a phase (with its
 // status), a decision or a refused decision (with who, and how they were
-// identified), a phase the policy withheld. Key is unique within the run.
+// identified), a phase the policy withheld or a rule skipped. Key is unique within the run.
 type RecordEvent struct {
 	Key    string    `json:"key"`
 	Kind   string    `json:"kind"`

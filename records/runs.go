@@ -203,7 +203,7 @@ type AuditEntry struct {
 	Commit     string `json:"commit"`
 }
 
-// Audit returns the decisions, refusals and withheld phases of the runs f
+// Audit returns the decisions, refusals, withheld and skipped phases of the runs f
 // selects (Since and Before bound the event's time), oldest first.
 func (s *Store) Audit(ctx context.Context, f Filter) ([]AuditEntry, error) {
 	if f.Limit <= 0 {
@@ -213,8 +213,8 @@ func (s *Store) Audit(ctx context.Context, f Filter) ([]AuditEntry, error) {
 	since, before := f.Since, f.Before
 	f.Since, f.Before = time.Time{}, time.Time{}
 	where, args := f.where()
-	conds := []string{"e.kind IN (?, ?, ?, ?)"}
-	args = append([]any{contract.EventApproval, contract.EventRejected, contract.EventRefusal, contract.EventWithheld}, args...)
+	conds := []string{"e.kind IN (?, ?, ?, ?, ?)"}
+	args = append([]any{contract.EventApproval, contract.EventRejected, contract.EventRefusal, contract.EventWithheld, contract.EventSkipped}, args...)
 	if where != "" {
 		conds = append(conds, strings.TrimPrefix(where, " WHERE "))
 	}

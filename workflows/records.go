@@ -83,6 +83,10 @@ func recordOf(st RunState, workflowID, runID string, seq int) contract.RunRecord
 				Name: w.Phase, Detail: w.Reason, At: st.Started})
 		}
 	}
+	for _, k := range st.Request.Skipped {
+		rec.Events = append(rec.Events, contract.RecordEvent{Key: "skipped:" + k.Phase, Kind: contract.EventSkipped,
+			Name: k.Phase, Detail: k.Rule, At: st.Started})
+	}
 	if a := st.Approval; a != nil {
 		for i, d := range a.Approvals {
 			rec.Events = append(rec.Events, decisionEvent(fmt.Sprint("approval:", i), contract.EventApproval, d.Decision, d.Comment, d.At))

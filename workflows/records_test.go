@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ func TestRunRecords(t *testing.T) {
 		h.decideAt(t, 2*time.Hour, UpdateApprove, Decision{User: "alice", Comment: "ship it", Via: "api-token:alice"})
 		in := approvalOnly(t, 1)
 		in.Policy = &contract.Governance{Project: "payments", Withheld: []contract.Withheld{{Phase: pipelines.PhaseProduction, Reason: "branch main is not protected"}}}
+		in.Skipped = []pipelines.Skip{{Phase: pipelines.PhaseIntegration, Rule: "integration.when: branch x not in branches [main]"}}
 		h.env.ExecuteWorkflow(Pipeline, in)
 		st, err := h.result(t)
 		if err != nil || st.State != StateSucceeded {
@@ -51,6 +53,9 @@ func TestRunRecords(t *testing.T) {
 		}
 		if e := kinds["withheld:production"]; e.Kind != contract.EventWithheld || e.Detail == "" {
 			t.Errorf("withheld event %+v", e)
+		}
+		if e := kinds["skipped:integration"]; e.Kind != contract.EventSkipped || !strings.Contains(e.Detail, "integration.when") {
+			t.Errorf("skipped event %+v", e)
 		}
 	}
 }

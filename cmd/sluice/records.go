@@ -163,6 +163,8 @@ func eventWhat(e contract.RecordEvent) string {
 		return e.Name + " " + e.Status
 	case contract.EventWithheld:
 		return e.Name + " withheld"
+	case contract.EventSkipped:
+		return e.Name + " skipped"
 	case contract.EventRefusal:
 		return "refused decision"
 	case contract.EventRejected:
