@@ -254,3 +254,24 @@ func (v *validator) rule(p string, r *Rule, events []string) {
 		}
 	}
 }
+
+// Unused lists, at their lines, the keys of the spec this Sluice accepts
+// but does not act on, so a user who writes them is told rather than
+// silently ignored: `sluice lint` prints them as warnings.
+func Unused(file string, data []byte, s *Spec) Problems {
+	var ps Problems
+	if b := s.Build; b != nil {
+		if b.Image != "" {
+			ps = append(ps, Problem{Path: "build.image", Message: "build.image does not choose the build pod's image: the pool's (the server's configuration, `pools[].image`) does",
+				Hint: "name a pool of that image in build.pool, or drop build.image"})
+		}
+		if len(b.Cache) > 0 {
+			ps = append(ps, Problem{Path: "build.cache", Message: "build.cache is not kept between runs by this Sluice",
+				Hint: "a pool's cache volume (the server's `pools[].cache`) keeps a directory between claims; drop build.cache"})
+		}
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	return Locate(file, data, ps)
+}

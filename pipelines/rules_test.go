@@ -129,3 +129,21 @@ func TestApplyRules(t *testing.T) {
 		t.Error("a spec with when.paths does not ask for the changes")
 	}
 }
+
+// TestUnusedKeysAreReported: build.image and build.cache, which no run
+// acts on, are reported at their lines, so lint can warn.
+func TestUnusedKeysAreReported(t *testing.T) {
+	data := []byte("version: 1\nbuild:\n  commands: [make]\n  image: 127.0.0.1:5000/go:1\n  cache: [/root/.cache]\n")
+	s, err := Parse(FileName, data, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := Unused(FileName, data, s)
+	if len(ps) != 2 || ps[0].Path != "build.image" || ps[0].Line != 4 || ps[1].Path != "build.cache" || ps[1].Line != 5 {
+		t.Fatalf("unused keys: %v", ps)
+	}
+	clean, _ := Parse(FileName, []byte("version: 1\nbuild: {commands: [make]}\n"), "app")
+	if ps := Unused(FileName, nil, clean); len(ps) != 0 {
+		t.Fatalf("a spec without them: %v", ps)
+	}
+}

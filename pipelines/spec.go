@@ -89,9 +89,9 @@ type Environment struct {
 // BuildPhase compiles the commit.
 type BuildPhase struct {
 	Pool      string            `yaml:"pool" json:"pool,omitempty" doc:"Warm build pod pool to claim a pod from."`
-	Image     string            `yaml:"image" json:"image,omitempty" doc:"Build pod image (used when the pool is created)."`
+	Image     string            `yaml:"image" json:"image,omitempty" doc:"Not acted on: the pool (the server's pools[].image) decides the build pod's image; sluice lint warns."`
 	Commands  []string          `yaml:"commands" json:"commands" doc:"Shell commands run in order in the workspace; the first failure fails the phase." required:"true"`
-	Cache     []string          `yaml:"cache" json:"cache,omitempty" doc:"Paths kept between runs on the pool's cache volume."`
+	Cache     []string          `yaml:"cache" json:"cache,omitempty" doc:"Not acted on: a pool's cache volume (the server's pools[].cache) keeps directories between claims; sluice lint warns."`
 	Artifacts []string          `yaml:"artifacts" json:"artifacts,omitempty" doc:"Files the build produces (paths in the workspace) that bake's Dockerfile may COPY: pushed next to the image as an OCI artifact and put into bake's context at the same paths."`
 	Env       map[string]string `yaml:"env" json:"env,omitempty" doc:"Environment variables for the commands."`
 	Secrets   []string          `yaml:"secrets" json:"secrets,omitempty" doc:"Names of the project's secrets (defined by the server, never in the repository) the build's commands gets, each in the environment variable of its upper-case name (npm_token: NPM_TOKEN). A name the project does not give this phase, or a protected one on a branch production does not protect, refuses the push."`

@@ -47,6 +47,9 @@ func newLintCmd(g *globals) *cobra.Command {
 				}
 				return exitError{code: 1, msg: fmt.Sprintf("%v\n%d problem(s) in %s", err, len(ps), path)}
 			}
+			for _, w := range pipelines.Unused(path, data, spec) {
+				fmt.Fprintf(g.stderr, "warning: %v\n", w)
+			}
 			if configFile != "" {
 				cfg, err := config.Load(configFile)
 				if err != nil {
