@@ -63,6 +63,53 @@ func BenchmarkWebhookAck(b *testing.B) {
 		b.ReportMetric(g/a, "ratio")
 		b.ReportMetric(0, "ns/op")
 	})
+	// a spec with on.paths and a phase's when.paths against one without,
+	// in turn: the added cost of reading what the push changed (a local
+	// repository; a remote one adds a fetch of up to 64 commits)
+	b.Run("accepted-with-and-without-paths", func(b *testing.B) {
+		s.cfg.Projects = nil
+		dir := s.dirs["github"]
+		before := gitsrctest.Git(b, dir, "rev-parse", "HEAD")
+		if err := os.MkdirAll(filepath.Join(dir, "src"), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		var plain, paths []time.Duration
+		for i := 0; b.Loop(); i++ {
+			spec := rulesFree
+			if i%2 == 1 {
+				spec = rulesWithPaths
+			}
+			os.WriteFile(filepath.Join(dir, ".sluice.yml"), []byte(spec), 0o644)
+			os.WriteFile(filepath.Join(dir, "src", "bench.txt"), fmt.Appendf(nil, "%d-%d\n", i, time.Now().UnixNano()), 0o644)
+			after := gitsrctest.Commit(b, dir, "bench")
+			d := post(b, s, githubPush("refs/heads/main", before, after), http.StatusAccepted)
+			before = after
+			if i%2 == 1 {
+				paths = append(paths, d)
+			} else {
+				plain = append(plain, d)
+			}
+		}
+		p50 := func(ds []time.Duration) float64 {
+			slices.Sort(ds)
+			return float64(ds[len(ds)/2].Microseconds()) / 1000
+		}
+		a, w := p50(plain), p50(paths)
+		b.ReportMetric(a, "ms-p50-without")
+		b.ReportMetric(w, "ms-p50-with-paths")
+		b.ReportMetric(w/a, "ratio")
+		b.ReportMetric(0, "ns/op")
+	})
+}
+
+const (
+	rulesFree      = "version: 1\non: {branches: [main]}\nbuild: {commands: [\"true\"]}\ntest: {commands: [\"true\"]}\n"
+	rulesWithPaths = "version: 1\non: {branches: [main], paths: [\"src/**\", go.mod]}\nbuild: {commands: [\"true\"]}\ntest: {commands: [\"true\"], when: {paths: [\"**/*.go\"]}}\n"
+)
+
+// post sends a signed GitHub push and times its answer.
+func post(b *testing.B, s *stack, body []byte, want int) time.Duration {
+	return send(b, s, signed("github", s.secrets["github"], fmt.Sprintf("bench-%d", time.Now().UnixNano()), body), body, want)
 }
 
 // ackTimes sends signed pushes of new commits and reports the median and
@@ -87,7 +134,11 @@ func ackTimes(b *testing.B, s *stack, secret string, want int) {
 func ack(b *testing.B, s *stack, i int, secret string, want int) time.Duration {
 	os.WriteFile(filepath.Join(s.dirs["github"], "bench.txt"), fmt.Appendf(nil, "%d-%d\n", i, time.Now().UnixNano()), 0o644)
 	body := payload(b, "github", gitsrctest.Commit(b, s.dirs["github"], "bench"))
-	h := signed("github", secret, fmt.Sprintf("bench-%d-%d", i, time.Now().UnixNano()), body)
+	return send(b, s, signed("github", secret, fmt.Sprintf("bench-%d-%d", i, time.Now().UnixNano()), body), body, want)
+}
+
+// send posts body with headers h to the GitHub receiver and times its answer.
+func send(b *testing.B, s *stack, h http.Header, body []byte, want int) time.Duration {
 	req, _ := http.NewRequest(http.MethodPost, s.url+"/hooks/github", bytes.NewReader(body))
 	req.Header = h
 	start := time.Now()
