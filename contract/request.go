@@ -21,6 +21,12 @@ type Push struct {
 	// Event is what started the run (pipelines.Event*); empty in requests
 	// recorded before events: push.
 	Event string `json:"event,omitempty"`
+	// Base is what the push's changes were compared with (a commit or the
+	// default branch); a retry compares with it again.
+	Base string `json:"base,omitempty"`
+	// Pipeline is the pipeline of the repository the run is of: "" for
+	// .sluice.yml, "api" for .sluice/api.yml (pipelines.PipelineOf).
+	Pipeline string `json:"pipeline,omitempty"`
 	// Author is the commit author (email or username).
 	Author string `json:"author,omitempty"`
 	// AuthorIDs are every identity of the author (email, username, chat id):
@@ -36,6 +42,16 @@ type Push struct {
 	// Committed is when the commit was made: where its lead time to
 	// production starts.
 	Committed time.Time `json:"committed,omitzero"`
+}
+
+// Key is what the push's runs and deliveries are known by in place of the
+// repository: the repository, and "#<pipeline>" for a pipeline of
+// .sluice/ ("acme/mono#api"; no Git host allows # in a repository's name).
+func (p Push) Key() string {
+	if p.Pipeline == "" {
+		return p.Repo
+	}
+	return p.Repo + "#" + p.Pipeline
 }
 
 // Request is a push together with the spec read from its commit.

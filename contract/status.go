@@ -23,3 +23,13 @@ type StatusInput struct {
 // StatusAvailable names the commit status promote sets when the commit's
 // image is marked available.
 const StatusAvailable = "sluice/available"
+
+// StatusName is the commit status of a pipeline's runs: "" (the host's
+// "sluice") for .sluice.yml, "sluice/<pipeline>" for one of .sluice/, so
+// a monorepo's pipelines do not overwrite each other's.
+func StatusName(pipeline string) string {
+	if pipeline == "" {
+		return ""
+	}
+	return "sluice/" + pipeline
+}

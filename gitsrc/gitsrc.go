@@ -174,6 +174,16 @@ func ReadFile(ctx context.Context, url, branch, commit, path string) ([]byte, Co
 var shallowDepths = []int{1, 32}
 
 func readFile(ctx context.Context, url, branch, commit, path string) ([]byte, CommitInfo, error) {
+	c, info, err := findCommit(ctx, url, branch, commit)
+	if err != nil {
+		return nil, info, err
+	}
+	b, err := fileAt(c, path)
+	return b, info, err
+}
+
+// findCommit fetches (remote) or opens (local) what holds commit.
+func findCommit(ctx context.Context, url, branch, commit string) (*object.Commit, CommitInfo, error) {
 	depths := shallowDepths
 	if branch == "" || !IsRemote(url) {
 		depths = []int{0}
@@ -194,18 +204,72 @@ func readFile(ctx context.Context, url, branch, commit, path string) ([]byte, Co
 		}
 		return nil, CommitInfo{}, fmt.Errorf("commit %s in %s: %w", commit, url, ErrNotFound)
 	}
-	info := CommitInfo{SHA: c.Hash.String(), AuthorName: c.Author.Name, AuthorEmail: c.Author.Email, Message: strings.TrimSpace(c.Message), Committed: c.Committer.When.UTC()}
+	return c, CommitInfo{SHA: c.Hash.String(), AuthorName: c.Author.Name, AuthorEmail: c.Author.Email, Message: strings.TrimSpace(c.Message), Committed: c.Committer.When.UTC()}, nil
+}
+
+// maxSpecBytes bounds one file read at a commit.
+const maxSpecBytes = 4 << 20
+
+func fileAt(c *object.Commit, path string) ([]byte, error) {
 	f, err := c.File(path)
 	if err != nil {
-		return nil, info, fmt.Errorf("%s at %s: %w", path, short(commit), ErrNotFound)
+		return nil, fmt.Errorf("%s at %s: %w", path, short(c.Hash.String()), ErrNotFound)
 	}
 	rd, err := f.Reader()
 	if err != nil {
-		return nil, info, err
+		return nil, err
 	}
 	defer rd.Close()
-	b, err := io.ReadAll(io.LimitReader(rd, 4<<20))
-	return b, info, err
+	return io.ReadAll(io.LimitReader(rd, maxSpecBytes))
+}
+
+// MaxSpecFiles bounds the pipelines one commit may define in a directory.
+const MaxSpecFiles = 32
+
+// ReadSpecs returns, from one fetch, the content of file and of every
+// .yml file directly in dir at a commit, by path; either may be absent. A
+// directory of more than MaxSpecFiles such files is refused.
+func ReadSpecs(ctx context.Context, url, branch, commit, file, dir string) (map[string][]byte, CommitInfo, error) {
+	out, info, err := readSpecs(ctx, url, branch, commit, file, dir)
+	return out, info, scrub(err, url)
+}
+
+func readSpecs(ctx context.Context, url, branch, commit, file, dir string) (map[string][]byte, CommitInfo, error) {
+	c, info, err := findCommit(ctx, url, branch, commit)
+	if err != nil {
+		return nil, info, err
+	}
+	out := map[string][]byte{}
+	if b, err := fileAt(c, file); err == nil {
+		out[file] = b
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, info, err
+	}
+	root, err := c.Tree()
+	if err != nil {
+		return nil, info, err
+	}
+	sub, err := root.Tree(dir)
+	if err != nil {
+		return out, info, nil // no directory
+	}
+	var names []string
+	for _, e := range sub.Entries {
+		if e.Mode.IsFile() && strings.HasSuffix(e.Name, ".yml") {
+			names = append(names, e.Name)
+		}
+	}
+	if len(names) > MaxSpecFiles {
+		return nil, info, fmt.Errorf("%s holds %d pipelines; at most %d are read", dir, len(names), MaxSpecFiles)
+	}
+	for _, n := range names {
+		b, err := fileAt(c, dir+"/"+n)
+		if err != nil {
+			return nil, info, err
+		}
+		out[dir+"/"+n] = b
+	}
+	return out, info, nil
 }
 
 // refName is the reference a branch name, or a full ref name

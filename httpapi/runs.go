@@ -32,6 +32,9 @@ type RunRequest struct {
 	// Name is the repository's name as Sluice shows it, for a server
 	// without repositories; empty: from the path or URL.
 	Name string `json:"name,omitempty"`
+	// Pipeline is one of the repository's .sluice/ pipelines ("api" for
+	// .sluice/api.yml); empty: .sluice.yml.
+	Pipeline string `json:"pipeline,omitempty"`
 }
 
 // RunResponse is what a started (or refused) run answers.
@@ -71,7 +74,7 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	who := client(r)
-	src.Pusher, src.Manual = who.User, true
+	src.Pusher, src.Manual, src.Pipeline = who.User, true, req.Pipeline
 	src.DeliveryID = fmt.Sprintf("api-%s-%d", who.Name, time.Now().UnixNano())
 	b := &request.Builder{Config: s.Config, ReadTimeout: time.Minute}
 	built, err := b.Build(r.Context(), src)
@@ -155,7 +158,9 @@ func (s *Server) retryRun(w http.ResponseWriter, r *http.Request) {
 	rebuild := func(old contract.Request) (contract.Request, error) {
 		p := old.Push
 		b := &request.Builder{Config: s.Config, ReadTimeout: time.Minute}
+		// the same pipeline, decided from the same facts as the run
 		req, err := b.Build(r.Context(), request.Source{Repo: p.Repo, CloneURL: p.CloneURL, Branch: p.Branch, Commit: p.Commit,
+			Pipeline: p.Pipeline, Event: p.Event, Base: p.Base,
 			Pusher: who.User, Manual: true, DeliveryID: fmt.Sprintf("retry-%s-%d", who.Name, time.Now().UnixNano())})
 		if err != nil {
 			return req, err

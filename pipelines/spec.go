@@ -6,10 +6,44 @@
 // here serialises to JSON and holds no behaviour that touches the world.
 package pipelines
 
-import "path"
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+)
 
 // FileName is where a repository keeps its pipeline spec.
 const FileName = ".sluice.yml"
+
+// Dir holds a repository's further pipelines, one spec per .yml file (a
+// monorepo's services): .sluice/api.yml is pipeline "api", a run of its
+// own beside the one of FileName.
+const Dir = ".sluice"
+
+var pipelineKey = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`)
+
+// PipelineOf is the pipeline a spec file defines: "" for FileName, the
+// file's name without .yml for one in Dir. A name that is not a
+// lower-case DNS label of up to 40 characters is an error.
+func PipelineOf(file string) (string, error) {
+	if file == FileName {
+		return "", nil
+	}
+	name, ok := strings.CutSuffix(strings.TrimPrefix(file, Dir+"/"), ".yml")
+	if !ok || !pipelineKey.MatchString(name) {
+		return "", fmt.Errorf("%s: a pipeline's file is named like api.yml (lower-case letters, digits and -, at most 40)", file)
+	}
+	return name, nil
+}
+
+// SpecFile is where pipeline (PipelineOf) is defined.
+func SpecFile(pipeline string) string {
+	if pipeline == "" {
+		return FileName
+	}
+	return Dir + "/" + pipeline + ".yml"
+}
 
 // Concurrency modes: what a new push to a branch does to the branch's running run.
 const (

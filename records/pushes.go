@@ -23,10 +23,10 @@ type Pushes struct {
 	Next  Dispatcher
 }
 
-// PushKey names a push: provider, repository (case-folded), branch,
-// commit.
+// PushKey names a push of one pipeline: provider, repository
+// (case-folded) and pipeline, branch, commit.
 func PushKey(provider string, p contract.Push) string {
-	return strings.Join([]string{provider, strings.ToLower(p.Repo), p.Branch, p.Commit}, "\x00")
+	return strings.Join([]string{provider, strings.ToLower(p.Key()), p.Branch, p.Commit}, "\x00")
 }
 
 // Dispatch implements the webhooks' Dispatcher.

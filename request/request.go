@@ -7,9 +7,11 @@
 package request
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path"
@@ -44,9 +46,12 @@ type Source struct {
 	DeliveryID string
 	// Message is the commit message; empty: read from the commit.
 	Message string
-	// Manual is a run asked for by a person (`sluice run`): the spec's
-	// `on` does not apply.
+	// Manual is a run asked for by a person (`sluice run`) or a retry:
+	// the spec's `on` does not apply.
 	Manual bool
+	// Pipeline names the pipeline Build reads (.sluice/<pipeline>.yml);
+	// empty: .sluice.yml. BuildAll reads every one.
+	Pipeline string
 	// Event is what happened at the Git host (pipelines.Event*); empty:
 	// manual for a Manual source, tag for a tag's ref, else push.
 	Event string
@@ -55,13 +60,13 @@ type Source struct {
 	Base string
 }
 
-// event is the source's event, as rules see it.
+// event is the source's event, as rules see it: a retry keeps its run's.
 func (s Source) event() string {
 	switch {
-	case s.Manual:
-		return pipelines.EventManual
 	case s.Event != "":
 		return s.Event
+	case s.Manual:
+		return pipelines.EventManual
 	}
 	if _, ok := pipelines.TagOf(s.Branch); ok {
 		return pipelines.EventTag
@@ -72,18 +77,20 @@ func (s Source) event() string {
 // Invalid is a push whose spec cannot run: missing, malformed, or asking
 // for what the server does not have. Nothing was started.
 type Invalid struct {
+	// File is the spec's path; empty: .sluice.yml.
+	File   string
 	Commit string
 	Err    error
 }
 
 func (e *Invalid) Error() string {
-	return fmt.Sprintf("%s at %s is invalid; nothing was started:\n%v", pipelines.FileName, short(e.Commit), e.Err)
+	return fmt.Sprintf("%s at %s is invalid; nothing was started:\n%v", cmp.Or(e.File, pipelines.FileName), short(e.Commit), e.Err)
 }
 
 func (e *Invalid) Unwrap() error { return e.Err }
 
-// Ignored is a push the spec does not run (its branch is not in
-// on.branches); the text is the reason.
+// Ignored is a push the spec does not run (its `on` refuses it, or its
+// rules skip every phase); the text is the reason.
 type Ignored string
 
 func (i Ignored) Error() string { return string(i) }
@@ -101,9 +108,35 @@ type Builder struct {
 }
 
 // Build resolves the commit, reads and checks the spec at that commit and
-// describes the push. A bad spec is an *Invalid; a push the spec does not
-// run is an Ignored; anything else is the repository's failure.
+// describes the push: the spec of src.Pipeline (.sluice.yml when empty).
+// A bad spec is an *Invalid; a push the spec does not run is an Ignored;
+// anything else is the repository's failure.
 func (b *Builder) Build(ctx context.Context, src Source) (contract.Request, error) {
+	built, err := b.build(ctx, src, false)
+	if err != nil {
+		return contract.Request{}, err
+	}
+	return built[0].Request, built[0].Err
+}
+
+// Built is one pipeline's request for a push, or (Err) why it has none:
+// an *Invalid or an Ignored.
+type Built struct {
+	Pipeline string
+	Request  contract.Request
+	Err      error
+}
+
+// BuildAll builds a request for every pipeline of the pushed commit —
+// .sluice.yml and each .sluice/*.yml, from one read of the repository —
+// each decided on its own: one pipeline's broken spec or `on` does not
+// hold back another's run. The error is the repository's failure, or an
+// *Invalid when the commit defines no pipeline.
+func (b *Builder) BuildAll(ctx context.Context, src Source) ([]Built, error) {
+	return b.build(ctx, src, true)
+}
+
+func (b *Builder) build(ctx context.Context, src Source, all bool) ([]Built, error) {
 	cfg := b.Config
 	if cfg == nil {
 		cfg = &config.Config{}
@@ -115,83 +148,154 @@ func (b *Builder) Build(ctx context.Context, src Source) (contract.Request, erro
 	}
 	cloneURL, err := CloneURL(src.CloneURL)
 	if err != nil {
-		return contract.Request{}, err
+		return nil, err
 	}
-	tag, isTag := pipelines.TagOf(src.Branch)
-	if !isTag {
+	p := push{src: src, cfg: cfg, cloneURL: cloneURL, name: src.Repo}
+	p.tag, p.isTag = pipelines.TagOf(src.Branch)
+	if !p.isTag {
 		if err := pipelines.ValidBranchName(src.Branch); err != nil {
-			return contract.Request{}, err
+			return nil, err
 		}
 	}
-	name := src.Repo
-	if name == "" {
-		name = RepoName(cloneURL)
+	if p.name == "" {
+		p.name = RepoName(cloneURL)
 	}
 	commit, err := resolve(ctx, cloneURL, src.Branch, src.Commit)
 	if err != nil {
-		return contract.Request{}, err
+		return nil, err
 	}
-	data, info, err := gitsrc.ReadFile(ctx, cloneURL, src.Branch, commit, pipelines.FileName)
+	files, info, err := gitsrc.ReadSpecs(ctx, cloneURL, src.Branch, commit, pipelines.FileName, pipelines.Dir)
 	if errors.Is(err, gitsrc.ErrNotFound) {
-		return contract.Request{}, &Invalid{Commit: commit, Err: fmt.Errorf("%w: add a %s to the repository (see `sluice lint --help`)", err, pipelines.FileName)}
+		return nil, &Invalid{Commit: commit, Err: err}
 	}
 	if err != nil {
-		return contract.Request{}, fmt.Errorf("read %s: %w", pipelines.FileName, err)
+		return nil, fmt.Errorf("read %s: %w", pipelines.FileName, err)
 	}
-	spec, err := pipelines.Parse(pipelines.FileName, data, path.Base(name))
+	// an annotated tag's object names its commit
+	p.commit, p.info = info.SHA, info
+	if p.isTag {
+		// a tag's run is of the commit the tag names, nothing else
+		tagged, err := gitsrc.TagCommit(ctx, cloneURL, p.tag)
+		if err != nil {
+			return nil, fmt.Errorf("resolve tag %s: %w", p.tag, err)
+		}
+		if tagged != p.commit {
+			return nil, &Invalid{Commit: p.commit, Err: fmt.Errorf("tag %s names commit %s, not %s: push the tag again, or run the commit by its branch", p.tag, short(tagged), short(p.commit))}
+		}
+	}
+	paths := slices.Sorted(maps.Keys(files)) // .sluice.yml sorts before .sluice/
+	if len(paths) == 0 {
+		return nil, &Invalid{Commit: p.commit, Err: fmt.Errorf("%w: add a %s (or pipelines in %s/) to the repository (see `sluice lint --help`)", gitsrc.ErrNotFound, pipelines.FileName, pipelines.Dir)}
+	}
+	if !all {
+		want := pipelines.SpecFile(src.Pipeline)
+		if _, ok := files[want]; !ok {
+			var names []string
+			for _, f := range paths {
+				if n, err := pipelines.PipelineOf(f); err == nil && n != "" {
+					names = append(names, n)
+				}
+			}
+			hint := "add it"
+			if len(names) > 0 {
+				hint = "this commit's pipelines are " + strings.Join(names, ", ") + ": name one (--pipeline)"
+			}
+			return nil, &Invalid{File: want, Commit: p.commit, Err: fmt.Errorf("%w: %s at %s: %s", gitsrc.ErrNotFound, want, short(p.commit), hint)}
+		}
+		paths = []string{want}
+	}
+	out := make([]Built, 0, len(paths))
+	for _, f := range paths {
+		req, err := p.one(ctx, f, files[f])
+		out = append(out, Built{Pipeline: req.Push.Pipeline, Request: req, Err: err})
+		if err != nil && !isRefusal(err) {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// isRefusal tells a pipeline's own refusal (invalid, ignored) from the
+// repository's failure.
+func isRefusal(err error) bool {
+	var invalid *Invalid
+	var ignored Ignored
+	return errors.As(err, &invalid) || errors.As(err, &ignored)
+}
+
+// push is one push being built into its pipelines' requests.
+type push struct {
+	src            Source
+	cfg            *config.Config
+	cloneURL, name string
+	tag            string
+	isTag          bool
+	commit         string
+	info           gitsrc.CommitInfo
+	// changes are read once, for the first pipeline that asks
+	changes *gitsrc.Changes
+}
+
+// one builds the request of the pipeline defined in file (data).
+func (p *push) one(ctx context.Context, file string, data []byte) (contract.Request, error) {
+	src, cfg := p.src, p.cfg
+	invalid := func(err error) error { return &Invalid{File: file, Commit: p.commit, Err: err} }
+	pipeline, err := pipelines.PipelineOf(file)
 	if err != nil {
-		return contract.Request{}, &Invalid{Commit: commit, Err: err}
+		return contract.Request{Push: contract.Push{Pipeline: strings.TrimSuffix(path.Base(file), ".yml")}}, invalid(err)
+	}
+	failed := contract.Request{Push: contract.Push{Pipeline: pipeline}}
+	defaultName := path.Base(p.name)
+	if pipeline != "" {
+		defaultName += "-" + pipeline
+	}
+	spec, err := pipelines.Parse(file, data, defaultName)
+	if err != nil {
+		return failed, invalid(err)
 	}
 	// a server that declares pools refuses a spec naming another; one
 	// without (its workers have them, or a CLI's view) leaves it to the
 	// worker that runs the phase
 	if len(cfg.Pools) > 0 {
 		if err := cfg.CheckPool(spec.Pool()); err != nil {
-			return contract.Request{}, &Invalid{Commit: commit, Err: err}
+			return failed, invalid(err)
 		}
 	}
-	// an annotated tag's object names its commit
-	commit = info.SHA
-	if isTag {
-		// a tag's run is of the commit the tag names, nothing else
-		tagged, err := gitsrc.TagCommit(ctx, cloneURL, tag)
-		if err != nil {
-			return contract.Request{}, fmt.Errorf("resolve tag %s: %w", tag, err)
-		}
-		if tagged != commit {
-			return contract.Request{}, &Invalid{Commit: commit, Err: fmt.Errorf("tag %s names commit %s, not %s: push the tag again, or run the commit by its branch", tag, short(tagged), short(commit))}
-		}
-	}
-	facts := pipelines.Facts{Event: src.event(), Tag: tag}
-	if !isTag {
+	facts := pipelines.Facts{Event: src.event(), Tag: p.tag}
+	if !p.isTag {
 		facts.Branch = src.Branch
 	}
 	if spec.NeedsChanges() && facts.Event != pipelines.EventManual {
-		ch, err := gitsrc.Changed(ctx, cloneURL, src.Branch, commit, src.Base)
-		if err != nil {
-			return contract.Request{}, fmt.Errorf("compare the push with %s: %w", firstOf(short(src.Base), "its base"), err)
+		if p.changes == nil {
+			ch, err := gitsrc.Changed(ctx, p.cloneURL, src.Branch, p.commit, src.Base)
+			if err != nil {
+				return failed, fmt.Errorf("compare the push with %s: %w", firstOf(short(src.Base), "its base"), err)
+			}
+			p.changes = &ch
 		}
-		facts.Changed, facts.ChangesKnown = ch.Files, ch.Known
+		facts.Changed, facts.ChangesKnown = p.changes.Files, p.changes.Known
 	}
 	if ok, why := spec.Starts(facts); !ok {
-		return contract.Request{}, Ignored(why)
+		return failed, Ignored(why)
 	}
 	skipped := spec.ApplyRules(facts)
 	if !slices.ContainsFunc(pipelines.PhaseOrder, spec.Enabled) {
-		return contract.Request{}, Ignored("every phase's rule skips it: " + skipped[0].Rule)
+		return failed, Ignored("every phase's rule skips it: " + skipped[0].Rule)
 	}
 	// the server's policy decides; the spec may only tighten it
-	decision, err := Govern(cfg, name, src.Branch, *spec, data)
+	decision, err := GovernFile(cfg, file, p.name, src.Branch, *spec, data)
 	if err != nil {
-		return contract.Request{}, &Invalid{Commit: commit, Err: err}
+		return failed, invalid(err)
 	}
 	// the door's word for the author, else the commit's own
+	info := p.info
 	email := src.AuthorEmail
 	if email == "" && src.AuthorUsername == "" {
 		email = info.AuthorEmail
 	}
 	return contract.Request{Spec: decision.Spec, Policy: decision.Governance, Skipped: skipped, Push: contract.Push{
-		Repo: name, CloneURL: cloneURL, Branch: src.Branch, Commit: commit, Tag: tag, Event: facts.Event, Author: firstOf(email, src.AuthorUsername),
+		Repo: p.name, CloneURL: p.cloneURL, Branch: src.Branch, Commit: p.commit, Tag: p.tag, Event: facts.Event, Base: src.Base, Pipeline: pipeline,
+		Author:     firstOf(email, src.AuthorUsername),
 		AuthorIDs:  cfg.AuthorIDs(email, src.AuthorUsername, firstOf(src.AuthorName, info.AuthorName)),
 		PusherIDs:  cfg.AuthorIDs(src.Pusher, src.PusherEmail),
 		DeliveryID: src.DeliveryID, Message: firstLine(firstOf(src.Message, info.Message)), Committed: info.Committed,
@@ -211,6 +315,11 @@ type Governed struct {
 // asking beyond its project's policy, is an error naming the spec's lines
 // and the policy's fields.
 func Govern(cfg *config.Config, repo, branch string, spec pipelines.Spec, data []byte) (Governed, error) {
+	return GovernFile(cfg, pipelines.FileName, repo, branch, spec, data)
+}
+
+// GovernFile is Govern of the spec in file (its refusals name that file).
+func GovernFile(cfg *config.Config, file, repo, branch string, spec pipelines.Spec, data []byte) (Governed, error) {
 	project, err := cfg.ProjectOf(repo)
 	if err != nil {
 		return Governed{}, err
@@ -220,7 +329,7 @@ func Govern(cfg *config.Config, repo, branch string, spec pipelines.Spec, data [
 		d.Violations = append(d.Violations, sharedNamespaces(spec)...)
 	}
 	if len(d.Violations) > 0 {
-		return Governed{}, beyondPolicy(data, d.Violations)
+		return Governed{}, beyondPolicy(file, data, d.Violations)
 	}
 	g := Governed{Spec: d.Spec}
 	if project != nil {
@@ -256,12 +365,12 @@ func sharedNamespaces(spec pipelines.Spec) []policy.Violation {
 
 // beyondPolicy is the spec's lines that ask beyond the policy, each with
 // the policy's field.
-func beyondPolicy(spec []byte, vs []policy.Violation) error {
+func beyondPolicy(file string, spec []byte, vs []policy.Violation) error {
 	ps := make(pipelines.Problems, len(vs))
 	for i, v := range vs {
 		ps[i] = pipelines.Problem{Path: v.Path, Message: v.Message + " (the server's policy decides: " + v.Field + ")"}
 	}
-	return pipelines.Locate(pipelines.FileName, spec, ps)
+	return pipelines.Locate(file, spec, ps)
 }
 
 // CloneURL is repo as a worker clones it: a remote URL unchanged, a local

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -67,5 +68,88 @@ func TestRulesDecideFromThePush(t *testing.T) {
 	}
 	if _, err := b.Build(ctx, Source{CloneURL: dir, Branch: "refs/heads/main", Manual: true}); err == nil || !strings.Contains(err.Error(), "starts with refs/") {
 		t.Fatalf("a branch named refs/heads/main: %v", err)
+	}
+}
+
+// TestMonorepoPipelines: every pipeline of examples/monorepo's .sluice/ is
+// decided on its own from one read of the commit: a change to one
+// service builds its pipeline only, a change to the shared library both,
+// a change to the docs none; a badly named file refuses that pipeline
+// alone.
+func TestMonorepoPipelines(t *testing.T) {
+	dir, first := gitsrctest.Repo(t, "../examples/monorepo", "")
+	change := func(name string) string {
+		t.Helper()
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString("\n// changed\n")
+		f.Close()
+		return gitsrctest.Commit(t, dir, name)
+	}
+	ctx := context.Background()
+	b := &Builder{}
+	started := func(base, commit string) (names []string, ignored int) {
+		t.Helper()
+		built, err := b.BuildAll(ctx, Source{Repo: "acme/mono", CloneURL: dir, Branch: "main", Commit: commit, Base: base})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, one := range built {
+			var ig Ignored
+			switch {
+			case one.Err == nil:
+				if one.Request.Push.Pipeline != one.Pipeline || one.Request.Spec.Name != "mono-"+one.Pipeline || one.Request.Push.Key() != "acme/mono#"+one.Pipeline {
+					t.Errorf("pipeline %s: %+v, spec %q", one.Pipeline, one.Request.Push, one.Request.Spec.Name)
+				}
+				names = append(names, one.Pipeline)
+			case errors.As(one.Err, &ig):
+				ignored++
+			default:
+				t.Errorf("pipeline %s: %v", one.Pipeline, one.Err)
+			}
+		}
+		return names, ignored
+	}
+	api := change("services/api/main.go")
+	if names, ignored := started(first, api); !slices.Equal(names, []string{"api"}) || ignored != 1 {
+		t.Errorf("a change to services/api started %v (%d ignored), want api", names, ignored)
+	}
+	lib := change("lib/greet/greet.go")
+	if names, _ := started(api, lib); !slices.Equal(names, []string{"api", "web"}) {
+		t.Errorf("a change to lib started %v, want both", names)
+	}
+	docs := change("docs/README.md")
+	if names, ignored := started(lib, docs); len(names) != 0 || ignored != 2 {
+		t.Errorf("a change to docs started %v (%d ignored), want none", names, ignored)
+	}
+
+	var invalid *Invalid
+	if _, err := b.Build(ctx, Source{CloneURL: dir, Branch: "main", Manual: true}); !errors.As(err, &invalid) || !strings.Contains(err.Error(), "pipelines are api, web") {
+		t.Errorf("a manual run naming no pipeline of a repository without .sluice.yml: %v", err)
+	}
+	if req, err := b.Build(ctx, Source{CloneURL: dir, Branch: "main", Manual: true, Pipeline: "web"}); err != nil || req.Push.Pipeline != "web" {
+		t.Errorf("a manual run of web: %+v %v", req.Push, err)
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, ".sluice", "Bad_Name.yml"), []byte("version: 1\nbuild: {commands: [\"true\"]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad := change("services/web/main.go")
+	built, err := b.BuildAll(ctx, Source{CloneURL: dir, Branch: "main", Commit: bad, Base: docs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ok []string
+	for _, one := range built {
+		if one.Err == nil {
+			ok = append(ok, one.Pipeline)
+		} else if errors.As(one.Err, &invalid) && !strings.Contains(one.Err.Error(), "Bad_Name.yml") {
+			t.Errorf("the bad file's refusal does not name it: %v", one.Err)
+		}
+	}
+	if !slices.Equal(ok, []string{"web"}) || len(built) != 3 {
+		t.Errorf("with a badly named pipeline: %v of %d", ok, len(built))
 	}
 }

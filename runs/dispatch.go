@@ -35,7 +35,7 @@ func (d *Dispatcher) StartPipeline(ctx context.Context, req workflows.Request) (
 // duplicate, for as long as Temporal keeps the record.
 func (c *Client) Dispatch(ctx context.Context, provider string, req workflows.Request) (string, bool, error) {
 	p := req.Push
-	id := workflows.DispatchWorkflowID(provider, p.Repo, p.Branch, p.Commit)
+	id := workflows.DispatchWorkflowID(provider, p.Key(), p.Branch, p.Commit)
 	_, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       id,
 		TaskQueue:                                c.queue(),

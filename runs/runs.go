@@ -96,8 +96,8 @@ type Started struct {
 // supersedes itself or queues it as the spec says. It returns once the
 // start or the signal is durable in Temporal.
 func (c *Client) Start(ctx context.Context, req workflows.Request) (Started, error) {
-	id := workflows.WorkflowID(req.Push.Repo, req.Push.Branch)
-	if legacy, ok := c.runningLegacy(ctx, req.Push); ok {
+	id := workflows.WorkflowID(req.Push.Key(), req.Push.Branch)
+	if legacy, ok := c.runningLegacy(ctx, req.Push); req.Push.Pipeline == "" && ok {
 		id = legacy // the branch's run predates canonical IDs: hand it the push
 	}
 	for attempt := 0; attempt < 5; attempt++ {

@@ -134,3 +134,55 @@ func TestTagPushes(t *testing.T) {
 		t.Errorf("a new branch is compared with the default branch: %+v %v", fresh, err)
 	}
 }
+
+// TestMonorepoThroughTheServer: the repository becomes examples/monorepo
+// (two services, a shared library, a pipeline per service in .sluice/);
+// a signed push changing the api service starts the api pipeline's run
+// alone, which builds and tests the service for real, under its own
+// workflow; the web pipeline starts nothing.
+func TestMonorepoThroughTheServer(t *testing.T) {
+	s := newStack(t)
+	dir := s.dirs["github"]
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != ".git" {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+	if err := os.CopyFS(dir, os.DirFS("../examples/monorepo")); err != nil {
+		t.Fatal(err)
+	}
+	before := gitsrctest.Commit(t, dir, "monorepo")
+	if err := os.WriteFile(filepath.Join(dir, "services", "api", "version.go"), []byte("package main\n\nconst version = \"2\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	after := gitsrctest.Commit(t, dir, "api 2")
+	body := githubPush("refs/heads/main", before, after)
+	code, resp := s.post("github", signed("github", s.secrets["github"], "mono-1", body), body)
+	if code != http.StatusAccepted || !strings.Contains(resp, "pipeline api: run of main@"+after) || !strings.Contains(resp, "pipeline web: no changed file is under on.paths") {
+		t.Fatalf("status %d %s", code, resp)
+	}
+	rc := &runs.Client{Temporal: s.c}
+	api := workflows.WorkflowID("acme/gh#api", "main")
+	var st workflows.RunState
+	poll.Until(t, "the api pipeline's run", func() bool {
+		_, st, err = rc.Status(context.Background(), runs.Ref{WorkflowID: api})
+		return err == nil && (st.State == workflows.StateSucceeded || st.State == workflows.StateFailed)
+	})
+	if st.State != workflows.StateSucceeded || st.Request.Push.Pipeline != "api" || st.Request.Spec.Name != "gh-api" || len(st.Phases) != 2 {
+		t.Fatalf("api run: %s %q %+v", st.State, st.Error, st.Phases)
+	}
+	if n := s.count(fmt.Sprintf("WorkflowId = '%s'", workflows.WorkflowID("acme/gh#web", "main"))); n != 0 {
+		t.Fatalf("the web pipeline started %d runs", n)
+	}
+	if n := s.count(fmt.Sprintf("WorkflowId = '%s'", workflows.WorkflowID("acme/gh", "main"))); n != 0 {
+		t.Fatalf("a repository without .sluice.yml started %d runs of it", n)
+	}
+	code, resp = s.post("github", signed("github", s.secrets["github"], "mono-2", body), body)
+	if code != http.StatusOK || !strings.Contains(resp, `"duplicate"`) {
+		t.Fatalf("the same push again: %d %s", code, resp)
+	}
+}

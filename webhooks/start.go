@@ -1,17 +1,20 @@
 package webhooks
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/gitstatus"
+	"github.com/sluice-cd/sluice/pipelines"
 	"github.com/sluice-cd/sluice/request"
 )
 
@@ -44,29 +47,64 @@ type Pushes struct {
 
 var _ Starter = (*Pushes)(nil)
 
-// StartPush implements Starter.
+// StartPush implements Starter. Every pipeline of the pushed commit is
+// decided on its own; the answer is 202 when any run was accepted, 422
+// when none was and a spec was refused, else 200 (duplicate or ignored),
+// and its detail names each pipeline's outcome.
 func (s *Pushes) StartPush(ctx context.Context, repo *config.Repository, p Push) (Outcome, error) {
 	b := &request.Builder{Config: s.Config, ReadTimeout: SpecReadTimeout}
-	req, err := b.Build(ctx, Source(repo, p))
+	built, err := b.BuildAll(ctx, Source(repo, p))
 	var invalid *request.Invalid
-	var ignored request.Ignored
-	switch {
-	case errors.As(err, &invalid):
-		s.refused(repo.Name, invalid)
+	if errors.As(err, &invalid) {
+		s.refused(repo.Name, "", invalid)
 		return Outcome{Status: http.StatusUnprocessableEntity, Result: "invalid", Detail: invalid.Err.Error()}, nil
-	case errors.As(err, &ignored):
-		return Outcome{Status: http.StatusOK, Result: "ignored", Detail: ignored.Error()}, nil
-	case err != nil:
+	}
+	if err != nil {
 		return Outcome{}, err
 	}
-	id, duplicate, err := s.Dispatch.Dispatch(ctx, p.Provider, req)
-	switch {
-	case err != nil:
-		return Outcome{}, fmt.Errorf("record delivery: %w", err)
-	case duplicate:
-		return Outcome{Status: http.StatusOK, Result: "duplicate", Detail: fmt.Sprintf("commit %s of branch %s was already accepted (delivery %s is a redelivery or a replay)", p.Commit, p.Branch, p.DeliveryID), Dispatch: id}, nil
+	var accepted, duplicate, refused, ignored []string
+	var dispatches []string
+	for _, one := range built {
+		label := func(what string) string {
+			if len(built) == 1 {
+				return what
+			}
+			return "pipeline " + cmp.Or(one.Pipeline, pipelines.FileName) + ": " + what
+		}
+		var ig request.Ignored
+		switch {
+		case errors.As(one.Err, &invalid):
+			s.refused(repo.Name, one.Pipeline, invalid)
+			refused = append(refused, label(invalid.Err.Error()))
+			continue
+		case errors.As(one.Err, &ig):
+			ignored = append(ignored, label(ig.Error()))
+			continue
+		}
+		id, dup, err := s.Dispatch.Dispatch(ctx, p.Provider, one.Request)
+		switch {
+		case err != nil:
+			return Outcome{}, fmt.Errorf("record delivery: %w", err)
+		case dup:
+			duplicate = append(duplicate, label(fmt.Sprintf("commit %s of %s was already accepted (delivery %s is a redelivery or a replay)", p.Commit, p.Branch, p.DeliveryID)))
+		default:
+			accepted = append(accepted, label(fmt.Sprintf("run of %s@%s", p.Branch, p.Commit)))
+		}
+		dispatches = append(dispatches, id)
 	}
-	return Outcome{Status: http.StatusAccepted, Result: "accepted", Detail: fmt.Sprintf("run of %s@%s", p.Branch, p.Commit), Dispatch: id}, nil
+	detail := strings.Join(slices.Concat(accepted, refused, duplicate, ignored), "\n")
+	out := Outcome{Detail: detail, Dispatch: strings.Join(dispatches, " ")}
+	switch {
+	case len(accepted) > 0:
+		out.Status, out.Result = http.StatusAccepted, "accepted"
+	case len(refused) > 0:
+		out.Status, out.Result = http.StatusUnprocessableEntity, "invalid"
+	case len(duplicate) > 0:
+		out.Status, out.Result = http.StatusOK, "duplicate"
+	default:
+		out.Status, out.Result = http.StatusOK, "ignored"
+	}
+	return out, nil
 }
 
 // Source is what a verified push of repo asks the request builder for.
@@ -84,7 +122,7 @@ const refusedStatusTimeout = 30 * time.Second
 
 // refused sets a failed commit status on a push whose spec was refused,
 // in the background: the Git host is answered at once.
-func (s *Pushes) refused(repo string, invalid *request.Invalid) {
+func (s *Pushes) refused(repo, pipeline string, invalid *request.Invalid) {
 	rep, ok := s.Statuses[repo]
 	if !ok || invalid.Commit == "" {
 		return
@@ -100,7 +138,7 @@ func (s *Pushes) refused(repo string, invalid *request.Invalid) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), refusedStatusTimeout)
 		defer cancel()
-		err := rep.Set(ctx, gitstatus.Status{Repo: repo, Commit: invalid.Commit, State: gitstatus.Failure, Description: desc})
+		err := rep.Set(ctx, gitstatus.Status{Repo: repo, Commit: invalid.Commit, State: gitstatus.Failure, Description: desc, Name: contract.StatusName(pipeline)})
 		if err != nil && s.Log != nil {
 			s.Log.Warn("failed commit status of a refused push", "repo", repo, "commit", invalid.Commit, "error", err)
 		}

@@ -125,7 +125,7 @@ func (r *run) phaseStatus(ctx workflow.Context, phase string, first bool) (workf
 func (r *run) statusInput(ctx workflow.Context, state, description string) contract.StatusInput {
 	p := r.in.Push
 	return contract.StatusInput{WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, RunID: r.runID,
-		Repo: p.Repo, Commit: p.Commit, State: state, Description: description}
+		Repo: p.Repo, Commit: p.Commit, State: state, Description: description, Name: contract.StatusName(p.Pipeline)}
 }
 
 // progressKey is the workflow context key of the phase's progress report.

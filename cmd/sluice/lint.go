@@ -38,7 +38,11 @@ func newLintCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("read spec: %w", err)
 			}
 			abs, _ := filepath.Abs(path)
-			spec, err := pipelines.Parse(path, data, filepath.Base(filepath.Dir(abs)))
+			name := filepath.Base(filepath.Dir(abs))
+			if name == pipelines.Dir { // .sluice/api.yml: pipeline "<repo>-api"
+				name = filepath.Base(filepath.Dir(filepath.Dir(abs))) + "-" + strings.TrimSuffix(filepath.Base(abs), ".yml")
+			}
+			spec, err := pipelines.Parse(path, data, name)
 			if err != nil {
 				ps, _ := pipelines.AsProblems(err)
 				if g.output == "json" {

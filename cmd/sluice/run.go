@@ -15,15 +15,15 @@ import (
 )
 
 func newRunCmd(g *globals) *cobra.Command {
-	var repo, ref, commit, name string
+	var repo, ref, commit, name, pipeline string
 	var wait bool
 	cmd := &cobra.Command{
-		Use:   "run --repo PATH|URL --ref BRANCH [--commit SHA] [--wait]",
+		Use:   "run --repo PATH|URL --ref BRANCH [--commit SHA] [--pipeline NAME] [--wait]",
 		Short: "Start a pipeline run of a branch (the spec is read from the commit and checked first)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			res, err := g.requestRun(ctx, repo, ref, commit, name)
+			res, err := g.requestPipelineRun(ctx, httpapi.RunRequest{Repo: repo, Branch: ref, Commit: commit, Name: name, Pipeline: pipeline})
 			if err != nil {
 				return err
 			}
@@ -61,6 +61,7 @@ func newRunCmd(g *globals) *cobra.Command {
 	f.StringVar(&ref, "ref", "", "branch to run, or refs/tags/NAME for a tag (a release)")
 	f.StringVar(&commit, "commit", "", "commit SHA (default: the branch's head)")
 	f.StringVar(&name, "name", "", "repository name as Sluice shows it (default: from the path or URL)")
+	f.StringVar(&pipeline, "pipeline", "", "one of the repository's .sluice/ pipelines (api for .sluice/api.yml); default: .sluice.yml")
 	f.BoolVar(&wait, "wait", false, "follow the run's phases until it finishes; exit 1 unless it succeeds")
 	_ = cmd.MarkFlagRequired("repo")
 	_ = cmd.MarkFlagRequired("ref")
@@ -73,6 +74,12 @@ func newRunCmd(g *globals) *cobra.Command {
 // a spec that is bad or asks beyond the policy stops there, before
 // anything starts.
 func (g *globals) requestRun(ctx context.Context, repo, ref, commit, name string) (httpapi.RunResponse, error) {
+	return g.requestPipelineRun(ctx, httpapi.RunRequest{Repo: repo, Branch: ref, Commit: commit, Name: name})
+}
+
+// requestPipelineRun is requestRun of any request (a pipeline of .sluice/).
+func (g *globals) requestPipelineRun(ctx context.Context, req httpapi.RunRequest) (httpapi.RunResponse, error) {
+	repo := req.Repo
 	// a local path is sent as the absolute path the server reads; a name
 	// or URL as it is (the server resolves its own repositories)
 	if !gitsrc.IsRemote(repo) {
@@ -80,7 +87,8 @@ func (g *globals) requestRun(ctx context.Context, repo, ref, commit, name string
 			repo = abs
 		}
 	}
-	return g.ask(ctx, "/api/v1/runs", httpapi.RunRequest{Repo: repo, Branch: ref, Commit: commit, Name: name})
+	req.Repo = repo
+	return g.ask(ctx, "/api/v1/runs", req)
 }
 
 func short(sha string) string {

@@ -37,6 +37,8 @@ type statusJSON struct {
 	// Policy is what the server's policy decided: project, withheld
 	// phases, guards.
 	Policy *contract.Governance `json:"policy,omitempty"`
+	// Pipeline is the .sluice/ pipeline of the run ("" for .sluice.yml).
+	Pipeline string `json:"pipeline,omitempty"`
 	// Tag is the tag of a tag's run; Event what started the run.
 	Tag   string `json:"tag,omitempty"`
 	Event string `json:"event,omitempty"`
@@ -74,7 +76,7 @@ func (g *globals) printStatus(ref runs.Ref, st workflows.RunState) error {
 			RunID: ref.String(), State: st.State, Phase: st.Phase, Repo: st.Request.Push.Repo,
 			Branch: st.Request.Push.Branch, Commit: st.Request.Push.Commit, Phases: st.Phases,
 			Outputs: st.Outputs, Approval: st.Approval, Error: st.Error, Queued: st.Queued, UI: g.uiLink(ref), Policy: st.Request.Policy,
-			Tag: st.Request.Push.Tag, Event: st.Request.Push.Event, Skipped: st.Request.Skipped,
+			Tag: st.Request.Push.Tag, Event: st.Request.Push.Event, Skipped: st.Request.Skipped, Pipeline: st.Request.Push.Pipeline,
 		})
 	}
 	w := g.stdout
@@ -86,6 +88,9 @@ func (g *globals) printStatus(ref runs.Ref, st workflows.RunState) error {
 	on := p.Branch
 	if p.Tag != "" {
 		on = "tag " + p.Tag
+	}
+	if p.Pipeline != "" {
+		on += " (pipeline " + p.Pipeline + ")"
 	}
 	fmt.Fprintf(w, "\ncommit  %s on %s by %s\nui      %s\n", short(p.Commit), on, p.Author, g.uiLink(ref))
 	if st.Error != "" {
