@@ -131,6 +131,13 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetString(n.Value)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(n.Value)
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || err != nil {
+			d.add(n, path, "expected true or false, found "+kindName(n), "")
+			return
+		}
+		v.SetBool(b)
 	case reflect.Int:
 		if n.Kind != yaml.ScalarNode {
 			d.add(n, path, "expected a whole number, found "+kindName(n), "")

@@ -150,6 +150,7 @@ func TestParseProblems(t *testing.T) {
 		{"empty file", "", 1, 1, "spec is empty", "version: 1"},
 		{"top level list", "- a\n- b\n", 1, 1, "expected a mapping", ""},
 		{"bad branch glob", "version: 1\non: {branches: [\"[\"]}\nbuild: {commands: [a]}\n", 2, 17, "bad branch pattern", ""},
+		{"not a boolean", "version: 1\napproval:\n  approvers: {users: [a]}\n  keep-on-retry: sometimes\n", 4, 18, "expected true or false", ""},
 		{"unknown event in on", "version: 1\non: {events: [push, schedule]}\nbuild: {commands: [a]}\n", 2, 21, `unknown event "schedule"`, "push, tag, merge-request"},
 		{"unknown event in when", "version: 1\nbuild:\n  commands: [a]\n  when: {events: [pull]}\n", 4, 19, `unknown event "pull"`, "manual"},
 		{"bad tag glob", "version: 1\non: {tags: [\"v[\"]}\nbuild: {commands: [a]}\n", 2, 13, "bad tag pattern", "v*"},
@@ -288,5 +289,16 @@ func TestBuildArtifactsAreChecked(t *testing.T) {
 	}
 	if _, err := Parse(".sluice.yml", []byte("version: 1\nbuild: {commands: [make], artifacts: [bin/app]}\nbake: {image: r/a}\n"), "app"); err != nil {
 		t.Errorf("valid artifacts refused: %v", err)
+	}
+}
+
+// TestBooleanKeys: a boolean key (approval.keep-on-retry) is read as the
+// boolean it is written as.
+func TestBooleanKeys(t *testing.T) {
+	for src, want := range map[string]bool{"true": true, "false": false} {
+		s, err := Parse(FileName, []byte("version: 1\napproval:\n  approvers: {users: [a]}\n  keep-on-retry: "+src+"\n"), "app")
+		if err != nil || s.Approval.KeepOnRetry != want {
+			t.Errorf("keep-on-retry: %s = %+v %v", src, s, err)
+		}
 	}
 }

@@ -28,6 +28,8 @@ func schemaOf(t reflect.Type) map[string]any {
 		return map[string]any{"type": "string"}
 	case reflect.Int:
 		return map[string]any{"type": "integer"}
+	case reflect.Bool:
+		return map[string]any{"type": "boolean"}
 	case reflect.Slice:
 		s := map[string]any{"type": "array", "items": schemaOf(t.Elem())}
 		if t.Elem().Kind() == reflect.String {
