@@ -27,6 +27,9 @@ type Push struct {
 	// Pipeline is the pipeline of the repository the run is of: "" for
 	// .sluice.yml, "api" for .sluice/api.yml (pipelines.PipelineOf).
 	Pipeline string `json:"pipeline,omitempty"`
+	// Inputs are the spec's inputs for the run (given, else defaults),
+	// checked against their types; steps get them as SLUICE_INPUT_<NAME>.
+	Inputs map[string]string `json:"inputs,omitempty"`
 	// Author is the commit author (email or username).
 	Author string `json:"author,omitempty"`
 	// AuthorIDs are every identity of the author (email, username, chat id):

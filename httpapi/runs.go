@@ -35,6 +35,9 @@ type RunRequest struct {
 	// Pipeline is one of the repository's .sluice/ pipelines ("api" for
 	// .sluice/api.yml); empty: .sluice.yml.
 	Pipeline string `json:"pipeline,omitempty"`
+	// Inputs are values of the spec's inputs, checked against their
+	// declarations (a wrong type or a missing required one is refused).
+	Inputs map[string]string `json:"inputs,omitempty"`
 }
 
 // RunResponse is what a started (or refused) run answers.
@@ -74,7 +77,7 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	who := client(r)
-	src.Pusher, src.Manual, src.Pipeline = who.User, true, req.Pipeline
+	src.Pusher, src.Manual, src.Pipeline, src.Inputs = who.User, true, req.Pipeline, req.Inputs
 	src.DeliveryID = fmt.Sprintf("api-%s-%d", who.Name, time.Now().UnixNano())
 	b := &request.Builder{Config: s.Config, ReadTimeout: time.Minute}
 	built, err := b.Build(r.Context(), src)
@@ -160,7 +163,7 @@ func (s *Server) retryRun(w http.ResponseWriter, r *http.Request) {
 		b := &request.Builder{Config: s.Config, ReadTimeout: time.Minute}
 		// the same pipeline, decided from the same facts as the run
 		req, err := b.Build(r.Context(), request.Source{Repo: p.Repo, CloneURL: p.CloneURL, Branch: p.Branch, Commit: p.Commit,
-			Pipeline: p.Pipeline, Event: p.Event, Base: p.Base,
+			Pipeline: p.Pipeline, Event: p.Event, Base: p.Base, Inputs: p.Inputs,
 			Pusher: who.User, Manual: true, DeliveryID: fmt.Sprintf("retry-%s-%d", who.Name, time.Now().UnixNano())})
 		if err != nil {
 			return req, err

@@ -47,6 +47,10 @@ func orString(s *string, def string) {
 func applyDefaults(s *Spec, name string) {
 	orString(&s.Name, name)
 	orString(&s.Concurrency, DefaultConcurrency)
+	for name, in := range s.Input {
+		orString(&in.Type, InputString)
+		s.Input[name] = in
+	}
 	if b := s.Build; b != nil {
 		orDuration(&b.Timeout, DefaultBuildTimeout)
 	}

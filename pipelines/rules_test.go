@@ -147,3 +147,19 @@ func TestUnusedKeysAreReported(t *testing.T) {
 		t.Fatalf("a spec without them: %v", ps)
 	}
 }
+
+func TestInputDeclarations(t *testing.T) {
+	for src, want := range map[string]string{
+		"inputs: {env: {type: choice}}":                           "a choice needs options",
+		"inputs: {env: {type: text}}":                             `unknown value "text"`,
+		"inputs: {n: {type: number, default: many}}":              `default "many" is not a number`,
+		"inputs: {Env: {}}":                                       `bad input name "Env"`,
+		"inputs: {env: {options: [a]}}":                           "options are for a choice",
+		"inputs: {env: {type: choice, options: [a], default: b}}": `default "b" is not one of a`,
+	} {
+		_, err := Parse(FileName, []byte("version: 1\nbuild: {commands: [make]}\n"+src+"\n"), "app")
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), ".sluice.yml:3:") {
+			t.Errorf("%s: %v, want %q at line 3", src, err, want)
+		}
+	}
+}

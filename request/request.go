@@ -52,6 +52,9 @@ type Source struct {
 	// Pipeline names the pipeline Build reads (.sluice/<pipeline>.yml);
 	// empty: .sluice.yml. BuildAll reads every one.
 	Pipeline string
+	// Inputs are values of the spec's inputs (`sluice run --input`),
+	// checked against their declarations.
+	Inputs map[string]string
 	// Event is what happened at the Git host (pipelines.Event*); empty:
 	// manual for a Manual source, tag for a tag's ref, else push.
 	Event string
@@ -278,6 +281,10 @@ func (p *push) one(ctx context.Context, file string, data []byte) (contract.Requ
 	if ok, why := spec.Starts(facts); !ok {
 		return failed, Ignored(why)
 	}
+	inputs, err := spec.Inputs(src.Inputs, facts.Event == pipelines.EventManual)
+	if err != nil {
+		return failed, invalid(err)
+	}
 	skipped := spec.ApplyRules(facts)
 	if !slices.ContainsFunc(pipelines.PhaseOrder, spec.Enabled) {
 		return failed, Ignored("every phase's rule skips it: " + skipped[0].Rule)
@@ -294,7 +301,7 @@ func (p *push) one(ctx context.Context, file string, data []byte) (contract.Requ
 		email = info.AuthorEmail
 	}
 	return contract.Request{Spec: decision.Spec, Policy: decision.Governance, Skipped: skipped, Push: contract.Push{
-		Repo: p.name, CloneURL: p.cloneURL, Branch: src.Branch, Commit: p.commit, Tag: p.tag, Event: facts.Event, Base: src.Base, Pipeline: pipeline,
+		Repo: p.name, CloneURL: p.cloneURL, Branch: src.Branch, Commit: p.commit, Tag: p.tag, Event: facts.Event, Base: src.Base, Pipeline: pipeline, Inputs: inputs,
 		Author:     firstOf(email, src.AuthorUsername),
 		AuthorIDs:  cfg.AuthorIDs(email, src.AuthorUsername, firstOf(src.AuthorName, info.AuthorName)),
 		PusherIDs:  cfg.AuthorIDs(src.Pusher, src.PusherEmail),

@@ -20,11 +20,14 @@ import (
 
 // rulesSpec releases from main and from v* tags; a feature branch builds,
 // and tests only when it changes src/. Build fails unless Sluice told the
-// step what the run is of.
+// step what the run is of, and the default of its input.
 const rulesSpec = `version: 1
 on: {branches: [main, "feature/*"], tags: ["v*"]}
+inputs:
+  target: {type: choice, options: [staging, production], default: staging}
 build:
   commands:
+    - test "$SLUICE_INPUT_TARGET" = staging
     - 'case "$SLUICE_EVENT:$SLUICE_BRANCH:$SLUICE_TAG" in push:feature/docs: | tag::v1.0 | push:main:) ;; *) echo "unexpected $SLUICE_EVENT:$SLUICE_BRANCH:$SLUICE_TAG"; exit 1;; esac'
 test:
   commands: ["true"]

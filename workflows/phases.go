@@ -119,8 +119,9 @@ func (r *run) source() contract.Source {
 }
 
 // stepEnv is a phase's env with what Sluice tells every step about its
-// run: SLUICE_REPO, SLUICE_COMMIT, SLUICE_EVENT, and SLUICE_BRANCH or
-// SLUICE_TAG. The spec's own env wins where it names the same variable.
+// run: SLUICE_REPO, SLUICE_COMMIT, SLUICE_EVENT, SLUICE_BRANCH or
+// SLUICE_TAG, and SLUICE_INPUT_<NAME> for each input. The spec's own env
+// wins where it names the same variable.
 func (r *run) stepEnv(env map[string]string) map[string]string {
 	p := r.in.Push
 	out := map[string]string{"SLUICE_REPO": p.Repo, "SLUICE_COMMIT": p.Commit, "SLUICE_EVENT": cmp.Or(p.Event, pipelines.EventPush)}
@@ -128,6 +129,9 @@ func (r *run) stepEnv(env map[string]string) map[string]string {
 		out["SLUICE_TAG"] = p.Tag
 	} else {
 		out["SLUICE_BRANCH"] = p.Branch
+	}
+	for name, v := range p.Inputs {
+		out[pipelines.InputEnv(name)] = v
 	}
 	maps.Copy(out, env)
 	return out

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,14 +17,19 @@ import (
 
 func newRunCmd(g *globals) *cobra.Command {
 	var repo, ref, commit, name, pipeline string
+	var inputs []string
 	var wait bool
 	cmd := &cobra.Command{
-		Use:   "run --repo PATH|URL --ref BRANCH [--commit SHA] [--pipeline NAME] [--wait]",
+		Use:   "run --repo PATH|URL --ref BRANCH [--commit SHA] [--pipeline NAME] [--input NAME=VALUE]... [--wait]",
 		Short: "Start a pipeline run of a branch (the spec is read from the commit and checked first)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			res, err := g.requestPipelineRun(ctx, httpapi.RunRequest{Repo: repo, Branch: ref, Commit: commit, Name: name, Pipeline: pipeline})
+			given, err := parseInputs(inputs)
+			if err != nil {
+				return err
+			}
+			res, err := g.requestPipelineRun(ctx, httpapi.RunRequest{Repo: repo, Branch: ref, Commit: commit, Name: name, Pipeline: pipeline, Inputs: given})
 			if err != nil {
 				return err
 			}
@@ -61,6 +67,7 @@ func newRunCmd(g *globals) *cobra.Command {
 	f.StringVar(&ref, "ref", "", "branch to run, or refs/tags/NAME for a tag (a release)")
 	f.StringVar(&commit, "commit", "", "commit SHA (default: the branch's head)")
 	f.StringVar(&name, "name", "", "repository name as Sluice shows it (default: from the path or URL)")
+	f.StringArrayVar(&inputs, "input", nil, "NAME=VALUE of one of the spec's inputs (repeat for more); checked against its type")
 	f.StringVar(&pipeline, "pipeline", "", "one of the repository's .sluice/ pipelines (api for .sluice/api.yml); default: .sluice.yml")
 	f.BoolVar(&wait, "wait", false, "follow the run's phases until it finishes; exit 1 unless it succeeds")
 	_ = cmd.MarkFlagRequired("repo")
@@ -89,6 +96,25 @@ func (g *globals) requestPipelineRun(ctx context.Context, req httpapi.RunRequest
 	}
 	req.Repo = repo
 	return g.ask(ctx, "/api/v1/runs", req)
+}
+
+// parseInputs reads --input NAME=VALUE flags.
+func parseInputs(flags []string) (map[string]string, error) {
+	if len(flags) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, f := range flags {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--input %q: write NAME=VALUE", f)
+		}
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("--input %s is given twice", k)
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 func short(sha string) string {

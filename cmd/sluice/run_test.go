@@ -132,7 +132,7 @@ func (d *doors) lint(dir string) error {
 // server's API, as the token's user) becomes the same request — spec under
 // the project's policy, repository, commit, author, pusher and their
 // identities, message — because both doors use the one request builder.
-// Only the delivery id differs.
+// Only the delivery id and the event (push, manual) differ.
 func TestWebhookAndCLIBuildOneRequest(t *testing.T) {
 	ctx := context.Background()
 	dir, _ := gitsrctest.Repo(t, "../../examples/hello", goodSpec)
@@ -153,7 +153,11 @@ func TestWebhookAndCLIBuildOneRequest(t *testing.T) {
 	if hook.Push.DeliveryID != "delivery-1" || !strings.HasPrefix(cli.Push.DeliveryID, "api-dave-cli-") {
 		t.Errorf("deliveries: webhook %q, CLI %q", hook.Push.DeliveryID, cli.Push.DeliveryID)
 	}
+	if hook.Push.Event != "push" || cli.Push.Event != "manual" {
+		t.Errorf("events: webhook %q, CLI %q", hook.Push.Event, cli.Push.Event)
+	}
 	hook.Push.DeliveryID, cli.Push.DeliveryID = "", ""
+	hook.Push.Event, cli.Push.Event = "", ""
 	if !reflect.DeepEqual(cli, hook) {
 		t.Errorf("the doors built different requests for one push:\n cli     %+v %+v\n webhook %+v %+v", cli.Push, cli.Policy, hook.Push, hook.Policy)
 	}
@@ -225,5 +229,55 @@ func TestRunOfAnotherRepository(t *testing.T) {
 	_, err := d.cli.requestRun(context.Background(), other, "main", "", "acme/hello")
 	if err == nil || !strings.Contains(err.Error(), "is not one this server serves") || d.api.req.Push.Commit != "" {
 		t.Fatalf("got %v, started %+v", err, d.api.req.Push)
+	}
+}
+
+const inputsSpec = `version: 1
+inputs:
+  target: {type: choice, options: [staging, production], default: staging}
+  replicas: {type: number, required: true}
+  dry_run: {type: boolean, default: "false"}
+build: {commands: [make]}
+`
+
+// TestRunInputs: `sluice run --input` values reach the request checked
+// against the spec's declarations, with the defaults of the rest; a value
+// of the wrong type, an unknown input or a missing required one is
+// refused by the server (422) naming it.
+func TestRunInputs(t *testing.T) {
+	ctx := context.Background()
+	dir, _ := gitsrctest.Repo(t, "../../examples/hello", inputsSpec)
+	d := newDoors(t, dir)
+	run := func(flags ...string) error {
+		given, err := parseInputs(flags)
+		if err != nil {
+			return err
+		}
+		_, err = d.cli.requestPipelineRun(ctx, httpapi.RunRequest{Repo: "acme/hello", Branch: "main", Inputs: given})
+		return err
+	}
+	if err := run("replicas=3", "dry_run=TRUE"); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"target": "staging", "replicas": "3", "dry_run": "true"}; !reflect.DeepEqual(d.api.req.Push.Inputs, want) {
+		t.Errorf("inputs %v, want %v", d.api.req.Push.Inputs, want)
+	}
+	for flags, want := range map[string]string{
+		"replicas=three":             `input replicas: "three" is not a number`,
+		"replicas=1,target=qa":       `input target: "qa" is not one of staging, production`,
+		"":                           "input replicas is required: give it with --input replicas=VALUE",
+		"replicas=1,colour=blue":     "input colour is not declared (the spec's inputs are dry_run, replicas, target)",
+		"replicas=1,dry_run=perhaps": `input dry_run: "perhaps" is not true or false`,
+	} {
+		var args []string
+		if flags != "" {
+			args = strings.Split(flags, ",")
+		}
+		if err := run(args...); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--input %s: %v, want %q", flags, err, want)
+		}
+	}
+	if _, err := parseInputs([]string{"novalue"}); err == nil {
+		t.Error("--input without =VALUE was taken")
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,6 +44,8 @@ type statusJSON struct {
 	// Tag is the tag of a tag's run; Event what started the run.
 	Tag   string `json:"tag,omitempty"`
 	Event string `json:"event,omitempty"`
+	// Inputs are the run's input values.
+	Inputs map[string]string `json:"inputs,omitempty"`
 	// Skipped are the phases the spec's rules skipped, with the rule.
 	Skipped []pipelines.Skip `json:"skipped,omitempty"`
 }
@@ -76,7 +80,7 @@ func (g *globals) printStatus(ref runs.Ref, st workflows.RunState) error {
 			RunID: ref.String(), State: st.State, Phase: st.Phase, Repo: st.Request.Push.Repo,
 			Branch: st.Request.Push.Branch, Commit: st.Request.Push.Commit, Phases: st.Phases,
 			Outputs: st.Outputs, Approval: st.Approval, Error: st.Error, Queued: st.Queued, UI: g.uiLink(ref), Policy: st.Request.Policy,
-			Tag: st.Request.Push.Tag, Event: st.Request.Push.Event, Skipped: st.Request.Skipped, Pipeline: st.Request.Push.Pipeline,
+			Tag: st.Request.Push.Tag, Event: st.Request.Push.Event, Skipped: st.Request.Skipped, Pipeline: st.Request.Push.Pipeline, Inputs: st.Request.Push.Inputs,
 		})
 	}
 	w := g.stdout
@@ -93,6 +97,13 @@ func (g *globals) printStatus(ref runs.Ref, st workflows.RunState) error {
 		on += " (pipeline " + p.Pipeline + ")"
 	}
 	fmt.Fprintf(w, "\ncommit  %s on %s by %s\nui      %s\n", short(p.Commit), on, p.Author, g.uiLink(ref))
+	if in := p.Inputs; len(in) > 0 {
+		var kv []string
+		for _, k := range slices.Sorted(maps.Keys(in)) {
+			kv = append(kv, k+"="+in[k])
+		}
+		fmt.Fprintf(w, "inputs  %s\n", strings.Join(kv, " "))
+	}
 	if st.Error != "" {
 		fmt.Fprintf(w, "error   %s\n", st.Error)
 	}
