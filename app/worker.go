@@ -18,6 +18,7 @@ import (
 	"github.com/sluice-cd/sluice/executor"
 	"github.com/sluice-cd/sluice/gitstatus"
 	"github.com/sluice-cd/sluice/image"
+	"github.com/sluice-cd/sluice/request"
 	"github.com/sluice-cd/sluice/worker"
 )
 
@@ -99,7 +100,10 @@ func (a *App) workerConfig(c client.Client) (worker.Config, error) {
 	}
 	return worker.Config{Metrics: a.metrics, Log: a.log, DataDir: a.dir, Platform: platform, Secrets: a.secrets(), Runs: a.runsClient(c),
 		Chat: a.chat(), Statuses: statuses, UIURL: a.opts.UIURL, StepUser: user, StepHome: a.opts.StepHome,
-		ApproverGroups: a.cfg.ApproverGroups, Projects: a.cfg.Projects, DecisionKey: key.Public().(ed25519.PublicKey), Records: a.records}, nil
+		ApproverGroups: a.cfg.ApproverGroups, Projects: a.cfg.Projects, DecisionKey: key.Public().(ed25519.PublicKey), Records: a.records,
+		// scheduled runs are built as the server builds a push's: under
+		// this configuration, which must be the server's
+		Requests: &request.Builder{Config: a.cfg, ReadTimeout: time.Minute}}, nil
 }
 
 // connectCluster connects the worker to the deploy cluster, when it has

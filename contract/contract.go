@@ -45,6 +45,9 @@ var (
 	// run (the Dispatch workflow's one activity; it needs a Temporal
 	// client, which workflows must not hold).
 	StartPipeline = Activity[Request, DispatchResult]{"StartPipeline"}
+	// StartScheduled builds a scheduled run's request, under the worker's
+	// configuration, from the branch's head at the time, and starts it.
+	StartScheduled = Activity[ScheduledRun, DispatchResult]{"StartScheduled"}
 	// SetCommitStatus reports the run's state on the pushed commit.
 	SetCommitStatus = Activity[StatusInput, Nothing]{"SetStatus"}
 	// ChaosObserve probes a chaos experiment's target for a while.

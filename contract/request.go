@@ -77,3 +77,20 @@ type DispatchResult struct {
 	RunID      string `json:"run_id,omitempty"`
 	Action     string `json:"action"`
 }
+
+// ScheduledRun is what a schedule starts each time it fires: a run of the
+// branch's head as it is then, like `sluice run`.
+type ScheduledRun struct {
+	// Name is the schedule's (sluice schedule create NAME).
+	Name string `json:"name"`
+	// Repo and CloneURL are the repository, as the server resolved it
+	// when the schedule was made.
+	Repo     string `json:"repo"`
+	CloneURL string `json:"clone_url"`
+	Branch   string `json:"branch"`
+	Pipeline string `json:"pipeline,omitempty"`
+	// Inputs are values of the spec's inputs, checked at every run.
+	Inputs map[string]string `json:"inputs,omitempty"`
+	// By made the schedule: the runs' pusher, who may not approve them.
+	By string `json:"by,omitempty"`
+}

@@ -17,10 +17,12 @@ const (
 	EventMergeRequest = "merge-request"
 	// EventManual is a run a person asked for (`sluice run`).
 	EventManual = "manual"
+	// EventSchedule is a run a schedule started (`sluice schedule`).
+	EventSchedule = "schedule"
 )
 
 // Events lists every event a rule may name.
-var Events = []string{EventPush, EventTag, EventMergeRequest, EventManual}
+var Events = []string{EventPush, EventTag, EventMergeRequest, EventManual, EventSchedule}
 
 // tagRefPrefix starts the ref key of a tag run (see TagRef).
 const tagRefPrefix = "refs/tags/"
@@ -57,7 +59,7 @@ func ValidBranchName(branch string) error {
 type Rule struct {
 	Branches []string `yaml:"branches" json:"branches,omitempty" doc:"Branch names or glob patterns (release/*). With tags: the run's branch matches one, or its tag matches one of tags; alone: tag runs do not match."`
 	Tags     []string `yaml:"tags" json:"tags,omitempty" doc:"Tag names or glob patterns (v*). With branches: either matches; alone: branch runs do not match."`
-	Events   []string `yaml:"events" json:"events,omitempty" doc:"What started the run: push (a branch), tag, merge-request or manual (sluice run)."`
+	Events   []string `yaml:"events" json:"events,omitempty" doc:"What started the run: push (a branch), tag, merge-request, manual (sluice run) or schedule (sluice schedule)."`
 	Paths    []string `yaml:"paths" json:"paths,omitempty" doc:"Files the push changed must match one of these globs (** matches any number of directories: services/api/**). Compared with the branch's previous commit, a new branch with the default branch's head, a merge request with its target; where the change is not known (a tag, a manual run) the condition holds."`
 }
 
@@ -165,10 +167,11 @@ func (r *Rule) paths() []string {
 }
 
 // Starts reports whether a push with facts f starts a run of the spec
-// (`on`), and if not, why. A manual run is a person's request: `on` does
-// not apply to it. Tag pushes start runs only where on.tags names them.
+// (`on`), and if not, why. A manual or scheduled run is a person's
+// request: `on` does not apply to it. Tag pushes start runs only where
+// on.tags names them.
 func (s *Spec) Starts(f Facts) (bool, string) {
-	if f.Event == EventManual {
+	if f.Event == EventManual || f.Event == EventSchedule {
 		return true, ""
 	}
 	if len(s.On.Events) > 0 && !slices.Contains(s.On.Events, f.Event) {

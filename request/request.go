@@ -268,7 +268,7 @@ func (p *push) one(ctx context.Context, file string, data []byte) (contract.Requ
 	if !p.isTag {
 		facts.Branch = src.Branch
 	}
-	if spec.NeedsChanges() && facts.Event != pipelines.EventManual {
+	if spec.NeedsChanges() && facts.Event != pipelines.EventManual && facts.Event != pipelines.EventSchedule {
 		if p.changes == nil {
 			ch, err := gitsrc.Changed(ctx, p.cloneURL, src.Branch, p.commit, src.Base)
 			if err != nil {

@@ -60,6 +60,9 @@ func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Co
 		}
 		return nil
 	}
+	bind.Activity(w, contract.StartScheduled, func(ctx context.Context, in contract.ScheduledRun) (contract.DispatchResult, error) {
+		return contract.DispatchResult{WorkflowID: "pipeline/" + in.Repo + ":" + in.Branch, RunID: "r", Action: "started"}, nil
+	})
 	bind.Activity(w, contract.RunSteps, func(ctx context.Context, in contract.StepsInput) (contract.StepsResult, error) {
 		if in.Phase == pipelines.PhaseBuild && lostBuilds.Add(-1) >= 0 {
 			return contract.StepsResult{}, temporal.NewHeartbeatTimeoutError()
@@ -439,6 +442,22 @@ func TestRecordPoolSizeHistory(t *testing.T) {
 		t.Fatalf("pool size: %+v %v", res, err)
 	}
 	writeHistory(t, c, ref, filepath.Join("..", "workflows", "testdata", "pool_size.json"))
+}
+
+// TestRecordScheduledHistory records a Scheduled run as a schedule starts
+// it: its one activity builds and starts the branch's run.
+func TestRecordScheduledHistory(t *testing.T) {
+	c := recording(t, "scheduled", workflows.Scheduled)
+	in := contract.ScheduledRun{Name: "nightly", Repo: "acme/hello", CloneURL: "/srv/git/hello", Branch: "main", Inputs: map[string]string{"target": "qa"}, By: "dave"}
+	run, err := c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: workflows.ScheduledWorkflowID("nightly") + "-2026-12-07T03:00:00Z", TaskQueue: workflows.TaskQueue}, workflows.Scheduled, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.DispatchResult
+	if err := run.Get(context.Background(), &res); err != nil || res.Action != "started" {
+		t.Fatalf("scheduled: %+v %v", res, err)
+	}
+	writeHistory(t, c, runs.Ref{WorkflowID: run.GetID(), RunID: run.GetRunID()}, filepath.Join("..", "workflows", "testdata", "scheduled.json"))
 }
 
 // recording starts the embedded Temporal and a worker of workflow wf with

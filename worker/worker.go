@@ -27,6 +27,7 @@ import (
 	"github.com/sluice-cd/sluice/metrics"
 	"github.com/sluice-cd/sluice/policy"
 	"github.com/sluice-cd/sluice/records"
+	"github.com/sluice-cd/sluice/request"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/secrets"
 	"github.com/sluice-cd/sluice/workflows"
@@ -68,6 +69,10 @@ type Config struct {
 	Statuses map[string]gitstatus.Reporter
 	// UIURL is the Temporal Web UI base for links in statuses.
 	UIURL string
+	// Requests builds the requests of scheduled runs, under the server's
+	// configuration; nil: this worker does not start scheduled runs
+	// (Temporal gives them to a worker that does).
+	Requests *request.Builder
 	// Runs starts pipelines for webhook deliveries (the Dispatch workflow).
 	// Default: a client on the worker's own connection.
 	Runs *runs.Client
@@ -185,9 +190,14 @@ func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *lo
 	w.RegisterWorkflow(workflows.Rollback)
 	w.RegisterWorkflow(workflows.PoolSize)
 	w.RegisterWorkflow(workflows.Quota)
+	w.RegisterWorkflow(workflows.Scheduled)
 	if cfg.Runs != nil {
 		d := &runs.Dispatcher{Client: cfg.Runs}
 		bind.Activity(w, contract.StartPipeline, d.StartPipeline)
+		if cfg.Requests != nil {
+			s := &runs.Scheduler{Client: cfg.Runs, Builder: cfg.Requests}
+			bind.Activity(w, contract.StartScheduled, s.StartScheduled)
+		}
 		bind.Activity(w, contract.QuotaAcquire, cfg.Runs.QuotaAcquire)
 		bind.Activity(w, contract.QuotaEnded, cfg.Runs.QuotaEnded)
 	}

@@ -96,7 +96,9 @@ func TestReplayCommittedHistories(t *testing.T) {
 		// "rollback-record": its marker, then the local activity)
 		"rollback_record.json": {"InJvbGxiYWNrLXJlY29yZCI=", `"RollbackRelease"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		// a PoolSize run: who asked is in its input
-		"pool_size.json":         {`"SizePool"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		"pool_size.json": {`"SizePool"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		// a Scheduled run: the schedule's run built and started
+		"scheduled.json":         {`"StartScheduled"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		"worker_loss_rerun.json": {"InJlcnVuLWFmdGVyLXdvcmtlci1sb3NzIg==", "ACTIVITY_TASK_TIMED_OUT", `"Production"`, "WORKFLOW_EXECUTION_COMPLETED"},
 	}
 	seen := 0
@@ -159,6 +161,7 @@ func TestReplayCommittedHistories(t *testing.T) {
 			r.RegisterWorkflow(Rollback)
 			r.RegisterWorkflow(PoolSize)
 			r.RegisterWorkflow(Quota)
+			r.RegisterWorkflow(Scheduled)
 			h, err := client.HistoryFromJSON(bytes.NewReader(b), client.HistoryJSONOptions{})
 			if err != nil {
 				t.Fatal(err)
