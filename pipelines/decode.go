@@ -21,6 +21,9 @@ type decoder struct {
 	// overflow: past MaxValues or MaxExpandedBytes, nothing more is.
 	values, bytes int
 	overflow      bool
+	// origin is the file each node was read from, when a spec merges
+	// included fragments (nil: every node is file's).
+	origin map[*yaml.Node]string
 }
 
 // What one file may expand to once YAML aliases (*name) repeat what their
@@ -51,11 +54,14 @@ func (d *decoder) expand(n, target *yaml.Node) bool {
 var durationType = reflect.TypeFor[Duration]()
 
 func (d *decoder) add(n *yaml.Node, path, msg, hint string) {
-	line, col := 1, 1
+	line, col, file := 1, 1, d.file
 	if n != nil {
 		line, col = n.Line, n.Column
+		if f, ok := d.origin[n]; ok {
+			file = f
+		}
 	}
-	d.problems = append(d.problems, Problem{File: d.file, Line: line, Column: col, Path: path, Message: msg, Hint: hint})
+	d.problems = append(d.problems, Problem{File: file, Line: line, Column: col, Path: path, Message: msg, Hint: hint})
 }
 
 func join(path, key string) string {

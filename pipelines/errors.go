@@ -44,6 +44,9 @@ func (ps Problems) Error() string {
 
 func (ps Problems) sorted() Problems {
 	sort.SliceStable(ps, func(i, j int) bool {
+		if ps[i].File != ps[j].File {
+			return ps[i].File < ps[j].File
+		}
 		if ps[i].Line != ps[j].Line {
 			return ps[i].Line < ps[j].Line
 		}

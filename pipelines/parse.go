@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"strconv"
-	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -60,29 +58,8 @@ type Document struct {
 func DecodeDocument(file string, data []byte, out any, kind, start string) *Document {
 	d := &decoder{file: file, pos: map[string]*yaml.Node{}}
 	doc := &Document{v: validator{d: d}}
-	if len(data) > MaxSpecSize {
-		d.problems = Problems{{File: file, Line: 1, Column: 1, Message: kind + " is larger than 1 MiB", Hint: "a " + kind + " is a few dozen lines; is this the right file?"}}
-		doc.failed = true
-		return doc
-	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		p := Problem{File: file, Line: 1, Column: 1, Message: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: "), Hint: "check indentation (spaces, not tabs) and quoting"}
-		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-			p.Line, _ = strconv.Atoi(m[1])
-		}
-		d.problems = Problems{p}
-		doc.failed = true
-		return doc
-	}
-	if len(root.Content) == 0 {
-		d.problems = Problems{{File: file, Line: 1, Column: 1, Message: kind + " is empty", Hint: start}}
-		doc.failed = true
-		return doc
-	}
-	top := root.Content[0]
-	if top.Kind != yaml.MappingNode {
-		d.add(top, "", "expected a mapping of keys at the top, found "+kindName(top), start)
+	top, ok := d.readTop(file, data, kind, start)
+	if !ok {
 		doc.failed = true
 		return doc
 	}

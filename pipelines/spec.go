@@ -63,6 +63,7 @@ type Spec struct {
 	Version      int               `yaml:"version" json:"version" doc:"Spec format version. Must be 1."`
 	Name         string            `yaml:"name" json:"name,omitempty" doc:"Pipeline name; defaults to the repository name."`
 	On           Triggers          `yaml:"on" json:"on" doc:"Which pushes start a run."`
+	Include      []Include         `yaml:"include" json:"include,omitempty" doc:"Spec fragments from other repositories at a tag or commit, merged in order beneath this file: their keys are defaults this file overrides."`
 	Input        map[string]Input  `yaml:"inputs" json:"inputs,omitempty" doc:"Values a manual run takes (sluice run --input name=value), typed and checked before it starts; steps read them as SLUICE_INPUT_<NAME>."`
 	Concurrency  string            `yaml:"concurrency" json:"concurrency,omitempty" doc:"What a new push does to the branch's running run: cancel-previous (default) or queue." enum:"cancel-previous,queue"`
 	Environments Environments      `yaml:"environments" json:"environments" doc:"Where deploy and production put the application."`

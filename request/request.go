@@ -153,7 +153,7 @@ func (b *Builder) build(ctx context.Context, src Source, all bool) ([]Built, err
 	if err != nil {
 		return nil, err
 	}
-	p := push{src: src, cfg: cfg, cloneURL: cloneURL, name: src.Repo}
+	p := push{src: src, cfg: cfg, cloneURL: cloneURL, name: src.Repo, fragments: &fragments{cfg: cfg, read: map[string]pipelines.Fragment{}}}
 	p.tag, p.isTag = pipelines.TagOf(src.Branch)
 	if !p.isTag {
 		if err := pipelines.ValidBranchName(src.Branch); err != nil {
@@ -237,6 +237,8 @@ type push struct {
 	info           gitsrc.CommitInfo
 	// changes are read once, for the first pipeline that asks
 	changes *gitsrc.Changes
+	// fragments are the included files read so far
+	fragments *fragments
 }
 
 // one builds the request of the pipeline defined in file (data).
@@ -252,7 +254,15 @@ func (p *push) one(ctx context.Context, file string, data []byte) (contract.Requ
 	if pipeline != "" {
 		defaultName += "-" + pipeline
 	}
-	spec, err := pipelines.Parse(file, data, defaultName)
+	frags, err := p.fragments.all(ctx, data)
+	var bad *Invalid
+	if errors.As(err, &bad) {
+		return failed, invalid(bad.Err)
+	}
+	if err != nil {
+		return failed, err
+	}
+	spec, err := pipelines.ParseWith(file, data, frags, defaultName)
 	if err != nil {
 		return failed, invalid(err)
 	}

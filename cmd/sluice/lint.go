@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -42,7 +43,23 @@ func newLintCmd(g *globals) *cobra.Command {
 			if name == pipelines.Dir { // .sluice/api.yml: pipeline "<repo>-api"
 				name = filepath.Base(filepath.Dir(filepath.Dir(abs))) + "-" + strings.TrimSuffix(filepath.Base(abs), ".yml")
 			}
-			spec, err := pipelines.Parse(path, data, name)
+			cfg := &config.Config{}
+			if configFile != "" {
+				if cfg, err = config.Load(configFile); err != nil {
+					return err
+				}
+			}
+			// includes are read as the server reads them (named
+			// repositories need its --config)
+			frags, err := request.Fragments(cmd.Context(), cfg, data)
+			if err != nil {
+				var invalid *request.Invalid
+				if errors.As(err, &invalid) {
+					err = invalid.Err
+				}
+				return exitError{code: 1, msg: fmt.Sprintf("%s: %v", path, err)}
+			}
+			spec, err := pipelines.ParseWith(path, data, frags, name)
 			if err != nil {
 				ps, _ := pipelines.AsProblems(err)
 				if g.output == "json" {
@@ -55,10 +72,6 @@ func newLintCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(g.stderr, "warning: %v\n", w)
 			}
 			if configFile != "" {
-				cfg, err := config.Load(configFile)
-				if err != nil {
-					return err
-				}
 				if err := cfg.CheckPool(spec.Pool()); err != nil {
 					return exitError{code: 1, msg: fmt.Sprintf("%s: %v", path, err)}
 				}
