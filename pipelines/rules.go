@@ -54,6 +54,30 @@ func ValidBranchName(branch string) error {
 	return nil
 }
 
+// TagVar in promote.tag is replaced by the pushed tag of a tag's run
+// (promote: {tag: "${SLUICE_TAG}"}): the release's image is tagged as
+// its Git tag.
+const TagVar = "${SLUICE_TAG}"
+
+// ExpandTag replaces TagVar in promote.tag with the run's tag. A branch's
+// run has none: the tag would be empty, which is an error saying to
+// promote only tags.
+func (s *Spec) ExpandTag(tag string) error {
+	p := s.Promote
+	if p == nil || !strings.Contains(p.Tag, TagVar) {
+		return nil
+	}
+	if tag == "" {
+		return fmt.Errorf("promote.tag %q names the pushed tag, and this run is of a branch: give promote `when: {tags: [\"v*\"]}`, or a fixed tag", p.Tag)
+	}
+	expanded := strings.ReplaceAll(p.Tag, TagVar, tag)
+	if !tagSyntax.MatchString(expanded) {
+		return fmt.Errorf("promote.tag %q: tag %s makes %q, which is not an image tag (letters, digits, '_', '.', '-', up to 128)", p.Tag, tag, expanded)
+	}
+	p.Tag = expanded
+	return nil
+}
+
 // Rule selects runs by the facts of their push. Every condition written
 // must hold; an empty rule holds for every run.
 type Rule struct {

@@ -183,7 +183,7 @@ type ChaosPhase struct {
 
 // PromotePhase marks the image available.
 type PromotePhase struct {
-	Tag     string    `yaml:"tag" json:"tag,omitempty" doc:"Tag added to the tested digest."`
+	Tag     string    `yaml:"tag" json:"tag,omitempty" doc:"Tag added to the tested digest; ${SLUICE_TAG} in it is the pushed tag of a tag's run (a release tagged as its Git tag)."`
 	Scan    *ScanGate `yaml:"scan" json:"scan,omitempty" doc:"Vulnerability gate: the image's signed SBOM is matched against the worker's vulnerability database (OSV) before the tag is added; findings above max-severity refuse the image."`
 	Timeout Duration  `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
 	When    *Rule     `yaml:"when" json:"when,omitempty" doc:"Run the phase only when this rule holds for the run (branches, tags, events, paths); otherwise it is skipped, and so is every phase that needs it."`

@@ -140,8 +140,8 @@ func (v *validator) spec(s *Spec) {
 		v.positive("integration.timeout", i.Timeout)
 	}
 	if p := s.Promote; p != nil {
-		if !tagSyntax.MatchString(p.Tag) {
-			v.errf("promote.tag", "tags are letters, digits, '_', '.', '-', up to 128", "bad tag %q", p.Tag)
+		if !tagSyntax.MatchString(strings.ReplaceAll(p.Tag, TagVar, "v")) {
+			v.errf("promote.tag", "tags are letters, digits, '_', '.', '-', up to 128; "+TagVar+" is the pushed tag of a tag's run", "bad tag %q", p.Tag)
 		}
 		v.positive("promote.timeout", p.Timeout)
 		if g := p.Scan; g != nil {

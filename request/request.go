@@ -296,6 +296,9 @@ func (p *push) one(ctx context.Context, file string, data []byte) (contract.Requ
 		return failed, invalid(err)
 	}
 	skipped := spec.ApplyRules(facts)
+	if err := spec.ExpandTag(p.tag); err != nil {
+		return failed, invalid(err)
+	}
 	if !slices.ContainsFunc(pipelines.PhaseOrder, spec.Enabled) {
 		return failed, Ignored("every phase's rule skips it: " + skipped[0].Rule)
 	}

@@ -153,3 +153,25 @@ func TestMonorepoPipelines(t *testing.T) {
 		t.Errorf("with a badly named pipeline: %v of %d", ok, len(built))
 	}
 }
+
+// TestReleaseTagNamesTheImage: promote.tag "${SLUICE_TAG}" becomes the
+// pushed tag in a tag's run; in a branch's run it is refused before
+// anything starts, saying how to promote only tags.
+func TestReleaseTagNamesTheImage(t *testing.T) {
+	spec := "version: 1\non: {tags: [\"v*\"]}\nbake: {image: 127.0.0.1:5000/acme/hello}\npromote: {tag: \"${SLUICE_TAG}\"}\n"
+	dir, commit := gitsrctest.Repo(t, "../examples/hello", spec)
+	gitsrctest.Git(t, dir, "tag", "v1.2.0", commit)
+	gitsrctest.Git(t, dir, "tag", "release/2", commit)
+	ctx := context.Background()
+	req, err := (&Builder{}).Build(ctx, Source{CloneURL: dir, Branch: pipelines.TagRef("v1.2.0"), Commit: commit})
+	if err != nil || req.Spec.Promote.Tag != "v1.2.0" {
+		t.Fatalf("the tag's run: promote %+v %v", req.Spec.Promote, err)
+	}
+	var invalid *Invalid
+	if _, err := (&Builder{}).Build(ctx, Source{CloneURL: dir, Branch: "main", Manual: true}); !errors.As(err, &invalid) || !strings.Contains(err.Error(), "this run is of a branch") {
+		t.Fatalf("a branch's run: %v", err)
+	}
+	if _, err := (&Builder{}).Build(ctx, Source{CloneURL: dir, Branch: pipelines.TagRef("release/2"), Commit: commit, Manual: true}); !errors.As(err, &invalid) || !strings.Contains(err.Error(), "not an image tag") {
+		t.Fatalf("a tag that is no image tag: %v", err)
+	}
+}
