@@ -57,6 +57,8 @@ type Governance struct {
 	Production Guard `json:"production"`
 	// Quota is what the project's runs may hold at once; nil: no limit.
 	Quota *Quota `json:"quota,omitempty"`
+	// Freeze is when the production release may happen; nil: any time.
+	Freeze *Freeze `json:"freeze,omitempty"`
 }
 
 // Withheld is a phase of the spec a request does not run, and why.

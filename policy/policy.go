@@ -16,6 +16,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/pipelines"
@@ -86,6 +87,75 @@ type Environment struct {
 	Approval *Approval `yaml:"approval"`
 	// Rollback is the rule of a rollback in production.
 	Rollback Rollback `yaml:"rollback"`
+	// Freeze is when releases to production may happen.
+	Freeze *Freeze `yaml:"freeze"`
+}
+
+// Freeze is when a production release may happen: never in a deny
+// window; when allow windows are given, only in one of them. A release
+// that meets a closed window waits until it opens (or, on_freeze: fail,
+// fails). Rollbacks are never frozen: undoing a bad release cannot wait.
+type Freeze struct {
+	// TimeZone is the IANA zone the cron windows are read in; default UTC.
+	TimeZone string   `yaml:"timezone"`
+	Deny     []Window `yaml:"deny"`
+	Allow    []Window `yaml:"allow"`
+	// OnFreeze is wait (default) or fail.
+	OnFreeze string `yaml:"on_freeze"`
+}
+
+// Window is a recurring span (from each time cron names, for duration)
+// or a single one (from, until; RFC 3339 times).
+type Window struct {
+	Name     string             `yaml:"name"`
+	Cron     string             `yaml:"cron"`
+	Duration pipelines.Duration `yaml:"duration"`
+	From     time.Time          `yaml:"from"`
+	Until    time.Time          `yaml:"until"`
+}
+
+// Freeze values of on_freeze.
+const (
+	FreezeWait = "wait"
+	FreezeFail = "fail"
+)
+
+// rule is the freeze as a run carries it; nil without one.
+func (f *Freeze) rule() *contract.Freeze {
+	if f == nil {
+		return nil
+	}
+	windows := func(ws []Window) []contract.Window {
+		out := make([]contract.Window, len(ws))
+		for i, w := range ws {
+			out[i] = contract.Window{Name: w.Name, Cron: w.Cron, Duration: w.Duration.D(), From: w.From, Until: w.Until}
+		}
+		return out
+	}
+	return &contract.Freeze{TimeZone: f.TimeZone, Deny: windows(f.Deny), Allow: windows(f.Allow), Fail: f.OnFreeze == FreezeFail}
+}
+
+// check says what is wrong with the freeze at at.
+func (f *Freeze) check(at string, bad func(string, ...any)) {
+	if f.TimeZone != "" {
+		if _, err := time.LoadLocation(f.TimeZone); err != nil {
+			bad("%s.timezone: %q is not a time zone of the IANA database (like Europe/Berlin)", at, f.TimeZone)
+		}
+	}
+	if f.OnFreeze != "" && f.OnFreeze != FreezeWait && f.OnFreeze != FreezeFail {
+		bad("%s.on_freeze: %q is not one of wait (the default) or fail", at, f.OnFreeze)
+	}
+	if len(f.Deny)+len(f.Allow) == 0 {
+		bad("%s: give deny or allow windows", at)
+	}
+	for kind, ws := range map[string][]Window{"deny": f.Deny, "allow": f.Allow} {
+		for i, w := range ws {
+			cw := contract.Window{Name: w.Name, Cron: w.Cron, Duration: w.Duration.D(), From: w.From, Until: w.Until}
+			if err := cw.Check(); err != nil {
+				bad("%s.%s[%d]: %v", at, kind, i, err)
+			}
+		}
+	}
 }
 
 // Rollback is how a rollback is approved: by production's approval rule
@@ -198,6 +268,12 @@ func (p *Project) Validate(key string, groups map[string][]string) []error {
 		case r != "" && name != Production:
 			bad("%s.rollback: only production has a rollback rule", at)
 		}
+		if f := e.Freeze; f != nil {
+			if name != Production {
+				bad("%s.freeze: only production has freeze windows", at)
+			}
+			f.check(at+".freeze", bad)
+		}
 		if a := e.Approval; a != nil {
 			if name != Production {
 				bad("%s.approval: only production has an approval", at)
@@ -262,6 +338,9 @@ func Evaluate(p *Project, spec pipelines.Spec, branch string, groups map[string]
 	e := evaluation{p: p, d: &d, groups: groups}
 	test := p.Environments.Test
 	d.Governance.Test, d.Governance.Staging, d.Governance.Production = test.Guard(), p.Environments.Staging.Guard(), p.Environments.Production.Guard()
+	if e := p.Environments.Production; e != nil {
+		d.Governance.Freeze = e.Freeze.rule()
+	}
 
 	// the registries of what the test environment runs
 	if spec.Deploy != nil && spec.Deploy.Environment != Staging && test != nil {

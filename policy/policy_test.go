@@ -289,6 +289,9 @@ func TestValidate(t *testing.T) {
 	p.Environments.Production.ClusterRoles = []string{"cluster-admin"}
 	p.Environments.Production.Rollback.Approval = "never"
 	p.Environments.Staging.Rollback.Approval = RollbackApprovalWaived
+	p.Environments.Staging.Freeze = &Freeze{Deny: []Window{{Name: "w", Cron: "0 18 * * 5", Duration: pipelines.Duration(time.Hour)}}}
+	p.Environments.Production.Freeze = &Freeze{TimeZone: "Mars/Olympus", OnFreeze: "later",
+		Deny: []Window{{Name: "weekend", Cron: "0 18 * *", Duration: pipelines.Duration(time.Hour)}}, Allow: []Window{{Name: "x"}}}
 	var msgs []string
 	for _, e := range p.Validate("projects[0]", groups) {
 		msgs = append(msgs, e.Error())
@@ -302,6 +305,11 @@ func TestValidate(t *testing.T) {
 		"projects[0].environments.production.cluster_roles: cluster-admin",
 		`projects[0].environments.production.rollback.approval: "never"`,
 		"projects[0].environments.staging.rollback: only production",
+		"projects[0].environments.staging.freeze: only production",
+		`projects[0].environments.production.freeze.timezone: "Mars/Olympus" is not a time zone`,
+		`projects[0].environments.production.freeze.on_freeze: "later"`,
+		`projects[0].environments.production.freeze.deny[0]: cron "0 18 * *"`,
+		"projects[0].environments.production.freeze.allow[0]: give cron and duration, or from and until",
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("missing %q in:\n%s", want, all)
@@ -356,5 +364,20 @@ func TestQuota(t *testing.T) {
 	errs := p.Validate("projects[0]", groups)
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "projects[0].quota.runs: 0: at least 1 (leave it out for no limit)") {
 		t.Fatalf("errors %v", errs)
+	}
+}
+
+// TestFreezeTravelsInTheGovernance: production's freeze windows reach the
+// run as its governance carries them, with on_freeze: fail.
+func TestFreezeTravelsInTheGovernance(t *testing.T) {
+	p := payments()
+	p.Environments.Production.Freeze = &Freeze{TimeZone: "Europe/Berlin", OnFreeze: FreezeFail,
+		Deny: []Window{{Name: "weekend", Cron: "0 18 * * 5", Duration: pipelines.Duration(62 * time.Hour)}}}
+	f := Evaluate(p, spec(t, ""), "main", groups).Governance.Freeze
+	if f == nil || !f.Fail || f.TimeZone != "Europe/Berlin" || len(f.Deny) != 1 || f.Deny[0].Duration != 62*time.Hour || f.Deny[0].Cron != "0 18 * * 5" {
+		t.Fatalf("freeze %+v", f)
+	}
+	if Evaluate(payments(), spec(t, ""), "main", groups).Governance.Freeze != nil {
+		t.Fatal("a project without windows froze production")
 	}
 }

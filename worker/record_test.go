@@ -444,6 +444,27 @@ func TestRecordPoolSizeHistory(t *testing.T) {
 	writeHistory(t, c, ref, filepath.Join("..", "workflows", "testdata", "pool_size.json"))
 }
 
+// TestRecordFreezeHistory records a run whose production meets a deny
+// window of its project's freeze (change "freeze"): the timer until the
+// window ends, then the release.
+func TestRecordFreezeHistory(t *testing.T) {
+	c := recording(t, "freeze_wait", workflows.Pipeline)
+	rc := &runs.Client{Temporal: c, Signer: recordKey}
+	now := time.Now().UTC()
+	policy := &contract.Governance{Project: "payments", Freeze: &contract.Freeze{Deny: []contract.Window{{Name: "release-freeze", From: now.Add(-time.Hour), Until: now.Add(5 * time.Second)}}}}
+	started, err := rc.Start(context.Background(), workflows.Request{Push: push("a"), Spec: scenarioSpec(t, fullSpec), Policy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var st workflows.RunState
+	if err := c.GetWorkflow(ctx, started.Ref.WorkflowID, started.Ref.RunID).Get(ctx, &st); err != nil || st.State != workflows.StateSucceeded {
+		t.Fatalf("run: %s %v", st.State, err)
+	}
+	writeHistory(t, c, started.Ref, filepath.Join("..", "workflows", "testdata", "freeze_wait.json"))
+}
+
 // TestRecordScheduledHistory records a Scheduled run as a schedule starts
 // it: its one activity builds and starts the branch's run.
 func TestRecordScheduledHistory(t *testing.T) {

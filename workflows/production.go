@@ -22,6 +22,9 @@ var productionPhase = phaseDef{
 	progress:  true,
 	heartbeat: PlatformHeartbeatTimeout,
 	run: func(r *run, ctx workflow.Context) error {
+		if err := r.awaitFreeze(ctx); err != nil {
+			return err
+		}
 		spec, out := &r.in.Spec, &r.st.Outputs
 		env := spec.Environments.Production
 		in := contract.ProductionInput{

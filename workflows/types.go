@@ -132,7 +132,10 @@ type RunState struct {
 	SupersededBy string `json:"superseded_by,omitempty"`
 	// Queued says where the run waits for its project's quota
 	// ("queued: 3rd of project payments (2 running)"); empty once it runs.
-	Queued      string    `json:"queued,omitempty"`
+	Queued string `json:"queued,omitempty"`
+	// Frozen says until when production waits for its freeze windows
+	// ("frozen until 2026-12-27T00:00:00Z (deny window holidays)").
+	Frozen      string    `json:"frozen,omitempty"`
 	ResumedFrom string    `json:"resumed_from,omitempty"`
 	Started     time.Time `json:"started"`
 	Finished    time.Time `json:"finished,omitzero"`

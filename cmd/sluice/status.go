@@ -35,6 +35,8 @@ type statusJSON struct {
 	Error    string                   `json:"error,omitempty"`
 	// Queued says where the run waits for its project's quota.
 	Queued string `json:"queued,omitempty"`
+	// Frozen says until when production waits for its freeze windows.
+	Frozen string `json:"frozen,omitempty"`
 	UI     string `json:"ui"`
 	// Policy is what the server's policy decided: project, withheld
 	// phases, guards.
@@ -79,7 +81,7 @@ func (g *globals) printStatus(ref runs.Ref, st workflows.RunState) error {
 		return printJSON(g.stdout, statusJSON{
 			RunID: ref.String(), State: st.State, Phase: st.Phase, Repo: st.Request.Push.Repo,
 			Branch: st.Request.Push.Branch, Commit: st.Request.Push.Commit, Phases: st.Phases,
-			Outputs: st.Outputs, Approval: st.Approval, Error: st.Error, Queued: st.Queued, UI: g.uiLink(ref), Policy: st.Request.Policy,
+			Outputs: st.Outputs, Approval: st.Approval, Error: st.Error, Queued: st.Queued, Frozen: st.Frozen, UI: g.uiLink(ref), Policy: st.Request.Policy,
 			Tag: st.Request.Push.Tag, Event: st.Request.Push.Event, Skipped: st.Request.Skipped, Pipeline: st.Request.Push.Pipeline, Inputs: st.Request.Push.Inputs,
 		})
 	}
@@ -109,6 +111,9 @@ func (g *globals) printStatus(ref runs.Ref, st workflows.RunState) error {
 	}
 	if st.Queued != "" {
 		fmt.Fprintf(w, "%s\n", st.Queued)
+	}
+	if st.Frozen != "" {
+		fmt.Fprintf(w, "production %s\n", st.Frozen)
 	}
 	now := time.Now()
 	for _, ph := range st.Phases {

@@ -1,0 +1,64 @@
+package workflows
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-cd/sluice/contract"
+)
+
+var christmas = time.Date(2026, 12, 24, 10, 0, 0, 0, time.UTC)
+
+func holidays(fail bool) *contract.Freeze {
+	return &contract.Freeze{Fail: fail, Deny: []contract.Window{{Name: "holidays",
+		From: time.Date(2026, 12, 24, 0, 0, 0, 0, time.UTC), Until: time.Date(2026, 12, 27, 0, 0, 0, 0, time.UTC)}}}
+}
+
+// TestProductionWaitsForTheFreeze: a release approved inside a deny
+// window waits on a durable timer until the window ends, saying so in its
+// state, then releases; under on_freeze: fail it fails at once instead.
+func TestProductionWaitsForTheFreeze(t *testing.T) {
+	h := newHarness(t)
+	h.env.SetStartTime(christmas)
+	h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+	var frozen string
+	h.env.RegisterDelayedCallback(func() {
+		v, err := h.env.QueryWorkflow(QueryState)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		var st RunState
+		if err := v.Get(&st); err != nil {
+			t.Error(err)
+		}
+		frozen = st.Frozen
+	}, 2*time.Hour)
+	in := input(blueGreenSpec(t))
+	in.Policy = &contract.Governance{Freeze: holidays(false)}
+	h.env.ExecuteWorkflow(Pipeline, in)
+	st, err := h.result(t)
+	if err != nil || st.State != StateSucceeded || st.Frozen != "" {
+		t.Fatalf("state %s (%q): %v", st.State, st.Frozen, err)
+	}
+	if frozen != "frozen until 2026-12-27T00:00:00Z (deny window holidays)" {
+		t.Errorf("state while frozen: %q", frozen)
+	}
+	if at := h.at("Production"); at.Before(holidays(false).Deny[0].Until) {
+		t.Errorf("released at %s, inside the freeze", at)
+	}
+
+	h = newHarness(t)
+	h.env.SetStartTime(christmas)
+	h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+	in.Policy = &contract.Governance{Freeze: holidays(true)}
+	h.env.ExecuteWorkflow(Pipeline, in)
+	st, err = h.result(t)
+	if err == nil || st.State != StateFailed || !strings.Contains(st.Error, "frozen until 2026-12-27T00:00:00Z") {
+		t.Fatalf("on_freeze fail: state %s %q %v", st.State, st.Error, err)
+	}
+	if _, released := h.inputs["Production"]; released {
+		t.Error("a release under on_freeze: fail went out")
+	}
+}
