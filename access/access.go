@@ -30,13 +30,15 @@ const (
 	Rollback   = "rollback"
 	PoolResize = "pool resize"
 	ChaosRun   = "chaos run"
+	// Unfreeze releases a run's production from its freeze window.
+	Unfreeze = "unfreeze"
 )
 
 // Roles lists the roles, least first.
 var Roles = []string{Viewer, Developer, Approver, Releaser, Admin}
 
 // Actions lists every action, in the order the docs show them.
-var Actions = []string{Status, Logs, Run, Retry, Cancel, Approve, Reject, Rollback, PoolResize, ChaosRun}
+var Actions = []string{Status, Logs, Run, Retry, Cancel, Approve, Reject, Rollback, PoolResize, ChaosRun, Unfreeze}
 
 // allows is what each role may do in its project. An approver decides
 // only where the environment's approval rule names them as well.

@@ -27,9 +27,12 @@ type DecisionClaim struct {
 	WorkflowID string `json:"workflow_id"`
 	RunID      string `json:"run_id"`
 	Approve    bool   `json:"approve"`
-	User       string `json:"user"`
-	Comment    string `json:"comment"`
-	Via        string `json:"via"`
+	// Verb, when set, is a decision other than approve or reject
+	// ("unfreeze"); a proof of one verb is no proof of another.
+	Verb    string `json:"verb,omitempty"`
+	User    string `json:"user"`
+	Comment string `json:"comment"`
+	Via     string `json:"via"`
 }
 
 // decisionDomain separates decision proofs from any other use of the key.
@@ -41,6 +44,9 @@ func (c DecisionClaim) message() []byte {
 	verb := "reject"
 	if c.Approve {
 		verb = "approve"
+	}
+	if c.Verb != "" {
+		verb = c.Verb
 	}
 	b := []byte(decisionDomain)
 	for _, f := range []string{c.WorkflowID, c.RunID, verb, c.User, c.Comment, c.Via} {

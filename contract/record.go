@@ -54,7 +54,10 @@ const (
 	EventWithheld = "withheld"
 	// EventSkipped is a phase the spec's rule skipped.
 	EventSkipped = "skipped"
-	EventFailure = "failure"
+	// EventOverride is an administrator's release of production from its
+	// freeze window.
+	EventOverride = "override"
+	EventFailure  = "failure"
 )
 
 // RecordEvent is one thing that happened in a run: a phase (with its

@@ -65,6 +65,7 @@ func New(rc *runs.Client, logs *logstore.Store, log *slog.Logger) *Server {
 	s.Mux.HandleFunc("POST /api/v1/schedules", s.authenticated(s.createSchedule))
 	s.Mux.HandleFunc("GET /api/v1/schedules", s.authenticated(s.listSchedules))
 	s.Mux.HandleFunc("DELETE /api/v1/schedules/{name}", s.authenticated(s.deleteSchedule))
+	s.Mux.HandleFunc("POST /api/v1/unfreezes", s.authenticated(s.unfreeze))
 	s.Mux.HandleFunc("POST /api/v1/cancellations", s.authenticated(s.cancelRun))
 	s.Mux.HandleFunc("POST /api/v1/retries", s.authenticated(s.retryRun))
 	s.Mux.HandleFunc("POST /api/v1/rollbacks", s.authenticated(s.rollback))

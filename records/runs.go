@@ -213,8 +213,8 @@ func (s *Store) Audit(ctx context.Context, f Filter) ([]AuditEntry, error) {
 	since, before := f.Since, f.Before
 	f.Since, f.Before = time.Time{}, time.Time{}
 	where, args := f.where()
-	conds := []string{"e.kind IN (?, ?, ?, ?, ?)"}
-	args = append([]any{contract.EventApproval, contract.EventRejected, contract.EventRefusal, contract.EventWithheld, contract.EventSkipped}, args...)
+	conds := []string{"e.kind IN (?, ?, ?, ?, ?, ?)"}
+	args = append([]any{contract.EventApproval, contract.EventRejected, contract.EventRefusal, contract.EventWithheld, contract.EventSkipped, contract.EventOverride}, args...)
 	if where != "" {
 		conds = append(conds, strings.TrimPrefix(where, " WHERE "))
 	}

@@ -306,6 +306,31 @@ func (c *Client) Decide(ctx context.Context, r Ref, commit string, approve bool,
 	return res, nil
 }
 
+// Unfreeze releases a run's production from the freeze it waits for, as
+// d.User for d.Comment (the reason); the run records the override.
+func (c *Client) Unfreeze(ctx context.Context, r Ref, d workflows.Decision) (workflows.FreezeOverride, error) {
+	r, _, err := c.Resolve(ctx, r)
+	if err != nil {
+		return workflows.FreezeOverride{}, err
+	}
+	if c.Signer != nil {
+		d.Proof = contract.DecisionClaim{WorkflowID: r.WorkflowID, RunID: r.RunID, Verb: workflows.VerbUnfreeze,
+			User: d.User, Comment: d.Comment, Via: d.Via}.Sign(c.Signer)
+	}
+	h, err := c.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: r.WorkflowID, RunID: r.RunID, UpdateName: workflows.UpdateUnfreeze, Args: []any{d},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err != nil {
+		return workflows.FreezeOverride{}, refusal(err)
+	}
+	var o workflows.FreezeOverride
+	if err := h.Get(ctx, &o); err != nil {
+		return o, refusal(err)
+	}
+	return o, nil
+}
+
 // ErrRefused wraps a decision the run turned down.
 var ErrRefused = errors.New("refused")
 

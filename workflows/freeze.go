@@ -1,11 +1,15 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/sluice-cd/sluice/contract"
 )
 
 // freezeVersion (change "freeze") has production wait for the project's
@@ -17,16 +21,23 @@ const freezeVersion = 1
 // fail, or one that would stay frozen beyond contract.MaxFreezeWait.
 const ErrFrozen = "Frozen"
 
+// VerbUnfreeze is the verb of an override's contract.DecisionClaim.
+const VerbUnfreeze = "unfreeze"
+
 // awaitFreeze waits, on durable timers, until the project's freeze
-// windows let production release; the status says until when. A newer
-// push supersedes a waiting run as it would a running one.
+// windows let production release; the status says until when. An
+// administrator may release the run from the freeze (UpdateUnfreeze,
+// signed by the server like a decision); the override is recorded with
+// who and why. A newer push supersedes a waiting run as it would a
+// running one.
 func (r *run) awaitFreeze(ctx workflow.Context) error {
 	f := r.governance().Freeze
 	if f == nil || workflow.GetVersion(ctx, "freeze", workflow.DefaultVersion, freezeVersion) < freezeVersion {
 		return nil
 	}
 	defer func() { r.st.Frozen = "" }()
-	for {
+	registered := false
+	for r.st.FreezeOverride == nil {
 		now := workflow.Now(ctx)
 		open, why, err := f.OpenAt(now)
 		if err != nil {
@@ -41,8 +52,49 @@ func (r *run) awaitFreeze(ctx workflow.Context) error {
 		}
 		r.st.Frozen = fmt.Sprintf("frozen until %s (%s)", until, why)
 		workflow.GetLogger(ctx).Info("production frozen", "until", until, "why", why)
-		if err := workflow.NewTimer(ctx, open.Sub(now)).Get(ctx, nil); err != nil {
+		if !registered {
+			if err := r.acceptOverride(ctx); err != nil {
+				return err
+			}
+			registered = true
+		}
+		if _, err := workflow.AwaitWithTimeout(ctx, open.Sub(now), func() bool { return r.st.FreezeOverride != nil }); err != nil {
 			return err
 		}
 	}
+	workflow.GetLogger(ctx).Info("production released from its freeze", "by", r.st.FreezeOverride.User, "reason", r.st.FreezeOverride.Reason)
+	return nil
+}
+
+// acceptOverride reads the server's decision key (as an approval gate
+// does) and takes overrides from then on.
+func (r *run) acceptOverride(ctx workflow.Context) error {
+	if len(r.decisionKey) == 0 {
+		if _, err := r.gatePolicy(ctx); err != nil {
+			return err
+		}
+	}
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateUnfreeze,
+		func(ctx workflow.Context, d Decision) (FreezeOverride, error) {
+			o := FreezeOverride{User: d.User, Via: d.Via, Reason: d.Comment, At: workflow.Now(ctx),
+				Until: strings.TrimPrefix(strings.SplitN(r.st.Frozen, " (", 2)[0], "frozen until ")}
+			r.st.FreezeOverride = &o
+			return o, nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, d Decision) error {
+			if len(r.decisionKey) > 0 {
+				claim := contract.DecisionClaim{WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, RunID: r.runID,
+					Verb: VerbUnfreeze, User: d.User, Comment: d.Comment, Via: d.Via}
+				if !claim.Verify(r.decisionKey, d.Proof) {
+					return errors.New(RefusedUnverified)
+				}
+			}
+			switch {
+			case r.st.Frozen == "" || r.st.FreezeOverride != nil:
+				return errors.New("production is not waiting for a freeze")
+			case strings.TrimSpace(d.Comment) == "":
+				return errors.New("an override needs a reason: pass --reason")
+			}
+			return nil
+		}})
 }

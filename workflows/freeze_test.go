@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,5 +61,42 @@ func TestProductionWaitsForTheFreeze(t *testing.T) {
 	}
 	if _, released := h.inputs["Production"]; released {
 		t.Error("a release under on_freeze: fail went out")
+	}
+}
+
+// TestFreezeOverride: an override needs a reason and a frozen run; given
+// one, production releases at once and the run records who and why.
+func TestFreezeOverride(t *testing.T) {
+	h := newHarness(t)
+	h.env.SetStartTime(christmas)
+	h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+	early := h.decideAt(t, 30*time.Minute, UpdateUnfreeze, Decision{User: "root", Comment: "too early"})
+	noReason := h.decideAt(t, 2*time.Hour, UpdateUnfreeze, Decision{User: "root"})
+	ok := h.decideAt(t, 3*time.Hour, UpdateUnfreeze, Decision{User: "root", Comment: "incident 42 hotfix", Via: "api-token:root"})
+	in := input(blueGreenSpec(t))
+	in.Policy = &contract.Governance{Freeze: holidays(false)}
+	h.env.ExecuteWorkflow(Pipeline, in)
+	st, err := h.result(t)
+	if err != nil || st.State != StateSucceeded {
+		t.Fatalf("state %s: %v", st.State, err)
+	}
+	if early.rejected == nil || noReason.rejected == nil || !strings.Contains(noReason.rejected.Error(), "needs a reason") {
+		t.Errorf("refused overrides: before the freeze %v, without a reason %v", early.rejected, noReason.rejected)
+	}
+	if !ok.completed || ok.err != nil {
+		t.Fatalf("the override: %+v", ok)
+	}
+	o := st.FreezeOverride
+	if o == nil || o.User != "root" || o.Reason != "incident 42 hotfix" || o.Until != "2026-12-27T00:00:00Z" || !o.At.Equal(christmas.Add(3*time.Hour)) {
+		t.Fatalf("override %+v", o)
+	}
+	if at := h.at("Production"); !at.Equal(christmas.Add(3 * time.Hour)) {
+		t.Errorf("released at %s, want at the override", at)
+	}
+	last := h.runRecords[len(h.runRecords)-1]
+	if !slices.ContainsFunc(last.Events, func(e contract.RecordEvent) bool {
+		return e.Kind == contract.EventOverride && e.Actor == "root" && strings.Contains(e.Detail, "incident 42")
+	}) {
+		t.Errorf("the record lacks the override: %+v", last.Events)
 	}
 }

@@ -15,6 +15,10 @@ const (
 	UpdateApprove = "approve"
 	// UpdateReject rejects the release; payload Decision (Comment required).
 	UpdateReject = "reject"
+	// UpdateUnfreeze releases a run's production from the freeze it waits
+	// for; payload Decision (Comment: the reason, required), result the
+	// FreezeOverride recorded.
+	UpdateUnfreeze = "unfreeze"
 	// SignalPush tells a running pipeline that its branch received a newer
 	// push; payload Request. Depending on the spec's concurrency the run is
 	// superseded (cancel-previous) or the push waits its turn (queue).

@@ -83,6 +83,10 @@ func recordOf(st RunState, workflowID, runID string, seq int) contract.RunRecord
 				Name: w.Phase, Detail: w.Reason, At: st.Started})
 		}
 	}
+	if o := st.FreezeOverride; o != nil {
+		rec.Events = append(rec.Events, contract.RecordEvent{Key: "override:freeze", Kind: contract.EventOverride, Name: pipelines.PhaseProduction,
+			Actor: o.User, Via: o.Via, Detail: o.Reason + " (frozen until " + o.Until + ")", At: o.At})
+	}
 	for _, k := range st.Request.Skipped {
 		rec.Events = append(rec.Events, contract.RecordEvent{Key: "skipped:" + k.Phase, Kind: contract.EventSkipped,
 			Name: k.Phase, Detail: k.Rule, At: st.Started})

@@ -97,9 +97,9 @@ func TestReplayCommittedHistories(t *testing.T) {
 		"rollback_record.json": {"InJvbGxiYWNrLXJlY29yZCI=", `"RollbackRelease"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		// a PoolSize run: who asked is in its input
 		"pool_size.json": {`"SizePool"`, "WORKFLOW_EXECUTION_COMPLETED"},
-		// change "freeze": production waits on a timer for its deny window
-		// to end, then releases
-		"freeze_wait.json": {"ImZyZWV6ZSI=", "TIMER_FIRED", `"Production"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		// change "freeze": production reads the decision key (overrides are
+		// signed), waits on a timer for its deny window to end, releases
+		"freeze_wait.json": {"ImZyZWV6ZSI=", `"markerName": "LocalActivity"`, "TIMER_FIRED", `"Production"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		// a Scheduled run: the schedule's run built and started
 		"scheduled.json":         {`"StartScheduled"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		"worker_loss_rerun.json": {"InJlcnVuLWFmdGVyLXdvcmtlci1sb3NzIg==", "ACTIVITY_TASK_TIMED_OUT", `"Production"`, "WORKFLOW_EXECUTION_COMPLETED"},

@@ -135,10 +135,12 @@ type RunState struct {
 	Queued string `json:"queued,omitempty"`
 	// Frozen says until when production waits for its freeze windows
 	// ("frozen until 2026-12-27T00:00:00Z (deny window holidays)").
-	Frozen      string    `json:"frozen,omitempty"`
-	ResumedFrom string    `json:"resumed_from,omitempty"`
-	Started     time.Time `json:"started"`
-	Finished    time.Time `json:"finished,omitzero"`
+	Frozen string `json:"frozen,omitempty"`
+	// FreezeOverride is who released production from its freeze, and why.
+	FreezeOverride *FreezeOverride `json:"freeze_override,omitempty"`
+	ResumedFrom    string          `json:"resumed_from,omitempty"`
+	Started        time.Time       `json:"started"`
+	Finished       time.Time       `json:"finished,omitzero"`
 }
 
 // PhaseByName returns the named phase's state.
@@ -149,4 +151,15 @@ func (s *RunState) PhaseByName(name string) *PhaseState {
 		}
 	}
 	return nil
+}
+
+// FreezeOverride is an administrator's release of a run's production from
+// the freeze it waited for.
+type FreezeOverride struct {
+	User   string    `json:"user"`
+	Via    string    `json:"via,omitempty"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+	// Until is when the freeze would have ended.
+	Until string `json:"until"`
 }

@@ -128,7 +128,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 	var f recordFlags
 	cmd := &cobra.Command{
 		Use:   "audit",
-		Short: "List approvals, rejections, refused decisions and withheld phases from Sluice's records, oldest first",
+		Short: "List approvals, rejections, refused decisions, withheld and skipped phases and freeze overrides from Sluice's records, oldest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var entries []records.AuditEntry
@@ -165,6 +165,8 @@ func eventWhat(e contract.RecordEvent) string {
 		return e.Name + " withheld"
 	case contract.EventSkipped:
 		return e.Name + " skipped"
+	case contract.EventOverride:
+		return e.Name + " freeze overridden"
 	case contract.EventRefusal:
 		return "refused decision"
 	case contract.EventRejected:

@@ -75,7 +75,7 @@ func newRoot() *cobra.Command {
 		newServeCmd(g, "server", "Run the HTTP server (API, logs, webhooks) against a Temporal cluster", false),
 		newRunCmd(g), newStatusCmd(g), newListCmd(g), newHistoryCmd(g), newAuditCmd(g), newDoraCmd(g), newKeysCmd(g), newLogsCmd(g),
 		newDecideCmd(g, true), newDecideCmd(g, false), newCancelCmd(g), newRetryCmd(g),
-		newLintCmd(g), newPoolCmd(g), newReleasesCmd(g), newRollbackCmd(g), newVerifyCmd(g), newChaosCmd(g), newAgentCmd(g), newScheduleCmd(g),
+		newLintCmd(g), newPoolCmd(g), newReleasesCmd(g), newRollbackCmd(g), newVerifyCmd(g), newChaosCmd(g), newAgentCmd(g), newScheduleCmd(g), newUnfreezeCmd(g),
 	)
 	return root
 }

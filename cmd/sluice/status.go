@@ -37,7 +37,9 @@ type statusJSON struct {
 	Queued string `json:"queued,omitempty"`
 	// Frozen says until when production waits for its freeze windows.
 	Frozen string `json:"frozen,omitempty"`
-	UI     string `json:"ui"`
+	// FreezeOverride is who released production from its freeze, and why.
+	FreezeOverride *workflows.FreezeOverride `json:"freeze_override,omitempty"`
+	UI             string                    `json:"ui"`
 	// Policy is what the server's policy decided: project, withheld
 	// phases, guards.
 	Policy *contract.Governance `json:"policy,omitempty"`
@@ -81,7 +83,7 @@ func (g *globals) printStatus(ref runs.Ref, st workflows.RunState) error {
 		return printJSON(g.stdout, statusJSON{
 			RunID: ref.String(), State: st.State, Phase: st.Phase, Repo: st.Request.Push.Repo,
 			Branch: st.Request.Push.Branch, Commit: st.Request.Push.Commit, Phases: st.Phases,
-			Outputs: st.Outputs, Approval: st.Approval, Error: st.Error, Queued: st.Queued, Frozen: st.Frozen, UI: g.uiLink(ref), Policy: st.Request.Policy,
+			Outputs: st.Outputs, Approval: st.Approval, Error: st.Error, Queued: st.Queued, Frozen: st.Frozen, FreezeOverride: st.FreezeOverride, UI: g.uiLink(ref), Policy: st.Request.Policy,
 			Tag: st.Request.Push.Tag, Event: st.Request.Push.Event, Skipped: st.Request.Skipped, Pipeline: st.Request.Push.Pipeline, Inputs: st.Request.Push.Inputs,
 		})
 	}
@@ -114,6 +116,9 @@ func (g *globals) printStatus(ref runs.Ref, st workflows.RunState) error {
 	}
 	if st.Frozen != "" {
 		fmt.Fprintf(w, "production %s\n", st.Frozen)
+	}
+	if o := st.FreezeOverride; o != nil {
+		fmt.Fprintf(w, "production released from its freeze (until %s) by %s: %s\n", o.Until, o.User, o.Reason)
 	}
 	now := time.Now()
 	for _, ph := range st.Phases {
