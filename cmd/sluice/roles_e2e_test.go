@@ -324,4 +324,42 @@ func TestRoleMatrix(t *testing.T) {
 		t.Fatalf("developer's sluice cancel: %d %s", code, errOut)
 	}
 	r.waitState(id, "cancelled", time.Minute)
+
+	// schedules: the run role makes and deletes them in its own project
+	// only, and a token lists only its projects' schedules
+	schedule := func(token, name, project string) int {
+		code, _ := r.call(token, http.MethodPost, "/api/v1/schedules", map[string]any{"schedule": name,
+			"run": map[string]string{"repo": repos[project], "branch": "main"}, "when": map[string]string{"cron": "0 3 * * *"}})
+		return code
+	}
+	for _, c := range []struct {
+		token, name, project string
+		want                 int
+	}{
+		{roleTokens[access.Viewer], "viewer-nightly", "payments", http.StatusForbidden},
+		{roleTokens[access.Developer], "search-nightly", "search", http.StatusForbidden},
+		{roleTokens[access.Developer], "payments-nightly", "payments", http.StatusCreated},
+		{rootToken, "search-nightly", "search", http.StatusCreated},
+	} {
+		if code := schedule(c.token, c.name, c.project); code != c.want {
+			t.Errorf("schedule %s in %s: %d, want %d", c.name, c.project, code, c.want)
+		}
+	}
+	var listed2 []map[string]any
+	if code := r.json(&listed2, "schedule", "list", "--token", roleTokens[access.Developer]); code != 0 || len(listed2) != 1 || !strings.Contains(fmt.Sprint(listed2[0]), "payments-nightly") {
+		t.Errorf("a developer's schedule list: %d %v", code, listed2)
+	}
+	for _, c := range []struct {
+		token, name string
+		want        int
+	}{
+		{roleTokens[access.Developer], "search-nightly", http.StatusForbidden},
+		{roleTokens[access.Viewer], "payments-nightly", http.StatusForbidden},
+		{roleTokens[access.Developer], "payments-nightly", http.StatusOK},
+		{rootToken, "search-nightly", http.StatusOK},
+	} {
+		if code, out := r.call(c.token, http.MethodDelete, "/api/v1/schedules/"+c.name, nil); code != c.want {
+			t.Errorf("delete schedule %s: %d %v, want %d", c.name, code, out, c.want)
+		}
+	}
 }
