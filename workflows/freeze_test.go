@@ -1,12 +1,15 @@
 package workflows
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluice-cd/sluice/contract"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/workflow"
 )
 
 var christmas = time.Date(2026, 12, 24, 10, 0, 0, 0, time.UTC)
@@ -98,5 +101,34 @@ func TestFreezeOverride(t *testing.T) {
 		return e.Kind == contract.EventOverride && e.Actor == "root" && strings.Contains(e.Detail, "incident 42")
 	}) {
 		t.Errorf("the record lacks the override: %+v", last.Events)
+	}
+}
+
+// TestNewerPushReplacesAFrozenRun: a push while production waits for its
+// freeze supersedes the waiting run (nothing was released, nothing is
+// waited for) and runs next.
+func TestNewerPushReplacesAFrozenRun(t *testing.T) {
+	h := newHarness(t)
+	h.env.SetStartTime(christmas)
+	in := input(blueGreenSpec(t))
+	in.Policy = &contract.Governance{Freeze: holidays(false)}
+	newer := in.Request
+	newer.Push.Commit, newer.Push.DeliveryID = strings.Repeat("b", 40), "d2"
+	h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+	h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(SignalPush, newer) }, 5*time.Hour)
+	h.env.ExecuteWorkflow(Pipeline, in)
+	var can *workflow.ContinueAsNewError
+	if err := h.env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("want continue-as-new with the newer push, got %v", err)
+	}
+	if _, released := h.inputs["Production"]; released {
+		t.Error("the frozen run released")
+	}
+	if at := h.env.Now(); at.After(christmas.Add(6 * time.Hour)) {
+		t.Errorf("the superseded run went on until %s: it waited for the freeze", at)
+	}
+	var next PipelineInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil || next.Push.Commit != newer.Push.Commit {
+		t.Fatalf("next run: %+v %v", next.Push, err)
 	}
 }
