@@ -58,6 +58,8 @@ func noticeText(in contract.Notice) string {
 		return "approval expired: " + in.Text
 	case contract.NoticeRunFinished:
 		return logstore.EndOfLog + in.Text
+	case contract.NoticeProductionFrozen:
+		return "production " + in.Text
 	}
 	return in.Kind + ": " + in.Text
 }

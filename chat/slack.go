@@ -173,6 +173,10 @@ func (s *Slack) Post(ctx context.Context, n contract.Notice) (contract.MessageRe
 		_, _, _, err := s.API.UpdateMessageContext(ctx, n.Message.Channel, n.Message.TS,
 			slack.MsgOptionText(outcome, false), slack.MsgOptionBlocks(s.decidedBlocks(n, outcome)...))
 		return n.Message, err
+	case contract.NoticeProductionFrozen:
+		text := fmt.Sprintf("🧊 %s %s@%s: production %s", n.Repo, n.Branch, short(n.Commit), n.Text)
+		_, err := s.postOnce(ctx, channel, n, slack.MsgOptionText(text, false))
+		return n.Message, err
 	case contract.NoticeRunFinished:
 		text := fmt.Sprintf("%s %s@%s: %s", n.Repo, n.Branch, short(n.Commit), n.Text)
 		_, err := s.postOnce(ctx, channel, n, slack.MsgOptionText(text, false),

@@ -37,6 +37,8 @@ const (
 	NoticeApprovalDecided   = "approval_decided"
 	NoticeApprovalExpired   = "approval_expired"
 	NoticeRunFinished       = "run_finished"
+	// NoticeProductionFrozen: production waits for its freeze windows.
+	NoticeProductionFrozen = "production_frozen"
 )
 
 // MessageRef locates a chat message.

@@ -57,6 +57,10 @@ func (r *run) awaitFreeze(ctx workflow.Context) error {
 				return err
 			}
 			registered = true
+			// the people watching hear why nothing is released, and how
+			// an administrator may release it
+			r.notifyLater(ctx, contract.NoticeProductionFrozen, fmt.Sprintf("frozen until %s (%s); an administrator of the project may release it: sluice unfreeze %s@%s --reason TEXT",
+				until, why, workflow.GetInfo(ctx).WorkflowExecution.ID, r.runID))
 		}
 		if _, err := workflow.AwaitWithTimeout(ctx, open.Sub(now), func() bool { return r.st.FreezeOverride != nil }); err != nil {
 			return err

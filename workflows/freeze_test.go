@@ -52,6 +52,18 @@ func TestProductionWaitsForTheFreeze(t *testing.T) {
 	if at := h.at("Production"); at.Before(holidays(false).Deny[0].Until) {
 		t.Errorf("released at %s, inside the freeze", at)
 	}
+	frozenNotices := 0
+	for _, n := range h.Notices() {
+		if n.Kind == contract.NoticeProductionFrozen {
+			frozenNotices++
+			if !strings.Contains(n.Text, "frozen until 2026-12-27T00:00:00Z (deny window holidays)") || !strings.Contains(n.Text, "sluice unfreeze ") {
+				t.Errorf("frozen notice %q", n.Text)
+			}
+		}
+	}
+	if frozenNotices != 1 {
+		t.Errorf("%d notices of the freeze, want 1", frozenNotices)
+	}
 
 	h = newHarness(t)
 	h.env.SetStartTime(christmas)
