@@ -58,7 +58,7 @@ func (f *fragments) one(ctx context.Context, in pipelines.Include) (pipelines.Fr
 	}
 	url, err := includeURL(f.cfg, in.Repo)
 	if err != nil {
-		return pipelines.Fragment{}, refused("%v", err)
+		return pipelines.Fragment{}, refused("%w", err)
 	}
 	commit, ref := in.Ref, ""
 	if !shaPattern.MatchString(in.Ref) {
@@ -75,8 +75,9 @@ func (f *fragments) one(ctx context.Context, in pipelines.Include) (pipelines.Fr
 		ref = pipelines.TagRef(in.Ref)
 	}
 	b, _, err := gitsrc.ReadFile(ctx, url, ref, commit, in.File)
-	if errors.Is(err, gitsrc.ErrNotFound) {
-		return pipelines.Fragment{}, refused("%v", err)
+	if errors.Is(err, gitsrc.ErrNotFound) || errors.Is(err, gitsrc.ErrTooLarge) {
+		// no retry reads it: refused, not a failure to try again
+		return pipelines.Fragment{}, refused("%w", err)
 	}
 	if err != nil {
 		return pipelines.Fragment{}, fmt.Errorf("include %s: %w", in, err)

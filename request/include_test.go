@@ -2,6 +2,7 @@ package request
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/sluice-cd/sluice/config"
+	"github.com/sluice-cd/sluice/gitsrc"
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
 )
 
@@ -79,5 +81,33 @@ func TestIncludesFromAnotherRepository(t *testing.T) {
 	cfg := &config.Config{Repositories: []config.Repository{{Name: "acme/hello", CloneURL: dir}}}
 	if _, err := (&Builder{Config: cfg}).Build(ctx, Source{CloneURL: dir, Branch: "main", Manual: true}); !errors.As(err, &invalid) || !strings.Contains(err.Error(), "not a repository of this server's configuration") {
 		t.Fatalf("an include outside the configuration: %v", err)
+	}
+}
+
+// TestTooLargeIsRefusedNotRetried: a repository whose commit (or an
+// included one) is beyond the in-memory fetch's bound is an *Invalid — a
+// webhook answers 422 at once — not a failure the Git host would
+// redeliver without end.
+func TestTooLargeIsRefusedNotRetried(t *testing.T) {
+	defer func(old int64) { gitsrc.MaxFetchBytes = old }(gitsrc.MaxFetchBytes)
+	gitsrc.MaxFetchBytes = 1 << 20
+	src := t.TempDir()
+	big := make([]byte, 2<<20)
+	rand.Read(big)
+	if err := os.WriteFile(filepath.Join(src, "blob.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir, commit := gitsrctest.Repo(t, src, "version: 1\nbuild: {commands: [\"true\"]}\n")
+	root := t.TempDir()
+	gitsrctest.Git(t, root, "clone", "-q", "--bare", dir, filepath.Join(root, "big.git"))
+	url := gitsrctest.Serve(t, root).URL + "/big.git"
+	ctx := context.Background()
+	var invalid *Invalid
+	if _, err := (&Builder{}).Build(ctx, Source{CloneURL: url, Branch: "main", Commit: commit}); !errors.As(err, &invalid) || !errors.Is(err, gitsrc.ErrTooLarge) {
+		t.Fatalf("a spec in a repository too large to read: %v", err)
+	}
+	app, _ := gitsrctest.Repo(t, "../examples/hello", "version: 1\ninclude: [{repo: "+url+", ref: "+commit+", file: blob.bin}]\nbuild: {commands: [\"true\"]}\n")
+	if _, err := (&Builder{}).Build(ctx, Source{CloneURL: app, Branch: "main", Manual: true}); !errors.As(err, &invalid) || !errors.Is(err, gitsrc.ErrTooLarge) {
+		t.Fatalf("an include too large to read: %v", err)
 	}
 }

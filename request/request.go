@@ -168,7 +168,8 @@ func (b *Builder) build(ctx context.Context, src Source, all bool) ([]Built, err
 		return nil, err
 	}
 	files, info, err := gitsrc.ReadSpecs(ctx, cloneURL, src.Branch, commit, pipelines.FileName, pipelines.Dir)
-	if errors.Is(err, gitsrc.ErrNotFound) {
+	if errors.Is(err, gitsrc.ErrNotFound) || errors.Is(err, gitsrc.ErrTooLarge) {
+		// no redelivery can read it: the push is refused, not retried
 		return nil, &Invalid{Commit: commit, Err: err}
 	}
 	if err != nil {
