@@ -44,6 +44,10 @@ func changed(ctx context.Context, url, branch, commit, base string) (Changes, er
 		return Changes{Why: "nothing to compare with"}, nil
 	}
 	r, err := open(ctx, url, branch, changesDepth)
+	if errors.Is(err, ErrTooLarge) {
+		// the commit was read; its history is the problem: compare nothing
+		return Changes{Why: fmt.Sprintf("the branch's newest %d commits are too large to compare in memory", changesDepth)}, nil
+	}
 	if err != nil {
 		return Changes{}, err
 	}

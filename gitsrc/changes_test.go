@@ -115,3 +115,16 @@ func TestTagCommit(t *testing.T) {
 		}
 	}
 }
+
+// TestChangedOfAHistoryTooLarge: a branch whose recent history is beyond
+// the in-memory bound is compared with nothing (paths rules then hold),
+// not failed: the push itself was readable.
+func TestChangedOfAHistoryTooLarge(t *testing.T) {
+	defer func(old int64) { MaxFetchBytes = old }(MaxFetchBytes)
+	srv, repo, tip := bigRepo(t, 2<<20, false)
+	MaxFetchBytes = 1 << 20
+	c, err := Changed(context.Background(), srv.URL+repo, "main", tip, strings.Repeat("ab", 20))
+	if err != nil || c.Known || !strings.Contains(c.Why, "too large") {
+		t.Fatalf("Changed = %+v %v", c, err)
+	}
+}
