@@ -260,7 +260,7 @@ func readSpecs(ctx context.Context, url, branch, commit, file, dir string) (map[
 		}
 	}
 	if len(names) > MaxSpecFiles {
-		return nil, info, fmt.Errorf("%s holds %d pipelines; at most %d are read", dir, len(names), MaxSpecFiles)
+		return nil, info, fmt.Errorf("%w: %s holds %d pipelines; at most %d are read", ErrTooLarge, dir, len(names), MaxSpecFiles)
 	}
 	for _, n := range names {
 		b, err := fileAt(c, dir+"/"+n)

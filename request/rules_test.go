@@ -3,12 +3,14 @@ package request
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/sluice-cd/sluice/gitsrc"
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
 	"github.com/sluice-cd/sluice/pipelines"
 )
@@ -173,5 +175,22 @@ func TestReleaseTagNamesTheImage(t *testing.T) {
 	}
 	if _, err := (&Builder{}).Build(ctx, Source{CloneURL: dir, Branch: pipelines.TagRef("release/2"), Commit: commit, Manual: true}); !errors.As(err, &invalid) || !strings.Contains(err.Error(), "not an image tag") {
 		t.Fatalf("a tag that is no image tag: %v", err)
+	}
+}
+
+// TestTooManyPipelines: a commit with more pipelines in .sluice/ than are
+// read is refused (422), never retried.
+func TestTooManyPipelines(t *testing.T) {
+	dir, _ := gitsrctest.Repo(t, "../examples/monorepo", "")
+	for i := range gitsrc.MaxSpecFiles + 1 {
+		if err := os.WriteFile(filepath.Join(dir, ".sluice", fmt.Sprintf("p%d.yml", i)), []byte("version: 1\nbuild: {commands: [\"true\"]}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit := gitsrctest.Commit(t, dir, "many")
+	var invalid *Invalid
+	_, err := (&Builder{}).BuildAll(context.Background(), Source{CloneURL: dir, Branch: "main", Commit: commit})
+	if !errors.As(err, &invalid) || !strings.Contains(err.Error(), "at most 32 are read") {
+		t.Fatalf("%d pipelines: %v", gitsrc.MaxSpecFiles+3, err)
 	}
 }
