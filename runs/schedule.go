@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/pipelines"
 	"github.com/sluice-cd/sluice/request"
@@ -163,6 +164,16 @@ type Scheduler struct {
 
 // StartScheduled implements contract.StartScheduled.
 func (s *Scheduler) StartScheduled(ctx context.Context, in contract.ScheduledRun) (workflows.DispatchResult, error) {
+	if cfg := s.Builder.Config; cfg != nil && len(cfg.Repositories) > 0 {
+		// the configuration of the day decides: a repository taken out of
+		// it is no longer run, whatever the schedule remembers
+		known := slices.ContainsFunc(cfg.Repositories, func(r config.Repository) bool {
+			return strings.EqualFold(r.Name, in.Repo) && r.CloneURL == in.CloneURL
+		})
+		if !known {
+			return workflows.DispatchResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("schedule %s: repository %s (%s) is not in this server's configuration any more; delete the schedule (sluice schedule delete %s)", in.Name, in.Repo, in.CloneURL, in.Name), contract.ErrInvalidInput, nil)
+		}
+	}
 	delivery := "schedule-" + in.Name
 	if info := activity.GetInfo(ctx); info.WorkflowExecution.ID != "" {
 		delivery = info.WorkflowExecution.ID // scheduled/NAME-<time due>: one per firing
