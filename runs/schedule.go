@@ -44,8 +44,9 @@ type Schedule struct {
 
 var scheduleName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
-// MinScheduleInterval bounds how often a schedule may fire.
-const MinScheduleInterval = time.Second
+// MinScheduleInterval bounds how often a schedule may fire: each firing
+// reads the repository and starts (or supersedes) a run.
+const MinScheduleInterval = 10 * time.Second
 
 // Check refuses a schedule that could never fire as asked, naming why.
 func (w When) Check() error {

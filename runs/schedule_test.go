@@ -27,7 +27,7 @@ func TestWhenCheck(t *testing.T) {
 	for w, want := range map[When]string{
 		{}: "exactly one of",
 		{Cron: "0 3 * * *", Every: pipelines.Duration(time.Hour)}: "exactly one of",
-		{Every: pipelines.Duration(time.Millisecond)}:             "at least 1s",
+		{Every: pipelines.Duration(time.Millisecond)}:             "at least 10s",
 		{Cron: "0 3 * *"}: "five fields",
 		{Cron: "0 3 * * *", TimeZone: "Nowhere/City"}: "not a time zone",
 	} {

@@ -69,7 +69,7 @@ func newScheduleCreateCmd(g *globals) *cobra.Command {
 	f.StringVar(&name, "name", "", "repository name as Sluice shows it (a server without repositories)")
 	f.StringVar(&pipeline, "pipeline", "", "one of the repository's .sluice/ pipelines; default: .sluice.yml")
 	f.StringVar(&cron, "cron", "", `when, as five cron fields ("0 3 * * 1-5": 03:00 on weekdays)`)
-	f.DurationVar(&every, "every", 0, "or how often (at least 1s)")
+	f.DurationVar(&every, "every", 0, "or how often (at least 10s)")
 	f.StringVar(&tz, "timezone", "", "the cron's time zone (IANA, like Europe/Berlin); default UTC")
 	f.StringArrayVar(&inputs, "input", nil, "NAME=VALUE of one of the spec's inputs, for every firing")
 	_ = cmd.MarkFlagRequired("repo")

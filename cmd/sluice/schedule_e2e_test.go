@@ -23,7 +23,7 @@ test:
 
 // TestSchedules drives `sluice schedule` against `sluice dev`: a bad
 // cron expression and an undeclared input are refused before anything is
-// scheduled; a schedule every 3 s starts runs of the branch's head as
+// scheduled; a schedule every 10 s starts runs of the branch's head as
 // scheduled runs (the build sees SLUICE_EVENT=schedule and the input,
 // the push-only test phase is skipped by its rule); list shows it and
 // delete removes it.
@@ -37,8 +37,9 @@ func TestSchedules(t *testing.T) {
 		want string
 	}{
 		{[]string{"--cron", "0 3 * *"}, "five fields"},
-		{[]string{"--every", "3s", "--input", "colour=blue"}, "input colour is not declared"},
-		{[]string{"--every", "3s", "--input", "target=prod"}, `"prod" is not one of staging, qa`},
+		{[]string{"--every", "2s"}, "at least 10s"},
+		{[]string{"--every", "10s", "--input", "colour=blue"}, "input colour is not declared"},
+		{[]string{"--every", "10s", "--input", "target=prod"}, `"prod" is not one of staging, qa`},
 		{[]string{"--cron", "0 3 * * *", "--timezone", "Mars/Olympus"}, "not a time zone"},
 	} {
 		args := append([]string{"schedule", "create", "nightly", "--repo", repo, "--ref", "main"}, bad.args...)
@@ -51,8 +52,8 @@ func TestSchedules(t *testing.T) {
 		t.Fatalf("refused schedules were made: %s", out)
 	}
 
-	out, errOut, code := e.sluice("schedule", "create", "nightly", "--repo", repo, "--ref", "main", "--every", "3s", "--input", "target=qa")
-	if code != 0 || !strings.Contains(out, "nightly") || !strings.Contains(out, "every 3s") {
+	out, errOut, code := e.sluice("schedule", "create", "nightly", "--repo", repo, "--ref", "main", "--every", "10s", "--input", "target=qa")
+	if code != 0 || !strings.Contains(out, "nightly") || !strings.Contains(out, "every 10s") {
 		t.Fatalf("schedule create: exit %d %s%s", code, out, errOut)
 	}
 	run := workflows.WorkflowID("hello", "main")
