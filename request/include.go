@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -96,6 +97,11 @@ func includeURL(cfg *config.Config, repo string) (string, error) {
 	}
 	if len(cfg.Repositories) > 0 || len(cfg.Projects) > 0 {
 		return "", fmt.Errorf("%s is not a repository of this server's configuration: an administrator adds it under repositories", repo)
+	}
+	if !gitsrc.IsRemote(repo) && !filepath.IsAbs(strings.TrimPrefix(repo, "file://")) {
+		// a name means the configuration's repositories (never a path
+		// relative to wherever the server runs)
+		return "", fmt.Errorf("%s names no repository: without a configuration of repositories, give an absolute path or a URL (sluice lint: pass the server's --config to read repositories by name)", repo)
 	}
 	return CloneURL(repo)
 }

@@ -111,3 +111,16 @@ func TestTooLargeIsRefusedNotRetried(t *testing.T) {
 		t.Fatalf("an include too large to read: %v", err)
 	}
 }
+
+// TestIncludeByNameNeedsTheConfiguration: without a configuration of
+// repositories, an include names an absolute path or a URL; a name is
+// refused saying so, and no path of the server's shows.
+func TestIncludeByNameNeedsTheConfiguration(t *testing.T) {
+	dir, _ := gitsrctest.Repo(t, "../examples/hello", "version: 1\ninclude: [{repo: acme/ci-templates, ref: v1, file: go.yml}]\nbuild: {commands: [\"true\"]}\n")
+	wd, _ := os.Getwd()
+	_, err := (&Builder{}).Build(context.Background(), Source{CloneURL: dir, Branch: "main", Manual: true})
+	var invalid *Invalid
+	if !errors.As(err, &invalid) || !strings.Contains(err.Error(), "give an absolute path or a URL") || strings.Contains(err.Error(), wd) {
+		t.Fatalf("an include by name without a configuration: %v", err)
+	}
+}
