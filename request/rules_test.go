@@ -10,9 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/gitsrc"
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
 	"github.com/sluice-cd/sluice/pipelines"
+	"github.com/sluice-cd/sluice/policy"
 )
 
 // monorepoSpec is the api service's pipeline: it starts only for changes
@@ -192,5 +194,29 @@ func TestTooManyPipelines(t *testing.T) {
 	_, err := (&Builder{}).BuildAll(context.Background(), Source{CloneURL: dir, Branch: "main", Commit: commit})
 	if !errors.As(err, &invalid) || !strings.Contains(err.Error(), "at most 32 are read") {
 		t.Fatalf("%d pipelines: %v", gitsrc.MaxSpecFiles+3, err)
+	}
+}
+
+// TestRulesCannotSkipWhatThePolicyRequires: a spec whose rule skips its
+// approval on main still waits for the approval its project requires
+// there — the policy decides after the rules — and the run does not
+// claim the phase was skipped.
+func TestRulesCannotSkipWhatThePolicyRequires(t *testing.T) {
+	spec := "version: 1\nbuild: {commands: [\"true\"]}\nbake: {image: 127.0.0.1:5000/acme/hello}\n" +
+		"approval: {approvers: {users: [alice]}, when: {branches: [nowhere]}}\n" +
+		"environments: {production: {namespace: pay-prod}}\nproduction: {manifests: deploy/k8s}\n"
+	dir, _ := gitsrctest.Repo(t, "../examples/hello", spec)
+	cfg := &config.Config{Projects: []policy.Project{{Name: "payments", Repositories: []string{"acme/hello"},
+		Environments: policy.Environments{Production: &policy.Environment{Branches: []string{"main"}, Namespaces: []string{"pay-prod"},
+			Approval: &policy.Approval{Required: 1, Users: []string{"alice"}}}}}}}
+	req, err := (&Builder{Config: cfg}).Build(context.Background(), Source{Repo: "acme/hello", CloneURL: dir, Branch: "main", Manual: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Spec.Approval == nil || req.Spec.Production == nil {
+		t.Fatalf("main's run: approval %+v, production %+v", req.Spec.Approval, req.Spec.Production)
+	}
+	if len(req.Skipped) != 0 {
+		t.Errorf("the run says it skipped %v, which the policy kept", req.Skipped)
 	}
 }
