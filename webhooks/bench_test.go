@@ -53,11 +53,7 @@ func BenchmarkWebhookAck(b *testing.B) {
 				plain = append(plain, d)
 			}
 		}
-		p50 := func(ds []time.Duration) float64 {
-			slices.Sort(ds)
-			return float64(ds[len(ds)/2].Microseconds()) / 1000
-		}
-		a, g := p50(plain), p50(governedTimes)
+		a, g := p50ms(plain), p50ms(governedTimes)
 		b.ReportMetric(a, "ms-p50-without")
 		b.ReportMetric(g, "ms-p50-with-policy")
 		b.ReportMetric(g/a, "ratio")
@@ -90,11 +86,7 @@ func BenchmarkWebhookAck(b *testing.B) {
 				plain = append(plain, d)
 			}
 		}
-		p50 := func(ds []time.Duration) float64 {
-			slices.Sort(ds)
-			return float64(ds[len(ds)/2].Microseconds()) / 1000
-		}
-		a, w := p50(plain), p50(paths)
+		a, w := p50ms(plain), p50ms(paths)
 		b.ReportMetric(a, "ms-p50-without")
 		b.ReportMetric(w, "ms-p50-with-paths")
 		b.ReportMetric(w/a, "ratio")
@@ -106,6 +98,12 @@ const (
 	rulesFree      = "version: 1\non: {branches: [main]}\nbuild: {commands: [\"true\"]}\ntest: {commands: [\"true\"]}\n"
 	rulesWithPaths = "version: 1\non: {branches: [main], paths: [\"src/**\", go.mod]}\nbuild: {commands: [\"true\"]}\ntest: {commands: [\"true\"], when: {paths: [\"**/*.go\"]}}\n"
 )
+
+// p50ms is the median of ds in milliseconds.
+func p50ms(ds []time.Duration) float64 {
+	slices.Sort(ds)
+	return float64(ds[len(ds)/2].Microseconds()) / 1000
+}
 
 // post sends a signed GitHub push and times its answer.
 func post(b *testing.B, s *stack, body []byte, want int) time.Duration {
