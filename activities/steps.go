@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -101,12 +102,16 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.Ste
 	if existing.Kind != exec.Kind() {
 		existing = contract.Workspace{}
 	}
-	log, err := logs.Writer(in.RunID, in.Phase)
+	key, prefix := in.RunID, in.Phase
+	if in.Cell != "" {
+		key, prefix = in.RunID+"."+in.Cell, in.Phase+" "+in.Job
+	}
+	log, err := logs.Writer(in.RunID, prefix)
 	if err != nil {
 		return contract.StepsResult{}, err
 	}
 	defer log.Close()
-	handle, err := exec.Prepare(ctx, executor.Checkout{Key: in.RunID, CloneURL: in.Source.CloneURL, Commit: in.Source.Commit,
+	handle, err := exec.Prepare(ctx, executor.Checkout{Key: key, CloneURL: in.Source.CloneURL, Commit: in.Source.Commit,
 		Project: in.Project, Share: in.PoolShare, Waiting: func(why string) { fmt.Fprintln(log, why) }}, existing)
 	if err != nil {
 		if errors.Is(err, gitsrc.ErrNotFound) || errors.Is(err, gitsrc.ErrBadCommit) {
@@ -121,6 +126,16 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.Ste
 		fmt.Fprintf(log, "resuming after %d finished commands (worker restart)\n", len(prog.Done))
 	}
 
+	if in.Cell != "" {
+		// a cell's workspace is its own: nothing after the cell reads it,
+		// so it goes once the cell has an outcome (not when its worker
+		// is lost: the retried attempt resumes in it)
+		defer func() {
+			if err == nil || ctx.Err() != nil || errors.Is(err, errStepFailed) {
+				s.releaseCell(ctx, exec, handle, log)
+			}
+		}()
+	}
 	logger := attempt.Logger(ctx).With("phase", in.Phase)
 	if handle.Pod != "" {
 		logger = logger.With("pod", handle.Pod)
@@ -174,6 +189,16 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.Ste
 		res.Artifacts = ref
 	}
 	return res, nil
+}
+
+// releaseCell gives a job cell's workspace back, even when the cell was
+// cancelled; a failed release is logged, and the pod's lease ends it.
+func (s *Steps) releaseCell(ctx context.Context, exec executor.Executor, h executor.Handle, log io.Writer) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := exec.Release(ctx, h); err != nil {
+		fmt.Fprintf(log, "workspace not released (%v): its lease will end it\n", err)
+	}
 }
 
 // pushArtifacts reads the build's artifacts through the executor (the

@@ -174,16 +174,17 @@ func (c *Config) Pool(name string) (poolspec.Spec, bool) {
 	return poolspec.Spec{}, false
 }
 
-// CheckPool says what is wrong with a spec's build.pool on this server:
-// nothing for "" (the worker's local executor) or a configured pool.
-func (c *Config) CheckPool(name string) error {
+// CheckPool says what is wrong with a spec's pool (at key: build.pool,
+// test.jobs.unit.pool) on this server: nil when it names none or one
+// that is declared.
+func (c *Config) CheckPool(key, name string) error {
 	if _, ok := c.Pool(name); name == "" || ok {
 		return nil
 	}
 	if len(c.Pools) == 0 {
-		return fmt.Errorf("build.pool %q: this server has no pools; declare it under pools in the server configuration or remove build.pool to build on the worker", name)
+		return fmt.Errorf("%s %q: this server has no pools; declare it under pools in the server configuration or remove %s to build on the worker", key, name, key)
 	}
-	return fmt.Errorf("build.pool %q is not a pool of this server (pools: %s)", name, strings.Join(c.PoolNames(), ", "))
+	return fmt.Errorf("%s %q is not a pool of this server (pools: %s)", key, name, strings.Join(c.PoolNames(), ", "))
 }
 
 // PoolNames lists the configured pools.

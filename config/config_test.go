@@ -123,7 +123,7 @@ func TestPoolsAreReadAndChecked(t *testing.T) {
 	if !ok || p.MinIdle != 2 || time.Duration(p.LeaseTTL) != 30*time.Second || p.Namespace != "sluice-builds" || p.MaxTotal != 8 {
 		t.Fatalf("pool %+v", p)
 	}
-	if err := c.CheckPool("gpu"); err == nil || !strings.Contains(err.Error(), "pools: go") {
+	if err := c.CheckPool("build.pool", "gpu"); err == nil || !strings.Contains(err.Error(), "pools: go") {
 		t.Fatalf("unknown pool: %v", err)
 	}
 	for bad, want := range map[string]string{

@@ -29,6 +29,12 @@ type StepsInput struct {
 	// Pool's pods at once (0: no share).
 	Project   string `json:"project,omitempty"`
 	PoolShare int    `json:"pool_share,omitempty"`
+	// Cell, when set, makes this one cell of a phase's jobs
+	// (pipelines.Cell.Key): a workspace and pod of its own, claimed as
+	// <run>.<cell>, log lines prefixed with Job (the cell's name), and the
+	// workspace released once the cell has an outcome.
+	Cell string `json:"cell,omitempty"`
+	Job  string `json:"job,omitempty"`
 	// Timeout bounds each command.
 	Timeout time.Duration `json:"timeout"`
 	// JUnit is a report path, relative to the workspace, for the summary.

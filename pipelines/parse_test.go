@@ -163,25 +163,13 @@ func TestParseProblems(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("app/.sluice.yml", []byte(tc.src), "app")
-			ps, ok := AsProblems(err)
-			if !ok {
-				t.Fatalf("want Problems, got %v", err)
+			p := problemAt(t, err, tc.message, tc.line, tc.col)
+			if !strings.Contains(p.Hint, tc.hint) {
+				t.Errorf("hint %q does not mention %q", p.Hint, tc.hint)
 			}
-			for _, p := range ps {
-				if strings.Contains(p.Message, tc.message) {
-					if p.Line != tc.line || p.Column != tc.col {
-						t.Errorf("%q reported at %d:%d, want %d:%d", p.Message, p.Line, p.Column, tc.line, tc.col)
-					}
-					if !strings.Contains(p.Hint, tc.hint) {
-						t.Errorf("hint %q does not mention %q", p.Hint, tc.hint)
-					}
-					if p.File != "app/.sluice.yml" {
-						t.Errorf("file %q", p.File)
-					}
-					return
-				}
+			if p.File != "app/.sluice.yml" {
+				t.Errorf("file %q", p.File)
 			}
-			t.Fatalf("no problem containing %q in:\n%v", tc.message, err)
 		})
 	}
 }
@@ -301,4 +289,24 @@ func TestBooleanKeys(t *testing.T) {
 			t.Errorf("keep-on-retry: %s = %+v %v", src, s, err)
 		}
 	}
+}
+
+// problemAt is the problem of err whose message contains message, which
+// must be reported at line:col.
+func problemAt(t *testing.T, err error, message string, line, col int) Problem {
+	t.Helper()
+	ps, ok := AsProblems(err)
+	if !ok {
+		t.Fatalf("want Problems, got %v", err)
+	}
+	for _, p := range ps {
+		if strings.Contains(p.Message, message) {
+			if p.Line != line || p.Column != col {
+				t.Errorf("%q reported at %d:%d, want %d:%d", p.Message, p.Line, p.Column, line, col)
+			}
+			return p
+		}
+	}
+	t.Fatalf("no problem containing %q in:\n%v", message, err)
+	return Problem{}
 }

@@ -142,3 +142,22 @@ func (s *Spec) Pool() string {
 	}
 	return s.Build.Pool
 }
+
+// PoolRef is a pool a spec names, and where.
+type PoolRef struct{ Key, Name string }
+
+// Pools is every pool the spec names: build.pool and each job's.
+func (s *Spec) Pools() []PoolRef {
+	var out []PoolRef
+	if s.Build != nil && s.Build.Pool != "" {
+		out = append(out, PoolRef{"build.pool", s.Build.Pool})
+	}
+	if s.Test != nil {
+		for _, name := range s.Test.JobNames() {
+			if j := s.Test.Jobs[name]; j != nil && j.Pool != "" {
+				out = append(out, PoolRef{"test.jobs." + name + ".pool", j.Pool})
+			}
+		}
+	}
+	return out
+}

@@ -137,7 +137,9 @@ type BuildPhase struct {
 
 // TestPhase runs unit tests in the build workspace.
 type TestPhase struct {
-	Commands []string          `yaml:"commands" json:"commands" doc:"Test commands, run in order in the build workspace." required:"true"`
+	Commands []string          `yaml:"commands" json:"commands,omitempty" doc:"Test commands, run in order in the build workspace. Write these or jobs."`
+	Jobs     map[string]*Job   `yaml:"jobs" json:"jobs,omitempty" doc:"Named jobs run side by side, each in a checkout (and pool pod) of its own, in the order their needs allow; instead of commands. A retry runs only the cells that did not pass."`
+	FailFast *bool             `yaml:"fail-fast" json:"fail-fast,omitempty" doc:"Jobs only: when a cell fails, cancel the cells still running and start no more (default true); false lets every runnable cell finish."`
 	JUnit    string            `yaml:"junit" json:"junit,omitempty" doc:"Path of a JUnit XML report the commands write, for the summary."`
 	Env      map[string]string `yaml:"env" json:"env,omitempty" doc:"Environment variables for the commands."`
 	Secrets  []string          `yaml:"secrets" json:"secrets,omitempty" doc:"Names of the project's secrets (defined by the server, never in the repository) the test's commands gets, each in the environment variable of its upper-case name (npm_token: NPM_TOKEN). A name the project does not give this phase, or a protected one on a branch production does not protect, refuses the push."`

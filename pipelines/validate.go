@@ -91,7 +91,7 @@ func (v *validator) spec(s *Spec) {
 		}
 	}
 	if t := s.Test; t != nil {
-		v.commands("test.commands", t.Commands)
+		v.jobs(t)
 		v.env("test.env", t.Env)
 		v.secrets("test.secrets", t.Secrets, t.Env)
 		v.positive("test.timeout", t.Timeout)

@@ -271,8 +271,10 @@ func (p *push) one(ctx context.Context, file string, data []byte) (contract.Requ
 	// without (its workers have them, or a CLI's view) leaves it to the
 	// worker that runs the phase
 	if len(cfg.Pools) > 0 {
-		if err := cfg.CheckPool(spec.Pool()); err != nil {
-			return failed, invalid(err)
+		for _, ref := range spec.Pools() {
+			if err := cfg.CheckPool(ref.Key, ref.Name); err != nil {
+				return failed, invalid(err)
+			}
 		}
 	}
 	facts := pipelines.Facts{Event: src.event(), Tag: p.tag}

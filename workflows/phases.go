@@ -111,6 +111,8 @@ func OutputsBefore(phase string, o Outputs) Outputs {
 			d.keep(&out, o)
 		}
 	}
+	// a cell that passed passed for this commit: a retry never runs it again
+	out.Passed = o.Passed
 	return out
 }
 

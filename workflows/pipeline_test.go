@@ -99,6 +99,10 @@ type harness struct {
 	// release is what Production returns; duringRelease runs inside it.
 	release       contract.ProductionResult
 	duringRelease func()
+	// cell decides how a job cell ends (nil: it passes); cells records
+	// each cell's input in the order they started.
+	cell  func(context.Context, contract.StepsInput) error
+	cells []contract.StepsInput
 }
 
 func (h *harness) record(name string, in any) {
@@ -167,7 +171,18 @@ func newHarness(t *testing.T) *harness {
 		}
 		return contract.Nothing{}, h.statusErr
 	})
-	bind.Activity(h.env, contract.RunSteps, func(_ context.Context, in contract.StepsInput) (contract.StepsResult, error) {
+	bind.Activity(h.env, contract.RunSteps, func(ctx context.Context, in contract.StepsInput) (contract.StepsResult, error) {
+		if in.Cell != "" {
+			h.record("Cell:"+in.Job, in)
+			h.mu.Lock()
+			h.cells = append(h.cells, in)
+			h.mu.Unlock()
+			var err error
+			if h.cell != nil {
+				err = h.cell(ctx, in)
+			}
+			return contract.StepsResult{Summary: "ok"}, err
+		}
 		h.record("Run:"+in.Phase, in)
 		h.mu.Lock()
 		lost := h.lostWorkers[in.Phase] > 0

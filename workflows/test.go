@@ -8,13 +8,17 @@ import (
 )
 
 // testPhase runs the unit tests in the build's workspace (a fresh one when
-// the spec has no build) and records their summary.
+// the spec has no build) and records their summary; a spec with jobs runs
+// them instead (jobs.go).
 var testPhase = phaseDef{
 	name:      pipelines.PhaseTest,
 	progress:  true,
 	heartbeat: StepHeartbeatTimeout,
 	run: func(r *run, ctx workflow.Context) error {
 		t := r.in.Spec.Test
+		if len(t.Jobs) > 0 {
+			return r.jobs(ctx, r.planJobs(t), t.FailsFast())
+		}
 		pool := ""
 		if b := r.in.Spec.Build; b != nil {
 			pool = b.Pool

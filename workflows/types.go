@@ -70,6 +70,10 @@ type Outputs struct {
 	ApprovedBy []string `json:"approved_by,omitempty"`
 	// ProductionRevision is the released revision (production).
 	ProductionRevision string `json:"production_revision,omitempty"`
+	// Passed maps each job cell that passed (pipelines.Cell.Name) to its
+	// summary: a retry, or a phase run again after its worker was lost,
+	// runs only the cells not in it.
+	Passed map[string]string `json:"passed,omitempty"`
 }
 
 // Run states as the CLI and API report them.
@@ -93,6 +97,21 @@ const (
 	PhaseReused      = "reused"
 	PhaseCompensated = "compensated"
 )
+
+// JobSkipped is a job cell that did not run: a job it needs did not pass.
+const JobSkipped = "skipped"
+
+// JobState is one cell of a phase's jobs: its status is a phase status
+// (pending, running, succeeded, failed, cancelled, reused) or JobSkipped.
+type JobState struct {
+	Phase    string    `json:"phase"`
+	Name     string    `json:"name"`
+	Status   string    `json:"status"`
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
+	Summary  string    `json:"summary,omitempty"`
+	Error    string    `json:"error,omitempty"`
+}
 
 // PhaseState is one phase of a run.
 type PhaseState struct {
@@ -138,9 +157,11 @@ type RunState struct {
 	Frozen string `json:"frozen,omitempty"`
 	// FreezeOverride is who released production from its freeze, and why.
 	FreezeOverride *FreezeOverride `json:"freeze_override,omitempty"`
-	ResumedFrom    string          `json:"resumed_from,omitempty"`
-	Started        time.Time       `json:"started"`
-	Finished       time.Time       `json:"finished,omitzero"`
+	// Jobs are the cells of test's jobs, in the spec's order.
+	Jobs        []JobState `json:"jobs,omitempty"`
+	ResumedFrom string     `json:"resumed_from,omitempty"`
+	Started     time.Time  `json:"started"`
+	Finished    time.Time  `json:"finished,omitzero"`
 }
 
 // PhaseByName returns the named phase's state.

@@ -72,8 +72,10 @@ func newLintCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(g.stderr, "warning: %v\n", w)
 			}
 			if configFile != "" {
-				if err := cfg.CheckPool(spec.Pool()); err != nil {
-					return exitError{code: 1, msg: fmt.Sprintf("%s: %v", path, err)}
+				for _, ref := range spec.Pools() {
+					if err := cfg.CheckPool(ref.Key, ref.Name); err != nil {
+						return exitError{code: 1, msg: fmt.Sprintf("%s: %v", path, err)}
+					}
 				}
 				if len(cfg.Projects) > 0 && repo == "" {
 					return fmt.Errorf("the configuration has projects: name the repository (--repo owner/name) whose project's policy the spec is checked against")

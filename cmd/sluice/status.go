@@ -52,6 +52,8 @@ type statusJSON struct {
 	Inputs map[string]string `json:"inputs,omitempty"`
 	// Skipped are the phases the spec's rules skipped, with the rule.
 	Skipped []pipelines.Skip `json:"skipped,omitempty"`
+	// Jobs are the cells of test's jobs.
+	Jobs []workflows.JobState `json:"jobs,omitempty"`
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -84,7 +86,7 @@ func (g *globals) printStatus(ref runs.Ref, st workflows.RunState) error {
 			RunID: ref.String(), State: st.State, Phase: st.Phase, Repo: st.Request.Push.Repo,
 			Branch: st.Request.Push.Branch, Commit: st.Request.Push.Commit, Phases: st.Phases,
 			Outputs: st.Outputs, Approval: st.Approval, Error: st.Error, Queued: st.Queued, Frozen: st.Frozen, FreezeOverride: st.FreezeOverride, UI: g.uiLink(ref), Policy: st.Request.Policy,
-			Tag: st.Request.Push.Tag, Event: st.Request.Push.Event, Skipped: st.Request.Skipped, Pipeline: st.Request.Push.Pipeline, Inputs: st.Request.Push.Inputs,
+			Tag: st.Request.Push.Tag, Event: st.Request.Push.Event, Skipped: st.Request.Skipped, Pipeline: st.Request.Push.Pipeline, Inputs: st.Request.Push.Inputs, Jobs: st.Jobs,
 		})
 	}
 	w := g.stdout
@@ -123,6 +125,11 @@ func (g *globals) printStatus(ref runs.Ref, st workflows.RunState) error {
 	now := time.Now()
 	for _, ph := range st.Phases {
 		fmt.Fprintf(w, "  %s %-12s %s\n", mark(ph.Status), ph.Name, phaseDetail(ph, now))
+		for _, j := range st.Jobs {
+			if j.Phase == ph.Name {
+				fmt.Fprintf(w, "      %s %s  %s\n", mark(j.Status), j.Name, jobDetail(j, now))
+			}
+		}
 	}
 	if pol := st.Request.Policy; pol != nil {
 		for _, wh := range pol.Withheld {
@@ -144,6 +151,17 @@ func (g *globals) printStatus(ref runs.Ref, st workflows.RunState) error {
 		fmt.Fprintf(w, "  undo %s (%s): %s\n", c.Activity, c.Phase, res)
 	}
 	return nil
+}
+
+// jobDetail is phaseDetail for one cell of a phase's jobs.
+func jobDetail(j workflows.JobState, now time.Time) string {
+	if j.Status == workflows.JobSkipped {
+		return "skipped: " + j.Error
+	}
+	if j.Status == workflows.PhaseCancelled {
+		return j.Error
+	}
+	return phaseDetail(workflows.PhaseState{Status: j.Status, Started: j.Started, Finished: j.Finished, Error: j.Error}, now)
 }
 
 func mark(status string) string {

@@ -1,0 +1,280 @@
+package pipelines
+
+import (
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Job is one named unit of test's work: its own commands in its own
+// workspace (a fresh checkout, a pod of its own when the pool is one),
+// started as soon as the jobs it needs have passed, beside every other job
+// that is ready.
+type Job struct {
+	Commands []string          `yaml:"commands" json:"commands" doc:"Shell commands run in order in the job's own checkout; the first failure fails the job." required:"true"`
+	Needs    []string          `yaml:"needs" json:"needs,omitempty" doc:"Jobs of the same phase that must pass before this one starts; a job whose need failed is skipped."`
+	Pool     string            `yaml:"pool" json:"pool,omitempty" doc:"Warm pool to run the job in; default build.pool (or the worker's own executor)."`
+	Env      map[string]string `yaml:"env" json:"env,omitempty" doc:"Environment variables for the job's commands, over the phase's env."`
+	Matrix   *Matrix           `yaml:"matrix" json:"matrix,omitempty" doc:"Run the job once for every combination of the axes' values (a cell), each cell in its own workspace; each cell's values are in MATRIX_<AXIS>."`
+	JUnit    string            `yaml:"junit" json:"junit,omitempty" doc:"Path of a JUnit XML report the commands write, for the summary."`
+	Timeout  Duration          `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for each of the job's cells; default the phase's timeout."`
+}
+
+// Matrix is a cross product of named axes, less the combinations exclude
+// names, plus the ones include adds.
+type Matrix struct {
+	Axes    map[string][]string `yaml:"axes" json:"axes" doc:"Axis name (lower case: go, arch) to its values; the job runs for every combination." required:"true"`
+	Exclude []map[string]string `yaml:"exclude" json:"exclude,omitempty" doc:"Combinations not to run: each removes the cells that have all of its values."`
+	Include []map[string]string `yaml:"include" json:"include,omitempty" doc:"Extra cells, each with a value for every axis, run beside the product."`
+}
+
+// Bounds of a phase's jobs: every cell is an activity and a pod.
+const (
+	MaxJobs  = 16
+	MaxCells = 32
+)
+
+var (
+	jobName  = pipelineKey
+	axisName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,29}$`)
+)
+
+// Cell is one run of a job: the job itself, or one combination of its
+// matrix.
+type Cell struct {
+	Job string `json:"job"`
+	// Values are the matrix's values for this cell (nil: no matrix).
+	Values map[string]string `json:"values,omitempty"`
+	// Index is the cell's place among its job's cells.
+	Index int `json:"index"`
+}
+
+// Name is how people see the cell, and what a retry knows it by:
+// "unit", or "unit (arch=arm64, go=1.26)".
+func (c Cell) Name() string {
+	if len(c.Values) == 0 {
+		return c.Job
+	}
+	parts := make([]string, 0, len(c.Values))
+	for _, k := range slices.Sorted(maps.Keys(c.Values)) {
+		parts = append(parts, k+"="+c.Values[k])
+	}
+	return c.Job + " (" + strings.Join(parts, ", ") + ")"
+}
+
+// Key is the cell's name made safe for workspace directories and pod
+// claims: "unit" or "unit-3".
+func (c Cell) Key() string {
+	if len(c.Values) == 0 {
+		return c.Job
+	}
+	return fmt.Sprintf("%s-%d", c.Job, c.Index)
+}
+
+// MatrixEnv is the environment variable a cell's step reads axis from.
+func MatrixEnv(axis string) string { return "MATRIX_" + strings.ToUpper(axis) }
+
+// Env is the cell's matrix values as environment variables.
+func (c Cell) Env() map[string]string {
+	out := make(map[string]string, len(c.Values))
+	for k, v := range c.Values {
+		out[MatrixEnv(k)] = v
+	}
+	return out
+}
+
+// FailsFast tells whether a failed cell cancels the others (the default).
+func (t *TestPhase) FailsFast() bool { return t.FailFast == nil || *t.FailFast }
+
+// JobNames is the phase's jobs in name order.
+func (t *TestPhase) JobNames() []string { return slices.Sorted(maps.Keys(t.Jobs)) }
+
+// Cells is every cell of the phase's jobs, in job-name order and, within a
+// job, in the matrix's order (axes by name, values as written, then the
+// includes).
+func (t *TestPhase) Cells() []Cell {
+	var out []Cell
+	for _, name := range t.JobNames() {
+		for i, values := range t.Jobs[name].Matrix.combinations() {
+			out = append(out, Cell{Job: name, Values: values, Index: i})
+		}
+	}
+	return out
+}
+
+// combinations expands the matrix; nil m is one combination of no values.
+func (m *Matrix) combinations() []map[string]string {
+	if m == nil {
+		return []map[string]string{nil}
+	}
+	product := []map[string]string{{}}
+	for _, axis := range slices.Sorted(maps.Keys(m.Axes)) {
+		var next []map[string]string
+		for _, partial := range product {
+			for _, v := range m.Axes[axis] {
+				c := maps.Clone(partial)
+				c[axis] = v
+				next = append(next, c)
+			}
+		}
+		product = next
+	}
+	out := product[:0]
+	for _, c := range product {
+		if !slices.ContainsFunc(m.Exclude, func(ex map[string]string) bool { return subset(ex, c) }) {
+			out = append(out, c)
+		}
+	}
+	for _, inc := range m.Include {
+		if !slices.ContainsFunc(out, func(c map[string]string) bool { return maps.Equal(c, inc) }) {
+			out = append(out, maps.Clone(inc))
+		}
+	}
+	return out
+}
+
+func subset(small, big map[string]string) bool {
+	for k, v := range small {
+		if big[k] != v {
+			return false
+		}
+	}
+	return len(small) > 0
+}
+
+// jobs checks test's jobs: names, needs (known, no cycle), commands,
+// matrices and the bound on cells.
+func (v *validator) jobs(t *TestPhase) {
+	if len(t.Jobs) > 0 && len(t.Commands) > 0 {
+		v.errf("test.jobs", "move test.commands into a job (jobs: {unit: {commands: [...]}}), or drop jobs", "test has both commands and jobs")
+	}
+	if len(t.Jobs) == 0 {
+		v.commands("test.commands", t.Commands)
+		if t.FailFast != nil {
+			v.errf("test.fail-fast", "drop it, or write test's work as jobs", "fail-fast is about jobs, and test has none")
+		}
+		return
+	}
+	if t.JUnit != "" {
+		v.errf("test.junit", "give junit to the job that writes the report", "with jobs, junit belongs to a job")
+	}
+	if len(t.Jobs) > MaxJobs {
+		v.errf("test.jobs", "merge jobs, or split the pipeline (.sluice/*.yml)", "%d jobs; at most %d", len(t.Jobs), MaxJobs)
+	}
+	cells := 0
+	for _, name := range t.JobNames() {
+		j, p := t.Jobs[name], "test.jobs."+name
+		if j == nil {
+			v.errf(p, "give the job commands", "job %s is empty", name)
+			continue
+		}
+		if !jobName.MatchString(name) {
+			v.errf(p, "lower-case letters, digits and -, at most 40", "bad job name %q", name)
+		}
+		v.commands(p+".commands", j.Commands)
+		v.env(p+".env", j.Env)
+		v.positive(p+".timeout", j.Timeout)
+		for i, n := range j.Needs {
+			np := fmt.Sprintf("%s.needs[%d]", p, i)
+			switch _, ok := t.Jobs[n]; {
+			case n == name:
+				v.errf(np, "remove it", "job %s needs itself", name)
+			case !ok:
+				v.errf(np, "the jobs are "+strings.Join(t.JobNames(), ", "), "job %s needs %q, which is not a job of test", name, n)
+			}
+		}
+		if j.Matrix != nil {
+			v.matrix(p+".matrix", j.Matrix)
+		}
+		cells += len(j.Matrix.combinations())
+	}
+	if cells > MaxCells {
+		v.errf("test.jobs", fmt.Sprintf("every cell is a workspace and a pod: at most %d; exclude combinations or drop an axis", MaxCells),
+			"test's jobs expand to %d cells", cells)
+	}
+	if cycle := needsCycle(t.Jobs); cycle != nil {
+		v.errf("test.jobs."+cycle[0]+".needs", "a job cannot wait for itself, even through others: drop one of these needs",
+			"jobs need each other in a cycle: %s", strings.Join(cycle, " → "))
+	}
+}
+
+func (v *validator) matrix(p string, m *Matrix) {
+	if len(m.Axes) == 0 {
+		v.errf(p+".axes", "name at least one axis with its values, like `axes: {go: [\"1.25\", \"1.26\"]}`", "a matrix needs axes")
+	}
+	for axis, values := range m.Axes {
+		ap := p + ".axes." + axis
+		if !axisName.MatchString(axis) {
+			v.errf(ap, "lower-case letters, digits and _, starting with a letter (steps read MATRIX_"+strings.ToUpper(axis)+")", "bad axis name %q", axis)
+		}
+		if len(values) == 0 {
+			v.errf(ap, "list its values", "axis %s has no values", axis)
+		}
+		for i, val := range values {
+			if val == "" || len(val) > 128 || strings.ContainsAny(val, "\x00\n") {
+				v.errf(fmt.Sprintf("%s[%d]", ap, i), "a value is one line of at most 128 bytes", "bad value for axis %s", axis)
+			}
+		}
+	}
+	check := func(kind string, list []map[string]string, whole bool) {
+		for i, c := range list {
+			cp := fmt.Sprintf("%s.%s[%d]", p, kind, i)
+			for k := range c {
+				if _, ok := m.Axes[k]; !ok {
+					v.errf(cp+"."+k, "the axes are "+strings.Join(slices.Sorted(maps.Keys(m.Axes)), ", "), "%s names axis %q, which the matrix does not have", kind, k)
+				}
+			}
+			if len(c) == 0 || whole && len(c) != len(m.Axes) {
+				v.errf(cp, "give a value for every axis", "an %s entry names %d of the %d axes", kind, len(c), len(m.Axes))
+			}
+		}
+	}
+	check("exclude", m.Exclude, false)
+	check("include", m.Include, true)
+}
+
+// needsCycle is a cycle of needs as job names (first repeated at the end),
+// or nil.
+func needsCycle(jobs map[string]*Job) []string {
+	const (
+		unseen = iota
+		open
+		done
+	)
+	state := map[string]int{}
+	var stack []string
+	var visit func(string) []string
+	visit = func(n string) []string {
+		state[n] = open
+		stack = append(stack, n)
+		if j := jobs[n]; j != nil {
+			for _, m := range j.Needs {
+				if _, ok := jobs[m]; !ok || m == n {
+					continue // reported on its own
+				}
+				switch state[m] {
+				case open:
+					i := slices.Index(stack, m)
+					return append(slices.Clone(stack[i:]), m)
+				case unseen:
+					if c := visit(m); c != nil {
+						return c
+					}
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[n] = done
+		return nil
+	}
+	for _, n := range slices.Sorted(maps.Keys(jobs)) {
+		if state[n] == unseen {
+			if c := visit(n); c != nil {
+				return c
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,99 @@
+package pipelines
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+const jobsSpec = `version: 1
+build:
+  pool: go
+  commands: [go build ./...]
+test:
+  jobs:
+    lint:
+      commands: [go vet ./...]
+    unit:
+      matrix:
+        axes:
+          go: ["1.25", "1.26"]
+          arch: [amd64, arm64]
+        exclude: [{go: "1.25", arch: arm64}]
+        include: [{go: "1.27", arch: amd64}]
+      commands: [GOARCH=$MATRIX_ARCH go test ./...]
+    race:
+      needs: [unit, lint]
+      pool: big
+      env: {GOFLAGS: -race}
+      commands: [go test -race ./...]
+      timeout: 20m
+`
+
+func TestJobsExpandToCells(t *testing.T) {
+	s, err := Parse(FileName, []byte(jobsSpec), "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range s.Test.Cells() {
+		names = append(names, c.Name())
+	}
+	want := []string{
+		"lint",
+		"race",
+		"unit (arch=amd64, go=1.25)",
+		"unit (arch=amd64, go=1.26)",
+		"unit (arch=arm64, go=1.26)",
+		"unit (arch=amd64, go=1.27)",
+	}
+	if !slices.Equal(names, want) {
+		t.Fatalf("cells\n got %q\nwant %q", names, want)
+	}
+	cells := s.Test.Cells()
+	if k := cells[4].Key(); k != "unit-2" {
+		t.Errorf("key %q", k)
+	}
+	if e := cells[4].Env(); e["MATRIX_ARCH"] != "arm64" || e["MATRIX_GO"] != "1.26" || len(e) != 2 {
+		t.Errorf("env %v", e)
+	}
+	if !s.Test.FailsFast() {
+		t.Error("fail-fast is the default")
+	}
+	if r := s.Test.Jobs["race"]; r.Pool != "big" || r.Timeout.D().Minutes() != 20 || !slices.Equal(r.Needs, []string{"unit", "lint"}) {
+		t.Errorf("race %+v", r)
+	}
+}
+
+func TestJobProblems(t *testing.T) {
+	head := "version: 1\ntest:\n  jobs:\n"
+	cases := []struct {
+		name, src string
+		line, col int
+		message   string
+	}{
+		{"unknown need", "    a: {commands: [x], needs: [b]}\n", 4, 32, `job a needs "b", which is not a job of test`},
+		{"cycle", "    a: {commands: [x], needs: [c]}\n    b: {commands: [x], needs: [a]}\n    c:\n      commands: [x]\n      needs: [b]\n", 4, 31, "cycle: a → c → b → a"},
+		{"self", "    a: {commands: [x], needs: [a]}\n", 4, 32, "job a needs itself"},
+		{"no commands", "    a: {needs: []}\n", 4, 5, "no commands"},
+		{"bad name", "    A_1: {commands: [x]}\n", 4, 5, `bad job name "A_1"`},
+		{"matrix too large", "    a:\n      commands: [x]\n      matrix: {axes: {x: [1,2,3,4,5,6], y: [1,2,3,4,5,6]}}\n", 3, 3, "expand to 36 cells"},
+		{"matrix without axes", "    a: {commands: [x], matrix: {}}\n", 4, 24, "a matrix needs axes"},
+		{"unknown axis in exclude", "    a:\n      commands: [x]\n      matrix:\n        axes: {go: [a, b]}\n        exclude: [{os: linux}]\n", 8, 24, `exclude names axis "os"`},
+		{"partial include", "    a:\n      commands: [x]\n      matrix:\n        axes: {go: [a], os: [l]}\n        include: [{go: c}]\n", 8, 19, "names 1 of the 2 axes"},
+		{"bad axis", "    a:\n      commands: [x]\n      matrix: {axes: {Go: [a]}}\n", 6, 27, `bad axis name "Go"`},
+		{"both commands and jobs", "    a: {commands: [x]}\n  commands: [y]\n", 3, 3, "both commands and jobs"},
+		{"phase junit", "    a: {commands: [x]}\n  junit: r.xml\n", 5, 10, "junit belongs to a job"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(FileName, []byte(head+tc.src), "app")
+			if p := problemAt(t, err, tc.message, tc.line, tc.col); p.Hint == "" {
+				t.Errorf("%q has no hint", p.Message)
+			}
+		})
+	}
+	if _, err := Parse(FileName, []byte("version: 1\ntest:\n  commands: [x]\n  fail-fast: false\n"), "app"); err == nil || !strings.Contains(err.Error(), "fail-fast is about jobs") {
+		t.Errorf("fail-fast without jobs: %v", err)
+	}
+}

@@ -1,0 +1,249 @@
+package workflows
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/pipelines"
+)
+
+// maxJobsSummary bounds the phase summary made of its cells' summaries.
+const maxJobsSummary = 1024
+
+// jobs runs test's jobs: every cell is its own RunSteps activity in a
+// workspace of its own, started as soon as the jobs it needs have passed,
+// beside every other ready cell. Cells that passed, in this run or in the
+// run a retry resumes, are not run again. With fail-fast the first failed
+// cell cancels the running ones and starts no more; without, every cell
+// whose needs passed runs. A job whose need did not pass is skipped.
+//
+// plans is planJobs' work: made outside the workflow's own code, which
+// iterates no map.
+func (r *run) jobs(ctx workflow.Context, cells []cellPlan, failFast bool) error {
+	states := r.jobStates(cells)
+	// the build's pod is not what the jobs run in: it goes back to the
+	// pool now, for the cells to claim
+	r.releasePod(ctx)
+
+	cctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	sel := workflow.NewSelector(ctx)
+	running, stopping, progressGiven := 0, false, false
+	var failed []string
+	var firstErr error
+
+	// done tells, for a job, whether all its cells passed, and whether any
+	// of them ended otherwise
+	done := func(job string) (passed, blocked bool) {
+		passed = true
+		for i, c := range cells {
+			if c.job != job {
+				continue
+			}
+			switch states[i].Status {
+			case PhaseSucceeded, PhaseReused:
+			case PhaseFailed, PhaseCancelled, JobSkipped:
+				blocked, passed = true, false
+			default:
+				passed = false
+			}
+		}
+		return passed, blocked
+	}
+	launch := func(i int, c cellPlan) {
+		js, in := states[i], c.in
+		if p, ok := ctx.Value(progressKey{}).(*contract.Progress); ok && !progressGiven {
+			in.SetProgress(p) // one cell says the phase runs
+			progressGiven = true
+		}
+		actx := cctx
+		if c.timeout > 0 {
+			opts := workflow.GetActivityOptions(cctx)
+			opts.ScheduleToCloseTimeout = min(opts.ScheduleToCloseTimeout, c.timeout)
+			opts.StartToCloseTimeout = min(opts.StartToCloseTimeout, c.timeout)
+			actx = workflow.WithActivityOptions(cctx, opts)
+		}
+		js.Status, js.Started, js.Finished, js.Error = PhaseRunning, workflow.Now(ctx), time.Time{}, ""
+		running++
+		sel.AddFuture(workflow.ExecuteActivity(actx, contract.RunSteps.Name, in), func(f workflow.Future) {
+			running--
+			var res contract.StepsResult
+			err := f.Get(ctx, &res)
+			js.Finished = workflow.Now(ctx)
+			switch {
+			case err == nil:
+				js.Status, js.Summary = PhaseSucceeded, res.Summary
+				r.st.Outputs.Passed[js.Name] = res.Summary
+			case temporal.IsCanceledError(err) && (stopping || ctx.Err() != nil):
+				js.Status, js.Error = PhaseCancelled, "cancelled: "+cancelReason(ctx, failed)
+			default:
+				js.Status, js.Error = PhaseFailed, errorMessage(err)
+				failed = append(failed, js.Name)
+				if firstErr == nil || workerLost(firstErr) && !workerLost(err) {
+					firstErr = err
+				}
+				if failFast && !stopping {
+					stopping = true
+					cancel()
+				}
+			}
+		})
+	}
+	// start launches every ready cell and skips the ones whose needs
+	// cannot pass any more, until nothing changes
+	start := func() {
+		for changed := true; changed; {
+			changed = false
+			for i, c := range cells {
+				if states[i].Status != PhasePending {
+					continue
+				}
+				ready, blockedBy := true, ""
+				for _, n := range c.needs {
+					passed, blocked := done(n)
+					ready = ready && passed
+					if blocked && blockedBy == "" {
+						blockedBy = n
+					}
+				}
+				switch {
+				case blockedBy != "":
+					states[i].Status, states[i].Error = JobSkipped, "needs job "+blockedBy+", which did not pass"
+					changed = true
+				case ready && !stopping && ctx.Err() == nil:
+					launch(i, c)
+					changed = true
+				}
+			}
+		}
+	}
+	start()
+	for running > 0 {
+		sel.Select(ctx)
+		start()
+	}
+	if ctx.Err() != nil {
+		for _, js := range states {
+			if js.Status == PhasePending {
+				js.Status = PhaseCancelled
+			}
+		}
+		return temporal.NewCanceledError()
+	}
+	if len(failed) > 0 {
+		for _, js := range states {
+			if js.Status == PhasePending {
+				js.Status, js.Error = PhaseCancelled, "not started: "+cancelReason(ctx, failed)
+			}
+		}
+		if workerLost(firstErr) {
+			return firstErr // the phase runs again, without the cells that passed
+		}
+		msg := fmt.Sprintf("job %s failed: %s", failed[0], errorMessage(firstErr))
+		if len(failed) > 1 {
+			msg = fmt.Sprintf("%d job cells failed (%s); %s: %s", len(failed), strings.Join(failed, "; "), failed[0], errorMessage(firstErr))
+		}
+		return temporal.NewNonRetryableApplicationError(msg, contract.ErrStepFailed, firstErr)
+	}
+	r.st.Outputs.TestSummary = jobsSummary(states)
+	return nil
+}
+
+// cellPlan is one cell as the workflow runs it.
+type cellPlan struct {
+	name, job string
+	needs     []string
+	in        contract.StepsInput
+	timeout   time.Duration
+}
+
+// planJobs is every cell of test's jobs with the input of its activity:
+// its job's commands and pool (build.pool unless it names one), the
+// phase's env under the job's under the cell's matrix values.
+func (r *run) planJobs(t *pipelines.TestPhase) []cellPlan {
+	var out []cellPlan
+	for _, c := range t.Cells() {
+		j := t.Jobs[c.Job]
+		pool := j.Pool
+		if pool == "" && r.in.Spec.Build != nil {
+			pool = r.in.Spec.Build.Pool
+		}
+		env := map[string]string{}
+		maps.Copy(env, t.Env)
+		maps.Copy(env, j.Env)
+		maps.Copy(env, c.Env())
+		in := contract.StepsInput{
+			RunID: r.runID, Phase: pipelines.PhaseTest, Source: r.source(), Pool: pool,
+			Commands: j.Commands, Env: r.stepEnv(env), Timeout: cmpDuration(j.Timeout, t.Timeout).D(), JUnit: j.JUnit,
+			Secrets: r.secrets(pipelines.PhaseTest, t.Secrets), Cell: c.Key(), Job: c.Name(),
+		}
+		in.Project, in.PoolShare = r.poolShare(pool)
+		out = append(out, cellPlan{name: c.Name(), job: c.Job, needs: j.Needs, in: in, timeout: j.Timeout.D()})
+	}
+	return out
+}
+
+// jobStates is the run's state of each cell, made on the phase's first
+// try: a cell the resumed run passed is reused; a later try (its worker
+// lost) keeps what the earlier one recorded.
+func (r *run) jobStates(cells []cellPlan) []*JobState {
+	if r.st.Outputs.Passed == nil {
+		r.st.Outputs.Passed = map[string]string{}
+	}
+	first := !slices.ContainsFunc(r.st.Jobs, func(j JobState) bool { return j.Phase == pipelines.PhaseTest })
+	if first {
+		for _, c := range cells {
+			js := JobState{Phase: pipelines.PhaseTest, Name: c.name, Status: PhasePending}
+			if sum, ok := r.st.Outputs.Passed[js.Name]; ok {
+				js.Status, js.Summary = PhaseReused, sum
+			}
+			r.st.Jobs = append(r.st.Jobs, js)
+		}
+	}
+	var out []*JobState
+	for i := range r.st.Jobs {
+		js := &r.st.Jobs[i]
+		if js.Phase != pipelines.PhaseTest {
+			continue
+		}
+		if js.Status != PhaseSucceeded && js.Status != PhaseReused {
+			*js = JobState{Phase: js.Phase, Name: js.Name, Status: PhasePending}
+		}
+		out = append(out, js)
+	}
+	return out
+}
+
+func cancelReason(ctx workflow.Context, failed []string) string {
+	if ctx.Err() != nil || len(failed) == 0 {
+		return "the run was cancelled"
+	}
+	return "job " + failed[0] + " failed (fail-fast)"
+}
+
+func cmpDuration(a, b pipelines.Duration) pipelines.Duration {
+	if a > 0 {
+		return a
+	}
+	return b
+}
+
+// jobsSummary is the phase's summary: each cell's, bounded.
+func jobsSummary(states []*JobState) string {
+	parts := make([]string, 0, len(states))
+	for _, js := range states {
+		parts = append(parts, js.Name+": "+js.Summary)
+	}
+	s := fmt.Sprintf("%d job cells passed; %s", len(states), strings.Join(parts, "; "))
+	if len(s) > maxJobsSummary {
+		s = s[:maxJobsSummary-3] + "..."
+	}
+	return s
+}
