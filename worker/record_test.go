@@ -211,6 +211,18 @@ approval:
   max-reminders: 1
 `
 
+// jobsSpec's test is jobs: lint and a matrix of two side by side, race
+// after the matrix; each cell its own RunSteps.
+const jobsSpec = `version: 1
+build: {commands: [make], pool: go}
+test:
+  jobs:
+    lint: {commands: [make lint]}
+    unit: {commands: [make test], matrix: {axes: {go: ["1.25", "1.26"]}}}
+    race: {commands: [make race], needs: [unit]}
+bake: {image: 127.0.0.1:5000/acme/hello}
+`
+
 // poolSpec builds and tests in a pool pod.
 const poolSpec = `version: 1
 build: {commands: [make], pool: go}
@@ -300,6 +312,8 @@ func TestRecordHistories(t *testing.T) {
 		// rerun-after-worker-loss v1: every attempt of build lost its
 		// worker; the phase ran again and the run went on
 		{"worker_loss_rerun", fullSpec, "", nil},
+		// test's jobs: four cells, three at once, race after unit
+		{"jobs", jobsSpec, "", nil},
 		{"approval_timeout", approvalSpec, "", nil},
 		{"rejection", approvalSpec, "", func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
 			waitApproval(t, rc, ref)

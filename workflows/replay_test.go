@@ -101,7 +101,10 @@ func TestReplayCommittedHistories(t *testing.T) {
 		// signed), waits on a timer for its deny window to end, releases
 		"freeze_wait.json": {"ImZyZWV6ZSI=", `"markerName": "LocalActivity"`, "TIMER_FIRED", `"Production"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		// a Scheduled run: the schedule's run built and started
-		"scheduled.json":         {`"StartScheduled"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		"scheduled.json": {`"StartScheduled"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		// test's jobs: a RunSteps per cell (one with the phase's progress),
+		// the build pod's Cleanup before them, then bake
+		"jobs.json":              {`"Cleanup"`, `"Run"`, `"Bake"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		"worker_loss_rerun.json": {"InJlcnVuLWFmdGVyLXdvcmtlci1sb3NzIg==", "ACTIVITY_TASK_TIMED_OUT", `"Production"`, "WORKFLOW_EXECUTION_COMPLETED"},
 	}
 	seen := 0

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
+	"github.com/sluice-cd/sluice/workflows"
+)
+
+// jobsStatus is what `sluice status -o json` says of a run's jobs.
+type jobsStatus struct {
+	State  string                 `json:"state"`
+	Phases []workflows.PhaseState `json:"phases"`
+	Jobs   []workflows.JobState   `json:"jobs"`
+}
+
+// TestJobsRunSideBySideInPoolPods runs examples/monorepo's api pipeline
+// with its build in the "go" pool: vet and the 2×2 matrix of unit tests run
+// at once, each cell in a pool pod of its own, and shuffle after every
+// unit cell. Then a matrix of six with one cell failing (until a marker on
+// the pool's cache volume exists) fails naming the cell, and `sluice retry`
+// runs only that cell; the five that passed are reused.
+func TestJobsRunSideBySideInPoolPods(t *testing.T) {
+	e := newPoolEnv(t)
+	cfg, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a pod for most cells at once
+	cfg = []byte(strings.Replace(string(cfg), "min_idle: 1\n    max_total: 3", "min_idle: 4\n    max_total: 6", 1))
+	if err := os.WriteFile(e.config, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	repo, _ := gitsrctest.Repo(t, "../../examples/monorepo", "")
+	api := filepath.Join(repo, ".sluice", "api.yml")
+	spec, err := os.ReadFile(api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := fmt.Sprintf("jobs-%d", time.Now().UnixNano())
+	marker := "/root/.cache/go-build/sluice-e2e-" + nonce
+	matrix := fmt.Sprintf(`version: 1
+build:
+  pool: go
+  commands: [go build ./lib/...]
+test:
+  fail-fast: false
+  jobs:
+    unit:
+      matrix:
+        axes: {pkg: [lib, services/api, services/web], amd64: [v1, v2]}
+      commands:
+        - hostname
+        - if [ "$MATRIX_PKG/$MATRIX_AMD64" = services/web/v2 ] && [ ! -f %[1]s ]; then touch %[1]s; echo first try fails; exit 3; fi
+        - GOAMD64=$MATRIX_AMD64 go test -count=1 ./$MATRIX_PKG/...
+`, marker)
+	for name, text := range map[string]string{
+		"api.yml":    strings.Replace(string(spec), "build:\n", "build:\n  pool: go\n", 1),
+		"matrix.yml": matrix,
+	} {
+		if err := os.WriteFile(filepath.Join(repo, ".sluice", name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gitsrctest.Commit(t, repo, "jobs in the go pool")
+	e.startDev("--config", e.config, "--kubeconfig", e.kubeconfig)
+
+	// the example's jobs, side by side
+	var started struct {
+		RunID string `json:"run_id"`
+	}
+	if code := e.json(&started, "run", "--repo", repo, "--ref", "main", "--pipeline", "api"); code != 0 {
+		t.Fatal("run failed to start")
+	}
+	if out, _, code := e.sluice("status", started.RunID, "--wait"); code != 0 {
+		logs, _, _ := e.sluice("logs", started.RunID)
+		t.Fatalf("the api pipeline failed:\n%s\n%s", out, logs)
+	}
+	var st jobsStatus
+	e.json(&st, "status", started.RunID)
+	var names []string
+	for _, j := range st.Jobs {
+		names = append(names, j.Name)
+		if j.Status != workflows.PhaseSucceeded {
+			t.Errorf("%s is %s: %s", j.Name, j.Status, j.Error)
+		}
+	}
+	want := []string{"shuffle", "unit (amd64=v1, pkg=services/api)", "unit (amd64=v1, pkg=lib)", "unit (amd64=v2, pkg=services/api)", "unit (amd64=v2, pkg=lib)", "vet"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("jobs %q, want %q", names, want)
+	}
+	// shuffle after every unit cell; the unit cells and vet overlap
+	shuffle, longest := st.Jobs[0], time.Duration(0)
+	overlap := 0
+	for _, j := range st.Jobs[1:] {
+		if shuffle.Started.Before(j.Finished) && strings.HasPrefix(j.Name, "unit") {
+			t.Errorf("shuffle started at %s, before %s finished at %s", shuffle.Started, j.Name, j.Finished)
+		}
+		for _, k := range st.Jobs[1:] {
+			if j.Name < k.Name && j.Started.Before(k.Finished) && k.Started.Before(j.Finished) {
+				overlap++
+			}
+		}
+		longest = max(longest, j.Finished.Sub(j.Started))
+	}
+	if overlap == 0 {
+		t.Errorf("no two cells ran at the same time: %+v", st.Jobs)
+	}
+	for _, p := range st.Phases {
+		if p.Name == "test" {
+			t.Logf("test phase %s; longest first-stage cell %s; shuffle %s; %d overlapping pairs",
+				p.Finished.Sub(p.Started), longest, shuffle.Finished.Sub(shuffle.Started), overlap)
+		}
+	}
+	logs, _, _ := e.sluice("logs", started.RunID)
+	for _, w := range want {
+		if !strings.Contains(logs, "test "+w+" | ok") {
+			t.Errorf("log lacks the passing tests of %s:\n%s", w, logs)
+		}
+	}
+
+	// a matrix of six, one cell failing
+	if code := e.json(&started, "run", "--repo", repo, "--ref", "main", "--pipeline", "matrix"); code != 0 {
+		t.Fatal("run failed to start")
+	}
+	out, _, code := e.sluice("status", started.RunID, "--wait")
+	const bad = "unit (amd64=v2, pkg=services/web)"
+	if code == 0 || !strings.Contains(out, "job "+bad+" failed: command") || !strings.Contains(out, "exited with status 3") {
+		t.Fatalf("want the run to fail naming %s:\n%s", bad, out)
+	}
+	logs, _, _ = e.sluice("logs", started.RunID)
+	pods := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^test unit \([^)]*\) \| (sluice-go-\S+)$`).FindAllStringSubmatch(logs, -1) {
+		pods[m[1]] = true
+	}
+	if len(pods) != 6 {
+		t.Errorf("the six cells ran in %d pods (%v), want one each:\n%s", len(pods), pods, logs)
+	}
+	var retry struct {
+		RunID string `json:"run_id"`
+	}
+	if code := e.json(&retry, "retry", started.RunID); code != 0 {
+		t.Fatal("retry refused")
+	}
+	retried := retry.RunID
+	if out, _, code := e.sluice("status", retried, "--wait"); code != 0 {
+		t.Fatalf("the retry failed:\n%s", out)
+	}
+	e.json(&st, "status", retried)
+	reused := 0
+	for _, j := range st.Jobs {
+		switch {
+		case j.Name == bad && j.Status != workflows.PhaseSucceeded:
+			t.Errorf("%s is %s in the retry", j.Name, j.Status)
+		case j.Status == workflows.PhaseReused:
+			reused++
+		}
+	}
+	logs, _, _ = e.sluice("logs", retried)
+	if reused != 5 || strings.Count(logs, "$ hostname") != 1 || !strings.Contains(logs, "test "+bad+" | $ hostname") {
+		t.Fatalf("want the retry to run only %s (%d reused):\n%s", bad, reused, logs)
+	}
+}
