@@ -27,7 +27,11 @@ type jobsStatus struct {
 // unit cell. Then a matrix of six with one cell failing (until a marker on
 // the pool's cache volume exists) fails naming the cell, and `sluice retry`
 // runs only that cell; the five that passed are reused.
-func TestJobsRunSideBySideInPoolPods(t *testing.T) {
+// jobsSetup is a Sluice installation with a "go" pool of four idle pods
+// (at most six) and a copy of examples/monorepo whose api pipeline builds
+// in it, beside a pipeline "matrix": six cells, one of which fails until
+// the marker exists on the pool's cache volume.
+func jobsSetup(t testing.TB) (*poolEnv, string) {
 	e := newPoolEnv(t)
 	cfg, err := os.ReadFile(e.config)
 	if err != nil {
@@ -71,6 +75,11 @@ test:
 	}
 	gitsrctest.Commit(t, repo, "jobs in the go pool")
 	e.startDev("--config", e.config, "--kubeconfig", e.kubeconfig)
+	return e, repo
+}
+
+func TestJobsRunSideBySideInPoolPods(t *testing.T) {
+	e, repo := jobsSetup(t)
 
 	// the example's jobs, side by side
 	var started struct {

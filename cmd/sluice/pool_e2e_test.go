@@ -36,7 +36,7 @@ type poolEnv struct {
 	platform               *testenv.Platform
 }
 
-func newPoolEnv(t *testing.T) *poolEnv {
+func newPoolEnv(t testing.TB) *poolEnv {
 	p := testenv.Require(t)
 	e := &poolEnv{env: newEnv(t), platform: p, kubeconfig: p.Kubeconfig, ns: fmt.Sprintf("sluice-e2e-pool-%d", time.Now().UnixNano()%1_000_000_000)}
 	_, e.client = p.Connect(t)
