@@ -34,6 +34,9 @@ type Steps struct {
 	// Pools are the executors of the warm pools a spec can name (build.pool).
 	Pools map[string]executor.Executor
 	Logs  *logstore.Store
+	// CacheRegistry keeps jobs' caches (the worker's --registry); empty:
+	// jobs run without them.
+	CacheRegistry string
 	// Secrets reads the pipeline secrets a phase names.
 	Secrets *secrets.Reader
 	// HeartbeatEvery is the heartbeat interval while a command runs. Default 2s.
@@ -147,6 +150,15 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.Ste
 	stop := s.heartbeat(ctx, g)
 	defer stop()
 	res := contract.StepsResult{Workspace: handle, Steps: slices.Clone(prog.Done)}
+	var cacheRepo, cacheTag string
+	if in.Cache != nil && len(prog.Done) == 0 {
+		var hit bool
+		if cacheRepo, cacheTag, hit = s.restoreCache(ctx, exec, handle, in.Cache, log); hit {
+			res.Cache, cacheTag = contract.CacheHit, ""
+		} else if cacheTag != "" {
+			res.Cache = contract.CacheMiss
+		}
+	}
 	var output bytes.Buffer
 	for i := len(prog.Done); i < len(in.Commands); i++ {
 		script := in.Commands[i]
@@ -174,7 +186,13 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.Ste
 		fmt.Fprintf(log, "ok (%s)\n", r.Duration.Round(time.Millisecond))
 		s.recordHeartbeat(ctx, g.finished(step))
 	}
+	if cacheTag != "" && s.saveCache(ctx, exec, handle, in.Cache, cacheRepo, cacheTag, log) {
+		res.Cache = contract.CacheSaved
+	}
 	res.Summary = summarize(res.Steps, output.Bytes())
+	if res.Cache != "" {
+		res.Summary += "; cache " + res.Cache
+	}
 	if in.JUnit != "" {
 		res.Summary += "; " + junitReport(ctx, exec, handle, in.JUnit)
 	}

@@ -35,6 +35,9 @@ type StepsInput struct {
 	// workspace released once the cell has an outcome.
 	Cell string `json:"cell,omitempty"`
 	Job  string `json:"job,omitempty"`
+	// Cache is the job's cache, restored before the commands and saved
+	// after them (nil: none).
+	Cache *StepsCache `json:"cache,omitempty"`
 	// Timeout bounds each command.
 	Timeout time.Duration `json:"timeout"`
 	// JUnit is a report path, relative to the workspace, for the summary.
@@ -44,6 +47,27 @@ type StepsInput struct {
 	Artifacts    []string `json:"artifacts,omitempty"`
 	ArtifactRepo string   `json:"artifact_repo,omitempty"`
 }
+
+// StepsCache is a job's cache: what keys it and what it holds. The
+// worker keeps it in its registry, under a tag made of Job and a hash of
+// Scope and the content of the Key files.
+type StepsCache struct {
+	// Repo is the run's repository, whose cache repository holds it.
+	Repo string `json:"repo"`
+	// Scope is the pipeline, the branch and the cell: no branch restores
+	// what another saved.
+	Scope string   `json:"scope"`
+	Job   string   `json:"job"`
+	Key   []string `json:"key"`
+	Paths []string `json:"paths"`
+}
+
+// Cache outcomes (StepsResult.Cache).
+const (
+	CacheHit   = "hit"
+	CacheMiss  = "miss"
+	CacheSaved = "saved"
+)
 
 // StepResult is one command's outcome.
 type StepResult struct {
@@ -59,6 +83,9 @@ type StepsResult struct {
 	Summary   string       `json:"summary"`
 	// Artifacts is the pushed artifact (repository@digest), if any.
 	Artifacts string `json:"artifacts,omitempty"`
+	// Cache is what became of the job's cache: CacheHit, CacheMiss (and
+	// not saved) or CacheSaved; empty without one.
+	Cache string `json:"cache,omitempty"`
 }
 
 // Secrets names the server's secrets a phase gets: names only. The worker

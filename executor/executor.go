@@ -76,6 +76,14 @@ type Executor interface {
 	// ReadFile returns a file of the workspace (rel is relative to its root
 	// and may not leave it), at most limit bytes.
 	ReadFile(ctx context.Context, h Handle, rel string, limit int64) ([]byte, error)
+	// Archive packs paths of the workspace (files, or directories with
+	// their files; relative, inside it) into a tar of at most limit bytes:
+	// regular files and directories only, a path that is not there left
+	// out. Nothing there at all is an empty result.
+	Archive(ctx context.Context, h Handle, paths []string, limit int64) ([]byte, error)
+	// Extract unpacks a tar Archive made into the workspace, at the same
+	// paths, for the step user; an entry that would leave it is refused.
+	Extract(ctx context.Context, h Handle, tar []byte) error
 	// Release deletes the workspace. Releasing an unknown handle is fine.
 	Release(ctx context.Context, h Handle) error
 }

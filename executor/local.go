@@ -176,10 +176,7 @@ func (l *Local) Run(ctx context.Context, h Handle, c Command, out io.Writer) (Re
 
 // ReadFile reads a file inside the workspace; symlinks that leave it are refused.
 func (l *Local) ReadFile(_ context.Context, h Handle, rel string, limit int64) ([]byte, error) {
-	if err := l.check(h); err != nil {
-		return nil, err
-	}
-	root, err := os.OpenRoot(h.Path)
+	root, err := l.root(h)
 	if err != nil {
 		return nil, err
 	}
@@ -197,6 +194,15 @@ func (l *Local) ReadFile(_ context.Context, h Handle, rel string, limit int64) (
 		return nil, fmt.Errorf("%s: %w (over %d bytes)", rel, ErrTooLarge, limit)
 	}
 	return b, nil
+}
+
+// root opens a local workspace as an os.Root: what is read or written
+// through it stays inside, whatever links a step planted.
+func (l *Local) root(h Handle) (*os.Root, error) {
+	if err := l.check(h); err != nil {
+		return nil, err
+	}
+	return os.OpenRoot(h.Path)
 }
 
 func (l *Local) grace() time.Duration {

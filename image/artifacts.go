@@ -57,8 +57,14 @@ func PushArtifacts(ctx context.Context, repository, tag string, files map[string
 	if err := tw.Close(); err != nil {
 		return "", err
 	}
-	img, err := mutate.AppendLayers(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), artifactConfigType),
-		static.NewLayer(buf.Bytes(), artifactLayerType))
+	return pushLayer(ctx, repository, tag, artifactConfigType, artifactLayerType, buf.Bytes(), "the build artifacts")
+}
+
+// pushLayer pushes an OCI artifact of one uncompressed layer as
+// repository:tag and returns its digest; what names it in errors.
+func pushLayer(ctx context.Context, repository, tag string, configType, layerType types.MediaType, layer []byte, what string) (string, error) {
+	img, err := mutate.AppendLayers(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), configType),
+		static.NewLayer(layer, layerType))
 	if err != nil {
 		return "", err
 	}
@@ -67,7 +73,7 @@ func PushArtifacts(ctx context.Context, repository, tag string, files map[string
 		return "", err
 	}
 	if err := remote.Write(ref, img, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
-		return "", fmt.Errorf("push the build artifacts to %s: %w", ref, err)
+		return "", fmt.Errorf("push %s to %s: %w", what, ref, err)
 	}
 	d, err := img.Digest()
 	if err != nil {

@@ -3,6 +3,7 @@ package pipelines
 import (
 	"fmt"
 	"maps"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -18,9 +19,24 @@ type Job struct {
 	Pool     string            `yaml:"pool" json:"pool,omitempty" doc:"Warm pool to run the job in; default build.pool (or the worker's own executor)."`
 	Env      map[string]string `yaml:"env" json:"env,omitempty" doc:"Environment variables for the job's commands, over the phase's env."`
 	Matrix   *Matrix           `yaml:"matrix" json:"matrix,omitempty" doc:"Run the job once for every combination of the axes' values (a cell), each cell in its own workspace; each cell's values are in MATRIX_<AXIS>."`
+	Cache    *Cache            `yaml:"cache" json:"cache,omitempty" doc:"Directories kept from one run of the job to the next, keyed by the content of files (lockfiles): a hit restores them before the commands, a miss saves them after the commands passed."`
 	JUnit    string            `yaml:"junit" json:"junit,omitempty" doc:"Path of a JUnit XML report the commands write, for the summary."`
 	Timeout  Duration          `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for each of the job's cells; default the phase's timeout."`
 }
+
+// Cache is what a job keeps between runs: paths in its workspace, under a
+// key made of the content of the key files, the pipeline, the branch and
+// the cell. It is kept in the worker's registry (--registry) as an OCI
+// artifact; a worker without one runs the job without a cache.
+type Cache struct {
+	Key   []string `yaml:"key" json:"key" doc:"Files (go.sum, package-lock.json) whose content is the cache's key: a change to any of them is a new cache." required:"true"`
+	Paths []string `yaml:"paths" json:"paths" doc:"Directories or files, relative to the workspace, restored on a hit and saved after a miss." required:"true"`
+}
+
+// Bounds of a job's cache.
+const maxCacheEntries = 8
+
+var cachePath = regexp.MustCompile(`^[A-Za-z0-9._][A-Za-z0-9._/-]*$`)
 
 // Matrix is a cross product of named axes, less the combinations exclude
 // names, plus the ones include adds.
@@ -188,6 +204,9 @@ func (v *validator) jobs(t *TestPhase) {
 		if j.Matrix != nil {
 			v.matrix(p+".matrix", j.Matrix)
 		}
+		if j.Cache != nil {
+			v.cache(p+".cache", j.Cache)
+		}
 		cells += len(j.Matrix.combinations())
 	}
 	if cells > MaxCells {
@@ -233,6 +252,26 @@ func (v *validator) matrix(p string, m *Matrix) {
 	}
 	check("exclude", m.Exclude, false)
 	check("include", m.Include, true)
+}
+
+func (v *validator) cache(p string, c *Cache) {
+	for _, list := range []struct {
+		key   string
+		paths []string
+	}{{"key", c.Key}, {"paths", c.Paths}} {
+		if len(list.paths) == 0 {
+			v.errf(p+"."+list.key, "list at least one, like `key: [go.sum]` and `paths: [.cache/go-build]`", "cache needs %s", list.key)
+		}
+		if len(list.paths) > maxCacheEntries {
+			v.errf(p+"."+list.key, "name fewer, or a directory holding them", "at most %d in cache.%s", maxCacheEntries, list.key)
+		}
+		for i, f := range list.paths {
+			ip := fmt.Sprintf("%s.%s[%d]", p, list.key, i)
+			if clean := path.Clean(f); !cachePath.MatchString(f) || clean != strings.TrimSuffix(f, "/") || clean == "." || clean == ".." || strings.HasPrefix(clean, "../") {
+				v.errf(ip, "a plain path inside the workspace: letters, digits, . _ - and /, no .. and no leading /", "bad cache path %q", f)
+			}
+		}
+	}
 }
 
 // needsCycle is a cycle of needs as job names (first repeated at the end),

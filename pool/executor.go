@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -175,6 +176,55 @@ func (x *Executor) ReadFile(ctx context.Context, h executor.Handle, rel string, 
 		return nil, fmt.Errorf("%w: %s is over %d bytes", executor.ErrTooLarge, rel, limit)
 	}
 	return buf.b, nil
+}
+
+// archiveScript tars the paths given that exist, relative to the
+// workspace, to stdout; none there writes nothing.
+const archiveScript = `cd ` + Workdir + ` || exit 1
+for p do shift; if [ -e "$p" ]; then set -- "$@" "./$p"; fi; done
+[ $# -eq 0 ] && exit 0
+exec tar -c -f - "$@"`
+
+// Archive packs paths of the pod's workspace with the pod's own tar.
+func (x *Executor) Archive(ctx context.Context, h executor.Handle, paths []string, limit int64) ([]byte, error) {
+	if !x.mine(h) {
+		return nil, fmt.Errorf("workspace %s is not a pod of pool %q", h, x.Pool.Spec.Name)
+	}
+	for _, p := range paths {
+		if !filepath.IsLocal(p) {
+			return nil, fmt.Errorf("%q is not a path inside the workspace", p)
+		}
+	}
+	buf := limitedBuffer{limit: limit}
+	var errOut strings.Builder
+	code, err := x.Exec.Exec(ctx, x.ns(), h.Pod, append([]string{"sh", "-c", archiveScript, "sluice"}, paths...), nil, &buf, &errOut)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(buf.b)) > limit {
+		return nil, fmt.Errorf("%w: the archive of %v is over %d bytes", executor.ErrTooLarge, paths, limit)
+	}
+	if code != 0 {
+		return nil, fmt.Errorf("archive %v in pod %s: %s", paths, h.Pod, strings.TrimSpace(errOut.String()))
+	}
+	return buf.b, nil
+}
+
+// Extract unpacks an archive into the pod's workspace with the pod's tar:
+// whatever it holds stays in the pod, the job's own sandbox.
+func (x *Executor) Extract(ctx context.Context, h executor.Handle, data []byte) error {
+	if !x.mine(h) {
+		return fmt.Errorf("workspace %s is not a pod of pool %q", h, x.Pool.Spec.Name)
+	}
+	var errOut strings.Builder
+	code, err := x.Exec.Exec(ctx, x.ns(), h.Pod, []string{"tar", "-x", "-f", "-", "-C", Workdir}, bytes.NewReader(data), io.Discard, &errOut)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return fmt.Errorf("extract in pod %s: %s", h.Pod, strings.TrimSpace(errOut.String()))
+	}
+	return nil
 }
 
 // Release deletes the pod.

@@ -205,7 +205,7 @@ func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *lo
 	if cfg.Platform.Cluster != nil {
 		pipelineSecrets.Kube = cfg.Platform.Cluster.Client
 	}
-	steps := &activities.Steps{Exec: exec, Pools: cfg.Pools, Logs: logs, Secrets: pipelineSecrets}
+	steps := &activities.Steps{Exec: exec, Pools: cfg.Pools, Logs: logs, Secrets: pipelineSecrets, CacheRegistry: cfg.Platform.Registry}
 	platform := cfg.Platform
 	platform.Logs = logs
 	notify := &activities.Notify{Logs: logs, Chat: cfg.Chat}

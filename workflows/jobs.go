@@ -185,6 +185,11 @@ func (r *run) planJobs(t *pipelines.TestPhase) []cellPlan {
 			Secrets: r.secrets(pipelines.PhaseTest, t.Secrets), Cell: c.Key(), Job: c.Name(),
 		}
 		in.Project, in.PoolShare = r.poolShare(pool)
+		if cc := j.Cache; cc != nil {
+			p := r.in.Push
+			in.Cache = &contract.StepsCache{Repo: p.Repo, Job: c.Job, Key: cc.Key, Paths: cc.Paths,
+				Scope: strings.Join([]string{r.in.Spec.Name, p.Pipeline, p.Branch, c.Name()}, "\x00")}
+		}
 		out = append(out, cellPlan{name: c.Name(), job: c.Job, needs: j.Needs, in: in, timeout: j.Timeout.D()})
 	}
 	return out

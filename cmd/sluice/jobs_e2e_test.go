@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,9 +29,10 @@ type jobsStatus struct {
 // the pool's cache volume exists) fails naming the cell, and `sluice retry`
 // runs only that cell; the five that passed are reused.
 // jobsSetup is a Sluice installation with a "go" pool of four idle pods
-// (at most six) and a copy of examples/monorepo whose api pipeline builds
-// in it, beside a pipeline "matrix": six cells, one of which fails until
-// the marker exists on the pool's cache volume.
+// (at most six) and the platform's registry, and a copy of
+// examples/monorepo whose api pipeline builds in the pool, beside a
+// pipeline "matrix": six cells, one of which fails until the marker exists
+// on the pool's cache volume, and a pipeline "cache" (jobsCacheSpec).
 func jobsSetup(t testing.TB) (*poolEnv, string) {
 	e := newPoolEnv(t)
 	cfg, err := os.ReadFile(e.config)
@@ -68,13 +70,14 @@ test:
 	for name, text := range map[string]string{
 		"api.yml":    strings.Replace(string(spec), "build:\n", "build:\n  pool: go\n", 1),
 		"matrix.yml": matrix,
+		"cache.yml":  jobsCacheSpec,
 	} {
 		if err := os.WriteFile(filepath.Join(repo, ".sluice", name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	gitsrctest.Commit(t, repo, "jobs in the go pool")
-	e.startDev("--config", e.config, "--kubeconfig", e.kubeconfig)
+	e.startDev("--config", e.config, "--kubeconfig", e.kubeconfig, "--registry", e.platform.Registry)
 	return e, repo
 }
 
@@ -176,4 +179,66 @@ func TestJobsRunSideBySideInPoolPods(t *testing.T) {
 	if reused != 5 || strings.Count(logs, "$ hostname") != 1 || !strings.Contains(logs, "test "+bad+" | $ hostname") {
 		t.Fatalf("want the retry to run only %s (%d reused):\n%s", bad, reused, logs)
 	}
+}
+
+// jobsCacheSpec's one job keeps Go's build cache, keyed on go.mod.
+const jobsCacheSpec = `version: 1
+test:
+  jobs:
+    unit:
+      pool: go
+      cache: {key: [go.mod], paths: [.cache/go-build]}
+      commands:
+        - GOCACHE=$PWD/.cache/go-build go test -count=1 ./lib/...
+`
+
+// TestJobCacheFollowsItsLockfile: a job's cache misses on its first run
+// and is saved, hits on the next run of the branch, misses again once
+// go.mod (its key) changed, and is never restored on another branch.
+// Counted from each run's log.
+func TestJobCacheFollowsItsLockfile(t *testing.T) {
+	e, repo := jobsSetup(t)
+	run := func(ref string) (hit, miss, saved int, logs string) {
+		t.Helper()
+		var started struct {
+			RunID string `json:"run_id"`
+		}
+		out, errOut, code := e.sluice("run", "--repo", repo, "--ref", ref, "--pipeline", "cache", "--output", "json")
+		if code != 0 || json.Unmarshal([]byte(out), &started) != nil {
+			t.Fatalf("run failed to start (%d): %s%s", code, out, errOut)
+		}
+		out, _, code = e.sluice("status", started.RunID, "--wait")
+		logs, _, _ = e.sluice("logs", started.RunID)
+		if code != 0 {
+			t.Fatalf("run failed:\n%s\n%s", out, logs)
+		}
+		return strings.Count(logs, "test unit | cache hit"), strings.Count(logs, "test unit | cache miss"), strings.Count(logs, "test unit | cache saved"), logs
+	}
+	check := func(what string, hit, miss, saved int, logs string, wantHit, wantMiss, wantSaved int) {
+		t.Helper()
+		if hit != wantHit || miss != wantMiss || saved != wantSaved {
+			t.Fatalf("%s: %d hits, %d misses, %d saved; want %d, %d, %d:\n%s", what, hit, miss, saved, wantHit, wantMiss, wantSaved, logs)
+		}
+	}
+	h, m, s, logs := run("main")
+	check("first run", h, m, s, logs, 0, 1, 1)
+	h, m, s, logs = run("main")
+	check("second run", h, m, s, logs, 1, 0, 0)
+	if !strings.Contains(logs, "restored") {
+		t.Fatalf("a hit that restored nothing:\n%s", logs)
+	}
+	mod := filepath.Join(repo, "go.mod")
+	b, err := os.ReadFile(mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mod, append(b, "\n// the key changes\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitsrctest.Commit(t, repo, "go.mod changed")
+	h, m, s, logs = run("main")
+	check("after go.mod changed", h, m, s, logs, 0, 1, 1)
+	gitsrctest.Git(t, repo, "branch", "feature/x")
+	h, m, s, logs = run("feature/x")
+	check("another branch", h, m, s, logs, 0, 1, 1)
 }
