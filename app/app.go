@@ -72,6 +72,12 @@ type Options struct {
 	OTLP telemetry.Options
 	// StickyCache is how many workflows the worker keeps in memory.
 	StickyCache int
+	// TemporalAddress is the Temporal frontend the process dials; its port,
+	// with every other port of the control plane this process knows, is
+	// walled off from local build steps (executor.Wall). StepDeny are more
+	// ports of this machine steps must not reach (a production registry).
+	TemporalAddress string
+	StepDeny        []int
 }
 
 // DefaultStickyCache is how many workflows a worker keeps in memory between
@@ -96,6 +102,8 @@ type App struct {
 	metricsAddr string
 	records     *records.Store
 	closers     []func()
+	// controlPorts are the embedded Temporal's, when this process runs it.
+	controlPorts []int
 }
 
 // Open prepares the data dir, reads the configuration and starts the

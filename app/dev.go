@@ -89,6 +89,7 @@ func (a *App) StartTemporal(t DevTemporal) (*DevTemporalServer, error) {
 	}
 	out.Server = srv
 	a.OnClose(srv.Stop)
+	a.controlPorts = append(a.controlPorts, srv.Ports()...)
 	if srv.UIAddress != "" {
 		a.opts.UIURL = srv.UIAddress
 	}

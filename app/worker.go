@@ -75,6 +75,7 @@ func (a *App) workerConfig(c client.Client) (worker.Config, error) {
 		return worker.Config{}, fmt.Errorf("--registry-endpoint: %w", err)
 	}
 	endpoints.Use()
+	a.wallSteps(context.Background(), user)
 	if user == nil {
 		a.log.Warn("build steps run as this worker's own user and can read everything it can (its environment, secret files, logs); run the worker as root to have them run as an unprivileged user", "uid", os.Geteuid())
 	}

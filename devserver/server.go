@@ -100,7 +100,14 @@ type Server struct {
 	Namespace string
 	// picked are the ports Start chose; Stop gives them back.
 	picked []int
+	// ports are every TCP port the server and its UI listen on.
+	ports []int
 }
+
+// Ports are the TCP ports the server listens on: the frontend, its HTTP
+// port, Temporal's internal services and the Web UI. None of them is for
+// a build step (executor.Wall).
+func (s *Server) Ports() []int { return slices.Clone(s.ports) }
 
 // Start builds and starts the server and returns once the frontend accepts
 // connections.
@@ -198,7 +205,8 @@ func Start(o Options) (*Server, error) {
 	if err := ts.Start(); err != nil {
 		return nil, fmt.Errorf("start temporal server on %s:%d: %w", o.IP, o.FrontendPort, err)
 	}
-	s := &Server{temporal: ts, Address: net.JoinHostPort(o.IP, strconv.Itoa(o.FrontendPort)), Namespace: o.Namespace, picked: picked}
+	s := &Server{temporal: ts, Address: net.JoinHostPort(o.IP, strconv.Itoa(o.FrontendPort)), Namespace: o.Namespace, picked: picked,
+		ports: append([]int{o.FrontendPort}, picked...)}
 	if o.UIPort >= 0 {
 		if o.UIPort == 0 {
 			o.UIPort = 8233
@@ -231,6 +239,7 @@ func Start(o Options) (*Server, error) {
 			}
 		}()
 		s.UIAddress = fmt.Sprintf("http://%s", net.JoinHostPort(o.IP, strconv.Itoa(o.UIPort)))
+		s.ports = append(s.ports, o.UIPort)
 	}
 	ok = true
 	return s, nil

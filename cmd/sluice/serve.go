@@ -15,7 +15,7 @@ type serveFlags struct{ opts app.Options }
 // open assembles the process; g's Temporal client then gets its metrics
 // and tracing.
 func (s *serveFlags) open(g *globals) (*app.App, error) {
-	s.opts.Service, s.opts.UIURL = "sluice-"+g.command, g.uiURL
+	s.opts.Service, s.opts.UIURL, s.opts.TemporalAddress = "sluice-"+g.command, g.uiURL, g.temporalAddress
 	a, err := app.Open(s.opts, g.logger())
 	if err != nil {
 		return nil, err

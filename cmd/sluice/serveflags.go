@@ -14,6 +14,7 @@ func (s *serveFlags) addData(cmd *cobra.Command) {
 	f.StringVar(&s.opts.ConfigFile, "config", "", "server configuration: repositories, webhook secrets, Slack, approver groups")
 	f.StringVar(&s.opts.StepUser, "step-user", "auto", "account local build steps run as: auto (UID 65532 when the worker is root), none (the worker's own: steps can read its secrets), or UID[:GID]")
 	f.StringVar(&s.opts.DecisionKey, "decision-key", "", "key with which the server vouches for approvers, shared by server and workers (default DATA_DIR/decision-key, made when missing)")
+	f.IntSliceVar(&s.opts.StepDeny, "step-deny", nil, "more TCP ports of this machine local build steps must not reach (a production registry's); Temporal's, the HTTP API's, the metrics', the registry's and BuildKit's are walled off already (root and iptables)")
 	f.StringVar(&s.opts.StepHome, "step-home", "", "HOME of local build steps, where their caches live (default DATA_DIR/workspaces/.home)")
 	f.StringVar(&s.opts.Records, "records", "", "Sluice's records of runs, decisions and accepted pushes, kept beyond Temporal's retention: a postgres://USER@HOST:PORT/DATABASE URL (password in SLUICE_RECORDS_DB_PASSWORD), shared by every server and worker, or a SQLite file (default DATA_DIR/records.db)")
 	f.DurationVar(&s.opts.RecordsRetention, "records-retention", 0, "delete the records of runs that finished longer ago than this (the server does, hourly); 0 keeps them forever")
