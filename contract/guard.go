@@ -1,6 +1,9 @@
 package contract
 
-import "strings"
+import (
+	"regexp"
+	"strings"
+)
 
 // Pod Security levels, as Kubernetes' Pod Security Standards name them,
 // strictest first.
@@ -33,7 +36,16 @@ type Guard struct {
 	// Registries are the registries (host[:port][/path]) images may come
 	// from; empty: any.
 	Registries []string `json:"registries,omitempty"`
+	// PinnedImages: every container image names its digest (the baked
+	// one does: deploy sets it).
+	PinnedImages bool `json:"pinned_images,omitempty"`
 }
+
+// pinnedImage is an image reference that ends in a sha256 digest.
+var pinnedImage = regexp.MustCompile(`@sha256:[a-f0-9]{64}$`)
+
+// Pinned tells whether image names its content by digest.
+func Pinned(image string) bool { return pinnedImage.MatchString(image) }
 
 // Level is the guard's Pod Security level.
 func (g Guard) Level() string {

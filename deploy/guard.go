@@ -195,6 +195,9 @@ func checkContainer(g contract.Guard, level string, podNonRoot bool, c map[strin
 	if img, _ := c["image"].(string); len(g.Registries) > 0 && !contract.FromRegistry(img, g.Registries) {
 		return fmt.Errorf("image %s is not from a registry the policy allows (%s)", img, strings.Join(g.Registries, ", "))
 	}
+	if img, _ := c["image"].(string); g.PinnedImages && !contract.Pinned(img) {
+		return fmt.Errorf("image %s is not pinned by digest, which the policy requires (pinned_images): write it as %s@sha256:<digest>", img, img)
+	}
 	if level == contract.PodPrivileged {
 		return nil
 	}

@@ -76,6 +76,11 @@ type Environment struct {
 	Contexts []string `yaml:"contexts"`
 	// Registries images may come from (host[:port][/path]); empty: any.
 	Registries []string `yaml:"registries"`
+	// PinnedImages: every image the environment runs that Sluice did not
+	// bake (services, integration.image, production.verify.image and the
+	// manifests' other containers) names its digest (@sha256:…), so what
+	// runs is what was reviewed, whoever pushed a tag since.
+	PinnedImages bool `yaml:"pinned_images"`
 	// PodSecurity is the most a pod may ask for: restricted, baseline
 	// (default) or privileged.
 	PodSecurity string `yaml:"pod_security"`
@@ -210,7 +215,7 @@ func (e *Environment) Guard() contract.Guard {
 		return contract.Guard{}
 	}
 	return contract.Guard{Namespaces: e.Namespaces, PodSecurity: e.PodSecurity, ClusterRoles: e.ClusterRoles,
-		ServiceAccountTokens: e.ServiceAccountTokens, Registries: e.Registries}
+		ServiceAccountTokens: e.ServiceAccountTokens, Registries: e.Registries, PinnedImages: e.PinnedImages}
 }
 
 // Validate says what is wrong with a project: each error names its field
@@ -487,6 +492,10 @@ func (e *evaluation) place(pol *Environment, name string, env *pipelines.Environ
 }
 
 func (e *evaluation) registry(pol *Environment, name, specPath, image string) {
+	if image != "" && pol.PinnedImages && specPath != "bake.image" && !contract.Pinned(image) {
+		e.violate(specPath, name, "pinned_images", "image %s is not pinned by digest, which the %s environment requires: write it as %s@sha256:<digest> (crane digest %s tells it)",
+			image, name, image, image)
+	}
 	if image == "" || len(pol.Registries) == 0 || contract.FromRegistry(image, pol.Registries) {
 		return
 	}

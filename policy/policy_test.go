@@ -118,6 +118,22 @@ func TestEvaluate(t *testing.T) {
 			violations: map[string]string{"bake.image": "projects[payments].environments.test.registries"}},
 		{name: "a verify job from another registry", branch: "main", spec: "production: {manifests: k8s/prod, verify: {image: evil.example/v, commands: [true]}}\n",
 			violations: map[string]string{"production.verify.image": "projects[payments].environments.production.registries"}},
+		{name: "a tagged verify image where production wants digests", branch: "main",
+			project:    func(p *Project) { p.Environments.Production.PinnedImages = true },
+			spec:       "production: {manifests: k8s/prod, verify: {image: registry.acme/pay/v:1, commands: [true]}}\n",
+			violations: map[string]string{"production.verify.image": "projects[payments].environments.production.pinned_images"}},
+		{name: "a tagged integration image where test wants digests", branch: "feature/x",
+			project:    func(p *Project) { p.Environments.Test.PinnedImages = true },
+			spec:       "integration: {image: registry.acme/pay/it:latest, commands: [./it]}\n",
+			violations: map[string]string{"integration.image": "projects[payments].environments.test.pinned_images"}},
+		{name: "a pinned integration image where test wants digests", branch: "feature/x", withheld: []string{pipelines.PhaseApproval, pipelines.PhaseProduction},
+			project: func(p *Project) { p.Environments.Test.PinnedImages = true },
+			spec:    "integration: {image: \"registry.acme/pay/it@sha256:" + strings.Repeat("cd", 32) + "\", commands: [./it]}\n",
+			check: func(t *testing.T, d Decision) {
+				if !d.Governance.Test.PinnedImages {
+					t.Fatal("the test guard does not carry pinned_images")
+				}
+			}},
 		{name: "a production registry the policy does not list", branch: "main",
 			spec:       "environments: {production: {namespace: pay-prod, context: prod, registry: evil.example/mirror}}\n",
 			violations: map[string]string{"environments.production.registry": "projects[payments].environments.production.registries"}},
