@@ -19,6 +19,7 @@ type Job struct {
 	Pool     string            `yaml:"pool" json:"pool,omitempty" doc:"Warm pool to run the job in; default build.pool (or the worker's own executor)."`
 	Env      map[string]string `yaml:"env" json:"env,omitempty" doc:"Environment variables for the job's commands, over the phase's env."`
 	Matrix   *Matrix           `yaml:"matrix" json:"matrix,omitempty" doc:"Run the job once for every combination of the axes' values (a cell), each cell in its own workspace; each cell's values are in MATRIX_<AXIS>."`
+	When     *Rule             `yaml:"when" json:"when,omitempty" doc:"Run the job only when this rule holds for the run (branches, tags, events, paths); otherwise it is skipped, and so is every job that needs it."`
 	Cache    *Cache            `yaml:"cache" json:"cache,omitempty" doc:"Directories kept from one run of the job to the next, keyed by the content of files (lockfiles): a hit restores them before the commands, a miss saves them after the commands passed."`
 	JUnit    string            `yaml:"junit" json:"junit,omitempty" doc:"Path of a JUnit XML report the commands write, for the summary."`
 	Timeout  Duration          `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for each of the job's cells; default the phase's timeout."`
@@ -120,6 +121,32 @@ func (t *TestPhase) Cells() []Cell {
 	return out
 }
 
+// applyJobRules removes every job whose `when` does not hold for f, and
+// every job that needs a removed one, and says why for each.
+func (t *TestPhase) applyJobRules(f Facts) []Skip {
+	var out []Skip
+	for _, name := range t.JobNames() {
+		if ok, why := t.Jobs[name].When.Match(f); !ok {
+			out = append(out, Skip{Phase: PhaseTest, Job: name, Rule: "test.jobs." + name + ".when: " + why})
+			delete(t.Jobs, name)
+		}
+	}
+	for removed := len(out) > 0; removed; {
+		removed = false
+		for _, name := range t.JobNames() {
+			for _, n := range t.Jobs[name].Needs {
+				if _, ok := t.Jobs[n]; !ok {
+					out = append(out, Skip{Phase: PhaseTest, Job: name, Rule: "needs job " + n + ", which its rule skips"})
+					delete(t.Jobs, name)
+					removed = true
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
 // combinations expands the matrix; nil m is one combination of no values.
 func (m *Matrix) combinations() []map[string]string {
 	if m == nil {
@@ -207,6 +234,7 @@ func (v *validator) jobs(t *TestPhase) {
 		if j.Cache != nil {
 			v.cache(p+".cache", j.Cache)
 		}
+		v.rule(p+".when", j.When, Events)
 		cells += len(j.Matrix.combinations())
 	}
 	if cells > MaxCells {

@@ -100,3 +100,56 @@ func TestJobProblems(t *testing.T) {
 		t.Errorf("fail-fast without jobs: %v", err)
 	}
 }
+
+// TestJobRules: a job whose `when` does not hold is removed with the jobs
+// that need it, each said with its rule; the phase runs the others. When
+// no job is left, the phase is skipped, and so is what needs it.
+func TestJobRules(t *testing.T) {
+	src := `version: 1
+test:
+  jobs:
+    unit: {commands: [go test]}
+    race:
+      commands: [go test -race]
+      when: {branches: [main]}
+    fuzz:
+      commands: [go test -fuzz]
+      needs: [race]
+bake: {image: 127.0.0.1:5000/app}
+`
+	feature, err := Parse(FileName, []byte(src), "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := feature.ApplyRules(Facts{Event: EventPush, Branch: "feature/x"})
+	want := []Skip{
+		{Phase: PhaseTest, Job: "race", Rule: "test.jobs.race.when: branch feature/x not in branches [main]"},
+		{Phase: PhaseTest, Job: "fuzz", Rule: "needs job race, which its rule skips"},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("skipped %v, want %v", got, want)
+	}
+	if feature.Test == nil || !slices.Equal(feature.Test.JobNames(), []string{"unit"}) || feature.Bake == nil {
+		t.Fatalf("feature branch keeps %+v", feature.Test)
+	}
+	if got[1].What() != "test job fuzz" {
+		t.Errorf("what %q", got[1].What())
+	}
+
+	none := strings.Replace(src, "unit: {commands: [go test]}", "unit: {commands: [go test], when: {events: [tag]}}", 1)
+	s, err := Parse(FileName, []byte(none), "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = s.ApplyRules(Facts{Event: EventPush, Branch: "feature/x"})
+	if len(got) != 4 || got[3].Phase != PhaseTest || got[3].Job != "" || s.Test != nil {
+		t.Fatalf("no job left: skipped %v, test %+v", got, s.Test)
+	}
+	main, _ := Parse(FileName, []byte(src), "app")
+	if got := main.ApplyRules(Facts{Event: EventPush, Branch: "main"}); len(got) != 0 || len(main.Test.Jobs) != 3 {
+		t.Fatalf("main skipped %v", got)
+	}
+	if _, err := Parse(FileName, []byte(strings.Replace(src, "branches: [main]", "events: [pull]", 1)), "app"); err == nil || !strings.Contains(err.Error(), `unknown event "pull"`) {
+		t.Errorf("a job's rule is checked: %v", err)
+	}
+}

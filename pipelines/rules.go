@@ -217,7 +217,18 @@ func (s *Spec) Starts(f Facts) (bool, string) {
 // Skip is a phase of the spec a run does not run, and the rule why.
 type Skip struct {
 	Phase string `json:"phase"`
-	Rule  string `json:"rule"`
+	// Job, when set, is the job of the phase that is skipped (the phase
+	// runs its other jobs).
+	Job  string `json:"job,omitempty"`
+	Rule string `json:"rule"`
+}
+
+// What names the phase, or the job of the phase, a Skip is of.
+func (k Skip) What() string {
+	if k.Job != "" {
+		return k.Phase + " job " + k.Job
+	}
+	return k.Phase
 }
 
 // ApplyRules removes from the spec every phase whose `when` does not hold
@@ -242,9 +253,18 @@ func (s *Spec) ApplyRules(f Facts) []Skip {
 				break
 			}
 		}
+		if t := s.Test; p.Name == PhaseTest && !skipped[p.Name] && len(t.Jobs) > 0 {
+			out = append(out, t.applyJobRules(f)...)
+			if len(t.Jobs) == 0 {
+				out = append(out, Skip{Phase: p.Name, Rule: "the rules of all its jobs skip them"})
+				skipped[p.Name] = true
+			}
+		}
 	}
 	for _, k := range out {
-		s.Disable(k.Phase)
+		if k.Job == "" {
+			s.Disable(k.Phase)
+		}
 	}
 	return out
 }

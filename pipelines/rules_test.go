@@ -110,10 +110,10 @@ func TestApplyRules(t *testing.T) {
 	feature := parse()
 	skipped := feature.ApplyRules(Facts{Event: EventPush, Branch: "feature/x", Changed: []string{"README.md"}, ChangesKnown: true})
 	want := []Skip{
-		{PhaseTest, "test.when: no changed file under paths [src/**]"},
-		{PhaseBake, "bake.when: branch feature/x not in branches [main]"},
-		{PhaseDeploy, "needs bake, which its rule skips"},
-		{PhaseProduction, "production.when: branch feature/x not in branches []"},
+		{Phase: PhaseTest, Rule: "test.when: no changed file under paths [src/**]"},
+		{Phase: PhaseBake, Rule: "bake.when: branch feature/x not in branches [main]"},
+		{Phase: PhaseDeploy, Rule: "needs bake, which its rule skips"},
+		{Phase: PhaseProduction, Rule: "production.when: branch feature/x not in branches []"},
 	}
 	if !slices.Equal(skipped, want) {
 		t.Errorf("feature branch skipped %v, want %v", skipped, want)

@@ -311,7 +311,7 @@ func (p *push) one(ctx context.Context, file string, data []byte) (contract.Requ
 		return failed, invalid(err)
 	}
 	// a phase the policy requires runs whatever the spec's rule said
-	skipped = slices.DeleteFunc(skipped, func(k pipelines.Skip) bool { return decision.Spec.Enabled(k.Phase) })
+	skipped = slices.DeleteFunc(skipped, func(k pipelines.Skip) bool { return k.Job == "" && decision.Spec.Enabled(k.Phase) })
 	// the door's word for the author, else the commit's own
 	info := p.info
 	email := src.AuthorEmail

@@ -220,3 +220,20 @@ func TestRulesCannotSkipWhatThePolicyRequires(t *testing.T) {
 		t.Errorf("the run says it skipped %v, which the policy kept", req.Skipped)
 	}
 }
+
+// TestJobRulesReachTheRequest: a job its rule skips is gone from the
+// request's spec and said in Skipped, while its phase runs the others.
+func TestJobRulesReachTheRequest(t *testing.T) {
+	spec := "version: 1\ntest:\n  jobs:\n    unit: {commands: [\"true\"]}\n    race: {commands: [\"true\"], when: {branches: [main]}}\n"
+	dir, commit := gitsrctest.Repo(t, "../examples/hello", spec)
+	req, err := (&Builder{}).Build(context.Background(), Source{CloneURL: dir, Branch: "feature/x", Commit: commit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Spec.Test == nil || !slices.Equal(req.Spec.Test.JobNames(), []string{"unit"}) {
+		t.Fatalf("test %+v", req.Spec.Test)
+	}
+	if len(req.Skipped) != 1 || req.Skipped[0].What() != "test job race" {
+		t.Fatalf("skipped %v", req.Skipped)
+	}
+}

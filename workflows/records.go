@@ -88,8 +88,8 @@ func recordOf(st RunState, workflowID, runID string, seq int) contract.RunRecord
 			Actor: o.User, Via: o.Via, Detail: o.Reason + " (frozen until " + o.Until + ")", At: o.At})
 	}
 	for _, k := range st.Request.Skipped {
-		rec.Events = append(rec.Events, contract.RecordEvent{Key: "skipped:" + k.Phase, Kind: contract.EventSkipped,
-			Name: k.Phase, Detail: k.Rule, At: st.Started})
+		rec.Events = append(rec.Events, contract.RecordEvent{Key: "skipped:" + k.What(), Kind: contract.EventSkipped,
+			Name: k.What(), Detail: k.Rule, At: st.Started})
 	}
 	if a := st.Approval; a != nil {
 		for i, d := range a.Approvals {

@@ -174,7 +174,7 @@ func withheldSummary(st RunState) string {
 func skippedNames(skipped []pipelines.Skip) string {
 	names := make([]string, len(skipped))
 	for i, k := range skipped {
-		names[i] = k.Phase
+		names[i] = k.What()
 	}
 	return strings.Join(names, ", ")
 }

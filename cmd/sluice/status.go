@@ -137,7 +137,7 @@ func (g *globals) printStatus(ref runs.Ref, st workflows.RunState) error {
 		}
 	}
 	for _, k := range st.Request.Skipped {
-		fmt.Fprintf(w, "  - %-12s skipped (rule: %s)\n", k.Phase, k.Rule)
+		fmt.Fprintf(w, "  - %-12s skipped (rule: %s)\n", k.What(), k.Rule)
 	}
 	if a := st.Approval; a != nil && a.Status == workflows.ApprovalPending {
 		fmt.Fprintf(w, "approval pending: %d of %d from %s, expires %s\n  approve: sluice approve %s (as your API token's user; --as USER on single-user sluice dev)\n",
