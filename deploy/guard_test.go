@@ -84,7 +84,7 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}`)}
 		{"a tag where the policy wants digests", contract.Guard{PinnedImages: true}, "app",
 			[]*unstructured.Unstructured{object(t, "{apiVersion: v1, kind: Pod, metadata: {name: db}, spec: {containers: [{name: db, image: registry.acme/pay/db:15}]}}")}, "Pod db: container db: image registry.acme/pay/db:15 is not pinned by digest"},
 		{"a digest where the policy wants digests", contract.Guard{PinnedImages: true}, "app",
-			[]*unstructured.Unstructured{object(t, "{apiVersion: v1, kind: Pod, metadata: {name: db}, spec: {containers: [{name: db, image: registry.acme/pay/db@sha256:" + strings.Repeat("ab", 32) + "}]}}")}, ""},
+			[]*unstructured.Unstructured{object(t, "{apiVersion: v1, kind: Pod, metadata: {name: db}, spec: {containers: [{name: db, image: registry.acme/pay/db@sha256:"+strings.Repeat("ab", 32)+"}]}}")}, ""},
 		{"externalIPs", contract.Guard{}, "app", []*unstructured.Unstructured{object(t, "{apiVersion: v1, kind: Service, metadata: {name: s}, spec: {externalIPs: [1.2.3.4]}}")}, "externalIPs"},
 	}
 	for _, tc := range cases {
