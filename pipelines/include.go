@@ -75,11 +75,11 @@ func Includes(data []byte) []Include {
 // defaulted and validated as one spec; a problem names the file it was
 // written in. A fragment that includes others is refused (one level).
 func ParseWith(file string, data []byte, fragments []Fragment, name string) (*Spec, error) {
-	if len(fragments) == 0 {
-		return Parse(file, data, name)
-	}
 	var s Spec
-	d := &decoder{file: file, pos: map[string]*yaml.Node{}, origin: map[*yaml.Node]string{}}
+	d := &decoder{file: file, pos: map[string]*yaml.Node{}}
+	if len(fragments) > 0 {
+		d.origin = map[*yaml.Node]string{}
+	}
 	doc := &Document{v: validator{d: d}}
 	merged, ok := d.readTop(file, data, "spec", "start with `version: 1` and at least one phase, for example `build:`")
 	if !ok {
@@ -101,7 +101,9 @@ func ParseWith(file string, data []byte, fragments []Fragment, name string) (*Sp
 	if len(d.problems) > 0 {
 		return nil, doc.Err()
 	}
-	d.decode(mergeNodes(base, merged), reflect.ValueOf(&s).Elem(), "")
+	top := mergeNodes(base, merged)
+	d.extend(top)
+	d.decode(top, reflect.ValueOf(&s).Elem(), "")
 	applyDefaults(&s, name)
 	doc.v.spec(&s)
 	if err := doc.Err(); err != nil {

@@ -74,3 +74,23 @@ func TestIncludeProblemsNameTheirFile(t *testing.T) {
 		t.Errorf("Includes = %+v", ins)
 	}
 }
+
+// TestExtendsATemplateOfAnIncludedFragment: the templates a job extends
+// may come from a fragment; a problem in one is reported in the fragment.
+func TestExtendsATemplateOfAnIncludedFragment(t *testing.T) {
+	frag := Fragment{Name: "acme/t@v1:jobs.yml", Data: []byte("templates:\n  go:\n    pool: go\n    timeout: 10m\n")}
+	spec := "version: 1\ninclude: [{repo: acme/t, ref: v1, file: jobs.yml}]\ntest:\n  jobs:\n    unit: {extends: go, commands: [go test ./...]}\n"
+	s, err := ParseWith(FileName, []byte(spec), []Fragment{frag}, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := s.Test.Jobs["unit"]; u.Pool != "go" || u.Timeout.String() != "10m" {
+		t.Fatalf("unit %+v", u)
+	}
+	frag.Data = []byte("templates:\n  go:\n    pool: go\n    timeout: soon\n")
+	_, err = ParseWith(FileName, []byte(spec), []Fragment{frag}, "app")
+	ps, _ := AsProblems(err)
+	if len(ps) == 0 || ps[0].File != frag.Name || ps[0].Line != 4 {
+		t.Fatalf("a bad template: %v", err)
+	}
+}

@@ -14,7 +14,8 @@ import (
 // started as soon as the jobs it needs have passed, beside every other job
 // that is ready.
 type Job struct {
-	Commands []string          `yaml:"commands" json:"commands" doc:"Shell commands run in order in the job's own checkout; the first failure fails the job." required:"true"`
+	Extends  []string          `yaml:"extends" json:"extends,omitempty" doc:"Templates (the spec's templates:) merged beneath this job in order, its own keys last: maps merge, anything else is replaced."`
+	Commands []string          `yaml:"commands" json:"commands,omitempty" doc:"Shell commands run in order in the job's own checkout; the first failure fails the job. Required, from the job or a template it extends."`
 	Needs    []string          `yaml:"needs" json:"needs,omitempty" doc:"Jobs of the same phase that must pass before this one starts; a job whose need failed is skipped."`
 	Pool     string            `yaml:"pool" json:"pool,omitempty" doc:"Warm pool to run the job in; default build.pool (or the worker's own executor)."`
 	Env      map[string]string `yaml:"env" json:"env,omitempty" doc:"Environment variables for the job's commands, over the phase's env."`
@@ -244,6 +245,16 @@ func (v *validator) jobs(t *TestPhase) {
 	if cycle := needsCycle(t.Jobs); cycle != nil {
 		v.errf("test.jobs."+cycle[0]+".needs", "a job cannot wait for itself, even through others: drop one of these needs",
 			"jobs need each other in a cycle: %s", strings.Join(cycle, " → "))
+	}
+}
+
+// templates checks the names of the spec's templates; what they hold is
+// checked in the jobs that extend them.
+func (v *validator) templates(s *Spec) {
+	for name := range s.Templates {
+		if !jobName.MatchString(name) {
+			v.errf("templates."+name, "lower-case letters, digits and -, at most 40", "bad template name %q", name)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package pipelines
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -151,5 +152,58 @@ bake: {image: 127.0.0.1:5000/app}
 	}
 	if _, err := Parse(FileName, []byte(strings.Replace(src, "branches: [main]", "events: [pull]", 1)), "app"); err == nil || !strings.Contains(err.Error(), `unknown event "pull"`) {
 		t.Errorf("a job's rule is checked: %v", err)
+	}
+}
+
+// TestExtends: a job takes its templates beneath its own keys (maps
+// merged, lists replaced), templates extend templates, and what lint and
+// the policy see is the merged job; unknown templates and cycles are
+// problems at the name.
+func TestExtends(t *testing.T) {
+	src := `version: 1
+templates:
+  go:
+    pool: go
+    env: {GOFLAGS: -mod=readonly, CGO_ENABLED: "0"}
+    cache: {key: [go.sum], paths: [.cache/go-build]}
+  race:
+    extends: go
+    env: {CGO_ENABLED: "1"}
+    commands: [go test -race ./...]
+test:
+  jobs:
+    unit:
+      extends: go
+      commands: [go test ./...]
+    race:
+      extends: [race]
+      env: {GORACE: halt_on_error=1}
+`
+	s, err := Parse(FileName, []byte(src), "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit, race := s.Test.Jobs["unit"], s.Test.Jobs["race"]
+	if unit.Pool != "go" || unit.Cache == nil || unit.Env["GOFLAGS"] != "-mod=readonly" || !slices.Equal(unit.Commands, []string{"go test ./..."}) {
+		t.Errorf("unit %+v", unit)
+	}
+	want := map[string]string{"GOFLAGS": "-mod=readonly", "CGO_ENABLED": "1", "GORACE": "halt_on_error=1"}
+	if race.Pool != "go" || !maps.Equal(race.Env, want) || !slices.Equal(race.Commands, []string{"go test -race ./..."}) {
+		t.Errorf("race %+v", race)
+	}
+	if len(s.Test.Cells()) != 2 {
+		t.Errorf("templates ran as jobs: %v", s.Test.Cells())
+	}
+
+	bad := []struct{ src, message string }{
+		{"version: 1\ntest:\n  jobs:\n    unit: {extends: gopher, commands: [x]}\n", `extends "gopher", which is not a template`},
+		{"version: 1\ntemplates:\n  a: {extends: b}\n  b: {extends: a}\ntest:\n  jobs:\n    unit: {extends: a, commands: [x]}\n", "cycle: a → b → a"},
+		{"version: 1\ntemplates:\n  go: {pool: go}\ntest:\n  jobs:\n    unit: {extends: go}\n", "no commands"},
+		{"version: 1\ntemplates:\n  go: {pol: go}\ntest:\n  jobs:\n    unit: {extends: go, commands: [x]}\n", `unknown key "pol"`},
+	}
+	for _, b := range bad {
+		if _, err := Parse(FileName, []byte(b.src), "app"); err == nil || !strings.Contains(err.Error(), b.message) {
+			t.Errorf("%q: %v, want %q", b.src, err, b.message)
+		}
 	}
 }

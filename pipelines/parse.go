@@ -28,17 +28,7 @@ var yamlLine = regexp.MustCompile(`line (\d+)`)
 // problems. On any problem it returns nil and a Problems error listing all of
 // them in file order.
 func Parse(file string, data []byte, name string) (*Spec, error) {
-	var s Spec
-	doc := DecodeDocument(file, data, &s, "spec", "start with `version: 1` and at least one phase, for example `build:`")
-	if doc.Failed() {
-		return nil, doc.Err()
-	}
-	applyDefaults(&s, name)
-	doc.v.spec(&s)
-	if err := doc.Err(); err != nil {
-		return nil, err
-	}
-	return &s, nil
+	return ParseWith(file, data, nil, name)
 }
 
 // Document is a YAML file decoded the way a spec is: every mismatch is a

@@ -64,6 +64,7 @@ type Spec struct {
 	Name         string            `yaml:"name" json:"name,omitempty" doc:"Pipeline name; defaults to the repository name."`
 	On           Triggers          `yaml:"on" json:"on" doc:"Which pushes start a run."`
 	Include      []Include         `yaml:"include" json:"include,omitempty" doc:"Spec fragments from other repositories at a tag or commit, merged in order beneath this file: their keys are defaults this file overrides."`
+	Templates    map[string]*Job   `yaml:"templates" json:"templates,omitempty" doc:"Job fragments test's jobs take with extends (here or from an included fragment): merged beneath the job, its own keys last. A template never runs by itself."`
 	Input        map[string]Input  `yaml:"inputs" json:"inputs,omitempty" doc:"Values a manual run takes (sluice run --input name=value), typed and checked before it starts; steps read them as SLUICE_INPUT_<NAME>."`
 	Concurrency  string            `yaml:"concurrency" json:"concurrency,omitempty" doc:"What a new push does to the branch's running run: cancel-previous (default) or queue." enum:"cancel-previous,queue"`
 	Environments Environments      `yaml:"environments" json:"environments" doc:"Where deploy and production put the application."`

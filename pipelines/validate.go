@@ -68,6 +68,7 @@ func (v *validator) spec(s *Spec) {
 	v.oneOf("concurrency", s.Concurrency, CancelPrevious, Queue)
 	v.inputs(s)
 	v.includes(s)
+	v.templates(s)
 	v.rule("on", &Rule{Branches: s.On.Branches, Tags: s.On.Tags, Events: s.On.Events, Paths: s.On.Paths}, []string{EventPush, EventTag, EventMergeRequest})
 	enabled := 0
 	for _, p := range Phases {
