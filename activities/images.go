@@ -91,6 +91,14 @@ func (im *Images) build(ctx context.Context, in contract.BakeInput, log io.Write
 		}
 		fmt.Fprintf(log, "build artifacts %v added to the context\n", files)
 	}
+	for _, ref := range in.JobArtifacts {
+		repo, digest, _ := strings.Cut(ref, "@")
+		files, err := image.FetchArtifacts(ctx, repo, digest, src)
+		if err != nil {
+			return image.Baked{}, err
+		}
+		fmt.Fprintf(log, "job artifacts %v added to the context\n", files)
+	}
 	fmt.Fprintf(log, "building %s at %s with BuildKit %s\n", in.Image, in.Source.Commit, im.BuildKitAddr)
 	b := &image.Builder{Addr: im.BuildKitAddr}
 	res, err := b.Bake(ctx, image.Bake{

@@ -150,6 +150,11 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.Ste
 	stop := s.heartbeat(ctx, g)
 	defer stop()
 	res := contract.StepsResult{Workspace: handle, Steps: slices.Clone(prog.Done)}
+	if len(in.Fetch) > 0 && len(prog.Done) == 0 {
+		if err := s.fetchJobArtifacts(ctx, exec, handle, in.Fetch, log); err != nil {
+			return res, err
+		}
+	}
 	var cacheRepo, cacheTag string
 	if in.Cache != nil && len(prog.Done) == 0 {
 		var hit bool
@@ -198,7 +203,11 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.Ste
 	}
 	// the summary goes into the run's history: no secret, in any form
 	res.Summary = string(logs.Redact([]byte(res.Summary)))
-	if len(in.Artifacts) > 0 {
+	if len(in.Artifacts) > 0 && in.Cell != "" {
+		if res.Artifacts, err = s.keepJobArtifacts(ctx, exec, handle, in, log); err != nil {
+			return res, err
+		}
+	} else if len(in.Artifacts) > 0 {
 		ref, err := pushArtifacts(ctx, exec, handle, in)
 		if err != nil {
 			return res, err

@@ -21,6 +21,9 @@ type BakeInput struct {
 	// Artifacts (repository@digest) are the build's files, unpacked into
 	// the checkout before the build.
 	Artifacts string `json:"artifacts,omitempty"`
+	// JobArtifacts (repository@digest) are test's jobs' artifacts,
+	// unpacked into the context after the build's.
+	JobArtifacts []string `json:"job_artifacts,omitempty"`
 }
 
 // BakeResult names the pushed image.

@@ -43,9 +43,17 @@ type StepsInput struct {
 	// JUnit is a report path, relative to the workspace, for the summary.
 	JUnit string `json:"junit,omitempty"`
 	// Artifacts are files the commands produce, pushed to ArtifactRepo
-	// (the bake repository) once they succeed.
+	// (the bake repository) once they succeed. A job cell's (Cell set)
+	// go to the worker's registry, under Repo's name, and may be
+	// directories.
 	Artifacts    []string `json:"artifacts,omitempty"`
 	ArtifactRepo string   `json:"artifact_repo,omitempty"`
+	// Repo is the run's repository (owner/name): the name a job's
+	// artifacts are kept under.
+	Repo string `json:"repo,omitempty"`
+	// Fetch are artifacts (repository@digest) of the jobs this cell
+	// needs, unpacked into its workspace before the commands.
+	Fetch []string `json:"fetch,omitempty"`
 }
 
 // StepsCache is a job's cache: what keys it and what it holds. The

@@ -1,15 +1,10 @@
 package image
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -36,35 +31,10 @@ func PullCache(ctx context.Context, repository, tag string, limit int64) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	img, err := remote.Image(ref, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	data, err := pullLayer(ctx, ref, cacheLayerType, limit, "the cache")
 	var te *transport.Error
 	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
 		return nil, ErrNoCache
 	}
-	if err != nil {
-		return nil, fmt.Errorf("fetch the cache %s: %w", ref, err)
-	}
-	layers, err := img.Layers()
-	if err != nil {
-		return nil, err
-	}
-	if len(layers) != 1 {
-		return nil, fmt.Errorf("cache %s has %d layers, not one", ref, len(layers))
-	}
-	if mt, _ := layers[0].MediaType(); mt != cacheLayerType {
-		return nil, fmt.Errorf("%s is not a Sluice cache (layer %s)", ref, mt)
-	}
-	rc, err := layers[0].Uncompressed()
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, io.LimitReader(rc, limit+1)); err != nil {
-		return nil, err
-	}
-	if int64(buf.Len()) > limit {
-		return nil, fmt.Errorf("cache %s is over %d bytes", ref, limit)
-	}
-	return buf.Bytes(), nil
+	return data, err
 }

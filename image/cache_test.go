@@ -37,7 +37,7 @@ func TestCacheRoundTrip(t *testing.T) {
 	if err := crane.Push(img, repo+":planted", crane.Insecure); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := PullCache(ctx, repo, "planted", 1<<20); err == nil || !strings.Contains(err.Error(), "not a Sluice cache") {
+	if _, err := PullCache(ctx, repo, "planted", 1<<20); err == nil || !strings.Contains(err.Error(), "does not hold the cache") {
 		t.Errorf("another image: %v", err)
 	}
 }

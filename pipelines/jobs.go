@@ -14,16 +14,17 @@ import (
 // started as soon as the jobs it needs have passed, beside every other job
 // that is ready.
 type Job struct {
-	Extends  []string          `yaml:"extends" json:"extends,omitempty" doc:"Templates (the spec's templates:) merged beneath this job in order, its own keys last: maps merge, anything else is replaced."`
-	Commands []string          `yaml:"commands" json:"commands,omitempty" doc:"Shell commands run in order in the job's own checkout; the first failure fails the job. Required, from the job or a template it extends."`
-	Needs    []string          `yaml:"needs" json:"needs,omitempty" doc:"Jobs of the same phase that must pass before this one starts; a job whose need failed is skipped."`
-	Pool     string            `yaml:"pool" json:"pool,omitempty" doc:"Warm pool to run the job in; default build.pool (or the worker's own executor)."`
-	Env      map[string]string `yaml:"env" json:"env,omitempty" doc:"Environment variables for the job's commands, over the phase's env."`
-	Matrix   *Matrix           `yaml:"matrix" json:"matrix,omitempty" doc:"Run the job once for every combination of the axes' values (a cell), each cell in its own workspace; each cell's values are in MATRIX_<AXIS>."`
-	When     *Rule             `yaml:"when" json:"when,omitempty" doc:"Run the job only when this rule holds for the run (branches, tags, events, paths); otherwise it is skipped, and so is every job that needs it."`
-	Cache    *Cache            `yaml:"cache" json:"cache,omitempty" doc:"Directories kept from one run of the job to the next, keyed by the content of files (lockfiles): a hit restores them before the commands, a miss saves them after the commands passed."`
-	JUnit    string            `yaml:"junit" json:"junit,omitempty" doc:"Path of a JUnit XML report the commands write, for the summary."`
-	Timeout  Duration          `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for each of the job's cells; default the phase's timeout."`
+	Extends   []string          `yaml:"extends" json:"extends,omitempty" doc:"Templates (the spec's templates:) merged beneath this job in order, its own keys last: maps merge, anything else is replaced."`
+	Commands  []string          `yaml:"commands" json:"commands,omitempty" doc:"Shell commands run in order in the job's own checkout; the first failure fails the job. Required, from the job or a template it extends."`
+	Needs     []string          `yaml:"needs" json:"needs,omitempty" doc:"Jobs of the same phase that must pass before this one starts; a job whose need failed is skipped."`
+	Pool      string            `yaml:"pool" json:"pool,omitempty" doc:"Warm pool to run the job in; default build.pool (or the worker's own executor)."`
+	Env       map[string]string `yaml:"env" json:"env,omitempty" doc:"Environment variables for the job's commands, over the phase's env."`
+	Matrix    *Matrix           `yaml:"matrix" json:"matrix,omitempty" doc:"Run the job once for every combination of the axes' values (a cell), each cell in its own workspace; each cell's values are in MATRIX_<AXIS>."`
+	When      *Rule             `yaml:"when" json:"when,omitempty" doc:"Run the job only when this rule holds for the run (branches, tags, events, paths); otherwise it is skipped, and so is every job that needs it."`
+	Artifacts []string          `yaml:"artifacts" json:"artifacts,omitempty" doc:"Files or directories (relative to the workspace) the commands produce, kept once they pass: unpacked at the same paths into the checkouts of the jobs that need this one, and into bake's context. Kept in the worker's registry (--registry). A matrix's cells should write paths of their own (dist/$MATRIX_ARCH/)."`
+	Cache     *Cache            `yaml:"cache" json:"cache,omitempty" doc:"Directories kept from one run of the job to the next, keyed by the content of files (lockfiles): a hit restores them before the commands, a miss saves them after the commands passed."`
+	JUnit     string            `yaml:"junit" json:"junit,omitempty" doc:"Path of a JUnit XML report the commands write, for the summary."`
+	Timeout   Duration          `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for each of the job's cells; default the phase's timeout."`
 }
 
 // Cache is what a job keeps between runs: paths in its workspace, under a
@@ -236,6 +237,7 @@ func (v *validator) jobs(t *TestPhase) {
 			v.cache(p+".cache", j.Cache)
 		}
 		v.rule(p+".when", j.When, Events)
+		v.paths(p+".artifacts", j.Artifacts)
 		cells += len(j.Matrix.combinations())
 	}
 	if cells > MaxCells {
@@ -301,14 +303,18 @@ func (v *validator) cache(p string, c *Cache) {
 		if len(list.paths) == 0 {
 			v.errf(p+"."+list.key, "list at least one, like `key: [go.sum]` and `paths: [.cache/go-build]`", "cache needs %s", list.key)
 		}
-		if len(list.paths) > maxCacheEntries {
-			v.errf(p+"."+list.key, "name fewer, or a directory holding them", "at most %d in cache.%s", maxCacheEntries, list.key)
-		}
-		for i, f := range list.paths {
-			ip := fmt.Sprintf("%s.%s[%d]", p, list.key, i)
-			if clean := path.Clean(f); !cachePath.MatchString(f) || clean != strings.TrimSuffix(f, "/") || clean == "." || clean == ".." || strings.HasPrefix(clean, "../") {
-				v.errf(ip, "a plain path inside the workspace: letters, digits, . _ - and /, no .. and no leading /", "bad cache path %q", f)
-			}
+		v.paths(p+"."+list.key, list.paths)
+	}
+}
+
+// paths checks a list of workspace paths a job keeps (cache, artifacts).
+func (v *validator) paths(p string, paths []string) {
+	if len(paths) > maxCacheEntries {
+		v.errf(p, "name fewer, or a directory holding them", "at most %d paths", maxCacheEntries)
+	}
+	for i, f := range paths {
+		if clean := path.Clean(f); !cachePath.MatchString(f) || clean != strings.TrimSuffix(f, "/") || clean == "." || clean == ".." || strings.HasPrefix(clean, "../") {
+			v.errf(fmt.Sprintf("%s[%d]", p, i), "a plain path inside the workspace: letters, digits, . _ - and /, no .. and no leading /", "bad path %q", f)
 		}
 	}
 }

@@ -85,8 +85,8 @@ func TestJobProblems(t *testing.T) {
 		{"bad axis", "    a:\n      commands: [x]\n      matrix: {axes: {Go: [a]}}\n", 6, 27, `bad axis name "Go"`},
 		{"both commands and jobs", "    a: {commands: [x]}\n  commands: [y]\n", 3, 3, "both commands and jobs"},
 		{"cache without paths", "    a:\n      commands: [x]\n      cache: {key: [go.sum]}\n", 6, 7, "cache needs paths"},
-		{"cache path leaving", "    a:\n      commands: [x]\n      cache: {key: [go.sum], paths: [.cache, ../up]}\n", 6, 46, `bad cache path "../up"`},
-		{"cache of the workspace", "    a:\n      commands: [x]\n      cache: {key: [./], paths: [.cache]}\n", 6, 21, `bad cache path "./"`},
+		{"cache path leaving", "    a:\n      commands: [x]\n      cache: {key: [go.sum], paths: [.cache, ../up]}\n", 6, 46, `bad path "../up"`},
+		{"cache of the workspace", "    a:\n      commands: [x]\n      cache: {key: [./], paths: [.cache]}\n", 6, 21, `bad path "./"`},
 		{"phase junit", "    a: {commands: [x]}\n  junit: r.xml\n", 5, 10, "junit belongs to a job"},
 	}
 	for _, tc := range cases {

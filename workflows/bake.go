@@ -1,6 +1,9 @@
 package workflows
 
 import (
+	"maps"
+	"slices"
+
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluice-cd/sluice/contract"
@@ -17,7 +20,7 @@ var bakePhase = phaseDef{
 		res, err := call(ctx, contract.Bake, contract.BakeInput{
 			RunID: r.runID, Source: r.source(), Workspace: r.st.Outputs.Workspace,
 			Image: b.Image, Dockerfile: b.Dockerfile, Context: b.Context, BuildArgs: b.BuildArgs,
-			Artifacts: r.st.Outputs.Artifacts,
+			Artifacts: r.st.Outputs.Artifacts, JobArtifacts: jobArtifacts(r.st.Outputs),
 		})
 		if err != nil {
 			return err
@@ -26,4 +29,14 @@ var bakePhase = phaseDef{
 		return nil
 	},
 	keep: func(dst *Outputs, src Outputs) { dst.Image, dst.Digest = src.Image, src.Digest },
+}
+
+// jobArtifacts are the artifacts test's jobs kept, in their cells' name
+// order.
+func jobArtifacts(o Outputs) []string {
+	var out []string
+	for _, cell := range slices.Sorted(maps.Keys(o.JobArtifacts)) {
+		out = append(out, o.JobArtifacts[cell])
+	}
+	return out
 }

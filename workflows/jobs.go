@@ -59,6 +59,12 @@ func (r *run) jobs(ctx workflow.Context, cells []cellPlan, failFast bool) error 
 	}
 	launch := func(i int, c cellPlan) {
 		js, in := states[i], c.in
+		// the artifacts of every cell of the jobs it needs
+		for k, o := range cells {
+			if ref := r.st.Outputs.JobArtifacts[states[k].Name]; ref != "" && slices.Contains(c.needs, o.job) {
+				in.Fetch = append(in.Fetch, ref)
+			}
+		}
 		if p, ok := ctx.Value(progressKey{}).(*contract.Progress); ok && !progressGiven {
 			in.SetProgress(p) // one cell says the phase runs
 			progressGiven = true
@@ -81,6 +87,9 @@ func (r *run) jobs(ctx workflow.Context, cells []cellPlan, failFast bool) error 
 			case err == nil:
 				js.Status, js.Summary = PhaseSucceeded, res.Summary
 				r.st.Outputs.Passed[js.Name] = res.Summary
+				if res.Artifacts != "" {
+					r.st.Outputs.JobArtifacts[js.Name] = res.Artifacts
+				}
 			case temporal.IsCanceledError(err) && (stopping || ctx.Err() != nil):
 				js.Status, js.Error = PhaseCancelled, "cancelled: "+cancelReason(ctx, failed)
 			default:
@@ -183,6 +192,7 @@ func (r *run) planJobs(t *pipelines.TestPhase) []cellPlan {
 			RunID: r.runID, Phase: pipelines.PhaseTest, Source: r.source(), Pool: pool,
 			Commands: j.Commands, Env: r.stepEnv(env), Timeout: cmpDuration(j.Timeout, t.Timeout).D(), JUnit: j.JUnit,
 			Secrets: r.secrets(pipelines.PhaseTest, t.Secrets), Cell: c.Key(), Job: c.Name(),
+			Artifacts: j.Artifacts, Repo: r.in.Push.Repo,
 		}
 		in.Project, in.PoolShare = r.poolShare(pool)
 		if cc := j.Cache; cc != nil {
@@ -201,6 +211,9 @@ func (r *run) planJobs(t *pipelines.TestPhase) []cellPlan {
 func (r *run) jobStates(cells []cellPlan) []*JobState {
 	if r.st.Outputs.Passed == nil {
 		r.st.Outputs.Passed = map[string]string{}
+	}
+	if r.st.Outputs.JobArtifacts == nil {
+		r.st.Outputs.JobArtifacts = map[string]string{}
 	}
 	first := !slices.ContainsFunc(r.st.Jobs, func(j JobState) bool { return j.Phase == pipelines.PhaseTest })
 	if first {

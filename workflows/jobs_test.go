@@ -204,3 +204,46 @@ func TestFailFastCancelsTheRunningCells(t *testing.T) {
 		t.Error("race started after a fail-fast failure")
 	}
 }
+
+// TestJobArtifactsReachWhatNeedsThem: the artifacts every cell of a job
+// kept are fetched by the jobs that need it (and only by them), and bake
+// gets all of them; a retry still hands on those of cells that passed
+// before.
+func TestJobArtifactsReachWhatNeedsThem(t *testing.T) {
+	spec := `  jobs:
+    dist:
+      commands: [make dist]
+      artifacts: [dist]
+      matrix: {axes: {arch: [amd64, arm64]}}
+    smoke: {needs: [dist], commands: [./smoke]}
+    lint: {commands: [vet]}
+`
+	h := newHarness(t)
+	h.env.ExecuteWorkflow(Pipeline, jobsInput(t, spec))
+	st, err := h.result(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetched := map[string][]string{}
+	for _, c := range h.cells {
+		fetched[c.Job] = c.Fetch
+	}
+	want := []string{"127.0.0.1:5000/sluice-artifacts/acme/hello@sha256:dist-0", "127.0.0.1:5000/sluice-artifacts/acme/hello@sha256:dist-1"}
+	if !slices.Equal(fetched["smoke"], want) || len(fetched["lint"]) != 0 || len(fetched["dist (arch=amd64)"]) != 0 {
+		t.Fatalf("fetched %v", fetched)
+	}
+	if b := h.input("Bake").(contract.BakeInput); !slices.Equal(b.JobArtifacts, want) {
+		t.Fatalf("bake got %v", b.JobArtifacts)
+	}
+	// a retry at bake hands on what the jobs kept
+	retry := newHarness(t)
+	in := jobsInput(t, spec)
+	in.Resume = &Resume{FromRun: "run-1", Phase: pipelines.PhaseBake, Outputs: OutputsBefore(pipelines.PhaseBake, st.Outputs)}
+	retry.env.ExecuteWorkflow(Pipeline, in)
+	if _, err := retry.result(t); err != nil {
+		t.Fatal(err)
+	}
+	if b := retry.input("Bake").(contract.BakeInput); !slices.Equal(b.JobArtifacts, want) {
+		t.Fatalf("the retry's bake got %v", b.JobArtifacts)
+	}
+}

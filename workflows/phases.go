@@ -112,7 +112,7 @@ func OutputsBefore(phase string, o Outputs) Outputs {
 		}
 	}
 	// a cell that passed passed for this commit: a retry never runs it again
-	out.Passed = o.Passed
+	out.Passed, out.JobArtifacts = o.Passed, o.JobArtifacts
 	return out
 }
 

@@ -74,6 +74,9 @@ type Outputs struct {
 	// summary: a retry, or a phase run again after its worker was lost,
 	// runs only the cells not in it.
 	Passed map[string]string `json:"passed,omitempty"`
+	// JobArtifacts maps each passed cell that kept artifacts to them
+	// (repository@digest): the jobs that need it and bake get them.
+	JobArtifacts map[string]string `json:"job_artifacts,omitempty"`
 }
 
 // Run states as the CLI and API report them.

@@ -71,13 +71,18 @@ test:
 		"api.yml":    strings.Replace(string(spec), "build:\n", "build:\n  pool: go\n", 1),
 		"matrix.yml": matrix,
 		"cache.yml":  jobsCacheSpec,
+		"dist.yml":   jobsDistSpec,
 	} {
 		if err := os.WriteFile(filepath.Join(repo, ".sluice", name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	gitsrctest.Commit(t, repo, "jobs in the go pool")
-	e.startDev("--config", e.config, "--kubeconfig", e.kubeconfig, "--registry", e.platform.Registry)
+	if err := os.WriteFile(filepath.Join(repo, "Dockerfile.dist"), []byte("FROM scratch\nCOPY dist/amd64/api /api\nENTRYPOINT [\"/api\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitsrctest.Commit(t, repo, "a Dockerfile of the dist job's binary")
+	e.startDev("--config", e.config, "--kubeconfig", e.kubeconfig, "--registry", e.platform.Registry, "--buildkit-addr", e.platform.BuildKitAddr)
 	return e, repo
 }
 
@@ -241,4 +246,54 @@ func TestJobCacheFollowsItsLockfile(t *testing.T) {
 	gitsrctest.Git(t, repo, "branch", "feature/x")
 	h, m, s, logs = run("feature/x")
 	check("another branch", h, m, s, logs, 0, 1, 1)
+}
+
+// jobsDistSpec builds the api service for two architectures, each cell
+// keeping its binary; smoke needs them, and bake copies one into the image.
+const jobsDistSpec = `version: 1
+test:
+  jobs:
+    dist:
+      pool: go
+      matrix: {axes: {arch: [amd64, arm64]}}
+      commands: ["mkdir -p dist/$MATRIX_ARCH && CGO_ENABLED=0 GOARCH=$MATRIX_ARCH go build -o dist/$MATRIX_ARCH/api ./services/api"]
+      artifacts: [dist]
+    smoke:
+      pool: go
+      needs: [dist]
+      commands: ["ls dist/amd64/api dist/arm64/api"]
+bake:
+  image: 127.0.0.1:5000/sluice-e2e/dist
+  dockerfile: Dockerfile.dist
+`
+
+// TestJobArtifactsReachNeedsAndBake: each cell of a matrix keeps what it
+// built; the job that needs them finds both cells' files at their paths in
+// its own checkout, and bake's Dockerfile copies one into the image.
+func TestJobArtifactsReachNeedsAndBake(t *testing.T) {
+	e, repo := jobsSetup(t)
+	var started struct {
+		RunID string `json:"run_id"`
+	}
+	if code := e.json(&started, "run", "--repo", repo, "--ref", "main", "--pipeline", "dist"); code != 0 {
+		t.Fatal("run failed to start")
+	}
+	out, _, code := e.sluice("status", started.RunID, "--wait")
+	logs, _, _ := e.sluice("logs", started.RunID)
+	if code != 0 {
+		t.Fatalf("run failed:\n%s\n%s", out, logs)
+	}
+	for _, want := range []string{
+		"test dist (arch=amd64) | artifacts dist kept as 127.0.0.1:5000/sluice-artifacts/",
+		"test smoke | dist/amd64/api", "test smoke | dist/arm64/api",
+		"bake | job artifacts [dist/amd64/api] added to the context", "bake | job artifacts [dist/arm64/api] added to the context",
+		"bake | pushed 127.0.0.1:5000/sluice-e2e/dist@sha256:",
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(logs)
+	}
 }
