@@ -53,6 +53,9 @@ var permanent = []struct {
 	// a commit that cannot be checked out
 	{gitsrc.ErrNotFound, contract.ErrSource, true},
 	{gitsrc.ErrBadCommit, contract.ErrSource, true},
+	// a merge request whose changes conflict with its target
+	{gitsrc.ErrMergeConflict, contract.ErrSource, true},
+	{gitsrc.ErrNoGit, contract.ErrNotConfigured, false},
 }
 
 // classify turns *err into what Temporal acts on: a permanent error becomes

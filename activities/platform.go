@@ -72,7 +72,7 @@ func checkout(ctx context.Context, src contract.Source) (string, func(), error) 
 	}
 	done := func() { os.RemoveAll(tmp) }
 	dir := filepath.Join(tmp, "src")
-	if err := gitsrc.Checkout(ctx, src.CloneURL, src.Commit, dir); err != nil {
+	if err := gitsrc.CheckoutMerged(ctx, src.CloneURL, src.Commit, src.Merge, dir); err != nil {
 		done()
 		return "", nil, err
 	}

@@ -114,10 +114,10 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.Ste
 		return contract.StepsResult{}, err
 	}
 	defer log.Close()
-	handle, err := exec.Prepare(ctx, executor.Checkout{Key: key, CloneURL: in.Source.CloneURL, Commit: in.Source.Commit,
+	handle, err := exec.Prepare(ctx, executor.Checkout{Key: key, CloneURL: in.Source.CloneURL, Commit: in.Source.Commit, Merge: in.Source.Merge,
 		Project: in.Project, Share: in.PoolShare, Waiting: func(why string) { fmt.Fprintln(log, why) }}, existing)
 	if err != nil {
-		if errors.Is(err, gitsrc.ErrNotFound) || errors.Is(err, gitsrc.ErrBadCommit) {
+		if errors.Is(err, gitsrc.ErrNotFound) || errors.Is(err, gitsrc.ErrBadCommit) || errors.Is(err, gitsrc.ErrMergeConflict) {
 			return contract.StepsResult{}, err // the commit cannot be had: its own words
 		}
 		return contract.StepsResult{}, fmt.Errorf("prepare workspace: %w", err)

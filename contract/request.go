@@ -24,6 +24,9 @@ type Push struct {
 	// Base is what the push's changes were compared with (a commit or the
 	// default branch); a retry compares with it again.
 	Base string `json:"base,omitempty"`
+	// Merge is the commit of a merge request's target the run merges its
+	// commit with (contract.Source.Merge); a retry merges the same one.
+	Merge string `json:"merge,omitempty"`
 	// Pipeline is the pipeline of the repository the run is of: "" for
 	// .sluice.yml, "api" for .sluice/api.yml (pipelines.PipelineOf).
 	Pipeline string `json:"pipeline,omitempty"`

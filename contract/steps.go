@@ -6,6 +6,10 @@ import "time"
 type Source struct {
 	CloneURL string `json:"clone_url"`
 	Commit   string `json:"commit"`
+	// Merge, for a merge request's run, is its target's commit, merged
+	// into Commit wherever the tree is read: the run builds, tests and
+	// deploys the merge result (gitsrc.CheckoutMerged).
+	Merge string `json:"merge,omitempty"`
 }
 
 // StepsInput runs a phase's commands (build, test) in the run's workspace.

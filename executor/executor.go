@@ -22,6 +22,8 @@ type Checkout struct {
 	Key      string
 	CloneURL string
 	Commit   string
+	// Merge, when set, is merged into Commit (a merge request's target).
+	Merge string
 	// Project and Share: a pool executor gives the project at most Share
 	// of its pods at once (0: no share); Waiting, when set, is told why a
 	// workspace waits for one.

@@ -59,13 +59,11 @@ func (l *Local) handle(dir string) Handle { return Handle{Kind: contract.Workspa
 
 // Prepare checks the commit out under Root/<key>, or reuses existing.
 func (l *Local) Prepare(ctx context.Context, co Checkout, existing Handle) (Handle, error) {
-	if existing.Kind == contract.WorkspaceLocal && l.inside(existing.Path) {
-		if head, err := gitsrc.Head(existing.Path); err == nil && head == co.Commit {
-			return existing, nil
-		}
+	if existing.Kind == contract.WorkspaceLocal && l.inside(existing.Path) && gitsrc.MergedAt(existing.Path, co.Commit, co.Merge) {
+		return existing, nil
 	}
 	dir := l.dir(co.Key)
-	if head, err := gitsrc.Head(dir); err == nil && head == co.Commit {
+	if gitsrc.MergedAt(dir, co.Commit, co.Merge) {
 		return l.handle(dir), nil // a retried attempt of the same phase
 	}
 	if err := l.endEarlierAttempt(dir); err != nil {
@@ -74,7 +72,7 @@ func (l *Local) Prepare(ctx context.Context, co Checkout, existing Handle) (Hand
 	if err := os.RemoveAll(dir); err != nil {
 		return Handle{}, fmt.Errorf("clear workspace: %w", err)
 	}
-	if err := gitsrc.Checkout(ctx, co.CloneURL, co.Commit, dir); err != nil {
+	if err := gitsrc.CheckoutMerged(ctx, co.CloneURL, co.Commit, co.Merge, dir); err != nil {
 		os.RemoveAll(dir)
 		return Handle{}, err
 	}

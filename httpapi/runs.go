@@ -163,7 +163,7 @@ func (s *Server) retryRun(w http.ResponseWriter, r *http.Request) {
 		b := &request.Builder{Config: s.Config, ReadTimeout: time.Minute}
 		// the same pipeline, decided from the same facts as the run
 		req, err := b.Build(r.Context(), request.Source{Repo: p.Repo, CloneURL: p.CloneURL, Branch: p.Branch, Commit: p.Commit,
-			Pipeline: p.Pipeline, Event: p.Event, Base: p.Base, Inputs: p.Inputs,
+			Pipeline: p.Pipeline, Event: p.Event, Base: p.Base, Merge: p.Merge, Inputs: p.Inputs,
 			Pusher: who.User, Manual: true, DeliveryID: fmt.Sprintf("retry-%s-%d", who.Name, time.Now().UnixNano())})
 		if err != nil {
 			return req, err

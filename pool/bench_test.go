@@ -117,7 +117,7 @@ func BenchmarkPhaseOverhead(b *testing.B) {
 		start := time.Now()
 		for j := range 2 {
 			name := coldStart(b, e, p.Spec, 2*i+j)
-			if err := x.copySource(ctx, e.ns, name, repo, commit); err != nil {
+			if err := x.copySource(ctx, e.ns, name, executor.Checkout{CloneURL: repo, Commit: commit}); err != nil {
 				b.Fatal(err)
 			}
 			if _, err := x.Exec.output(ctx, e.ns, name, "true"); err != nil {

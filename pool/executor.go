@@ -43,7 +43,7 @@ func (x *Executor) mine(h executor.Handle) bool {
 // has the commit, or a freshly claimed one with the source copied in.
 func (x *Executor) Prepare(ctx context.Context, co executor.Checkout, existing executor.Handle) (executor.Handle, error) {
 	if x.mine(existing) && existing.Claim == co.Key {
-		if err := x.Pool.Renew(ctx, existing.Pod, co.Key); err == nil && x.holds(ctx, existing.Pod, co.Commit) {
+		if err := x.Pool.Renew(ctx, existing.Pod, co.Key); err == nil && x.holds(ctx, existing.Pod, tree(co)) {
 			return existing, nil
 		}
 	}
@@ -52,10 +52,10 @@ func (x *Executor) Prepare(ctx context.Context, co executor.Checkout, existing e
 		return executor.Handle{}, err
 	}
 	h := executor.Handle{Kind: contract.WorkspacePod, Pool: x.Pool.Spec.Name, Namespace: x.ns(), Pod: pod.Name, Claim: co.Key, Path: Workdir}
-	if held && x.holds(ctx, pod.Name, co.Commit) {
+	if held && x.holds(ctx, pod.Name, tree(co)) {
 		return h, nil // a retried attempt: the run's pod has the commit
 	}
-	if err := x.copySource(ctx, x.ns(), pod.Name, co.CloneURL, co.Commit); err != nil {
+	if err := x.copySource(ctx, x.ns(), pod.Name, co); err != nil {
 		_ = x.Pool.Release(context.WithoutCancel(ctx), pod.Name)
 		return executor.Handle{}, err
 	}
@@ -63,6 +63,15 @@ func (x *Executor) Prepare(ctx context.Context, co executor.Checkout, existing e
 }
 
 // holds reports whether the pod's workspace has commit checked out.
+// tree names what a checkout holds: the commit, or the commit merged with
+// a merge request's target.
+func tree(co executor.Checkout) string {
+	if co.Merge != "" {
+		return co.Commit + "+" + co.Merge
+	}
+	return co.Commit
+}
+
 func (x *Executor) holds(ctx context.Context, pod, commit string) bool {
 	out, err := x.Exec.output(ctx, x.ns(), pod, "sh", "-c", "cat "+commitFile+" 2>/dev/null || true")
 	return err == nil && strings.TrimSpace(out) == commit

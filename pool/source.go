@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sluice-cd/sluice/executor"
 	"github.com/sluice-cd/sluice/gitsrc"
 )
 
@@ -20,19 +21,19 @@ const commitFile = "/tmp/.sluice-commit"
 // worker can reach: a path, file:// or http(s)) and streams it into the
 // pod's workspace as a tar archive, so the pod needs no Git and no
 // credentials.
-func (x *Executor) copySource(ctx context.Context, ns, pod, cloneURL, commit string) error {
+func (x *Executor) copySource(ctx context.Context, ns, pod string, co executor.Checkout) error {
 	tmp, err := os.MkdirTemp("", "sluice-src-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
 	dir := filepath.Join(tmp, "src")
-	if err := gitsrc.Checkout(ctx, cloneURL, commit, dir); err != nil {
+	if err := gitsrc.CheckoutMerged(ctx, co.CloneURL, co.Commit, co.Merge, dir); err != nil {
 		return err
 	}
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(writeTar(pw, dir)) }()
-	script := "mkdir -p " + Workdir + " && tar -xf - -C " + Workdir + " && echo " + commit + " > " + commitFile
+	script := "mkdir -p " + Workdir + " && tar -xf - -C " + Workdir + " && echo " + tree(co) + " > " + commitFile
 	var errOut strings.Builder
 	code, err := x.Exec.Exec(ctx, ns, pod, []string{"sh", "-c", script}, pr, io.Discard, &errOut)
 	pr.CloseWithError(io.ErrClosedPipe)

@@ -61,6 +61,10 @@ type Source struct {
 	// Base is what the push's changes are compared with (webhooks.Push's
 	// Base); empty: unknown, and path rules hold.
 	Base string
+	// Merge is a merge request's target commit, when a retry already
+	// knows it; else a merge request's Base (a commit or the target
+	// branch) is resolved to it.
+	Merge string
 }
 
 // event is the source's event, as rules see it: a retry keeps its run's.
@@ -298,6 +302,12 @@ func (p *push) one(ctx context.Context, file string, data []byte) (contract.Requ
 	if err != nil {
 		return failed, invalid(err)
 	}
+	merge := src.Merge
+	if facts.Event == pipelines.EventMergeRequest && merge == "" && src.Base != "" {
+		if merge, err = gitsrc.Resolve(ctx, p.cloneURL, src.Base); err != nil {
+			return failed, fmt.Errorf("the merge request's target %s: %w", src.Base, err)
+		}
+	}
 	skipped := spec.ApplyRules(facts)
 	if err := spec.ExpandTag(p.tag); err != nil {
 		return failed, invalid(err)
@@ -319,7 +329,7 @@ func (p *push) one(ctx context.Context, file string, data []byte) (contract.Requ
 		email = info.AuthorEmail
 	}
 	return contract.Request{Spec: decision.Spec, Policy: decision.Governance, Skipped: skipped, Push: contract.Push{
-		Repo: p.name, CloneURL: p.cloneURL, Branch: src.Branch, Commit: p.commit, Tag: p.tag, Event: facts.Event, Base: src.Base, Pipeline: pipeline, Inputs: inputs,
+		Repo: p.name, CloneURL: p.cloneURL, Branch: src.Branch, Commit: p.commit, Tag: p.tag, Event: facts.Event, Base: src.Base, Merge: merge, Pipeline: pipeline, Inputs: inputs,
 		Author:     firstOf(email, src.AuthorUsername),
 		AuthorIDs:  cfg.AuthorIDs(email, src.AuthorUsername, firstOf(src.AuthorName, info.AuthorName)),
 		PusherIDs:  cfg.AuthorIDs(src.Pusher, src.PusherEmail),

@@ -189,3 +189,69 @@ func TestMonorepoThroughTheServer(t *testing.T) {
 		t.Fatalf("the same push again: %d %s", code, resp)
 	}
 }
+
+// githubPR is a GitHub pull_request event of head (on branch) into base.
+func githubPR(action, branch, head, base string) []byte {
+	return fmt.Appendf(nil, `{"action":%q,"number":7,"pull_request":{"title":"t","user":{"login":"carol"},"head":{"ref":%q,"sha":%q,"repo":{"full_name":"acme/gh"}},"base":{"ref":"main","sha":%q}},"repository":{"full_name":"acme/gh","default_branch":"main"},"sender":{"login":"carol"}}`, action, branch, head, base)
+}
+
+// TestMergeRequestRunsTheMergeResult: a pull request's run builds what
+// merging it would make — its branch's file and the file main gained since
+// it branched are both there — and records the target commit; a pull
+// request that conflicts with main fails saying so.
+func TestMergeRequestRunsTheMergeResult(t *testing.T) {
+	s := newStack(t)
+	dir := s.dirs["github"]
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(".sluice.yml", "version: 1\nbuild:\n  commands: [\"test -f main-only.txt\", \"test -f feature-only.txt\", 'test \"$SLUICE_MERGE\" != \"\"']\n")
+	gitsrctest.Commit(t, dir, "spec")
+	gitsrctest.Git(t, dir, "checkout", "-q", "-b", "feature/pr")
+	write("feature-only.txt", "feature\n")
+	head := gitsrctest.Commit(t, dir, "feature")
+	gitsrctest.Git(t, dir, "checkout", "-q", "main")
+	write("main-only.txt", "main\n")
+	base := gitsrctest.Commit(t, dir, "main moved on")
+
+	rc := &runs.Client{Temporal: s.c}
+	ref := runs.Ref{WorkflowID: workflows.WorkflowID("acme/gh", "feature/pr")}
+	body := githubPR("opened", "feature/pr", head, base)
+	h := signed("github", s.secrets["github"], "pr-1", body)
+	h.Set("X-GitHub-Event", "pull_request")
+	if code, resp := s.post("github", h, body); code != http.StatusAccepted {
+		t.Fatalf("pull request: %d %s", code, resp)
+	}
+	var st workflows.RunState
+	poll.Until(t, "the pull request's run to end", func() bool {
+		var err error
+		_, st, err = rc.Status(context.Background(), ref)
+		return err == nil && (st.State == workflows.StateSucceeded || st.State == workflows.StateFailed)
+	})
+	if st.State != workflows.StateSucceeded || st.Request.Push.Merge != base || st.Request.Push.Commit != head {
+		t.Fatalf("the run of the merge result: %s %q, merge %s commit %s", st.State, st.Error, st.Request.Push.Merge, st.Request.Push.Commit)
+	}
+
+	// the branch now changes main's new file its own way
+	gitsrctest.Git(t, dir, "checkout", "-q", "feature/pr")
+	write("main-only.txt", "not main's\n")
+	conflicting := gitsrctest.Commit(t, dir, "conflict")
+	gitsrctest.Git(t, dir, "checkout", "-q", "main")
+	body = githubPR("synchronize", "feature/pr", conflicting, base)
+	h = signed("github", s.secrets["github"], "pr-2", body)
+	h.Set("X-GitHub-Event", "pull_request")
+	if code, resp := s.post("github", h, body); code != http.StatusAccepted {
+		t.Fatalf("pull request update: %d %s", code, resp)
+	}
+	poll.Until(t, "the conflicting run to fail", func() bool {
+		var err error
+		_, st, err = rc.Status(context.Background(), ref)
+		return err == nil && st.Request.Push.Commit == conflicting && st.State == workflows.StateFailed
+	})
+	if !strings.Contains(st.Error, "conflicts with its target branch (main-only.txt)") {
+		t.Fatalf("the conflict: %q", st.Error)
+	}
+}

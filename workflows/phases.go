@@ -117,7 +117,7 @@ func OutputsBefore(phase string, o Outputs) Outputs {
 }
 
 func (r *run) source() contract.Source {
-	return contract.Source{CloneURL: r.in.Push.CloneURL, Commit: r.in.Push.Commit}
+	return contract.Source{CloneURL: r.in.Push.CloneURL, Commit: r.in.Push.Commit, Merge: r.in.Push.Merge}
 }
 
 // stepEnv is a phase's env with what Sluice tells every step about its
@@ -127,6 +127,9 @@ func (r *run) source() contract.Source {
 func (r *run) stepEnv(env map[string]string) map[string]string {
 	p := r.in.Push
 	out := map[string]string{"SLUICE_REPO": p.Repo, "SLUICE_COMMIT": p.Commit, "SLUICE_EVENT": cmp.Or(p.Event, pipelines.EventPush)}
+	if p.Merge != "" {
+		out["SLUICE_MERGE"] = p.Merge
+	}
 	if p.Tag != "" {
 		out["SLUICE_TAG"] = p.Tag
 	} else {
