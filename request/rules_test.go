@@ -237,3 +237,27 @@ func TestJobRulesReachTheRequest(t *testing.T) {
 		t.Fatalf("skipped %v", req.Skipped)
 	}
 }
+
+// TestMergeRequestTargetIsPinned: a merge request's target, named by its
+// branch (GitLab) or commit (GitHub), is recorded as the commit the run
+// merges; a retry's source keeps it, whatever the branch did since.
+func TestMergeRequestTargetIsPinned(t *testing.T) {
+	dir, first := gitsrctest.Repo(t, "../examples/hello", "version: 1\nbuild: {commands: [\"true\"]}\n")
+	ctx := context.Background()
+	b := &Builder{}
+	req, err := b.Build(ctx, Source{CloneURL: dir, Branch: "feature/x", Commit: first, Event: pipelines.EventMergeRequest, Base: "main"})
+	if err != nil || req.Push.Merge != first {
+		t.Fatalf("a target by branch: merge %q %v, want %s", req.Push.Merge, err, first)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "later.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	later := gitsrctest.Commit(t, dir, "main moves on")
+	req, err = b.Build(ctx, Source{CloneURL: dir, Branch: "feature/x", Commit: first, Event: pipelines.EventMergeRequest, Base: "main", Merge: first})
+	if err != nil || req.Push.Merge != first {
+		t.Fatalf("a retry: merge %q %v, want %s, not %s", req.Push.Merge, err, first, later)
+	}
+	if req, err := b.Build(ctx, Source{CloneURL: dir, Branch: "main", Commit: later, Base: first}); err != nil || req.Push.Merge != "" {
+		t.Fatalf("a push merges nothing: %q %v", req.Push.Merge, err)
+	}
+}
