@@ -261,7 +261,7 @@ func jobsSummary(states []*JobState) string {
 	}
 	s := fmt.Sprintf("%d job cells passed; %s", len(states), strings.Join(parts, "; "))
 	if len(s) > maxJobsSummary {
-		s = s[:maxJobsSummary-3] + "..."
+		s = strings.ToValidUTF8(s[:maxJobsSummary-3], "") + "..."
 	}
 	return s
 }
