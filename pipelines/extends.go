@@ -42,17 +42,13 @@ func names(n *yaml.Node) []*yaml.Node {
 	return nil
 }
 
-// extend resolves `extends` in test's jobs before the spec is decoded: each
+// extend resolves `extends` in build's and test's jobs before the spec is decoded: each
 // named template (top-level `templates`, which may extend others) is merged
 // beneath the job in order, the job's own keys last, as include merges
 // fragments — so lint, the schema and the server's policy see the merged
 // job. Unknown names and cycles are problems at the name.
 func (d *decoder) extend(top *yaml.Node) {
 	templates := mapValue(top, "templates")
-	jobs := mapValue(mapValue(top, "test"), "jobs")
-	if jobs == nil || jobs.Kind != yaml.MappingNode {
-		return
-	}
 	known := func() string {
 		if templates == nil || templates.Kind != yaml.MappingNode || len(templates.Content) == 0 {
 			return "define it under templates: at the top of the spec (or of an included fragment)"
@@ -98,11 +94,17 @@ func (d *decoder) extend(top *yaml.Node) {
 		}
 		return mergeNodes(base, n)
 	}
-	for i := 0; i+1 < len(jobs.Content); i += 2 {
-		name, job := jobs.Content[i].Value, jobs.Content[i+1]
-		if job.Kind == yaml.AliasNode {
-			job = job.Alias
+	for _, phase := range []string{PhaseBuild, PhaseTest} {
+		jobs := mapValue(mapValue(top, phase), "jobs")
+		if jobs == nil || jobs.Kind != yaml.MappingNode {
+			continue
 		}
-		jobs.Content[i+1] = resolve(job, "test.jobs."+name, nil)
+		for i := 0; i+1 < len(jobs.Content); i += 2 {
+			name, job := jobs.Content[i].Value, jobs.Content[i+1]
+			if job.Kind == yaml.AliasNode {
+				job = job.Alias
+			}
+			jobs.Content[i+1] = resolve(job, phase+".jobs."+name, nil)
+		}
 	}
 }

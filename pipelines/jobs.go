@@ -104,42 +104,44 @@ func (c Cell) Env() map[string]string {
 	return out
 }
 
+// Jobs are a phase's named jobs (build.jobs, test.jobs).
+type Jobs map[string]*Job
+
 // FailsFast tells whether a failed cell cancels the others (the default).
-func (t *TestPhase) FailsFast() bool { return t.FailFast == nil || *t.FailFast }
+func FailsFast(failFast *bool) bool { return failFast == nil || *failFast }
 
-// JobNames is the phase's jobs in name order.
-func (t *TestPhase) JobNames() []string { return slices.Sorted(maps.Keys(t.Jobs)) }
+// Names is the jobs' names in order.
+func (js Jobs) Names() []string { return slices.Sorted(maps.Keys(js)) }
 
-// Cells is every cell of the phase's jobs, in job-name order and, within a
-// job, in the matrix's order (axes by name, values as written, then the
-// includes).
-func (t *TestPhase) Cells() []Cell {
+// Cells is every cell of the jobs, in job-name order and, within a job, in
+// the matrix's order (axes by name, values as written, then the includes).
+func (js Jobs) Cells() []Cell {
 	var out []Cell
-	for _, name := range t.JobNames() {
-		for i, values := range t.Jobs[name].Matrix.combinations() {
+	for _, name := range js.Names() {
+		for i, values := range js[name].Matrix.combinations() {
 			out = append(out, Cell{Job: name, Values: values, Index: i})
 		}
 	}
 	return out
 }
 
-// applyJobRules removes every job whose `when` does not hold for f, and
-// every job that needs a removed one, and says why for each.
-func (t *TestPhase) applyJobRules(f Facts) []Skip {
+// applyRules removes every job of phase whose `when` does not hold for f,
+// and every job that needs a removed one, and says why for each.
+func (js Jobs) applyRules(phase string, f Facts) []Skip {
 	var out []Skip
-	for _, name := range t.JobNames() {
-		if ok, why := t.Jobs[name].When.Match(f); !ok {
-			out = append(out, Skip{Phase: PhaseTest, Job: name, Rule: "test.jobs." + name + ".when: " + why})
-			delete(t.Jobs, name)
+	for _, name := range js.Names() {
+		if ok, why := js[name].When.Match(f); !ok {
+			out = append(out, Skip{Phase: phase, Job: name, Rule: phase + ".jobs." + name + ".when: " + why})
+			delete(js, name)
 		}
 	}
 	for removed := len(out) > 0; removed; {
 		removed = false
-		for _, name := range t.JobNames() {
-			for _, n := range t.Jobs[name].Needs {
-				if _, ok := t.Jobs[n]; !ok {
-					out = append(out, Skip{Phase: PhaseTest, Job: name, Rule: "needs job " + n + ", which its rule skips"})
-					delete(t.Jobs, name)
+		for _, name := range js.Names() {
+			for _, n := range js[name].Needs {
+				if _, ok := js[n]; !ok {
+					out = append(out, Skip{Phase: phase, Job: name, Rule: "needs job " + n + ", which its rule skips"})
+					delete(js, name)
 					removed = true
 					break
 				}
@@ -189,28 +191,25 @@ func subset(small, big map[string]string) bool {
 	return len(small) > 0
 }
 
-// jobs checks test's jobs: names, needs (known, no cycle), commands,
-// matrices and the bound on cells.
-func (v *validator) jobs(t *TestPhase) {
-	if len(t.Jobs) > 0 && len(t.Commands) > 0 {
-		v.errf("test.jobs", "move test.commands into a job (jobs: {unit: {commands: [...]}}), or drop jobs", "test has both commands and jobs")
+// jobs checks a phase's commands or jobs: names, needs (known, no
+// cycle), commands, matrices and the bound on cells.
+func (v *validator) jobs(phase string, commands []string, jobs Jobs, failFast *bool) {
+	if len(jobs) > 0 && len(commands) > 0 {
+		v.errf(phase+".jobs", "move "+phase+".commands into a job (jobs: {unit: {commands: [...]}}), or drop jobs", "%s has both commands and jobs", phase)
 	}
-	if len(t.Jobs) == 0 {
-		v.commands("test.commands", t.Commands)
-		if t.FailFast != nil {
-			v.errf("test.fail-fast", "drop it, or write test's work as jobs", "fail-fast is about jobs, and test has none")
+	if len(jobs) == 0 {
+		v.commands(phase+".commands", commands)
+		if failFast != nil {
+			v.errf(phase+".fail-fast", "drop it, or write "+phase+"'s work as jobs", "fail-fast is about jobs, and %s has none", phase)
 		}
 		return
 	}
-	if t.JUnit != "" {
-		v.errf("test.junit", "give junit to the job that writes the report", "with jobs, junit belongs to a job")
-	}
-	if len(t.Jobs) > MaxJobs {
-		v.errf("test.jobs", "merge jobs, or split the pipeline (.sluice/*.yml)", "%d jobs; at most %d", len(t.Jobs), MaxJobs)
+	if len(jobs) > MaxJobs {
+		v.errf(phase+".jobs", "merge jobs, or split the pipeline (.sluice/*.yml)", "%d jobs; at most %d", len(jobs), MaxJobs)
 	}
 	cells := 0
-	for _, name := range t.JobNames() {
-		j, p := t.Jobs[name], "test.jobs."+name
+	for _, name := range jobs.Names() {
+		j, p := jobs[name], phase+".jobs."+name
 		if j == nil {
 			v.errf(p, "give the job commands", "job %s is empty", name)
 			continue
@@ -223,11 +222,11 @@ func (v *validator) jobs(t *TestPhase) {
 		v.positive(p+".timeout", j.Timeout)
 		for i, n := range j.Needs {
 			np := fmt.Sprintf("%s.needs[%d]", p, i)
-			switch _, ok := t.Jobs[n]; {
+			switch _, ok := jobs[n]; {
 			case n == name:
 				v.errf(np, "remove it", "job %s needs itself", name)
 			case !ok:
-				v.errf(np, "the jobs are "+strings.Join(t.JobNames(), ", "), "job %s needs %q, which is not a job of test", name, n)
+				v.errf(np, "the jobs are "+strings.Join(jobs.Names(), ", "), "job %s needs %q, which is not a job of %s", name, n, phase)
 			}
 		}
 		if j.Matrix != nil {
@@ -241,11 +240,11 @@ func (v *validator) jobs(t *TestPhase) {
 		cells += len(j.Matrix.combinations())
 	}
 	if cells > MaxCells {
-		v.errf("test.jobs", fmt.Sprintf("every cell is a workspace and a pod: at most %d; exclude combinations or drop an axis", MaxCells),
-			"test's jobs expand to %d cells", cells)
+		v.errf(phase+".jobs", fmt.Sprintf("every cell is a workspace and a pod: at most %d; exclude combinations or drop an axis", MaxCells),
+			"%s's jobs expand to %d cells", phase, cells)
 	}
-	if cycle := needsCycle(t.Jobs); cycle != nil {
-		v.errf("test.jobs."+cycle[0]+".needs", "a job cannot wait for itself, even through others: drop one of these needs",
+	if cycle := needsCycle(jobs); cycle != nil {
+		v.errf(phase+".jobs."+cycle[0]+".needs", "a job cannot wait for itself, even through others: drop one of these needs",
 			"jobs need each other in a cycle: %s", strings.Join(cycle, " → "))
 	}
 }
@@ -321,7 +320,7 @@ func (v *validator) paths(p string, paths []string) {
 
 // needsCycle is a cycle of needs as job names (first repeated at the end),
 // or nil.
-func needsCycle(jobs map[string]*Job) []string {
+func needsCycle(jobs Jobs) []string {
 	const (
 		unseen = iota
 		open

@@ -37,7 +37,7 @@ func TestJobsExpandToCells(t *testing.T) {
 		t.Fatal(err)
 	}
 	var names []string
-	for _, c := range s.Test.Cells() {
+	for _, c := range s.Test.Jobs.Cells() {
 		names = append(names, c.Name())
 	}
 	want := []string{
@@ -51,14 +51,14 @@ func TestJobsExpandToCells(t *testing.T) {
 	if !slices.Equal(names, want) {
 		t.Fatalf("cells\n got %q\nwant %q", names, want)
 	}
-	cells := s.Test.Cells()
+	cells := s.Test.Jobs.Cells()
 	if k := cells[4].Key(); k != "unit-2" {
 		t.Errorf("key %q", k)
 	}
 	if e := cells[4].Env(); e["MATRIX_ARCH"] != "arm64" || e["MATRIX_GO"] != "1.26" || len(e) != 2 {
 		t.Errorf("env %v", e)
 	}
-	if !s.Test.FailsFast() {
+	if !FailsFast(s.Test.FailFast) {
 		t.Error("fail-fast is the default")
 	}
 	if r := s.Test.Jobs["race"]; r.Pool != "big" || r.Timeout.D().Minutes() != 20 || !slices.Equal(r.Needs, []string{"unit", "lint"}) {
@@ -130,7 +130,7 @@ bake: {image: 127.0.0.1:5000/app}
 	if !slices.Equal(got, want) {
 		t.Fatalf("skipped %v, want %v", got, want)
 	}
-	if feature.Test == nil || !slices.Equal(feature.Test.JobNames(), []string{"unit"}) || feature.Bake == nil {
+	if feature.Test == nil || !slices.Equal(feature.Test.Jobs.Names(), []string{"unit"}) || feature.Bake == nil {
 		t.Fatalf("feature branch keeps %+v", feature.Test)
 	}
 	if got[1].What() != "test job fuzz" {
@@ -191,8 +191,8 @@ test:
 	if race.Pool != "go" || !maps.Equal(race.Env, want) || !slices.Equal(race.Commands, []string{"go test -race ./..."}) {
 		t.Errorf("race %+v", race)
 	}
-	if len(s.Test.Cells()) != 2 {
-		t.Errorf("templates ran as jobs: %v", s.Test.Cells())
+	if len(s.Test.Jobs.Cells()) != 2 {
+		t.Errorf("templates ran as jobs: %v", s.Test.Jobs.Cells())
 	}
 
 	bad := []struct{ src, message string }{
@@ -204,6 +204,44 @@ test:
 	for _, b := range bad {
 		if _, err := Parse(FileName, []byte(b.src), "app"); err == nil || !strings.Contains(err.Error(), b.message) {
 			t.Errorf("%q: %v, want %q", b.src, err, b.message)
+		}
+	}
+}
+
+// TestBuildJobsParse: build takes jobs as test does — checked the same
+// way, their rules and templates applied — and refuses artifacts of its
+// own beside them.
+func TestBuildJobsParse(t *testing.T) {
+	src := `version: 1
+templates:
+  go: {pool: go}
+build:
+  jobs:
+    compile: {extends: go, commands: [make], artifacts: [dist]}
+    docs: {commands: [make docs], when: {branches: [main]}}
+test: {commands: [make test]}
+`
+	s, err := Parse(FileName, []byte(src), "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := s.Build.Jobs["compile"]; c.Pool != "go" || !slices.Equal(c.Artifacts, []string{"dist"}) {
+		t.Fatalf("compile %+v", c)
+	}
+	skipped := s.ApplyRules(Facts{Event: EventPush, Branch: "feature/x"})
+	if len(skipped) != 1 || skipped[0].What() != "build job docs" || !slices.Equal(s.Build.Jobs.Names(), []string{"compile"}) {
+		t.Fatalf("skipped %v, jobs %v", skipped, s.Build.Jobs.Names())
+	}
+	if refs := s.Pools(); len(refs) != 1 || refs[0].Key != "build.jobs.compile.pool" {
+		t.Errorf("pools %v", refs)
+	}
+	for bad, message := range map[string]string{
+		"version: 1\nbuild:\n  commands: [make]\n  jobs: {a: {commands: [x]}}\n":                         "build has both commands and jobs",
+		"version: 1\nbuild:\n  artifacts: [bin/app]\n  jobs: {a: {commands: [x]}}\nbake: {image: r/a}\n": "with jobs, artifacts belong to a job",
+		"version: 1\nbuild:\n  jobs: {a: {commands: [x], needs: [b]}}\n":                                 `job a needs "b", which is not a job of build`,
+	} {
+		if _, err := Parse(FileName, []byte(bad), "app"); err == nil || !strings.Contains(err.Error(), message) {
+			t.Errorf("%q: %v, want %q", bad, err, message)
 		}
 	}
 }

@@ -152,12 +152,24 @@ func (s *Spec) Pools() []PoolRef {
 	if s.Build != nil && s.Build.Pool != "" {
 		out = append(out, PoolRef{"build.pool", s.Build.Pool})
 	}
-	if s.Test != nil {
-		for _, name := range s.Test.JobNames() {
-			if j := s.Test.Jobs[name]; j != nil && j.Pool != "" {
-				out = append(out, PoolRef{"test.jobs." + name + ".pool", j.Pool})
+	for _, phase := range []string{PhaseBuild, PhaseTest} {
+		jobs := s.jobsOf(phase)
+		for _, name := range jobs.Names() {
+			if j := jobs[name]; j != nil && j.Pool != "" {
+				out = append(out, PoolRef{phase + ".jobs." + name + ".pool", j.Pool})
 			}
 		}
 	}
 	return out
+}
+
+// jobsOf is the jobs of phase (build or test); nil when it has none.
+func (s *Spec) jobsOf(phase string) Jobs {
+	switch {
+	case phase == PhaseBuild && s.Build != nil:
+		return s.Build.Jobs
+	case phase == PhaseTest && s.Test != nil:
+		return s.Test.Jobs
+	}
+	return nil
 }

@@ -253,9 +253,9 @@ func (s *Spec) ApplyRules(f Facts) []Skip {
 				break
 			}
 		}
-		if t := s.Test; p.Name == PhaseTest && !skipped[p.Name] && len(t.Jobs) > 0 {
-			out = append(out, t.applyJobRules(f)...)
-			if len(t.Jobs) == 0 {
+		if jobs := s.jobsOf(p.Name); !skipped[p.Name] && len(jobs) > 0 {
+			out = append(out, jobs.applyRules(p.Name, f)...)
+			if len(jobs) == 0 {
 				out = append(out, Skip{Phase: p.Name, Rule: "the rules of all its jobs skip them"})
 				skipped[p.Name] = true
 			}

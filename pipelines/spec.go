@@ -127,9 +127,11 @@ type Environment struct {
 type BuildPhase struct {
 	Pool      string            `yaml:"pool" json:"pool,omitempty" doc:"Warm build pod pool to claim a pod from."`
 	Image     string            `yaml:"image" json:"image,omitempty" doc:"Not acted on: the pool (the server's pools[].image) decides the build pod's image; sluice lint warns."`
-	Commands  []string          `yaml:"commands" json:"commands" doc:"Shell commands run in order in the workspace; the first failure fails the phase." required:"true"`
+	Commands  []string          `yaml:"commands" json:"commands,omitempty" doc:"Shell commands run in order in the workspace; the first failure fails the phase. Write these or jobs."`
 	Cache     []string          `yaml:"cache" json:"cache,omitempty" doc:"Not acted on: a pool's cache volume (the server's pools[].cache) keeps directories between claims; sluice lint warns."`
-	Artifacts []string          `yaml:"artifacts" json:"artifacts,omitempty" doc:"Files the build produces (paths in the workspace) that bake's Dockerfile may COPY: pushed next to the image as an OCI artifact and put into bake's context at the same paths."`
+	Artifacts []string          `yaml:"artifacts" json:"artifacts,omitempty" doc:"Files the build produces (paths in the workspace) that bake's Dockerfile may COPY: pushed next to the image as an OCI artifact and put into bake's context at the same paths. With jobs, each job names its own."`
+	Jobs      Jobs              `yaml:"jobs" json:"jobs,omitempty" doc:"Named jobs run side by side, each in a checkout (and pool pod) of its own, instead of commands; their artifacts go to test (every checkout of it) and to bake. Test then runs in a checkout of its own."`
+	FailFast  *bool             `yaml:"fail-fast" json:"fail-fast,omitempty" doc:"Jobs only: when a cell fails, cancel the cells still running and start no more (default true)."`
 	Env       map[string]string `yaml:"env" json:"env,omitempty" doc:"Environment variables for the commands."`
 	Secrets   []string          `yaml:"secrets" json:"secrets,omitempty" doc:"Names of the project's secrets (defined by the server, never in the repository) the build's commands gets, each in the environment variable of its upper-case name (npm_token: NPM_TOKEN). A name the project does not give this phase, or a protected one on a branch production does not protect, refuses the push."`
 	Timeout   Duration          `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
@@ -139,7 +141,7 @@ type BuildPhase struct {
 // TestPhase runs unit tests in the build workspace.
 type TestPhase struct {
 	Commands []string          `yaml:"commands" json:"commands,omitempty" doc:"Test commands, run in order in the build workspace. Write these or jobs."`
-	Jobs     map[string]*Job   `yaml:"jobs" json:"jobs,omitempty" doc:"Named jobs run side by side, each in a checkout (and pool pod) of its own, in the order their needs allow; instead of commands. A retry runs only the cells that did not pass."`
+	Jobs     Jobs              `yaml:"jobs" json:"jobs,omitempty" doc:"Named jobs run side by side, each in a checkout (and pool pod) of its own, in the order their needs allow; instead of commands. A retry runs only the cells that did not pass. The build's jobs' artifacts are unpacked into every checkout of test."`
 	FailFast *bool             `yaml:"fail-fast" json:"fail-fast,omitempty" doc:"Jobs only: when a cell fails, cancel the cells still running and start no more (default true); false lets every runnable cell finish."`
 	JUnit    string            `yaml:"junit" json:"junit,omitempty" doc:"Path of a JUnit XML report the commands write, for the summary."`
 	Env      map[string]string `yaml:"env" json:"env,omitempty" doc:"Environment variables for the commands."`

@@ -83,7 +83,10 @@ func (v *validator) spec(s *Spec) {
 	}
 	v.environments(s)
 	if b := s.Build; b != nil {
-		v.commands("build.commands", b.Commands)
+		v.jobs(PhaseBuild, b.Commands, b.Jobs, b.FailFast)
+		if len(b.Jobs) > 0 && len(b.Artifacts) > 0 {
+			v.errf("build.artifacts", "name them in the job that makes them (jobs.<job>.artifacts)", "with jobs, artifacts belong to a job")
+		}
 		v.env("build.env", b.Env)
 		v.secrets("build.secrets", b.Secrets, b.Env)
 		v.positive("build.timeout", b.Timeout)
@@ -92,7 +95,10 @@ func (v *validator) spec(s *Spec) {
 		}
 	}
 	if t := s.Test; t != nil {
-		v.jobs(t)
+		v.jobs(PhaseTest, t.Commands, t.Jobs, t.FailFast)
+		if len(t.Jobs) > 0 && t.JUnit != "" {
+			v.errf("test.junit", "give junit to the job that writes the report", "with jobs, junit belongs to a job")
+		}
 		v.env("test.env", t.Env)
 		v.secrets("test.secrets", t.Secrets, t.Env)
 		v.positive("test.timeout", t.Timeout)

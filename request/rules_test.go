@@ -230,7 +230,7 @@ func TestJobRulesReachTheRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if req.Spec.Test == nil || !slices.Equal(req.Spec.Test.JobNames(), []string{"unit"}) {
+	if req.Spec.Test == nil || !slices.Equal(req.Spec.Test.Jobs.Names(), []string{"unit"}) {
 		t.Fatalf("test %+v", req.Spec.Test)
 	}
 	if len(req.Skipped) != 1 || req.Skipped[0].What() != "test job race" {

@@ -16,6 +16,9 @@ var buildPhase = phaseDef{
 	heartbeat: StepHeartbeatTimeout,
 	run: func(r *run, ctx workflow.Context) error {
 		b := r.in.Spec.Build
+		if len(b.Jobs) > 0 {
+			return r.jobs(ctx, pipelines.PhaseBuild, r.planJobs(pipelines.PhaseBuild, b.Jobs, b.Env, b.Timeout, b.Secrets), pipelines.FailsFast(b.FailFast))
+		}
 		in := contract.StepsInput{
 			RunID: r.runID, Phase: pipelines.PhaseBuild, Source: r.source(), Pool: b.Pool,
 			Workspace: r.st.Outputs.Workspace, Commands: b.Commands, Env: r.stepEnv(b.Env), Timeout: b.Timeout.D(),

@@ -17,7 +17,7 @@ import (
 // maxJobsSummary bounds the phase summary made of its cells' summaries.
 const maxJobsSummary = 1024
 
-// jobs runs test's jobs: every cell is its own RunSteps activity in a
+// jobs runs a phase's jobs (build's or test's): every cell is its own RunSteps activity in a
 // workspace of its own, started as soon as the jobs it needs have passed,
 // beside every other ready cell. Cells that passed, in this run or in the
 // run a retry resumes, are not run again. With fail-fast the first failed
@@ -26,9 +26,9 @@ const maxJobsSummary = 1024
 //
 // plans is planJobs' work: made outside the workflow's own code, which
 // iterates no map.
-func (r *run) jobs(ctx workflow.Context, cells []cellPlan, failFast bool) error {
-	states := r.jobStates(cells)
-	// the build's pod is not what the jobs run in: it goes back to the
+func (r *run) jobs(ctx workflow.Context, phase string, cells []cellPlan, failFast bool) error {
+	states := r.jobStates(phase, cells)
+	// the build's pod is not what test's jobs run in: it goes back to the
 	// pool now, for the cells to claim
 	r.releasePod(ctx)
 
@@ -59,9 +59,11 @@ func (r *run) jobs(ctx workflow.Context, cells []cellPlan, failFast bool) error 
 	}
 	launch := func(i int, c cellPlan) {
 		js, in := states[i], c.in
-		// the artifacts of every cell of the jobs it needs
+		// the artifacts of the build's jobs (test's cells), and of every
+		// cell of the jobs it needs
+		in.Fetch = slices.Clone(c.in.Fetch)
 		for k, o := range cells {
-			if ref := r.st.Outputs.JobArtifacts[states[k].Name]; ref != "" && slices.Contains(c.needs, o.job) {
+			if ref := r.st.Outputs.JobArtifacts[cellKey(phase, states[k].Name)]; ref != "" && slices.Contains(c.needs, o.job) {
 				in.Fetch = append(in.Fetch, ref)
 			}
 		}
@@ -86,9 +88,9 @@ func (r *run) jobs(ctx workflow.Context, cells []cellPlan, failFast bool) error 
 			switch {
 			case err == nil:
 				js.Status, js.Summary = PhaseSucceeded, res.Summary
-				r.st.Outputs.Passed[js.Name] = res.Summary
+				r.st.Outputs.Passed[cellKey(phase, js.Name)] = res.Summary
 				if res.Artifacts != "" {
-					r.st.Outputs.JobArtifacts[js.Name] = res.Artifacts
+					r.st.Outputs.JobArtifacts[cellKey(phase, js.Name)] = res.Artifacts
 				}
 			case temporal.IsCanceledError(err) && (stopping || ctx.Err() != nil):
 				js.Status, js.Error = PhaseCancelled, "cancelled: "+cancelReason(ctx, failed)
@@ -161,9 +163,15 @@ func (r *run) jobs(ctx workflow.Context, cells []cellPlan, failFast bool) error 
 		}
 		return temporal.NewNonRetryableApplicationError(msg, contract.ErrStepFailed, firstErr)
 	}
-	r.st.Outputs.TestSummary = jobsSummary(states)
+	if phase == pipelines.PhaseTest {
+		r.st.Outputs.TestSummary = jobsSummary(states)
+	}
 	return nil
 }
+
+// cellKey names a cell in Outputs: its phase and its name
+// ("test/unit (go=1.26)").
+func cellKey(phase, name string) string { return phase + "/" + name }
 
 // cellPlan is one cell as the workflow runs it.
 type cellPlan struct {
@@ -173,34 +181,51 @@ type cellPlan struct {
 	timeout   time.Duration
 }
 
-// planJobs is every cell of test's jobs with the input of its activity:
-// its job's commands and pool (build.pool unless it names one), the
-// phase's env under the job's under the cell's matrix values.
-func (r *run) planJobs(t *pipelines.TestPhase) []cellPlan {
+// planJobs is every cell of a phase's jobs with the input of its
+// activity: its job's commands and pool (build.pool unless it names one),
+// the phase's env under the job's under the cell's matrix values; test's
+// cells fetch the artifacts of the build's jobs.
+func (r *run) planJobs(phase string, jobs pipelines.Jobs, env map[string]string, timeout pipelines.Duration, secrets []string) []cellPlan {
+	var fetch []string
+	if phase == pipelines.PhaseTest {
+		fetch = r.buildJobArtifacts()
+	}
 	var out []cellPlan
-	for _, c := range t.Cells() {
-		j := t.Jobs[c.Job]
+	for _, c := range jobs.Cells() {
+		j := jobs[c.Job]
 		pool := j.Pool
 		if pool == "" && r.in.Spec.Build != nil {
 			pool = r.in.Spec.Build.Pool
 		}
-		env := map[string]string{}
-		maps.Copy(env, t.Env)
-		maps.Copy(env, j.Env)
-		maps.Copy(env, c.Env())
+		cellEnv := map[string]string{}
+		maps.Copy(cellEnv, env)
+		maps.Copy(cellEnv, j.Env)
+		maps.Copy(cellEnv, c.Env())
 		in := contract.StepsInput{
-			RunID: r.runID, Phase: pipelines.PhaseTest, Source: r.source(), Pool: pool,
-			Commands: j.Commands, Env: r.stepEnv(env), Timeout: cmpDuration(j.Timeout, t.Timeout).D(), JUnit: j.JUnit,
-			Secrets: r.secrets(pipelines.PhaseTest, t.Secrets), Cell: c.Key(), Job: c.Name(),
-			Artifacts: j.Artifacts, Repo: r.in.Push.Repo,
+			RunID: r.runID, Phase: phase, Source: r.source(), Pool: pool,
+			Commands: j.Commands, Env: r.stepEnv(cellEnv), Timeout: cmpDuration(j.Timeout, timeout).D(), JUnit: j.JUnit,
+			Secrets: r.secrets(phase, secrets), Cell: c.Key(), Job: c.Name(),
+			Artifacts: j.Artifacts, Repo: r.in.Push.Repo, Fetch: fetch,
 		}
 		in.Project, in.PoolShare = r.poolShare(pool)
 		if cc := j.Cache; cc != nil {
 			p := r.in.Push
 			in.Cache = &contract.StepsCache{Repo: p.Repo, Job: c.Job, Key: cc.Key, Paths: cc.Paths,
-				Scope: strings.Join([]string{r.in.Spec.Name, p.Pipeline, p.Branch, c.Name()}, "\x00")}
+				Scope: strings.Join([]string{r.in.Spec.Name, p.Pipeline, p.Branch, phase, c.Name()}, "\x00")}
 		}
 		out = append(out, cellPlan{name: c.Name(), job: c.Job, needs: j.Needs, in: in, timeout: j.Timeout.D()})
+	}
+	return out
+}
+
+// buildJobArtifacts are the artifacts the build's jobs kept, in their
+// cells' order.
+func (r *run) buildJobArtifacts() []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(r.st.Outputs.JobArtifacts)) {
+		if strings.HasPrefix(k, pipelines.PhaseBuild+"/") {
+			out = append(out, r.st.Outputs.JobArtifacts[k])
+		}
 	}
 	return out
 }
@@ -208,18 +233,18 @@ func (r *run) planJobs(t *pipelines.TestPhase) []cellPlan {
 // jobStates is the run's state of each cell, made on the phase's first
 // try: a cell the resumed run passed is reused; a later try (its worker
 // lost) keeps what the earlier one recorded.
-func (r *run) jobStates(cells []cellPlan) []*JobState {
+func (r *run) jobStates(phase string, cells []cellPlan) []*JobState {
 	if r.st.Outputs.Passed == nil {
 		r.st.Outputs.Passed = map[string]string{}
 	}
 	if r.st.Outputs.JobArtifacts == nil {
 		r.st.Outputs.JobArtifacts = map[string]string{}
 	}
-	first := !slices.ContainsFunc(r.st.Jobs, func(j JobState) bool { return j.Phase == pipelines.PhaseTest })
+	first := !slices.ContainsFunc(r.st.Jobs, func(j JobState) bool { return j.Phase == phase })
 	if first {
 		for _, c := range cells {
-			js := JobState{Phase: pipelines.PhaseTest, Name: c.name, Status: PhasePending}
-			if sum, ok := r.st.Outputs.Passed[js.Name]; ok {
+			js := JobState{Phase: phase, Name: c.name, Status: PhasePending}
+			if sum, ok := r.st.Outputs.Passed[cellKey(phase, js.Name)]; ok {
 				js.Status, js.Summary = PhaseReused, sum
 			}
 			r.st.Jobs = append(r.st.Jobs, js)
@@ -228,7 +253,7 @@ func (r *run) jobStates(cells []cellPlan) []*JobState {
 	var out []*JobState
 	for i := range r.st.Jobs {
 		js := &r.st.Jobs[i]
-		if js.Phase != pipelines.PhaseTest {
+		if js.Phase != phase {
 			continue
 		}
 		if js.Status != PhaseSucceeded && js.Status != PhaseReused {

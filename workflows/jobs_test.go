@@ -247,3 +247,37 @@ func TestJobArtifactsReachWhatNeedsThem(t *testing.T) {
 		t.Fatalf("the retry's bake got %v", b.JobArtifacts)
 	}
 }
+
+// TestBuildJobs: build may be jobs too; what they keep reaches test —
+// its commands run in a checkout of their own with the build jobs'
+// artifacts unpacked — and bake.
+func TestBuildJobs(t *testing.T) {
+	src := "version: 1\nname: hello\nbuild:\n  pool: go\n  jobs:\n    compile:\n      matrix: {axes: {arch: [amd64, arm64]}}\n      commands: [make]\n      artifacts: [dist]\n    vet: {commands: [vet]}\n" +
+		"test: {commands: [make test]}\nbake: {image: 127.0.0.1:5000/acme/hello}\n"
+	s, err := pipelines.Parse(".sluice.yml", []byte(src), "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t)
+	h.env.ExecuteWorkflow(Pipeline, input(*s))
+	st, err := h.result(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"127.0.0.1:5000/sluice-artifacts/acme/hello@sha256:compile-0", "127.0.0.1:5000/sluice-artifacts/acme/hello@sha256:compile-1"}
+	test := h.input("Run:test").(contract.StepsInput)
+	if !slices.Equal(test.Fetch, want) || !test.Workspace.IsZero() {
+		t.Fatalf("test got fetch %v, workspace %v", test.Fetch, test.Workspace)
+	}
+	if b := h.input("Bake").(contract.BakeInput); !slices.Equal(b.JobArtifacts, want) {
+		t.Fatalf("bake got %v", b.JobArtifacts)
+	}
+	if len(st.Jobs) != 3 || st.Jobs[0].Phase != pipelines.PhaseBuild || st.Outputs.Passed["build/vet"] == "" {
+		t.Fatalf("jobs %+v passed %v", st.Jobs, st.Outputs.Passed)
+	}
+	for _, c := range h.cells {
+		if c.Phase != pipelines.PhaseBuild || c.Pool != "go" {
+			t.Errorf("cell %s: phase %s pool %s", c.Job, c.Phase, c.Pool)
+		}
+	}
+}

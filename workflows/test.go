@@ -17,7 +17,7 @@ var testPhase = phaseDef{
 	run: func(r *run, ctx workflow.Context) error {
 		t := r.in.Spec.Test
 		if len(t.Jobs) > 0 {
-			return r.jobs(ctx, r.planJobs(t), t.FailsFast())
+			return r.jobs(ctx, pipelines.PhaseTest, r.planJobs(pipelines.PhaseTest, t.Jobs, t.Env, t.Timeout, t.Secrets), pipelines.FailsFast(t.FailFast))
 		}
 		pool := ""
 		if b := r.in.Spec.Build; b != nil {
@@ -26,7 +26,7 @@ var testPhase = phaseDef{
 		in := contract.StepsInput{
 			RunID: r.runID, Phase: pipelines.PhaseTest, Source: r.source(), Pool: pool,
 			Workspace: r.st.Outputs.Workspace, Commands: t.Commands, Env: r.stepEnv(t.Env), Timeout: t.Timeout.D(), JUnit: t.JUnit,
-			Secrets: r.secrets(pipelines.PhaseTest, t.Secrets),
+			Secrets: r.secrets(pipelines.PhaseTest, t.Secrets), Fetch: r.buildJobArtifacts(),
 		}
 		in.Project, in.PoolShare = r.poolShare(pool)
 		res, err := call(ctx, contract.RunSteps, in)
