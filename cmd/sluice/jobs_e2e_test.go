@@ -72,6 +72,7 @@ test:
 		"matrix.yml": matrix,
 		"cache.yml":  jobsCacheSpec,
 		"dist.yml":   jobsDistSpec,
+		"bdist.yml":  jobsBuildDistSpec,
 	} {
 		if err := os.WriteFile(filepath.Join(repo, ".sluice", name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
@@ -275,33 +276,56 @@ bake:
   dockerfile: Dockerfile.dist
 `
 
+// jobsBuildDistSpec is jobsDistSpec's work as build's jobs: test's
+// commands find both binaries in a checkout of their own.
+const jobsBuildDistSpec = `version: 1
+build:
+  pool: go
+  jobs:
+    dist:
+      matrix: {axes: {arch: [amd64, arm64]}}
+      commands: ["mkdir -p dist/$MATRIX_ARCH && CGO_ENABLED=0 GOARCH=$MATRIX_ARCH go build -o dist/$MATRIX_ARCH/api ./services/api"]
+      artifacts: [dist]
+test:
+  commands: ["ls dist/amd64/api dist/arm64/api"]
+bake:
+  image: 127.0.0.1:5000/sluice-e2e/dist
+  dockerfile: Dockerfile.dist
+`
+
 // TestJobArtifactsReachNeedsAndBake: each cell of a matrix keeps what it
 // built; the job that needs them finds both cells' files at their paths in
-// its own checkout, and bake's Dockerfile copies one into the image.
+// its own checkout, and bake's Dockerfile copies one into the image. The
+// same as build's jobs: test's commands find them.
 func TestJobArtifactsReachNeedsAndBake(t *testing.T) {
 	e, repo := jobsSetup(t)
-	var started struct {
-		RunID string `json:"run_id"`
-	}
-	if code := e.json(&started, "run", "--repo", repo, "--ref", "main", "--pipeline", "dist"); code != 0 {
-		t.Fatal("run failed to start")
-	}
-	out, _, code := e.sluice("status", started.RunID, "--wait")
-	logs, _, _ := e.sluice("logs", started.RunID)
-	if code != 0 {
-		t.Fatalf("run failed:\n%s\n%s", out, logs)
-	}
-	for _, want := range []string{
-		"test dist (arch=amd64) | artifacts dist kept as 127.0.0.1:5000/sluice-artifacts/",
-		"test smoke | dist/amd64/api", "test smoke | dist/arm64/api",
-		"bake | job artifacts [dist/amd64/api] added to the context", "bake | job artifacts [dist/arm64/api] added to the context",
-		"bake | pushed 127.0.0.1:5000/sluice-e2e/dist@sha256:",
+	for pipeline, wants := range map[string][]string{
+		"dist": {"test dist (arch=amd64) | artifacts dist kept as 127.0.0.1:5000/sluice-artifacts/",
+			"test smoke | dist/amd64/api", "test smoke | dist/arm64/api"},
+		// build's jobs: test runs in a checkout of its own with them
+		"bdist": {"build dist (arch=arm64) | artifacts dist kept as 127.0.0.1:5000/sluice-artifacts/",
+			"test | dist/amd64/api", "test | dist/arm64/api"},
 	} {
-		if !strings.Contains(logs, want) {
-			t.Errorf("log lacks %q", want)
+		var started struct {
+			RunID string `json:"run_id"`
 		}
-	}
-	if t.Failed() {
-		t.Log(logs)
+		if code := e.json(&started, "run", "--repo", repo, "--ref", "main", "--pipeline", pipeline); code != 0 {
+			t.Fatal("run failed to start")
+		}
+		out, _, code := e.sluice("status", started.RunID, "--wait")
+		logs, _, _ := e.sluice("logs", started.RunID)
+		if code != 0 {
+			t.Fatalf("%s failed:\n%s\n%s", pipeline, out, logs)
+		}
+		for _, want := range append(wants,
+			"bake | job artifacts [dist/amd64/api] added to the context", "bake | job artifacts [dist/arm64/api] added to the context",
+			"bake | pushed 127.0.0.1:5000/sluice-e2e/dist@sha256:") {
+			if !strings.Contains(logs, want) {
+				t.Errorf("%s: log lacks %q", pipeline, want)
+			}
+		}
+		if t.Failed() {
+			t.Fatal(logs)
+		}
 	}
 }
