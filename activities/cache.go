@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
 	"strings"
 
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/executor"
 	"github.com/sluice-cd/sluice/image"
+	"github.com/sluice-cd/sluice/pool"
 )
 
 // maxCacheKeyFile bounds a key file read to hash it.
@@ -147,4 +149,31 @@ func (s *Steps) saveCache(ctx context.Context, exec executor.Executor, h executo
 	}
 	fmt.Fprintf(log, "cache saved (%s): %s, %d KiB\n", tag, strings.Join(c.Paths, ", "), len(data)>>10)
 	return true
+}
+
+// startServices starts a cell's services beside its workspace and returns
+// the commands' environment with where each one is.
+func (s *Steps) startServices(ctx context.Context, exec executor.Executor, h executor.Handle, in contract.StepsInput, log io.Writer) (map[string]string, error) {
+	starter, ok := exec.(executor.ServiceStarter)
+	if !ok {
+		return nil, notConfigured("job %s has services, and its workspace is not a pod that can have them beside it: give the job (or build) a pool", in.Job)
+	}
+	services := make([]executor.Service, len(in.Services))
+	for i, sv := range in.Services {
+		services[i] = executor.Service{Name: sv.Name, Image: sv.Image, Ports: sv.Ports, Env: sv.Env}
+	}
+	where, err := starter.StartServices(ctx, h, services, log)
+	if errors.Is(err, pool.ErrServiceCannotStart) {
+		// the cell's own failure: its pod goes back, nothing retries it
+		return nil, stepFailed("job %s: %v", in.Job, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	env := maps.Clone(in.Env)
+	if env == nil {
+		env = map[string]string{}
+	}
+	maps.Copy(env, where)
+	return env, nil
 }

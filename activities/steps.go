@@ -96,7 +96,7 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.Ste
 	if err != nil {
 		return contract.StepsResult{}, err
 	}
-	logs, env := s.Logs.WithSecrets(secrets.Plain(values)), secrets.Env(values)
+	logs, secretEnv := s.Logs.WithSecrets(secrets.Plain(values)), secrets.Env(values)
 	var prog stepsProgress
 	if activity.HasHeartbeatDetails(ctx) {
 		_ = activity.GetHeartbeatDetails(ctx, &prog)
@@ -150,6 +150,12 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.Ste
 	stop := s.heartbeat(ctx, g)
 	defer stop()
 	res := contract.StepsResult{Workspace: handle, Steps: slices.Clone(prog.Done)}
+	env := in.Env
+	if len(in.Services) > 0 {
+		if env, err = s.startServices(ctx, exec, handle, in, log); err != nil {
+			return contract.StepsResult{}, err
+		}
+	}
 	if len(in.Fetch) > 0 && len(prog.Done) == 0 {
 		if err := s.fetchJobArtifacts(ctx, exec, handle, in.Fetch, log); err != nil {
 			return res, err
@@ -168,7 +174,7 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.Ste
 	for i := len(prog.Done); i < len(in.Commands); i++ {
 		script := in.Commands[i]
 		fmt.Fprintf(log, "$ %s\n", script)
-		r, err := exec.Run(ctx, handle, executor.Command{Script: script, Env: in.Env, Secrets: env, Timeout: in.Timeout}, multi(log, &capped{b: &output}))
+		r, err := exec.Run(ctx, handle, executor.Command{Script: script, Env: env, Secrets: secretEnv, Timeout: in.Timeout}, multi(log, &capped{b: &output}))
 		if err != nil {
 			if ctx.Err() != nil {
 				fmt.Fprintln(log, "cancelled")

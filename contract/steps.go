@@ -39,6 +39,9 @@ type StepsInput struct {
 	// workspace released once the cell has an outcome.
 	Cell string `json:"cell,omitempty"`
 	Job  string `json:"job,omitempty"`
+	// Services are started beside a job cell's workspace (its pod) before
+	// the commands, which find them in <NAME>_HOST and <NAME>_PORT.
+	Services []StepsService `json:"services,omitempty"`
 	// Cache is the job's cache, restored before the commands and saved
 	// after them (nil: none).
 	Cache *StepsCache `json:"cache,omitempty"`
@@ -58,6 +61,14 @@ type StepsInput struct {
 	// Fetch are artifacts (repository@digest) of the jobs this cell
 	// needs, unpacked into its workspace before the commands.
 	Fetch []string `json:"fetch,omitempty"`
+}
+
+// StepsService is a dependency of a job (a database, a queue).
+type StepsService struct {
+	Name  string            `json:"name"`
+	Image string            `json:"image"`
+	Ports []int             `json:"ports,omitempty"`
+	Env   map[string]string `json:"env,omitempty"`
 }
 
 // StepsCache is a job's cache: what keys it and what it holds. The

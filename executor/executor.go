@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/sluice-cd/sluice/contract"
@@ -89,6 +90,25 @@ type Executor interface {
 	// Release deletes the workspace. Releasing an unknown handle is fine.
 	Release(ctx context.Context, h Handle) error
 }
+
+// Service is a dependency a job's commands reach (a database, a queue).
+type Service struct {
+	Name  string
+	Image string
+	Ports []int
+	Env   map[string]string
+}
+
+// ServiceStarter is an executor that starts a job's services beside its
+// workspace, gone with it; the environment tells the commands where each
+// is (<NAME>_HOST, <NAME>_PORT).
+type ServiceStarter interface {
+	StartServices(ctx context.Context, h Handle, services []Service, log io.Writer) (map[string]string, error)
+}
+
+// ServiceEnv is the environment variable prefix of a service: its name
+// upper-cased, - as _ ("job-db" is JOB_DB_HOST, JOB_DB_PORT).
+func ServiceEnv(name string) string { return strings.ToUpper(strings.ReplaceAll(name, "-", "_")) }
 
 // ErrTooLarge is returned by ReadFile for a file over the limit.
 var ErrTooLarge = errors.New("file too large")

@@ -22,6 +22,7 @@ type Job struct {
 	Matrix    *Matrix           `yaml:"matrix" json:"matrix,omitempty" doc:"Run the job once for every combination of the axes' values (a cell), each cell in its own workspace; each cell's values are in MATRIX_<AXIS>."`
 	When      *Rule             `yaml:"when" json:"when,omitempty" doc:"Run the job only when this rule holds for the run (branches, tags, events, paths); otherwise it is skipped, and so is every job that needs it."`
 	Artifacts []string          `yaml:"artifacts" json:"artifacts,omitempty" doc:"Files or directories (relative to the workspace) the commands produce, kept once they pass: unpacked at the same paths into the checkouts of the jobs that need this one, and into bake's context. Kept in the worker's registry (--registry). A matrix's cells should write paths of their own (dist/$MATRIX_ARCH/)."`
+	Services  []Service         `yaml:"services" json:"services,omitempty" doc:"Dependencies (a database, a queue) started beside the job's pod before its commands, which reach each at $<NAME>_HOST:$<NAME>_PORT; gone with the pod. The job needs a pool."`
 	Cache     *Cache            `yaml:"cache" json:"cache,omitempty" doc:"Directories kept from one run of the job to the next, keyed by the content of files (lockfiles): a hit restores them before the commands, a miss saves them after the commands passed."`
 	JUnit     string            `yaml:"junit" json:"junit,omitempty" doc:"Path of a JUnit XML report the commands write, for the summary."`
 	Timeout   Duration          `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for each of the job's cells; default the phase's timeout."`
@@ -237,6 +238,7 @@ func (v *validator) jobs(phase string, commands []string, jobs Jobs, failFast *b
 		}
 		v.rule(p+".when", j.When, Events)
 		v.paths(p+".artifacts", j.Artifacts)
+		v.services(p+".services", j.Services)
 		cells += len(j.Matrix.combinations())
 	}
 	if cells > MaxCells {

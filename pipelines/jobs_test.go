@@ -245,3 +245,19 @@ test: {commands: [make test]}
 		}
 	}
 }
+
+// TestJobServicesNeedAPool: a job's services start beside its pod, so a
+// job without a pool (its own or build's) is refused at its line.
+func TestJobServicesNeedAPool(t *testing.T) {
+	src := "version: 1\ntest:\n  jobs:\n    unit:\n      commands: [make test]\n      services: [{name: db, image: 127.0.0.1:5000/pg, ports: [5432]}]\n"
+	_, err := Parse(FileName, []byte(src), "app")
+	if p := problemAt(t, err, "job unit has services and no pool", 6, 17); !strings.Contains(p.Hint, "pool") {
+		t.Errorf("hint %q", p.Hint)
+	}
+	if _, err := Parse(FileName, []byte(strings.Replace(src, "commands: [make test]", "commands: [make test]\n      pool: go", 1)), "app"); err != nil {
+		t.Errorf("with a pool: %v", err)
+	}
+	if _, err := Parse(FileName, []byte(strings.Replace(src, "name: db", "name: DB", 1)), "app"); err == nil || !strings.Contains(err.Error(), `bad service name "DB"`) {
+		t.Errorf("a bad name: %v", err)
+	}
+}

@@ -94,6 +94,15 @@ func (v *validator) spec(s *Spec) {
 			v.image("build.image", b.Image)
 		}
 	}
+	for _, phase := range []string{PhaseBuild, PhaseTest} {
+		jobs := s.jobsOf(phase)
+		for _, name := range jobs.Names() {
+			if j := jobs[name]; j != nil && len(j.Services) > 0 && j.Pool == "" && s.Pool() == "" {
+				v.errf(phase+".jobs."+name+".services", "give the job (or build) a pool: its services start beside its pod in the cluster",
+					"job %s has services and no pool", name)
+			}
+		}
+	}
 	if t := s.Test; t != nil {
 		v.jobs(PhaseTest, t.Commands, t.Jobs, t.FailFast)
 		if len(t.Jobs) > 0 && t.JUnit != "" {
@@ -231,29 +240,34 @@ func (v *validator) approval(a *ApprovalPhase) {
 	}
 }
 
+// services checks a list of services (a test environment's, a job's).
+func (v *validator) services(at string, services []Service) {
+	names := map[string]bool{}
+	for i, svc := range services {
+		p := fmt.Sprintf("%s[%d]", at, i)
+		if !dnsLabel.MatchString(svc.Name) {
+			v.errf(p+".name", "lowercase letters, digits and '-', like postgres", "bad service name %q", svc.Name)
+		} else if names[svc.Name] {
+			v.errf(p+".name", "service names must be unique", "service %q defined twice", svc.Name)
+		}
+		names[svc.Name] = true
+		if svc.Image == "" {
+			v.errf(p+".image", "", "service %q needs an image", svc.Name)
+		} else {
+			v.image(p+".image", svc.Image)
+		}
+		for j, port := range svc.Ports {
+			if port < 1 || port > 65535 {
+				v.errf(fmt.Sprintf("%s.ports[%d]", p, j), "", "port %d out of range 1-65535", port)
+			}
+		}
+		v.env(p+".env", svc.Env)
+	}
+}
+
 func (v *validator) environments(s *Spec) {
 	if t := s.Environments.Test; t != nil {
-		names := map[string]bool{}
-		for i, svc := range t.Services {
-			p := fmt.Sprintf("environments.test.services[%d]", i)
-			if !dnsLabel.MatchString(svc.Name) {
-				v.errf(p+".name", "lowercase letters, digits and '-', like postgres", "bad service name %q", svc.Name)
-			} else if names[svc.Name] {
-				v.errf(p+".name", "service names must be unique", "service %q defined twice", svc.Name)
-			}
-			names[svc.Name] = true
-			if svc.Image == "" {
-				v.errf(p+".image", "", "service %q needs an image", svc.Name)
-			} else {
-				v.image(p+".image", svc.Image)
-			}
-			for j, port := range svc.Ports {
-				if port < 1 || port > 65535 {
-					v.errf(fmt.Sprintf("%s.ports[%d]", p, j), "", "port %d out of range 1-65535", port)
-				}
-			}
-			v.env(p+".env", svc.Env)
-		}
+		v.services("environments.test.services", t.Services)
 		for _, q := range []struct{ p, val string }{{"environments.test.quota.cpu", t.Quota.CPU}, {"environments.test.quota.memory", t.Quota.Memory}} {
 			if q.val != "" && !quantity.MatchString(q.val) {
 				v.errf(q.p, "use a Kubernetes quantity like 2, 500m or 4Gi", "bad quantity %q", q.val)

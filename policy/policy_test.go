@@ -397,3 +397,21 @@ func TestFreezeTravelsInTheGovernance(t *testing.T) {
 		t.Fatal("a project without windows froze production")
 	}
 }
+
+// TestJobServicesUnderTheTestRules: a job's service image is held to the
+// test environment's registries and pinning.
+func TestJobServicesUnderTheTestRules(t *testing.T) {
+	p := payments()
+	p.Environments.Test.PinnedImages = true
+	src := "version: 1\nbuild: {pool: go, commands: [make]}\ntest:\n  jobs:\n    unit:\n      commands: [make test]\n      services: [{name: db, image: evil.example/pg:15, ports: [5432]}]\n"
+	d := Evaluate(p, spec(t, src), "main", nil)
+	var fields []string
+	for _, v := range d.Violations {
+		if v.Path == "test.jobs.unit.services[0].image" {
+			fields = append(fields, v.Field)
+		}
+	}
+	if !slices.Contains(fields, "projects[payments].environments.test.registries") || !slices.Contains(fields, "projects[payments].environments.test.pinned_images") {
+		t.Fatalf("violations %v", d.Violations)
+	}
+}

@@ -208,6 +208,9 @@ func (r *run) planJobs(phase string, jobs pipelines.Jobs, env map[string]string,
 			Artifacts: j.Artifacts, Repo: r.in.Push.Repo, Fetch: fetch,
 		}
 		in.Project, in.PoolShare = r.poolShare(pool)
+		for _, sv := range j.Services {
+			in.Services = append(in.Services, contract.StepsService{Name: sv.Name, Image: sv.Image, Ports: sv.Ports, Env: sv.Env})
+		}
 		if cc := j.Cache; cc != nil {
 			p := r.in.Push
 			in.Cache = &contract.StepsCache{Repo: p.Repo, Job: c.Job, Key: cc.Key, Paths: cc.Paths,

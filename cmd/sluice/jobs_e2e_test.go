@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,7 +12,11 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
+	"github.com/sluice-cd/sluice/pool"
+	"github.com/sluice-cd/sluice/testenv/poll"
 	"github.com/sluice-cd/sluice/workflows"
 )
 
@@ -20,6 +25,30 @@ type jobsStatus struct {
 	State  string                 `json:"state"`
 	Phases []workflows.PhaseState `json:"phases"`
 	Jobs   []workflows.JobState   `json:"jobs"`
+}
+
+// pipelineRun is a finished run of a pipeline of the repository: its id,
+// its final status, its log and the status command's exit code.
+type pipelineRun struct {
+	id, status, logs string
+	code             int
+}
+
+// runPipeline starts pipeline at ref with `sluice run` and waits for it to
+// end.
+func (e *poolEnv) runPipeline(repo, ref, pipeline string) pipelineRun {
+	e.t.Helper()
+	out, errOut, code := e.sluice("run", "--repo", repo, "--ref", ref, "--pipeline", pipeline, "--output", "json")
+	var started struct {
+		RunID string `json:"run_id"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &started) != nil {
+		e.t.Fatalf("%s at %s did not start (%d): %s%s", pipeline, ref, code, out, errOut)
+	}
+	r := pipelineRun{id: started.RunID}
+	r.status, _, r.code = e.sluice("status", started.RunID, "--wait")
+	r.logs, _, _ = e.sluice("logs", started.RunID)
+	return r
 }
 
 // TestJobsRunSideBySideInPoolPods runs examples/monorepo's api pipeline
@@ -73,6 +102,7 @@ test:
 		"cache.yml":  jobsCacheSpec,
 		"dist.yml":   jobsDistSpec,
 		"bdist.yml":  jobsBuildDistSpec,
+		"svc.yml":    fmt.Sprintf(jobsServiceSpec, e.platform.Registry),
 	} {
 		if err := os.WriteFile(filepath.Join(repo, ".sluice", name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
@@ -91,18 +121,12 @@ func TestJobsRunSideBySideInPoolPods(t *testing.T) {
 	e, repo := jobsSetup(t)
 
 	// the example's jobs, side by side
-	var started struct {
-		RunID string `json:"run_id"`
-	}
-	if code := e.json(&started, "run", "--repo", repo, "--ref", "main", "--pipeline", "api"); code != 0 {
-		t.Fatal("run failed to start")
-	}
-	if out, _, code := e.sluice("status", started.RunID, "--wait"); code != 0 {
-		logs, _, _ := e.sluice("logs", started.RunID)
-		t.Fatalf("the api pipeline failed:\n%s\n%s", out, logs)
+	r := e.runPipeline(repo, "main", "api")
+	if r.code != 0 {
+		t.Fatalf("the api pipeline failed:\n%s\n%s", r.status, r.logs)
 	}
 	var st jobsStatus
-	e.json(&st, "status", started.RunID)
+	e.json(&st, "status", r.id)
 	var names []string
 	for _, j := range st.Jobs {
 		names = append(names, j.Name)
@@ -137,23 +161,19 @@ func TestJobsRunSideBySideInPoolPods(t *testing.T) {
 				p.Finished.Sub(p.Started), longest, shuffle.Finished.Sub(shuffle.Started), overlap)
 		}
 	}
-	logs, _, _ := e.sluice("logs", started.RunID)
 	for _, w := range want {
-		if !strings.Contains(logs, "test "+w+" | ok") {
-			t.Errorf("log lacks the passing tests of %s:\n%s", w, logs)
+		if !strings.Contains(r.logs, "test "+w+" | ok") {
+			t.Errorf("log lacks the passing tests of %s:\n%s", w, r.logs)
 		}
 	}
 
 	// a matrix of six, one cell failing
-	if code := e.json(&started, "run", "--repo", repo, "--ref", "main", "--pipeline", "matrix"); code != 0 {
-		t.Fatal("run failed to start")
-	}
-	out, _, code := e.sluice("status", started.RunID, "--wait")
+	r = e.runPipeline(repo, "main", "matrix")
 	const bad = "unit (amd64=v2, pkg=services/web)"
-	if code == 0 || !strings.Contains(out, "job "+bad+" failed: command") || !strings.Contains(out, "exited with status 3") {
-		t.Fatalf("want the run to fail naming %s:\n%s", bad, out)
+	if r.code == 0 || !strings.Contains(r.status, "job "+bad+" failed: command") || !strings.Contains(r.status, "exited with status 3") {
+		t.Fatalf("want the run to fail naming %s:\n%s", bad, r.status)
 	}
-	logs, _, _ = e.sluice("logs", started.RunID)
+	logs := r.logs
 	pods := map[string]bool{}
 	for _, m := range regexp.MustCompile(`(?m)^test unit \([^)]*\) \| (sluice-go-\S+)$`).FindAllStringSubmatch(logs, -1) {
 		pods[m[1]] = true
@@ -164,7 +184,7 @@ func TestJobsRunSideBySideInPoolPods(t *testing.T) {
 	var retry struct {
 		RunID string `json:"run_id"`
 	}
-	if code := e.json(&retry, "retry", started.RunID); code != 0 {
+	if code := e.json(&retry, "retry", r.id); code != 0 {
 		t.Fatal("retry refused")
 	}
 	retried := retry.RunID
@@ -206,18 +226,11 @@ func TestJobCacheFollowsItsLockfile(t *testing.T) {
 	e, repo := jobsSetup(t)
 	run := func(ref string) (hit, miss, saved int, logs string) {
 		t.Helper()
-		var started struct {
-			RunID string `json:"run_id"`
+		r := e.runPipeline(repo, ref, "cache")
+		if r.code != 0 {
+			t.Fatalf("run failed:\n%s\n%s", r.status, r.logs)
 		}
-		out, errOut, code := e.sluice("run", "--repo", repo, "--ref", ref, "--pipeline", "cache", "--output", "json")
-		if code != 0 || json.Unmarshal([]byte(out), &started) != nil {
-			t.Fatalf("run failed to start (%d): %s%s", code, out, errOut)
-		}
-		out, _, code = e.sluice("status", started.RunID, "--wait")
-		logs, _, _ = e.sluice("logs", started.RunID)
-		if code != 0 {
-			t.Fatalf("run failed:\n%s\n%s", out, logs)
-		}
+		logs = r.logs
 		return strings.Count(logs, "test unit | cache hit"), strings.Count(logs, "test unit | cache miss"), strings.Count(logs, "test unit | cache saved"), logs
 	}
 	check := func(what string, hit, miss, saved int, logs string, wantHit, wantMiss, wantSaved int) {
@@ -306,16 +319,10 @@ func TestJobArtifactsReachNeedsAndBake(t *testing.T) {
 		"bdist": {"build dist (arch=arm64) | artifacts dist kept as 127.0.0.1:5000/sluice-artifacts/",
 			"test | dist/amd64/api", "test | dist/arm64/api"},
 	} {
-		var started struct {
-			RunID string `json:"run_id"`
-		}
-		if code := e.json(&started, "run", "--repo", repo, "--ref", "main", "--pipeline", pipeline); code != 0 {
-			t.Fatal("run failed to start")
-		}
-		out, _, code := e.sluice("status", started.RunID, "--wait")
-		logs, _, _ := e.sluice("logs", started.RunID)
-		if code != 0 {
-			t.Fatalf("%s failed:\n%s\n%s", pipeline, out, logs)
+		r := e.runPipeline(repo, "main", pipeline)
+		logs := r.logs
+		if r.code != 0 {
+			t.Fatalf("%s failed:\n%s\n%s", pipeline, r.status, logs)
 		}
 		for _, want := range append(wants,
 			"bake | job artifacts [dist/amd64/api] added to the context", "bake | job artifacts [dist/arm64/api] added to the context",
@@ -328,4 +335,31 @@ func TestJobArtifactsReachNeedsAndBake(t *testing.T) {
 			t.Fatal(logs)
 		}
 	}
+}
+
+// jobsServiceSpec's job talks to a Redis started beside its pod.
+const jobsServiceSpec = `version: 1
+test:
+  jobs:
+    unit:
+      pool: go
+      services: [{name: redis, image: %s/sluice/redis:latest, ports: [6379]}]
+      commands:
+        - for i in 1 2 3 4 5; do printf 'PING\r\n' | nc -w 2 "$REDIS_HOST" "$REDIS_PORT" | grep PONG && exit 0; sleep 1; done; exit 1
+`
+
+// TestJobServicesBesideTheJobPod: a job's service runs beside its pod —
+// the commands reach it at $REDIS_HOST:$REDIS_PORT — and is gone with the
+// pod once the job is done.
+func TestJobServicesBesideTheJobPod(t *testing.T) {
+	e, repo := jobsSetup(t)
+	r := e.runPipeline(repo, "main", "svc")
+	if r.code != 0 || !strings.Contains(r.logs, "test unit | service redis ready at redis-") || !strings.Contains(r.logs, "test unit | +PONG") {
+		t.Fatalf("the job did not reach its service (%d):\n%s\n%s", r.code, r.status, r.logs)
+	}
+	poll.Until(t, "the job's service to go with its pod", func() bool {
+		pods, err := e.client.CoreV1().Pods(e.ns).List(context.Background(), metav1.ListOptions{LabelSelector: pool.LabelJobService})
+		svcs, err2 := e.client.CoreV1().Services(e.ns).List(context.Background(), metav1.ListOptions{LabelSelector: pool.LabelJobService})
+		return err == nil && err2 == nil && len(pods.Items) == 0 && len(svcs.Items) == 0
+	})
 }
