@@ -94,7 +94,7 @@ test:
       commands:
         - hostname
         - if [ "$MATRIX_PKG/$MATRIX_AMD64" = services/web/v2 ] && [ ! -f %[1]s ]; then touch %[1]s; echo first try fails; exit 3; fi
-        - GOAMD64=$MATRIX_AMD64 go test -count=1 ./$MATRIX_PKG/...
+        - test -d "$MATRIX_PKG" && echo "$MATRIX_PKG $MATRIX_AMD64 ok"
 `, marker)
 	for name, text := range map[string]string{
 		"api.yml":    strings.Replace(string(spec), "build:\n", "build:\n  pool: go\n", 1),
@@ -207,7 +207,8 @@ func TestJobsRunSideBySideInPoolPods(t *testing.T) {
 	}
 }
 
-// jobsCacheSpec's one job keeps Go's build cache, keyed on go.mod.
+// jobsCacheSpec's one job keeps a directory, keyed on go.mod; what it
+// restores is the file an earlier run wrote.
 const jobsCacheSpec = `version: 1
 test:
   jobs:
@@ -215,7 +216,7 @@ test:
       pool: go
       cache: {key: [go.mod], paths: [.cache/go-build]}
       commands:
-        - GOCACHE=$PWD/.cache/go-build go test -count=1 ./lib/...
+        - mkdir -p .cache/go-build && cat .cache/go-build/stamp 2>/dev/null; date > .cache/go-build/stamp
 `
 
 // TestJobCacheFollowsItsLockfile: a job's cache misses on its first run
