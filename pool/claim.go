@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -127,6 +128,12 @@ func (p *Pool) claim(ctx context.Context, c Claimant) (pod *corev1.Pod, held boo
 					if err != nil {
 						return nil, false, p.wrap(ctx, "count project "+c.Project+"'s pods", err)
 					}
+					// apart from a claim that gave its pod back too
+					select {
+					case <-time.After(time.Duration(50+rand.IntN(200)) * time.Millisecond):
+					case <-ctx.Done():
+						return nil, false, p.wrap(ctx, "wait for project "+c.Project+"'s share", ctx.Err())
+					}
 					break
 				}
 			}
@@ -202,8 +209,7 @@ func (p *Pool) projectHolds(pods []corev1.Pod, project string) int {
 }
 
 // overShare checks, after mine was claimed for c, whether the project now
-// holds more than its share and mine is not among the share's earliest
-// claims (claimed-at, then name); then mine goes back to idle and true.
+// holds more than its share; then mine goes back to idle and true.
 func (p *Pool) overShare(ctx context.Context, mine *corev1.Pod, c Claimant) (bool, error) {
 	list, err := p.pods().List(ctx, metav1.ListOptions{LabelSelector: p.selector(StateClaimed)})
 	if err != nil {
@@ -217,18 +223,11 @@ func (p *Pool) overShare(ctx context.Context, mine *corev1.Pod, c Claimant) (boo
 			held = append(held, pod)
 		}
 	}
+	// Whoever sees more holders than the share gives its own pod back:
+	// the last of two claims to be written always sees both (its list
+	// follows its write), so the share holds without trusting anyone's
+	// clock; when both see both, both retry after a random pause.
 	if len(held) <= c.Share {
-		return false, nil
-	}
-	slices.SortFunc(held, func(a, b *corev1.Pod) int {
-		ta, _ := time.Parse(time.RFC3339Nano, a.Annotations[AnnotationClaimedAt])
-		tb, _ := time.Parse(time.RFC3339Nano, b.Annotations[AnnotationClaimedAt])
-		if d := ta.Compare(tb); d != 0 {
-			return d
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
-	if !slices.ContainsFunc(held[c.Share:], func(pod *corev1.Pod) bool { return pod.Name == mine.Name }) {
 		return false, nil
 	}
 	back := mine.DeepCopy()
