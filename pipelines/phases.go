@@ -153,7 +153,7 @@ func (s *Spec) Pools() []PoolRef {
 		out = append(out, PoolRef{"build.pool", s.Build.Pool})
 	}
 	for _, phase := range []string{PhaseBuild, PhaseTest} {
-		jobs := s.jobsOf(phase)
+		jobs := s.JobsOf(phase)
 		for _, name := range jobs.Names() {
 			if j := jobs[name]; j != nil && j.Pool != "" {
 				out = append(out, PoolRef{phase + ".jobs." + name + ".pool", j.Pool})
@@ -163,8 +163,8 @@ func (s *Spec) Pools() []PoolRef {
 	return out
 }
 
-// jobsOf is the jobs of phase (build or test); nil when it has none.
-func (s *Spec) jobsOf(phase string) Jobs {
+// JobsOf is the jobs of phase (build or test); nil when it has none.
+func (s *Spec) JobsOf(phase string) Jobs {
 	switch {
 	case phase == PhaseBuild && s.Build != nil:
 		return s.Build.Jobs

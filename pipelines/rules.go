@@ -253,7 +253,7 @@ func (s *Spec) ApplyRules(f Facts) []Skip {
 				break
 			}
 		}
-		if jobs := s.jobsOf(p.Name); !skipped[p.Name] && len(jobs) > 0 {
+		if jobs := s.JobsOf(p.Name); !skipped[p.Name] && len(jobs) > 0 {
 			out = append(out, jobs.applyRules(p.Name, f)...)
 			if len(jobs) == 0 {
 				out = append(out, Skip{Phase: p.Name, Rule: "the rules of all its jobs skip them"})

@@ -95,7 +95,7 @@ func (v *validator) spec(s *Spec) {
 		}
 	}
 	for _, phase := range []string{PhaseBuild, PhaseTest} {
-		jobs := s.jobsOf(phase)
+		jobs := s.JobsOf(phase)
 		for _, name := range jobs.Names() {
 			if j := jobs[name]; j != nil && len(j.Services) > 0 && j.Pool == "" && s.Pool() == "" {
 				v.errf(phase+".jobs."+name+".services", "give the job (or build) a pool: its services start beside its pod in the cluster",

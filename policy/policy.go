@@ -350,11 +350,8 @@ func Evaluate(p *Project, spec pipelines.Spec, branch string, groups map[string]
 	// jobs' services run beside build pods under the test environment's
 	// rules of images
 	if test != nil {
-		for _, pj := range []struct {
-			phase string
-			jobs  pipelines.Jobs
-		}{{pipelines.PhaseBuild, jobsOf(spec.Build)}, {pipelines.PhaseTest, jobsOf(spec.Test)}} {
-			phase, jobs := pj.phase, pj.jobs
+		for _, phase := range []string{pipelines.PhaseBuild, pipelines.PhaseTest} {
+			jobs := spec.JobsOf(phase)
 			for _, name := range jobs.Names() {
 				for i, s := range jobs[name].Services {
 					e.registry(test, Test, fmt.Sprintf("%s.jobs.%s.services[%d].image", phase, name, i), s.Image)
@@ -589,21 +586,4 @@ func withholdFrom(spec *pipelines.Spec, phase, reason string) []contract.Withhel
 		spec.Disable(p.Name)
 	}
 	return out
-}
-
-// jobsOf is a build's or test's jobs (nil phase: none).
-func jobsOf[P interface {
-	*pipelines.BuildPhase | *pipelines.TestPhase
-}](p P) pipelines.Jobs {
-	switch v := any(p).(type) {
-	case *pipelines.BuildPhase:
-		if v != nil {
-			return v.Jobs
-		}
-	case *pipelines.TestPhase:
-		if v != nil {
-			return v.Jobs
-		}
-	}
-	return nil
 }
