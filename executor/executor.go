@@ -91,19 +91,11 @@ type Executor interface {
 	Release(ctx context.Context, h Handle) error
 }
 
-// Service is a dependency a job's commands reach (a database, a queue).
-type Service struct {
-	Name  string
-	Image string
-	Ports []int
-	Env   map[string]string
-}
-
 // ServiceStarter is an executor that starts a job's services beside its
 // workspace, gone with it; the environment tells the commands where each
 // is (<NAME>_HOST, <NAME>_PORT).
 type ServiceStarter interface {
-	StartServices(ctx context.Context, h Handle, services []Service, log io.Writer) (map[string]string, error)
+	StartServices(ctx context.Context, h Handle, services []contract.StepsService, log io.Writer) (map[string]string, error)
 }
 
 // ServiceEnv is the environment variable prefix of a service: its name

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/executor"
 )
 
@@ -37,7 +38,7 @@ var _ executor.ServiceStarter = (*Executor)(nil)
 // lost worker leaves nothing behind. It waits until each is ready (its
 // first port accepting connections, the Service routing to it). A retried
 // attempt finds what the earlier one made.
-func (x *Executor) StartServices(ctx context.Context, h executor.Handle, services []executor.Service, log io.Writer) (map[string]string, error) {
+func (x *Executor) StartServices(ctx context.Context, h executor.Handle, services []contract.StepsService, log io.Writer) (map[string]string, error) {
 	if !x.mine(h) {
 		return nil, fmt.Errorf("workspace %s is not a pod of pool %q", h, x.Pool.Spec.Name)
 	}
@@ -73,7 +74,7 @@ func (x *Executor) StartServices(ctx context.Context, h executor.Handle, service
 	return env, nil
 }
 
-func (x *Executor) createService(ctx context.Context, owner *corev1.Pod, name string, s executor.Service) error {
+func (x *Executor) createService(ctx context.Context, owner *corev1.Pod, name string, s contract.StepsService) error {
 	labels := map[string]string{LabelJobService: name}
 	refs := []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: owner.Name, UID: owner.UID}}
 	c := corev1.Container{Name: s.Name, Image: s.Image}
