@@ -54,6 +54,8 @@ type RunStarter interface {
 func New(rc *runs.Client, logs *logstore.Store, log *slog.Logger) *Server {
 	s := &Server{Runs: rc, Logs: logs, Log: log, Mux: http.NewServeMux(), FollowPoll: 200 * time.Millisecond, Starter: rc}
 	s.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	s.Mux.HandleFunc("GET /api/v1/login", s.login)
+	s.Mux.HandleFunc("GET /api/v1/whoami", s.authenticated(s.whoami))
 	s.Mux.HandleFunc("GET /api/v1/logs/{run}", s.authenticated(s.logs))
 	s.Mux.HandleFunc("POST /api/v1/decisions", s.authenticated(s.decide))
 	s.Mux.HandleFunc("POST /api/v1/runs", s.authenticated(s.startRun))

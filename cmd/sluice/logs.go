@@ -10,20 +10,25 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sluice-cd/sluice/runs"
 )
 
-// apiToken is --token, or else the content of --token-file.
+// apiToken is --token, else the sign-in `sluice login` kept for --server,
+// else the content of --token-file.
 func (g *globals) apiToken() (string, error) {
 	if g.token != "" {
 		return g.token, nil
 	}
+	if tok, err := g.signedIn(time.Now()); tok != "" || err != nil {
+		return tok, err
+	}
 	b, err := os.ReadFile(g.tokenFile)
 	if err != nil {
-		return "", fmt.Errorf("no API token: pass --token or SLUICE_TOKEN, or point --token-file at the api-token file in the data dir of `sluice dev` (%w)", err)
+		return "", fmt.Errorf("no API token: run `sluice login`, pass --token or SLUICE_TOKEN, or point --token-file at the api-token file in the data dir of `sluice dev` (%w)", err)
 	}
 	return strings.TrimSpace(string(b)), nil
 }

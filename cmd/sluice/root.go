@@ -27,10 +27,13 @@ type globals struct {
 	serverURL       string
 	token           string
 	tokenFile       string
-	uiURL           string
-	logLevel        string
-	stdout          io.Writer
-	stderr          io.Writer
+	// credentials is the file `sluice login` keeps sign-ins in ("": in
+	// the user's configuration directory).
+	credentials string
+	uiURL       string
+	logLevel    string
+	stdout      io.Writer
+	stderr      io.Writer
 	// sdkMetrics, when a server or worker made them, record the SDK's
 	// metrics.
 	sdkMetrics client.MetricsHandler
@@ -65,7 +68,8 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&g.namespace, "namespace", "default", "Temporal namespace")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&g.serverURL, "server", "http://localhost:8080", "Sluice HTTP server, for logs")
-	pf.StringVar(&g.token, "token", "", "API token of the Sluice HTTP server, or an ID token of its OpenID Connect provider (default: read --token-file)")
+	pf.StringVar(&g.token, "token", "", "API token of the Sluice HTTP server, or an ID token of its OpenID Connect provider (default: the sign-in of `sluice login`, else --token-file)")
+	pf.StringVar(&g.credentials, "credentials", "", "file where `sluice login` keeps its sign-ins (default: sluice/credentials.json in the user's configuration directory)")
 	pf.StringVar(&g.tokenFile, "token-file", filepath.Join(".sluice", app.DevTokenFile), "file holding the API token; `sluice dev` writes one to its data dir")
 	pf.StringVar(&g.uiURL, "ui-url", "http://localhost:8233", "Temporal Web UI base URL, for links")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level of servers and workers: debug, info, warn, error")
@@ -76,6 +80,7 @@ func newRoot() *cobra.Command {
 		newRunCmd(g), newStatusCmd(g), newListCmd(g), newHistoryCmd(g), newAuditCmd(g), newDoraCmd(g), newKeysCmd(g), newLogsCmd(g),
 		newDecideCmd(g, true), newDecideCmd(g, false), newCancelCmd(g), newRetryCmd(g),
 		newLintCmd(g), newPoolCmd(g), newReleasesCmd(g), newRollbackCmd(g), newVerifyCmd(g), newChaosCmd(g), newAgentCmd(g), newScheduleCmd(g), newUnfreezeCmd(g),
+		newLoginCmd(g), newLogoutCmd(g), newWhoamiCmd(g),
 	)
 	return root
 }
