@@ -156,7 +156,7 @@ func (en *Environments) Integration(ctx context.Context, in contract.Integration
 	}
 	defer log.Close()
 	defer heartbeat(ctx)()
-	res, err := en.Cluster.RunSuite(ctx, in.Namespace, in.RunID, environments.Suite{Name: "integration", Image: in.Image, Commands: in.Commands, Env: in.Env, JUnit: in.JUnit, Secrets: secrets.Env(values),
+	res, err := en.Cluster.RunSuite(ctx, in.Namespace, in.RunID, environments.Suite{Name: "integration", Image: in.Image, Commands: in.Commands, Env: in.Env, JUnit: in.JUnit, Secrets: secrets.Env(values), SecretFiles: secrets.Files(values),
 		Resume: true}, log)
 	if errors.Is(err, environments.ErrCannotRun) {
 		// no retry makes a missing image or a pod nowhere fits run

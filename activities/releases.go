@@ -92,7 +92,7 @@ func (rl *Releases) Production(ctx context.Context, in contract.ProductionInput)
 		Commit: in.Source.Commit, Digest: in.Digest, Strategy: in.Strategy, Objects: objs, ApprovedBy: in.ApprovedBy,
 	}
 	if len(in.Verify) > 0 {
-		req.Verify = &release.Verify{Image: in.VerifyImage, Commands: in.Verify, Timeout: in.VerifyTimeout, Secrets: secrets.Env(values)}
+		req.Verify = &release.Verify{Image: in.VerifyImage, Commands: in.Verify, Timeout: in.VerifyTimeout, Secrets: secrets.Env(values), SecretFiles: secrets.Files(values)}
 	}
 	rec, err := (&release.Releaser{Cluster: cluster}).Release(ctx, req, log)
 	if errors.Is(err, release.ErrVerifyFailed) || errors.Is(err, release.ErrRolledBack) {

@@ -96,7 +96,7 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.Ste
 	if err != nil {
 		return contract.StepsResult{}, err
 	}
-	logs, secretEnv := s.Logs.WithSecrets(secrets.Plain(values)), secrets.Env(values)
+	logs, secretEnv, secretFiles := s.Logs.WithSecrets(secrets.Plain(values)), secrets.Env(values), secrets.Files(values)
 	var prog stepsProgress
 	if activity.HasHeartbeatDetails(ctx) {
 		_ = activity.GetHeartbeatDetails(ctx, &prog)
@@ -174,7 +174,7 @@ func (s *Steps) Run(ctx context.Context, in contract.StepsInput) (_ contract.Ste
 	for i := len(prog.Done); i < len(in.Commands); i++ {
 		script := in.Commands[i]
 		fmt.Fprintf(log, "$ %s\n", script)
-		r, err := exec.Run(ctx, handle, executor.Command{Script: script, Env: env, Secrets: secretEnv, Timeout: in.Timeout}, multi(log, &capped{b: &output}))
+		r, err := exec.Run(ctx, handle, executor.Command{Script: script, Env: env, Secrets: secretEnv, SecretFiles: secretFiles, Timeout: in.Timeout}, multi(log, &capped{b: &output}))
 		if err != nil {
 			if ctx.Err() != nil {
 				fmt.Fprintln(log, "cancelled")

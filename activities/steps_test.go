@@ -68,9 +68,10 @@ func TestHeartbeatsCarryFinishedCommands(t *testing.T) {
 }
 
 // TestStepsGetSecrets: a local build step reads the project's secret from
-// its environment (the command checks it); its log shows it redacted,
-// as printed and as encoded; a phase the project does not give it to is
-// refused.
+// its environment, and a file-type secret from the 0400 file its variable
+// names (the command checks both), which is gone once the command ends;
+// its log shows them redacted, as printed and as encoded; a phase the
+// project does not give them to is refused.
 func TestStepsGetSecrets(t *testing.T) {
 	repo, commit := gitsrctest.Repo(t, "../examples/hello", "")
 	logDir := t.TempDir()
@@ -78,20 +79,28 @@ func TestStepsGetSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const value = "npm-secret-0123456789"
+	const value, key = "npm-secret-0123456789", "-----BEGIN KEY-----\nsigning-key-9876543210\n-----END KEY-----"
 	reader := &secrets.Reader{
-		Projects:  []policy.Project{{Name: "payments", Secrets: []policy.Secret{{Name: "npm_token", Env: "NPM", Phases: []string{pipelines.PhaseBuild}}}}},
-		LookupEnv: func(k string) (string, bool) { return value, k == "NPM" },
+		Projects: []policy.Project{{Name: "payments", Secrets: []policy.Secret{
+			{Name: "npm_token", Env: "NPM", Phases: []string{pipelines.PhaseBuild}},
+			{Name: "signing_key", Env: "KEY", As: policy.SecretAsFile, Phases: []string{pipelines.PhaseBuild}},
+		}}},
+		LookupEnv: func(k string) (string, bool) {
+			v, ok := map[string]string{"NPM": value, "KEY": key}[k]
+			return v, ok
+		},
 	}
-	steps := &Steps{Exec: &executor.Local{Root: filepath.Join(t.TempDir(), "ws")}, Logs: logs, Secrets: reader}
+	secretDir := t.TempDir()
+	steps := &Steps{Exec: &executor.Local{Root: filepath.Join(t.TempDir(), "ws"), SecretDir: secretDir}, Logs: logs, Secrets: reader}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(steps)
 	in := contract.StepsInput{
 		RunID: "run-secret", Phase: "build", Source: contract.Source{CloneURL: repo, Commit: commit},
-		Commands: []string{`test "$NPM_TOKEN" = ` + value + ` && echo "token $NPM_TOKEN" && printf %s "$NPM_TOKEN" | base64`},
-		Timeout:  time.Minute,
-		Secrets:  &contract.Secrets{Project: "payments", Branch: "main", Phase: pipelines.PhaseBuild, Names: []string{"npm_token"}},
+		Commands: []string{`test "$NPM_TOKEN" = ` + value + ` && echo "token $NPM_TOKEN" && printf %s "$NPM_TOKEN" | base64`,
+			`test "$(cat "$SIGNING_KEY")" = "` + key + `" && test "$(stat -c %a "$SIGNING_KEY")" = 400 && echo "key file $SIGNING_KEY" && cat "$SIGNING_KEY"`},
+		Timeout: time.Minute,
+		Secrets: &contract.Secrets{Project: "payments", Branch: "main", Phase: pipelines.PhaseBuild, Names: []string{"npm_token", "signing_key"}},
 	}
 	v, err := env.ExecuteActivity(steps.Run, in)
 	if err != nil {
@@ -109,7 +118,13 @@ func TestStepsGetSecrets(t *testing.T) {
 	if !strings.Contains(string(log), "token [redacted]") || strings.Contains(string(log), value) || strings.Contains(string(log), b64[:20]) {
 		t.Fatalf("log:\n%s", log)
 	}
-	if len(res.Steps) != 1 || res.Steps[0].ExitCode != 0 {
+	if strings.Contains(string(log), "signing-key-9876543210") || !strings.Contains(string(log), "key file "+secretDir) {
+		t.Fatalf("log:\n%s", log)
+	}
+	if left, _ := os.ReadDir(secretDir); len(left) != 0 {
+		t.Fatalf("secret files left after the command: %v", left)
+	}
+	if len(res.Steps) != 2 || res.Steps[0].ExitCode != 0 || res.Steps[1].ExitCode != 0 {
 		t.Fatalf("steps %+v", res.Steps)
 	}
 	// the same secret for a phase the project does not give it to

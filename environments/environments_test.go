@@ -3,6 +3,7 @@ package environments
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -523,7 +524,11 @@ func TestSuiteSecrets(t *testing.T) {
 	}
 	for _, value := range []string{"first-value-0123", "second-value-0123"} {
 		var log bytes.Buffer
-		suite := Suite{Name: "it", Image: p.Registry + "/sluice/busybox:latest", Commands: []string{`test "$DB_PASSWORD" = ` + value}, Secrets: map[string]string{"DB_PASSWORD": value}}
+		// DB_PASSWORD in the environment, CLIENT_KEY as a file
+		key := "key-of-" + value
+		suite := Suite{Name: "it", Image: p.Registry + "/sluice/busybox:latest", Commands: []string{`test "$DB_PASSWORD" = ` + value,
+			`test "$CLIENT_KEY" = ` + SecretFilesDir + `/CLIENT_KEY && test "$(cat "$CLIENT_KEY")" = ` + key},
+			Secrets: map[string]string{"DB_PASSWORD": value}, SecretFiles: map[string]string{"CLIENT_KEY": key}}
 		res, err := c.RunSuite(ctx, ns, "run-1", suite, &log)
 		if err != nil || !res.Passed {
 			t.Fatalf("%s: %+v %v\n%s", value, res, err, log.String())
@@ -540,6 +545,12 @@ func TestSuiteSecrets(t *testing.T) {
 		}
 		if !found {
 			t.Fatalf("the Job's env: %+v", job.Spec.Template.Spec.Containers[0].Env)
+		}
+		// (the test's own commands hold the values; the Job's env and
+		// volumes must not)
+		pod := job.Spec.Template.Spec
+		if spec, _ := json.Marshal([]any{pod.Volumes, pod.Containers[0].Env}); strings.Contains(string(spec), key) || strings.Contains(string(spec), value) {
+			t.Fatalf("the Job's spec holds a secret's value: %s", spec)
 		}
 		sec, err := c.Client.CoreV1().Secrets(ns).Get(ctx, suite.SecretName(), metav1.GetOptions{})
 		if err != nil || len(sec.OwnerReferences) != 1 || sec.OwnerReferences[0].UID != job.UID {

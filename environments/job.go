@@ -30,6 +30,10 @@ type Suite struct {
 	// Secrets are environment variables whose values the Job reads from a
 	// Secret made beside it (SecretName), never from its own spec.
 	Secrets map[string]string
+	// SecretFiles are secrets the Job reads as files: each variable holds
+	// the path of a file under SecretFilesDir, from the same Secret,
+	// mounted read-only (a Secret volume lives in memory).
+	SecretFiles map[string]string
 	// JUnit is the path of a JUnit report the commands write; its content
 	// comes back in SuiteResult.Report, whether the suite passed or not.
 	JUnit string
@@ -83,6 +87,20 @@ func (s Suite) job(run, ns string) *batchv1.Job {
 		env = append(env, corev1.EnvVar{Name: k, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: s.SecretName()}, Key: k}}})
 	}
+	var volumes []corev1.Volume
+	var mounts []corev1.VolumeMount
+	if len(s.SecretFiles) > 0 {
+		// 0444: the file belongs to root, and the suite's image may run as
+		// another user; the pod's one container is its only reader
+		mode := int32(0o444)
+		var items []corev1.KeyToPath
+		for _, k := range slices.Sorted(maps.Keys(s.SecretFiles)) {
+			env = append(env, corev1.EnvVar{Name: k, Value: SecretFilesDir + "/" + k})
+			items = append(items, corev1.KeyToPath{Key: k, Path: k, Mode: &mode})
+		}
+		volumes = []corev1.Volume{{Name: "sluice-secrets", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: s.SecretName(), Items: items}}}}
+		mounts = []corev1.VolumeMount{{Name: "sluice-secrets", MountPath: SecretFilesDir, ReadOnly: true}}
+	}
 	sum := sha256.New()
 	fmt.Fprintf(sum, "%q %q", s.Image, s.script())
 	for _, e := range env {
@@ -99,8 +117,9 @@ func (s Suite) job(run, ns string) *batchv1.Job {
 				Spec: corev1.PodSpec{
 					RestartPolicy:                corev1.RestartPolicyNever,
 					AutomountServiceAccountToken: &noToken,
+					Volumes:                      volumes,
 					Containers: []corev1.Container{{
-						Name: "suite", Image: s.Image, Env: env,
+						Name: "suite", Image: s.Image, Env: env, VolumeMounts: mounts,
 						Command: []string{"sh", "-c", s.script()},
 					}},
 				},
@@ -108,6 +127,12 @@ func (s Suite) job(run, ns string) *batchv1.Job {
 		},
 	}
 }
+
+// SecretFilesDir is where a suite's secret files are mounted.
+const SecretFilesDir = "/var/run/sluice/secrets"
+
+// hasSecrets tells whether the suite needs its Secret.
+func (s Suite) hasSecrets() bool { return len(s.Secrets)+len(s.SecretFiles) > 0 }
 
 // SecretName is the Secret holding the suite's secrets.
 func (s Suite) SecretName() string {
@@ -122,9 +147,11 @@ func (s Suite) SecretName() string {
 // place it keeps its UID, and the garbage collector, deleting the earlier
 // Job's dependents by UID, could still take it.
 func (c *Cluster) putSecret(ctx context.Context, ns, run string, s Suite) error {
-	data := make(map[string][]byte, len(s.Secrets))
-	for k, v := range s.Secrets {
-		data[k] = []byte(v)
+	data := make(map[string][]byte, len(s.Secrets)+len(s.SecretFiles))
+	for _, m := range []map[string]string{s.Secrets, s.SecretFiles} {
+		for k, v := range m {
+			data[k] = []byte(v)
+		}
 	}
 	sec := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: s.SecretName(), Labels: map[string]string{LabelRun: LabelValue(run), LabelManagedBy: "sluice"}},
@@ -212,7 +239,7 @@ func (c *Cluster) RunSuite(ctx context.Context, ns, run string, s Suite, log io.
 				return SuiteResult{}, err
 			}
 		}
-		if len(s.Secrets) > 0 {
+		if s.hasSecrets() {
 			if err := c.putSecret(ctx, ns, run, s); err != nil {
 				return SuiteResult{}, err
 			}
@@ -220,7 +247,7 @@ func (c *Cluster) RunSuite(ctx context.Context, ns, run string, s Suite, log io.
 		if created, err = jobs.Create(ctx, job, metav1.CreateOptions{}); err != nil {
 			return SuiteResult{}, fmt.Errorf("create job %s: %w", s.Name, err)
 		}
-		if len(s.Secrets) > 0 {
+		if s.hasSecrets() {
 			if err := c.ownSecret(ctx, ns, s, created); err != nil {
 				return SuiteResult{}, fmt.Errorf("secret %s for job %s: %w", s.SecretName(), s.Name, err)
 			}

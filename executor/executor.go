@@ -41,6 +41,12 @@ type Command struct {
 	// executor hands them over where no one else reads them (a process's
 	// environment, an exec's stdin), never in a command line.
 	Secrets map[string]string
+	// SecretFiles are secrets handed over as files: the command's
+	// environment variable (the key) holds the path of a file, readable by
+	// the command's user alone (0400) and kept in memory (tmpfs) where the
+	// machine has one, that holds the value; the file is gone when the
+	// command ends.
+	SecretFiles map[string]string
 	// Timeout bounds the command; zero means no bound beyond the context.
 	Timeout time.Duration
 }

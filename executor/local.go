@@ -36,6 +36,10 @@ type Local struct {
 	User *StepUser
 	// Home is HOME for commands run as User. Default Root/.home.
 	Home string
+	// SecretDir is where secrets handed over as files are written, each
+	// command's in a directory of its own. Default /dev/shm (memory), else
+	// the temporary directory.
+	SecretDir string
 }
 
 // DefaultPassEnv is what build tools need to find themselves and their caches.
@@ -121,9 +125,14 @@ func (l *Local) Run(ctx context.Context, h Handle, c Command, out io.Writer) (Re
 	// if the worker dies, its Pdeathsig has the guard end the group.
 	// Credential (when set) makes the guard and the commands the
 	// unprivileged step user.
+	files, err := l.writeSecretFiles(c.SecretFiles)
+	if err != nil {
+		return Result{}, err
+	}
+	defer files.remove()
 	cmd := stepguard.Command(c.Script)
 	cmd.Dir = h.Path
-	cmd.Env = append(l.env(h.Path, c.Env, c.Secrets), stepguard.ParentEnv+"="+strconv.Itoa(os.Getpid()))
+	cmd.Env = append(l.env(h.Path, c.Env, c.Secrets, files.env), stepguard.ParentEnv+"="+strconv.Itoa(os.Getpid()))
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM, Credential: l.User.credential()}
 	// A process that left the group (setsid) may hold the output pipe open;
@@ -146,7 +155,6 @@ func (l *Local) Run(ctx context.Context, h Handle, c Command, out io.Writer) (Re
 	defer os.Remove(record)
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
-	var err error
 	select {
 	case err = <-waited:
 		// the shell is gone; end whatever it left behind in its group

@@ -275,6 +275,8 @@ func TestValidateSecrets(t *testing.T) {
 		Secret{Name: "9lives", Phases: []string{"bake"}},
 		Secret{Name: "two", File: "/x", Env: "Y", Phases: []string{pipelines.PhaseTest}},
 		Secret{Name: "half", Kubernetes: &SecretKeyRef{Name: "x"}, Phases: []string{pipelines.PhaseTest}},
+		Secret{Name: "kubeconfig", File: "/x", As: "volume", Phases: []string{pipelines.PhaseTest}},
+		Secret{Name: "key", File: "/x", As: SecretAsFile, Phases: []string{pipelines.PhaseTest}},
 	)
 	var msgs []string
 	for _, e := range p.Validate("projects[0]", groups) {
@@ -289,10 +291,14 @@ func TestValidateSecrets(t *testing.T) {
 		`projects[0].secrets[3].phases: "bake" is not one of build, test, integration, production`,
 		"projects[0].secrets[4]: give exactly one source",
 		"projects[0].secrets[5].kubernetes: namespace, name and key are all required",
+		`projects[0].secrets[6].as: "volume": a secret is handed over as env (its value in the variable) or file (the path of a file holding it)`,
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("missing %q in:\n%s", want, all)
 		}
+	}
+	if strings.Contains(all, "secrets[7]") {
+		t.Errorf("a file-type secret refused:\n%s", all)
 	}
 }
 

@@ -31,7 +31,21 @@ type Secret struct {
 	// (environments.production.branches), as GitLab's protected variables
 	// reach only protected branches.
 	Protected bool `yaml:"protected"`
+	// As is how a step or Job gets it: "env" (the default), the value in
+	// its environment variable, or "file", the path of a file that holds
+	// it (mode 0400, in memory) in that variable, as GitLab's file-type
+	// variables — for what tools read from a file (a kubeconfig, a key).
+	As string `yaml:"as"`
 }
+
+// How a secret is handed over (Secret.As).
+const (
+	SecretAsEnv  = "env"
+	SecretAsFile = "file"
+)
+
+// AsFile tells whether the secret is handed over as a file.
+func (s *Secret) AsFile() bool { return s.As == SecretAsFile }
 
 // SecretKeyRef is one key of a Kubernetes Secret.
 type SecretKeyRef struct {
@@ -118,6 +132,9 @@ func (p *Project) validateSecrets(bad func(format string, a ...any)) {
 		}
 		if k := s.Kubernetes; k != nil && (k.Namespace == "" || k.Name == "" || k.Key == "") {
 			bad("%s.kubernetes: namespace, name and key are all required", at)
+		}
+		if s.As != "" && s.As != SecretAsEnv && s.As != SecretAsFile {
+			bad("%s.as: %q: a secret is handed over as env (its value in the variable) or file (the path of a file holding it)", at, s.As)
 		}
 		if len(s.Phases) == 0 {
 			bad("%s.phases: list the phases that may have it (%s)", at, strings.Join(SecretPhases, ", "))

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -98,20 +100,32 @@ exit "$status"`
 const secretsPrelude = `eval "$(cat)" || { echo "sluice: the step's secrets could not be set" >&2; exit 96; }
 `
 
-// exports writes env as `export K='V'` lines for secretsPrelude: names are
-// environment variable names (the spec's check), values single-quoted.
-func exports(env map[string]string) string {
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+// exports writes env as `export K='V'` lines for secretsPrelude, and
+// files (by variable) as files of a new directory in the pod's memory
+// (/dev/shm; else the temporary directory), mode 0400, whose paths it
+// exports: the directory is removed when the wrapper ends. Names are
+// environment variable names (the spec's check), values single-quoted and
+// written by the shell's builtin printf, so no command line holds them.
+func exports(env, files map[string]string) string {
 	var b strings.Builder
-	for _, k := range keys {
-		b.WriteString("export " + k + "='" + strings.ReplaceAll(env[k], "'", `'\''`) + "'\n")
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		b.WriteString("export " + k + "=" + shellQuote(env[k]) + "\n")
+	}
+	if len(files) == 0 {
+		return b.String()
+	}
+	b.WriteString(`sluice_secrets=$(mktemp -d /dev/shm/sluice-secrets.XXXXXX 2>/dev/null || mktemp -d) || exit 96
+trap 'rm -rf "$sluice_secrets"' EXIT
+`)
+	for _, k := range slices.Sorted(maps.Keys(files)) {
+		b.WriteString(`(umask 377 && printf '%s' ` + shellQuote(files[k]) + ` > "$sluice_secrets/` + k + `") || exit 96
+export ` + k + `="$sluice_secrets/` + k + `"
+`)
 	}
 	return b.String()
 }
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // envArgs turns env into `env K=V ...` arguments, sorted.
 func envArgs(env map[string]string) []string {

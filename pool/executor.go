@@ -109,11 +109,11 @@ func (x *Executor) Run(ctx context.Context, h executor.Handle, c executor.Comman
 	w := &syncWriter{w: out}
 	argv := append(envArgs(c.Env), "sh", "-c", scriptWrapper, "sluice", c.Script)
 	var stdin io.Reader
-	if len(c.Secrets) > 0 {
+	if len(c.Secrets) > 0 || len(c.SecretFiles) > 0 {
 		// never in argv: the exec request's URL reaches the API server's
 		// and the kubelet's logs, and a command line is anyone's to read
 		argv = append(envArgs(c.Env), "sh", "-c", secretsPrelude+scriptWrapper, "sluice", c.Script)
-		stdin = strings.NewReader(exports(c.Secrets))
+		stdin = strings.NewReader(exports(c.Secrets, c.SecretFiles))
 	}
 	start := time.Now()
 	code, err := x.Exec.Exec(runCtx, x.ns(), h.Pod, argv, stdin, w, w)

@@ -55,6 +55,8 @@ type Verify struct {
 	// Secrets are environment variables the Job reads from a Secret made
 	// beside it, deleted with it.
 	Secrets map[string]string
+	// SecretFiles are secrets the Job reads as files (environments.Suite).
+	SecretFiles map[string]string
 }
 
 // ErrVerifyFailed: the release did not pass its verify; the previous

@@ -48,7 +48,7 @@ func (r *Releaser) verify(ctx context.Context, req Request, cur *Record, service
 	name := fmt.Sprintf("sluice-verify-%s-v%d", pipelineKey(req.Pipeline), cur.Version)
 	fmt.Fprintf(log, "verify: job %s\n", name)
 	res, err := r.Cluster.RunSuite(ctx, req.Namespace, req.Run, environments.Suite{
-		Name: name, Image: req.Verify.Image, Commands: req.Verify.Commands, Env: env, Secrets: req.Verify.Secrets,
+		Name: name, Image: req.Verify.Image, Commands: req.Verify.Commands, Env: env, Secrets: req.Verify.Secrets, SecretFiles: req.Verify.SecretFiles,
 	}, log)
 	r.Cluster.DeleteJob(context.WithoutCancel(ctx), req.Namespace, name)
 	if err != nil && ctx.Err() != nil && parent.Err() == nil {

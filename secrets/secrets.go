@@ -54,9 +54,11 @@ type Reader struct {
 // Value is one secret handed to a phase.
 type Value struct {
 	Name string
-	// Env is the environment variable it is given in.
+	// Env is the environment variable it is given in: the value itself,
+	// or with File the path of a file holding it.
 	Env   string
 	Value string
+	File  bool
 }
 
 // Read returns the values of want's names, in order. A nil want is none.
@@ -86,7 +88,7 @@ func (r *Reader) Read(ctx context.Context, want *contract.Secrets) ([]Value, err
 		if err != nil {
 			return nil, fmt.Errorf("secret %s (%s): %w", name, s.Source(), err)
 		}
-		out = append(out, Value{Name: name, Env: s.EnvName(), Value: v})
+		out = append(out, Value{Name: name, Env: s.EnvName(), Value: v, File: s.AsFile()})
 	}
 	return out, nil
 }
@@ -144,13 +146,22 @@ func (r *Reader) value(ctx context.Context, s *policy.Secret) (string, error) {
 	return v, nil
 }
 
-// Env is the values as environment variables.
-func Env(values []Value) map[string]string {
-	if len(values) == 0 {
-		return nil
-	}
-	out := make(map[string]string, len(values))
+// Env is the values handed over in the environment, by variable.
+func Env(values []Value) map[string]string { return byEnv(values, false) }
+
+// Files is the values handed over as files, by the variable that holds
+// each file's path.
+func Files(values []Value) map[string]string { return byEnv(values, true) }
+
+func byEnv(values []Value, files bool) map[string]string {
+	var out map[string]string
 	for _, v := range values {
+		if v.File != files {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]string, len(values))
+		}
 		out[v.Env] = v.Value
 	}
 	return out

@@ -22,11 +22,12 @@ import (
 	"github.com/sluice-cd/sluice/runs"
 )
 
-// sampleSecret is the sample's pipeline secret on the platform: a real
-// Kubernetes Secret, defined for the build, integration and production
-// phases of the project "demo", protected (main only).
+// sampleSecret is the sample's pipeline secrets on the platform: two keys
+// of a real Kubernetes Secret, defined for the build, integration and
+// production phases of the project "demo", protected (main only); the
+// second (api_key) is handed over as a file.
 type sampleSecret struct {
-	value, ns string
+	value, fileValue, ns string
 }
 
 // sampleRepo is the name the sample's repository has in the server's
@@ -44,7 +45,7 @@ func (e *poolEnv) defineSampleSecret(s sampleSecret, prod, repo string) {
 	}
 	e.t.Cleanup(func() { _ = e.client.CoreV1().Namespaces().Delete(context.Background(), s.ns, metav1.DeleteOptions{}) })
 	if _, err := e.client.CoreV1().Secrets(s.ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "hello-api"},
-		Data: map[string][]byte{"token": []byte(s.value)}}, metav1.CreateOptions{}); err != nil {
+		Data: map[string][]byte{"token": []byte(s.value), "key": []byte(s.fileValue)}}, metav1.CreateOptions{}); err != nil {
 		e.t.Fatal(err)
 	}
 	f, err := os.OpenFile(e.config, os.O_APPEND|os.O_WRONLY, 0)
@@ -62,31 +63,36 @@ projects:
       production: {namespaces: [%s], branches: [main]}
     secrets:
       - {name: api_token, kubernetes: {namespace: %s, name: hello-api, key: token}, phases: [build, integration, production], protected: true}
-`, sampleRepo, repo, sampleRepo, prod, s.ns)
+      - {name: api_key, kubernetes: {namespace: %s, name: hello-api, key: key}, as: file, phases: [build, integration, production], protected: true}
+`, sampleRepo, repo, sampleRepo, prod, s.ns, s.ns)
 }
 
 // newSampleSecret is a fresh value, for a Secret in a namespace of the
 // test's own.
 func (e *poolEnv) newSampleSecret() sampleSecret {
-	return sampleSecret{value: fmt.Sprintf("s3cr3t-%d-value", time.Now().UnixNano()), ns: e.ns + "-secrets"}
+	now := time.Now().UnixNano()
+	return sampleSecret{value: fmt.Sprintf("s3cr3t-%d-value", now), fileValue: fmt.Sprintf("k3y-f1le-%d", now), ns: e.ns + "-secrets"}
 }
 
-// spec adds the secret to the sample's build (in a pool pod), integration
-// Job and production verify Job: each checks the value by its SHA-256 (the
-// spec never holds it) and prints it, for the log to redact.
+// spec adds the secrets to the sample's build (in a pool pod), integration
+// Job and production verify Job: each checks the values by their SHA-256
+// (the spec never holds them) — api_key's read from the file its variable
+// names — and prints them, for the log to redact.
 func (s sampleSecret) spec(t testing.TB, spec []byte) []byte {
 	t.Helper()
 	sum := sha256.Sum256([]byte(s.value))
 	// single-quoted YAML: the command holds ": "
+	fileSum := sha256.Sum256([]byte(s.fileValue))
 	check := func(phase string) string {
-		return `'test "$(printf %s "$API_TOKEN" | sha256sum | cut -c1-64)" = ` + hex.EncodeToString(sum[:]) + ` && echo "secret in ` + phase + `: $API_TOKEN"'`
+		return `'test "$(printf %s "$API_TOKEN" | sha256sum | cut -c1-64)" = ` + hex.EncodeToString(sum[:]) + ` && echo "secret in ` + phase + `: $API_TOKEN"` +
+			` && test -f "$API_KEY" && test "$(sha256sum < "$API_KEY" | cut -c1-64)" = ` + hex.EncodeToString(fileSum[:]) + ` && echo "file secret in ` + phase + `: $(cat "$API_KEY")"'`
 	}
 	for _, r := range []struct{ anchor, add string }{
-		{"  pool: go            # a warm build pod of the server's \"go\" pool\n", "  secrets: [api_token]\n"},
+		{"  pool: go            # a warm build pod of the server's \"go\" pool\n", "  secrets: [api_token, api_key]\n"},
 		{"    - hostname        # the pod that builds\n", "    - " + check("build") + "\n"},
-		{"integration:          # a Job next to the deployment; it reaches the app through its Service\n", "  secrets: [api_token]\n"},
+		{"integration:          # a Job next to the deployment; it reaches the app through its Service\n", "  secrets: [api_token, api_key]\n"},
 		{"  commands:         # the first connection may race kube-proxy's routing of the new Service: wait for it\n", "    - " + check("integration") + "\n"},
-		{"  grace: 15s          # the old color stays up this long for instant failover\n", "  secrets: [api_token]\n"},
+		{"  grace: 15s          # the old color stays up this long for instant failover\n", "  secrets: [api_token, api_key]\n"},
 		{"  verify:             # a Job in the production namespace (image: integration's); HELLO_URL is the new color's preview\n    commands:         # like any smoke test, retry the first connection: kube-proxy follows a switch within a second or so\n",
 			"      - " + check("production") + "\n"},
 	} {
@@ -107,15 +113,17 @@ func (s sampleSecret) checkRun(e *poolEnv, id, prod string) {
 	t.Helper()
 	logs, _, _ := e.sluice("logs", id)
 	for _, phase := range []string{"build", "integration", "production"} {
-		if !strings.Contains(logs, phase+" | secret in "+phase+": [redacted]") {
-			t.Errorf("the %s phase did not print its secret redacted:\n%s", phase, grepLines(logs, "secret in"))
+		for _, what := range []string{"secret", "file secret"} {
+			if !strings.Contains(logs, phase+" | "+what+" in "+phase+": [redacted]") {
+				t.Errorf("the %s phase did not print its %s redacted:\n%s", phase, what, grepLines(logs, "secret in"))
+			}
 		}
 	}
 	status, _, _ := e.sluice("status", id, "-o", "json")
 	history, _, _ := e.sluice("history", id)
 	for where, text := range map[string]string{"log": logs, "status": status, "record": history, "history": s.history(t, e, id)} {
-		if strings.Contains(text, s.value) {
-			t.Errorf("the secret's value is in the run's %s", where)
+		if strings.Contains(text, s.value) || strings.Contains(text, s.fileValue) {
+			t.Errorf("a secret's value is in the run's %s", where)
 		}
 	}
 	left, err := e.client.CoreV1().Secrets(prod).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=sluice"})
