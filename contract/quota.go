@@ -17,6 +17,9 @@ type Quota struct {
 	// PoolPods is the most pods of each pool (by name) the project's runs
 	// hold at once.
 	PoolPods map[string]int `json:"pool_pods,omitempty"`
+	// TestEnvironments is the most test environments of the project at
+	// once (0: no limit); a run's deploy waits for one.
+	TestEnvironments int `json:"test_environments,omitempty"`
 }
 
 // QuotaRequest asks the project's semaphore (the Quota workflow) for a

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/pipelines"
 )
@@ -50,6 +52,49 @@ type Quota struct {
 	// PoolPods is the most pods of each pool (by name) the project's runs
 	// hold at once; a claim beyond it waits, and says so.
 	PoolPods map[string]int `yaml:"pool_pods"`
+	// TestEnvironments bounds the project's test environments.
+	TestEnvironments *TestEnvironmentsQuota `yaml:"test_environments"`
+}
+
+// TestEnvironmentsQuota bounds a project's test environments: how many
+// exist at once (a run's deploy waits for one, and says so) and what they
+// may use together, shared equally (each namespace's ResourceQuota is at
+// most the total over the count; a spec may ask for less).
+type TestEnvironmentsQuota struct {
+	Count int `yaml:"count"`
+	// CPU and Memory are Kubernetes quantities ("8", "16Gi"); "" none.
+	CPU    string `yaml:"cpu"`
+	Memory string `yaml:"memory"`
+}
+
+// Each is what one test environment may use: the totals over the count.
+func (t *TestEnvironmentsQuota) Each() (cpu, memory string) {
+	share := func(total string) string {
+		q, err := resource.ParseQuantity(total)
+		if err != nil || total == "" || t.Count < 1 {
+			return ""
+		}
+		if q.Format == resource.BinarySI && q.Value()%int64(t.Count) == 0 {
+			return resource.NewQuantity(q.Value()/int64(t.Count), resource.BinarySI).String()
+		}
+		return resource.NewMilliQuantity(q.MilliValue()/int64(t.Count), resource.DecimalSI).String()
+	}
+	return share(t.CPU), share(t.Memory)
+}
+
+// validate says what is wrong with the quota.
+func (t *TestEnvironmentsQuota) validate(bad func(format string, a ...any)) {
+	if t.Count < 1 {
+		bad("quota.test_environments.count: %d: at least 1 (how many of the project's test environments may exist at once)", t.Count)
+	}
+	for _, q := range []struct{ field, val string }{{"cpu", t.CPU}, {"memory", t.Memory}} {
+		if q.val == "" {
+			continue
+		}
+		if v, err := resource.ParseQuantity(q.val); err != nil || v.Sign() <= 0 {
+			bad("quota.test_environments.%s: %q: a positive Kubernetes quantity, like 8 or 16Gi (what all the test environments may use together)", q.field, q.val)
+		}
+	}
 }
 
 // Environments are a project's rules per environment. A test environment
@@ -233,6 +278,9 @@ func (p *Project) Validate(key string, groups map[string][]string) []error {
 	if q := p.Quota; q != nil && q.Runs != nil && *q.Runs < 1 {
 		bad("quota.runs: %d: at least 1 (leave it out for no limit)", *q.Runs)
 	}
+	if q := p.Quota; q != nil && q.TestEnvironments != nil {
+		q.TestEnvironments.validate(bad)
+	}
 	if q := p.Quota; q != nil {
 		for pool, n := range q.PoolPods {
 			if n < 1 {
@@ -302,6 +350,39 @@ func (p *Project) Validate(key string, groups map[string][]string) []error {
 	return errs
 }
 
+// testQuota holds the spec's test environment to its share of the
+// project's: a quantity above it is a violation; one the spec leaves out
+// is the share, when the spec deploys to a test environment.
+func (e *evaluation) testQuota(q *TestEnvironmentsQuota, deploys bool) {
+	cpu, memory := q.Each()
+	var env pipelines.TestEnvironment
+	if t := e.d.Spec.Environments.Test; t != nil {
+		env = *t
+	}
+	for _, r := range []struct {
+		name, share string
+		asked       *string
+	}{{"cpu", cpu, &env.Quota.CPU}, {"memory", memory, &env.Quota.Memory}} {
+		if r.share == "" {
+			continue
+		}
+		if *r.asked == "" {
+			*r.asked = r.share // a copy's: the commit's spec stays as it is
+			continue
+		}
+		asked, err := resource.ParseQuantity(*r.asked)
+		share := resource.MustParse(r.share)
+		if err == nil && asked.Cmp(share) > 0 {
+			e.d.Violations = append(e.d.Violations, Violation{Path: "environments.test.quota." + r.name,
+				Field:   fmt.Sprintf("projects[%s].quota.test_environments.%s", e.p.Name, r.name),
+				Message: fmt.Sprintf("%s asks for more than a test environment's share of project %s: %s (%d environments share %s); ask for %s or less", *r.asked, e.p.Name, r.share, q.Count, map[string]string{"cpu": q.CPU, "memory": q.Memory}[r.name], r.share)})
+		}
+	}
+	if deploys {
+		e.d.Spec.Environments.Test = &env
+	}
+}
+
 // Violation is a spec asking beyond its project's policy.
 type Violation struct {
 	// Path is the spec's key ("environments.production.namespace").
@@ -334,13 +415,19 @@ func Evaluate(p *Project, spec pipelines.Spec, branch string, groups map[string]
 		return d
 	}
 	d.Governance.Project = p.Name
-	if q := p.Quota; q != nil && (q.Runs != nil || len(q.PoolPods) > 0) {
+	if q := p.Quota; q != nil && (q.Runs != nil || len(q.PoolPods) > 0 || q.TestEnvironments != nil) {
 		d.Governance.Quota = &contract.Quota{PoolPods: q.PoolPods}
 		if q.Runs != nil {
 			d.Governance.Quota.Runs = *q.Runs
 		}
+		if q.TestEnvironments != nil {
+			d.Governance.Quota.TestEnvironments = q.TestEnvironments.Count
+		}
 	}
 	e := evaluation{p: p, d: &d, groups: groups}
+	if q := p.Quota; q != nil && q.TestEnvironments != nil {
+		e.testQuota(q.TestEnvironments, spec.Deploy != nil && spec.Deploy.Environment != Staging)
+	}
 	test := p.Environments.Test
 	d.Governance.Test, d.Governance.Staging, d.Governance.Production = test.Guard(), p.Environments.Staging.Guard(), p.Environments.Production.Guard()
 	if e := p.Environments.Production; e != nil {

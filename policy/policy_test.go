@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -419,5 +420,56 @@ func TestJobServicesUnderTheTestRules(t *testing.T) {
 	}
 	if !slices.Contains(fields, "projects[payments].environments.test.registries") || !slices.Contains(fields, "projects[payments].environments.test.pinned_images") {
 		t.Fatalf("violations %v", d.Violations)
+	}
+}
+
+// TestTestEnvironmentsQuota: a project's test environments share its
+// totals equally: a spec that names no quota gets its share, one that asks
+// for less keeps it, one that asks for more is refused at its key and the
+// policy's field; the count travels in the governance; a bad quota is a
+// configuration error.
+func TestTestEnvironmentsQuota(t *testing.T) {
+	for _, c := range []struct {
+		q           TestEnvironmentsQuota
+		cpu, memory string
+	}{
+		{TestEnvironmentsQuota{Count: 3, CPU: "6", Memory: "12Gi"}, "2", "4Gi"},
+		{TestEnvironmentsQuota{Count: 4, CPU: "1", Memory: "1Gi"}, "250m", "256Mi"},
+		{TestEnvironmentsQuota{Count: 3, CPU: "1"}, "333m", ""},
+	} {
+		if cpu, memory := c.q.Each(); cpu != c.cpu || memory != c.memory {
+			t.Errorf("%+v: each %s %s, want %s %s", c.q, cpu, memory, c.cpu, c.memory)
+		}
+	}
+
+	p := payments()
+	p.Quota = &Quota{TestEnvironments: &TestEnvironmentsQuota{Count: 3, CPU: "6", Memory: "12Gi"}}
+	s := spec(t, "")
+	d := Evaluate(p, s, "main", groups)
+	if len(d.Violations) != 0 || d.Governance.Quota == nil || d.Governance.Quota.TestEnvironments != 3 {
+		t.Fatalf("violations %v, quota %+v", d.Violations, d.Governance.Quota)
+	}
+	if q := d.Spec.Environments.Test; q == nil || q.Quota.CPU != "2" || q.Quota.Memory != "4Gi" {
+		t.Fatalf("the spec's test environment: %+v", q)
+	}
+	if s.Environments.Test != nil && s.Environments.Test.Quota != (pipelines.Quota{}) {
+		t.Fatal("the policy changed the commit's spec")
+	}
+	d = Evaluate(p, spec(t, "environments: {production: {namespace: pay-prod, context: prod}, test: {quota: {cpu: 500m}}}"), "main", groups)
+	if q := d.Spec.Environments.Test.Quota; len(d.Violations) != 0 || q.CPU != "500m" || q.Memory != "4Gi" {
+		t.Fatalf("a smaller ask: %v %+v", d.Violations, q)
+	}
+	d = Evaluate(p, spec(t, "environments: {production: {namespace: pay-prod, context: prod}, test: {quota: {cpu: 500m, memory: 8Gi}}}"), "main", groups)
+	if len(d.Violations) != 1 || d.Violations[0].Path != "environments.test.quota.memory" || d.Violations[0].Field != "projects[payments].quota.test_environments.memory" ||
+		!strings.Contains(d.Violations[0].Message, "8Gi asks for more than a test environment's share of project payments: 4Gi (3 environments share 12Gi)") {
+		t.Fatalf("a bigger ask: %v", d.Violations)
+	}
+
+	p.Quota.TestEnvironments = &TestEnvironmentsQuota{Count: 0, CPU: "lots"}
+	all := fmt.Sprint(p.Validate("projects[0]", groups))
+	for _, want := range []string{"projects[0].quota.test_environments.count: 0: at least 1", `projects[0].quota.test_environments.cpu: "lots": a positive Kubernetes quantity`} {
+		if !strings.Contains(all, want) {
+			t.Errorf("missing %q in %s", want, all)
+		}
 	}
 }

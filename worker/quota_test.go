@@ -100,6 +100,49 @@ func TestInstallationCap(t *testing.T) {
 	}
 }
 
+// TestTestEnvironmentQuota: with one test environment for project
+// payments, a run waiting for its approval holds its environment; a
+// second run builds and bakes, then waits at deploy and says so, while a
+// run of another project deploys at once; once the first is cancelled
+// (its environment deleted) the second deploys.
+func TestTestEnvironmentQuota(t *testing.T) {
+	_, rc := quotaWorker(t, 0)
+	ctx := context.Background()
+	spec := scenarioSpec(t, `version: 1
+build: {commands: [make]}
+bake: {image: 127.0.0.1:5000/acme/hello}
+deploy: {manifests: deploy}
+approval: {approvers: {users: [bob]}, timeout: 1h, reminder: 30m}
+`)
+	start := func(project, branch string) runs.Ref {
+		return startQuotaRun(t, rc, "acme/"+project, branch, spec, &contract.Governance{Project: project, Quota: &contract.Quota{TestEnvironments: 1}})
+	}
+	state := func(ref runs.Ref) workflows.RunState { return runState(t, rc, ref) }
+	first := start("payments", "one")
+	poll.Until(t, "the first run to wait for its approval", func() bool { return state(first).Phase == "approval" })
+	second := start("payments", "two")
+	poll.Until(t, "the second run to wait at deploy for a test environment", func() bool {
+		st := state(second)
+		return st.Phase == "deploy" && st.Queued == "queued: 1st of test environments of project payments (1 running, limit 1)"
+	})
+	other := start("search", "one")
+	poll.Until(t, "another project's run to deploy at once", func() bool { return state(other).Phase == "approval" })
+	if st := state(second); st.Phase != "deploy" || st.Outputs.Environment != "" {
+		t.Fatalf("the second run deployed beside the first: %+v", st)
+	}
+	if _, err := rc.Cancel(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, "the second run to deploy once the first's environment is gone", func() bool {
+		st := state(second)
+		return st.Queued == "" && st.Phase == "approval" && st.Outputs.Environment != ""
+	})
+	q, err := rc.QuotaState(ctx, workflows.TestEnvironmentsKey("payments"))
+	if err != nil || len(q.Holders) != 1 || q.Holders[0].RunID != second.RunID || q.Granted != 2 {
+		t.Fatalf("the semaphore %+v %v", q, err)
+	}
+}
+
 // startQuotaRun starts a run of repo's branch under policy.
 func startQuotaRun(t *testing.T, rc *runs.Client, repo, branch string, spec pipelines.Spec, policy *contract.Governance) runs.Ref {
 	t.Helper()

@@ -613,3 +613,53 @@ func TestRecordQuotaHistories(t *testing.T) {
 	}
 	writeHistory(t, c, runs.Ref{WorkflowID: workflows.QuotaWorkflowID("payments")}, filepath.Join("..", "workflows", "testdata", "quota_semaphore.json"))
 }
+
+// TestRecordTestEnvironmentWait records test_environment_wait: a run of a
+// project with one test environment builds and bakes, waits at deploy
+// (told its place) while another run holds the environment, deploys once
+// that run ends, and gives the slot back as it ends (change
+// "test-environment-quota").
+func TestRecordTestEnvironmentWait(t *testing.T) {
+	if !*record || (*recordOnly != "" && *recordOnly != "test_environment_wait") {
+		t.Skip("pass -record to regenerate the replay histories")
+	}
+	c, rc := quotaWorker(t, 0)
+	ctx := context.Background()
+	spec := scenarioSpec(t, deploySpec)
+	policy := &contract.Governance{Project: "payments", Quota: &contract.Quota{TestEnvironments: 1}}
+	first, err := rc.Start(ctx, workflows.Request{Push: push("a"), Spec: spec, Policy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitApproval(t, rc, first.Ref)
+	second := push("b")
+	second.Branch = "feature"
+	next, err := rc.Start(ctx, workflows.Request{Push: second, Spec: spec, Policy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, "the second run to wait for a test environment", func() bool {
+		_, st, err := rc.Status(ctx, next.Ref)
+		return err == nil && strings.HasPrefix(st.Queued, "queued: 1st of test environments of project payments")
+	})
+	approveAlice(t, c, rc, first.Ref)
+	waitApproval(t, rc, next.Ref)
+	approveAlice(t, c, rc, next.Ref)
+	for _, ref := range []runs.Ref{first.Ref, next.Ref} {
+		if err := c.GetWorkflow(ctx, ref.WorkflowID, ref.RunID).Get(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeHistory(t, c, next.Ref, filepath.Join("..", "workflows", "testdata", "test_environment_wait.json"))
+}
+
+// deploySpec deploys to a test environment before its approval.
+const deploySpec = `version: 1
+build: {commands: [make]}
+bake: {image: 127.0.0.1:5000/acme/hello}
+deploy: {manifests: deploy}
+approval:
+  approvers: {users: [alice, bob]}
+  timeout: 1h
+  reminder: 30m
+`

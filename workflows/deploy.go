@@ -30,6 +30,9 @@ var deployPhase = phaseDef{
 					contract.ReleaseRef{RunID: r.runID, Pipeline: spec.Name, Namespace: st.Namespace, Context: st.Context, Guard: in.Guard}, false)
 			}
 		} else {
+			if err := r.acquireTestEnvironment(ctx); err != nil {
+				return err
+			}
 			in.Namespace, in.Ephemeral, in.Guard = r.testNamespace(spec.Name), true, r.governance().Test
 			in.Pipeline, in.WorkflowID = spec.Name, workflow.GetInfo(ctx).WorkflowExecution.ID
 			if t := spec.Environments.Test; t != nil {

@@ -283,7 +283,9 @@ func (r *run) acquireSlot(ctx workflow.Context, key string, limit int, of string
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 	})
-	r.quotaAsked = append(r.quotaAsked, key)
+	if !slices.Contains(r.quotaAsked, key) { // a phase run again asks again
+		r.quotaAsked = append(r.quotaAsked, key)
+	}
 	if err := startLocal(actx, contract.QuotaAcquire, contract.QuotaRequest{Project: key, Run: r.self(ctx), Limit: limit}).Get(ctx, nil); err != nil {
 		return err
 	}
@@ -306,6 +308,26 @@ func (r *run) acquireSlot(ctx workflow.Context, key string, limit int, of string
 			r.st.Queued = fmt.Sprintf("queued: %s of %s (%d running, limit %d)", Ordinal(n.Position), of, n.Running, limit)
 		}
 	}
+}
+
+// testEnvironmentQuota (change "test-environment-quota", recorded only by
+// runs of a project that bounds its test environments) has deploy wait
+// for a slot of the project's test environments before it makes one; the
+// run gives it back as it ends, after its environment is deleted.
+const testEnvironmentQuota = 1
+
+// TestEnvironmentsKey is the semaphore of a project's test environments.
+func TestEnvironmentsKey(project string) string { return project + "/test-environments" }
+
+// acquireTestEnvironment waits for a slot of the project's test
+// environments, when its policy bounds them.
+func (r *run) acquireTestEnvironment(ctx workflow.Context) error {
+	q := r.governance().Quota
+	if q == nil || q.TestEnvironments < 1 || r.version(ctx, "test-environment-quota", testEnvironmentQuota) < testEnvironmentQuota {
+		return nil
+	}
+	project := r.governance().Project
+	return r.acquireSlot(ctx, TestEnvironmentsKey(project), q.TestEnvironments, "test environments of project "+project)
 }
 
 // releaseQuota gives the run's slot, or its place in the queue, back.

@@ -104,8 +104,12 @@ func TestReplayCommittedHistories(t *testing.T) {
 		"scheduled.json": {`"StartScheduled"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		// test's jobs: a RunSteps per cell (one with the phase's progress),
 		// the build pod's Cleanup before them, then bake
-		"jobs.json":              {`"Cleanup"`, `"Run"`, `"Bake"`, "WORKFLOW_EXECUTION_COMPLETED"},
-		"worker_loss_rerun.json": {"InJlcnVuLWFmdGVyLXdvcmtlci1sb3NzIg==", "ACTIVITY_TASK_TIMED_OUT", `"Production"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		"jobs.json": {`"Cleanup"`, `"Run"`, `"Bake"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		// change "test-environment-quota": deploy waits (signals) for a slot
+		// of the project's test environments, then deploys; the slot goes
+		// back as the run ends
+		"test_environment_wait.json": {"InRlc3QtZW52aXJvbm1lbnQtcXVvdGEi", "EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED", `"Deploy"`, "EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED", "WORKFLOW_EXECUTION_COMPLETED"},
+		"worker_loss_rerun.json":     {"InJlcnVuLWFmdGVyLXdvcmtlci1sb3NzIg==", "ACTIVITY_TASK_TIMED_OUT", `"Production"`, "WORKFLOW_EXECUTION_COMPLETED"},
 	}
 	seen := 0
 	for _, f := range files {

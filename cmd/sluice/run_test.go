@@ -52,6 +52,8 @@ projects:
         contexts: [prod]
         registries: [registry.acme]
         approval: {required: 2, groups: [release-managers]}
+    quota:
+      test_environments: {count: 2, memory: 4Gi}
 `
 
 const goodSpec = `version: 1
@@ -184,6 +186,8 @@ func TestSpecBeyondPolicyRefusedAtEveryDoor(t *testing.T) {
 		{"another namespace", "{namespace: pay-prod,", "{namespace: kube-system,", "projects[payments].environments.production.namespaces"},
 		{"an unlisted context", "context: prod}", "context: admin}", "projects[payments].environments.production.contexts"},
 		{"another registry", "image: registry.acme/hello", "image: evil.example/hello", "projects[payments].environments.production.registries"},
+		{"a test environment beyond its share", "  production: {namespace: pay-prod, context: prod}", "  production: {namespace: pay-prod, context: prod}\n  test: {quota: {memory: 3Gi}}",
+			"projects[payments].quota.test_environments.memory"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
