@@ -67,14 +67,18 @@ func (en *Environments) Deploy(ctx context.Context, in contract.DeployInput) (_ 
 		return contract.DeployResult{}, err
 	}
 	ctx = deploy.WithGuard(ctx, in.Guard)
-	log, err := en.Logs.Writer(in.RunID, "deploy")
+	values, err := en.Secrets.Read(ctx, in.Secrets)
+	if err != nil {
+		return contract.DeployResult{}, err
+	}
+	log, err := en.Logs.WithSecrets(secrets.Plain(values)).Writer(in.RunID, "deploy")
 	if err != nil {
 		return contract.DeployResult{}, err
 	}
 	defer log.Close()
 	defer heartbeat(ctx)()
 	if !in.Ephemeral && in.Pipeline != "" {
-		return en.deployRelease(ctx, in, objs, log)
+		return en.deployRelease(ctx, in, objs, secrets.All(values), log)
 	}
 	if in.Ephemeral {
 		err := en.Cluster.Setup(ctx, environments.Env{
@@ -95,6 +99,13 @@ func (en *Environments) Deploy(ctx context.Context, in contract.DeployInput) (_ 
 			}
 			return contract.DeployResult{}, err
 		}
+		if len(values) > 0 {
+			// the namespace's: deleted with it
+			if err := en.Cluster.PutSecret(ctx, in.Namespace, environments.AppSecret, in.RunID, secrets.All(values), nil); err != nil {
+				return contract.DeployResult{}, err
+			}
+			fmt.Fprintf(log, "secrets: %s in Secret %s\n", strings.Join(in.Secrets.Names, ", "), environments.AppSecret)
+		}
 	}
 	fmt.Fprintf(log, "deploying %s@%s\n", repo, in.Digest)
 	if err := en.Cluster.Apply(ctx, in.Namespace, in.RunID, objs, log); err != nil {
@@ -110,7 +121,7 @@ func (en *Environments) Deploy(ctx context.Context, in contract.DeployInput) (_ 
 // with the environment's strategy: recorded, undone by UndoRelease when the
 // run fails later. The integration suite that follows is the verify; a
 // blue-green color replaced here is retired at once.
-func (en *Environments) deployRelease(ctx context.Context, in contract.DeployInput, objs []*unstructured.Unstructured, log io.Writer) (contract.DeployResult, error) {
+func (en *Environments) deployRelease(ctx context.Context, in contract.DeployInput, objs []*unstructured.Unstructured, values map[string]string, log io.Writer) (contract.DeployResult, error) {
 	cluster, err := en.get(in.Context)
 	if err != nil {
 		return contract.DeployResult{}, err
@@ -118,7 +129,7 @@ func (en *Environments) deployRelease(ctx context.Context, in contract.DeployInp
 	r := &release.Releaser{Cluster: cluster}
 	_, err = r.Release(ctx, release.Request{
 		Pipeline: in.Pipeline, Namespace: in.Namespace, Run: in.RunID, Commit: in.Source.Commit, Digest: in.Digest,
-		Strategy: in.Strategy, Objects: objs,
+		Strategy: in.Strategy, Objects: objs, Secrets: values,
 	}, log)
 	switch {
 	case errors.Is(err, release.ErrNoNamespace):

@@ -90,6 +90,7 @@ func (rl *Releases) Production(ctx context.Context, in contract.ProductionInput)
 	req := release.Request{
 		Pipeline: in.Pipeline, Namespace: in.Namespace, Run: in.RunID,
 		Commit: in.Source.Commit, Digest: in.Digest, Strategy: in.Strategy, Objects: objs, ApprovedBy: in.ApprovedBy,
+		Secrets: secrets.All(values),
 	}
 	if len(in.Verify) > 0 {
 		req.Verify = &release.Verify{Image: in.VerifyImage, Commands: in.Verify, Timeout: in.VerifyTimeout, Secrets: secrets.Env(values), SecretFiles: secrets.Files(values)}

@@ -56,6 +56,9 @@ type DeployInput struct {
 	Memory     string        `json:"memory,omitempty"`
 	// Services are started in the environment before the application.
 	Services []pipelines.Service `json:"services,omitempty"`
+	// Secrets reach the application through the Secret sluice-secrets
+	// made in the test environment (in staging, a Secret of the release).
+	Secrets *Secrets `json:"secrets,omitempty"`
 	// Guard is what the environment's manifests may ask for (the policy's
 	// test or staging guard).
 	Guard Guard `json:"guard"`
@@ -144,7 +147,9 @@ type ProductionInput struct {
 	// VerifyImage runs the Verify commands, within VerifyTimeout.
 	VerifyImage   string        `json:"verify_image,omitempty"`
 	VerifyTimeout time.Duration `json:"verify_timeout,omitempty"`
-	// VerifySecrets reach the verify Job through a Secret made beside it.
+	// VerifySecrets are production's secrets: the application's, in a
+	// Secret of the release, and the verify Job's, in a Secret made beside
+	// it.
 	VerifySecrets *Secrets `json:"verify_secrets,omitempty"`
 	// Guard is what the production manifests may ask for.
 	Guard Guard `json:"guard"`

@@ -145,7 +145,6 @@ func TestParseProblems(t *testing.T) {
 		{"bad secret name", "version: 1\nbuild:\n  commands: [make]\n  secrets: [ok, 9lives]\n", 4, 17, "bad secret name \"9lives\"", ""},
 		{"secret listed twice", "version: 1\ntest:\n  commands: [make]\n  secrets: [npm_token, NPM_TOKEN]\n", 4, 24, "secret NPM_TOKEN listed twice", ""},
 		{"secret shadowed by env", "version: 1\nbuild:\n  commands: [make]\n  env: {NPM_TOKEN: x}\n  secrets: [npm_token]\n", 5, 13, "secret npm_token is delivered as NPM_TOKEN, which env sets too", ""},
-		{"production secrets without verify", "version: 1\nbake: {image: r/app}\nenvironments: {production: {namespace: p}}\nproduction:\n  manifests: k8s\n  secrets: [db]\n", 6, 12, "no production.verify", ""},
 		{"bad yaml", "version: 1\nbuild:\n\tcommands: [make]\n", 3, 1, "not valid YAML", "indentation"},
 		{"empty file", "", 1, 1, "spec is empty", "version: 1"},
 		{"top level list", "- a\n- b\n", 1, 1, "expected a mapping", ""},

@@ -164,6 +164,7 @@ type BakePhase struct {
 type DeployPhase struct {
 	Environment string   `yaml:"environment" json:"environment,omitempty" doc:"test (ephemeral, default) or staging." enum:"test,staging"`
 	Manifests   string   `yaml:"manifests" json:"manifests" doc:"Directory of Kubernetes manifests, relative to the repository root." required:"true"`
+	Secrets     []string `yaml:"secrets" json:"secrets,omitempty" doc:"Names of the project's secrets (defined by the server, never in the repository) the application gets in its environment: a Secret sluice-secrets made in the test environment (or, in staging, one per release), each under the key of its upper-case name (db_password: DB_PASSWORD), which the manifests name in secretKeyRef, envFrom or a secret volume. A name the project does not give this phase, or a protected one on a branch production does not protect, refuses the push."`
 	Timeout     Duration `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase, rollout included."`
 	When        *Rule    `yaml:"when" json:"when,omitempty" doc:"Run the phase only when this rule holds for the run (branches, tags, events, paths); otherwise it is skipped, and so is every phase that needs it."`
 }
@@ -225,7 +226,7 @@ type Approvers struct {
 type ProductionPhase struct {
 	Manifests string   `yaml:"manifests" json:"manifests" doc:"Directory of production manifests, relative to the repository root." required:"true"`
 	Verify    *Verify  `yaml:"verify" json:"verify,omitempty" doc:"Checks after the release; a failure rolls back."`
-	Secrets   []string `yaml:"secrets" json:"secrets,omitempty" doc:"Names of the project's secrets (defined by the server, never in the repository) the verify Job (through a Secret made beside it, deleted with it) gets, each in the environment variable of its upper-case name (npm_token: NPM_TOKEN). A name the project does not give this phase, or a protected one on a branch production does not protect, refuses the push."`
+	Secrets   []string `yaml:"secrets" json:"secrets,omitempty" doc:"Names of the project's secrets (defined by the server, never in the repository) production gets: the application in a Secret of the release (its manifests name sluice-secrets, which each release points at its own), each under the key of its upper-case name (db_password: DB_PASSWORD), and the verify Job (through a Secret made beside it, deleted with it) in the environment variable of that name. A name the project does not give this phase, or a protected one on a branch production does not protect, refuses the push."`
 	Grace     Duration `yaml:"grace" json:"grace,omitempty" doc:"Blue-green: how long the old color stays scaled after the switch, for instant failover, before it scales to zero."`
 	Timeout   Duration `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
 	When      *Rule    `yaml:"when" json:"when,omitempty" doc:"Run the phase only when this rule holds for the run (branches, tags, events, paths); otherwise it is skipped, and so is every phase that needs it."`

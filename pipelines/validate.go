@@ -131,6 +131,7 @@ func (v *validator) spec(s *Spec) {
 			v.errf("deploy.manifests", "point it at a directory of Kubernetes YAML, like deploy/k8s", "deploy needs manifests")
 		}
 		v.relative("deploy.manifests", d.Manifests)
+		v.secrets("deploy.secrets", d.Secrets, nil)
 		if d.Environment == "staging" && s.Environments.Staging == nil {
 			v.errf("deploy.environment", "define environments.staging.namespace", "deploy targets staging, which is not defined")
 		}
@@ -183,9 +184,6 @@ func (v *validator) spec(s *Spec) {
 			v.errf("production", "define environments.production.namespace", "production needs environments.production")
 		}
 		v.secrets("production.secrets", p.Secrets, nil)
-		if len(p.Secrets) > 0 && p.Verify == nil {
-			v.errf("production.secrets", "add production.verify, or drop production.secrets", "production's secrets go to its verify Job, and there is no production.verify")
-		}
 		if p.Verify != nil {
 			v.commands("production.verify.commands", p.Verify.Commands)
 			v.positive("production.verify.timeout", p.Verify.Timeout)
@@ -366,6 +364,9 @@ func (s *Spec) SecretRefs() []SecretRef {
 	}
 	if s.Test != nil {
 		add(PhaseTest, s.Test.Secrets)
+	}
+	if s.Deploy != nil {
+		add(PhaseDeploy, s.Deploy.Secrets)
 	}
 	if s.Integration != nil {
 		add(PhaseIntegration, s.Integration.Secrets)

@@ -289,7 +289,7 @@ func TestValidateSecrets(t *testing.T) {
 		"projects[0].secrets[2].name: NPM_TOKEN is defined twice",
 		`projects[0].secrets[3].name: "9lives"`,
 		"projects[0].secrets[3]: give exactly one source",
-		`projects[0].secrets[3].phases: "bake" is not one of build, test, integration, production`,
+		`projects[0].secrets[3].phases: "bake" is not one of build, test, deploy, integration, production`,
 		"projects[0].secrets[4]: give exactly one source",
 		"projects[0].secrets[5].kubernetes: namespace, name and key are all required",
 		`projects[0].secrets[6].as: "volume": a secret is handed over as env (its value in the variable) or file (the path of a file holding it)`,

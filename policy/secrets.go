@@ -24,8 +24,10 @@ type Secret struct {
 	Kubernetes *SecretKeyRef `yaml:"kubernetes"`
 	File       string        `yaml:"file"`
 	Env        string        `yaml:"env"`
-	// Phases that may have it: build, test, integration (the suite's Job in
-	// the test environment), production (the release's verify Job).
+	// Phases that may have it: build, test, deploy (the application in its
+	// test environment or staging), integration (the suite's Job in the
+	// test environment), production (the application and the release's
+	// verify Job).
 	Phases []string `yaml:"phases"`
 	// Protected secrets reach only branches that may reach production
 	// (environments.production.branches), as GitLab's protected variables
@@ -55,7 +57,7 @@ type SecretKeyRef struct {
 }
 
 // SecretPhases are the phases a secret may be given to.
-var SecretPhases = []string{pipelines.PhaseBuild, pipelines.PhaseTest, pipelines.PhaseIntegration, pipelines.PhaseProduction}
+var SecretPhases = []string{pipelines.PhaseBuild, pipelines.PhaseTest, pipelines.PhaseDeploy, pipelines.PhaseIntegration, pipelines.PhaseProduction}
 
 var secretName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 

@@ -14,7 +14,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/sluice-cd/sluice/environments"
 )
 
 // State is where a release stands.
@@ -55,9 +58,18 @@ type Record struct {
 	// Objects are the manifests as released (digest substituted, before
 	// any blue-green renaming), so the release can be applied again.
 	Objects []json.RawMessage `json:"objects"`
+	// Secrets are the keys (names, never values) of the release's own
+	// Secret (SecretName), which its objects' references to
+	// environments.AppSecret point at; none: the release has no Secret.
+	Secrets []string `json:"secrets,omitempty"`
 
 	resourceVersion string
+	uid             types.UID
 }
+
+// SecretName is the Secret of release v<N> of its pipeline, owned by its
+// record.
+func (r *Record) SecretName() string { return recordName(r.Pipeline, r.Version) + "-secrets" }
 
 // Labels of a release record.
 const (
@@ -94,6 +106,9 @@ func (r *Record) objects() ([]*unstructured.Unstructured, error) {
 		}
 		out = append(out, u)
 	}
+	if len(r.Secrets) > 0 {
+		environments.PointSecrets(out, r.SecretName())
+	}
 	return out, nil
 }
 
@@ -127,7 +142,7 @@ func decode(cm *corev1.ConfigMap) (*Record, error) {
 	if err := json.Unmarshal([]byte(cm.Data["release.json"]), r); err != nil {
 		return nil, fmt.Errorf("release record %s: %w", cm.Name, err)
 	}
-	r.resourceVersion = cm.ResourceVersion
+	r.resourceVersion, r.uid = cm.ResourceVersion, cm.UID
 	return r, nil
 }
 
@@ -147,7 +162,7 @@ func (rs records) create(ctx context.Context, r *Record, after int) error {
 		if err != nil {
 			return fmt.Errorf("record release v%d of %s in %s: %w", n, rs.pipeline, rs.ns, err)
 		}
-		r.resourceVersion = got.ResourceVersion
+		r.resourceVersion, r.uid = got.ResourceVersion, got.UID
 		return nil
 	}
 	return fmt.Errorf("record a release of %s in %s: 20 versions taken at once", rs.pipeline, rs.ns)

@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +46,10 @@ type Request struct {
 	// Verify, when set, must pass before the release counts (blue-green:
 	// before traffic is switched).
 	Verify *Verify
+	// Secrets are what the application gets (by key) in the release's own
+	// Secret, owned by its record; the manifests name
+	// environments.AppSecret.
+	Secrets map[string]string
 }
 
 // Verify is the check a release must pass: commands run in order as a Job
@@ -109,6 +115,7 @@ func (r *Releaser) Release(ctx context.Context, req Request, log io.Writer) (*Re
 		if req.Strategy == pipelines.BlueGreen {
 			cur.Color = nextColor(liveColor(prev))
 		}
+		cur.Secrets = slices.Sorted(maps.Keys(req.Secrets))
 		for _, o := range req.Objects {
 			raw, err := json.Marshal(o.Object)
 			if err != nil {
@@ -124,6 +131,14 @@ func (r *Releaser) Release(ctx context.Context, req Request, log io.Writer) (*Re
 		prev = nil
 	}
 	describe(log, cur, prev)
+	if len(cur.Secrets) > 0 {
+		// the record's: deleted with it, brought back with it by a rollback
+		owner := &metav1.OwnerReference{APIVersion: "v1", Kind: "ConfigMap", Name: recordName(cur.Pipeline, cur.Version), UID: cur.uid}
+		if err := r.Cluster.PutSecret(ctx, req.Namespace, cur.SecretName(), req.Run, req.Secrets, owner); err != nil {
+			return cur, err
+		}
+		fmt.Fprintf(log, "secrets: %s in Secret %s\n", strings.Join(cur.Secrets, ", "), cur.SecretName())
+	}
 
 	objs, err := cur.objects()
 	if err != nil {

@@ -40,17 +40,26 @@ spec:
           image: %s
           command: ["sh", "-c", "mkdir -p /www && echo %s > /www/index.html && exec httpd -f -p 8080 -h /www"]
           readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
-`, image, page), `
+`, image, page), webService}
+	if extra {
+		docs = append(docs, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {k: v}\n")
+	}
+	return objectsOf(t, docs)
+}
+
+// webService routes to the app's pods.
+const webService = `
 apiVersion: v1
 kind: Service
 metadata: {name: web}
 spec:
   selector: {app: web}
   ports: [{port: 80, targetPort: 8080}]
-`}
-	if extra {
-		docs = append(docs, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {k: v}\n")
-	}
+`
+
+// objectsOf decodes YAML documents.
+func objectsOf(t testing.TB, docs []string) []*unstructured.Unstructured {
+	t.Helper()
 	var out []*unstructured.Unstructured
 	for _, d := range docs {
 		u := &unstructured.Unstructured{}
@@ -112,7 +121,7 @@ func (f *fixture) serves(t testing.TB, svc, want string) string {
 	}
 	var out bytes.Buffer
 	res, err := f.r.Cluster.RunSuite(context.Background(), f.ns, "probe", environments.Suite{
-		Name: "probe", Image: f.image, Commands: []string{fmt.Sprintf("for i in 1 2 3 4 5 6 7 8 9 10; do p=$(wget -qO- http://%s:%d/); [ \"$p\" = %s ] && break; sleep 1; done; echo \"$p\"", s.Spec.ClusterIP, s.Spec.Ports[0].Port, want)},
+		Name: "probe", Image: f.image, Commands: []string{fmt.Sprintf("for i in 1 2 3 4 5 6 7 8 9 10; do p=$(wget -qO- http://%s:%d/ 2>/dev/null || true); [ \"$p\" = %s ] && break; sleep 1; done; echo \"$p\"", s.Spec.ClusterIP, s.Spec.Ports[0].Port, want)},
 	}, &out)
 	if err != nil || !res.Passed {
 		t.Fatalf("probe %s: %v %+v\n%s", svc, err, res, out.String())

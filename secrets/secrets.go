@@ -153,6 +153,19 @@ func Env(values []Value) map[string]string { return byEnv(values, false) }
 // each file's path.
 func Files(values []Value) map[string]string { return byEnv(values, true) }
 
+// All is every value by its variable, however it is handed over: the keys
+// of a Secret an application reads.
+func All(values []Value) map[string]string {
+	if len(values) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(values))
+	for _, v := range values {
+		out[v.Env] = v.Value
+	}
+	return out
+}
+
 func byEnv(values []Value, files bool) map[string]string {
 	var out map[string]string
 	for _, v := range values {

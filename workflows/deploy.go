@@ -19,7 +19,7 @@ var deployPhase = phaseDef{
 		spec := &r.in.Spec
 		in := contract.DeployInput{
 			RunID: r.runID, Source: r.source(), Image: r.st.Outputs.Image, Digest: r.st.Outputs.Digest,
-			Manifests: spec.Deploy.Manifests,
+			Manifests: spec.Deploy.Manifests, Secrets: r.secrets(pipelines.PhaseDeploy, spec.Deploy.Secrets),
 		}
 		if spec.Deploy.Environment == "staging" {
 			st := spec.Environments.Staging

@@ -41,8 +41,8 @@ var productionPhase = phaseDef{
 			in.Pipeline, in.ApprovedBy = spec.Name, out.ApprovedBy
 			if v := spec.Production.Verify; v != nil {
 				in.VerifyImage, in.VerifyTimeout = v.Image, v.Timeout.D()
-				in.VerifySecrets = r.secrets(pipelines.PhaseProduction, spec.Production.Secrets)
 			}
+			in.VerifySecrets = r.secrets(pipelines.PhaseProduction, spec.Production.Secrets)
 			PushUndo(&r.saga, pipelines.PhaseProduction, contract.UndoRelease, ref, false)
 		}
 		res, err := call(ctx, contract.Production, in)

@@ -83,6 +83,8 @@ type sources struct {
 	// finals[commit] is the final (not pending) statuses set on it
 	finals   map[string]int
 	messages []map[string]any
+	// requests are the Slack API's requests, their forms encoded
+	requests []string
 	statuses map[string][]map[string]string
 	held     map[string]bool
 	inFlight chan effect
@@ -119,6 +121,9 @@ func (s *sources) hold(what, worker string) {
 func (s *sources) slackServer(commits []string) *httptest.Server {
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
+		s.mu.Lock()
+		s.requests = append(s.requests, r.Form.Encode())
+		s.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		switch path.Base(r.URL.Path) {
 		case "conversations.list":

@@ -89,7 +89,8 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 	// the build, integration and verify read a pipeline secret of the
 	// server's project from a Kubernetes Secret
 	secret := e.newSampleSecret()
-	repo, commit := gitsrctest.Repo(t, "../../examples/hello", string(secret.spec(t, spec)))
+	repo, _ := gitsrctest.Repo(t, "../../examples/hello", string(secret.spec(t, spec)))
+	commit := secret.manifests(t, repo)
 	e.defineSampleSecret(secret, prod, repo)
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	e.startDev("--config", e.config, "--kubeconfig", e.kubeconfig, "--vulnerability-db", "../../examples/vulndb",

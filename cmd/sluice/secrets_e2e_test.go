@@ -5,9 +5,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
 	"github.com/sluice-cd/sluice/runs"
 )
 
@@ -28,6 +33,8 @@ import (
 // second (api_key) is handed over as a file.
 type sampleSecret struct {
 	value, fileValue, ns string
+	// seen is what the run sent to Slack and to the commit status API
+	seen *sources
 }
 
 // sampleRepo is the name the sample's repository has in the server's
@@ -54,24 +61,32 @@ func (e *poolEnv) defineSampleSecret(s sampleSecret, prod, repo string) {
 	}
 	defer f.Close()
 	e.t.Setenv("SLUICE_TEST_HOOK", "sample-webhook-secret-0123")
+	// a Slack and a commit status API that keep what they are sent
+	slack, statuses := s.seen.slackServer(nil), s.seen.statusServer()
+	e.t.Cleanup(slack.Close)
+	e.t.Cleanup(statuses.Close)
+	e.t.Setenv("SAMPLE_SLACK_TOKEN", "xoxb-sample-token")
+	e.t.Setenv("SAMPLE_SLACK_SIGNING", "sample-slack-signing-secret")
+	e.t.Setenv("SAMPLE_STATUS_TOKEN", "sample-status-token")
+	fmt.Fprintf(f, "slack:\n  bot_token: {env: SAMPLE_SLACK_TOKEN}\n  signing_secret: {env: SAMPLE_SLACK_SIGNING}\n  api_url: %q\n  channel: \"#releases\"\n", slack.URL+"/api/")
 	fmt.Fprintf(f, `repositories:
-  - {name: %s, provider: github, clone_url: %q, webhook_secret: {env: SLUICE_TEST_HOOK}}
+  - {name: %s, provider: github, clone_url: %q, webhook_secret: {env: SLUICE_TEST_HOOK}, api_url: %q, api_token: {env: SAMPLE_STATUS_TOKEN}}
 projects:
   - name: demo
     repositories: [%s]
     environments:
       production: {namespaces: [%s], branches: [main]}
     secrets:
-      - {name: api_token, kubernetes: {namespace: %s, name: hello-api, key: token}, phases: [build, integration, production], protected: true}
+      - {name: api_token, kubernetes: {namespace: %s, name: hello-api, key: token}, phases: [build, deploy, integration, production], protected: true}
       - {name: api_key, kubernetes: {namespace: %s, name: hello-api, key: key}, as: file, phases: [build, integration, production], protected: true}
-`, sampleRepo, repo, sampleRepo, prod, s.ns, s.ns)
+`, sampleRepo, repo, statuses.URL+"/api/v3/", sampleRepo, prod, s.ns, s.ns)
 }
 
 // newSampleSecret is a fresh value, for a Secret in a namespace of the
 // test's own.
 func (e *poolEnv) newSampleSecret() sampleSecret {
 	now := time.Now().UnixNano()
-	return sampleSecret{value: fmt.Sprintf("s3cr3t-%d-value", now), fileValue: fmt.Sprintf("k3y-f1le-%d", now), ns: e.ns + "-secrets"}
+	return sampleSecret{value: fmt.Sprintf("s3cr3t-%d-value", now), fileValue: fmt.Sprintf("k3y-f1le-%d", now), ns: e.ns + "-secrets", seen: newSources()}
 }
 
 // spec adds the secrets to the sample's build (in a pool pod), integration
@@ -89,6 +104,7 @@ func (s sampleSecret) spec(t testing.TB, spec []byte) []byte {
 	}
 	for _, r := range []struct{ anchor, add string }{
 		{"  pool: go            # a warm build pod of the server's \"go\" pool\n", "  secrets: [api_token, api_key]\n"},
+		{"  manifests: deploy/k8s   # the container whose image is \"hello\" gets the baked digest\n", "  secrets: [api_token]\n"},
 		{"    - hostname        # the pod that builds\n", "    - " + check("build") + "\n"},
 		{"integration:          # a Job next to the deployment; it reaches the app through its Service\n", "  secrets: [api_token, api_key]\n"},
 		{"  commands:         # the first connection may race kube-proxy's routing of the new Service: wait for it\n", "    - " + check("integration") + "\n"},
@@ -102,6 +118,29 @@ func (s sampleSecret) spec(t testing.TB, spec []byte) []byte {
 		spec = bytes.Replace(spec, []byte(r.anchor), []byte(r.anchor+r.add), 1)
 	}
 	return spec
+}
+
+// manifests has the sample's application read API_TOKEN from the Secret
+// Sluice makes for it (sluice-secrets: the test environment's, then each
+// production release's own), commits that and returns the commit. Without
+// the Secret its pods could not start, and neither deploy nor a release
+// would finish.
+func (s sampleSecret) manifests(t testing.TB, repo string) string {
+	t.Helper()
+	file := filepath.Join(repo, "deploy", "k8s", "hello.yaml")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchor := "            - {name: REDIS_ADDR, value: \"redis:6379\"}   # the test environment's redis service\n"
+	if !bytes.Contains(b, []byte(anchor)) {
+		t.Fatalf("the sample's manifest lacks %q", anchor)
+	}
+	b = bytes.Replace(b, []byte(anchor), []byte(anchor+"            - {name: API_TOKEN, valueFrom: {secretKeyRef: {name: sluice-secrets, key: API_TOKEN}}}\n"), 1)
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return gitsrctest.Commit(t, repo, "hello reads its API token")
 }
 
 // checkRun: the three phases read the value (their checks passed) and
@@ -121,7 +160,15 @@ func (s sampleSecret) checkRun(e *poolEnv, id, prod string) {
 	}
 	status, _, _ := e.sluice("status", id, "-o", "json")
 	history, _, _ := e.sluice("history", id)
-	for where, text := range map[string]string{"log": logs, "status": status, "record": history, "history": s.history(t, e, id)} {
+	s.seen.mu.Lock()
+	slack, _ := json.Marshal(s.seen.requests)
+	statuses, _ := json.Marshal(s.seen.statuses)
+	s.seen.mu.Unlock()
+	if !strings.Contains(string(slack), "sluice_approve") || !strings.Contains(string(statuses), `"state"`) {
+		t.Errorf("the run sent Slack %d bytes and the status API %d: nothing to look for its secrets in", len(slack), len(statuses))
+	}
+	for where, text := range map[string]string{"log": logs, "status": status, "record": history, "history": s.history(t, e, id),
+		"Slack messages": string(slack), "commit statuses": string(statuses)} {
 		if strings.Contains(text, s.value) || strings.Contains(text, s.fileValue) {
 			t.Errorf("a secret's value is in the run's %s", where)
 		}
@@ -130,10 +177,21 @@ func (s sampleSecret) checkRun(e *poolEnv, id, prod string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	releases := 0
 	for _, sec := range left.Items {
-		if strings.HasSuffix(sec.Name, "-secrets") {
+		switch {
+		case strings.HasPrefix(sec.Name, "sluice-release-"):
+			// the application's, one per release, owned by its record
+			if len(sec.OwnerReferences) != 1 || sec.OwnerReferences[0].Kind != "ConfigMap" || string(sec.Data["API_TOKEN"]) != s.value {
+				t.Errorf("release Secret %s: owners %+v, keys %v", sec.Name, sec.OwnerReferences, slices.Collect(maps.Keys(sec.Data)))
+			}
+			releases++
+		case strings.HasSuffix(sec.Name, "-secrets"):
 			t.Errorf("the verify Job's Secret %s outlived it", sec.Name)
 		}
+	}
+	if releases == 0 {
+		t.Errorf("production has no release Secret")
 	}
 }
 
