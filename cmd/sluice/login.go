@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -152,6 +154,9 @@ A provider that gives its CLI client a secret: pass it in a file with
 // login runs the device flow against the server's provider and keeps the
 // ID token the server accepts.
 func (g *globals) login(ctx context.Context, secret string) error {
+	if err := clearTextRisk(g.serverURL); err != nil {
+		return err
+	}
 	var l httpapi.Login
 	if err := g.getJSON(ctx, "/api/v1/login", "", &l); err != nil {
 		return err
@@ -169,7 +174,7 @@ func (g *globals) login(ctx context.Context, secret string) error {
 	if err != nil {
 		return fmt.Errorf("start signing in at %s: %w", l.Issuer, err)
 	}
-	fmt.Fprintf(g.stderr, "To sign in to %s, open %s and enter the code %s\n", g.serverURL, da.VerificationURI, da.UserCode)
+	fmt.Fprintf(g.stderr, "The server trusts %s (client %s).\nTo sign in to %s, open %s and enter the code %s\n", l.Issuer, l.ClientID, g.serverURL, da.VerificationURI, da.UserCode)
 	if da.VerificationURIComplete != "" {
 		fmt.Fprintf(g.stderr, "(or open %s)\n", da.VerificationURIComplete)
 	}
@@ -273,6 +278,22 @@ func describeIdentity(who httpapi.Identity) string {
 		return who.Name
 	}
 	return who.Name + " (user " + who.User + ")"
+}
+
+// clearTextRisk refuses to sign in to a server reached over plain HTTP on
+// another machine: the ID token would cross the network readable.
+func clearTextRisk(server string) error {
+	u, err := url.Parse(server)
+	if err != nil {
+		return fmt.Errorf("--server %q: %w", server, err)
+	}
+	if u.Scheme == "https" {
+		return nil
+	}
+	if ip := net.ParseIP(u.Hostname()); u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	return fmt.Errorf("--server %s is plain HTTP on another machine: an ID token sent there crosses the network readable; use its https:// address", server)
 }
 
 // getJSON GETs path from the server with token (none when "") and decodes

@@ -154,6 +154,20 @@ func TestLoginWithTheDeviceFlow(t *testing.T) {
 	}
 }
 
+// TestLoginRefusesPlainHTTPElsewhere: an ID token is never sent in the
+// clear to another machine.
+func TestLoginRefusesPlainHTTPElsewhere(t *testing.T) {
+	g := &globals{serverURL: "http://sluice.example.com:8080", credentials: filepath.Join(t.TempDir(), "c.json"), stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	if err := g.login(context.Background(), ""); err == nil || !strings.Contains(err.Error(), "use its https:// address") {
+		t.Fatalf("%v", err)
+	}
+	for _, ok := range []string{"https://sluice.example.com", "http://localhost:8080", "http://127.0.0.1:8080", "http://[::1]:8080"} {
+		if err := clearTextRisk(ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+}
+
 // TestLoginOnAServerWithoutOIDC: a server with API tokens only says so.
 func TestLoginOnAServerWithoutOIDC(t *testing.T) {
 	s := httpapi.New(nil, nil, slog.New(slog.DiscardHandler))
