@@ -127,7 +127,7 @@ func (s *Server) startChaos(w http.ResponseWriter, r *http.Request) {
 	if !s.allowInNamespace(w, r, e.Namespace) {
 		return
 	}
-	in := workflows.ChaosInput{Experiment: *e}
+	in := workflows.ChaosInput{Experiment: *e, Project: s.namespaceProject(e.Namespace)}
 	by := client(r).describe()
 	if req.Every == "" {
 		ref, err := s.Runs.StartChaos(r.Context(), in, by)
@@ -207,11 +207,15 @@ func (s *Server) unscheduleChaos(w http.ResponseWriter, r *http.Request) {
 // environments lists ns; a namespace of no project (or "", an experiment
 // from before experiments recorded theirs) needs admin of every project.
 func (s *Server) allowInNamespace(w http.ResponseWriter, r *http.Request, ns string) bool {
-	project := ""
+	return s.allow(w, r, s.namespaceProject(ns), access.ChaosRun)
+}
+
+// namespaceProject is the project whose environment lists ns ("" none).
+func (s *Server) namespaceProject(ns string) string {
 	if s.governed() {
 		if p := s.Config.NamespaceProject(ns); p != nil {
-			project = p.Name
+			return p.Name
 		}
 	}
-	return s.allow(w, r, project, access.ChaosRun)
+	return ""
 }

@@ -38,7 +38,7 @@ var chaosPhase = phaseDef{
 				WaitForCancellation: true,
 			})
 			var st ChaosState
-			if err := workflow.ExecuteChildWorkflow(cctx, Chaos, ChaosInput{Experiment: e}).Get(ctx, &st); err != nil {
+			if err := workflow.ExecuteChildWorkflow(cctx, Chaos, ChaosInput{Experiment: e, Project: r.governance().Project}).Get(ctx, &st); err != nil {
 				return err
 			}
 			passed = append(passed, fmt.Sprintf("%s (%s)", e.Name, id))
@@ -58,6 +58,9 @@ func ChaosWorkflowID(pipelineWorkflowID, runID, experiment string) string {
 // ChaosInput starts a Chaos workflow.
 type ChaosInput struct {
 	Experiment contract.Experiment `json:"experiment"`
+	// Project is the project whose environment the experiment disturbs
+	// (the server's decision; "" none): its record is that project's.
+	Project string `json:"project,omitempty"`
 }
 
 // Chaos experiment states.

@@ -111,12 +111,14 @@ func (h *chaosHarness) result(t *testing.T) (ChaosState, error) {
 
 func TestChaosPassesWhenTheSLOHolds(t *testing.T) {
 	h := newChaosHarness(healthy, healthy)
-	h.env.ExecuteWorkflow(Chaos, experiment())
+	in := experiment()
+	in.Project = "payments" // the record is the project's
+	h.env.ExecuteWorkflow(Chaos, in)
 	st, err := h.result(t)
 	if err != nil || st.State != ChaosPassed {
 		t.Fatalf("state %s, err %v, failures %v", st.State, err, st.Failures)
 	}
-	if len(h.records) != 1 || h.records[0].State != ChaosPassed || h.records[0].Error != "" || len(h.records[0].Events) != 0 {
+	if len(h.records) != 1 || h.records[0].State != ChaosPassed || h.records[0].Error != "" || len(h.records[0].Events) != 0 || h.records[0].Project != "payments" {
 		t.Errorf("records %+v, want one verdict: passed", h.records)
 	}
 	// the second probe runs beside the faults: only the faults' order is fixed

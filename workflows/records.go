@@ -165,7 +165,7 @@ func (c *chaosRun) record(ctx workflow.Context) {
 	e := c.in.Experiment
 	now := workflow.Now(ctx)
 	rec := contract.RunRecord{
-		Kind: contract.RecordChaos, WorkflowID: c.wid, RunID: c.rid, Pipeline: e.Name, Environment: e.Namespace,
+		Kind: contract.RecordChaos, WorkflowID: c.wid, RunID: c.rid, Pipeline: e.Name, Environment: e.Namespace, Project: c.in.Project,
 		State: c.st.State, Started: workflow.GetInfo(ctx).WorkflowStartTime, Finished: now, Seq: 1,
 	}
 	for i, f := range c.st.Failures {
