@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/sluice-cd/sluice/access"
 	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/httpapi"
@@ -60,7 +62,7 @@ func loginAs(t *testing.T, g *globals, idp *oidctest.Provider, person string) er
 			}
 		}
 	}()
-	cmd := newLoginCmd(g)
+	cmd := quiet(newLoginCmd(g))
 	secret := filepath.Join(t.TempDir(), "secret")
 	if err := os.WriteFile(secret, []byte(oidctest.SluiceSecret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -115,7 +117,7 @@ func TestLoginWithTheDeviceFlow(t *testing.T) {
 	whoami := func() (string, error) {
 		out := &bytes.Buffer{}
 		g.stdout = out
-		cmd := newWhoamiCmd(g)
+		cmd := quiet(newWhoamiCmd(g))
 		cmd.SetArgs(nil)
 		cmd.SetContext(context.Background())
 		err := cmd.Execute()
@@ -144,7 +146,7 @@ func TestLoginWithTheDeviceFlow(t *testing.T) {
 		t.Fatalf("an expired sign-in: %v", err)
 	}
 
-	logout := newLogoutCmd(g)
+	logout := quiet(newLogoutCmd(g))
 	logout.SetArgs(nil)
 	if err := logout.Execute(); err != nil {
 		t.Fatal(err)
@@ -152,6 +154,13 @@ func TestLoginWithTheDeviceFlow(t *testing.T) {
 	if _, err := whoami(); err == nil || !strings.Contains(err.Error(), "no API token: run `sluice login`") {
 		t.Fatalf("after logout: %v", err)
 	}
+}
+
+// quiet leaves a command's errors to the test: cobra prints none, nor its
+// usage (the root command does the same for the CLI).
+func quiet(cmd *cobra.Command) *cobra.Command {
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	return cmd
 }
 
 // TestLoginRefusesPlainHTTPElsewhere: an ID token is never sent in the

@@ -207,11 +207,13 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 
 	// the four DORA keys from the records: two releases, both live, the
 	// second rolled back while live (the rollback's record follows its
-	// end): one failure in two, restored in the time the rollback took
+	// end, and a run's final record follows its final commit status, after
+	// its state says succeeded): one failure in two, restored in the time
+	// the rollback took
 	var keys []records.Keys
-	poll.Until(t, "sluice dora to count the rollback", func() bool {
+	poll.Until(t, "sluice dora to count both releases and the rollback", func() bool {
 		keys = nil
-		return e.json(&keys, "dora") == 0 && len(keys) == 1 && keys[0].Failures == 1
+		return e.json(&keys, "dora") == 0 && len(keys) == 1 && keys[0].Failures == 1 && keys[0].Releases == 2
 	})
 	if k := keys[0]; k.Releases != 2 || k.Deployments != 2 || k.ChangeFailureRate != 0.5 || k.LeadTime <= 0 || k.TimeToRestore <= 0 || k.TimeToRestore > 10*time.Minute {
 		t.Errorf("sluice dora: %+v", k)
