@@ -97,9 +97,10 @@ func (a *Applier) Delete(ctx context.Context, ns string, objs []*unstructured.Un
 // unlisted namespace, a RoleBinding to a ClusterRole, a pod beyond the Pod
 // Security level, a Service with externalIPs (CVE-2020-8554: kube-proxy
 // would send that address, from every pod and node, to the Service's
-// pods). See Check.
+// pods), a Secret of Sluice's other than AppSecret and WithSecrets'.
+// See Check.
 func (a *Applier) Guard(ctx context.Context, ns string, objs []*unstructured.Unstructured) ([]schema.GroupVersionResource, error) {
-	if err := Check(GuardOf(ctx), ns, objs); err != nil {
+	if err := check(GuardOf(ctx), ns, objs, false, ownSecrets(ctx)); err != nil {
 		return nil, err
 	}
 	out := make([]schema.GroupVersionResource, len(objs))

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -69,19 +70,119 @@ func CheckNamespace(g contract.Guard, ns string) error {
 	return nil
 }
 
-// Check holds every object to the guard for namespace ns: the namespace
-// itself, RoleBindings granting a ClusterRole, pods beyond the Pod
-// Security level, images from other registries, service account tokens.
-// A pod spec that does not say whether it mounts a token is given
-// automountServiceAccountToken: false when tokens are not allowed. The
-// first refusal names the object and where it was read.
+// AppSecret is the one Secret of Sluice's that an application's manifests
+// may name: the project's secrets its spec gives the application.
+const AppSecret = "sluice-secrets"
+
+// reservedName and reservedLabel mark what Sluice makes in an
+// environment's namespace: release records, the Secrets of releases and of
+// integration suites. Manifests may not make such objects, nor name such
+// Secrets: in a namespace several pipelines or projects share, that would
+// read another's secrets or forge its release history.
+const (
+	reservedName  = "sluice-"
+	reservedLabel = "sluice.dev/"
+)
+
+type secretsKey struct{}
+
+// WithSecrets lets the applies made with ctx name, besides AppSecret, the
+// Secrets of Sluice's that own allows: a pipeline's releases', which
+// their manifests' references to AppSecret were pointed at.
+func WithSecrets(ctx context.Context, own func(name string) bool) context.Context {
+	return context.WithValue(ctx, secretsKey{}, own)
+}
+
+func ownSecrets(ctx context.Context) func(string) bool {
+	if own, ok := ctx.Value(secretsKey{}).(func(string) bool); ok {
+		return own
+	}
+	return func(string) bool { return false }
+}
+
+// Check holds a commit's manifests to the guard for namespace ns: the
+// namespace itself, names and labels Sluice keeps for its own objects,
+// Secrets of Sluice's other than AppSecret, RoleBindings granting a
+// ClusterRole, pods beyond the Pod Security level, images from other
+// registries, service account tokens. A pod spec that does not say whether
+// it mounts a token is given automountServiceAccountToken: false when
+// tokens are not allowed. The first refusal names the object and where it
+// was read.
 func Check(g contract.Guard, ns string, objs []*unstructured.Unstructured) error {
+	return check(g, ns, objs, true, ownSecrets(context.Background()))
+}
+
+// check is Check; manifests says the objects are a commit's as read, not
+// yet labelled by Sluice, and own tells the further Secrets they may name.
+func check(g contract.Guard, ns string, objs []*unstructured.Unstructured, manifests bool, own func(string) bool) error {
 	if err := CheckNamespace(g, ns); err != nil {
 		return err
 	}
 	for _, o := range objs {
-		if err := checkObject(g, o); err != nil {
+		err := checkSecrets(o.Object, own)
+		if err == nil && manifests {
+			err = checkReserved(o)
+		}
+		if err == nil {
+			err = checkObject(g, o)
+		}
+		if err != nil {
 			return fmt.Errorf("%w: %s %s%s: %w", ErrRefused, o.GetKind(), o.GetName(), sourceOf(o), err)
+		}
+	}
+	return nil
+}
+
+// checkReserved refuses an object that would pass for one of Sluice's.
+func checkReserved(o *unstructured.Unstructured) error {
+	if strings.HasPrefix(o.GetName(), reservedName) {
+		return fmt.Errorf("names starting with %q are kept for the objects Sluice makes in the namespace (release records, Secrets); rename it", reservedName)
+	}
+	for _, k := range slices.Sorted(maps.Keys(o.GetLabels())) {
+		if strings.HasPrefix(k, reservedLabel) {
+			return fmt.Errorf("label %s is kept for the objects Sluice makes; remove it", k)
+		}
+	}
+	return nil
+}
+
+// checkSecrets refuses a reference to a Secret of Sluice's other than
+// AppSecret and those own allows, wherever a pod or object can name one: env's
+// secretKeyRef, envFrom's and volume plugins' secretRef, secret volumes,
+// projected secrets, image pull secrets.
+func checkSecrets(v any, own func(string) bool) error {
+	switch v := v.(type) {
+	case map[string]any:
+		for _, key := range slices.Sorted(maps.Keys(v)) {
+			sub := v[key]
+			var names []any
+			switch ref, _ := sub.(map[string]any); key {
+			case "secretKeyRef", "secretRef":
+				names = []any{ref["name"]}
+			case "secret":
+				names = []any{ref["secretName"], ref["name"]}
+			case "imagePullSecrets":
+				list, _ := sub.([]any)
+				for _, e := range list {
+					if m, ok := e.(map[string]any); ok {
+						names = append(names, m["name"])
+					}
+				}
+			}
+			for _, n := range names {
+				if name, _ := n.(string); strings.HasPrefix(name, reservedName) && name != AppSecret && !own(name) {
+					return fmt.Errorf("names the Secret %s, which Sluice keeps for itself; an application reads the project's secrets its spec gives it from %s", name, AppSecret)
+				}
+			}
+			if err := checkSecrets(sub, own); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, sub := range v {
+			if err := checkSecrets(sub, own); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -86,6 +87,23 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}`)}
 		{"a digest where the policy wants digests", contract.Guard{PinnedImages: true}, "app",
 			[]*unstructured.Unstructured{object(t, "{apiVersion: v1, kind: Pod, metadata: {name: db}, spec: {containers: [{name: db, image: registry.acme/pay/db@sha256:"+strings.Repeat("ab", 32)+"}]}}")}, ""},
 		{"externalIPs", contract.Guard{}, "app", []*unstructured.Unstructured{object(t, "{apiVersion: v1, kind: Service, metadata: {name: s}, spec: {externalIPs: [1.2.3.4]}}")}, "externalIPs"},
+		{"the project's secrets", contract.Guard{}, "app", []*unstructured.Unstructured{deployment(t,
+			"volumes: [{name: s, secret: {secretName: sluice-secrets}}, {name: p, projected: {sources: [{secret: {name: sluice-secrets}}]}}]",
+			"envFrom: [{secretRef: {name: sluice-secrets}}]\n        env: [{name: A, valueFrom: {secretKeyRef: {name: sluice-secrets, key: a}}}, {name: B, valueFrom: {secretKeyRef: {name: own, key: b}}}]")}, ""},
+		{"another release's Secret by env", contract.Guard{}, "app", []*unstructured.Unstructured{deployment(t, "",
+			"env: [{name: A, valueFrom: {secretKeyRef: {name: sluice-release-billing-v3-secrets, key: a}}}]")}, "Deployment app (k8s/app.yaml:3): names the Secret sluice-release-billing-v3-secrets, which Sluice keeps for itself"},
+		{"a suite's Secret by envFrom", contract.Guard{}, "app", []*unstructured.Unstructured{deployment(t, "",
+			"envFrom: [{secretRef: {name: sluice-smoke-secrets}}]")}, "names the Secret sluice-smoke-secrets"},
+		{"another release's Secret as a volume", contract.Guard{}, "app", []*unstructured.Unstructured{deployment(t,
+			"volumes: [{name: s, secret: {secretName: sluice-release-billing-v3-secrets}}]", "")}, "names the Secret sluice-release-billing-v3-secrets"},
+		{"another release's Secret projected", contract.Guard{}, "app", []*unstructured.Unstructured{deployment(t,
+			"volumes: [{name: p, projected: {sources: [{secret: {name: sluice-release-billing-v3-secrets}}]}}]", "")}, "names the Secret sluice-release-billing-v3-secrets"},
+		{"a Secret of Sluice's to pull with", contract.Guard{}, "app", []*unstructured.Unstructured{deployment(t,
+			"imagePullSecrets: [{name: sluice-release-billing-v3-secrets}]", "")}, "names the Secret sluice-release-billing-v3-secrets"},
+		{"a Secret under Sluice's name", contract.Guard{}, "app", []*unstructured.Unstructured{object(t,
+			"{apiVersion: v1, kind: Secret, metadata: {name: sluice-release-billing-v3-secrets}, stringData: {a: b}}")}, `Secret sluice-release-billing-v3-secrets: names starting with "sluice-" are kept`},
+		{"a forged release record", contract.Guard{}, "app", []*unstructured.Unstructured{object(t,
+			"{apiVersion: v1, kind: ConfigMap, metadata: {name: pay-v9, labels: {sluice.dev/release: pay}}}")}, "ConfigMap pay-v9: label sluice.dev/release is kept"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,6 +118,25 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}`)}
 				t.Fatalf("got %v, want a refusal with %q", err, tc.refused)
 			}
 		})
+	}
+}
+
+// TestApplyTimeSecrets: once Sluice has pointed a release's references at
+// its own Secret, the apply-time check lets that name through, and only
+// the names the context allows.
+func TestApplyTimeSecrets(t *testing.T) {
+	objs := func() []*unstructured.Unstructured {
+		return []*unstructured.Unstructured{deployment(t, "", "envFrom: [{secretRef: {name: sluice-release-pay-v2-secrets}}]")}
+	}
+	if err := Check(contract.Guard{}, "app", objs()); !errors.Is(err, ErrRefused) {
+		t.Fatalf("a commit's manifests naming a release's Secret: got %v, want a refusal", err)
+	}
+	if err := check(contract.Guard{}, "app", objs(), false, ownSecrets(context.Background())); !errors.Is(err, ErrRefused) {
+		t.Fatalf("applied without an allowance: got %v, want a refusal", err)
+	}
+	ctx := WithSecrets(context.Background(), func(name string) bool { return name == "sluice-release-pay-v2-secrets" })
+	if err := check(contract.Guard{}, "app", objs(), false, ownSecrets(ctx)); err != nil {
+		t.Fatalf("applied with its release's allowance: %v", err)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/sluice-cd/sluice/deploy"
 )
 
 // AppSecret is the Secret an application's manifests name for the
@@ -16,7 +18,7 @@ import (
 // environment or staging, production.secrets in production): in a test
 // environment Sluice makes it under this name; a release makes one of its
 // own and points the manifests' references at it (PointSecrets).
-const AppSecret = "sluice-secrets"
+const AppSecret = deploy.AppSecret
 
 // PutSecret makes Secret name in ns holding data (by key), labelled with
 // run and owned by owner (nil: by nothing; a test environment's goes with

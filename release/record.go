@@ -87,6 +87,25 @@ func recordName(pipeline string, n int) string {
 	return fmt.Sprintf("sluice-release-%s-v%d", pipelineKey(pipeline), n)
 }
 
+// ownSecret tells whether name is the Secret of one of pipeline's
+// releases: a release's manifests name it once their references to
+// environments.AppSecret are pointed at it, and a rollback applies an
+// earlier release's manifests as they were.
+func ownSecret(pipeline string) func(string) bool {
+	prefix := "sluice-release-" + pipelineKey(pipeline) + "-v"
+	return func(name string) bool {
+		v, ok := strings.CutPrefix(name, prefix)
+		if !ok {
+			return false
+		}
+		if v, ok = strings.CutSuffix(v, "-secrets"); !ok || v == "" {
+			return false
+		}
+		_, err := strconv.ParseUint(v, 10, 32)
+		return err == nil
+	}
+}
+
 // pipelineKey fits a pipeline name into a name and a label value.
 func pipelineKey(pipeline string) string {
 	k := strings.Trim(notLabel.ReplaceAllString(strings.ToLower(pipeline), "-"), "-")

@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/sluice-cd/sluice/deploy"
 	"github.com/sluice-cd/sluice/environments"
 	"github.com/sluice-cd/sluice/pipelines"
 )
@@ -185,11 +186,17 @@ func describe(log io.Writer, cur, prev *Record) {
 	fmt.Fprintln(log, what+")")
 }
 
+// apply applies objs, a release of rec's pipeline, into ns with rec's run
+// labels; they may name the Secrets of the pipeline's releases.
+func (r *Releaser) apply(ctx context.Context, ns string, rec *Record, objs []*unstructured.Unstructured, log io.Writer) ([]environments.Workload, error) {
+	return r.Cluster.ApplyObjects(deploy.WithSecrets(ctx, ownSecret(rec.Pipeline)), ns, runLabels(rec), objs, log)
+}
+
 // rolling applies the new manifests over the live ones, waits for the
 // rollout, verifies, and prunes what the previous release had and this
 // one does not.
 func (r *Releaser) rolling(ctx context.Context, req Request, cur, prev *Record, objs []*unstructured.Unstructured, log io.Writer) error {
-	deps, err := r.Cluster.ApplyObjects(ctx, req.Namespace, runLabels(cur), objs, log)
+	deps, err := r.apply(ctx, req.Namespace, cur, objs, log)
 	if err != nil {
 		return err
 	}
@@ -222,7 +229,7 @@ func (r *Releaser) blueGreen(ctx context.Context, req Request, cur *Record, objs
 	for _, s := range p.services {
 		side = append(side, routedService(s, cur.Color, previewName(s.GetName())))
 	}
-	deps, err := r.Cluster.ApplyObjects(ctx, req.Namespace, runLabels(cur), side, log)
+	deps, err := r.apply(ctx, req.Namespace, cur, side, log)
 	if err != nil {
 		return err
 	}
@@ -241,7 +248,7 @@ func (r *Releaser) route(ctx context.Context, ns string, cur *Record, services [
 	for _, s := range services {
 		routed = append(routed, routedService(s, cur.Color, s.GetName()))
 	}
-	if _, err := r.Cluster.ApplyObjects(ctx, ns, runLabels(cur), routed, log); err != nil {
+	if _, err := r.apply(ctx, ns, cur, routed, log); err != nil {
 		return err
 	}
 	fmt.Fprintf(log, "traffic switched to %s\n", cur.Color)

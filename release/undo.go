@@ -73,7 +73,7 @@ func (r *Releaser) restore(ctx context.Context, rs records, cur, prev *Record, r
 
 func (r *Releaser) restoreRolling(ctx context.Context, ns string, prev *Record, curObjs, prevObjs []*unstructured.Unstructured, log io.Writer) error {
 	if prev != nil {
-		deps, err := r.Cluster.ApplyObjects(ctx, ns, runLabels(prev), prevObjs, log)
+		deps, err := r.apply(ctx, ns, prev, prevObjs, log)
 		if err != nil {
 			return err
 		}
@@ -94,7 +94,7 @@ func (r *Releaser) restoreColors(ctx context.Context, ns string, cur, prev *Reco
 		for _, d := range p.deployments {
 			side = append(side, coloredDeployment(d, prev.Color))
 		}
-		deps, err := r.Cluster.ApplyObjects(ctx, ns, runLabels(prev), side, log)
+		deps, err := r.apply(ctx, ns, prev, side, log)
 		if err != nil {
 			return err
 		}
