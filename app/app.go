@@ -15,10 +15,13 @@ import (
 	"os"
 	"time"
 
+	"gocloud.dev/blob"
+
 	"go.temporal.io/sdk/client"
 
 	"github.com/sluice-cd/sluice/activities"
 	"github.com/sluice-cd/sluice/config"
+	"github.com/sluice-cd/sluice/logstore"
 	"github.com/sluice-cd/sluice/metrics"
 	"github.com/sluice-cd/sluice/records"
 	"github.com/sluice-cd/sluice/telemetry"
@@ -66,6 +69,10 @@ type Options struct {
 	// server keeps the records of finished runs.
 	Records          string
 	RecordsRetention time.Duration
+	// Logs is the object store run logs are shipped to and read from
+	// (file:///DIR or s3://BUCKET?...; empty: each data dir keeps its own
+	// and a server serves its own).
+	Logs string
 	// MetricsAddr serves /metrics and /healthz (empty: off).
 	MetricsAddr string
 	// OTLP is where traces go (empty endpoint: no tracing).
@@ -101,6 +108,7 @@ type App struct {
 	devToken    string
 	metricsAddr string
 	records     *records.Store
+	logBucket   *blob.Bucket
 	closers     []func()
 	// controlPorts are the embedded Temporal's, when this process runs it.
 	controlPorts []int
@@ -132,6 +140,13 @@ func Open(opts Options, log *slog.Logger) (*App, error) {
 	if err := a.openRecords(); err != nil {
 		a.Close()
 		return nil, err
+	}
+	if a.opts.Logs != "" {
+		if a.logBucket, err = logstore.OpenBucket(context.Background(), a.opts.Logs); err != nil {
+			a.Close()
+			return nil, fmt.Errorf("--logs: %w", err)
+		}
+		a.OnClose(func() { a.logBucket.Close() })
 	}
 	return a, nil
 }

@@ -33,6 +33,7 @@ func (a *App) StartHTTP(c client.Client) (string, error) {
 		return "", err
 	}
 	api := httpapi.New(rc, logs, a.log)
+	api.LogBucket = a.logBucket
 	api.Tokens, api.Config, api.Records = map[string]httpapi.Client{}, a.cfg, a.records
 	for value, t := range a.cfg.Tokens() {
 		api.Tokens[value] = httpapi.Client{Name: t.Name, User: t.User, Roles: t.Roles}

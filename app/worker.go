@@ -101,7 +101,7 @@ func (a *App) workerConfig(c client.Client) (worker.Config, error) {
 	}
 	return worker.Config{Metrics: a.metrics, Log: a.log, DataDir: a.dir, Platform: platform, Secrets: a.secrets(), Runs: a.runsClient(c),
 		Chat: a.chat(), Statuses: statuses, UIURL: a.opts.UIURL, StepUser: user, StepHome: a.opts.StepHome,
-		ApproverGroups: a.cfg.ApproverGroups, Projects: a.cfg.Projects, DecisionKey: key.Public().(ed25519.PublicKey), Records: a.records,
+		ApproverGroups: a.cfg.ApproverGroups, Projects: a.cfg.Projects, DecisionKey: key.Public().(ed25519.PublicKey), Records: a.records, LogBucket: a.logBucket,
 		// scheduled runs are built as the server builds a push's: under
 		// this configuration, which must be the server's
 		Requests: &request.Builder{Config: a.cfg, ReadTimeout: time.Minute}}, nil

@@ -3,18 +3,14 @@
 package httpapi
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 
-	"github.com/sluice-cd/sluice/access"
+	"gocloud.dev/blob"
+
 	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/logstore"
@@ -26,8 +22,11 @@ import (
 type Server struct {
 	Runs *runs.Client
 	Logs *logstore.Store
-	Log  *slog.Logger
-	Mux  *http.ServeMux
+	// LogBucket, when set, is the object store the workers ship logs to:
+	// logs are read from it, not from Logs.
+	LogBucket *blob.Bucket
+	Log       *slog.Logger
+	Mux       *http.ServeMux
 	// FollowPoll is how often a followed log is checked for new lines.
 	FollowPoll time.Duration
 	// Tokens maps each accepted API bearer token to its client. Every
@@ -92,114 +91,5 @@ func NewHTTPServer(h http.Handler) *http.Server {
 	}
 }
 
-// writeWindow is how long a followed log may go between writes.
-const writeWindow = 30 * time.Second
-
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.Mux.ServeHTTP(w, r) }
-
-// logs streams a run's log. With ?follow=1 it keeps the response open and
-// sends new lines until the run's last line is written or it has closed.
-// The {run} is the Temporal run id; ?workflow= names the workflow so a
-// closed run can be recognised.
-func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
-	runID := r.PathValue("run")
-	path, err := s.Logs.Path(runID)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	follow := r.URL.Query().Get("follow") == "1"
-	ref := runs.Ref{WorkflowID: r.URL.Query().Get("workflow"), RunID: runID}
-	if s.governed() {
-		// a run's log is its project's: the run must be named in full
-		if ref.WorkflowID == "" {
-			http.Error(w, "this server has projects: name the run's workflow (?workflow=ID)", http.StatusBadRequest)
-			return
-		}
-		if !s.allowOnRun(w, r, ref, access.Logs) {
-			return
-		}
-	}
-	if follow {
-		// waiting for a log only makes sense for a run that exists and is not over
-		if ref.WorkflowID == "" {
-			http.Error(w, "following a log needs ?workflow=ID", http.StatusBadRequest)
-			return
-		}
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			if _, st, err := s.Runs.Status(r.Context(), ref); err != nil || runs.Terminal(st.State) {
-				http.Error(w, "no log for run "+runID+" and no such active run", http.StatusNotFound)
-				return
-			}
-		}
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	f, err := openWait(r.Context(), path, follow)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			http.Error(w, "no log for run "+runID+" yet", http.StatusNotFound)
-			return
-		}
-		// the error names the data directory: it stays in the server's log
-		s.Log.Error("open log", "run", runID, "error", err)
-		http.Error(w, "cannot open the run's log; the server's log says why", http.StatusInternalServerError)
-		return
-	}
-	defer f.Close()
-	flusher, _ := w.(http.Flusher)
-	rc := http.NewResponseController(w)
-	rd := bufio.NewReader(f)
-	lastCheck := time.Now()
-	var partial string
-	for {
-		line, err := rd.ReadString('\n')
-		if err == nil {
-			line = partial + line
-			partial = ""
-			if _, werr := io.WriteString(w, line); werr != nil {
-				return
-			}
-			// only the notifier's own line ends the log: a step printing the
-			// marker writes it behind its phase prefix ("build | ...")
-			if strings.HasPrefix(line, "sluice | "+logstore.EndOfLog) {
-				return
-			}
-			continue
-		}
-		_ = rc.SetWriteDeadline(time.Now().Add(writeWindow))
-		partial += line
-		if flusher != nil {
-			flusher.Flush()
-		}
-		if !follow {
-			return
-		}
-		if time.Since(lastCheck) > 2*time.Second {
-			lastCheck = time.Now()
-			if _, st, err := s.Runs.Status(r.Context(), ref); err == nil && runs.Terminal(st.State) {
-				return
-			}
-		}
-		select {
-		case <-r.Context().Done():
-			return
-		case <-time.After(s.FollowPoll):
-		}
-	}
-}
-
-// openWait opens path, waiting for it to appear when following.
-func openWait(ctx context.Context, path string, wait bool) (*os.File, error) {
-	for {
-		f, err := os.Open(path)
-		if err == nil || !wait || !errors.Is(err, os.ErrNotExist) {
-			return f, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}

@@ -21,6 +21,8 @@ type Store struct {
 	dir string
 	// forms are every secret in every form it is redacted in, longest first.
 	forms []string
+	// ship, when set (Ship), ships what is written to object storage.
+	ship *shipper
 }
 
 // MinSecret is the shortest secret New accepts.
@@ -56,7 +58,7 @@ func (s *Store) WithSecrets(values []string) *Store {
 	if len(values) == 0 {
 		return s
 	}
-	d := &Store{dir: s.dir, forms: slices.Clone(s.forms)}
+	d := &Store{dir: s.dir, forms: slices.Clone(s.forms), ship: s.ship}
 	for _, v := range values {
 		if len(v) >= MinSecret {
 			d.forms = append(d.forms, variants(v)...)
@@ -75,13 +77,20 @@ const MaxRunIDLength = 128
 
 // Path is the log file of a run.
 func (s *Store) Path(runID string) (string, error) {
-	if len(runID) > MaxRunIDLength {
-		return "", fmt.Errorf("invalid run id: %d characters, at most %d", len(runID), MaxRunIDLength)
-	}
-	if !safeID.MatchString(runID) {
-		return "", fmt.Errorf("invalid run id %q", runID)
+	if err := checkRunID(runID); err != nil {
+		return "", err
 	}
 	return filepath.Join(s.dir, runID+".log"), nil
+}
+
+func checkRunID(runID string) error {
+	if len(runID) > MaxRunIDLength {
+		return fmt.Errorf("invalid run id: %d characters, at most %d", len(runID), MaxRunIDLength)
+	}
+	if !safeID.MatchString(runID) {
+		return fmt.Errorf("invalid run id %q", runID)
+	}
+	return nil
 }
 
 // Writer returns a writer that appends phase-prefixed, redacted lines to the
@@ -95,7 +104,7 @@ func (s *Store) Writer(runID, phase string) (io.WriteCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &lineWriter{f: f, prefix: []byte(phase + " | "), s: s}, nil
+	return &lineWriter{f: f, prefix: []byte(phase + " | "), s: s, run: runID}, nil
 }
 
 // Append writes one line to the run's log.
@@ -114,6 +123,7 @@ type lineWriter struct {
 	prefix []byte
 	buf    []byte
 	s      *Store
+	run    string
 }
 
 // maxLine bounds a held partial line so a command printing without newlines
@@ -149,6 +159,9 @@ func (w *lineWriter) emit(line []byte) error {
 		out = append(out, '\n')
 	}
 	_, err := w.f.Write(out)
+	if w.s.ship != nil {
+		w.s.ship.written(w.run)
+	}
 	return err
 }
 
@@ -160,7 +173,11 @@ func (w *lineWriter) Close() error {
 		err = w.emit(w.buf)
 		w.buf = nil
 	}
-	return errors.Join(err, w.f.Close())
+	err = errors.Join(err, w.f.Close())
+	if w.s.ship != nil {
+		w.s.ship.closed(w.run)
+	}
+	return err
 }
 
 // EndOfLog is the prefix of the last line of every run's log (written by

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/records"
+	"github.com/sluice-cd/sluice/testenv/benchq"
 	"github.com/sluice-cd/sluice/testenv/pgtest"
 )
 
@@ -84,7 +84,7 @@ func BenchmarkList(b *testing.B) {
 							}
 							ds = append(ds, time.Since(start))
 						}
-						reportQuantiles(b, ds)
+						benchq.Report(b, ds)
 					})
 				}
 			})
@@ -113,18 +113,7 @@ func BenchmarkDora(b *testing.B) {
 				}
 				ds = append(ds, time.Since(start))
 			}
-			reportQuantiles(b, ds)
+			benchq.Report(b, ds)
 		})
 	}
-}
-
-// reportQuantiles reports the p50 and p95 of ds in ms.
-func reportQuantiles(b *testing.B, ds []time.Duration) {
-	slices.Sort(ds)
-	q := func(p float64) float64 {
-		return float64(ds[min(len(ds)-1, int(p*float64(len(ds))))].Microseconds()) / 1000
-	}
-	b.ReportMetric(q(0.5), "ms-p50")
-	b.ReportMetric(q(0.95), "ms-p95")
-	b.ReportMetric(0, "ns/op")
 }

@@ -3,6 +3,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -12,6 +13,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+
+	"gocloud.dev/blob"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
@@ -79,6 +82,8 @@ type Config struct {
 	// Records is where runs are recorded. Default: a SQLite file in
 	// DataDir (records.db).
 	Records *records.Store
+	// LogBucket, when set, is the object store run logs are shipped to.
+	LogBucket *blob.Bucket
 	// Metrics, when set, observe every activity and count finished runs.
 	Metrics *metrics.Metrics
 	// Log receives the worker's logs; activities log with the run's keys
@@ -112,6 +117,14 @@ func New(c client.Client, cfg Config) (sdkworker.Worker, error) {
 	logs, err := logstore.New(LogDir(cfg.DataDir), cfg.Secrets)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.LogBucket != nil {
+		// for the process's life: the lines of runs it worked on are
+		// shipped until it ends (the next process on the data dir ships
+		// what was left)
+		if err := logs.Ship(context.Background(), cfg.LogBucket, cmp.Or(cfg.Log, slog.Default())); err != nil {
+			return nil, err
+		}
 	}
 	exec := cfg.Executor
 	if exec == nil {

@@ -74,6 +74,9 @@ type env struct {
 	// token, when set, is the API token client commands use (a server with
 	// api_tokens does not take the dev token).
 	token string
+	// extraEnv is given to every process the test starts (an object
+	// store's access key).
+	extraEnv []string
 }
 
 func newEnv(t testing.TB) *env {
@@ -111,7 +114,7 @@ func (e *env) clientEnv() []string {
 	if e.token != "" {
 		out = append(out, "SLUICE_TOKEN="+e.token)
 	}
-	return out
+	return append(out, e.extraEnv...)
 }
 
 // syncBuffer is a process's output, written by exec's copying goroutine
