@@ -24,9 +24,11 @@ type Pushes struct {
 }
 
 // PushKey names a push of one pipeline: provider, repository
-// (case-folded) and pipeline, branch, commit.
+// (case-folded) and pipeline, branch, commit, one per line (a Git ref or
+// repository name holds no control character; PostgreSQL's text holds no
+// NUL, which the keys of schema versions before 4 were joined with).
 func PushKey(provider string, p contract.Push) string {
-	return strings.Join([]string{provider, strings.ToLower(p.Key()), p.Branch, p.Commit}, "\x00")
+	return strings.Join([]string{provider, strings.ToLower(p.Key()), p.Branch, p.Commit}, "\n")
 }
 
 // Dispatch implements the webhooks' Dispatcher.

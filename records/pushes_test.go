@@ -2,8 +2,10 @@ package records_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sluice-cd/sluice/contract"
@@ -52,4 +54,45 @@ func TestPushesOutliveTemporal(t *testing.T) {
 	if _, dup, err := p.Dispatch(ctx, "github", other); err != nil || dup || next.calls != 4 {
 		t.Fatalf("redelivery after a failed dispatch: duplicate=%v %v, %d dispatches", dup, err, next.calls)
 	}
+}
+
+// TestPushKeysOnEveryDatabase: the key of a push, as the server makes it,
+// is taken by PostgreSQL (whose text holds no NUL), and a SQLite database
+// whose pushes were keyed before schema version 4 still knows them.
+func TestPushKeysOnEveryDatabase(t *testing.T) {
+	ctx := context.Background()
+	push := contract.Push{Repo: "acme/app", Branch: "main", Commit: strings.Repeat("c", 40)}
+	key := records.PushKey("github", push)
+	for name, newStore := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			s := newStore(t)
+			if _, err := s.AcceptPush(ctx, key, "dispatch/1"); err != nil {
+				t.Fatal(err)
+			}
+			if d, seen, err := s.Push(ctx, key); err != nil || !seen || d != "dispatch/1" {
+				t.Fatalf("Push = %q, %v, %v", d, seen, err)
+			}
+		})
+	}
+	t.Run("sqlite before version 4", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "records.db")
+		s := open(t, path, "")
+		legacy := strings.ReplaceAll(key, "\n", "\x00")
+		if _, err := s.AcceptPush(ctx, legacy, "dispatch/old"); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		db, err := sql.Open("sqlite", "file:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`DELETE FROM schema_migrations WHERE version >= 4`); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		s = open(t, path, "")
+		if d, seen, err := s.Push(ctx, key); err != nil || !seen || d != "dispatch/old" {
+			t.Fatalf("a push accepted before version 4: Push = %q, %v, %v", d, seen, err)
+		}
+	})
 }

@@ -178,6 +178,42 @@ var migrations = []string{
 	// production phases that finished in a window, and the rollbacks
 	`CREATE INDEX events_key_finished ON events (key, finished);
 	CREATE INDEX runs_kind_finished ON runs (kind, finished);`,
+	// 4: accepted pushes' keys are joined by newlines, not NULs, which
+	// PostgreSQL refuses (sqliteMigrations rewrites SQLite's)
+	``,
+}
+
+// sqliteMigrations are the parts of a migration that only SQLite's
+// databases need, run in its transaction.
+var sqliteMigrations = map[int]func(ctx context.Context, tx *sql.Tx) error{
+	4: func(ctx context.Context, tx *sql.Tx) error {
+		// SQLite's string functions end at a NUL: rewrite the keys here
+		rows, err := tx.QueryContext(ctx, `SELECT key FROM pushes`)
+		if err != nil {
+			return err
+		}
+		var keys []string
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return err
+			}
+			if strings.Contains(k, "\x00") {
+				keys = append(keys, k)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if _, err := tx.ExecContext(ctx, `UPDATE pushes SET key = ? WHERE key = ?`, strings.ReplaceAll(k, "\x00", "\n"), k); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
 }
 
 // migrationLock is the PostgreSQL advisory lock servers starting at once
@@ -224,6 +260,11 @@ func (s *Store) apply(ctx context.Context, conn *sql.Conn, version int) error {
 	defer func() { _ = tx.Rollback() }() // after Commit: nothing to undo
 	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_migrations (version, applied) VALUES (?, ?)`), version, time.Now().UnixMilli()); err != nil {
 		return err
+	}
+	if f := sqliteMigrations[version]; f != nil && !s.postgres {
+		if err := f(ctx, tx); err != nil {
+			return err
+		}
 	}
 	for _, stmt := range strings.Split(migrations[version-1], ";") {
 		if strings.TrimSpace(stmt) == "" {
