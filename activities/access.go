@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/environments"
 	"github.com/sluice-cd/sluice/image"
 )
@@ -43,9 +44,10 @@ type Trust struct {
 }
 
 // check refuses a digest that does not carry this installation's
-// signature for the run's commit (not retried: no retry signs it). A
-// registry that cannot be reached is retried.
-func (t Trust) check(ctx context.Context, phase, repo, digest, commit string) error {
+// signature for the run's commit, or one of the attestations the
+// environment requires (contract.Guard's), signed by it (not retried: no
+// retry signs it). A registry that cannot be reached is retried.
+func (t Trust) check(ctx context.Context, phase, repo, digest, commit string, required ...string) error {
 	if t.Verifier == nil {
 		return nil
 	}
@@ -53,5 +55,22 @@ func (t Trust) check(ctx context.Context, phase, repo, digest, commit string) er
 	if errors.Is(err, image.ErrUntrusted) {
 		return fmt.Errorf("phase %s refuses %s@%s: %w", phase, repo, digest, err)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	for _, a := range required {
+		switch a {
+		case contract.AttestationTestResult:
+			_, err = t.Verifier.VerifiedTestResult(ctx, repo, digest)
+		default:
+			err = fmt.Errorf("%w: attestation %q is not one Sluice knows", image.ErrUntrusted, a)
+		}
+		if errors.Is(err, image.ErrUntrusted) {
+			return fmt.Errorf("phase %s refuses %s@%s: the environment requires the %s attestation (an integration suite that passed against this digest), which it lacks: %w", phase, repo, digest, a, err)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

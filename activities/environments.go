@@ -14,6 +14,7 @@ import (
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/deploy"
 	"github.com/sluice-cd/sluice/environments"
+	"github.com/sluice-cd/sluice/image"
 	"github.com/sluice-cd/sluice/logstore"
 	"github.com/sluice-cd/sluice/release"
 	"github.com/sluice-cd/sluice/secrets"
@@ -25,7 +26,10 @@ import (
 type Environments struct {
 	Clusters
 	Trust
-	Logs *logstore.Store
+	// Signer attests a passed integration suite's test result for the
+	// digest it ran against; nil: nothing is attested.
+	Signer *image.Signer
+	Logs   *logstore.Store
 	// Secrets reads the pipeline secrets the integration Job names.
 	Secrets *secrets.Reader
 }
@@ -193,7 +197,33 @@ func (en *Environments) Integration(ctx context.Context, in contract.Integration
 	if !res.Passed {
 		return contract.IntegrationResult{}, stepFailed("integration suite failed (exit %d) after %s%s", res.ExitCode, res.Duration.Round(100*time.Millisecond), report)
 	}
+	if err := en.attestTested(ctx, in, log); err != nil {
+		return contract.IntegrationResult{}, err
+	}
 	return contract.IntegrationResult{Summary: fmt.Sprintf("integration suite passed in %s%s", res.Duration.Round(100*time.Millisecond), report)}, nil
+}
+
+// attestTested attests, signed, that the integration suite passed against
+// the run's digest: what an environment requiring test-result checks
+// before the digest may run there. A failed suite attests nothing.
+func (en *Environments) attestTested(ctx context.Context, in contract.IntegrationInput, log io.Writer) error {
+	if en.Signer == nil || in.Digest == "" {
+		return nil
+	}
+	repo, err := repository(in.Subject)
+	if err != nil {
+		return invalid("%v", err)
+	}
+	r := image.TestResult{Result: "PASSED", Configuration: []image.ResourceDescriptor{
+		{Name: "integration suite", URI: in.Image},
+		{Name: "commit", Digest: map[string]string{"gitCommit": in.Commit}},
+		{Name: "run", URI: "sluice:run/" + in.RunID},
+	}}
+	if err := en.Signer.AttestTestResult(ctx, repo, in.Digest, r); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "attested: %s@%s passed its integration suite (%s)\n", repo, in.Digest, image.PredicateTestResult)
+	return nil
 }
 
 // DeleteEnvironment deletes a run's test namespace (only one labelled with

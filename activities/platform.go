@@ -119,7 +119,7 @@ func (p *Platform) Images() *Images {
 // Environments is the platform's test-environment component (deploy,
 // integration).
 func (p *Platform) Environments() *Environments {
-	return &Environments{Clusters: p.clusters(), Trust: p.trust(), Logs: p.Logs}
+	return &Environments{Clusters: p.clusters(), Trust: p.trust(), Signer: p.Signer, Logs: p.Logs}
 }
 
 // Releases is the platform's production component.

@@ -121,26 +121,10 @@ func stagingApp(t *testing.T, plat *Platform) (ns, repo, commit string) {
 // signature for its commit (UntrustedImage, not retried; the releases
 // unchanged), and brings it back once the image is signed.
 func TestRollbackNeedsTheSignature(t *testing.T) {
-	p, plat := testPlatform(t)
+	_, plat := testPlatform(t)
 	ctx := context.Background()
-	ns, repo, commit := stagingApp(t, plat)
-	img := fmt.Sprintf("%s/sluice-test/rollback-%d/busybox", p.Registry, time.Now().UnixNano()) // the manifest names busybox
-	if err := crane.Copy(p.Registry+"/sluice/busybox:latest", img+":x", crane.Insecure, crane.WithJobs(1)); err != nil {
-		t.Fatal(err)
-	}
-	digest, err := image.Digest(ctx, img, "x")
-	if err != nil {
-		t.Fatal(err)
-	}
 	// two releases made before the installation signed anything
-	for _, run := range []string{"run-1", "run-2"} {
-		if _, err := plat.Environments().Deploy(ctx, contract.DeployInput{
-			RunID: run, Source: contract.Source{CloneURL: repo, Commit: commit}, Image: img + ":x", Digest: digest,
-			Namespace: ns, Manifests: "deploy", Pipeline: "web", Strategy: pipelines.Rolling,
-		}); err != nil {
-			t.Fatalf("deploy %s: %v", run, err)
-		}
-	}
+	ns, _, commit, img, digest := releasedTwice(t, plat)
 	signer, err := image.EnsureKeys(filepath.Join(t.TempDir(), "signing.key"), []byte("pw"))
 	if err != nil {
 		t.Fatal(err)
@@ -174,6 +158,38 @@ func TestRollbackNeedsTheSignature(t *testing.T) {
 	if err != nil || res.Version != 3 || res.RollbackOf != 1 {
 		t.Fatalf("rollback to the signed release: %+v %v", res, err)
 	}
+}
+
+// releasedTwice releases busybox, as a copy of its own, twice into a
+// staging namespace of the pipeline web (v1 superseded, v2 live), with
+// whatever Trust plat has.
+func releasedTwice(t *testing.T, plat *Platform) (ns, repo, commit, img, digest string) {
+	t.Helper()
+	ctx := context.Background()
+	p := testenv.Require(t)
+	ns, repo, commit = stagingApp(t, plat)
+	img = fmt.Sprintf("%s/sluice-test/releases-%d/busybox", p.Registry, time.Now().UnixNano()) // the manifest names busybox
+	if err := crane.Copy(p.Registry+"/sluice/busybox:latest", img+":x", crane.Insecure, crane.WithJobs(1)); err != nil {
+		t.Fatal(err)
+	}
+	digest, err := image.Digest(ctx, img, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plat.Signer != nil {
+		if err := plat.Signer.Sign(ctx, img, digest, commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, run := range []string{"run-1", "run-2"} {
+		if _, err := plat.Environments().Deploy(ctx, contract.DeployInput{
+			RunID: run, Source: contract.Source{CloneURL: repo, Commit: commit}, Image: img + ":x", Digest: digest,
+			Namespace: ns, Manifests: "deploy", Pipeline: "web", Strategy: pipelines.Rolling,
+		}); err != nil {
+			t.Fatalf("deploy %s: %v", run, err)
+		}
+	}
+	return ns, repo, commit, img, digest
 }
 
 func states(t *testing.T, r *release.Releaser, ns string) string {

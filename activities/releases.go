@@ -53,7 +53,7 @@ func (rl *Releases) Production(ctx context.Context, in contract.ProductionInput)
 	if in.Replica != "" {
 		pull = in.Replica
 	}
-	if err := rl.check(ctx, "production", pull, in.Digest, in.Source.Commit); err != nil {
+	if err := rl.check(ctx, "production", pull, in.Digest, in.Source.Commit, in.Guard.Attestations...); err != nil {
 		return contract.ProductionResult{}, err
 	}
 	cluster, err := rl.get(in.Context)
@@ -197,7 +197,7 @@ func (rl *Releases) RollbackRelease(ctx context.Context, in contract.RollbackInp
 		}
 		for _, ref := range images {
 			repo, digest, _ := strings.Cut(ref, "@")
-			if err := rl.check(ctx, "rollback", repo, digest, target.Commit); err != nil {
+			if err := rl.check(ctx, "rollback", repo, digest, target.Commit, in.Guard.Attestations...); err != nil {
 				return contract.RollbackResult{}, err
 			}
 		}

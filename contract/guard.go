@@ -39,7 +39,14 @@ type Guard struct {
 	// PinnedImages: every container image names its digest (the baked
 	// one does: deploy sets it).
 	PinnedImages bool `json:"pinned_images,omitempty"`
+	// Attestations are what the digest must carry, signed by this
+	// installation, to run in the environment (AttestationTestResult).
+	Attestations []string `json:"attestations,omitempty"`
 }
+
+// AttestationTestResult is the attestation a digest gets when its
+// integration suite passed against it.
+const AttestationTestResult = "test-result"
 
 // pinnedImage is an image reference that ends in a sha256 digest.
 var pinnedImage = regexp.MustCompile(`@sha256:[a-f0-9]{64}$`)

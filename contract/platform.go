@@ -86,6 +86,12 @@ type IntegrationInput struct {
 	Secrets *Secrets `json:"secrets,omitempty"`
 	// JUnit is the path of the report the commands write, if any.
 	JUnit string `json:"junit,omitempty"`
+	// Subject is the baked image (repository and digest) the suite ran
+	// against, and Commit the commit it was built from: a suite that
+	// passes attests a test result for it.
+	Subject string `json:"subject,omitempty"`
+	Digest  string `json:"digest,omitempty"`
+	Commit  string `json:"commit,omitempty"`
 }
 
 // IntegrationResult summarises the job.

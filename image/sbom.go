@@ -16,13 +16,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/sigstore/cosign/v2/pkg/cosign"
-	cremote "github.com/sigstore/cosign/v2/pkg/cosign/remote"
-	cosignmutate "github.com/sigstore/cosign/v2/pkg/oci/mutate"
-	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
-	"github.com/sigstore/cosign/v2/pkg/oci/static"
-	"github.com/sigstore/cosign/v2/pkg/types"
-	"github.com/sigstore/sigstore/pkg/signature/dsse"
 )
 
 // An image's SBOM is SPDX 2.3 JSON listing the packages of its operating
@@ -212,79 +205,15 @@ type subject struct {
 // sha256-<digest>.att tag next to the image, in place of an SPDX SBOM
 // attested before.
 func (s *Signer) AttestSBOM(ctx context.Context, repository, digest string, doc SBOM) error {
-	ref, err := digestRef(repository, digest)
-	if err != nil {
-		return err
-	}
-	pred, err := json.Marshal(doc)
-	if err != nil {
-		return err
-	}
-	body, err := json.Marshal(statement{
-		Type: "https://in-toto.io/Statement/v0.1", PredicateType: PredicateSPDX, Predicate: pred,
-		Subject: []subject{{Name: ref.Context().String(), Digest: map[string]string{"sha256": strings.TrimPrefix(digest, "sha256:")}}},
-	})
-	if err != nil {
-		return err
-	}
-	envelope, err := dsse.WrapSigner(s.sv, types.IntotoPayloadType).SignMessage(bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("sign the SBOM of %s: %w", ref, err)
-	}
-	att, err := static.NewAttestation(envelope, static.WithLayerMediaType(types.DssePayloadType),
-		static.WithAnnotations(map[string]string{"predicateType": PredicateSPDX}))
-	if err != nil {
-		return err
-	}
-	opts := remoteOptions(ctx)
-	se, err := ociremote.SignedEntity(ref, opts...)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", ref, err)
-	}
-	// an SBOM attested again (a retried bake) takes the place of the one
-	// there: one SBOM per image
-	attested, err := cosignmutate.AttachAttestationToEntity(se, att, cosignmutate.WithReplaceOp(cremote.NewReplaceOp(PredicateSPDX)))
-	if err != nil {
-		return err
-	}
-	if err := ociremote.WriteAttestations(ref.Context(), attested, opts...); err != nil {
-		return fmt.Errorf("push the SBOM of %s: %w", ref, err)
-	}
-	return nil
+	return s.attest(ctx, repository, digest, PredicateSPDX, doc)
 }
 
 // VerifiedSBOM returns the SBOM attested for repository@digest with the
 // verifier's key; none, or one signed by another key, is ErrUntrusted.
 func (v *Verifier) VerifiedSBOM(ctx context.Context, repository, digest string) (SBOM, error) {
-	ref, err := digestRef(repository, digest)
-	if err != nil {
+	var doc SBOM
+	if err := v.verifiedPredicate(ctx, repository, digest, PredicateSPDX, &doc); err != nil {
 		return SBOM{}, err
 	}
-	atts, _, err := cosign.VerifyImageAttestations(ctx, ref, &cosign.CheckOpts{
-		SigVerifier: v.v, IgnoreTlog: true, IgnoreSCT: true, RegistryClientOpts: remoteOptions(ctx),
-	})
-	if err != nil {
-		return SBOM{}, fmt.Errorf("%w: the SBOM of %s: %v", ErrUntrusted, ref, err) //nolint:errorlint // only ErrUntrusted classifies it: the cause is text
-	}
-	for _, a := range atts {
-		payload, err := a.Payload()
-		if err != nil {
-			continue
-		}
-		var env struct {
-			Payload []byte `json:"payload"`
-		}
-		if json.Unmarshal(payload, &env) != nil {
-			continue
-		}
-		var st statement
-		if json.Unmarshal(env.Payload, &st) != nil || st.PredicateType != PredicateSPDX {
-			continue
-		}
-		var doc SBOM
-		if err := json.Unmarshal(st.Predicate, &doc); err == nil {
-			return doc, nil
-		}
-	}
-	return SBOM{}, fmt.Errorf("%w: %s has no SPDX attestation", ErrUntrusted, ref)
+	return doc, nil
 }

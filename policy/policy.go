@@ -139,6 +139,10 @@ type Environment struct {
 	Rollback Rollback `yaml:"rollback"`
 	// Freeze is when releases to production may happen.
 	Freeze *Freeze `yaml:"freeze"`
+	// Attestations are what a digest must carry, signed by this
+	// installation, to run in the environment (production, its releases
+	// and rollbacks): test-result, that its integration suite passed.
+	Attestations []string `yaml:"attestations"`
 }
 
 // Freeze is when a production release may happen: never in a deny
@@ -260,7 +264,8 @@ func (e *Environment) Guard() contract.Guard {
 		return contract.Guard{}
 	}
 	return contract.Guard{Namespaces: e.Namespaces, PodSecurity: e.PodSecurity, ClusterRoles: e.ClusterRoles,
-		ServiceAccountTokens: e.ServiceAccountTokens, Registries: e.Registries, PinnedImages: e.PinnedImages}
+		ServiceAccountTokens: e.ServiceAccountTokens, Registries: e.Registries, PinnedImages: e.PinnedImages,
+		Attestations: e.Attestations}
 }
 
 // Validate says what is wrong with a project: each error names its field
@@ -311,6 +316,14 @@ func (p *Project) Validate(key string, groups map[string][]string) []error {
 		}
 		if e.PodSecurity != "" && !slices.Contains([]string{contract.PodRestricted, contract.PodBaseline, contract.PodPrivileged}, e.PodSecurity) {
 			bad("%s.pod_security: %q is not one of restricted, baseline, privileged", at, e.PodSecurity)
+		}
+		for _, a := range e.Attestations {
+			switch {
+			case a != contract.AttestationTestResult:
+				bad("%s.attestations: %q is not one Sluice makes (%s)", at, a, contract.AttestationTestResult)
+			case name != Production:
+				bad("%s.attestations: only production requires attestations (a test environment runs the digest its integration suite tests)", at)
+			}
 		}
 		if slices.Contains(e.ClusterRoles, "cluster-admin") {
 			bad("%s.cluster_roles: cluster-admin would give a namespace's manifests the whole cluster; grant a narrower ClusterRole", at)

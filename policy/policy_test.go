@@ -312,6 +312,8 @@ func TestValidate(t *testing.T) {
 	p.Environments.Production.ClusterRoles = []string{"cluster-admin"}
 	p.Environments.Production.Rollback.Approval = "never"
 	p.Environments.Staging.Rollback.Approval = RollbackApprovalWaived
+	p.Environments.Production.Attestations = []string{"test-result", "vibes"}
+	p.Environments.Staging.Attestations = []string{"test-result"}
 	p.Environments.Staging.Freeze = &Freeze{Deny: []Window{{Name: "w", Cron: "0 18 * * 5", Duration: pipelines.Duration(time.Hour)}}}
 	p.Environments.Production.Freeze = &Freeze{TimeZone: "Mars/Olympus", OnFreeze: "later",
 		Deny: []Window{{Name: "weekend", Cron: "0 18 * *", Duration: pipelines.Duration(time.Hour)}}, Allow: []Window{{Name: "x"}}}
@@ -333,6 +335,8 @@ func TestValidate(t *testing.T) {
 		`projects[0].environments.production.freeze.on_freeze: "later"`,
 		`projects[0].environments.production.freeze.deny[0]: cron "0 18 * *"`,
 		"projects[0].environments.production.freeze.allow[0]: give cron and duration, or from and until",
+		`projects[0].environments.production.attestations: "vibes" is not one Sluice makes (test-result)`,
+		"projects[0].environments.staging.attestations: only production requires attestations",
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("missing %q in:\n%s", want, all)
@@ -471,5 +475,15 @@ func TestTestEnvironmentsQuota(t *testing.T) {
 		if !strings.Contains(all, want) {
 			t.Errorf("missing %q in %s", want, all)
 		}
+	}
+}
+
+// TestGuardCarriesAttestations: what production requires reaches the
+// production and rollback activities through the guard.
+func TestGuardCarriesAttestations(t *testing.T) {
+	p := payments()
+	p.Environments.Production.Attestations = []string{contract.AttestationTestResult}
+	if got := p.Environments.Production.Guard().Attestations; len(got) != 1 || got[0] != contract.AttestationTestResult {
+		t.Fatalf("the production guard requires %v", got)
 	}
 }

@@ -17,6 +17,7 @@ var integrationPhase = phaseDef{
 		res, err := call(ctx, contract.Integration, contract.IntegrationInput{
 			RunID: r.runID, Namespace: r.st.Outputs.Environment, Image: it.Image, Commands: it.Commands, Env: it.Env, JUnit: it.JUnit,
 			Secrets: r.secrets(pipelines.PhaseIntegration, it.Secrets),
+			Subject: r.st.Outputs.Image, Digest: r.st.Outputs.Digest, Commit: r.in.Push.Commit,
 		})
 		if err != nil {
 			return err

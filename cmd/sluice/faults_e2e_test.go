@@ -25,6 +25,7 @@ import (
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/testenv/pgtest"
 	"github.com/sluice-cd/sluice/testenv/poll"
+	"github.com/sluice-cd/sluice/testenv/s3test"
 	"github.com/sluice-cd/sluice/workflows"
 )
 
@@ -221,6 +222,12 @@ type faultSetup struct {
 	workerArgs, workerEnv []string
 	// wait bounds each run's way to its approval and to its end.
 	wait time.Duration
+	// shareNothing runs two servers and two worker machines, each with a
+	// data dir of its own and nothing on a shared disk: records in
+	// PostgreSQL, logs in an S3-compatible store, the keys made once and
+	// given to each (as a Kubernetes Secret would). Pushes and approvals
+	// go to either server; each push is delivered to both.
+	shareNothing bool
 }
 
 // faults is a finished harness: what it did and what the sources counted.
@@ -233,6 +240,11 @@ type faults struct {
 	crashed             int // workers that died at a crash point
 	midEffect           []string
 	dataDir             string
+	env                 *env
+	// workerDirs are the worker machines' data dirs (shareNothing).
+	workerDirs []string
+	// servers are the HTTP ports of the servers.
+	servers []int
 	// records are Sluice's records of the runs once they closed.
 	records []contract.RunRecord
 }
@@ -276,18 +288,64 @@ func runFaults(t *testing.T, e *env, fs faultSetup) *faults {
 	t.Setenv("FAULT_SLACK_SIGNING", "fault-slack-signing-secret")
 	t.Setenv("SLUICE_TEMPORAL_DB_PASSWORD", pg.Password)
 
-	serverArgs := []string{"--config", cfgFile, "--worker=false", "--temporal-db", pg.URL("temporal")}
+	// what servers and workers share without a disk
+	var shared, keyArgs []string
+	h := &faults{setup: fs, counts: counts, dataDir: e.dataDir, servers: []int{e.http}, env: e}
+	if fs.shareNothing {
+		keys := filepath.Join(t.TempDir(), "keys")
+		t.Setenv("SLUICE_SIGNING_PASSWORD", "fault-signing-password")
+		if _, errOut, code := e.sluice("keys", "init", keys); code != 0 {
+			t.Fatalf("keys init: %s", errOut)
+		}
+		store := s3test.Start(t)
+		e.extraEnv = append(e.extraEnv, store.Env()...)
+		t.Setenv("SLUICE_RECORDS_DB_PASSWORD", pg.Password)
+		shared = []string{"--records", pg.URL("postgres"), "--logs", store.Bucket(t, "sluice-logs"), "--decision-key", filepath.Join(keys, "decision-key")}
+		keyArgs = []string{"--signing-key", filepath.Join(keys, "signing.key")}
+		// two servers: the CLI's token must be one both take
+		e.token = "fault-api-token-alice"
+		t.Setenv("FAULT_API_TOKEN", e.token)
+		cfg.WriteString("api_tokens:\n  - {name: harness, user: alice, token: {env: FAULT_API_TOKEN}}\n")
+		if err := os.WriteFile(cfgFile, []byte(cfg.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	serverArgs := append([]string{"--config", cfgFile, "--worker=false", "--temporal-db", pg.URL("temporal")}, shared...)
 	server := e.startDev(serverArgs...)
-	workerArgs := append([]string{"worker", "--config", cfgFile, "--data-dir", e.dataDir, "--step-home", stepHome}, fs.workerArgs...)
+	if fs.shareNothing {
+		port := freePort(t)
+		e.start(append([]string{"server", "--config", cfgFile, "--data-dir", filepath.Join(t.TempDir(), "server-b"), "--http-port", strconv.Itoa(port)}, shared...)...)
+		poll.Until(t, "the second server", func() bool {
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+		h.servers = append(h.servers, port)
+		root := t.TempDir()
+		h.workerDirs = []string{filepath.Join(root, "machine-a"), filepath.Join(root, "machine-b")}
+	}
+	// worker i's arguments: on a machine of its own, or all on the one
+	// data dir
+	workerArgs := func(i int) []string {
+		args := []string{"worker", "--config", cfgFile, "--data-dir", e.dataDir, "--step-home", stepHome}
+		if fs.shareNothing {
+			args = append([]string{"worker", "--config", cfgFile, "--data-dir", h.workerDirs[i]}, append(shared, keyArgs...)...)
+		}
+		return append(args, fs.workerArgs...)
+	}
 	var mu sync.Mutex
 	// each worker has its own Slack and status tokens, so a held side
 	// effect names the worker that made it
 	generation := 0
 	var workers []*proc
-	startWorker := func() *proc {
+	startWorker := func(i int) *proc {
 		generation++
 		env := append([]string{fmt.Sprintf("FAULT_SLACK_TOKEN=xoxb-worker-%d", generation), fmt.Sprintf("FAULT_STATUS_TOKEN=status-worker-%d", generation)}, fs.workerEnv...)
-		p := e.startWith(env, workerArgs...)
+		p := e.startWith(env, workerArgs(i)...)
 		p.generation = generation
 		return p
 	}
@@ -299,17 +357,22 @@ func runFaults(t *testing.T, e *env, fs faultSetup) *faults {
 		}
 		return -1
 	}
-	workers = []*proc{startWorker(), startWorker()}
+	workers = []*proc{startWorker(0), startWorker(1)}
 
 	for i, a := range fs.apps {
-		e.push(a.name, a.commit, hookSecret(i))
+		// to either server; a second delivery, to the other, is known
+		e.pushTo(h.servers[i%len(h.servers)], a.name, a.commit, hookSecret(i))
+		if len(h.servers) > 1 {
+			if code, body := e.pushAnswerTo(h.servers[(i+1)%2], a.name, a.commit, hookSecret(i)); code != http.StatusOK || !strings.Contains(body, "duplicate") {
+				t.Fatalf("the push of %s delivered again to the other server: %d %s, want 200 duplicate", a.name, code, body)
+			}
+		}
 	}
 
 	// the faults: kill -9 a random worker at random moments and start a new
 	// one; kill every worker while a side effect is in flight; halfway,
 	// kill the Temporal server and start it again; start a worker that
 	// died by itself (a crash point) again
-	h := &faults{setup: fs, counts: counts, dataDir: e.dataDir}
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -330,7 +393,7 @@ func runFaults(t *testing.T, e *env, fs faultSetup) *faults {
 				for i, w := range workers {
 					if w.exited() {
 						w.kill(syscall.SIGKILL) // reaps it
-						workers[i] = startWorker()
+						workers[i] = startWorker(i)
 						h.crashed++
 					}
 				}
@@ -339,7 +402,7 @@ func runFaults(t *testing.T, e *env, fs faultSetup) *faults {
 				mu.Lock()
 				if i := workerOf(eff.worker); i >= 0 {
 					workers[i].kill(syscall.SIGKILL)
-					workers[i] = startWorker()
+					workers[i] = startWorker(i)
 				}
 				// else a random kill got the worker first: it died all the
 				// same after sending the effect and before its answer,
@@ -351,7 +414,7 @@ func runFaults(t *testing.T, e *env, fs faultSetup) *faults {
 				mu.Lock()
 				i := rand.IntN(len(workers))
 				workers[i].kill(syscall.SIGKILL)
-				workers[i] = startWorker()
+				workers[i] = startWorker(i)
 				h.killed++
 				if h.killed == (fs.kills+1)/2 && h.serverKills == 0 {
 					server.kill(syscall.SIGKILL)
@@ -377,7 +440,11 @@ func runFaults(t *testing.T, e *env, fs faultSetup) *faults {
 			if st.State != "awaiting_approval" {
 				return true
 			}
-			e.sluice("approve", st.RunID, "--as", "alice")
+			if fs.shareNothing { // as the token's user, through either server
+				e.sluice("approve", st.RunID, "--server", fmt.Sprintf("http://127.0.0.1:%d", h.servers[(i+1)%2]))
+			} else {
+				e.sluice("approve", st.RunID, "--as", "alice")
+			}
 			return false
 		})
 	}
@@ -438,12 +505,27 @@ func (h *faults) audit(t *testing.T) {
 		}
 	}
 
+	// with no shared disk, the other server reads each run's whole log,
+	// written by whichever workers ran its phases, from the object store
+	if len(h.servers) > 1 {
+		for i, id := range h.ids {
+			logs, errOut, code := h.env.sluice("logs", id+"@"+h.runIDs[i], "--server", fmt.Sprintf("http://127.0.0.1:%d", h.servers[1]))
+			for _, want := range []string{"build | ", "production | ", "run finished: succeeded"} {
+				if code != 0 || !strings.Contains(logs, want) {
+					t.Errorf("the log of %s through the second server lacks %q (code %d, %s):\n%s", id, want, code, errOut, logs)
+				}
+			}
+		}
+	}
+
 	// nothing left behind: no workspace, no record of a running step's
 	// process group, no step process
 	var left []string
-	for _, pattern := range []string{"[^.]*", ".groups/*"} {
-		m, _ := filepath.Glob(filepath.Join(h.dataDir, "workspaces", pattern))
-		left = append(left, m...)
+	for _, dir := range append([]string{h.dataDir}, h.workerDirs...) {
+		for _, pattern := range []string{"[^.]*", ".groups/*"} {
+			m, _ := filepath.Glob(filepath.Join(dir, "workspaces", pattern))
+			left = append(left, m...)
+		}
 	}
 	if len(left) > 0 {
 		t.Errorf("workspaces left behind: %v", left)
@@ -479,10 +561,24 @@ func (e *env) push(name, commit, secret string) {
 // and returns the server's answer.
 func (e *env) pushAnswer(name, commit, secret string) (int, string) {
 	e.t.Helper()
+	return e.pushAnswerTo(e.http, name, commit, secret)
+}
+
+// pushTo is push to the server on port.
+func (e *env) pushTo(port int, name, commit, secret string) {
+	e.t.Helper()
+	if code, body := e.pushAnswerTo(port, name, commit, secret); code != http.StatusAccepted {
+		e.t.Fatalf("push of %s to :%d: %d %s", name, port, code, body)
+	}
+}
+
+// pushAnswerTo is pushAnswer of the server on port.
+func (e *env) pushAnswerTo(port int, name, commit, secret string) (int, string) {
+	e.t.Helper()
 	body := []byte(fmt.Sprintf(`{"ref":"refs/heads/main","after":%q,"deleted":false,"repository":{"full_name":"acme/%s"},"head_commit":{"id":%q,"message":"change","author":{"name":"carol","email":"carol@example.com"}},"pusher":{"name":"carol"}}`, commit, name, commit))
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write(body)
-	req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:"+strconv.Itoa(e.http)+"/hooks/github", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:"+strconv.Itoa(port)+"/hooks/github", bytes.NewReader(body))
 	req.Header.Set("X-GitHub-Event", "push")
 	req.Header.Set("X-GitHub-Delivery", "fault-"+url.PathEscape(name))
 	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(m.Sum(nil)))

@@ -37,7 +37,7 @@ var crashedActivities = []string{contract.Bake.Name, contract.Deploy.Name, contr
 // and production namespace. Beside the harness's random kills, every
 // platform activity of every run loses its worker once right after its
 // work. Then it audits the platform at its sources: each image carries one
-// signature and one SBOM attestation (here and in the production
+// signature, one SBOM and one test-result attestation (here and in the production
 // registry), its commit and "available" tags name the run's digest, each
 // production Deployment has one ReplicaSet (its template applied once),
 // each app has one release record, and no test environment or claimed
@@ -90,8 +90,9 @@ func TestFaultHarnessOnThePlatform(t *testing.T) {
 		config: string(pools),
 		workerArgs: []string{"--kubeconfig", pe.kubeconfig, "--vulnerability-db", "../../examples/vulndb",
 			"--buildkit-addr", pe.platform.BuildKitAddr, "--registry", pe.platform.Registry},
-		workerEnv: []string{worker.EnvCrashAfter + "=" + strings.Join(crashedActivities, ","), worker.EnvCrashDir + "=" + crashDir},
-		wait:      10 * time.Minute,
+		workerEnv:    []string{worker.EnvCrashAfter + "=" + strings.Join(crashedActivities, ","), worker.EnvCrashDir + "=" + crashDir},
+		wait:         10 * time.Minute,
+		shareNothing: true,
 	})
 	h.audit(t)
 
@@ -139,10 +140,10 @@ func TestFaultHarnessOnThePlatform(t *testing.T) {
 			t.Errorf("%s: %d signed images in %s, want the run's one: %v", a.name, len(signed), images[i], signed)
 		}
 		replica := contract.ReplicaRepository(pe.platform.ProdRegistry, images[i])
-		sigs, atts := attached(t, images[i], digest, "sig"), attached(t, images[i], digest, "att")
-		rsigs, ratts := attached(t, replica, digest, "sig"), attached(t, replica, digest, "att")
-		if sigs != 1 || atts != 1 || rsigs != 1 || ratts != 1 {
-			t.Errorf("%s: %d signatures and %d SBOM attestations (replica: %d, %d), want one of each", a.name, sigs, atts, rsigs, ratts)
+		sigs, atts := len(attached(t, images[i], digest, "sig")), attached(t, images[i], digest, "att")
+		rsigs, ratts := len(attached(t, replica, digest, "sig")), attached(t, replica, digest, "att")
+		if sigs != 1 || rsigs != 1 || !oneEach(atts) || !oneEach(ratts) {
+			t.Errorf("%s: %d signatures and attestations %v (replica: %d, %v), want one signature, one SBOM and one test result", a.name, sigs, atts, rsigs, ratts)
 		}
 		// one ReplicaSet per production Deployment: its template applied once
 		rsets, err := pe.client.AppsV1().ReplicaSets(prods[i]).List(ctx, metav1.ListOptions{})
@@ -170,7 +171,7 @@ func TestFaultHarnessOnThePlatform(t *testing.T) {
 		if code != 0 || len(releases) != 1 || !regexp.MustCompile(`(?m)^v1\s+live\s.*`+a.commit[:12]).MatchString(out) {
 			t.Errorf("%s: want one release, v1, live: %d\n%s%s", a.name, code, out, errOut)
 		}
-		fmt.Fprintf(&report, "%-8s %-16s %7d %10d %12d %10d %12d %12d %8d\n", a.name, digest[:16], len(signed), sigs, atts, rsigs, ratts, most, len(releases))
+		fmt.Fprintf(&report, "%-8s %-16s %7d %10d %12d %10d %12d %12d %8d\n", a.name, digest[:16], len(signed), sigs, len(atts), rsigs, len(ratts), most, len(releases))
 	}
 	t.Log("platform audit:\n" + report.String())
 
@@ -208,20 +209,33 @@ func TestFaultHarnessOnThePlatform(t *testing.T) {
 	})
 }
 
-// attached counts the layers of repository's cosign tag for digest:
-// "sig" holds one layer per signature, "att" one per attestation.
-func attached(t *testing.T, repository, digest, kind string) int {
+// oneEach tells whether an image's attestations (by predicate type) are
+// one SBOM and one test result.
+func oneEach(atts []string) bool {
+	return len(atts) == 2 && slices.Contains(atts, image.PredicateSPDX) && slices.Contains(atts, image.PredicateTestResult)
+}
+
+// attached lists the layers of repository's cosign tag for digest by
+// their predicate type: "sig" holds one layer per signature, "att" one per
+// attestation.
+func attached(t *testing.T, repository, digest, kind string) []string {
 	t.Helper()
 	raw, err := crane.Manifest(repository + ":" + strings.Replace(digest, ":", "-", 1) + "." + kind)
 	if err != nil {
 		t.Errorf("%s %s of %s: %v", repository, kind, digest, err)
-		return 0
+		return nil
 	}
 	var m struct {
-		Layers []json.RawMessage `json:"layers"`
+		Layers []struct {
+			Annotations map[string]string `json:"annotations"`
+		} `json:"layers"`
 	}
 	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatal(err)
 	}
-	return len(m.Layers)
+	var out []string
+	for _, l := range m.Layers {
+		out = append(out, l.Annotations["predicateType"])
+	}
+	return out
 }

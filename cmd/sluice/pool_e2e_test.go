@@ -129,8 +129,9 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 	// signed for its commit with the worker's key; sluice verify says so
 	pub := filepath.Join(e.dataDir, "signing.key.pub")
 	out, errOut, code := e.sluice("verify", "127.0.0.1:5000/sluice-demo/hello@"+first.digest, "--key", pub, "--commit", commit)
-	if code != 0 || !strings.Contains(out, "for commit "+commit) || !strings.Contains(out, "SBOM (SPDX 2.3, signed)") || !strings.Contains(out, "  example.com/hello") {
-		t.Fatalf("sluice verify: %d %s %s", code, out, errOut)
+	if code != 0 || !strings.Contains(out, "for commit "+commit) || !strings.Contains(out, "SBOM (SPDX 2.3, signed)") || !strings.Contains(out, "  example.com/hello") ||
+		!strings.Contains(out, "test result (in-toto test-result, signed): PASSED") {
+		t.Fatalf("sluice verify (signature, SBOM, the integration suite's test result): %d %s %s", code, out, errOut)
 	}
 	if _, _, code := e.sluice("verify", "127.0.0.1:5000/sluice-demo/hello@"+first.digest, "--key", pub, "--commit", strings.Repeat("0", 40)); code == 0 {
 		t.Fatal("sluice verify accepted the digest for another commit")
@@ -139,7 +140,7 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 	if got, err := image.Digest(ctx, e.platform.ProdRegistry+"/sluice-demo/hello", "available"); err != nil || got != first.digest {
 		t.Fatalf("replica tag available = %s %v", got, err)
 	}
-	if out, errOut, code := e.sluice("verify", e.platform.ProdRegistry+"/sluice-demo/hello@"+first.digest, "--key", pub, "--commit", commit); code != 0 || !strings.Contains(out, "SBOM (SPDX 2.3, signed)") {
+	if out, errOut, code := e.sluice("verify", e.platform.ProdRegistry+"/sluice-demo/hello@"+first.digest, "--key", pub, "--commit", commit); code != 0 || !strings.Contains(out, "SBOM (SPDX 2.3, signed)") || !strings.Contains(out, "test result (in-toto test-result, signed): PASSED") {
 		t.Fatalf("the replica (with its SBOM) does not verify: %s %s", out, errOut)
 	}
 	out, _, code = e.sluice("pool", "list", "--config", e.config, "--kubeconfig", e.kubeconfig)

@@ -14,7 +14,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 	var key, commit string
 	cmd := &cobra.Command{
 		Use:   "verify IMAGE@DIGEST [--key signing.key.pub] [--commit SHA]",
-		Short: "Check an image's signature (cosign's format) against Sluice's public key, and which commit it was signed for",
+		Short: "Check an image's signature (cosign's format) against Sluice's public key, which commit it was signed for, and its attestations (SBOM, test result)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			repo, digest, ok := strings.Cut(args[0], "@")
@@ -30,14 +30,23 @@ func newVerifyCmd(g *globals) *cobra.Command {
 				return err
 			}
 			sbom, serr := v.VerifiedSBOM(cmd.Context(), repo, digest)
+			tested, terr := v.VerifiedTestResult(cmd.Context(), repo, digest)
 			if g.output == "json" {
 				out := map[string]any{"image": args[0], "commit": got, "verified": true}
 				if serr == nil {
 					out["sbom"] = sbom
 				}
+				if terr == nil {
+					out["test_result"] = tested
+				}
 				return printJSON(g.stdout, out)
 			}
 			fmt.Fprintf(g.stdout, "%s: signed by %s for commit %s\n", args[0], key, got)
+			if terr != nil {
+				fmt.Fprintf(g.stdout, "test result: none attested with this key (%v)\n", terr)
+			} else {
+				fmt.Fprintf(g.stdout, "test result (in-toto test-result, signed): %s\n", tested.Result)
+			}
 			if serr != nil {
 				fmt.Fprintf(g.stdout, "SBOM: none attested with this key (%v)\n", serr)
 				return nil
