@@ -51,7 +51,7 @@ lint: tools ## golangci-lint (depguard layers, staticcheck, errcheck, errorlint,
 demo: build platform-up ## the sample app through all nine phases (with a chaos experiment) on the embedded server and the local platform, two blue-green releases and a rollback (DEMO=core: build, test, approval only)
 	./examples/demo.sh
 
-bench: ## benchmarks: orchestration overhead, throughput, memory of a cached and of an uncached waiting run, replay of an uncached run, webhook acknowledgement, Temporal's authorization per request, records list over 100,000 runs vs 1,000 (SQLite, PostgreSQL), the DORA figures a scrape computes among 100,000 runs vs 1,000, a log line's delay to a reader of the object store (file, S3) vs of the writer's file, worker start (embedded server), a local step's start with and without its guard, a run under a project quota vs none and beside another project's backlog; test's jobs side by side vs their critical path and their sum (local platform); warm pool claim vs cold pod, per-phase overhead, a pod phase with client-go's default request limits vs Sluice's, cache benefit, blue-green switch-back vs rolling rollback, deploy vs kubectl apply + rollout status, bake cold vs one-line change vs no-change, chaos error windows with 1 and 3 replicas (local platform)
+bench: ## benchmarks: orchestration overhead, throughput, memory of a cached and of an uncached waiting run, replay of an uncached run, webhook acknowledgement, Temporal's authorization per request, records list over 100,000 runs vs 1,000 (SQLite, PostgreSQL), the DORA figures a scrape computes among 100,000 runs vs 1,000, a log line's delay to a reader of the object store (file, S3) vs of the writer's file, the admission webhook's decision per pod with its cache vs without (local platform), worker start (embedded server), a local step's start with and without its guard, a run under a project quota vs none and beside another project's backlog; test's jobs side by side vs their critical path and their sum (local platform); warm pool claim vs cold pod, per-phase overhead, a pod phase with client-go's default request limits vs Sluice's, cache benefit, blue-green switch-back vs rolling rollback, deploy vs kubectl apply + rollout status, bake cold vs one-line change vs no-change, chaos error windows with 1 and 3 replicas (local platform)
 	$(GO) test -run '^$$' -bench 'OrchestrationOverhead|Throughput' -benchtime 30x ./worker
 	$(GO) test -run '^$$' -bench CachedWaitingRun -benchtime 1x -count 5 ./worker
 	$(GO) test -run '^$$' -bench UncachedWaitingRuns -benchtime 1x -count 3 ./worker
@@ -62,6 +62,7 @@ bench: ## benchmarks: orchestration overhead, throughput, memory of a cached and
 	$(GO) test -run '^$$' -bench List -benchtime 500x ./records
 	$(GO) test -run '^$$' -bench Dora -benchtime 200x ./records
 	$(GO) test -run '^$$' -bench LogLineDelay -benchtime 100x ./logstore
+	$(GO) test -run '^$$' -bench Admission -benchtime 500x ./admission
 	$(GO) test -run '^$$' -bench WorkerStart -benchtime 10x ./cmd/sluice
 	$(GO) test -run '^$$' -bench Quota -benchtime 20x -count 3 ./worker
 	$(GO) test -run '^$$' -bench StepGuard -benchtime 100x ./cmd/sluice

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 mod=github.com/sluice-cd/sluice
 fail=0
 
-domain=(contract pipelines policy access request executor gitsrc gitstatus logstore records secrets deploy testenv config pool image environments release chaos)
+domain=(contract pipelines policy access request executor gitsrc gitstatus logstore records secrets deploy testenv config pool image environments release chaos admission)
 for pkg in "${domain[@]}"; do
   bad=$(go list -deps "./$pkg" | grep -E '^go\.temporal\.io/' || true)
   if [ -n "$bad" ]; then

@@ -19,6 +19,7 @@ import (
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/devserver"
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
+	"github.com/sluice-cd/sluice/testenv"
 )
 
 // The end-to-end tests drive the real `sluice` binary against the Temporal
@@ -117,29 +118,10 @@ func (e *env) clientEnv() []string {
 	return append(out, e.extraEnv...)
 }
 
-// syncBuffer is a process's output, written by exec's copying goroutine
-// while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // proc is a background sluice process.
 type proc struct {
 	cmd *exec.Cmd
-	out *syncBuffer
+	out *testenv.SyncBuffer
 	// generation tells apart processes a test restarts.
 	generation int
 }
@@ -149,7 +131,7 @@ func (e *env) start(args ...string) *proc { return e.startWith(nil, args...) }
 // startWith starts a sluice process with extra environment variables.
 func (e *env) startWith(extraEnv []string, args ...string) *proc {
 	e.t.Helper()
-	var out syncBuffer
+	var out testenv.SyncBuffer
 	cmd := exec.Command(e.bin, args...)
 	cmd.Env = append(e.clientEnv(), extraEnv...)
 	cmd.Stdout, cmd.Stderr = &out, &out
