@@ -71,8 +71,10 @@ type Options struct {
 	RecordsRetention time.Duration
 	// Logs is the object store run logs are shipped to and read from
 	// (file:///DIR or s3://BUCKET?...; empty: each data dir keeps its own
-	// and a server serves its own).
-	Logs string
+	// and a server serves its own). LogsRetention, when set, is how long
+	// the server keeps them there.
+	Logs          string
+	LogsRetention time.Duration
 	// MetricsAddr serves /metrics and /healthz (empty: off).
 	MetricsAddr string
 	// OTLP is where traces go (empty endpoint: no tracing).

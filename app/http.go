@@ -70,30 +70,40 @@ func (a *App) StartHTTP(c client.Client) (string, error) {
 	}
 	a.serve(httpapi.NewHTTPServer(a.tracing.Handler(api)), ln, "http server")
 	if keep := a.opts.RecordsRetention; keep > 0 {
-		a.pruneRecords(keep)
-	}
-	a.metrics.WatchDora(a.doraKeys)
-	return ln.Addr().String(), nil
-}
-
-// pruneRecordsEvery is how often the server deletes records past their
-// retention.
-const pruneRecordsEvery = time.Hour
-
-// pruneRecords deletes, now and then hourly until Close, the records of
-// runs that finished longer than keep ago.
-func (a *App) pruneRecords(keep time.Duration) {
-	ctx, cancel := context.WithCancel(context.Background())
-	a.OnClose(cancel)
-	go func() {
-		t := time.NewTicker(pruneRecordsEvery)
-		defer t.Stop()
-		for {
+		a.hourly(func(ctx context.Context) {
 			if n, err := a.records.Prune(ctx, time.Now().Add(-keep)); err != nil {
 				a.log.Warn("records past their retention were not deleted", "error", err)
 			} else if n > 0 {
 				a.log.Info("deleted records past their retention", "runs", n, "retention", keep)
 			}
+		})
+	}
+	if keep := a.opts.LogsRetention; keep > 0 && a.logBucket != nil {
+		a.hourly(func(ctx context.Context) {
+			if n, err := logstore.Prune(ctx, a.logBucket, time.Now().Add(-keep)); err != nil {
+				a.log.Warn("logs past their retention were not deleted", "error", err)
+			} else if n > 0 {
+				a.log.Info("deleted logs past their retention", "pieces", n, "retention", keep)
+			}
+		})
+	}
+	a.metrics.WatchDora(a.doraKeys)
+	return ln.Addr().String(), nil
+}
+
+// pruneEvery is how often the server deletes records and logs past their
+// retention.
+const pruneEvery = time.Hour
+
+// hourly calls prune now and then every pruneEvery until Close.
+func (a *App) hourly(prune func(ctx context.Context)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	a.OnClose(cancel)
+	go func() {
+		t := time.NewTicker(pruneEvery)
+		defer t.Stop()
+		for {
+			prune(ctx)
 			select {
 			case <-ctx.Done():
 				return

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
@@ -64,6 +65,37 @@ type Options struct {
 	// Logger receives the server's own logs at LogLevel and above. Default: discard.
 	Logger   *slog.Logger
 	LogLevel slog.Level
+
+	// Services are the Temporal services this process runs, of frontend,
+	// history, matching and worker; default all of them. A cluster of
+	// several processes, each running some, needs PostgreSQL and the same
+	// ServicePorts and HistoryShards in every process.
+	Services []string
+	// ServicePorts are the gRPC ports of history, matching and worker
+	// (the frontend's is FrontendPort); default: free ports, one process.
+	ServicePorts map[string]int
+	// ServiceHosts are where each service's process is reached, when not
+	// at IP (processes on several machines).
+	ServiceHosts map[string]string
+	// HistoryShards is how many shards the history is split into, fixed
+	// for the life of the database. Default 1.
+	HistoryShards int32
+}
+
+// AllServices are the services of a Temporal cluster.
+var AllServices = []string{"frontend", "history", "matching", "worker"}
+
+// hostOf is where service is reached.
+func (o Options) hostOf(service string) string {
+	if h := o.ServiceHosts[service]; h != "" {
+		return h
+	}
+	return o.IP
+}
+
+// runs tells whether this process runs service.
+func (o Options) runs(service string) bool {
+	return len(o.Services) == 0 || slices.Contains(o.Services, service)
 }
 
 // retention is the namespace's retention: Retention or Temporal's default.
@@ -126,6 +158,24 @@ func Start(o Options) (*Server, error) {
 	if o.FrontendPort == 0 {
 		o.FrontendPort = 7233
 	}
+	for _, svc := range o.Services {
+		if !slices.Contains(AllServices, svc) {
+			return nil, fmt.Errorf("temporal service %q: one of %s", svc, strings.Join(AllServices, ", "))
+		}
+	}
+	if len(o.Services) > 0 && len(o.Services) < len(AllServices) {
+		if o.Postgres == nil {
+			return nil, fmt.Errorf("temporal services in several processes share their state: give them a PostgreSQL database")
+		}
+		if o.Auth != nil {
+			return nil, fmt.Errorf("temporal services in several processes: the API-key authorizer runs only in one process")
+		}
+		for _, svc := range AllServices[1:] {
+			if o.ServicePorts[svc] == 0 {
+				return nil, fmt.Errorf("temporal services in several processes: give every process the same port of %s", svc)
+			}
+		}
+	}
 	// ports Start picks are reserved (see freePort) until Stop or a failed Start
 	var picked []int
 	ok := false
@@ -149,7 +199,7 @@ func Start(o Options) (*Server, error) {
 		return nil, err
 	}
 	for name, svc := range conf.Services {
-		if name != "frontend" {
+		if name != "frontend" && o.ServicePorts[name] == 0 {
 			picked = append(picked, svc.RPC.GRPCPort)
 		}
 	}
@@ -165,7 +215,10 @@ func Start(o Options) (*Server, error) {
 	}
 	hosts := map[primitives.ServiceName]static.Hosts{}
 	for name, svc := range conf.Services {
-		hosts[primitives.ServiceName(name)] = static.SingleLocalHost(net.JoinHostPort(o.IP, strconv.Itoa(svc.RPC.GRPCPort)))
+		hosts[primitives.ServiceName(name)] = static.Hosts{All: []string{net.JoinHostPort(o.hostOf(name), strconv.Itoa(svc.RPC.GRPCPort))}}
+		if o.runs(name) {
+			hosts[primitives.ServiceName(name)] = static.SingleLocalHost(net.JoinHostPort(o.hostOf(name), strconv.Itoa(svc.RPC.GRPCPort)))
+		}
 	}
 	dyn := dynamicconfig.StaticClient{
 		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():                 8096,
@@ -186,9 +239,14 @@ func Start(o Options) (*Server, error) {
 		// proportionate spread.
 		dynamicconfig.RetentionTimerJitterDuration.Key(): min(30*time.Minute, o.retention()/10),
 	}
-	services := temporal.DefaultServices
+	var services []string
+	for _, svc := range temporal.DefaultServices {
+		if o.runs(svc) {
+			services = append(services, svc)
+		}
+	}
 	if _, ok := conf.Services[internalFrontend]; ok {
-		services = append(slices.Clip(services), internalFrontend)
+		services = append(services, internalFrontend)
 	}
 	ts, err := temporal.NewServer(
 		temporal.WithConfig(conf),
@@ -207,7 +265,7 @@ func Start(o Options) (*Server, error) {
 	}
 	s := &Server{temporal: ts, Address: net.JoinHostPort(o.IP, strconv.Itoa(o.FrontendPort)), Namespace: o.Namespace, picked: picked,
 		ports: append([]int{o.FrontendPort}, picked...)}
-	if o.UIPort >= 0 {
+	if o.UIPort >= 0 && o.runs("frontend") {
 		if o.UIPort == 0 {
 			o.UIPort = 8233
 		}
@@ -307,9 +365,9 @@ func serverConfig(o Options, httpPort int, stores map[string]config.DataStore) (
 	conf.Global.Membership.BroadcastAddress = o.IP
 	conf.Persistence.DefaultStore = "default"
 	conf.Persistence.VisibilityStore = "visibility"
-	conf.Persistence.NumHistoryShards = 1
+	conf.Persistence.NumHistoryShards = max(1, o.HistoryShards)
 	conf.Persistence.DataStores = stores
-	frontend := net.JoinHostPort(o.IP, strconv.Itoa(o.FrontendPort))
+	frontend := net.JoinHostPort(o.hostOf("frontend"), strconv.Itoa(o.FrontendPort))
 	conf.ClusterMetadata = &cluster.Config{
 		FailoverVersionIncrement: 10,
 		MasterClusterName:        "active",
@@ -338,6 +396,8 @@ func serverConfig(o Options, httpPort int, stores map[string]config.DataStore) (
 		if name == "frontend" {
 			svc.RPC.GRPCPort = o.FrontendPort
 			svc.RPC.HTTPPort = httpPort
+		} else if p := o.ServicePorts[name]; p != 0 {
+			svc.RPC.GRPCPort = p
 		} else {
 			p, err := freePort(o.IP)
 			if err != nil {

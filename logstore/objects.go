@@ -351,3 +351,27 @@ func (f *Follower) Next(ctx context.Context) ([]byte, bool, error) {
 	}
 	return out, len(f.next) > 0, nil
 }
+
+// Prune deletes the log pieces shipped before cutoff, and returns how many
+// it deleted. A run's log goes piece by piece, oldest first, so a log
+// being followed loses nothing it has not been past for a whole retention.
+func Prune(ctx context.Context, bucket *blob.Bucket, cutoff time.Time) (int, error) {
+	n := 0
+	it := bucket.List(&blob.ListOptions{Prefix: "logs/"})
+	for {
+		o, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+		if o.IsDir || !o.ModTime.Before(cutoff) {
+			continue
+		}
+		if err := bucket.Delete(ctx, o.Key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+			return n, err
+		}
+		n++
+	}
+}

@@ -197,3 +197,34 @@ func TestShipsToS3(t *testing.T) {
 		t.Fatalf("after the store came back it has %q", got)
 	}
 }
+
+// TestPrune: pieces shipped before the cutoff go, later ones stay.
+func TestPrune(t *testing.T) {
+	b, _ := fileBucket(t)
+	s, _ := shipping(t, t.TempDir(), b)
+	s.Append("run-old", "build", "old")
+	readAll(t, b, "run-old", mustFollower(t, b, "run-old"), 1)
+	cutoff := time.Now().Add(time.Second) // file mtimes have a second's grain on some systems
+	poll.UntilWithin(t, 10*time.Second, "the clock to pass the cutoff", func() bool { return time.Now().After(cutoff.Add(time.Second)) })
+	s.Append("run-new", "build", "new")
+	readAll(t, b, "run-new", mustFollower(t, b, "run-new"), 1)
+	n, err := Prune(context.Background(), b, cutoff)
+	if err != nil || n != 1 {
+		t.Fatalf("pruned %d, %v; want the old run's one piece", n, err)
+	}
+	if data, found, _ := mustFollower(t, b, "run-old").Next(context.Background()); found || len(data) > 0 {
+		t.Fatalf("the old run's log is still there: %q", data)
+	}
+	if data, _, _ := mustFollower(t, b, "run-new").Next(context.Background()); string(data) != "build | new\n" {
+		t.Fatalf("the new run's log: %q", data)
+	}
+}
+
+func mustFollower(t *testing.T, b *blob.Bucket, run string) *Follower {
+	t.Helper()
+	f, err := NewFollower(b, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}

@@ -80,7 +80,7 @@ func newRoot() *cobra.Command {
 		newRunCmd(g), newStatusCmd(g), newListCmd(g), newHistoryCmd(g), newAuditCmd(g), newDoraCmd(g), newKeysCmd(g), newLogsCmd(g),
 		newDecideCmd(g, true), newDecideCmd(g, false), newCancelCmd(g), newRetryCmd(g),
 		newLintCmd(g), newPoolCmd(g), newReleasesCmd(g), newRollbackCmd(g), newVerifyCmd(g), newChaosCmd(g), newAgentCmd(g), newScheduleCmd(g), newUnfreezeCmd(g),
-		newLoginCmd(g), newLogoutCmd(g), newWhoamiCmd(g), newAdmissionCmd(g),
+		newLoginCmd(g), newLogoutCmd(g), newWhoamiCmd(g), newAdmissionCmd(g), newTemporalCmd(g),
 	)
 	return root
 }
