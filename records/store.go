@@ -77,7 +77,11 @@ func open(dsn, password string) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("records database: no address (a SQLite file or a postgres:// URL)")
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
+	// transactions take the write lock as they begin (_txlock=immediate):
+	// one that read first and wrote later would fail at once, without
+	// waiting, when another process wrote in between (two processes
+	// starting together on one data dir, migrating)
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}
@@ -258,6 +262,15 @@ func (s *Store) apply(ctx context.Context, conn *sql.Conn, version int) error {
 		return err
 	}
 	defer func() { _ = tx.Rollback() }() // after Commit: nothing to undo
+	// another process may have applied it since we looked (SQLite has no
+	// advisory lock; its write lock is taken as the transaction begins)
+	var done int
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), version).Scan(&done); err != nil {
+		return err
+	}
+	if done > 0 {
+		return nil
+	}
 	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_migrations (version, applied) VALUES (?, ?)`), version, time.Now().UnixMilli()); err != nil {
 		return err
 	}

@@ -220,21 +220,29 @@ func TestPushes(t *testing.T) {
 // schema once, and a database newer than this sluice is refused.
 func TestMigrationsOnce(t *testing.T) {
 	pg := pgtest.Start(t)
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			s, err := records.Open(context.Background(), pg.URL("postgres"), pg.Password)
-			if err != nil {
-				t.Error(err)
-				return
+	for name, dsn := range map[string][2]string{
+		"postgres": {pg.URL("postgres"), pg.Password},
+		// a server and a worker starting together on one data dir
+		"sqlite": {filepath.Join(t.TempDir(), "records.db"), ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					s, err := records.Open(context.Background(), dsn[0], dsn[1])
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					s.Close()
+				})
 			}
-			s.Close()
+			wg.Wait()
+			s := open(t, dsn[0], dsn[1])
+			if err := s.WriteRun(context.Background(), run("r", 1, "running", t0)); err != nil {
+				t.Fatal(err)
+			}
 		})
-	}
-	wg.Wait()
-	s := open(t, pg.URL("postgres"), pg.Password)
-	if err := s.WriteRun(context.Background(), run("r", 1, "running", t0)); err != nil {
-		t.Fatal(err)
 	}
 }
 

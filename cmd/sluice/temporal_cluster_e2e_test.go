@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -57,16 +59,25 @@ func TestSampleOnAMultiServiceTemporal(t *testing.T) {
 	}
 	t.Setenv("ALICE_TOKEN", e.token)
 	t.Setenv("BOB_TOKEN", "bob-token-0123456789")
-	e.start("server", "--config", cfg, "--data-dir", e.dataDir, "--http-port", strconv.Itoa(e.http))
+	procs["sluice server"] = e.start("server", "--config", cfg, "--data-dir", e.dataDir, "--http-port", strconv.Itoa(e.http))
 	procs["sluice worker"] = e.start("worker", "--config", cfg, "--data-dir", e.dataDir, "--step-home", stepHome)
 	repo, commit := gitRepo(t, "")
 	var started struct {
 		RunID  string `json:"run_id"`
 		Commit string `json:"commit"`
 	}
-	poll.Until(t, "the server to start the run", func() bool {
-		return e.json(&started, "run", "--repo", repo, "--ref", "main") == 0 && started.Commit == commit
+	var why string
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the last sluice run: %s", why)
+		}
 	})
+	poll.Until(t, "the server to start the run", func() bool {
+		out, errOut, code := e.sluice("run", "--repo", repo, "--ref", "main", "-o", "json")
+		why = fmt.Sprintf("%d %s %s", code, out, errOut)
+		return code == 0 && json.Unmarshal([]byte(out), &started) == nil && started.Commit == commit
+	})
+	t.Logf("started: %s", why)
 	e.waitState(started.RunID, "awaiting_approval", 3*time.Minute)
 
 	procs["history"].kill(9)
