@@ -237,6 +237,7 @@ type faults struct {
 	runIDs              []string // of each id's run
 	counts              *sources
 	killed, serverKills int
+	secondServerKills   int // of the server without Temporal (shareNothing)
 	crashed             int // workers that died at a crash point
 	midEffect           []string
 	dataDir             string
@@ -313,9 +314,12 @@ func runFaults(t *testing.T, e *env, fs faultSetup) *faults {
 
 	serverArgs := append([]string{"--config", cfgFile, "--worker=false", "--temporal-db", pg.URL("temporal")}, shared...)
 	server := e.startDev(serverArgs...)
+	var serverB *proc
+	var serverBArgs []string
 	if fs.shareNothing {
 		port := freePort(t)
-		e.start(append([]string{"server", "--config", cfgFile, "--data-dir", filepath.Join(t.TempDir(), "server-b"), "--http-port", strconv.Itoa(port)}, shared...)...)
+		serverBArgs = append([]string{"server", "--config", cfgFile, "--data-dir", filepath.Join(t.TempDir(), "server-b"), "--http-port", strconv.Itoa(port)}, shared...)
+		serverB = e.start(serverBArgs...)
 		poll.Until(t, "the second server", func() bool {
 			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
 			if err != nil {
@@ -420,6 +424,13 @@ func runFaults(t *testing.T, e *env, fs faultSetup) *faults {
 					server.kill(syscall.SIGKILL)
 					server = e.startDev(serverArgs...)
 					h.serverKills++
+					if serverB != nil {
+						// the other server too: approvals through it are
+						// retried until it answers again
+						serverB.kill(syscall.SIGKILL)
+						serverB = e.start(serverBArgs...)
+						h.secondServerKills++
+					}
 				}
 				mu.Unlock()
 			}
@@ -486,6 +497,12 @@ func (h *faults) audit(t *testing.T) {
 		}
 	}
 	t.Log(report.String())
+	if len(h.servers) > 1 {
+		t.Logf("the second server was killed %d times", h.secondServerKills)
+		if h.secondServerKills != 1 {
+			t.Errorf("the second server was killed %d times, want 1", h.secondServerKills)
+		}
+	}
 	if h.killed < kills || h.serverKills != 1 || len(h.midEffect) != 2*runs {
 		t.Errorf("the harness killed %d workers at random, the server %d times and the workers during %d side effects, want %d, 1 and %d: the runs ended before the faults",
 			h.killed, h.serverKills, len(h.midEffect), kills, 2*runs)
