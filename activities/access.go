@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/environments"
 	"github.com/sluice-cd/sluice/image"
 )
@@ -59,12 +58,7 @@ func (t Trust) check(ctx context.Context, phase, repo, digest, commit string, re
 		return err
 	}
 	for _, a := range required {
-		switch a {
-		case contract.AttestationTestResult:
-			_, err = t.Verifier.VerifiedTestResult(ctx, repo, digest)
-		default:
-			err = fmt.Errorf("%w: attestation %q is not one Sluice knows", image.ErrUntrusted, a)
-		}
+		err := t.Verifier.Attested(ctx, repo, digest, a)
 		if errors.Is(err, image.ErrUntrusted) {
 			return fmt.Errorf("phase %s refuses %s@%s: the environment requires the %s attestation (an integration suite that passed against this digest), which it lacks: %w", phase, repo, digest, a, err)
 		}

@@ -42,7 +42,7 @@ const LabelBreakGlass = "sluice.dev/break-glass"
 // (image.Verifier).
 type Verifier interface {
 	Verify(ctx context.Context, repository, digest, commit string) (string, error)
-	VerifiedTestResult(ctx context.Context, repository, digest string) (image.TestResult, error)
+	Attested(ctx context.Context, repository, digest, attestation string) error
 }
 
 // Webhook answers the API server's AdmissionReview requests.
@@ -166,13 +166,7 @@ func (wh *Webhook) check(ctx context.Context, ns, img string) error {
 		return fmt.Errorf("the signature cannot be checked now: %w", err)
 	}
 	for _, a := range required {
-		var err error
-		switch a {
-		case contract.AttestationTestResult:
-			_, err = wh.Verifier.VerifiedTestResult(ctx, repo, digest)
-		default:
-			err = fmt.Errorf("%w: attestation %q is not one Sluice knows", image.ErrUntrusted, a)
-		}
+		err := wh.Verifier.Attested(ctx, repo, digest, a)
 		if errors.Is(err, image.ErrUntrusted) {
 			return fmt.Errorf("%w: namespace %s requires the %s attestation (an integration suite that passed against it), which it lacks", ErrRefused, ns, a)
 		}

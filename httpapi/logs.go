@@ -31,18 +31,20 @@ type logSource interface {
 }
 
 // fileSource reads a log file in this server's data dir.
-type fileSource struct{ f *os.File }
+type fileSource struct {
+	f   *os.File
+	buf []byte // reused: the caller copies what a read returns
+}
 
-func (s fileSource) read(context.Context) ([]byte, error) {
-	buf := make([]byte, 64<<10)
-	n, err := s.f.Read(buf)
+func (s *fileSource) read(context.Context) ([]byte, error) {
+	n, err := s.f.Read(s.buf)
 	if errors.Is(err, io.EOF) {
 		err = nil
 	}
-	return buf[:n], err
+	return s.buf[:n], err
 }
 
-func (s fileSource) Close() error { return s.f.Close() }
+func (s *fileSource) Close() error { return s.f.Close() }
 
 // bucketSource reads the chunks workers shipped to object storage.
 type bucketSource struct{ f *logstore.Follower }
@@ -177,7 +179,7 @@ func (s *Server) openLog(ctx context.Context, runID, path string, follow bool, a
 	for {
 		f, err := os.Open(path)
 		if err == nil {
-			return fileSource{f}, nil, nil
+			return &fileSource{f: f, buf: make([]byte, 64<<10)}, nil, nil
 		}
 		if !follow || !errors.Is(err, os.ErrNotExist) {
 			return nil, nil, err

@@ -14,6 +14,8 @@ import (
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
 	"github.com/sigstore/cosign/v2/pkg/types"
 	"github.com/sigstore/sigstore/pkg/signature/dsse"
+
+	"github.com/sluice-cd/sluice/contract"
 )
 
 // attest attaches predicate to repository@digest as an in-toto statement
@@ -149,4 +151,17 @@ func (v *Verifier) VerifiedTestResult(ctx context.Context, repository, digest st
 		return TestResult{}, fmt.Errorf("%w: the test result attested for %s@%s is %s", ErrUntrusted, repository, digest, r.Result)
 	}
 	return r, nil
+}
+
+// Attested checks that repository@digest carries the attestation an
+// environment names (contract.AttestationTestResult), signed by the
+// verifier's key. None, one signed by another key or for another digest,
+// one that did not pass, or a name Sluice does not make is ErrUntrusted.
+func (v *Verifier) Attested(ctx context.Context, repository, digest, attestation string) error {
+	switch attestation {
+	case contract.AttestationTestResult:
+		_, err := v.VerifiedTestResult(ctx, repository, digest)
+		return err
+	}
+	return fmt.Errorf("%w: attestation %q is not one Sluice makes", ErrUntrusted, attestation)
 }

@@ -1,6 +1,7 @@
 package logstore
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -48,28 +49,25 @@ func OpenBucket(ctx context.Context, rawURL string) (*blob.Bucket, error) {
 		return nil, fmt.Errorf("logs URL: %w", err)
 	}
 	if u.Scheme != "file" && u.Scheme != "s3" {
-		return nil, fmt.Errorf("logs URL %s: the scheme must be file:// or s3://", redactURL(u))
+		return nil, fmt.Errorf("logs URL %s: the scheme must be file:// or s3://", u.Redacted())
 	}
 	if u.Scheme == "file" {
 		if err := os.MkdirAll(u.Path, 0o700); err != nil {
-			return nil, fmt.Errorf("logs URL %s: %w", redactURL(u), err)
+			return nil, fmt.Errorf("logs URL %s: %w", u.Redacted(), err)
 		}
 	}
 	b, err := blob.OpenBucket(ctx, rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("logs URL %s: %w", redactURL(u), err)
+		return nil, fmt.Errorf("logs URL %s: %w", u.Redacted(), err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if _, err := b.List(&blob.ListOptions{Prefix: "logs/"}).Next(ctx); err != nil && !errors.Is(err, io.EOF) {
 		b.Close()
-		return nil, fmt.Errorf("logs URL %s: the bucket cannot be read: %w", redactURL(u), err)
+		return nil, fmt.Errorf("logs URL %s: the bucket cannot be read: %w", u.Redacted(), err)
 	}
 	return b, nil
 }
-
-// redactURL is u without a password.
-func redactURL(u *url.URL) string { return u.Redacted() }
 
 // chunkKey is where the bytes [start, end) of writer's file of run go.
 func chunkKey(run, writer string, start, end int64) string {
@@ -243,16 +241,22 @@ func (sh *shipper) flush(ctx context.Context, run string) error {
 		return nil // nothing written here
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
 	off := sh.shipped(run)
-	for {
-		buf := make([]byte, maxChunk)
+	for off < fi.Size() {
+		// what is new since the last shipment, a piece at most: a phase
+		// ships every 50 ms while it prints
+		buf := make([]byte, min(fi.Size()-off, maxChunk))
 		n, err := f.ReadAt(buf, off)
 		if err != nil && !errors.Is(err, io.EOF) {
 			return err
 		}
 		buf = buf[:n]
 		// whole lines only: a line being appended is shipped next time
-		end := strings.LastIndexByte(string(buf), '\n') + 1
+		end := bytes.LastIndexByte(buf, '\n') + 1
 		if end == 0 {
 			return nil
 		}
@@ -265,10 +269,8 @@ func (sh *shipper) flush(ctx context.Context, run string) error {
 		if err := os.WriteFile(sh.offsetFile(run), []byte(strconv.FormatInt(off, 10)), 0o600); err != nil {
 			return err
 		}
-		if n < maxChunk {
-			return nil
-		}
 	}
+	return nil
 }
 
 // Follower reads a run's log from a bucket, every writer's lines once, in
