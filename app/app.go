@@ -75,6 +75,8 @@ type Options struct {
 	// the server keeps them there.
 	Logs          string
 	LogsRetention time.Duration
+	// ConsoleSession is how long a sign-in to the web console lasts.
+	ConsoleSession time.Duration
 	// MetricsAddr serves /metrics and /healthz (empty: off).
 	MetricsAddr string
 	// OTLP is where traces go (empty endpoint: no tracing).

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluice-cd/sluice/activities"
 	"github.com/sluice-cd/sluice/chat"
+	"github.com/sluice-cd/sluice/console"
 	"github.com/sluice-cd/sluice/httpapi"
 	"github.com/sluice-cd/sluice/logstore"
 	"github.com/sluice-cd/sluice/metrics"
@@ -47,6 +48,9 @@ func (a *App) StartHTTP(c client.Client) (string, error) {
 		// single-user dev mode: whoever can read the data dir names the decider
 		api.Tokens[a.devToken] = httpapi.Client{Name: "dev", TrustAs: true, Everything: true}
 	}
+	ui := console.New(api, a.cfg, a.log, a.opts.ConsoleSession)
+	ui.TemporalUI = a.opts.UIURL
+	ui.Register(api.Mux)
 	if len(a.cfg.Repositories) > 0 {
 		statuses, err := a.statusReporters()
 		if err != nil {

@@ -95,11 +95,14 @@ type Identity struct {
 	// dev server's token, or a server without projects).
 	Roles      access.Grants `json:"roles,omitempty"`
 	Everything bool          `json:"everything,omitempty"`
+	// TrustAs: the credential names the deciding user itself (single-user
+	// dev mode's token).
+	TrustAs bool `json:"trust_as,omitempty"`
 }
 
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 	c := client(r)
-	id := Identity{Name: c.Name, User: c.User, Credential: "api-token", Roles: c.Roles, Everything: c.Everything || !s.governed()}
+	id := Identity{Name: c.Name, User: c.User, Credential: "api-token", Roles: c.Roles, Everything: c.Everything || !s.governed(), TrustAs: c.TrustAs}
 	if c.IDToken {
 		id.Credential = "oidc"
 	}

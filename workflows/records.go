@@ -46,12 +46,13 @@ func (r *run) recordEnd(ctx workflow.Context) {
 
 func (r *run) writeRecord(ctx workflow.Context) workflow.Future {
 	r.recordSeq++
-	rec := recordOf(r.st, workflow.GetInfo(ctx).WorkflowExecution.ID, r.runID, r.recordSeq)
+	rec := RecordOf(r.st, workflow.GetInfo(ctx).WorkflowExecution.ID, r.runID, r.recordSeq)
 	return startLocal(workflow.WithLocalActivityOptions(ctx, recordOptions), contract.RecordRun, rec)
 }
 
-// recordOf is the record of a run in state st.
-func recordOf(st RunState, workflowID, runID string, seq int) contract.RunRecord {
+// RecordOf is the record of a run in state st (the console shows a live
+// run the way it shows a recorded one).
+func RecordOf(st RunState, workflowID, runID string, seq int) contract.RunRecord {
 	p := st.Request.Push
 	rec := contract.RunRecord{
 		Kind: contract.RecordPipeline, Pipeline: st.Request.Spec.Name, Committed: p.Committed,

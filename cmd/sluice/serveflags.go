@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,6 +21,7 @@ func (s *serveFlags) addData(cmd *cobra.Command) {
 	f.DurationVar(&s.opts.RecordsRetention, "records-retention", 0, "delete the records of runs that finished longer ago than this (the server does, hourly); 0 keeps them forever")
 	f.StringVar(&s.opts.Logs, "logs", "", "object store run logs are shipped to as they are written and read from, shared by every server and worker: file:///DIR or s3://BUCKET?region=R&endpoint=URL&use_path_style=true (credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); empty: each data dir keeps its own logs and a server serves its own")
 	f.DurationVar(&s.opts.LogsRetention, "logs-retention", 0, "delete run logs in the --logs store shipped longer ago than this (the server does, hourly); 0 keeps them forever")
+	f.DurationVar(&s.opts.ConsoleSession, "console-session", 12*time.Hour, "how long a sign-in to the web console (at / on the HTTP port) lasts")
 	f.IntVar(&s.opts.StickyCache, "sticky-cache", app.DefaultStickyCache, "workflows the worker keeps in memory between their tasks (others replay their history when they next run)")
 	f.StringVar(&s.opts.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics (Sluice's and the Temporal SDK's) on this host:port at /metrics; empty: off")
 	f.StringVar(&s.opts.OTLP.Endpoint, "otlp-endpoint", "", "send OpenTelemetry traces (a run is one trace, webhook to production) by OTLP/gRPC to this host:port; empty: no tracing")

@@ -1,0 +1,298 @@
+package console
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sluice-cd/sluice/access"
+	"github.com/sluice-cd/sluice/contract"
+	"github.com/sluice-cd/sluice/httpapi"
+	"github.com/sluice-cd/sluice/runs"
+	"github.com/sluice-cd/sluice/workflows"
+)
+
+// fakeAPI stands in for httpapi.Server in these tests of the console's own
+// logic (sessions, CSRF, paging, rendering); cmd/sluice's browser test runs
+// the console against the real API.
+type fakeAPI struct {
+	decisions atomic.Int32
+	logLines  int
+}
+
+const (
+	runID   = "pipeline/acme/pay:main@0193abcd-0000-7000-8000-000000000001"
+	admin   = "admin-token"
+	viewer  = "viewer-token"
+	commit  = "c0ffee1234567890"
+	project = "payments"
+)
+
+func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	var id httpapi.Identity
+	switch tok {
+	case admin:
+		id = httpapi.Identity{Name: "alice-laptop", User: "alice", Roles: map[string][]string{project: {access.Approver}}}
+	case viewer:
+		id = httpapi.Identity{Name: "viewer", Roles: map[string][]string{project: {access.Viewer}}}
+	default:
+		http.Error(w, "missing or unknown API token", http.StatusUnauthorized)
+		return
+	}
+	switch {
+	case r.URL.Path == "/api/v1/whoami":
+		writeJSON(w, id)
+	case r.URL.Path == "/api/v1/records":
+		writeJSON(w, []contract.RunRecord{{Kind: contract.RecordPipeline, WorkflowID: "pipeline/acme/pay:main", RunID: "0193abcd-0000-7000-8000-000000000001",
+			Pipeline: "pay", Project: project, Repository: "acme/pay", Branch: "main", Commit: commit, State: "running", Started: time.Now().Add(-time.Minute)}})
+	case r.URL.Path == "/api/v1/status":
+		st := workflows.RunState{State: workflows.StateAwaitingApproval, Phase: "approval", Started: time.Now().Add(-time.Minute),
+			Request: workflows.Request{Push: contract.Push{Repo: "acme/pay", Branch: "main", Commit: commit}, Policy: &contract.Governance{Project: project}},
+			Phases: []workflows.PhaseState{{Name: "build", Status: "succeeded", Started: time.Now().Add(-time.Minute), Finished: time.Now().Add(-30 * time.Second)},
+				{Name: "approval", Status: "running", Started: time.Now().Add(-30 * time.Second)}},
+			Approval: &workflows.ApprovalState{Status: workflows.StateAwaitingApproval, Approvers: []string{"alice", "bob"}, Required: 1}}
+		writeJSON(w, httpapi.StatusResponse{Ref: runs.Ref{WorkflowID: "pipeline/acme/pay:main", RunID: "0193abcd-0000-7000-8000-000000000001"}, State: st})
+	case r.URL.Path == "/api/v1/decisions":
+		if tok == viewer {
+			http.Error(w, `token "viewer" has no role that may approve in project payments`, http.StatusForbidden)
+			return
+		}
+		f.decisions.Add(1)
+		writeJSON(w, httpapi.DecisionResponse{User: "alice"})
+	case strings.HasPrefix(r.URL.Path, "/api/v1/logs/"):
+		for i := 1; i <= f.logLines; i++ {
+			if _, err := fmt.Fprintf(w, "build | line %d\n", i); err != nil {
+				return
+			}
+		}
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+type harness struct {
+	t   *testing.T
+	api *fakeAPI
+	srv *httptest.Server
+}
+
+func newHarness(t *testing.T) *harness {
+	api := &fakeAPI{logLines: 10}
+	mux := http.NewServeMux()
+	c := New(api, nil, slog.New(slog.DiscardHandler), time.Hour)
+	c.LogPage = 100
+	c.Register(mux)
+	srv := httptest.NewTLSServer(mux)
+	t.Cleanup(srv.Close)
+	return &harness{t: t, api: api, srv: srv}
+}
+
+// client is a browser: it keeps cookies, follows no redirects.
+func (h *harness) client() *http.Client {
+	c := h.srv.Client()
+	jar := newJar()
+	c.Jar = jar
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c
+}
+
+func (h *harness) do(c *http.Client, method, path string, form url.Values, header map[string]string) (*http.Response, string) {
+	h.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, h.srv.URL+path, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// signIn signs c in with token and returns the session's CSRF token.
+func (h *harness) signIn(c *http.Client, token string) string {
+	h.t.Helper()
+	resp, _ := h.do(c, http.MethodPost, "/signin", url.Values{"token": {token}, "next": {"/"}}, nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		h.t.Fatalf("sign-in: %d %v", resp.StatusCode, resp.Header)
+	}
+	_, page := h.do(c, http.MethodGet, "/", nil, nil)
+	i := strings.Index(page, `name="csrf" value="`)
+	if i < 0 {
+		h.t.Fatalf("no CSRF token on the page:\n%s", page)
+	}
+	rest := page[i+len(`name="csrf" value="`):]
+	return rest[:strings.IndexByte(rest, '"')]
+}
+
+func TestSignInAndSessionCookie(t *testing.T) {
+	h := newHarness(t)
+	c := h.client()
+	resp, _ := h.do(c, http.MethodGet, "/run?id="+url.QueryEscape(runID), nil, nil)
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/signin?next=%2Frun%3Fid%3D") {
+		t.Fatalf("without a session: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, page := h.do(c, http.MethodPost, "/signin", url.Values{"token": {"guessed"}}, nil)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "That credential was refused") || strings.Contains(page, "guessed") {
+		t.Fatalf("a wrong token: %d\n%s", resp.StatusCode, page)
+	}
+	// a next that leaves the site is not followed
+	resp, _ = h.do(c, http.MethodPost, "/signin", url.Values{"token": {admin}, "next": {"//evil.example/x"}}, nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		t.Fatalf("sign-in: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	var cookie *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == cookieName {
+			cookie = ck
+		}
+	}
+	if cookie == nil || !cookie.Secure || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || strings.Contains(cookie.Value, admin) {
+		t.Fatalf("session cookie %+v", cookie)
+	}
+	resp, page = h.do(c, http.MethodGet, "/", nil, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "alice (alice-laptop)") || !strings.Contains(page, "pay") {
+		t.Fatalf("runs page: %d\n%s", resp.StatusCode, page)
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("CSP %q", csp)
+	}
+}
+
+func TestActionsNeedTheSessionsCSRFTokenAndTheSameOrigin(t *testing.T) {
+	h := newHarness(t)
+	c := h.client()
+	csrf := h.signIn(c, admin)
+	form := url.Values{"id": {runID}, "commit": {commit}, "approve": {"1"}}
+	resp, page := h.do(c, http.MethodPost, "/run/decide", form, nil)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "stale or did not come from the console") {
+		t.Fatalf("without the CSRF token: %d\n%s", resp.StatusCode, page)
+	}
+	form.Set("csrf", csrf)
+	resp, page = h.do(c, http.MethodPost, "/run/decide", form, map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "came from another site") {
+		t.Fatalf("cross-origin: %d\n%s", resp.StatusCode, page)
+	}
+	if n := h.api.decisions.Load(); n != 0 {
+		t.Fatalf("%d decisions reached the API", n)
+	}
+	resp, _ = h.do(c, http.MethodPost, "/run/decide", form, map[string]string{"Sec-Fetch-Site": "same-origin"})
+	if resp.StatusCode != http.StatusSeeOther || h.api.decisions.Load() != 1 {
+		t.Fatalf("same origin with the token: %d, %d decisions", resp.StatusCode, h.api.decisions.Load())
+	}
+	_, page = h.do(c, http.MethodGet, "/run?id="+url.QueryEscape(runID), nil, nil)
+	if !strings.Contains(page, "Approved as alice.") {
+		t.Errorf("no message after approving:\n%s", page)
+	}
+	// signed out, the session and its token are gone
+	h.do(c, http.MethodPost, "/signout", url.Values{"csrf": {csrf}}, nil)
+	resp, _ = h.do(c, http.MethodPost, "/run/decide", form, nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin?expired=1" || h.api.decisions.Load() != 1 {
+		t.Fatalf("after signing out: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+func TestViewerSeesNoButtonsAndTheAPIRefusesAForgedDecision(t *testing.T) {
+	h := newHarness(t)
+	c := h.client()
+	csrf := h.signIn(c, viewer)
+	_, page := h.do(c, http.MethodGet, "/run?id="+url.QueryEscape(runID), nil, nil)
+	if !strings.Contains(page, "awaiting approval") || strings.Contains(page, `id="approve"`) {
+		t.Fatalf("viewer's run page:\n%s", page)
+	}
+	resp, page := h.do(c, http.MethodPost, "/run/decide", url.Values{"csrf": {csrf}, "id": {runID}, "commit": {commit}, "approve": {"1"}}, nil)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "no role that may approve") {
+		t.Fatalf("viewer's forged decision: %d\n%s", resp.StatusCode, page)
+	}
+	h2 := h.client()
+	h.signIn(h2, admin)
+	if _, page := h.do(h2, http.MethodGet, "/run?id="+url.QueryEscape(runID), nil, nil); !strings.Contains(page, `id="approve"`) {
+		t.Fatalf("an approver sees no Approve button:\n%s", page)
+	}
+}
+
+func TestLogPagesNeverSendTheWholeLog(t *testing.T) {
+	h := newHarness(t)
+	h.api.logLines = 100_000 // about 2 MB
+	c := h.client()
+	h.signIn(c, admin)
+	resp, page := h.do(c, http.MethodGet, "/run/log?id="+url.QueryEscape(runID)+"&page=3", nil, nil)
+	if resp.StatusCode != http.StatusOK || strings.Count(page, "build | line ") != 100 ||
+		!strings.Contains(page, "build | line 201\n") || !strings.Contains(page, "build | line 300\n") || strings.Contains(page, "build | line 301\n") {
+		t.Fatalf("page 3: %d, %d lines", resp.StatusCode, strings.Count(page, "build | line "))
+	}
+	if !strings.Contains(page, "page=4") || !strings.Contains(page, "page=2") || len(page) > 64<<10 {
+		t.Errorf("page links or size (%d bytes)", len(page))
+	}
+
+	// the live stream starts with the newest lines, saying how many it skipped
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.srv.URL+"/run/events?id="+url.QueryEscape(runID), nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var skipped string
+	var lines []string
+	sc := bufio.NewScanner(resp.Body)
+	event := ""
+	for sc.Scan() {
+		l := sc.Text()
+		switch {
+		case strings.HasPrefix(l, "event: "):
+			event = strings.TrimPrefix(l, "event: ")
+		case strings.HasPrefix(l, "data: ") && event == "skipped":
+			skipped = strings.TrimPrefix(l, "data: ")
+		case strings.HasPrefix(l, "data: ") && event == "":
+			lines = append(lines, strings.TrimPrefix(l, "data: "))
+		case l == "" && event == "end":
+			cancel()
+		case l == "":
+			event = ""
+		}
+	}
+	if skipped != "99900" || len(lines) != 100 || lines[0] != "build | line 99901" || lines[99] != "build | line 100000" {
+		t.Fatalf("stream: skipped %q, %d lines (%q … )", skipped, len(lines), lines)
+	}
+}
+
+func TestUnknownPages(t *testing.T) {
+	h := newHarness(t)
+	c := h.client()
+	h.signIn(c, admin)
+	resp, page := h.do(c, http.MethodGet, "/no/such/page", nil, nil)
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(page, "There is no page /no/such/page") {
+		t.Fatalf("unknown page: %d\n%s", resp.StatusCode, page)
+	}
+	resp, page = h.do(c, http.MethodGet, "/run?id=not-a-run", nil, nil)
+	if resp.StatusCode != http.StatusNotFound || strings.Contains(page, "goroutine") {
+		t.Fatalf("unknown run: %d\n%s", resp.StatusCode, page)
+	}
+}
