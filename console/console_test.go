@@ -61,7 +61,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Request: workflows.Request{Push: contract.Push{Repo: "acme/pay", Branch: "main", Commit: commit}, Policy: &contract.Governance{Project: project}},
 			Phases: []workflows.PhaseState{{Name: "build", Status: "succeeded", Started: time.Now().Add(-time.Minute), Finished: time.Now().Add(-30 * time.Second)},
 				{Name: "approval", Status: "running", Started: time.Now().Add(-30 * time.Second)}},
-			Approval: &workflows.ApprovalState{Status: workflows.StateAwaitingApproval, Approvers: []string{"alice", "bob"}, Required: 1}}
+			Approval: &workflows.ApprovalState{Status: workflows.ApprovalPending, Approvers: []string{"alice", "bob"}, Required: 1}}
 		writeJSON(w, httpapi.StatusResponse{Ref: runs.Ref{WorkflowID: "pipeline/acme/pay:main", RunID: "0193abcd-0000-7000-8000-000000000001"}, State: st})
 	case r.URL.Path == "/api/v1/decisions":
 		if tok == viewer {

@@ -168,7 +168,7 @@ func (c *Console) runOf(r *request, id string) (runView, answer) {
 			v.Outputs = append(v.Outputs, labelled{"Result", fmt.Sprintf("release %d live again as release %d", res.RollbackOf, res.Version)})
 		}
 		if st.Rollback.Status == workflows.RollbackAwaitingApproval {
-			v.Approval = &workflows.ApprovalState{Status: st.Rollback.Status, Approvers: st.Rollback.Approvers, Required: st.Rollback.Required,
+			v.Approval = &workflows.ApprovalState{Status: workflows.ApprovalPending, Approvers: st.Rollback.Approvers, Required: st.Rollback.Required,
 				Approvals: st.Rollback.Approvals, Rejection: st.Rollback.Rejection, Refusals: st.Rollback.Refusals, ExpiresAt: st.Rollback.ExpiresAt}
 		}
 	case a.code == http.StatusOK:
@@ -344,6 +344,16 @@ func (c *Console) environmentsPage(w http.ResponseWriter, r *request) {
 			p.Live = &live
 		}
 		p.History = append(p.History, runRow{RunRecord: rec, ID: rec.WorkflowID + "@" + rec.RunID})
+	}
+	if c.Config != nil {
+		// a project with nothing released yet may still be rolled back
+		// to a release made before Sluice kept records
+		for _, p := range c.Config.Projects {
+			if p.Environments.Production == nil || !(r.id.Everything || r.id.Roles.Allows(p.Name, access.Rollback)) {
+				continue
+			}
+			page.Pipelines = append(page.Pipelines, pipelineEnv{Project: p.Name, Namespaces: slices.Clone(p.Environments.Production.Namespaces), CanRollback: true})
+		}
 	}
 	c.render(w, http.StatusOK, "environments", c.view(r, "Environments", "environments", page))
 }

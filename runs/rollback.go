@@ -9,6 +9,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/sluice-cd/sluice/workflows"
 )
@@ -103,8 +104,34 @@ func (c *Client) RollbackStatus(ctx context.Context, r Ref) (Ref, RollbackStatus
 			out.State = workflows.StateCancelled
 		}
 		if _, err := c.RollbackResult(ctx, r); err != nil {
-			out.Error = err.Error()
+			out.Error = FailureMessage(err)
 		}
 	}
 	return r, out, nil
+}
+
+// FailureMessage is what a run's failure says without Temporal's wrappers
+// (activity ids, event ids, worker identities): the workflow's own words,
+// then the innermost cause's.
+func FailureMessage(err error) string {
+	var outer, inner *temporal.ApplicationError
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if a, ok := e.(*temporal.ApplicationError); ok {
+			if outer == nil {
+				outer = a
+			}
+			inner = a
+		}
+	}
+	if outer == nil {
+		return err.Error()
+	}
+	msg := outer.Message()
+	if inner != outer {
+		if i := strings.Index(msg, ": activity error ("); i >= 0 {
+			msg = msg[:i]
+		}
+		msg += ": " + inner.Message()
+	}
+	return msg
 }
