@@ -7,7 +7,7 @@ GOLANGCI_VERSION      := v2.15.0
 export PATH := $(GOBIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help build seaweedfs image test unit lint demo bench bench-start-dev faults fuzz schema histories tools clean platform-up platform-down platform-status platform-env platform-build
+.PHONY: help build seaweedfs image test unit lint demo bench bench-start-dev faults fuzz schema console-docs histories tools clean platform-up platform-down platform-status platform-env platform-build
 
 help: ## list the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,7 +23,7 @@ image: ## build the Sluice image FROM scratch with the platform's BuildKit and p
 
 # Packages cheap enough to test under the race detector on every run; the
 # rest (embedded server, platform) run without it.
-RACE_DIRS := workflows executor logstore secrets pipelines contract activities runs config pool release environments metrics chaos
+RACE_DIRS := workflows executor logstore secrets pipelines contract activities runs config pool release environments metrics chaos console
 # Faults that take whole nodes down disturb every pod on them: their tests
 # run alone, after the rest.
 NODE_PKGS := ./chaos/nodefaults
@@ -51,7 +51,7 @@ lint: tools ## golangci-lint (depguard layers, staticcheck, errcheck, errorlint,
 demo: build platform-up ## the sample app through all nine phases (with a chaos experiment) on the embedded server and the local platform, two blue-green releases and a rollback (DEMO=core: build, test, approval only)
 	./examples/demo.sh
 
-bench: ## benchmarks: orchestration overhead, throughput, memory of a cached and of an uncached waiting run, replay of an uncached run, webhook acknowledgement, Temporal's authorization per request, records list over 100,000 runs vs 1,000 (SQLite, PostgreSQL), the DORA figures a scrape computes among 100,000 runs vs 1,000, a log line's delay to a reader of the object store (file, S3) vs of the writer's file, the admission webhook's decision per pod with its cache vs without (local platform), worker start (embedded server), a local step's start with and without its guard, a run under a project quota vs none and beside another project's backlog; test's jobs side by side vs their critical path and their sum (local platform); warm pool claim vs cold pod, per-phase overhead, a pod phase with client-go's default request limits vs Sluice's, cache benefit, blue-green switch-back vs rolling rollback, deploy vs kubectl apply + rollout status, bake cold vs one-line change vs no-change, chaos error windows with 1 and 3 replicas (local platform)
+bench: ## benchmarks: orchestration overhead, throughput, memory of a cached and of an uncached waiting run, replay of an uncached run, webhook acknowledgement, Temporal's authorization per request, records list over 100,000 runs vs 1,000 (SQLite, PostgreSQL), the DORA figures a scrape computes among 100,000 runs vs 1,000, a log line's delay to a reader of the object store (file, S3) vs of the writer's file, the admission webhook's decision per pod with its cache vs without (local platform), the console's runs and run pages with 10,000 runs vs 100, a log line's delay to the console vs to `sluice logs --follow`, worker start (embedded server), a local step's start with and without its guard, a run under a project quota vs none and beside another project's backlog; test's jobs side by side vs their critical path and their sum (local platform); warm pool claim vs cold pod, per-phase overhead, a pod phase with client-go's default request limits vs Sluice's, cache benefit, blue-green switch-back vs rolling rollback, deploy vs kubectl apply + rollout status, bake cold vs one-line change vs no-change, chaos error windows with 1 and 3 replicas (local platform)
 	$(GO) test -run '^$$' -bench 'OrchestrationOverhead|Throughput' -benchtime 30x ./worker
 	$(GO) test -run '^$$' -bench CachedWaitingRun -benchtime 1x -count 5 ./worker
 	$(GO) test -run '^$$' -bench UncachedWaitingRuns -benchtime 1x -count 3 ./worker
@@ -66,6 +66,8 @@ bench: ## benchmarks: orchestration overhead, throughput, memory of a cached and
 	$(GO) test -run '^$$' -bench WorkerStart -benchtime 10x ./cmd/sluice
 	$(GO) test -run '^$$' -bench Quota -benchtime 20x -count 3 ./worker
 	$(GO) test -run '^$$' -bench StepGuard -benchtime 100x ./cmd/sluice
+	$(GO) test -run '^$$' -bench ConsolePages -benchtime 200x ./cmd/sluice
+	$(GO) test -run '^$$' -bench ConsoleLogDelay -benchtime 1x ./cmd/sluice
 	$(GO) test -run '^$$' -bench JobsPhase -benchtime 5x ./cmd/sluice
 	$(GO) test -run '^$$' -bench 'ClaimVsColdStart|PhaseOverhead' -benchtime 20x ./pool
 	$(GO) test -run '^$$' -bench PhaseClientLimits -benchtime 15x -count 3 ./pool
@@ -88,6 +90,9 @@ fuzz: ## fuzz the spec parser for 60s
 
 schema: ## regenerate pipelines/schema.json from the spec types
 	$(GO) test ./pipelines -run TestSchemaIsCurrent -update
+
+console-docs: ## photograph the web console's pages into docs/console (the browser test, in headless Chromium)
+	SLUICE_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -run TestConsoleInChromium -timeout 10m ./cmd/sluice
 
 histories: ## record a replay history: make histories ONLY=<scenario> (never rewrite the old ones)
 	$(GO) test ./worker -run TestRecord -record -record-only "$(ONLY)" -v

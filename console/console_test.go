@@ -112,7 +112,16 @@ func (h *harness) client() *http.Client {
 	return c
 }
 
-func (h *harness) do(c *http.Client, method, path string, form url.Values, header map[string]string) (*http.Response, string) {
+// reply is what a request got back (its body closed).
+type reply struct {
+	StatusCode int
+	Header     http.Header
+	cookies    []*http.Cookie
+}
+
+func (r reply) Cookies() []*http.Cookie { return r.cookies }
+
+func (h *harness) do(c *http.Client, method, path string, form url.Values, header map[string]string) (reply, string) {
 	h.t.Helper()
 	var body io.Reader
 	if form != nil {
@@ -131,7 +140,7 @@ func (h *harness) do(c *http.Client, method, path string, form url.Values, heade
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	return reply{StatusCode: resp.StatusCode, Header: resp.Header, cookies: resp.Cookies()}, string(b)
 }
 
 // signIn signs c in with token and returns the session's CSRF token.
@@ -254,14 +263,14 @@ func TestLogPagesNeverSendTheWholeLog(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.srv.URL+"/run/events?id="+url.QueryEscape(runID), nil)
-	resp, err := c.Do(req)
+	stream, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer stream.Body.Close()
 	var skipped string
 	var lines []string
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(stream.Body)
 	event := ""
 	for sc.Scan() {
 		l := sc.Text()

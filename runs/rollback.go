@@ -115,13 +115,15 @@ func (c *Client) RollbackStatus(ctx context.Context, r Ref) (Ref, RollbackStatus
 // then the innermost cause's.
 func FailureMessage(err error) string {
 	var outer, inner *temporal.ApplicationError
-	for e := err; e != nil; e = errors.Unwrap(e) {
-		if a, ok := e.(*temporal.ApplicationError); ok {
-			if outer == nil {
-				outer = a
-			}
-			inner = a
+	for e := err; e != nil; {
+		var a *temporal.ApplicationError
+		if !errors.As(e, &a) {
+			break
 		}
+		if outer == nil {
+			outer = a
+		}
+		inner, e = a, a.Unwrap()
 	}
 	if outer == nil {
 		return err.Error()

@@ -27,3 +27,4 @@ expect pipelines pipelines go.temporal.io/sdk/workflow domain
 expect workflows workflows os/exec workflows
 expect httpapi httpapi github.com/sluice-cd/sluice/activities edges
 expect config config github.com/sluice-cd/sluice/pool config
+expect console console go.temporal.io/sdk/client console

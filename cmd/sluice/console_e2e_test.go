@@ -99,7 +99,7 @@ func until(cond string, timeout time.Duration) chromedp.Action[chromedp.Void] {
 				last = err
 			}
 			if time.Now().After(deadline) {
-				return chromedp.Void{}, fmt.Errorf("waited %s for %s (last error: %v)", timeout, cond, last)
+				return chromedp.Void{}, fmt.Errorf("waited %s for %s (last error: %w)", timeout, cond, last)
 			}
 			select {
 			case <-ctx.Done():
