@@ -87,9 +87,10 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 type harness struct {
-	t   *testing.T
-	api *fakeAPI
-	srv *httptest.Server
+	t       *testing.T
+	api     *fakeAPI
+	srv     *httptest.Server
+	console *Console
 }
 
 func newHarness(t *testing.T) *harness {
@@ -100,7 +101,7 @@ func newHarness(t *testing.T) *harness {
 	c.Register(mux)
 	srv := httptest.NewTLSServer(mux)
 	t.Cleanup(srv.Close)
-	return &harness{t: t, api: api, srv: srv}
+	return &harness{t: t, api: api, srv: srv, console: c}
 }
 
 // client is a browser: it keeps cookies, follows no redirects.
@@ -303,5 +304,21 @@ func TestUnknownPages(t *testing.T) {
 	resp, page = h.do(c, http.MethodGet, "/run?id=not-a-run", nil, nil)
 	if resp.StatusCode != http.StatusNotFound || strings.Contains(page, "goroutine") {
 		t.Fatalf("unknown run: %d\n%s", resp.StatusCode, page)
+	}
+}
+
+func TestAnExpiredSessionDoesNothing(t *testing.T) {
+	h := newHarness(t)
+	c := h.client()
+	csrf := h.signIn(c, admin)
+	later := time.Now().Add(2 * time.Hour) // the sessions last an hour
+	h.console.sessions.now = func() time.Time { return later }
+	resp, _ := h.do(c, http.MethodPost, "/run/decide", url.Values{"csrf": {csrf}, "id": {runID}, "commit": {commit}, "approve": {"1"}}, nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin?expired=1" || h.api.decisions.Load() != 0 {
+		t.Fatalf("an expired session's action: %d %s, %d decisions", resp.StatusCode, resp.Header.Get("Location"), h.api.decisions.Load())
+	}
+	_, page := h.do(c, http.MethodGet, "/signin?expired=1", nil, nil)
+	if !strings.Contains(page, "Your sign-in has ended; nothing was done") {
+		t.Fatalf("sign-in page:\n%s", page)
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -71,8 +73,12 @@ func newDevCmd(g *globals) *cobra.Command {
 			if t.Auth {
 				fmt.Fprintf(g.stdout, "            TLS and API keys: --temporal-tls-ca %s --temporal-api-key-file %s\n", srv.CAFile, srv.APIKeyFile)
 			}
-			fmt.Fprintf(g.stdout, "  Web UI    %s\n  HTTP API  http://%s\n  Data      %s\n  Worker    %v\n",
-				orNone(srv.UIAddress), addr, a.DataDir(), runWorker)
+			signIn := "an API token of the configuration"
+			if tf := filepath.Join(a.DataDir(), app.DevTokenFile); fileExists(tf) {
+				signIn = "the token in " + tf
+			}
+			fmt.Fprintf(g.stdout, "  Web UI    %s\n  Console   http://%s/ (sign in with %s)\n  HTTP API  http://%s\n  Data      %s\n  Worker    %v\n",
+				orNone(srv.UIAddress), addr, signIn, addr, a.DataDir(), runWorker)
 			if m := a.MetricsAddr(); m != "" {
 				fmt.Fprintf(g.stdout, "  Metrics   http://%s/metrics\n", m)
 			}
@@ -134,4 +140,9 @@ func newServeCmd(g *globals, use, short string, runWorker bool) *cobra.Command {
 		s.addHTTP(cmd)
 	}
 	return cmd
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
