@@ -70,6 +70,20 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		f.decisions.Add(1)
 		writeJSON(w, httpapi.DecisionResponse{User: "alice"})
+	case r.URL.Path == "/api/v1/chaos/chaos/pod-kill/1":
+		t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+		writeJSON(w, workflows.ChaosState{Experiment: "pod-kill", State: workflows.ChaosFailed,
+			Timeline: []workflows.ChaosEvent{{At: t0.Add(time.Second), What: "fault 1 pod-kill: killed hello-1"}},
+			Steady:   &contract.Observation{Requests: 50, P50: 3 * time.Millisecond, P99: 9 * time.Millisecond},
+			Observation: &contract.Observation{Start: t0, End: t0.Add(20 * time.Second), Requests: 400, Failed: 12, P50: 4 * time.Millisecond, P99: 80 * time.Millisecond,
+				Windows: []contract.ErrorWindow{{Start: t0.Add(2 * time.Second), End: t0.Add(3 * time.Second), Failed: 12, Requests: 20, Error: "503"}}},
+			Notifications: []workflows.ReceivedAlert{{At: t0.Add(5 * time.Second), AlertNotification: contract.AlertNotification{Receiver: "oncall", Status: "firing",
+				Alerts: []contract.Alert{{Name: "HelloInstanceDown", Status: "firing"}}}}},
+			Failures: []string{"error window of 1s exceeds the SLO's 500ms"}})
+	case r.URL.Path == "/api/v1/chaos/chaos/old/1":
+		http.Error(w, "no experiment chaos/old/1 (not found)", http.StatusNotFound)
+	case r.URL.Path == "/api/v1/records/chaos/old/1":
+		writeJSON(w, contract.RunRecord{Kind: contract.RecordChaos, WorkflowID: "chaos/old/1", Pipeline: "old", State: workflows.ChaosPassed, Environment: "hello"})
 	case strings.HasPrefix(r.URL.Path, "/api/v1/logs/"):
 		for i := 1; i <= f.logLines; i++ {
 			if _, err := fmt.Fprintf(w, "build | line %d\n", i); err != nil {
@@ -320,5 +334,27 @@ func TestAnExpiredSessionDoesNothing(t *testing.T) {
 	_, page := h.do(c, http.MethodGet, "/signin?expired=1", nil, nil)
 	if !strings.Contains(page, "Your sign-in has ended; nothing was done") {
 		t.Fatalf("sign-in page:\n%s", page)
+	}
+}
+
+func TestChaosPages(t *testing.T) {
+	h := newHarness(t)
+	c := h.client()
+	h.signIn(c, admin)
+	resp, page := h.do(c, http.MethodGet, "/chaos/run?id=chaos/pod-kill/1", nil, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("experiment page: %d\n%s", resp.StatusCode, page)
+	}
+	for _, want := range []string{`class="bar bar-failed error-window" x="100" y="10" width="50"`, "503: 1s", "HelloInstanceDown (firing)",
+		"error window of 1s exceeds", "<td>steady state</td><td>50</td><td>0</td><td>3ms</td><td>9ms</td>", `<line class="mark" x1="50"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the experiment's page lacks %q", want)
+		}
+	}
+	if _, page = h.do(c, http.MethodGet, "/chaos/run?id=chaos/old/1", nil, nil); !strings.Contains(page, "record of its verdict") || !strings.Contains(page, "passed") {
+		t.Errorf("a forgotten experiment:\n%s", page)
+	}
+	if resp, _ = h.do(c, http.MethodGet, "/chaos/run?id=../api/v1/whoami", nil, nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a path for an id: %d", resp.StatusCode)
 	}
 }

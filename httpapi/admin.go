@@ -183,6 +183,27 @@ func (s *Server) cancelChaos(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, ChaosResponse{ID: req.ID, By: client(r).describe()})
 }
 
+// chaosStatus answers an experiment's state (GET /api/v1/chaos/{id}): its
+// timeline, observations, alerts received and verdict, for a viewer of
+// the project whose namespace it disturbs.
+func (s *Server) chaosStatus(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	ns, err := s.Runs.ChaosNamespace(r.Context(), id)
+	if err != nil {
+		s.runError(w, err)
+		return
+	}
+	if !s.allow(w, r, s.namespaceProject(ns), access.Status) {
+		return
+	}
+	st, err := s.Runs.ChaosStatus(r.Context(), id)
+	if err != nil {
+		s.runError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
 // unscheduleChaos stops an experiment's recurring runs.
 func (s *Server) unscheduleChaos(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")

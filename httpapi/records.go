@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluice-cd/sluice/access"
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/records"
 )
 
@@ -20,11 +21,16 @@ import (
 // projects it may view (access.Status).
 
 // recordFilter reads a records.Filter from the query: project, repository,
-// branch, state, environment, since and before (RFC 3339 times, or a
+// branch, state, environment, kind, since and before (RFC 3339 times, or a
 // duration before now such as 168h), limit.
 func recordFilter(q url.Values, now time.Time) (records.Filter, error) {
 	f := records.Filter{Project: q.Get("project"), Repository: q.Get("repository"), Branch: q.Get("branch"),
-		State: q.Get("state"), Environment: q.Get("environment")}
+		State: q.Get("state"), Environment: q.Get("environment"), Kind: q.Get("kind")}
+	switch f.Kind {
+	case "", contract.RecordPipeline, contract.RecordRollback, contract.RecordChaos:
+	default:
+		return f, fmt.Errorf("kind: %s, %s or %s, not %q", contract.RecordPipeline, contract.RecordRollback, contract.RecordChaos, f.Kind)
+	}
 	for name, dst := range map[string]*time.Time{"since": &f.Since, "before": &f.Before} {
 		v := q.Get(name)
 		if v == "" {

@@ -73,6 +73,7 @@ func New(rc *runs.Client, logs *logstore.Store, log *slog.Logger) *Server {
 	s.Mux.HandleFunc("POST /api/v1/pools/{pool}/size", s.authenticated(s.sizePool))
 	s.Mux.HandleFunc("POST /api/v1/chaos", s.authenticated(s.startChaos))
 	s.Mux.HandleFunc("POST /api/v1/chaos/cancellations", s.authenticated(s.cancelChaos))
+	s.Mux.HandleFunc("GET /api/v1/chaos/{id...}", s.authenticated(s.chaosStatus))
 	s.Mux.HandleFunc("DELETE /api/v1/chaos/schedules/{name}", s.authenticated(s.unscheduleChaos))
 	return s
 }

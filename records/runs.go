@@ -63,6 +63,8 @@ func (s *Store) WriteRun(ctx context.Context, r contract.RunRecord) error {
 // Filter selects runs. Empty fields select everything.
 type Filter struct {
 	Project, Repository, Branch, State, Environment string
+	// Kind selects runs of one kind (contract.RecordPipeline, …).
+	Kind string
 	// Since selects runs started at or after it.
 	Since time.Time
 	// Before selects runs started before it (the next page).
@@ -88,6 +90,9 @@ func (f Filter) where() (string, []any) {
 	}
 	if f.Environment != "" {
 		add("environment = ?", f.Environment)
+	}
+	if f.Kind != "" {
+		add("kind = ?", f.Kind)
 	}
 	if !f.Since.IsZero() {
 		add("started >= ?", f.Since.UnixMilli())

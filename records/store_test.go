@@ -118,6 +118,9 @@ func TestListFilters(t *testing.T) {
 				if i == 2 {
 					r.Environment = "production"
 				}
+				if i == 3 {
+					r.Kind = contract.RecordChaos
+				}
 				if err := s.WriteRun(ctx, r); err != nil {
 					t.Fatal(err)
 				}
@@ -145,6 +148,7 @@ func TestListFilters(t *testing.T) {
 				{records.Filter{Branch: "dev"}, "r5,r4"},
 				{records.Filter{State: "failed"}, "r5,r3,r1"},
 				{records.Filter{Environment: "production"}, "r2"},
+				{records.Filter{Kind: contract.RecordChaos}, "r3"},
 				{records.Filter{Since: t0.Add(3 * time.Hour)}, "r5,r4,r3"},
 				{records.Filter{Projects: []string{"search"}}, "r5,r4"},
 				{records.Filter{Projects: []string{}}, ""},

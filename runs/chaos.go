@@ -100,6 +100,17 @@ func chaosNotFound(msg string, err error) error {
 	return err
 }
 
+// ChaosStatus is an experiment's state: its timeline, observations,
+// notifications and verdict.
+func (c *Client) ChaosStatus(ctx context.Context, id string) (workflows.ChaosState, error) {
+	var st workflows.ChaosState
+	v, err := c.Temporal.QueryWorkflow(ctx, id, "", workflows.QueryState)
+	if err != nil {
+		return st, chaosNotFound("no experiment "+id, err)
+	}
+	return st, v.Get(&st)
+}
+
 // memoString decodes a memo field written as a string.
 func memoString(p *commonpb.Payload) string {
 	var s string

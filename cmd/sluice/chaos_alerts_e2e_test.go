@@ -2,14 +2,19 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-cd/sluice/chaos/chaostest"
 	"github.com/sluice-cd/sluice/testenv"
+	"github.com/sluice-cd/sluice/testenv/poll"
 	"github.com/sluice-cd/sluice/testenv/promtest"
 )
 
@@ -67,6 +72,25 @@ alerts:
 		if code != 0 || !strings.Contains(out, "alert notification to oncall: firing HelloInstanceDown") || !strings.Contains(out, "PASSED") {
 			t.Fatalf("exit %d\n%s%s", code, out, errOut)
 		}
+		// the console shows the verdict, the error windows, the probe and
+		// the alert received, and lists the experiment once it has ended
+		id := regexp.MustCompile(`experiment started: (chaos/\S+)`).FindStringSubmatch(out)
+		if id == nil {
+			t.Fatalf("no id in:\n%s", out)
+		}
+		c, base := consoleClient(t, e)
+		getPage(t, c, base+"/chaos/run?id="+url.QueryEscape(id[1]), "HelloInstanceDown (firing)")
+		getPage(t, c, base+"/chaos/run?id="+url.QueryEscape(id[1]), `id="verdict" class="state state-passed"`)
+		getPage(t, c, base+"/chaos/run?id="+url.QueryEscape(id[1]), `class="bar bar-failed error-window"`)
+		poll.UntilWithin(t, 30*time.Second, "the experiment listed on the console's chaos page", func() bool {
+			resp, err := c.Get(base + "/chaos")
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return strings.Contains(string(body), id[1])
+		})
 		app.WaitReady(t, 2)
 	})
 	t.Run("the rule removed: fails", func(t *testing.T) {

@@ -59,7 +59,7 @@ func seedRecords(b *testing.B, dataDir string, n int) {
 }
 
 // consoleClient is a browser's session: signed in with the dev token.
-func consoleClient(b *testing.B, e *env) (*http.Client, string) {
+func consoleClient(b testing.TB, e *env) (*http.Client, string) {
 	b.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: time.Minute}
@@ -88,7 +88,7 @@ func consoleClient(b *testing.B, e *env) (*http.Client, string) {
 	return c, base
 }
 
-func getPage(b *testing.B, c *http.Client, u, want string) time.Duration {
+func getPage(b testing.TB, c *http.Client, u, want string) time.Duration {
 	b.Helper()
 	start := time.Now()
 	resp, err := c.Get(u)
