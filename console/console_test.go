@@ -59,6 +59,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/api/v1/status":
 		st := workflows.RunState{State: workflows.StateAwaitingApproval, Phase: "approval", Started: time.Now().Add(-time.Minute),
 			Request: workflows.Request{Push: contract.Push{Repo: "acme/pay", Branch: "main", Commit: commit}, Policy: &contract.Governance{Project: project}},
+			Jobs: []workflows.JobState{{Phase: "build", Name: "vet", Status: "succeeded", Summary: "vet ok", Started: time.Now().Add(-time.Minute), Finished: time.Now().Add(-40 * time.Second)}},
 			Phases: []workflows.PhaseState{{Name: "build", Status: "succeeded", Started: time.Now().Add(-time.Minute), Finished: time.Now().Add(-30 * time.Second)},
 				{Name: "approval", Status: "running", Started: time.Now().Add(-30 * time.Second)}},
 			Approval: &workflows.ApprovalState{Status: workflows.ApprovalPending, Approvers: []string{"alice", "bob"}, Required: 1}}
@@ -246,7 +247,7 @@ func TestViewerSeesNoButtonsAndTheAPIRefusesAForgedDecision(t *testing.T) {
 	c := h.client()
 	csrf := h.signIn(c, viewer)
 	_, page := h.do(c, http.MethodGet, "/run?id="+url.QueryEscape(runID), nil, nil)
-	if !strings.Contains(page, "awaiting approval") || strings.Contains(page, `id="approve"`) {
+	if !strings.Contains(page, "awaiting approval") || strings.Contains(page, `id="approve"`) || !strings.Contains(page, "<td>build › vet</td>") {
 		t.Fatalf("viewer's run page:\n%s", page)
 	}
 	resp, page := h.do(c, http.MethodPost, "/run/decide", url.Values{"csrf": {csrf}, "id": {runID}, "commit": {commit}, "approve": {"1"}}, nil)

@@ -148,6 +148,33 @@ type runView struct {
 	Temporal string
 	// FromRecords: Temporal has forgotten the run; this is its record.
 	FromRecords bool
+	jobs        []workflows.JobState
+}
+
+// withJobs is events with each phase's job cells (test's jobs and matrix
+// cells) after it, as bars of their own.
+func withJobs(events []contract.RecordEvent, jobs []workflows.JobState) []contract.RecordEvent {
+	if len(jobs) == 0 {
+		return events
+	}
+	var out []contract.RecordEvent
+	for _, e := range events {
+		out = append(out, e)
+		if e.Kind != contract.EventPhase {
+			continue
+		}
+		for _, j := range jobs {
+			if j.Phase == e.Name {
+				detail := j.Error
+				if detail == "" {
+					detail = j.Summary
+				}
+				out = append(out, contract.RecordEvent{Kind: contract.EventPhase, Name: e.Name + " › " + j.Name, Status: j.Status,
+					Detail: detail, At: j.Started, Finished: j.Finished})
+			}
+		}
+	}
+	return out
 }
 
 type labelled struct{ Label, Value string }
@@ -176,6 +203,7 @@ func (c *Console) runOf(r *request, id string) (runView, answer) {
 		v.Rec = workflows.RecordOf(s, st.Ref.WorkflowID, st.Ref.RunID, 0)
 		v.Live, v.Approval, v.Queued, v.Frozen = !runs.Terminal(s.State), s.Approval, s.Queued, s.Frozen
 		v.Outputs = outputs(s)
+		v.jobs = s.Jobs
 	case a.code == http.StatusNotFound:
 		// Temporal's retention is over: the records keep the run
 		var rec contract.RunRecord
@@ -189,7 +217,7 @@ func (c *Console) runOf(r *request, id string) (runView, answer) {
 	default:
 		return v, a
 	}
-	v.Timeline = timelineOf(v.Rec.Events, v.Rec.Started, v.Rec.Finished, time.Now())
+	v.Timeline = timelineOf(withJobs(v.Rec.Events, v.jobs), v.Rec.Started, v.Rec.Finished, time.Now())
 	for _, e := range v.Rec.Events {
 		if e.Kind != contract.EventPhase {
 			v.Decisions = append(v.Decisions, e)
