@@ -186,6 +186,10 @@ func (c *Console) events(w http.ResponseWriter, r *request) {
 
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
+	// a browser that reconnects gets the log's tail again: it starts over
+	if send("reset") != nil {
+		return
+	}
 	state := c.stateOf(ctx, r, id)
 	logDone := make(chan struct{})
 	go func() {
@@ -222,6 +226,7 @@ func (c *Console) events(w http.ResponseWriter, r *request) {
 	}()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	lastBeat := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -239,6 +244,13 @@ func (c *Console) events(w http.ResponseWriter, r *request) {
 				if send("state", []byte(now)) != nil {
 					return
 				}
+			} else if time.Since(lastBeat) > 15*time.Second {
+				// a quiet run (one waiting for approval) keeps its stream:
+				// the write deadline moves on, proxies see bytes
+				if send("beat") != nil {
+					return
+				}
+				lastBeat = time.Now()
 			}
 		}
 	}

@@ -110,6 +110,28 @@ func until(cond string, timeout time.Duration) chromedp.Action[chromedp.Void] {
 	}
 }
 
+// consoleSignIn signs the browser of ctx in to the console at base with
+// token; the header then names who.
+func consoleSignIn(t *testing.T, ctx context.Context, base, token, who string) {
+	t.Helper()
+	do(t, ctx, "sign in as "+who,
+		chromedp.Navigate(base+"/"),
+		until(`location.pathname == "/signin"`, 10*time.Second),
+		chromedp.SendKeys(chromedp.ID("token"), token),
+		chromedp.Click(chromedp.ID("signin")),
+		until(`document.getElementById("who") && document.getElementById("who").textContent.includes(`+strconv.Quote(who)+`)`, 10*time.Second))
+}
+
+// pageHTML is the page's whole document.
+func pageHTML(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	html, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return html
+}
+
 // TestConsoleInChromium drives the web console of a `sluice dev` in a real
 // headless Chromium: an approver signs in, watches a run's log and phases
 // move without reloading, approves it from the page and sees it succeed,
@@ -143,18 +165,9 @@ api_tokens:
 	shots := screenshots(t)
 
 	alice := browser(t)
-	signIn := func(ctx context.Context, token, who string) {
-		t.Helper()
-		do(t, ctx, "sign in as "+who,
-			chromedp.Navigate(base+"/"),
-			until(`location.pathname == "/signin"`, 10*time.Second),
-			chromedp.SendKeys(chromedp.ID("token"), token),
-			chromedp.Click(chromedp.ID("signin")),
-			until(`document.getElementById("who") && document.getElementById("who").textContent.includes(`+strconv.Quote(who)+`)`, 10*time.Second))
-	}
 	do(t, alice, "the sign-in page", chromedp.Navigate(base+"/"), until(`document.getElementById("token") != null`, 10*time.Second))
 	shoot(t, alice, shots, "signin")
-	signIn(alice, "alice-console-token-0123456789", "alice")
+	consoleSignIn(t, alice, base, "alice-console-token-0123456789", "alice")
 
 	// a run starts; its page follows the log and the phases as they move
 	code, out := r.call(rootToken, http.MethodPost, "/api/v1/runs", map[string]string{"repo": "acme/pay", "branch": "main"})
@@ -180,7 +193,7 @@ api_tokens:
 
 	// a viewer sees the run but no button, and a forged decision is refused
 	vic := browser(t)
-	signIn(vic, "viewer-console-token-0123456789", "vic")
+	consoleSignIn(t, vic, base, "viewer-console-token-0123456789", "vic")
 	do(t, vic, "the viewer's run page", chromedp.Navigate(runPage),
 		until(`document.getElementById("state").textContent == "awaiting approval"`, 10*time.Second))
 	if n, _ := chromedp.Run(vic, chromedp.Evaluate[int](`document.querySelectorAll("#approve, #reject").length`)); n != 0 {

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,6 +19,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/sluice-cd/sluice/access"
 	"github.com/sluice-cd/sluice/gitsrc/gitsrctest"
@@ -177,7 +181,29 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 	if next.digest == first.digest {
 		t.Fatal("the second commit baked the same image")
 	}
-	e.approveAndFinish(next.id)
+	// approved from the console (single-user dev mode: the page asks
+	// who), which follows the release until production is live
+	browser := browser(t)
+	base := "http://127.0.0.1:" + strconv.Itoa(e.http)
+	token, _ := os.ReadFile(filepath.Join(e.dataDir, "api-token"))
+	consoleSignIn(t, browser, base, strings.TrimSpace(string(token)), "dev")
+	shots := screenshots(t)
+	do(t, browser, "approve v2 from the console",
+		chromedp.Navigate(base+"/run?id="+url.QueryEscape(next.id)),
+		until(`document.getElementById("approve") != null`, 30*time.Second),
+		chromedp.SendKeys(chromedp.ID("as"), "alice"),
+		chromedp.Click(chromedp.ID("approve")),
+		until(`document.getElementById("flash") && document.getElementById("flash").textContent.includes("Approved as alice")`, 10*time.Second),
+		until(`document.getElementById("state").textContent == "succeeded"`, 3*time.Minute),
+		until(`document.getElementById("status").textContent.includes("Production release")`, 10*time.Second),
+		until(`document.getElementById("log").textContent.includes("production | release v2 is live")`, 30*time.Second))
+	shoot(t, browser, shots, "run-production")
+	for _, v := range []string{secret.value, secret.fileValue} {
+		if strings.Contains(pageHTML(t, browser), v) {
+			t.Fatal("a secret's value is on the run's console page")
+		}
+	}
+	e.waitState(next.id, "succeeded", 10*time.Second)
 	e.routesTo(prod, "green", next.digest)
 	blue, err := e.client.AppsV1().Deployments(prod).Get(ctx, "hello-blue", metav1.GetOptions{})
 	if err != nil || *blue.Spec.Replicas != 0 {
@@ -194,12 +220,22 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 	if _, errOut, code := e.sluice("rollback", "-f", filepath.Join(repo, ".sluice.yml")); code == 0 || !strings.Contains(errOut, "reason") {
 		t.Fatalf("rollback without a reason: %d %s", code, errOut)
 	}
-	// The first release comes back as v3, in blue; the worker checks its
-	// image still carries the installation's signature for its commit.
-	out, errOut, code = e.sluice("rollback", "-f", filepath.Join(repo, ".sluice.yml"), "--reason", "v2 misbehaves")
-	if code != 0 || !strings.Contains(out, "v3 is live: rollback to v1 of commit "+commit[:12]) {
-		t.Fatalf("sluice rollback: %d\n%s%s", code, out, errOut)
-	}
+	// The first release comes back as v3, in blue, asked from the
+	// console's environments page; the worker checks its image still
+	// carries the installation's signature for its commit.
+	hello := `form.rollback:has(input[type=hidden][name=pipeline][value=hello]) `
+	do(t, browser, "roll back from the console",
+		chromedp.Navigate(base+"/environments"),
+		until(`document.querySelector(".live-release") && document.querySelector(".live-release").textContent == "2"`, 30*time.Second),
+		chromedp.SendKeys(chromedp.CSS(hello+`input[name=reason]`), "v2 misbehaves"),
+		chromedp.Click(chromedp.CSS(hello+`input[name=confirm]`)))
+	shoot(t, browser, shots, "environments-releases")
+	do(t, browser, "the rollback's page",
+		chromedp.Click(chromedp.CSS(hello+`button`)),
+		until(`document.getElementById("flash") && document.getElementById("flash").textContent.includes("Rollback started as API token dev")`, 10*time.Second),
+		until(`document.getElementById("state").textContent == "succeeded"`, 3*time.Minute),
+		until(`document.getElementById("status").textContent.includes("release 1 live again as release 3")`, 10*time.Second))
+	shoot(t, browser, shots, "rollback-production")
 	out, _, _ = e.sluice("releases", "-f", filepath.Join(repo, ".sluice.yml"), "--kubeconfig", e.kubeconfig)
 	if !regexp.MustCompile(`(?m)^v3\s+live\s+.*rollback to v1 by API token dev`).MatchString(out) {
 		t.Fatalf("sluice releases after the rollback:\n%s", out)

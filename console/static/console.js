@@ -15,6 +15,7 @@
     if (atEnd) { log.scrollTop = log.scrollHeight; }
   }
   source.onmessage = function (e) { append(e.data); };
+  source.addEventListener("reset", function () { log.textContent = ""; });
   source.addEventListener("skipped", function (e) {
     append("… " + e.data + " earlier lines: read them page by page");
   });
