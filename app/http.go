@@ -48,6 +48,14 @@ func (a *App) StartHTTP(c client.Client) (string, error) {
 		// single-user dev mode: whoever can read the data dir names the decider
 		api.Tokens[a.devToken] = httpapi.Client{Name: "dev", TrustAs: true, Everything: true}
 	}
+	if len(a.cfg.Pools) > 0 && a.opts.Platform.Kubeconfig != "" {
+		// the console's pools page reads them with the server's kubeconfig
+		set, err := LoadPools(a.cfg, a.opts.Platform.Kubeconfig)
+		if err != nil {
+			return "", err
+		}
+		api.Pools = set.Statuses
+	}
 	ui := console.New(api, a.cfg, a.log, a.opts.ConsoleSession)
 	ui.TemporalUI = a.opts.UIURL
 	ui.Register(api.Mux)

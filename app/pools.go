@@ -112,3 +112,16 @@ func (p *Pools) Named(name string) (*pool.Pool, error) {
 	}
 	return nil, fmt.Errorf("no pool %q in the configuration (pools: %v)", name, names)
 }
+
+// Statuses reads every pool's pods (the console's pools page).
+func (p *Pools) Statuses(ctx context.Context) ([]pool.Status, error) {
+	var out []pool.Status
+	for _, pl := range p.All {
+		st, err := pl.Status(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}

@@ -61,7 +61,7 @@ type Console struct {
 func New(api http.Handler, cfg *config.Config, log *slog.Logger, ttl time.Duration) *Console {
 	c := &Console{API: api, Config: cfg, Log: log, LogPage: 1000, sessions: newSessions(ttl)}
 	c.pages = map[string]*template.Template{}
-	for _, page := range []string{"signin", "runs", "run", "status", "log", "environments", "delivery", "chaos", "chaosrun", "message"} {
+	for _, page := range []string{"signin", "runs", "run", "status", "log", "environments", "delivery", "chaos", "chaosrun", "pools", "message"} {
 		files := []string{"templates/layout.html", "templates/" + page + ".html"}
 		if page == "run" {
 			files = append(files, "templates/status.html")
@@ -95,6 +95,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.Handle("POST /rollback", post(c.action(c.rollback)))
 	mux.HandleFunc("GET /delivery", c.page(c.deliveryPage))
 	mux.HandleFunc("GET /chaos", c.page(c.chaosPage))
+	mux.HandleFunc("GET /pools", c.page(c.poolsPage))
 	mux.HandleFunc("GET /chaos/run", c.page(c.chaosRunPage))
 	mux.HandleFunc("GET /", c.notFound)
 }

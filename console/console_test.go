@@ -18,6 +18,8 @@ import (
 	"github.com/sluice-cd/sluice/access"
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/httpapi"
+	"github.com/sluice-cd/sluice/pool/poolspec"
+	"github.com/sluice-cd/sluice/records"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/workflows"
 )
@@ -59,7 +61,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/api/v1/status":
 		st := workflows.RunState{State: workflows.StateAwaitingApproval, Phase: "approval", Started: time.Now().Add(-time.Minute),
 			Request: workflows.Request{Push: contract.Push{Repo: "acme/pay", Branch: "main", Commit: commit}, Policy: &contract.Governance{Project: project}},
-			Jobs: []workflows.JobState{{Phase: "build", Name: "vet", Status: "succeeded", Summary: "vet ok", Started: time.Now().Add(-time.Minute), Finished: time.Now().Add(-40 * time.Second)}},
+			Jobs:    []workflows.JobState{{Phase: "build", Name: "vet", Status: "succeeded", Summary: "vet ok", Started: time.Now().Add(-time.Minute), Finished: time.Now().Add(-40 * time.Second)}},
 			Phases: []workflows.PhaseState{{Name: "build", Status: "succeeded", Started: time.Now().Add(-time.Minute), Finished: time.Now().Add(-30 * time.Second)},
 				{Name: "approval", Status: "running", Started: time.Now().Add(-30 * time.Second)}},
 			Approval: &workflows.ApprovalState{Status: workflows.ApprovalPending, Approvers: []string{"alice", "bob"}, Required: 1}}
@@ -85,6 +87,15 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no experiment chaos/old/1 (not found)", http.StatusNotFound)
 	case r.URL.Path == "/api/v1/records/chaos/old/1":
 		writeJSON(w, contract.RunRecord{Kind: contract.RecordChaos, WorkflowID: "chaos/old/1", Pipeline: "old", State: workflows.ChaosPassed, Environment: "hello"})
+	case r.URL.Path == "/api/v1/dora" && r.URL.Query().Get("before") == "":
+		writeJSON(w, []records.Keys{{Project: project, Pipeline: "pay", Environment: "production", Deployments: 6, PerDay: 0.2,
+			LeadTime: 90 * time.Minute, Releases: 8, Failures: 2, ChangeFailureRate: 0.25, TimeToRestore: 20 * time.Minute}})
+	case r.URL.Path == "/api/v1/dora" && r.URL.Query().Get("since") == "1440h0m0s" && r.URL.Query().Get("before") == "720h0m0s":
+		writeJSON(w, []records.Keys{{Project: project, Pipeline: "pay", Environment: "production", Deployments: 3, PerDay: 0.1,
+			LeadTime: 3 * time.Hour, Releases: 4, Failures: 2, ChangeFailureRate: 0.5, TimeToRestore: time.Hour}})
+	case r.URL.Path == "/api/v1/pools":
+		writeJSON(w, []poolspec.Status{{Name: "go", Namespace: "sluice-pools", Idle: 2, Claimed: 1, MinIdle: 2, MaxTotal: 6,
+			Problems: []string{"ErrImagePull: 127.0.0.1:5000/go:1 not found"}}})
 	case strings.HasPrefix(r.URL.Path, "/api/v1/logs/"):
 		for i := 1; i <= f.logLines; i++ {
 			if _, err := fmt.Fprintf(w, "build | line %d\n", i); err != nil {
@@ -357,5 +368,29 @@ func TestChaosPages(t *testing.T) {
 	}
 	if resp, _ = h.do(c, http.MethodGet, "/chaos/run?id=../api/v1/whoami", nil, nil); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("a path for an id: %d", resp.StatusCode)
+	}
+}
+
+func TestPoolsPage(t *testing.T) {
+	h := newHarness(t)
+	c := h.client()
+	h.signIn(c, admin)
+	resp, page := h.do(c, http.MethodGet, "/pools", nil, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `<td>go</td><td>sluice-pools</td><td class="idle">2</td><td>0</td><td>1</td><td>2 / 6</td>`) ||
+		!strings.Contains(page, "ErrImagePull: 127.0.0.1:5000/go:1 not found") {
+		t.Fatalf("pools page: %d\n%s", resp.StatusCode, page)
+	}
+}
+
+func TestDeliveryPageShowsTheTrend(t *testing.T) {
+	h := newHarness(t)
+	c := h.client()
+	h.signIn(c, admin)
+	_, page := h.do(c, http.MethodGet, "/delivery", nil, nil)
+	for _, want := range []string{"6 (0.20) <span class=\"was\">was 0.10</span>", "1h30m0s <span class=\"was\">was 3h0m0s</span>",
+		"25 % (2 of 8) <span class=\"was\">was 50 %</span>", "20m0s <span class=\"was\">was 1h0m0s</span>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the delivery page lacks %q", want)
+		}
 	}
 }

@@ -433,21 +433,44 @@ func (c *Console) rollback(w http.ResponseWriter, r *request) {
 	c.back(w, r, "/run?id="+url.QueryEscape(resp.Ref.String()), msg)
 }
 
-// deliveryPage shows the four DORA keys per pipeline over a window.
+// deliveryPage shows the four DORA keys per pipeline over a window, each
+// beside its value in the window before (the trend).
 type deliveryPage struct {
 	Since   string
-	Keys    []records.Keys
+	Rows    []doraRow
 	Problem string
 }
 
+type doraRow struct {
+	records.Keys
+	// Before is the same pipeline's keys in the window before, if it
+	// released then.
+	Before *records.Keys
+}
+
 func (c *Console) deliveryPage(w http.ResponseWriter, r *request) {
-	since := r.URL.Query().Get("since")
+	since := strings.TrimSpace(r.URL.Query().Get("since"))
 	if since == "" {
 		since = "720h"
 	}
 	page := deliveryPage{Since: since}
-	if a := c.call(r.Context(), r.s.token, http.MethodGet, "/api/v1/dora?since="+url.QueryEscape(since), nil, &page.Keys); a.code != http.StatusOK {
+	var now []records.Keys
+	if a := c.call(r.Context(), r.s.token, http.MethodGet, "/api/v1/dora?since="+url.QueryEscape(since), nil, &now); a.code != http.StatusOK {
 		page.Problem = a.problem()
+	}
+	var before []records.Keys
+	if d, err := time.ParseDuration(since); err == nil && d > 0 {
+		q := url.Values{"since": {(2 * d).String()}, "before": {d.String()}}
+		c.call(r.Context(), r.s.token, http.MethodGet, "/api/v1/dora?"+q.Encode(), nil, &before)
+	}
+	for _, k := range now {
+		row := doraRow{Keys: k}
+		for i, b := range before {
+			if b.Project == k.Project && b.Pipeline == k.Pipeline && b.Environment == k.Environment {
+				row.Before = &before[i]
+			}
+		}
+		page.Rows = append(page.Rows, row)
 	}
 	c.render(w, http.StatusOK, "delivery", c.view(r, "Delivery", "delivery", page))
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluice-cd/sluice/access"
+	"github.com/sluice-cd/sluice/pool/poolspec"
 	"github.com/sluice-cd/sluice/chaos"
 	"github.com/sluice-cd/sluice/pipelines"
 	"github.com/sluice-cd/sluice/runs"
@@ -181,6 +182,33 @@ func (s *Server) cancelChaos(w http.ResponseWriter, r *http.Request) {
 	}
 	s.Log.Info("chaos cancelled", "id", req.ID, "by", client(r).describe())
 	writeJSON(w, http.StatusAccepted, ChaosResponse{ID: req.ID, By: client(r).describe()})
+}
+
+// listPools answers the pools of the projects the client may view, with
+// their idle, starting and claimed pods and problems (GET /api/v1/pools).
+func (s *Server) listPools(w http.ResponseWriter, r *http.Request) {
+	if s.Pools == nil || s.Config == nil {
+		http.Error(w, "this server does not reach the pools' cluster: start it with --kubeconfig (sluice pool list reads them with yours)", http.StatusServiceUnavailable)
+		return
+	}
+	all, err := s.Pools(r.Context())
+	if err != nil {
+		s.Log.Error("read pools", "error", err)
+		http.Error(w, "the pools could not be read; the server's log says why", http.StatusBadGateway)
+		return
+	}
+	who := client(r)
+	out := []poolspec.Status{}
+	for _, st := range all {
+		project := ""
+		if spec, ok := s.Config.Pool(st.Name); ok {
+			project = spec.Project
+		}
+		if !s.governed() || who.Everything || who.Roles.Allows(project, access.Status) {
+			out = append(out, st)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // chaosStatus answers an experiment's state (GET /api/v1/chaos/{id}): its

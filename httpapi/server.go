@@ -14,6 +14,7 @@ import (
 	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/logstore"
+	"github.com/sluice-cd/sluice/pool/poolspec"
 	"github.com/sluice-cd/sluice/records"
 	"github.com/sluice-cd/sluice/runs"
 )
@@ -42,6 +43,9 @@ type Server struct {
 	// Records are Sluice's own records of runs (nil: the records routes
 	// answer 503).
 	Records *records.Store
+	// Pools reads the configured pools' pods (nil: this server does not
+	// reach their cluster, and GET /api/v1/pools answers 503).
+	Pools func(context.Context) ([]poolspec.Status, error)
 }
 
 // RunStarter starts a built request (runs.Client does).
@@ -71,6 +75,7 @@ func New(rc *runs.Client, logs *logstore.Store, log *slog.Logger) *Server {
 	s.Mux.HandleFunc("POST /api/v1/retries", s.authenticated(s.retryRun))
 	s.Mux.HandleFunc("POST /api/v1/rollbacks", s.authenticated(s.rollback))
 	s.Mux.HandleFunc("POST /api/v1/pools/{pool}/size", s.authenticated(s.sizePool))
+	s.Mux.HandleFunc("GET /api/v1/pools", s.authenticated(s.listPools))
 	s.Mux.HandleFunc("POST /api/v1/chaos", s.authenticated(s.startChaos))
 	s.Mux.HandleFunc("POST /api/v1/chaos/cancellations", s.authenticated(s.cancelChaos))
 	s.Mux.HandleFunc("GET /api/v1/chaos/{id...}", s.authenticated(s.chaosStatus))

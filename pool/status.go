@@ -9,22 +9,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sluice-cd/sluice/pool/poolspec"
 )
 
-// Status is what `sluice pool list` shows of a pool.
-type Status struct {
-	Name      string `json:"name"`
-	Namespace string `json:"namespace"`
-	Idle      int    `json:"idle"`
-	Starting  int    `json:"starting"`
-	Claimed   int    `json:"claimed"`
-	MinIdle   int    `json:"min_idle"`
-	MaxTotal  int    `json:"max_total"`
-	// OldestClaim is when the longest-held claimed pod was claimed.
-	OldestClaim time.Time `json:"oldest_claim,omitzero"`
-	// Problems are Kubernetes' reasons why pods cannot start.
-	Problems []string `json:"problems,omitempty"`
-}
+// Status is what `sluice pool list` and the console show of a pool.
+type Status = poolspec.Status
 
 // Status reads the pool's pods.
 func (p *Pool) Status(ctx context.Context) (Status, error) {

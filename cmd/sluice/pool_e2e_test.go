@@ -188,6 +188,9 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 	token, _ := os.ReadFile(filepath.Join(e.dataDir, "api-token"))
 	consoleSignIn(t, browser, base, strings.TrimSpace(string(token)), "dev")
 	shots := screenshots(t)
+	do(t, browser, "the pools page", chromedp.Navigate(base+"/pools"),
+		until(`[...document.querySelectorAll("#pools tbody tr")].some(r => r.cells[0].textContent == "go" && r.cells[1].textContent == `+strconv.Quote(e.ns)+`)`, 10*time.Second))
+	shoot(t, browser, shots, "pools")
 	do(t, browser, "approve v2 from the console",
 		chromedp.Navigate(base+"/run?id="+url.QueryEscape(next.id)),
 		until(`document.getElementById("approve") != null`, 30*time.Second),

@@ -15,7 +15,6 @@ import (
 	"github.com/sluice-cd/sluice/app"
 	"github.com/sluice-cd/sluice/config"
 	"github.com/sluice-cd/sluice/httpapi"
-	"github.com/sluice-cd/sluice/pool"
 )
 
 func newPoolCmd(g *globals) *cobra.Command {
@@ -43,13 +42,9 @@ func newPoolCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var all []pool.Status
-			for _, pl := range set.All {
-				st, err := pl.Status(cmd.Context())
-				if err != nil {
-					return err
-				}
-				all = append(all, st)
+			all, err := set.Statuses(cmd.Context())
+			if err != nil {
+				return err
 			}
 			if g.output == "json" {
 				return printJSON(g.stdout, all)

@@ -141,3 +141,19 @@ func (s Spec) Validate() error {
 	}
 	return nil
 }
+
+// Status is what `sluice pool list` and the console show of a pool: its
+// pods by state, read from the cluster by package pool.
+type Status struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	Idle      int    `json:"idle"`
+	Starting  int    `json:"starting"`
+	Claimed   int    `json:"claimed"`
+	MinIdle   int    `json:"min_idle"`
+	MaxTotal  int    `json:"max_total"`
+	// OldestClaim is when the longest-held claimed pod was claimed.
+	OldestClaim time.Time `json:"oldest_claim,omitzero"`
+	// Problems are Kubernetes' reasons why pods cannot start.
+	Problems []string `json:"problems,omitempty"`
+}
