@@ -72,8 +72,8 @@ func (c *Console) chaosRunPage(w http.ResponseWriter, r *request) {
 	}
 	v := chaosView{ID: id}
 	a := c.call(r.Context(), r.s.token, http.MethodGet, "/api/v1/chaos/"+id, nil, &v.State)
-	switch {
-	case a.code == http.StatusOK:
+	switch a.code {
+	case http.StatusOK:
 		v.Live = v.State.State == workflows.ChaosRunning
 		v.Plot = plotOf(v.State)
 		for _, o := range []struct {
@@ -85,7 +85,7 @@ func (c *Console) chaosRunPage(w http.ResponseWriter, r *request) {
 					P50: round(o.obs.P50), P99: round(o.obs.P99), Resolved: round(o.obs.Resolution)})
 			}
 		}
-	case a.code == http.StatusNotFound:
+	case http.StatusNotFound:
 		var rec contract.RunRecord
 		if ra := c.call(r.Context(), r.s.token, http.MethodGet, "/api/v1/records/"+url.PathEscape(id), nil, &rec); ra.code != http.StatusOK {
 			c.apiProblem(w, ra, "experiment "+id)

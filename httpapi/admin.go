@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/sluice-cd/sluice/access"
-	"github.com/sluice-cd/sluice/pool/poolspec"
 	"github.com/sluice-cd/sluice/chaos"
 	"github.com/sluice-cd/sluice/pipelines"
+	"github.com/sluice-cd/sluice/pool/poolspec"
 	"github.com/sluice-cd/sluice/runs"
 	"github.com/sluice-cd/sluice/workflows"
 )

@@ -99,6 +99,9 @@ func until(cond string, timeout time.Duration) chromedp.Action[chromedp.Void] {
 				last = err
 			}
 			if time.Now().After(deadline) {
+				if last == nil {
+					return chromedp.Void{}, fmt.Errorf("waited %s for %s", timeout, cond)
+				}
 				return chromedp.Void{}, fmt.Errorf("waited %s for %s (last error: %w)", timeout, cond, last)
 			}
 			select {
@@ -130,6 +133,30 @@ func pageHTML(t *testing.T, ctx context.Context) string {
 		t.Fatal(err)
 	}
 	return html
+}
+
+// untilReloaded loads url again every second until cond holds on it: for
+// pages that do not follow what they show.
+func untilReloaded(url, cond string, timeout time.Duration) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		deadline := time.Now().Add(timeout)
+		for {
+			if _, err := chromedp.Navigate(url)(ctx, t); err != nil {
+				return chromedp.Void{}, err
+			}
+			if ok, err := chromedp.Evaluate[bool]("!!("+cond+")")(ctx, t); err == nil && ok {
+				return chromedp.Void{}, nil
+			}
+			if time.Now().After(deadline) {
+				return chromedp.Void{}, fmt.Errorf("reloaded %s for %s until %s", url, timeout, cond)
+			}
+			select {
+			case <-ctx.Done():
+				return chromedp.Void{}, ctx.Err()
+			case <-time.After(time.Second):
+			}
+		}
+	}
 }
 
 // TestConsoleInChromium drives the web console of a `sluice dev` in a real

@@ -228,8 +228,8 @@ func TestSamplePipelineOnThePlatform(t *testing.T) {
 	// carries the installation's signature for its commit.
 	hello := `form.rollback:has(input[type=hidden][name=pipeline][value=hello]) `
 	do(t, browser, "roll back from the console",
-		chromedp.Navigate(base+"/environments"),
-		until(`document.querySelector(".live-release") && document.querySelector(".live-release").textContent == "2"`, 30*time.Second),
+		// a run's record is final once its old color is retired (grace)
+		untilReloaded(base+"/environments", `document.querySelector(".live-release") && document.querySelector(".live-release").textContent == "2"`, time.Minute),
 		chromedp.SendKeys(chromedp.CSS(hello+`input[name=reason]`), "v2 misbehaves"),
 		chromedp.Click(chromedp.CSS(hello+`input[name=confirm]`)))
 	shoot(t, browser, shots, "environments-releases")
