@@ -55,6 +55,8 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/api/v1/whoami":
 		writeJSON(w, id)
+	case r.URL.Path == "/api/v1/records" && r.URL.Query().Get("kind") == contract.RecordChaos:
+		writeJSON(w, []contract.RunRecord{{Kind: contract.RecordChaos, WorkflowID: "chaos/old/1", Pipeline: "old", State: workflows.ChaosPassed, Environment: "hello"}})
 	case r.URL.Path == "/api/v1/records":
 		writeJSON(w, []contract.RunRecord{{Kind: contract.RecordPipeline, WorkflowID: "pipeline/acme/pay:main", RunID: "0193abcd-0000-7000-8000-000000000001",
 			Pipeline: "pay", Project: project, Repository: "acme/pay", Branch: "main", Commit: commit, State: "running", Started: time.Now().Add(-time.Minute)}})
@@ -365,6 +367,9 @@ func TestChaosPages(t *testing.T) {
 	}
 	if _, page = h.do(c, http.MethodGet, "/chaos/run?id=chaos/old/1", nil, nil); !strings.Contains(page, "record of its verdict") || !strings.Contains(page, "passed") {
 		t.Errorf("a forgotten experiment:\n%s", page)
+	}
+	if _, page = h.do(c, http.MethodGet, "/chaos", nil, nil); !strings.Contains(page, "<code>chaos/old/1</code>") || !strings.Contains(page, `href="/chaos/run?id=chaos%2fold%2f1"`) {
+		t.Errorf("the chaos page:\n%s", page)
 	}
 	if resp, _ = h.do(c, http.MethodGet, "/chaos/run?id=../api/v1/whoami", nil, nil); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("a path for an id: %d", resp.StatusCode)
