@@ -54,12 +54,13 @@ type Console struct {
 	LogPage int
 
 	sessions *sessions
+	refused  *failures
 	pages    map[string]*template.Template
 }
 
 // New returns a console over api whose sign-ins last ttl.
 func New(api http.Handler, cfg *config.Config, log *slog.Logger, ttl time.Duration) *Console {
-	c := &Console{API: api, Config: cfg, Log: log, LogPage: 1000, sessions: newSessions(ttl)}
+	c := &Console{API: api, Config: cfg, Log: log, LogPage: 1000, sessions: newSessions(ttl), refused: newFailures()}
 	c.pages = map[string]*template.Template{}
 	for _, page := range []string{"signin", "runs", "run", "status", "log", "environments", "delivery", "chaos", "chaosrun", "pools", "message"} {
 		files := []string{"templates/layout.html", "templates/" + page + ".html"}

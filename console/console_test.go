@@ -30,6 +30,8 @@ import (
 type fakeAPI struct {
 	decisions atomic.Int32
 	logLines  int
+	// hold keeps a followed log open until its reader leaves.
+	hold bool
 }
 
 const (
@@ -103,6 +105,10 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if _, err := fmt.Fprintf(w, "build | line %d\n", i); err != nil {
 				return
 			}
+		}
+		if f.hold && r.URL.Query().Get("follow") == "1" {
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
 		}
 	default:
 		http.NotFound(w, r)
@@ -397,5 +403,75 @@ func TestDeliveryPageShowsTheTrend(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("the delivery page lacks %q", want)
 		}
+	}
+}
+
+func TestRefusedSignInsAreLimitedPerAddress(t *testing.T) {
+	h := newHarness(t)
+	c := h.client()
+	for range signInFailures {
+		if resp, _ := h.do(c, http.MethodPost, "/signin", url.Values{"token": {"guessed"}}, nil); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("a wrong token: %d", resp.StatusCode)
+		}
+	}
+	resp, page := h.do(c, http.MethodPost, "/signin", url.Values{"token": {admin}}, nil)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(page, "Too many refused sign-ins") || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("after %d refusals: %d", signInFailures, resp.StatusCode)
+	}
+	later := time.Now().Add(signInWindow + time.Second)
+	h.console.refused.now = func() time.Time { return later }
+	if resp, _ := h.do(c, http.MethodPost, "/signin", url.Values{"token": {admin}}, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a minute later: %d", resp.StatusCode)
+	}
+}
+
+func TestASessionFollowsAtMostSoManyRuns(t *testing.T) {
+	h := newHarness(t)
+	h.api.hold = true
+	c := h.client()
+	h.signIn(c, admin)
+	open := func() (*http.Response, context.CancelFunc) {
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.srv.URL+"/run/events?id="+url.QueryEscape(runID), nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, cancel
+	}
+	var cancels []context.CancelFunc
+	defer func() {
+		for _, cancel := range cancels {
+			cancel()
+		}
+	}()
+	for range maxStreams {
+		resp, cancel := open()
+		cancels = append(cancels, cancel)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream: %d", resp.StatusCode)
+		}
+		defer resp.Body.Close()
+	}
+	resp, cancel := open()
+	resp.Body.Close()
+	cancel()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("stream %d: %d", maxStreams+1, resp.StatusCode)
+	}
+	// one page closed, another may follow
+	cancels[0]()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, cancel := open()
+		resp.Body.Close()
+		cancel()
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a stream closed, yet another is refused: %d", resp.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -25,9 +25,6 @@ type lineWriter struct {
 	pending  []byte
 	line     func([]byte) error
 	caughtUp func()
-	// under is the browser's connection (nil when paging): the API's
-	// handler extends its write deadline through Unwrap.
-	under http.ResponseWriter
 }
 
 func (l *lineWriter) Header() http.Header { return l.header }
@@ -62,8 +59,6 @@ func (l *lineWriter) Flush() {
 		l.caughtUp()
 	}
 }
-
-func (l *lineWriter) Unwrap() http.ResponseWriter { return l.under }
 
 // logPath is the API's path of ref's log.
 func logPath(ref runs.Ref, follow bool) string {
@@ -153,6 +148,11 @@ func (c *Console) events(w http.ResponseWriter, r *request) {
 		http.Error(w, "streaming is not supported here", http.StatusInternalServerError)
 		return
 	}
+	if !c.sessions.openStream(r.s) {
+		http.Error(w, fmt.Sprintf("this session follows %d runs already: close a run's page", maxStreams), http.StatusTooManyRequests)
+		return
+	}
+	defer c.sessions.closeStream(r.s)
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
@@ -160,9 +160,14 @@ func (c *Console) events(w http.ResponseWriter, r *request) {
 	w.WriteHeader(http.StatusOK)
 
 	var mu sync.Mutex // the log's reader and the status poll both write
+	closed := false   // the handler has returned: w is no longer ours
+	defer func() { mu.Lock(); closed = true; mu.Unlock() }()
 	send := func(event string, lines ...[]byte) error {
 		mu.Lock()
 		defer mu.Unlock()
+		if closed {
+			return context.Canceled
+		}
 		var b bytes.Buffer
 		if event != "" {
 			fmt.Fprintf(&b, "event: %s\n", event)
@@ -209,7 +214,9 @@ func (c *Console) events(w http.ResponseWriter, r *request) {
 				_ = send("", lines...)
 			}
 		}
-		lw := &lineWriter{header: http.Header{}, under: w, caughtUp: catchUp, line: func(b []byte) error {
+		// the browser's connection stays with send: its deadline moves on
+		// with every event, and never after this handler has returned
+		lw := &lineWriter{header: http.Header{}, caughtUp: catchUp, line: func(b []byte) error {
 			if live {
 				return send("", b)
 			}

@@ -30,12 +30,21 @@ func (c *Console) signinPage(w http.ResponseWriter, r *http.Request) {
 // signin checks the credential with the API and starts a session.
 func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	token := strings.TrimSpace(r.PostFormValue("token"))
 	next := localPath(r.PostFormValue("next"))
+	addr := clientAddr(r)
+	if c.refused.recent(addr) >= signInFailures {
+		c.Log.Warn("console sign-in refused: too many failures", "address", addr)
+		w.Header().Set("Retry-After", "60")
+		c.render(w, http.StatusTooManyRequests, "signin", view{Title: "Sign in", Page: next,
+			Flash: "Too many refused sign-ins from your address: wait a minute, then sign in with a valid credential."})
+		return
+	}
+	token := strings.TrimSpace(r.PostFormValue("token"))
 	var id httpapi.Identity
 	a := c.call(r.Context(), token, http.MethodGet, "/api/v1/whoami", nil, &id)
 	if token == "" || a.code != http.StatusOK {
-		c.Log.Warn("console sign-in refused", "status", a.code)
+		c.refused.add(addr)
+		c.Log.Warn("console sign-in refused", "status", a.code, "address", addr)
 		c.render(w, http.StatusUnauthorized, "signin", view{Title: "Sign in", Page: next,
 			Flash: "That credential was refused. Use an API token from the server's api_tokens (sluice dev writes one to DATA_DIR/api-token) or an ID token of the configured OIDC provider."})
 		return

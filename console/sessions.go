@@ -26,6 +26,8 @@ type session struct {
 	expires time.Time
 	// flash is a message shown once, on the next page.
 	flash string
+	// streams are the run pages it follows now.
+	streams int
 }
 
 // sessions holds the signed-in sessions of this server process.
