@@ -441,9 +441,11 @@ func runFaults(t *testing.T, e *env, fs faultSetup) *faults {
 	for i, a := range fs.apps {
 		h.ids[i] = workflows.WorkflowID("acme/"+a.name, "main")
 		e.waitStateOr(h.ids[i], "awaiting_approval", "failed", fs.wait)
-		// the server may be down for a moment: approve until the run
-		// has left the approval, as a user would
-		poll.Until(t, "the approval of "+h.ids[i], func() bool {
+		// the server may be down for a moment (a killed one takes up to a
+		// minute to start again on a loaded machine), and so may the
+		// run's worker: approve until the run has left the approval, as a
+		// user would
+		poll.UntilWithin(t, fs.wait, "the approval of "+h.ids[i], func() bool {
 			var st statusOut
 			if e.json(&st, "status", h.ids[i]) != 0 {
 				return false
