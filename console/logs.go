@@ -225,7 +225,7 @@ func (c *Console) events(w http.ResponseWriter, r *request) {
 			}
 			return nil
 		}}
-		c.readLog(ctx, r.s.token, runs.Ref{WorkflowID: ref.WorkflowID, RunID: ref.RunID}, !isTerminal(state), lw)
+		c.readLog(ctx, r.s.token, ref, !isTerminal(state), lw)
 		catchUp()
 		if lw.code != 0 && lw.code != http.StatusOK {
 			_ = send("problem", bytes.TrimSpace(lw.pending))

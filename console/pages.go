@@ -1,8 +1,10 @@
 package console
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -88,10 +90,7 @@ func (c *Console) runsPage(w http.ResponseWriter, r *request) {
 		}
 	}
 	page := runsPage{Filter: q}
-	api := url.Values{}
-	for k, v := range q {
-		api[k] = v
-	}
+	api := maps.Clone(q)
 	api.Set("limit", "50")
 	var list []contract.RunRecord
 	if a := c.call(r.Context(), r.s.token, http.MethodGet, "/api/v1/records?"+api.Encode(), nil, &list); a.code != http.StatusOK {
@@ -113,10 +112,7 @@ func (c *Console) runsPage(w http.ResponseWriter, r *request) {
 		page.Runs = append(page.Runs, row)
 	}
 	if len(list) == 50 {
-		next := url.Values{}
-		for k, v := range q {
-			next[k] = v
-		}
+		next := maps.Clone(q)
 		next.Set("before", list[len(list)-1].Started.UTC().Format(time.RFC3339Nano))
 		page.Next = "/?" + next.Encode()
 	}
@@ -330,7 +326,7 @@ func (c *Console) decide(w http.ResponseWriter, r *request) {
 		c.back(w, r, back, "Rejected as "+resp.User+".")
 	case a.code == http.StatusConflict:
 		var refused httpapi.DecisionResponse
-		_ = jsonInto(a.body, &refused)
+		_ = json.Unmarshal(a.body, &refused)
 		c.back(w, r, back, "Refused: "+refused.Refused)
 	case a.code == http.StatusForbidden:
 		c.Log.Warn("console decision refused", "client", r.id.Name, "run", id)
@@ -389,7 +385,7 @@ func (c *Console) environmentsPage(w http.ResponseWriter, r *request) {
 			if p.Environments.Production == nil || !(r.id.Everything || r.id.Roles.Allows(p.Name, access.Rollback)) {
 				continue
 			}
-			page.Pipelines = append(page.Pipelines, pipelineEnv{Project: p.Name, Namespaces: slices.Clone(p.Environments.Production.Namespaces), CanRollback: true})
+			page.Pipelines = append(page.Pipelines, pipelineEnv{Project: p.Name, Namespaces: c.productionNamespaces(p.Name), CanRollback: true})
 		}
 	}
 	c.render(w, http.StatusOK, "environments", c.view(r, "Environments", "environments", page))

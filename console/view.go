@@ -1,7 +1,6 @@
 package console
 
 import (
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"strings"
@@ -107,5 +106,3 @@ var funcs = template.FuncMap{
 		return []string{"running", "succeeded", "failed", "cancelled", "rejected", "timed_out", "terminated"}
 	},
 }
-
-func jsonInto(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -80,9 +80,8 @@ alerts:
 			t.Fatalf("no id in:\n%s", out)
 		}
 		c, base := consoleClient(t, e)
-		getPage(t, c, base+"/chaos/run?id="+url.QueryEscape(id[1]), "HelloInstanceDown (firing)")
-		getPage(t, c, base+"/chaos/run?id="+url.QueryEscape(id[1]), `id="verdict" class="state state-passed"`)
-		getPage(t, c, base+"/chaos/run?id="+url.QueryEscape(id[1]), `<td>faults and recovery</td>`)
+		getPage(t, c, base+"/chaos/run?id="+url.QueryEscape(id[1]),
+			"HelloInstanceDown (firing)", `id="verdict" class="state state-passed"`, `<td>faults and recovery</td>`)
 		poll.UntilWithin(t, 30*time.Second, "the experiment listed on the console's chaos page", func() bool {
 			resp, err := c.Get(base + "/chaos")
 			if err != nil {

@@ -88,7 +88,9 @@ func consoleClient(b testing.TB, e *env) (*http.Client, string) {
 	return c, base
 }
 
-func getPage(b testing.TB, c *http.Client, u, want string) time.Duration {
+// getPage GETs a console page, failing unless it answers 200 with every
+// one of wants, and returns how long the answer took.
+func getPage(b testing.TB, c *http.Client, u string, wants ...string) time.Duration {
 	b.Helper()
 	start := time.Now()
 	resp, err := c.Get(u)
@@ -98,8 +100,13 @@ func getPage(b testing.TB, c *http.Client, u, want string) time.Duration {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	took := time.Since(start)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
-		b.Fatalf("GET %s: %d (want %q)\n%.2000s", u, resp.StatusCode, want, body)
+	if resp.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: %d\n%.2000s", u, resp.StatusCode, body)
+	}
+	for _, want := range wants {
+		if !strings.Contains(string(body), want) {
+			b.Fatalf("GET %s lacks %q:\n%.2000s", u, want, body)
+		}
 	}
 	return took
 }
