@@ -99,6 +99,17 @@ func applyDefaults(s *Spec, name string) {
 		if s.Environments.Production != nil && s.Environments.Production.Strategy == BlueGreen {
 			orDuration(&p.Grace, DefaultGrace)
 		}
+		if a := p.Analysis; a != nil {
+			orDuration(&a.Interval, DefaultAnalysisInterval)
+			if a.Count == 0 {
+				a.Count = DefaultAnalysisCount
+			}
+			for i := range a.Metrics {
+				if m := &a.Metrics[i]; m.Samples != "" && m.MinSamples == 0 {
+					m.MinSamples = 1
+				}
+			}
+		}
 		if p.Verify != nil {
 			orDuration(&p.Verify.Timeout, DefaultVerifyTimeout)
 			if p.Verify.Image == "" && s.Integration != nil {

@@ -194,6 +194,9 @@ func (v *validator) spec(s *Spec) {
 			}
 		}
 		v.positive("production.grace", p.Grace)
+		if p.Analysis != nil {
+			v.analysis("production.analysis", p.Analysis)
+		}
 		v.positive("production.timeout", p.Timeout)
 	}
 }

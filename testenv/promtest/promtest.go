@@ -44,11 +44,15 @@ type Options struct {
 	// Namespaces whose pods are scraped at PORT/metrics, every second; a pod
 	// is scraped on each container port named "http" or numbered 8080.
 	Namespaces []string
+	// Static are targets scraped besides the pods (a loopback exporter
+	// of the test's), at /metrics every second.
+	Static []Target
 	// Rules is a Prometheus rule file (groups: ...), evaluated every second;
 	// empty: no rules.
 	Rules string
 	// WebhookURL receives Alertmanager's notifications with
-	// `Authorization: Bearer WebhookToken`.
+	// `Authorization: Bearer WebhookToken`; empty: no Alertmanager is
+	// started (AlertmanagerURL stays empty).
 	WebhookURL, WebhookToken string
 	// Receiver names the webhook receiver (default "sluice").
 	Receiver string
@@ -85,22 +89,24 @@ func Start(tb testing.TB, o Options) *Stack {
 	amAddr, promAddr := freeAddr(tb), freeAddr(tb)
 	s.AlertmanagerURL, s.PrometheusURL = "http://"+amAddr, "http://"+promAddr
 
-	tokenFile := filepath.Join(dir, "webhook-token")
-	write(tb, tokenFile, o.WebhookToken)
-	write(tb, filepath.Join(dir, "alertmanager.yml"), fmt.Sprintf(`route:
-  receiver: %s
-  group_by: [%s]
-  group_wait: 1s
-  group_interval: 2s
-  repeat_interval: 1h
-receivers:
-  - name: %s
-    webhook_configs:
-      - url: %s
-        send_resolved: true
-        http_config:
-          authorization: {type: Bearer, credentials_file: %s}
-`, o.Receiver, quoteAll(o.GroupBy), o.Receiver, o.WebhookURL, tokenFile))
+	if o.WebhookURL != "" {
+		tokenFile := filepath.Join(dir, "webhook-token")
+		write(tb, tokenFile, o.WebhookToken)
+		write(tb, filepath.Join(dir, "alertmanager.yml"), fmt.Sprintf(`route:
+	  receiver: %s
+	  group_by: [%s]
+	  group_wait: 1s
+	  group_interval: 2s
+	  repeat_interval: 1h
+	receivers:
+	  - name: %s
+	    webhook_configs:
+	      - url: %s
+	        send_resolved: true
+	        http_config:
+	          authorization: {type: Bearer, credentials_file: %s}
+	`, o.Receiver, quoteAll(o.GroupBy), o.Receiver, o.WebhookURL, tokenFile))
+	}
 	rules := o.Rules
 	if rules == "" {
 		rules = "groups: []\n"
@@ -135,11 +141,18 @@ scrape_configs:
 	}()
 	tb.Cleanup(func() { close(stop); <-done })
 
-	s.run(tb, AlertmanagerBin, "--config.file="+filepath.Join(dir, "alertmanager.yml"), "--storage.path="+filepath.Join(dir, "am"),
-		"--web.listen-address="+amAddr, "--cluster.listen-address=")
+	if o.WebhookURL == "" {
+		s.AlertmanagerURL = ""
+	} else {
+		s.run(tb, AlertmanagerBin, "--config.file="+filepath.Join(dir, "alertmanager.yml"), "--storage.path="+filepath.Join(dir, "am"),
+			"--web.listen-address="+amAddr, "--cluster.listen-address=")
+	}
 	s.run(tb, PrometheusBin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 		"--web.listen-address="+promAddr)
 	for _, u := range []string{s.AlertmanagerURL, s.PrometheusURL} {
+		if u == "" {
+			continue
+		}
 		ready(tb, u+"/-/ready")
 	}
 	return s
@@ -211,8 +224,9 @@ func tail(s string, n int) string {
 	return s
 }
 
-// target is one entry of a file_sd file.
-type target struct {
+// Target is one entry of a file_sd file: addresses (host:port) and the
+// labels their series get.
+type Target struct {
 	Targets []string          `json:"targets"`
 	Labels  map[string]string `json:"labels"`
 }
@@ -221,7 +235,7 @@ type target struct {
 // (atomically) as Prometheus file_sd targets with their namespace, pod and
 // app labels.
 func writeTargets(o Options, path string) error {
-	out := []target{}
+	out := append([]Target{}, o.Static...)
 	for _, ns := range o.Namespaces {
 		pods, err := o.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
 		if err != nil {
@@ -236,7 +250,7 @@ func writeTargets(o Options, path string) error {
 					if port.Name != "http" && port.ContainerPort != 8080 {
 						continue
 					}
-					out = append(out, target{
+					out = append(out, Target{
 						Targets: []string{net.JoinHostPort(p.Status.PodIP, strconv.Itoa(int(port.ContainerPort)))},
 						Labels:  map[string]string{"namespace": ns, "pod": p.Name, "app": p.Labels["app"]},
 					})
