@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -28,6 +29,42 @@ func heartbeat(ctx context.Context) (stop func()) {
 				return
 			case <-t.C:
 				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return cancel
+}
+
+// heartbeats reports the activity alive every PlatformHeartbeat with the
+// latest details set, which a retry of the activity reads back.
+type heartbeats struct {
+	mu   sync.Mutex
+	last any
+}
+
+func (h *heartbeats) set(details any) {
+	h.mu.Lock()
+	h.last = details
+	h.mu.Unlock()
+}
+
+func (h *heartbeats) run(ctx context.Context) (stop func()) {
+	if !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		t := time.NewTicker(PlatformHeartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				h.mu.Lock()
+				d := h.last
+				h.mu.Unlock()
+				activity.RecordHeartbeat(ctx, d)
 			}
 		}
 	}()

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-cd/sluice/analysis"
+
 	"github.com/sluice-cd/sluice/chaos"
 	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/environments"
@@ -44,6 +46,9 @@ type Platform struct {
 	// VulnDB is the directory of the OSV vulnerability database promote's
 	// scan reads (empty: scans are refused).
 	VulnDB string
+	// Prometheus answers production.analysis's queries (nil: analyses are
+	// refused).
+	Prometheus *analysis.Prometheus
 }
 
 const (
@@ -124,7 +129,7 @@ func (p *Platform) Environments() *Environments {
 
 // Releases is the platform's production component.
 func (p *Platform) Releases() *Releases {
-	return &Releases{Clusters: p.clusters(), Trust: p.trust(), Logs: p.Logs}
+	return &Releases{Clusters: p.clusters(), Trust: p.trust(), Logs: p.Logs, Prometheus: p.Prometheus}
 }
 
 // Chaos is the platform's chaos component.

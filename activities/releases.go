@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sluice-cd/sluice/analysis"
+
 	"go.temporal.io/sdk/activity"
 
 	"github.com/sluice-cd/sluice/contract"
@@ -26,6 +28,8 @@ type Releases struct {
 	Logs *logstore.Store
 	// Secrets reads the pipeline secrets the verify Job names.
 	Secrets *secrets.Reader
+	// Prometheus answers production.analysis's queries.
+	Prometheus *analysis.Prometheus
 }
 
 // Production releases the approved digest to the production environment
@@ -212,4 +216,77 @@ func (rl *Releases) RollbackRelease(ctx context.Context, in contract.RollbackInp
 	}
 	fmt.Fprintf(log, "v%d is live: rollback to v%d of commit %.12s\n", rec.Version, rec.RollbackOf, rec.Commit)
 	return contract.RollbackResult{Version: rec.Version, RollbackOf: rec.RollbackOf, Commit: rec.Commit, Digest: rec.Digest}, nil
+}
+
+// Analyze judges a run's production release by the spec's metrics
+// (analysis.Run): one round of measurements every interval, each value in
+// the run log, the verdict returned (not an error: the workflow decides
+// what a failed or inconclusive analysis does). The result so far is the
+// heartbeat's details, so a retried analysis continues where it stopped.
+// With in.Check it evaluates each query once, before the release, and
+// fails without retries naming a query Prometheus rejects.
+func (rl *Releases) Analyze(ctx context.Context, in contract.AnalysisInput) (_ contract.AnalysisResult, err error) {
+	defer classify(&err)
+	if rl.Prometheus == nil {
+		return contract.AnalysisResult{}, missing("production.analysis", "a Prometheus: set prometheus.url in the server's configuration to the one that scrapes production")
+	}
+	log, err := rl.Logs.Writer(in.RunID, "production")
+	if err != nil {
+		return contract.AnalysisResult{}, err
+	}
+	defer log.Close()
+	a := &in.Analysis
+	if in.Check {
+		stop := heartbeat(ctx)
+		defer stop()
+		vars := analysis.Vars{"namespace": in.Namespace, "pods": ".+", "color": release.Blue, "release": "0"}
+		if err := analysis.Check(ctx, rl.Prometheus, a, vars); err != nil {
+			if errors.Is(err, analysis.ErrRejected) {
+				fmt.Fprintf(log, "analysis refused before the release: %v\n", err)
+				return contract.AnalysisResult{}, invalid("%v: correct the query in .sluice.yml; nothing was released", err)
+			}
+			return contract.AnalysisResult{}, err
+		}
+		fmt.Fprintf(log, "analysis: Prometheus accepts the queries of %d metric(s)\n", len(a.Metrics))
+		return contract.AnalysisResult{}, nil
+	}
+	cluster, err := rl.get(in.Context)
+	if err != nil {
+		return contract.AnalysisResult{}, err
+	}
+	rec, err := (&release.Releaser{Cluster: cluster}).OfRun(ctx, in.Namespace, in.Pipeline, in.RunID)
+	if err != nil {
+		return contract.AnalysisResult{}, err
+	}
+	if rec == nil {
+		return contract.AnalysisResult{}, invalid("the run has no release in %s to analyse", in.Namespace)
+	}
+	pods, err := rec.PodPattern()
+	if err != nil {
+		return contract.AnalysisResult{}, invalid("%v", err)
+	}
+	vars := analysis.Vars{"namespace": in.Namespace, "pods": pods, "color": rec.Color, "release": fmt.Sprint(rec.Version)}
+	res := contract.AnalysisResult{Release: rec.Version, Pods: pods}
+	if activity.HasHeartbeatDetails(ctx) && activity.GetHeartbeatDetails(ctx, &res) == nil {
+		fmt.Fprintf(log, "analysis of release v%d continues after %d of %d rounds\n", rec.Version, res.Taken, a.Count)
+	} else {
+		fmt.Fprintf(log, "analysis of release v%d (pods %s): %d metric(s), %d rounds every %s after %s\n", rec.Version, pods, len(a.Metrics), a.Count, a.Interval, a.Delay)
+	}
+	hb := &heartbeats{last: res}
+	defer hb.run(ctx)()
+	err = analysis.Run(ctx, rl.Prometheus, a, vars, in.Started, &res, func(r *contract.AnalysisResult, round []contract.Measurement) {
+		for _, m := range round {
+			fmt.Fprintf(log, "analysis %d/%d: %s\n", r.Taken, a.Count, m)
+		}
+		hb.set(*r)
+	})
+	if err != nil {
+		return res, err
+	}
+	if res.Verdict == analysis.Passed {
+		fmt.Fprintf(log, "analysis passed: %d rounds within the limits\n", res.Taken)
+	} else {
+		fmt.Fprintf(log, "analysis %s: %s\n", res.Verdict, res.Reason)
+	}
+	return res, nil
 }

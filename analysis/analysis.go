@@ -11,64 +11,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
+	"github.com/sluice-cd/sluice/contract"
 	"github.com/sluice-cd/sluice/pipelines"
 )
 
 // Outcomes of one measurement and verdicts of an analysis.
 const (
-	Passed       = "passed"
-	Failed       = "failed"
-	Inconclusive = "inconclusive"
-	// Running: the analysis has measurements left to take.
-	Running = "running"
+	Passed       = contract.AnalysisPassed
+	Failed       = contract.AnalysisFailed
+	Inconclusive = contract.AnalysisInconclusive
 )
 
-// Measurement is one metric's value at one time.
-type Measurement struct {
-	At     time.Time `json:"at"`
-	Metric string    `json:"metric"`
-	// Value is the query's value; nil when there was none.
-	Value *float64 `json:"value,omitempty"`
-	// Samples is the samples query's value, when the metric has one.
-	Samples *float64 `json:"samples,omitempty"`
-	Outcome string   `json:"outcome"`
-	// Reason says why a measurement failed or was inconclusive.
-	Reason string `json:"reason,omitempty"`
-}
-
-// String is the measurement as the run log shows it.
-func (m Measurement) String() string {
-	s := fmt.Sprintf("%s = ", m.Metric)
-	if m.Value != nil {
-		s += strconv.FormatFloat(*m.Value, 'g', 6, 64)
-	} else {
-		s += "?"
-	}
-	if m.Samples != nil {
-		s += fmt.Sprintf(" (%s samples)", strconv.FormatFloat(*m.Samples, 'g', 6, 64))
-	}
-	s += ": " + m.Outcome
-	if m.Reason != "" {
-		s += " (" + m.Reason + ")"
-	}
-	return s
-}
-
-// Result is an analysis so far: every measurement, the counts per metric,
-// and the verdict.
-type Result struct {
-	Verdict string `json:"verdict"`
-	// Reason says what decided a verdict other than passed.
-	Reason string `json:"reason,omitempty"`
-	// Taken is how many rounds of measurements were taken.
-	Taken        int            `json:"taken"`
-	Failed       map[string]int `json:"failed,omitempty"`
-	Inconclusive map[string]int `json:"inconclusive,omitempty"`
-	Measurements []Measurement  `json:"measurements,omitempty"`
-}
+// Measurement is one metric's value at one time; Result an analysis so far.
+type (
+	Measurement = contract.Measurement
+	Result      = contract.AnalysisResult
+)
 
 // Vars are the values of a query's placeholders (pipelines.AnalysisVars).
 type Vars map[string]string
@@ -88,8 +48,8 @@ func Measure(ctx context.Context, p *Prometheus, m pipelines.Metric, vars Vars, 
 			return out
 		}
 		out.Samples = &n
-		if n < m.MinSamples {
-			out.Outcome, out.Reason = Inconclusive, fmt.Sprintf("fewer samples than %g", m.MinSamples)
+		if n < float64(m.MinSamples) {
+			out.Outcome, out.Reason = Inconclusive, fmt.Sprintf("fewer samples than %d", m.MinSamples)
 			return out
 		}
 	}
@@ -142,7 +102,7 @@ func (e *QueryError) Unwrap() error { return e.Err }
 // under a's limits: failed as soon as a metric fails more than
 // failure-limit times, inconclusive as soon as one is inconclusive more
 // than inconclusive-limit times, passed when count rounds are taken.
-func (r *Result) Record(a *pipelines.Analysis, round []Measurement) {
+func Record(r *Result, a *pipelines.Analysis, round []Measurement) {
 	if r.Failed == nil {
 		r.Failed, r.Inconclusive = map[string]int{}, map[string]int{}
 	}
@@ -162,7 +122,7 @@ func (r *Result) Record(a *pipelines.Analysis, round []Measurement) {
 			}
 		}
 	}
-	if r.Verdict == Inconclusive && r.failed(a) {
+	if r.Verdict == Inconclusive && failed(r, a) {
 		r.Verdict = Failed
 	}
 	if r.Verdict == "" && r.Taken >= a.Count {
@@ -170,7 +130,7 @@ func (r *Result) Record(a *pipelines.Analysis, round []Measurement) {
 	}
 }
 
-func (r *Result) failed(a *pipelines.Analysis) bool {
+func failed(r *Result, a *pipelines.Analysis) bool {
 	for _, n := range r.Failed {
 		if n > a.FailureLimit {
 			return true
@@ -178,9 +138,6 @@ func (r *Result) failed(a *pipelines.Analysis) bool {
 	}
 	return false
 }
-
-// Done reports whether the analysis has a verdict.
-func (r *Result) Done() bool { return r.Verdict != "" && r.Verdict != Running }
 
 // Run takes the rest of a's measurements (resuming r), one round every
 // interval after the delay (counted from start), calling each after every
@@ -205,7 +162,7 @@ func Run(ctx context.Context, p *Prometheus, a *pipelines.Analysis, vars Vars, s
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		r.Record(a, round)
+		Record(r, a, round)
 		if each != nil {
 			each(r, round)
 		}

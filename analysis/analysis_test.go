@@ -179,7 +179,7 @@ func TestLimits(t *testing.T) {
 			if r.Done() {
 				t.Fatalf("%s: a verdict (%s) before the last round", c.name, r.Verdict)
 			}
-			r.Record(a, round)
+			analysis.Record(&r, a, round)
 		}
 		if r.Verdict != c.want || r.Taken != c.taken {
 			t.Errorf("%s: %s after %d, want %s after %d (%s)", c.name, r.Verdict, r.Taken, c.want, c.taken, r.Reason)

@@ -8,6 +8,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/sluice-cd/sluice/analysis"
+
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -84,6 +86,9 @@ func (a *App) workerConfig(c client.Client) (worker.Config, error) {
 		return worker.Config{}, err
 	}
 	platform := a.opts.Platform
+	if p := a.cfg.Prometheus; p != nil {
+		platform.Prometheus = &analysis.Prometheus{URL: p.URL, Token: p.TokenValue()}
+	}
 	if platform.VulnDB != "" {
 		// read it once now, so that a wrong path fails at startup, not at
 		// the first promote

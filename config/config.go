@@ -51,6 +51,10 @@ type Config struct {
 	Alertmanager *Alertmanager `yaml:"alertmanager"`
 	// Chaos is what chaos experiments may do beyond the Kubernetes API.
 	Chaos *Chaos `yaml:"chaos"`
+	// Prometheus is where production.analysis queries the metrics of
+	// production (the Prometheus that scrapes it). The spec names the
+	// queries; only the server says which Prometheus answers them.
+	Prometheus *Prometheus `yaml:"prometheus"`
 	// OIDC accepts ID tokens of an OpenID Connect provider as credentials
 	// of the HTTP API, beside api_tokens.
 	OIDC *OIDC `yaml:"oidc"`
@@ -152,6 +156,19 @@ type NodePower struct {
 	Stop  []string `yaml:"stop"`
 	Start []string `yaml:"start"`
 }
+
+// Prometheus is the Prometheus release analyses query.
+type Prometheus struct {
+	// URL is its HTTP API's base (http://prometheus.monitoring:9090).
+	URL string `yaml:"url"`
+	// Token, when set, is sent as `Authorization: Bearer TOKEN`.
+	Token Secret `yaml:"token"`
+
+	token string
+}
+
+// TokenValue returns the loaded token.
+func (p *Prometheus) TokenValue() string { return p.token }
 
 // Alertmanager is the receiver of Alertmanager's webhook notifications.
 type Alertmanager struct {
@@ -350,6 +367,15 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 			bad("alertmanager.token: at least 16 characters (Alertmanager sends it as a bearer token)")
 		}
 	}
+	if p := c.Prometheus; p != nil {
+		if u, err := url.Parse(p.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" {
+			bad("prometheus.url: %q: give Prometheus's address as http(s)://host:port[/path], without credentials (put a bearer token in prometheus.token)", p.URL)
+		}
+		var err error
+		if p.token, err = load(p.Token, lookupEnv, false); err != nil {
+			bad("prometheus.token: %v", err)
+		}
+	}
 	if ch := c.Chaos; ch != nil && ch.NodePower != nil {
 		if len(ch.NodePower.Stop) == 0 || len(ch.NodePower.Start) == 0 {
 			bad("chaos.node_power: both stop and start are required (each a command as a list, e.g. [/usr/local/bin/power, off])")
@@ -512,6 +538,9 @@ func (c *Config) named() []namedSecret {
 	}
 	if a := c.Alertmanager; a != nil {
 		out = append(out, namedSecret{"alertmanager.token", a.token})
+	}
+	if p := c.Prometheus; p != nil {
+		out = append(out, namedSecret{"prometheus.token", p.token})
 	}
 	return slices.DeleteFunc(out, func(s namedSecret) bool { return s.value == "" })
 }

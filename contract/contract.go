@@ -37,6 +37,9 @@ var (
 	MarkAvailable = Activity[PromoteInput, PromoteResult]{"MarkAvailable"}
 	// Production releases to the production environment.
 	Production = Activity[ProductionInput, ProductionResult]{"Production"}
+	// Analyze judges a production release by its metrics (or, with
+	// Check, tries its queries before the release).
+	Analyze = Activity[AnalysisInput, AnalysisResult]{"Analyze"}
 	// RetireRelease scales down the blue-green color a release replaced.
 	RetireRelease = Activity[ReleaseRef, Nothing]{"RetireRelease"}
 	// SendNotice records a notice in the run's log and posts it to chat.

@@ -58,6 +58,11 @@ const (
 	// freeze window.
 	EventOverride = "override"
 	EventFailure  = "failure"
+	// EventMeasurement is one value an analysis measured (Name: the
+	// metric, Status: its outcome, Detail: the value); EventAnalysis its
+	// verdict (Detail: why).
+	EventMeasurement = "measurement"
+	EventAnalysis    = "analysis"
 )
 
 // RecordEvent is one thing that happened in a run: a phase (with its

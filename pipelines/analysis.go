@@ -27,19 +27,22 @@ type Analysis struct {
 
 // Metric is one PromQL query and the condition its value must meet.
 type Metric struct {
-	Name       string  `yaml:"name" json:"name" doc:"Name of the metric in logs and records." required:"true"`
-	Query      string  `yaml:"query" json:"query" doc:"PromQL instant query; its single value is the measurement. An empty result or NaN (0/0: no traffic) is inconclusive." required:"true"`
-	Success    string  `yaml:"success" json:"success" doc:"Condition the value must meet: an operator (<, <=, >, >=, ==, !=) and a number, like \"< 0.05\"." required:"true"`
-	Samples    string  `yaml:"samples" json:"samples,omitempty" doc:"PromQL query counting the data behind a measurement (requests in the window, say); fewer than min-samples makes the measurement inconclusive."`
-	MinSamples float64 `yaml:"min-samples" json:"min-samples,omitempty" doc:"Least value of samples for a measurement to count (default 1 when samples is set)."`
+	Name       string `yaml:"name" json:"name" doc:"Name of the metric in logs and records." required:"true"`
+	Query      string `yaml:"query" json:"query" doc:"PromQL instant query; its single value is the measurement. An empty result or NaN (0/0: no traffic) is inconclusive." required:"true"`
+	Success    string `yaml:"success" json:"success" doc:"Condition the value must meet: an operator (<, <=, >, >=, ==, !=) and a number, like \"< 0.05\"." required:"true"`
+	Samples    string `yaml:"samples" json:"samples,omitempty" doc:"PromQL query counting the data behind a measurement (requests in the window, say); fewer than min-samples makes the measurement inconclusive."`
+	MinSamples int    `yaml:"min-samples" json:"min-samples,omitempty" doc:"Least value of samples for a measurement to count (default 1 when samples is set)."`
 }
 
 // Analysis defaults and bounds.
 const (
 	DefaultAnalysisInterval = Duration(10e9)
 	DefaultAnalysisCount    = 6
-	MaxAnalysisCount        = 1000
+	MaxAnalysisCount        = 500
 	MaxAnalysisMetrics      = 10
+	// MaxMeasurements bounds count × metrics: each value is kept in the
+	// run's state and records.
+	MaxMeasurements = 500
 )
 
 // Duration is how long the analysis takes when it runs to the end.
@@ -122,6 +125,9 @@ func (v *validator) analysis(at string, a *Analysis) {
 	}
 	if len(a.Metrics) > MaxAnalysisMetrics {
 		v.errf(at+".metrics", fmt.Sprintf("give at most %d metrics", MaxAnalysisMetrics), "%s has %d metrics", at, len(a.Metrics))
+	}
+	if n := a.Count * len(a.Metrics); n > MaxMeasurements {
+		v.errf(at+".count", fmt.Sprintf("take fewer rounds or measure fewer metrics: every value is kept, at most %d", MaxMeasurements), "%s would take %d measurements", at, n)
 	}
 	seen := map[string]bool{}
 	for i, m := range a.Metrics {

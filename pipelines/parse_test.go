@@ -157,6 +157,11 @@ func TestParseProblems(t *testing.T) {
 		{"absolute path", "version: 1\non: {paths: [/src]}\nbuild: {commands: [a]}\n", 2, 14, "bad path pattern", ""},
 		{"unknown key in when", "version: 1\nbuild:\n  commands: [a]\n  when: {branch: [main]}\n", 4, 10, `unknown key "branch"`, `did you mean "branches"?`},
 		{"production without environment", "version: 1\nbake: {image: r/a}\nproduction:\n  manifests: k8s\n", 3, 1, "production needs environments.production", ""},
+		{"analysis condition", "version: 1\nenvironments: {production: {namespace: p}}\nbake: {image: r/a}\nproduction:\n  manifests: k8s\n  analysis:\n    metrics: [{name: errors, query: x, success: below 0.05}]\n", 7, 49, "success \"below 0.05\" is not an operator", "< 0.05"},
+		{"analysis placeholder", "version: 1\nenvironments: {production: {namespace: p}}\nbake: {image: r/a}\nproduction:\n  manifests: k8s\n  analysis:\n    metrics: [{name: errors, query: 'x{pod=\"{{pod}}\"}', success: < 1}]\n", 7, 37, "unknown placeholder {{pod}}", "{{pods}}"},
+		{"analysis limit", "version: 1\nenvironments: {production: {namespace: p}}\nbake: {image: r/a}\nproduction:\n  manifests: k8s\n  analysis:\n    count: 3\n    failure-limit: 3\n    metrics: [{name: errors, query: x, success: < 1}]\n", 8, 20, "failure-limit 3 is out of range", "0 to count-1 (2)"},
+		{"analysis longer than the phase", "version: 1\nenvironments: {production: {namespace: p}}\nbake: {image: r/a}\nproduction:\n  manifests: k8s\n  timeout: 1m\n  analysis:\n    interval: 1m\n    metrics: [{name: errors, query: x, success: < 1}]\n", 6, 12, "not longer than the analysis (6m)", "raise production.timeout"},
+		{"min-samples without samples", "version: 1\nenvironments: {production: {namespace: p}}\nbake: {image: r/a}\nproduction:\n  manifests: k8s\n  analysis:\n    metrics: [{name: errors, query: x, success: < 1, min-samples: 5}]\n", 7, 67, "min-samples needs a samples query", ""},
 		{"bad service", "version: 1\nenvironments:\n  test:\n    services: [{name: Postgres}]\nbuild: {commands: [a]}\n", 4, 23, `bad service name "Postgres"`, ""},
 	}
 	for _, tc := range cases {

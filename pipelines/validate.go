@@ -194,8 +194,11 @@ func (v *validator) spec(s *Spec) {
 			}
 		}
 		v.positive("production.grace", p.Grace)
-		if p.Analysis != nil {
-			v.analysis("production.analysis", p.Analysis)
+		if a := p.Analysis; a != nil {
+			v.analysis("production.analysis", a)
+			if p.Timeout > 0 && a.Duration() >= p.Timeout {
+				v.errf("production.timeout", "raise production.timeout, or take fewer or shorter rounds: the release and its analysis must fit in it", "production.timeout %s is not longer than the analysis (%s)", p.Timeout, a.Duration())
+			}
 		}
 		v.positive("production.timeout", p.Timeout)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -245,4 +246,35 @@ func (r *Releaser) Rollback(ctx context.Context, ns, pipeline string, to int, wh
 		return rec, err
 	}
 	return rec, r.Retire(ctx, ns, pipeline, req.Run, log)
+}
+
+// OfRun is the release a run made in ns, or nil.
+func (r *Releaser) OfRun(ctx context.Context, ns, pipeline, run string) (*Record, error) {
+	all, err := records{client: r.Cluster.Client, ns: ns, pipeline: pipeline}.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return byRun(all, run), nil
+}
+
+// PodPattern is a regular expression matching the names of the pods of
+// the release's Deployments (blue-green: of its color), for the queries
+// that judge it.
+func (r *Record) PodPattern() (string, error) {
+	objs, err := r.objects()
+	if err != nil {
+		return "", err
+	}
+	var names []string
+	for _, d := range split(objs).deployments {
+		n := d.GetName()
+		if r.Color != "" {
+			n = colorName(n, r.Color)
+		}
+		names = append(names, regexp.QuoteMeta(n))
+	}
+	if len(names) == 0 {
+		return "", fmt.Errorf("release v%d has no Deployment whose pods could be measured", r.Version)
+	}
+	return "(" + strings.Join(names, "|") + ")-[a-z0-9]+-[a-z0-9]+", nil
 }

@@ -95,6 +95,14 @@ func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Co
 		return contract.ProductionResult{Revision: "1"}, fail(pipelines.PhaseProduction)
 	})
 	bind.Undo(w, contract.UndoRelease, func(ctx context.Context, in contract.ReleaseRef) error { return nil })
+	bind.Activity(w, contract.Analyze, func(ctx context.Context, in contract.AnalysisInput) (contract.AnalysisResult, error) {
+		if in.Check {
+			return contract.AnalysisResult{}, nil
+		}
+		n := 0.0
+		return contract.AnalysisResult{Verdict: contract.AnalysisInconclusive, Reason: "error-rate was inconclusive 1 of 1 times", Taken: 1,
+			Measurements: []contract.Measurement{{At: time.Now().UTC(), Metric: "error-rate", Samples: &n, Outcome: contract.AnalysisInconclusive, Reason: "fewer samples than 20"}}}, nil
+	})
 	bind.Activity(w, contract.RollbackRelease, func(ctx context.Context, in contract.RollbackInput) (contract.RollbackResult, error) {
 		return contract.RollbackResult{Version: 3, RollbackOf: 1, Commit: strings.Repeat("a", 40), Digest: "sha256:" + strings.Repeat("1", 64)}, nil
 	})
@@ -255,6 +263,20 @@ promote: {}
 production: {manifests: k8s, grace: 1s, verify: {commands: [./smoke]}}
 `
 
+// analysisSpec's release is judged by an analysis that finds no data:
+// the approvers decide again.
+const analysisSpec = `version: 1
+environments: {production: {namespace: hello, strategy: blue-green}}
+build: {commands: [make]}
+bake: {image: 127.0.0.1:5000/acme/hello}
+approval: {approvers: {users: [alice, bob]}, timeout: 1m, reminder: 30s}
+production:
+  manifests: k8s
+  grace: 1s
+  analysis:
+    metrics: [{name: error-rate, query: 'sum(rate(x[1m]))', success: "< 0.05", samples: 'sum(increase(x[1m]))', min-samples: 20}]
+`
+
 func push(commit string) workflows.Push {
 	return workflows.Push{Repo: "acme/hello", CloneURL: "/repos/hello", Branch: "main",
 		Commit: strings.Repeat(commit, 40), Author: "carol@example.com", DeliveryID: "d-" + commit}
@@ -324,6 +346,18 @@ func TestRecordHistories(t *testing.T) {
 		// the chaos phase: a Chaos child workflow that receives the alert
 		// it expects
 		{"chaos_phase", chaosSpec, "", func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) { sendAlert(t, c) }},
+		// analysis v1: the queries tried, the release, its analysis
+		// inconclusive, the approvers asked again (alice, then bob)
+		{"analysis_inconclusive", analysisSpec, "", func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
+			approveAlice(t, c, rc, ref)
+			poll.Until(t, "the inconclusive analysis's gate", func() bool {
+				_, st, err := rc.Status(context.Background(), ref)
+				return err == nil && st.State == workflows.StateAwaitingApproval && st.Approval != nil && st.Approval.For != ""
+			})
+			if _, err := rc.Decide(context.Background(), ref, "", true, workflows.Decision{User: "bob"}); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{"supersede", approvalSpec, "", func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
 			waitApproval(t, rc, ref)
 			next := workflows.Request{Push: push("b"), Spec: scenarioSpec(t, approvalSpec)}

@@ -250,17 +250,53 @@ var approvalPhase = phaseDef{
 // the number of reminders and decisions, never with the wait's length.
 func (r *run) approval(ctx workflow.Context) error {
 	spec := r.in.Spec.Approval
-	groups, err := r.gatePolicy(ctx)
+	a, err := r.openGate(ctx, "")
 	if err != nil {
 		return err
 	}
+	if err := r.awaitGate(ctx, a); err != nil {
+		return err
+	}
+	switch a.Status {
+	case ApprovalApproved:
+		for _, x := range a.Approvals {
+			r.st.Outputs.ApprovedBy = append(r.st.Outputs.ApprovedBy, x.User)
+		}
+		msg := "approved by " + fmt.Sprint(r.st.Outputs.ApprovedBy)
+		if r.tailVersion >= concurrentTail {
+			r.notifyLater(ctx, contract.NoticeApprovalDecided, msg) // production need not wait for chat
+		} else {
+			r.notify(ctx, contract.NoticeApprovalDecided, msg)
+		}
+		return nil
+	case ApprovalRejected:
+		msg := fmt.Sprintf("rejected by %s: %s", a.Rejection.User, a.Rejection.Comment)
+		r.notify(ctx, contract.NoticeApprovalDecided, msg)
+		return temporal.NewNonRetryableApplicationError(msg, ErrRejected, nil)
+	default:
+		msg := fmt.Sprintf("no decision within %s", spec.Timeout)
+		r.notify(ctx, contract.NoticeApprovalExpired, msg)
+		return temporal.NewNonRetryableApplicationError("approval timed out: "+msg, ErrApprovalTimedOut, nil)
+	}
+}
+
+// openGate asks the approval phase's approvers for a decision about what
+// for says ("": the approval itself), keeping an earlier gate's
+// decisions in Gates, and posts the request.
+func (r *run) openGate(ctx workflow.Context, what string) (*ApprovalState, error) {
+	spec := r.in.Spec.Approval
+	groups, err := r.gatePolicy(ctx)
+	if err != nil {
+		return nil, err
+	}
 	list, err := approvers(spec, groups, r.in.Groups)
 	if err != nil {
-		return temporal.NewNonRetryableApplicationError(err.Error(), contract.ErrInvalidInput, nil)
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), contract.ErrInvalidInput, nil)
 	}
 	r.identityVersion = r.version(ctx, "approval-identity", approvalIdentity)
 	now := workflow.Now(ctx)
 	a := &ApprovalState{
+		For:         what,
 		Status:      ApprovalPending,
 		Approvers:   list,
 		Required:    spec.Required,
@@ -268,10 +304,19 @@ func (r *run) approval(ctx workflow.Context) error {
 		RequestedAt: now,
 		ExpiresAt:   now.Add(spec.Timeout.D()),
 	}
+	if r.st.Approval != nil {
+		r.st.Gates = append(r.st.Gates, *r.st.Approval)
+	}
 	r.st.Approval = a
 	r.st.State = StateAwaitingApproval
-	a.Message = r.notify(ctx, contract.NoticeApprovalRequested, "")
+	a.Message = r.notify(ctx, contract.NoticeApprovalRequested, what)
+	return a, nil
+}
 
+// awaitGate waits for a's decision or its expiry (then marked expired),
+// reminding as the spec says.
+func (r *run) awaitGate(ctx workflow.Context, a *ApprovalState) error {
+	spec := r.in.Spec.Approval
 	decided := func() bool { return a.Status != ApprovalPending }
 	for !decided() {
 		left := a.ExpiresAt.Sub(workflow.Now(ctx))
@@ -292,34 +337,12 @@ func (r *run) approval(ctx workflow.Context) error {
 		}
 	}
 	r.st.State = StateRunning
-	outcome := a.Status
-	if outcome == ApprovalPending {
-		outcome = ApprovalExpired
-	}
-	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"outcome": string(outcome)}).
-		Timer(MetricApprovalWait).Record(workflow.Now(ctx).Sub(a.RequestedAt))
-	switch a.Status {
-	case ApprovalApproved:
-		for _, x := range a.Approvals {
-			r.st.Outputs.ApprovedBy = append(r.st.Outputs.ApprovedBy, x.User)
-		}
-		msg := "approved by " + fmt.Sprint(r.st.Outputs.ApprovedBy)
-		if r.tailVersion >= concurrentTail {
-			r.notifyLater(ctx, contract.NoticeApprovalDecided, msg) // production need not wait for chat
-		} else {
-			r.notify(ctx, contract.NoticeApprovalDecided, msg)
-		}
-		return nil
-	case ApprovalRejected:
-		msg := fmt.Sprintf("rejected by %s: %s", a.Rejection.User, a.Rejection.Comment)
-		r.notify(ctx, contract.NoticeApprovalDecided, msg)
-		return temporal.NewNonRetryableApplicationError(msg, ErrRejected, nil)
-	default:
+	if a.Status == ApprovalPending {
 		a.Status = ApprovalExpired
-		msg := fmt.Sprintf("no decision within %s", spec.Timeout)
-		r.notify(ctx, contract.NoticeApprovalExpired, msg)
-		return temporal.NewNonRetryableApplicationError("approval timed out: "+msg, ErrApprovalTimedOut, nil)
 	}
+	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"outcome": string(a.Status)}).
+		Timer(MetricApprovalWait).Record(workflow.Now(ctx).Sub(a.RequestedAt))
+	return nil
 }
 
 var notifyOptions = workflow.ActivityOptions{

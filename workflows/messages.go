@@ -71,6 +71,9 @@ const (
 // ApprovalState is the approval gate of a run: who may decide, who did, and
 // who was refused and why. It is part of the run's audit trail.
 type ApprovalState struct {
+	// For says what the decision is about when it is not the approval
+	// phase's ("inconclusive analysis: …").
+	For         string    `json:"for,omitempty"`
 	Status      string    `json:"status"`
 	Approvers   []string  `json:"approvers"`
 	Required    int       `json:"required"`

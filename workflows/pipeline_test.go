@@ -69,6 +69,10 @@ type harness struct {
 	metrics *captured
 	// failAt makes that phase's activity fail with a non-retryable error.
 	failAt string
+	// analysis is what production's analysis finds; checkErr what its
+	// check of the queries returns.
+	analysis contract.AnalysisResult
+	checkErr error
 	// runRecords are the run records written, in order; recordFailures
 	// records fail before one is written.
 	runRecords     []contract.RunRecord
@@ -230,6 +234,14 @@ func newHarness(t *testing.T) *harness {
 			h.duringRelease()
 		}
 		return h.release, fail(pipelines.PhaseProduction)
+	})
+	bind.Activity(h.env, contract.Analyze, func(_ context.Context, in contract.AnalysisInput) (contract.AnalysisResult, error) {
+		if in.Check {
+			h.record("Analyze:check", in)
+			return contract.AnalysisResult{}, h.checkErr
+		}
+		h.record("Analyze", in)
+		return h.analysis, nil
 	})
 	bind.Undo(h.env, contract.UndoRelease, func(_ context.Context, in contract.ReleaseRef) error {
 		h.record("undo:UndoRelease", in)

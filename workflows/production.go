@@ -1,7 +1,10 @@
 package workflows
 
 import (
+	"fmt"
 	"time"
+
+	"go.temporal.io/sdk/temporal"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -45,16 +48,34 @@ var productionPhase = phaseDef{
 			in.VerifySecrets = r.secrets(pipelines.PhaseProduction, spec.Production.Secrets)
 			PushUndo(&r.saga, pipelines.PhaseProduction, contract.UndoRelease, ref, false)
 		}
+		judge := spec.Production.Analysis != nil && r.version(ctx, "analysis", analysisVersion) >= analysisVersion
+		an := contract.AnalysisInput{RunID: r.runID, Pipeline: spec.Name, Namespace: env.Namespace, Context: env.Context}
+		if judge {
+			// Prometheus must accept the queries before traffic moves
+			an.Analysis, an.Check = *spec.Production.Analysis, true
+			if _, err := call(ctx, contract.Analyze, an); err != nil {
+				return err
+			}
+		}
 		res, err := call(ctx, contract.Production, in)
 		if err != nil {
 			return err
 		}
 		out.ProductionRevision = res.Revision
+		switched := workflow.Now(ctx)
+		if judge {
+			an.Check, an.Started = false, switched
+			if err := r.analyse(ctx, an); err != nil {
+				return err
+			}
+		}
 		if r.releaseVersion >= releaseVersion && res.Color != "" && res.Previous != 0 {
 			// The replaced color stays up for instant failover; a failure or
 			// cancel in this window switches traffic back (compensation).
-			if err := workflow.Sleep(ctx, spec.Production.Grace.D()); err != nil {
-				return err
+			if grace := spec.Production.Grace.D() - workflow.Now(ctx).Sub(switched); grace > 0 {
+				if err := workflow.Sleep(ctx, grace); err != nil {
+					return err
+				}
 			}
 			if _, err := call(ctx, contract.RetireRelease, ref); err != nil {
 				workflow.GetLogger(ctx).Warn("the replaced color was not scaled down", "error", err)
@@ -62,7 +83,67 @@ var productionPhase = phaseDef{
 		}
 		return nil
 	},
-	keep: func(dst *Outputs, src Outputs) { dst.ProductionRevision = src.ProductionRevision },
+	keep: func(dst *Outputs, src Outputs) {
+		dst.ProductionRevision, dst.Analysis = src.ProductionRevision, src.Analysis
+	},
+}
+
+// analysisVersion gates production.analysis ("analysis" change id): its
+// queries are tried before the release and the release is judged after
+// it. Only runs whose spec has an analysis record the marker.
+const analysisVersion = workflow.Version(1)
+
+// Error types of a release its analysis undid.
+const (
+	ErrAnalysisFailed       = "AnalysisFailed"
+	ErrAnalysisInconclusive = "AnalysisInconclusive"
+)
+
+// analyse judges the release just made by its metrics. Failed: the phase
+// fails, and the run's compensation puts the previous release back at
+// once (blue-green: traffic switches back to the color still running).
+// Inconclusive: the approval phase's approvers decide, as they decided
+// the approval; rejected or expired, the release is undone the same way.
+func (r *run) analyse(ctx workflow.Context, in contract.AnalysisInput) error {
+	res, err := call(ctx, contract.Analyze, in)
+	r.st.Outputs.Analysis = &res
+	if err != nil {
+		return err
+	}
+	switch res.Verdict {
+	case contract.AnalysisPassed:
+		return nil
+	case contract.AnalysisFailed:
+		return temporal.NewNonRetryableApplicationError("analysis failed: "+res.Reason+"; the previous release is put back", ErrAnalysisFailed, nil)
+	}
+	what := "inconclusive analysis: " + res.Reason
+	if r.in.Spec.Approval == nil {
+		return temporal.NewNonRetryableApplicationError(what+"; the spec has no approval phase whose approvers could decide, so the previous release is put back", ErrAnalysisInconclusive, nil)
+	}
+	a, err := r.openGate(ctx, what)
+	if err != nil {
+		return err
+	}
+	if err := r.awaitGate(ctx, a); err != nil {
+		return err
+	}
+	switch a.Status {
+	case ApprovalApproved:
+		var by []string
+		for _, x := range a.Approvals {
+			by = append(by, x.User)
+		}
+		r.notifyLater(ctx, contract.NoticeApprovalDecided, fmt.Sprintf("release kept despite the %s: approved by %v", what, by))
+		return nil
+	case ApprovalRejected:
+		msg := fmt.Sprintf("%s; rejected by %s: %s; the previous release is put back", what, a.Rejection.User, a.Rejection.Comment)
+		r.notify(ctx, contract.NoticeApprovalDecided, msg)
+		return temporal.NewNonRetryableApplicationError(msg, ErrRejected, nil)
+	default:
+		msg := fmt.Sprintf("%s; no decision within %s; the previous release is put back", what, r.in.Spec.Approval.Timeout)
+		r.notify(ctx, contract.NoticeApprovalExpired, msg)
+		return temporal.NewNonRetryableApplicationError(msg, ErrAnalysisInconclusive, nil)
+	}
 }
 
 // PlatformHeartbeatTimeout is how long a platform activity (a release

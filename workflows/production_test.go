@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluice-cd/sluice/contract"
@@ -188,5 +189,112 @@ func TestBuildArtifactsGoToBake(t *testing.T) {
 	}
 	if bake := h.input("Bake").(contract.BakeInput); bake.Artifacts != "127.0.0.1:5000/acme/hello@sha256:art" {
 		t.Fatalf("bake got artifacts %q", bake.Artifacts)
+	}
+}
+
+func analysedSpec(t *testing.T) pipelines.Spec {
+	t.Helper()
+	s := blueGreenSpec(t)
+	s.Production.Grace = pipelines.Duration(time.Minute)
+	s.Production.Analysis = &pipelines.Analysis{Interval: pipelines.Duration(10 * time.Second), Count: 30,
+		Metrics: []pipelines.Metric{{Name: "error-rate", Query: "x", Success: "< 0.05"}}}
+	return s
+}
+
+// TestReleaseAnalysis: the queries are tried before the release (a
+// rejected one releases nothing); the release is judged after it, from
+// the switch; a failed analysis undoes the release at once; an
+// inconclusive one asks the approvers, who keep or undo it; every value
+// is in the run's record.
+func TestReleaseAnalysis(t *testing.T) {
+	one := 0.2
+	measured := []contract.Measurement{{Metric: "error-rate", Value: &one, Outcome: contract.AnalysisFailed, At: time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC)}}
+	t.Run("passed", func(t *testing.T) {
+		h := newHarness(t)
+		h.release = contract.ProductionResult{Revision: "4", Previous: 3, Color: "green"}
+		h.analysis = contract.AnalysisResult{Verdict: contract.AnalysisPassed, Taken: 30, Measurements: measured}
+		h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+		h.env.ExecuteWorkflow(Pipeline, input(analysedSpec(t)))
+		st, err := h.result(t)
+		if err != nil || st.State != StateSucceeded || st.Outputs.Analysis == nil || st.Outputs.Analysis.Verdict != contract.AnalysisPassed {
+			t.Fatalf("state %s %+v: %v", st.State, st.Outputs.Analysis, err)
+		}
+		if got := only(h.Calls(), "Analyze", "Production", "RetireRelease"); !slices.Equal(got, []string{"Analyze:check", "Production", "Analyze", "RetireRelease"}) {
+			t.Fatalf("calls %v", got)
+		}
+		in := h.input("Analyze").(contract.AnalysisInput)
+		if in.Started.IsZero() || in.Pipeline != "hello" || in.Namespace != "hello" || in.Analysis.Count != 30 {
+			t.Fatalf("analysis input %+v", in)
+		}
+		rec := h.runRecords[len(h.runRecords)-1]
+		if !slices.ContainsFunc(rec.Events, func(e contract.RecordEvent) bool {
+			return e.Kind == contract.EventMeasurement && e.Name == "error-rate" && e.Detail == "error-rate = 0.2: failed"
+		}) || !slices.ContainsFunc(rec.Events, func(e contract.RecordEvent) bool {
+			return e.Kind == contract.EventAnalysis && e.Status == contract.AnalysisPassed
+		}) {
+			t.Fatalf("the record lacks the measurement or the verdict: %+v", rec.Events)
+		}
+	})
+	t.Run("failed undoes the release", func(t *testing.T) {
+		h := newHarness(t)
+		h.release = contract.ProductionResult{Revision: "4", Previous: 3, Color: "green"}
+		h.analysis = contract.AnalysisResult{Verdict: contract.AnalysisFailed, Reason: "error-rate failed 1 of 1", Measurements: measured}
+		h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+		h.env.ExecuteWorkflow(Pipeline, input(analysedSpec(t)))
+		st, err := h.result(t)
+		if err == nil || st.State != StateFailed || !strings.Contains(st.Error, "analysis failed: error-rate failed 1 of 1") {
+			t.Fatalf("state %s %q: %v", st.State, st.Error, err)
+		}
+		if got := only(h.Calls(), "undo:UndoRelease", "RetireRelease"); !slices.Equal(got, []string{"undo:UndoRelease"}) {
+			t.Fatalf("calls %v", got)
+		}
+	})
+	t.Run("rejected query releases nothing", func(t *testing.T) {
+		h := newHarness(t)
+		h.checkErr = temporal.NewNonRetryableApplicationError(`metric "error-rate": Prometheus rejected the query`, contract.ErrInvalidInput, nil)
+		h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+		h.env.ExecuteWorkflow(Pipeline, input(analysedSpec(t)))
+		st, _ := h.result(t)
+		if st.State != StateFailed || slices.Contains(h.Calls(), "Production") || !strings.Contains(st.Error, "rejected the query") {
+			t.Fatalf("state %s %q, calls %v", st.State, st.Error, h.Calls())
+		}
+	})
+	for _, c := range []struct {
+		name   string
+		update string
+		d      Decision
+		state  string
+		undone bool
+	}{
+		{"inconclusive kept by an approver", UpdateApprove, Decision{User: "bob"}, StateSucceeded, false},
+		{"inconclusive rejected", UpdateReject, Decision{User: "bob", Comment: "no data, no release"}, StateRejected, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.release = contract.ProductionResult{Revision: "4", Previous: 3, Color: "green"}
+			h.analysis = contract.AnalysisResult{Verdict: contract.AnalysisInconclusive, Reason: "error-rate was inconclusive 1 of 1 times"}
+			h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+			// alice approved the release; bob decides about its analysis
+			u := h.decideAt(t, 2*time.Hour, c.update, c.d)
+			h.env.ExecuteWorkflow(Pipeline, input(analysedSpec(t)))
+			st, _ := h.result(t)
+			if st.State != c.state || !u.completed || u.err != nil {
+				t.Fatalf("state %s %q, update %+v", st.State, st.Error, u)
+			}
+			if len(st.Gates) != 1 || st.Gates[0].Status != ApprovalApproved || st.Approval == nil || !strings.HasPrefix(st.Approval.For, "inconclusive analysis: error-rate") {
+				t.Fatalf("gates %+v, approval %+v", st.Gates, st.Approval)
+			}
+			if undone := slices.Contains(h.Calls(), "undo:UndoRelease"); undone != c.undone {
+				t.Fatalf("undone %v, calls %v", undone, h.Calls())
+			}
+			rec := h.runRecords[len(h.runRecords)-1]
+			keys := map[string]string{}
+			for _, e := range rec.Events {
+				keys[e.Key] = e.Actor + "/" + e.Name
+			}
+			if keys["approval:0"] != "alice/approval" || (keys["gate1:approval:0"] != "bob/production" && keys["gate1:rejection"] != "bob/production") {
+				t.Fatalf("the record's decisions: %v", keys)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -92,22 +93,50 @@ func RecordOf(st RunState, workflowID, runID string, seq int) contract.RunRecord
 		rec.Events = append(rec.Events, contract.RecordEvent{Key: "skipped:" + k.What(), Kind: contract.EventSkipped,
 			Name: k.What(), Detail: k.Rule, At: st.Started})
 	}
-	if a := st.Approval; a != nil {
+	gates := st.Gates
+	if st.Approval != nil {
+		gates = append(slices.Clip(gates), *st.Approval)
+	}
+	for g, a := range gates {
+		// the approval phase's keys are as they always were; a later
+		// gate's (an inconclusive analysis's) are its own
+		prefix, phase := "", pipelines.PhaseApproval
+		if a.For != "" {
+			prefix, phase = fmt.Sprintf("gate%d:", g), pipelines.PhaseProduction
+		}
 		for i, d := range a.Approvals {
-			rec.Events = append(rec.Events, decisionEvent(fmt.Sprint("approval:", i), contract.EventApproval, d.Decision, d.Comment, d.At))
+			rec.Events = append(rec.Events, decisionEvent(phase, fmt.Sprint(prefix, "approval:", i), contract.EventApproval, d.Decision, d.Comment, d.At))
 		}
 		if d := a.Rejection; d != nil {
-			rec.Events = append(rec.Events, decisionEvent("rejection", contract.EventRejected, d.Decision, d.Comment, d.At))
+			rec.Events = append(rec.Events, decisionEvent(phase, prefix+"rejection", contract.EventRejected, d.Decision, d.Comment, d.At))
 		}
 		for i, d := range a.Refusals {
-			rec.Events = append(rec.Events, decisionEvent(fmt.Sprint("refusal:", i), contract.EventRefusal, d.Decision, d.Reason, d.At))
+			rec.Events = append(rec.Events, decisionEvent(phase, fmt.Sprint(prefix, "refusal:", i), contract.EventRefusal, d.Decision, d.Reason, d.At))
+		}
+	}
+	if an := st.Outputs.Analysis; an != nil {
+		for i, m := range an.Measurements {
+			rec.Events = append(rec.Events, contract.RecordEvent{Key: fmt.Sprint("measurement:", i), Kind: contract.EventMeasurement,
+				Name: m.Metric, Status: m.Outcome, Detail: m.String(), At: m.At})
+		}
+		if an.Verdict != "" {
+			rec.Events = append(rec.Events, contract.RecordEvent{Key: "analysis", Kind: contract.EventAnalysis, Name: pipelines.PhaseProduction,
+				Status: an.Verdict, Detail: an.Reason, At: analysisEnd(an)})
 		}
 	}
 	return rec
 }
 
-func decisionEvent(key, kind string, d Decision, detail string, at time.Time) contract.RecordEvent {
-	return contract.RecordEvent{Key: key, Kind: kind, Name: pipelines.PhaseApproval, Actor: d.User, Via: d.Via, Detail: detail, At: at}
+// analysisEnd is when the analysis's last measurement was taken.
+func analysisEnd(an *contract.AnalysisResult) time.Time {
+	if n := len(an.Measurements); n > 0 {
+		return an.Measurements[n-1].At
+	}
+	return time.Time{}
+}
+
+func decisionEvent(phase, key, kind string, d Decision, detail string, at time.Time) contract.RecordEvent {
+	return contract.RecordEvent{Key: key, Kind: kind, Name: phase, Actor: d.User, Via: d.Via, Detail: detail, At: at}
 }
 
 // rollbackRecords (change "rollback-record") has a Rollback run write its
@@ -141,13 +170,13 @@ func recordRollback(ctx workflow.Context, in RollbackInput, st *RollbackState, s
 		rec.State, rec.Error = StateFailed, runErr.Error()
 	}
 	for i, d := range st.Approvals {
-		rec.Events = append(rec.Events, decisionEvent(fmt.Sprint("approval:", i), contract.EventApproval, d.Decision, d.Comment, d.At))
+		rec.Events = append(rec.Events, decisionEvent(pipelines.PhaseApproval, fmt.Sprint("approval:", i), contract.EventApproval, d.Decision, d.Comment, d.At))
 	}
 	if d := st.Rejection; d != nil {
-		rec.Events = append(rec.Events, decisionEvent("rejection", contract.EventRejected, d.Decision, d.Comment, d.At))
+		rec.Events = append(rec.Events, decisionEvent(pipelines.PhaseApproval, "rejection", contract.EventRejected, d.Decision, d.Comment, d.At))
 	}
 	for i, d := range st.Refusals {
-		rec.Events = append(rec.Events, decisionEvent(fmt.Sprint("refusal:", i), contract.EventRefusal, d.Decision, d.Reason, d.At))
+		rec.Events = append(rec.Events, decisionEvent(pipelines.PhaseApproval, fmt.Sprint("refusal:", i), contract.EventRefusal, d.Decision, d.Reason, d.At))
 	}
 	if err := startLocal(workflow.WithLocalActivityOptions(dctx, recordOptions), contract.RecordRun, rec).Get(dctx, nil); err != nil {
 		workflow.GetLogger(dctx).Error("the rollback's record was not written", "error", err)

@@ -70,6 +70,9 @@ type Outputs struct {
 	ApprovedBy []string `json:"approved_by,omitempty"`
 	// ProductionRevision is the released revision (production).
 	ProductionRevision string `json:"production_revision,omitempty"`
+	// Analysis is production.analysis's verdict and every value it
+	// measured (production).
+	Analysis *contract.AnalysisResult `json:"analysis,omitempty"`
 	// Passed maps each job cell that passed (pipelines.Cell.Name) to its
 	// summary: a retry, or a phase run again after its worker was lost,
 	// runs only the cells not in it.
@@ -145,6 +148,10 @@ type RunState struct {
 	Phases   []PhaseState   `json:"phases"`
 	Outputs  Outputs        `json:"outputs"`
 	Approval *ApprovalState `json:"approval,omitempty"`
+	// Gates are the decisions asked of people before Approval, the one
+	// open or decided last (the approval phase's, when an inconclusive
+	// analysis asked again).
+	Gates []ApprovalState `json:"gates,omitempty"`
 	// Undo is the compensation stack, oldest first.
 	Undo []Undo `json:"undo,omitempty"`
 	// Compensated records the undo steps that ran, in the order they ran.
