@@ -69,6 +69,16 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Phases: []workflows.PhaseState{{Name: "build", Status: "succeeded", Started: time.Now().Add(-time.Minute), Finished: time.Now().Add(-30 * time.Second)},
 				{Name: "approval", Status: "running", Started: time.Now().Add(-30 * time.Second)}},
 			Approval: &workflows.ApprovalState{Status: workflows.ApprovalPending, Approvers: []string{"alice", "bob"}, Required: 1}}
+		if r.URL.Query().Get("run") == analysedRun {
+			// production's analysis found too little traffic: the
+			// approvers are asked again
+			v, n := 0.1, 200.0
+			st.Phase, st.Phases[1] = "production", workflows.PhaseState{Name: "production", Status: "running", Started: time.Now().Add(-30 * time.Second)}
+			st.Gates = []workflows.ApprovalState{{Status: workflows.ApprovalApproved, Approvals: []workflows.Decided{{Decision: workflows.Decision{User: "bob"}, At: time.Now().Add(-time.Minute)}}}}
+			st.Approval.For = "inconclusive analysis: error-rate was inconclusive 3 of 3 times"
+			st.Outputs.Analysis = &contract.AnalysisResult{Verdict: contract.AnalysisInconclusive, Reason: "error-rate was inconclusive 3 of 3 times", Taken: 3,
+				Measurements: []contract.Measurement{{At: time.Now(), Metric: "error-rate", Value: &v, Samples: &n, Outcome: contract.AnalysisFailed, Reason: "not < 0.05"}}}
+		}
 		writeJSON(w, httpapi.StatusResponse{Ref: runs.Ref{WorkflowID: "pipeline/acme/pay:main", RunID: "0193abcd-0000-7000-8000-000000000001"}, State: st})
 	case r.URL.Path == "/api/v1/decisions":
 		if tok == viewer {
@@ -277,6 +287,29 @@ func TestViewerSeesNoButtonsAndTheAPIRefusesAForgedDecision(t *testing.T) {
 	h.signIn(h2, admin)
 	if _, page := h.do(h2, http.MethodGet, "/run?id="+url.QueryEscape(runID), nil, nil); !strings.Contains(page, `id="approve"`) {
 		t.Fatalf("an approver sees no Approve button:\n%s", page)
+	}
+}
+
+// analysedRun is a run whose release's analysis was inconclusive.
+const analysedRun = "pipeline/acme/pay:main@0193abcd-0000-7000-8000-00000000000a"
+
+// TestRunPageShowsTheAnalysis: every measured value in a table of its
+// own (not among the decisions), the verdict, and why the approvers are
+// asked again.
+func TestRunPageShowsTheAnalysis(t *testing.T) {
+	h := newHarness(t)
+	c := h.client()
+	h.signIn(c, admin)
+	_, page := h.do(c, http.MethodGet, "/run?id="+url.QueryEscape(analysedRun), nil, nil)
+	for _, want := range []string{`<p id="approval-for">Asked again: inconclusive analysis: error-rate was inconclusive 3 of 3 times</p>`,
+		`<td>error-rate = 0.1 (200 samples): failed (not &lt; 0.05)</td>`, `<span class="state state-inconclusive">inconclusive</span>`, `id="approve"`} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("the run page lacks %s:\n%s", want, page)
+		}
+	}
+	decisions := page[strings.Index(page, `id="decisions"`):]
+	if !strings.Contains(decisions, "<td>bob</td>") || strings.Contains(decisions, "error-rate =") {
+		t.Fatalf("the decisions table:\n%s", decisions)
 	}
 }
 

@@ -145,6 +145,9 @@ type runView struct {
 	Outputs   []labelled
 	Timeline  timeline
 	Decisions []contract.RecordEvent
+	// Measurements are production.analysis's values; Verdict its end.
+	Measurements []contract.RecordEvent
+	Verdict      *contract.RecordEvent
 	// CanDecide: the user's role may approve in the run's project (the
 	// API decides; this only hides buttons that would be refused).
 	CanDecide bool
@@ -224,7 +227,13 @@ func (c *Console) runOf(r *request, id string) (runView, answer) {
 	}
 	v.Timeline = timelineOf(withJobs(v.Rec.Events, v.jobs), v.Rec.Started, v.Rec.Finished, time.Now())
 	for _, e := range v.Rec.Events {
-		if e.Kind != contract.EventPhase {
+		switch e.Kind {
+		case contract.EventPhase:
+		case contract.EventMeasurement:
+			v.Measurements = append(v.Measurements, e)
+		case contract.EventAnalysis:
+			v.Verdict = &e
+		default:
 			v.Decisions = append(v.Decisions, e)
 		}
 	}

@@ -32,6 +32,9 @@ type Platform struct {
 	// GatewayNode is the node on whose bridge PodGateway is: it exists once
 	// a pod runs there (the other node's pods reach it only then).
 	GatewayNode string
+	// PrometheusURL is the platform's Prometheus, which scrapes every pod
+	// annotated prometheus.io/scrape: "true" every 5 s.
+	PrometheusURL string
 }
 
 // Find reads the platform from the environment (the lines `make -s
@@ -42,11 +45,15 @@ func Find() (*Platform, error) {
 		state = DefaultState
 	}
 	p := &Platform{
-		Kubeconfig:   os.Getenv("KUBECONFIG"),
-		BuildKitAddr: os.Getenv("SLUICE_BUILDKIT_ADDR"),
-		Registry:     os.Getenv("SLUICE_REGISTRY"),
-		ProdRegistry: os.Getenv("SLUICE_PROD_REGISTRY"),
-		PodGateway:   os.Getenv("SLUICE_POD_GATEWAY"),
+		Kubeconfig:    os.Getenv("KUBECONFIG"),
+		BuildKitAddr:  os.Getenv("SLUICE_BUILDKIT_ADDR"),
+		Registry:      os.Getenv("SLUICE_REGISTRY"),
+		ProdRegistry:  os.Getenv("SLUICE_PROD_REGISTRY"),
+		PodGateway:    os.Getenv("SLUICE_POD_GATEWAY"),
+		PrometheusURL: os.Getenv("SLUICE_PROMETHEUS_URL"),
+	}
+	if p.PrometheusURL == "" {
+		p.PrometheusURL = "http://127.0.0.1:19090"
 	}
 	if p.PodGateway == "" {
 		p.PodGateway = "10.244.0.1"

@@ -139,7 +139,24 @@ func (g *globals) printStatus(ref runs.Ref, st workflows.RunState) error {
 	for _, k := range st.Request.Skipped {
 		fmt.Fprintf(w, "  - %-12s skipped (rule: %s)\n", k.What(), k.Rule)
 	}
+	if an := st.Outputs.Analysis; an != nil {
+		verdict := an.Verdict
+		if verdict == "" {
+			verdict = "measuring"
+		}
+		fmt.Fprintf(w, "analysis of release v%d: %s after %d round(s)", an.Release, verdict, an.Taken)
+		if an.Reason != "" {
+			fmt.Fprintf(w, ": %s", an.Reason)
+		}
+		fmt.Fprintln(w)
+		if n := len(an.Measurements); n > 0 {
+			fmt.Fprintf(w, "  last: %s\n", an.Measurements[n-1])
+		}
+	}
 	if a := st.Approval; a != nil && a.Status == workflows.ApprovalPending {
+		if a.For != "" {
+			fmt.Fprintf(w, "decision asked: %s\n", a.For)
+		}
 		fmt.Fprintf(w, "approval pending: %d of %d from %s, expires %s\n  approve: sluice approve %s (as your API token's user; --as USER on single-user sluice dev)\n",
 			len(a.Approvals), a.Required, strings.Join(a.Approvers, ", "), a.ExpiresAt.Local().Format(time.RFC1123), ref)
 	}

@@ -19,6 +19,13 @@ import (
 // Version is what /version answers: the demo's second push changes it.
 const Version = "1"
 
+// FailEvery, above zero, makes every FailEvery-th request to / answer 500:
+// a bad release, for the demo and the tests of release analysis.
+var FailEvery int64
+
+// served counts requests to /.
+var served atomic.Int64
+
 // Greeting returns the text the service answers with.
 func Greeting(name string) string {
 	if name == "" {
@@ -52,9 +59,14 @@ func Visit(addr string) (int64, error) {
 // requests counts answers by status code for /metrics.
 var requests sync.Map // int -> *atomic.Int64
 
-// counted records each answer's status code.
+// counted records each answer's status code; the kubelet's probes and
+// Prometheus's scrapes are not requests anyone made of the service.
 func counted(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" || r.URL.Path == "/metrics" {
+			h.ServeHTTP(w, r)
+			return
+		}
 		cw := &codeWriter{ResponseWriter: w, code: http.StatusOK}
 		h.ServeHTTP(cw, r)
 		n, _ := requests.LoadOrStore(cw.code, new(atomic.Int64))
@@ -93,6 +105,10 @@ func main() {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if FailEvery > 0 && served.Add(1)%FailEvery == 0 {
+			http.Error(w, "failing on purpose (FailEvery)", http.StatusInternalServerError)
+			return
+		}
 		fmt.Fprint(w, Greeting(r.URL.Query().Get("name")))
 	})
 	mux.HandleFunc("/visits", func(w http.ResponseWriter, r *http.Request) {

@@ -47,15 +47,17 @@ func TestVisitSpeaksRESP(t *testing.T) {
 	}
 }
 
-// TestMetricsCountAnswersByCode: /metrics reports each status code answered.
+// TestMetricsCountAnswersByCode: /metrics reports each status code
+// answered, probes and scrapes left out.
 func TestMetricsCountAnswersByCode(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "hi") })
 	mux.HandleFunc("/down", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) })
 	mux.HandleFunc("/metrics", metrics)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") })
 	srv := httptest.NewServer(counted(mux))
 	defer srv.Close()
-	for _, p := range []string{"/", "/", "/down"} {
+	for _, p := range []string{"/", "/healthz", "/metrics", "/", "/down"} {
 		resp, err := http.Get(srv.URL + p)
 		if err != nil {
 			t.Fatal(err)
