@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -93,7 +94,7 @@ func (rl *Releases) Production(ctx context.Context, in contract.ProductionInput)
 
 	req := release.Request{
 		Pipeline: in.Pipeline, Namespace: in.Namespace, Run: in.RunID,
-		Commit: in.Source.Commit, Digest: in.Digest, Strategy: in.Strategy, Objects: objs, ApprovedBy: in.ApprovedBy,
+		Commit: in.Source.Commit, Digest: in.Digest, Strategy: in.Strategy, CanaryWeight: in.CanaryWeight, Objects: objs, ApprovedBy: in.ApprovedBy,
 		Secrets: secrets.All(values),
 	}
 	if len(in.Verify) > 0 {
@@ -118,7 +119,47 @@ func (rl *Releases) Production(ctx context.Context, in contract.ProductionInput)
 	if err != nil {
 		return contract.ProductionResult{}, fmt.Errorf("release to %s: %w", in.Namespace, err)
 	}
-	return contract.ProductionResult{Revision: fmt.Sprint(rec.Version), Previous: rec.Previous, Color: rec.Color}, nil
+	return contract.ProductionResult{Revision: fmt.Sprint(rec.Version), Previous: rec.Previous, Color: rec.Color, Canary: rec.IsCanary()}, nil
+}
+
+// SetCanaryWeight moves a run's canary to a step's weight and waits for
+// its pods (release.Releaser.SetWeight).
+func (rl *Releases) SetCanaryWeight(ctx context.Context, in contract.CanaryInput) (_ contract.Nothing, err error) {
+	defer classify(&err)
+	return contract.Nothing{}, rl.canary(ctx, in.ReleaseRef, func(r *release.Releaser, log io.Writer) error {
+		return r.SetWeight(ctx, in.Namespace, in.Pipeline, in.RunID, in.Weight, log)
+	})
+}
+
+// PromoteCanary makes a run's canary the live release
+// (release.Releaser.Promote; promoting a live release does nothing).
+func (rl *Releases) PromoteCanary(ctx context.Context, in contract.ReleaseRef) (_ contract.Nothing, err error) {
+	defer classify(&err)
+	return contract.Nothing{}, rl.canary(ctx, in, func(r *release.Releaser, log io.Writer) error {
+		_, err := r.Promote(ctx, in.Namespace, in.Pipeline, in.RunID, log)
+		return err
+	})
+}
+
+func (rl *Releases) canary(ctx context.Context, in contract.ReleaseRef, do func(*release.Releaser, io.Writer) error) error {
+	cluster, err := rl.get(in.Context)
+	if err != nil {
+		return err
+	}
+	log, err := rl.Logs.Writer(in.RunID, "production")
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	defer heartbeat(ctx)()
+	err = do(&release.Releaser{Cluster: cluster}, log)
+	if errors.Is(err, release.ErrNotCanary) {
+		return invalid("%v", err)
+	}
+	if errors.Is(err, release.ErrVerifyFailed) {
+		return fail(errVerifyFailed, "%v", err)
+	}
+	return err
 }
 
 // UndoRelease brings the release a run replaced back when the run fails or

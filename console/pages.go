@@ -272,6 +272,7 @@ func outputs(s workflows.RunState) []labelled {
 	add("Production registry", o.Replica)
 	add("Approved by", strings.Join(o.ApprovedBy, ", "))
 	add("Production release", o.ProductionRevision)
+	add("Canary", o.Canary)
 	return out
 }
 

@@ -40,6 +40,10 @@ var (
 	// Analyze judges a production release by its metrics (or, with
 	// Check, tries its queries before the release).
 	Analyze = Activity[AnalysisInput, AnalysisResult]{"Analyze"}
+	// SetCanaryWeight moves a canary release to a step's weight.
+	SetCanaryWeight = Activity[CanaryInput, Nothing]{"SetCanaryWeight"}
+	// PromoteCanary makes a canary the live release.
+	PromoteCanary = Activity[ReleaseRef, Nothing]{"PromoteCanary"}
 	// RetireRelease scales down the blue-green color a release replaced.
 	RetireRelease = Activity[ReleaseRef, Nothing]{"RetireRelease"}
 	// SendNotice records a notice in the run's log and posts it to chat.

@@ -144,6 +144,8 @@ type ProductionInput struct {
 	// Context is the kubeconfig context; empty means the current one.
 	Context  string `json:"context,omitempty"`
 	Strategy string `json:"strategy,omitempty"`
+	// CanaryWeight is the share of pods (percent) a canary starts with.
+	CanaryWeight int `json:"canary_weight,omitempty"`
 	// Verify are the commands that must pass after the release.
 	Verify []string `json:"verify,omitempty"`
 	// Pipeline names the releases (sluice-release-<pipeline>-v<N>).
@@ -161,8 +163,17 @@ type ProductionInput struct {
 	Guard Guard `json:"guard"`
 }
 
+// CanaryInput moves a run's canary to Weight percent of the pods.
+type CanaryInput struct {
+	ReleaseRef
+	Weight int `json:"weight"`
+}
+
 // ProductionResult names the released revision.
 type ProductionResult struct {
+	// Canary: the release runs as a canary beside the stable one and
+	// waits for its steps and PromoteCanary.
+	Canary bool `json:"canary,omitempty"`
 	// Revision is the release's number, as text.
 	Revision string `json:"revision"`
 	// Previous is the release that was live before (0: none); Color the

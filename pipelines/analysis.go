@@ -159,3 +159,67 @@ func (v *validator) analysis(at string, a *Analysis) {
 		}
 	}
 }
+
+// CanarySteps are a canary release's steps, in order; after the last the
+// canary is promoted.
+type CanarySteps struct {
+	Steps []CanaryStep `yaml:"steps" json:"steps" doc:"In order: each sets the canary's share of the pods, then holds it (pause), judges it (analysis) and asks people (approve), as it says." required:"true"`
+}
+
+// CanaryStep is one weight of a canary and what happens at it.
+type CanaryStep struct {
+	Weight   int      `yaml:"weight" json:"weight" doc:"Percent of each Deployment's pods the canary runs (1-99, rising from step to step); the stable Deployment runs the rest behind the same Services." required:"true"`
+	Pause    Duration `yaml:"pause" json:"pause,omitempty" doc:"Hold this weight this long (a durable timer)."`
+	Analysis bool     `yaml:"analysis" json:"analysis,omitempty" doc:"Judge the canary at this weight with production.analysis; failed aborts the release, inconclusive asks the approvers."`
+	Approve  bool     `yaml:"approve" json:"approve,omitempty" doc:"Wait for the approval phase's approvers to let the canary go on (a pause without a duration)."`
+}
+
+// MaxCanarySteps bounds a canary's steps.
+const MaxCanarySteps = 20
+
+func (v *validator) canary(s *Spec, p *ProductionPhase) {
+	env := s.Environments.Production
+	isCanary := env != nil && env.Strategy == Canary
+	switch {
+	case isCanary && (p.Canary == nil || len(p.Canary.Steps) == 0):
+		v.errf("production.canary", "give production.canary.steps, like [{weight: 25, analysis: true}, {weight: 50, pause: 5m}]", "strategy canary needs steps")
+		return
+	case !isCanary && p.Canary != nil:
+		v.errf("production.canary", "set environments.production.strategy: canary, or drop production.canary", "production.canary needs strategy canary")
+		return
+	case p.Canary == nil:
+		return
+	}
+	if len(p.Canary.Steps) > MaxCanarySteps {
+		v.errf("production.canary.steps", fmt.Sprintf("give at most %d steps", MaxCanarySteps), "%d canary steps", len(p.Canary.Steps))
+	}
+	if a := p.Analysis; a != nil {
+		n := 0
+		for _, st := range p.Canary.Steps {
+			if st.Analysis {
+				n++
+			}
+		}
+		if total := n * a.Count * len(a.Metrics); total > MaxMeasurements {
+			v.errf("production.canary.steps", fmt.Sprintf("analyse at fewer steps or take fewer rounds: every value is kept, at most %d", MaxMeasurements), "the canary's analyses would take %d measurements", total)
+		}
+	}
+	last := 0
+	for i, st := range p.Canary.Steps {
+		at := fmt.Sprintf("production.canary.steps[%d]", i)
+		switch {
+		case st.Weight < 1 || st.Weight > 99:
+			v.errf(at+".weight", "a percentage from 1 to 99: after the last step the canary is promoted to all of the traffic", "canary weight %d is out of range", st.Weight)
+		case st.Weight <= last:
+			v.errf(at+".weight", fmt.Sprintf("each step's weight is above the one before (%d)", last), "canary weight %d does not rise", st.Weight)
+		}
+		last = st.Weight
+		v.positive(at+".pause", st.Pause)
+		if st.Analysis && p.Analysis == nil {
+			v.errf(at+".analysis", "define production.analysis: the metrics that judge the canary", "the step's analysis needs production.analysis")
+		}
+		if st.Approve && s.Approval == nil {
+			v.errf(at+".approve", "add an approval phase: its approvers decide", "the step's approve needs an approval phase")
+		}
+	}
+}

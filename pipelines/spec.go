@@ -55,6 +55,7 @@ const (
 const (
 	Rolling   = "rolling"
 	BlueGreen = "blue-green"
+	Canary    = "canary"
 )
 
 // Spec is a parsed, defaulted and validated `.sluice.yml`. Every phase is
@@ -119,7 +120,7 @@ type Quota struct {
 type Environment struct {
 	Namespace string `yaml:"namespace" json:"namespace" doc:"Kubernetes namespace." required:"true"`
 	Context   string `yaml:"context" json:"context,omitempty" doc:"kubeconfig context; empty means the current one."`
-	Strategy  string `yaml:"strategy" json:"strategy,omitempty" doc:"Release strategy: rolling (default) or blue-green." enum:"rolling,blue-green"`
+	Strategy  string `yaml:"strategy" json:"strategy,omitempty" doc:"Release strategy: rolling (default), blue-green or (production only) canary." enum:"rolling,blue-green,canary"`
 	Registry  string `yaml:"registry" json:"registry,omitempty" doc:"Production only: the registry (host[:port][/prefix]) promote replicates the tested, signed image to, with its signature and provenance; production pulls it from there."`
 }
 
@@ -224,13 +225,14 @@ type Approvers struct {
 
 // ProductionPhase releases to production.
 type ProductionPhase struct {
-	Manifests string    `yaml:"manifests" json:"manifests" doc:"Directory of production manifests, relative to the repository root." required:"true"`
-	Verify    *Verify   `yaml:"verify" json:"verify,omitempty" doc:"Checks after the release; a failure rolls back."`
-	Secrets   []string  `yaml:"secrets" json:"secrets,omitempty" doc:"Names of the project's secrets (defined by the server, never in the repository) production gets: the application in a Secret of the release (its manifests name sluice-secrets, which each release points at its own), each under the key of its upper-case name (db_password: DB_PASSWORD), and the verify Job (through a Secret made beside it, deleted with it) in the environment variable of that name. A name the project does not give this phase, or a protected one on a branch production does not protect, refuses the push."`
-	Grace     Duration  `yaml:"grace" json:"grace,omitempty" doc:"Blue-green: how long the old color stays scaled after the switch, for instant failover, before it scales to zero (at least as long as the analysis takes)."`
-	Analysis  *Analysis `yaml:"analysis" json:"analysis,omitempty" doc:"Metrics that judge the release once it has the traffic (blue-green: while the old color waits for failover): a failed analysis puts the previous release back at once, an inconclusive one waits for the approvers."`
-	Timeout   Duration  `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
-	When      *Rule     `yaml:"when" json:"when,omitempty" doc:"Run the phase only when this rule holds for the run (branches, tags, events, paths); otherwise it is skipped, and so is every phase that needs it."`
+	Manifests string       `yaml:"manifests" json:"manifests" doc:"Directory of production manifests, relative to the repository root." required:"true"`
+	Verify    *Verify      `yaml:"verify" json:"verify,omitempty" doc:"Checks after the release; a failure rolls back."`
+	Secrets   []string     `yaml:"secrets" json:"secrets,omitempty" doc:"Names of the project's secrets (defined by the server, never in the repository) production gets: the application in a Secret of the release (its manifests name sluice-secrets, which each release points at its own), each under the key of its upper-case name (db_password: DB_PASSWORD), and the verify Job (through a Secret made beside it, deleted with it) in the environment variable of that name. A name the project does not give this phase, or a protected one on a branch production does not protect, refuses the push."`
+	Grace     Duration     `yaml:"grace" json:"grace,omitempty" doc:"Blue-green: how long the old color stays scaled after the switch, for instant failover, before it scales to zero (at least as long as the analysis takes)."`
+	Canary    *CanarySteps `yaml:"canary" json:"canary,omitempty" doc:"Canary (environments.production.strategy: canary): the steps the new version goes through beside the stable one before it replaces it."`
+	Analysis  *Analysis    `yaml:"analysis" json:"analysis,omitempty" doc:"Metrics that judge the release once it has the traffic (blue-green: while the old color waits for failover): a failed analysis puts the previous release back at once, an inconclusive one waits for the approvers."`
+	Timeout   Duration     `yaml:"timeout" json:"timeout,omitempty" doc:"Time limit for the phase."`
+	When      *Rule        `yaml:"when" json:"when,omitempty" doc:"Run the phase only when this rule holds for the run (branches, tags, events, paths); otherwise it is skipped, and so is every phase that needs it."`
 }
 
 // Verify is a post-release check.

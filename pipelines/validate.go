@@ -194,6 +194,7 @@ func (v *validator) spec(s *Spec) {
 			}
 		}
 		v.positive("production.grace", p.Grace)
+		v.canary(s, p)
 		if a := p.Analysis; a != nil {
 			v.analysis("production.analysis", a)
 			if p.Timeout > 0 && a.Duration() >= p.Timeout {
@@ -287,7 +288,11 @@ func (v *validator) environments(s *Spec) {
 		if !dnsLabel.MatchString(e.Namespace) {
 			v.errf(p+".namespace", "a Kubernetes namespace: lowercase letters, digits and '-'", "bad or missing namespace %q", e.Namespace)
 		}
-		v.oneOf(p+".strategy", e.Strategy, Rolling, BlueGreen)
+		if name == "production" {
+			v.oneOf(p+".strategy", e.Strategy, Rolling, BlueGreen, Canary)
+		} else {
+			v.oneOf(p+".strategy", e.Strategy, Rolling, BlueGreen)
+		}
 		if e.Registry != "" {
 			if name != "production" {
 				v.errf(p+".registry", "only environments.production has a registry of its own", "registry is not used for %s", name)

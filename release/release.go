@@ -39,8 +39,11 @@ type Request struct {
 	Run       string
 	Commit    string
 	Digest    string
-	// Strategy is pipelines.Rolling or pipelines.BlueGreen.
+	// Strategy is pipelines.Rolling, pipelines.BlueGreen or
+	// pipelines.Canary.
 	Strategy string
+	// CanaryWeight is the share of pods (percent) a canary starts with.
+	CanaryWeight int
 	Objects  []*unstructured.Unstructured
 	// ApprovedBy are recorded with the release.
 	ApprovedBy []string
@@ -145,9 +148,13 @@ func (r *Releaser) Release(ctx context.Context, req Request, log io.Writer) (*Re
 	if err != nil {
 		return nil, err
 	}
-	if cur.Strategy == pipelines.BlueGreen {
+	canary := cur.Strategy == pipelines.Canary && prev != nil // a first release has nothing to be a canary beside
+	switch {
+	case cur.Strategy == pipelines.BlueGreen:
 		err = r.blueGreen(ctx, req, cur, objs, log)
-	} else {
+	case canary:
+		err = r.canaryStart(ctx, req, cur, objs, req.CanaryWeight, log)
+	default:
 		err = r.rolling(ctx, req, cur, prev, objs, log)
 	}
 	if errors.Is(err, ErrVerifyFailed) {
@@ -158,6 +165,10 @@ func (r *Releaser) Release(ctx context.Context, req Request, log io.Writer) (*Re
 	}
 	if err != nil {
 		return cur, err
+	}
+	if canary {
+		fmt.Fprintf(log, "release v%d is a canary beside v%d\n", cur.Version, prev.Version)
+		return cur, nil
 	}
 	cur.State = Live
 	if err := rs.update(ctx, cur); err != nil {
@@ -172,6 +183,9 @@ func (r *Releaser) Release(ctx context.Context, req Request, log io.Writer) (*Re
 	fmt.Fprintf(log, "release v%d is live\n", cur.Version)
 	return cur, nil
 }
+
+// IsCanary reports whether the release waits as a canary for Promote.
+func (r *Record) IsCanary() bool { return r.Strategy == pipelines.Canary && r.State == Pending && r.Previous != 0 }
 
 func describe(log io.Writer, cur, prev *Record) {
 	what := fmt.Sprintf("release v%d: %s@%s (%s", cur.Version, cur.Commit, shortDigest(cur.Digest), cur.Strategy)

@@ -56,6 +56,9 @@ func (r *Releaser) restore(ctx context.Context, rs records, cur, prev *Record, r
 	} else {
 		err = r.restoreRolling(ctx, rs.ns, prev, curObjs, prevObjs, log)
 	}
+	if err == nil && cur.Strategy == pipelines.Canary {
+		err = r.Cluster.DeleteObjects(ctx, rs.ns, canaries(curObjs), log)
+	}
 	if err != nil {
 		return err
 	}
@@ -233,9 +236,13 @@ func (r *Releaser) Rollback(ctx context.Context, ns, pipeline string, to int, wh
 	if err != nil {
 		return nil, err
 	}
+	strategy := cur.Strategy
+	if strategy == pipelines.Canary {
+		strategy = pipelines.Rolling // undoing a release does not wait for a canary
+	}
 	req := Request{
 		Pipeline: pipeline, Namespace: ns, Commit: target.Commit, Digest: target.Digest,
-		Strategy: cur.Strategy, Objects: objs, Run: run,
+		Strategy: strategy, Objects: objs, Run: run,
 	}
 	rec, err := r.Release(ctx, req, log)
 	if err != nil {
@@ -270,6 +277,9 @@ func (r *Record) PodPattern() (string, error) {
 		n := d.GetName()
 		if r.Color != "" {
 			n = colorName(n, r.Color)
+		}
+		if r.IsCanary() {
+			n = canaryName(n)
 		}
 		names = append(names, regexp.QuoteMeta(n))
 	}

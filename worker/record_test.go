@@ -92,9 +92,18 @@ func stubActivities(w sdkworker.Registry, failPhase string, send func(context.Co
 		if in.Strategy == pipelines.BlueGreen {
 			return contract.ProductionResult{Revision: "2", Previous: 1, Color: "green"}, fail(pipelines.PhaseProduction)
 		}
+		if in.Strategy == pipelines.Canary {
+			return contract.ProductionResult{Revision: "2", Previous: 1, Canary: true}, fail(pipelines.PhaseProduction)
+		}
 		return contract.ProductionResult{Revision: "1"}, fail(pipelines.PhaseProduction)
 	})
 	bind.Undo(w, contract.UndoRelease, func(ctx context.Context, in contract.ReleaseRef) error { return nil })
+	bind.Activity(w, contract.SetCanaryWeight, func(ctx context.Context, in contract.CanaryInput) (contract.Nothing, error) {
+		return contract.Nothing{}, nil
+	})
+	bind.Activity(w, contract.PromoteCanary, func(ctx context.Context, in contract.ReleaseRef) (contract.Nothing, error) {
+		return contract.Nothing{}, nil
+	})
 	bind.Activity(w, contract.Analyze, func(ctx context.Context, in contract.AnalysisInput) (contract.AnalysisResult, error) {
 		if in.Check {
 			return contract.AnalysisResult{}, nil
@@ -277,6 +286,20 @@ production:
     metrics: [{name: error-rate, query: 'sum(rate(x[1m]))', success: "< 0.05", samples: 'sum(increase(x[1m]))', min-samples: 20}]
 `
 
+// canarySpec's release is a canary: judged at 25 % (no data: the
+// approvers decide), held at 50 %, then promoted.
+const canarySpec = `version: 1
+environments: {production: {namespace: hello, strategy: canary}}
+build: {commands: [make]}
+bake: {image: 127.0.0.1:5000/acme/hello}
+approval: {approvers: {users: [alice, bob]}, timeout: 1m, reminder: 30s}
+production:
+  manifests: k8s
+  canary: {steps: [{weight: 25, analysis: true}, {weight: 50, pause: 1s}]}
+  analysis:
+    metrics: [{name: error-rate, query: 'sum(rate(x[1m]))', success: "< 0.05"}]
+`
+
 func push(commit string) workflows.Push {
 	return workflows.Push{Repo: "acme/hello", CloneURL: "/repos/hello", Branch: "main",
 		Commit: strings.Repeat(commit, 40), Author: "carol@example.com", DeliveryID: "d-" + commit}
@@ -348,16 +371,9 @@ func TestRecordHistories(t *testing.T) {
 		{"chaos_phase", chaosSpec, "", func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) { sendAlert(t, c) }},
 		// analysis v1: the queries tried, the release, its analysis
 		// inconclusive, the approvers asked again (alice, then bob)
-		{"analysis_inconclusive", analysisSpec, "", func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
-			approveAlice(t, c, rc, ref)
-			poll.Until(t, "the inconclusive analysis's gate", func() bool {
-				_, st, err := rc.Status(context.Background(), ref)
-				return err == nil && st.State == workflows.StateAwaitingApproval && st.Approval != nil && st.Approval.For != ""
-			})
-			if _, err := rc.Decide(context.Background(), ref, "", true, workflows.Decision{User: "bob"}); err != nil {
-				t.Fatal(err)
-			}
-		}},
+		{"analysis_inconclusive", analysisSpec, "", approveTwice},
+		// canary v1: the canary's steps, then its promotion
+		{"canary", canarySpec, "", approveTwice},
 		{"supersede", approvalSpec, "", func(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
 			waitApproval(t, rc, ref)
 			next := workflows.Request{Push: push("b"), Spec: scenarioSpec(t, approvalSpec)}
@@ -545,6 +561,19 @@ func recording(t *testing.T, scenario string, wf any) client.Client {
 	}
 	t.Cleanup(w.Stop)
 	return c
+}
+
+// approveTwice has alice approve, then bob decide the gate an
+// inconclusive analysis opens.
+func approveTwice(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {
+	approveAlice(t, c, rc, ref)
+	poll.Until(t, "the inconclusive analysis's gate", func() bool {
+		_, st, err := rc.Status(context.Background(), ref)
+		return err == nil && st.State == workflows.StateAwaitingApproval && st.Approval != nil && st.Approval.For != ""
+	})
+	if _, err := rc.Decide(context.Background(), ref, "", true, workflows.Decision{User: "bob"}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func approveAlice(t *testing.T, c client.Client, rc *runs.Client, ref runs.Ref) {

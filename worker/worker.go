@@ -243,6 +243,8 @@ func Register(w sdkworker.Registry, cfg Config, exec executor.Executor, logs *lo
 	bind.Undo(w, contract.UndoRelease, releases.UndoRelease)
 	bind.Activity(w, contract.RetireRelease, releases.RetireRelease)
 	bind.Activity(w, contract.Analyze, releases.Analyze)
+	bind.Activity(w, contract.SetCanaryWeight, releases.SetCanaryWeight)
+	bind.Activity(w, contract.PromoteCanary, releases.PromoteCanary)
 	bind.Activity(w, contract.RollbackRelease, releases.RollbackRelease)
 	bind.Activity(w, contract.SizePool, (&activities.Pools{Sizers: cfg.PoolSizers}).SizePool)
 	bind.Activity(w, contract.ChaosObserve, chaos.ChaosObserve)

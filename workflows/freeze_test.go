@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-cd/sluice/contract"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/sluice-cd/sluice/contract"
 )
 
 var christmas = time.Date(2026, 12, 24, 10, 0, 0, 0, time.UTC)

@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -242,6 +243,14 @@ func newHarness(t *testing.T) *harness {
 		}
 		h.record("Analyze", in)
 		return h.analysis, nil
+	})
+	bind.Activity(h.env, contract.SetCanaryWeight, func(_ context.Context, in contract.CanaryInput) (contract.Nothing, error) {
+		h.record(fmt.Sprint("SetCanaryWeight:", in.Weight), in)
+		return contract.Nothing{}, nil
+	})
+	bind.Activity(h.env, contract.PromoteCanary, func(_ context.Context, in contract.ReleaseRef) (contract.Nothing, error) {
+		h.record("PromoteCanary", in)
+		return contract.Nothing{}, nil
 	})
 	bind.Undo(h.env, contract.UndoRelease, func(_ context.Context, in contract.ReleaseRef) error {
 		h.record("undo:UndoRelease", in)

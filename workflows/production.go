@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -49,6 +50,12 @@ var productionPhase = phaseDef{
 			PushUndo(&r.saga, pipelines.PhaseProduction, contract.UndoRelease, ref, false)
 		}
 		judge := spec.Production.Analysis != nil && r.version(ctx, "analysis", analysisVersion) >= analysisVersion
+		steps := canarySteps(spec)
+		if len(steps) > 0 && r.version(ctx, "canary", canaryVersion) >= canaryVersion {
+			in.CanaryWeight = steps[0].Weight
+		} else {
+			steps = nil
+		}
 		an := contract.AnalysisInput{RunID: r.runID, Pipeline: spec.Name, Namespace: env.Namespace, Context: env.Context}
 		if judge {
 			// Prometheus must accept the queries before traffic moves
@@ -63,8 +70,14 @@ var productionPhase = phaseDef{
 		}
 		out.ProductionRevision = res.Revision
 		switched := workflow.Now(ctx)
-		if judge {
-			an.Check, an.Started = false, switched
+		an.Check = false
+		switch {
+		case res.Canary && len(steps) > 0:
+			if err := r.canary(ctx, ref, steps, an); err != nil {
+				return err
+			}
+		case judge:
+			an.Started = switched
 			if err := r.analyse(ctx, an); err != nil {
 				return err
 			}
@@ -84,7 +97,7 @@ var productionPhase = phaseDef{
 		return nil
 	},
 	keep: func(dst *Outputs, src Outputs) {
-		dst.ProductionRevision, dst.Analysis = src.ProductionRevision, src.Analysis
+		dst.ProductionRevision, dst.Analysis, dst.Canary = src.ProductionRevision, src.Analysis, src.Canary
 	},
 }
 
@@ -106,6 +119,10 @@ const (
 // the approval; rejected or expired, the release is undone the same way.
 func (r *run) analyse(ctx workflow.Context, in contract.AnalysisInput) error {
 	res, err := call(ctx, contract.Analyze, in)
+	if prev := r.st.Outputs.Analysis; prev != nil {
+		// a canary's earlier steps: every value is kept
+		res.Measurements = append(slices.Clip(prev.Measurements), res.Measurements...)
+	}
 	r.st.Outputs.Analysis = &res
 	if err != nil {
 		return err
@@ -116,9 +133,15 @@ func (r *run) analyse(ctx workflow.Context, in contract.AnalysisInput) error {
 	case contract.AnalysisFailed:
 		return temporal.NewNonRetryableApplicationError("analysis failed: "+res.Reason+"; the previous release is put back", ErrAnalysisFailed, nil)
 	}
-	what := "inconclusive analysis: " + res.Reason
+	return r.askAgain(ctx, "inconclusive analysis: "+res.Reason, ErrAnalysisInconclusive)
+}
+
+// askAgain asks the approval phase's approvers whether the release may
+// stay or go on despite what; without an approval phase, or rejected or
+// expired, the phase fails (errType) and the release is undone.
+func (r *run) askAgain(ctx workflow.Context, what, errType string) error {
 	if r.in.Spec.Approval == nil {
-		return temporal.NewNonRetryableApplicationError(what+"; the spec has no approval phase whose approvers could decide, so the previous release is put back", ErrAnalysisInconclusive, nil)
+		return temporal.NewNonRetryableApplicationError(what+"; the spec has no approval phase whose approvers could decide, so the previous release is put back", errType, nil)
 	}
 	a, err := r.openGate(ctx, what)
 	if err != nil {
@@ -142,8 +165,60 @@ func (r *run) analyse(ctx workflow.Context, in contract.AnalysisInput) error {
 	default:
 		msg := fmt.Sprintf("%s; no decision within %s; the previous release is put back", what, r.in.Spec.Approval.Timeout)
 		r.notify(ctx, contract.NoticeApprovalExpired, msg)
-		return temporal.NewNonRetryableApplicationError(msg, ErrAnalysisInconclusive, nil)
+		return temporal.NewNonRetryableApplicationError(msg, errType, nil)
 	}
+}
+
+// canaryVersion gates canary releases ("canary" change id): the steps
+// after the release, then the promotion. Only runs whose production is a
+// canary record the marker.
+const canaryVersion = workflow.Version(1)
+
+// ErrCanaryHeld: the approvers did not let a canary go on.
+const ErrCanaryHeld = "CanaryHeld"
+
+func canarySteps(spec *pipelines.Spec) []pipelines.CanaryStep {
+	if env := spec.Environments.Production; env == nil || env.Strategy != pipelines.Canary || spec.Production.Canary == nil {
+		return nil
+	}
+	return spec.Production.Canary.Steps
+}
+
+// canary takes a canary release through its steps: the first weight is
+// the release's own; each step then holds, judges and asks as it says;
+// after the last the canary is promoted. Any failure on the way fails the
+// phase, and the compensation removes the canary and puts the stable
+// release back at full size.
+func (r *run) canary(ctx workflow.Context, ref contract.ReleaseRef, steps []pipelines.CanaryStep, an contract.AnalysisInput) error {
+	for i, st := range steps {
+		if i > 0 {
+			if _, err := call(ctx, contract.SetCanaryWeight, contract.CanaryInput{ReleaseRef: ref, Weight: st.Weight}); err != nil {
+				return err
+			}
+		}
+		r.st.Outputs.Canary = fmt.Sprintf("step %d of %d: %d%% of the pods", i+1, len(steps), st.Weight)
+		if st.Pause > 0 {
+			if err := workflow.Sleep(ctx, st.Pause.D()); err != nil {
+				return err
+			}
+		}
+		if st.Analysis {
+			an.Started = workflow.Now(ctx)
+			if err := r.analyse(ctx, an); err != nil {
+				return err
+			}
+		}
+		if st.Approve {
+			if err := r.askAgain(ctx, fmt.Sprintf("canary at %d%% (step %d of %d): let it go on", st.Weight, i+1, len(steps)), ErrCanaryHeld); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := call(ctx, contract.PromoteCanary, ref); err != nil {
+		return err
+	}
+	r.st.Outputs.Canary = fmt.Sprintf("promoted after %d step(s)", len(steps))
+	return nil
 }
 
 // PlatformHeartbeatTimeout is how long a platform activity (a release

@@ -298,3 +298,58 @@ func TestReleaseAnalysis(t *testing.T) {
 		})
 	}
 }
+
+func canarySpec(t *testing.T) pipelines.Spec {
+	t.Helper()
+	s := analysedSpec(t)
+	s.Environments.Production.Strategy = pipelines.Canary
+	s.Production.Canary = &pipelines.CanarySteps{Steps: []pipelines.CanaryStep{
+		{Weight: 25, Pause: pipelines.Duration(time.Minute)}, {Weight: 50, Analysis: true}, {Weight: 75, Approve: true}}}
+	return s
+}
+
+// TestCanarySteps: the release starts the canary at the first step's
+// weight; each step then sets its weight, holds, judges and asks as it
+// says, and the canary is promoted after the last; a failed analysis
+// stops it before promotion, and the compensation removes it.
+func TestCanarySteps(t *testing.T) {
+	t.Run("promoted", func(t *testing.T) {
+		h := newHarness(t)
+		h.release = contract.ProductionResult{Revision: "4", Previous: 3, Canary: true}
+		h.analysis = contract.AnalysisResult{Verdict: contract.AnalysisPassed, Taken: 30}
+		h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+		h.decideAt(t, 5*time.Hour, UpdateApprove, Decision{User: "bob"}) // at 75 %
+		h.env.ExecuteWorkflow(Pipeline, input(canarySpec(t)))
+		st, err := h.result(t)
+		if err != nil || st.State != StateSucceeded || st.Outputs.Canary != "promoted after 3 step(s)" {
+			t.Fatalf("state %s %q: %v", st.State, st.Outputs.Canary, err)
+		}
+		want := []string{"Analyze:check", "Production", "SetCanaryWeight:50", "Analyze", "SetCanaryWeight:75", "PromoteCanary"}
+		if got := only(h.Calls(), "Analyze", "Production", "SetCanaryWeight", "PromoteCanary", "RetireRelease", "undo:UndoRelease"); !slices.Equal(got, want) {
+			t.Fatalf("calls %v, want %v", got, want)
+		}
+		if in := h.input("Production").(contract.ProductionInput); in.CanaryWeight != 25 || in.Strategy != pipelines.Canary {
+			t.Fatalf("production input %+v", in)
+		}
+		if held := h.at("SetCanaryWeight:50").Sub(h.at("Production")); held < time.Minute {
+			t.Fatalf("25 %% held %s, want the step's 1m pause", held)
+		}
+		if len(st.Gates) != 1 || st.Approval.For != "canary at 75% (step 3 of 3): let it go on" || st.Approval.Approvals[0].User != "bob" {
+			t.Fatalf("gates %+v, approval %+v", st.Gates, st.Approval)
+		}
+	})
+	t.Run("failed analysis aborts", func(t *testing.T) {
+		h := newHarness(t)
+		h.release = contract.ProductionResult{Revision: "4", Previous: 3, Canary: true}
+		h.analysis = contract.AnalysisResult{Verdict: contract.AnalysisFailed, Reason: "error-rate failed 2 of 2"}
+		h.decideAt(t, time.Hour, UpdateApprove, Decision{User: "alice"})
+		h.env.ExecuteWorkflow(Pipeline, input(canarySpec(t)))
+		st, _ := h.result(t)
+		if st.State != StateFailed || !strings.Contains(st.Error, "analysis failed") {
+			t.Fatalf("state %s %q", st.State, st.Error)
+		}
+		if got := only(h.Calls(), "SetCanaryWeight", "PromoteCanary", "undo:UndoRelease"); !slices.Equal(got, []string{"SetCanaryWeight:50", "undo:UndoRelease"}) {
+			t.Fatalf("calls %v", got)
+		}
+	})
+}

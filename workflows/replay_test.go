@@ -102,7 +102,10 @@ func TestReplayCommittedHistories(t *testing.T) {
 		// the marker of change "analysis", the check and the analysis,
 		// then the approvers' second decision
 		"analysis_inconclusive.json": {"ImFuYWx5c2lzIg==", `"Analyze"`, "WORKFLOW_EXECUTION_UPDATE_COMPLETED", `"RetireRelease"`, "WORKFLOW_EXECUTION_COMPLETED"},
-		"freeze_wait.json":           {"ImZyZWV6ZSI=", `"markerName": "LocalActivity"`, "TIMER_FIRED", `"Production"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		// the markers of changes "analysis" and "canary", a step's weight
+		// and the promotion
+		"canary.json":      {"ImNhbmFyeSI=", `"SetCanaryWeight"`, `"PromoteCanary"`, "WORKFLOW_EXECUTION_COMPLETED"},
+		"freeze_wait.json": {"ImZyZWV6ZSI=", `"markerName": "LocalActivity"`, "TIMER_FIRED", `"Production"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		// a Scheduled run: the schedule's run built and started
 		"scheduled.json": {`"StartScheduled"`, "WORKFLOW_EXECUTION_COMPLETED"},
 		// test's jobs: a RunSteps per cell (one with the phase's progress),

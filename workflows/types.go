@@ -73,6 +73,8 @@ type Outputs struct {
 	// Analysis is production.analysis's verdict and every value it
 	// measured (production).
 	Analysis *contract.AnalysisResult `json:"analysis,omitempty"`
+	// Canary says where a canary release stands (production).
+	Canary string `json:"canary,omitempty"`
 	// Passed maps each job cell that passed (pipelines.Cell.Name) to its
 	// summary: a retry, or a phase run again after its worker was lost,
 	// runs only the cells not in it.

@@ -51,14 +51,17 @@ production:
         min-samples: 20
 `
 
-// TestReleaseAnalysisOnThePlatform releases three versions of the sample
-// while the test sends it traffic, judged by the platform's Prometheus:
-// a good one passes its analysis and stays; one that answers 500 to 10 %
-// of requests fails it, and traffic is back on the first version's color
-// within the failure limit's measurements (the times and the failed
-// requests users saw are logged); one that gets no traffic is
-// inconclusive, waits for the approvers, and stays once bob approves.
-// Every measured value is in the run's outputs and log.
+// TestReleaseAnalysisOnThePlatform releases five versions of the sample
+// while the test sends it traffic, judged by the platform's Prometheus.
+// Blue-green: a good one passes its analysis and stays; one that answers
+// 500 to 10 % of requests fails it, and traffic is back on the first
+// version's color within the failure limit's measurements (the times and
+// the failed requests users saw are logged). Then as canaries, in a
+// namespace of their own: a first release that gets no traffic is
+// inconclusive, waits for the approvers, and stays once bob approves; a
+// bad canary is aborted at its first step's analysis, nothing of it left;
+// a good one goes through three steps and is promoted. Every measured
+// value is in the run's outputs and log.
 func TestReleaseAnalysisOnThePlatform(t *testing.T) {
 	p := testenv.Require(t)
 	e := newEnv(t)
@@ -135,11 +138,22 @@ prometheus: {url: %q}
 		t.Fatal("the failed release's color is still there")
 	}
 
-	// v3: good again, but nobody sends it a request: inconclusive, never a
-	// pass; bob keeps it
+	// Canary, in a namespace of its own with four pods to share: v3 is
+	// its first release (nothing to be a canary beside), good again but
+	// nobody sends it a request: inconclusive, never a pass; bob keeps it
+	canaryNS := prod + "-canary"
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: canaryNS}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = client.CoreV1().Namespaces().Delete(context.Background(), canaryNS, metav1.DeleteOptions{})
+	})
+	edit(t, repo, ".sluice.yml", "production: {namespace: "+prod+", strategy: blue-green}", "production: {namespace: "+canaryNS+", strategy: canary}")
+	edit(t, repo, ".sluice.yml", "  grace: 5s\n", "  canary:\n    steps: [{weight: 25, analysis: true}, {weight: 50, pause: 2s}, {weight: 75, pause: 2s}]\n")
+	edit(t, repo, "deploy/k8s/hello.yaml", "replicas: 2 ", "replicas: 4 ")
 	edit(t, repo, "main.go", "var FailEvery int64 = 10\n", "var FailEvery int64\n")
 	edit(t, repo, "main.go", `Version = "1"`, `Version = "3"`)
-	gitsrctest.Commit(t, repo, "v3")
+	gitsrctest.Commit(t, repo, "v3, released as canaries")
 	users.pause()
 	run := e.startJudged()
 	e.approve(run, "alice")
@@ -161,7 +175,46 @@ prometheus: {url: %q}
 	if st.State != "succeeded" || st.Outputs.Analysis.Verdict != contract.AnalysisInconclusive {
 		t.Fatalf("v3 after bob's decision: %s %q", st.State, st.Error)
 	}
-	e.servesColor(client, prod, "green", st.Outputs.Digest)
+	stable := st.Outputs.Digest
+	users.to(canaryNS)
+
+	// v4: bad again, as a canary: aborted at its first step's analysis;
+	// the stable Deployment is back at four pods, nothing of the canary
+	// is left
+	edit(t, repo, "main.go", "var FailEvery int64\n", "var FailEvery int64 = 10\n")
+	gitsrctest.Commit(t, repo, "v4: fails every tenth request")
+	bad = e.releaseJudged("v4 (canary)")
+	if bad.State != "failed" || !strings.Contains(bad.Error, "analysis failed: error-rate failed 2 of ") {
+		t.Fatalf("v4: %s %q", bad.State, bad.Error)
+	}
+	if d, err := client.AppsV1().Deployments(canaryNS).Get(ctx, "hello", metav1.GetOptions{}); err != nil || *d.Spec.Replicas != 4 || !strings.HasSuffix(d.Spec.Template.Spec.Containers[0].Image, "@"+stable) {
+		t.Fatalf("the stable deployment after the aborted canary: %v", err)
+	}
+	if _, err := client.AppsV1().Deployments(canaryNS).Get(ctx, "hello-canary", metav1.GetOptions{}); err == nil {
+		t.Fatal("the aborted canary is still there")
+	}
+	logs, _, _ = e.sluice("logs", bad.RunID)
+	if !strings.Contains(logs, "production | canary weight 25%: deployment/hello-canary 1 pod(s), deployment/hello 3 (25% of the pods)") {
+		t.Fatalf("v4's log:\n%s", grepLines(logs, "production"))
+	}
+
+	// v5: good, with traffic: three steps, then promoted
+	edit(t, repo, "main.go", "var FailEvery int64 = 10\n", "var FailEvery int64\n")
+	edit(t, repo, "main.go", `Version = "3"`, `Version = "5"`)
+	gitsrctest.Commit(t, repo, "v5")
+	good := e.releaseJudged("v5 (canary)")
+	if good.State != "succeeded" || good.Outputs.Canary != "promoted after 3 step(s)" || good.Outputs.Analysis.Verdict != contract.AnalysisPassed {
+		t.Fatalf("v5: %s %q %q", good.State, good.Error, good.Outputs.Canary)
+	}
+	if d, err := client.AppsV1().Deployments(canaryNS).Get(ctx, "hello", metav1.GetOptions{}); err != nil || *d.Spec.Replicas != 4 || !strings.HasSuffix(d.Spec.Template.Spec.Containers[0].Image, "@"+good.Outputs.Digest) {
+		t.Fatalf("the stable deployment after the promotion: %v", err)
+	}
+	logs, _, _ = e.sluice("logs", good.RunID)
+	for _, want := range []string{"canary weight 50%: deployment/hello-canary 2 pod(s), deployment/hello 2", "canary weight 75%: deployment/hello-canary 3 pod(s), deployment/hello 1", "canary promoted: release v"} {
+		if !strings.Contains(logs, want) {
+			t.Fatalf("v5's log lacks %q:\n%s", want, grepLines(logs, "production"))
+		}
+	}
 }
 
 // judgedStatus is what the test reads of `sluice status`.
@@ -171,6 +224,7 @@ type judgedStatus struct {
 	Error   string `json:"error"`
 	Outputs struct {
 		Digest   string                   `json:"digest"`
+		Canary   string                   `json:"canary"`
 		Analysis *contract.AnalysisResult `json:"analysis"`
 	} `json:"outputs"`
 	Approval *struct {
@@ -299,10 +353,12 @@ type traffic struct {
 	at      []time.Time
 	failed  []bool
 	stopped atomic.Bool
+	ns      atomic.Pointer[string]
 }
 
 func startTraffic(t *testing.T, client kubernetes.Interface, ns string) *traffic {
 	tr := &traffic{}
+	tr.ns.Store(&ns)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	t.Cleanup(func() { cancel(); <-done })
@@ -311,7 +367,7 @@ func startTraffic(t *testing.T, client kubernetes.Interface, ns string) *traffic
 		hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
 		tick := time.NewTicker(40 * time.Millisecond)
 		defer tick.Stop()
-		url := ""
+		url, target := "", ns
 		for {
 			select {
 			case <-ctx.Done():
@@ -321,8 +377,11 @@ func startTraffic(t *testing.T, client kubernetes.Interface, ns string) *traffic
 			if tr.stopped.Load() {
 				continue
 			}
+			if now := *tr.ns.Load(); now != target {
+				url, target = "", now
+			}
 			if url == "" {
-				svc, err := client.CoreV1().Services(ns).Get(ctx, "hello", metav1.GetOptions{})
+				svc, err := client.CoreV1().Services(target).Get(ctx, "hello", metav1.GetOptions{})
 				if err != nil || svc.Spec.ClusterIP == "" {
 					continue
 				}
@@ -343,8 +402,13 @@ func startTraffic(t *testing.T, client kubernetes.Interface, ns string) *traffic
 	return tr
 }
 
-// pause stops the traffic.
+// pause stops the traffic; to resumes it, to ns's Service.
 func (tr *traffic) pause() { tr.stopped.Store(true) }
+
+func (tr *traffic) to(ns string) {
+	tr.ns.Store(&ns)
+	tr.stopped.Store(false)
+}
 
 // between counts the requests sent in [from, to) and those that failed.
 func (tr *traffic) between(from, to time.Time) (seen, failed int) {

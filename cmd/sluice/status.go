@@ -139,6 +139,9 @@ func (g *globals) printStatus(ref runs.Ref, st workflows.RunState) error {
 	for _, k := range st.Request.Skipped {
 		fmt.Fprintf(w, "  - %-12s skipped (rule: %s)\n", k.What(), k.Rule)
 	}
+	if c := st.Outputs.Canary; c != "" {
+		fmt.Fprintf(w, "canary: %s\n", c)
+	}
 	if an := st.Outputs.Analysis; an != nil {
 		verdict := an.Verdict
 		if verdict == "" {
