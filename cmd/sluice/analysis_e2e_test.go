@@ -301,7 +301,7 @@ func (e *env) servesColor(client kubernetes.Interface, ns, color, digest string)
 	}
 }
 
-func edit(t *testing.T, repo, file, old, new string) {
+func edit(t testing.TB, repo, file, old, new string) {
 	t.Helper()
 	path := filepath.Join(repo, file)
 	src, err := os.ReadFile(path)
@@ -356,7 +356,7 @@ type traffic struct {
 	ns      atomic.Pointer[string]
 }
 
-func startTraffic(t *testing.T, client kubernetes.Interface, ns string) *traffic {
+func startTraffic(t testing.TB, client kubernetes.Interface, ns string) *traffic {
 	tr := &traffic{}
 	tr.ns.Store(&ns)
 	ctx, cancel := context.WithCancel(context.Background())
