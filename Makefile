@@ -23,7 +23,7 @@ image: ## build the Sluice image FROM scratch with the platform's BuildKit and p
 
 # Packages cheap enough to test under the race detector on every run; the
 # rest (embedded server, platform) run without it.
-RACE_DIRS := workflows executor logstore secrets pipelines contract activities runs config pool release environments metrics chaos console
+RACE_DIRS := workflows executor logstore secrets pipelines contract activities runs config pool release environments metrics chaos console analysis
 # Faults that take whole nodes down disturb every pod on them: their tests
 # run alone, after the rest.
 NODE_PKGS := ./chaos/nodefaults

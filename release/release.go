@@ -44,7 +44,7 @@ type Request struct {
 	Strategy string
 	// CanaryWeight is the share of pods (percent) a canary starts with.
 	CanaryWeight int
-	Objects  []*unstructured.Unstructured
+	Objects      []*unstructured.Unstructured
 	// ApprovedBy are recorded with the release.
 	ApprovedBy []string
 	// Verify, when set, must pass before the release counts (blue-green:
@@ -185,7 +185,9 @@ func (r *Releaser) Release(ctx context.Context, req Request, log io.Writer) (*Re
 }
 
 // IsCanary reports whether the release waits as a canary for Promote.
-func (r *Record) IsCanary() bool { return r.Strategy == pipelines.Canary && r.State == Pending && r.Previous != 0 }
+func (r *Record) IsCanary() bool {
+	return r.Strategy == pipelines.Canary && r.State == Pending && r.Previous != 0
+}
 
 func describe(log io.Writer, cur, prev *Record) {
 	what := fmt.Sprintf("release v%d: %s@%s (%s", cur.Version, cur.Commit, shortDigest(cur.Digest), cur.Strategy)
