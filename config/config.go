@@ -437,6 +437,9 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 			bad("%s.name: project %q listed twice", key, p.Name)
 		}
 		projects[p.Name] = true
+		if prod := p.Environments.Production; prod != nil && prod.Analysis != nil && c.Prometheus == nil {
+			bad("%s.environments.production.analysis: set prometheus.url, the Prometheus its queries go to", key)
+		}
 		if p.Quota != nil {
 			for pool := range p.Quota.PoolPods {
 				if _, ok := c.Pool(pool); !ok {

@@ -1,6 +1,7 @@
 package pipelines
 
 import (
+	"gopkg.in/yaml.v3"
 	"fmt"
 	"math"
 	"regexp"
@@ -44,6 +45,31 @@ const (
 	// run's state and records.
 	MaxMeasurements = 500
 )
+
+// WithDefaults fills the analysis's unset fields.
+func (a *Analysis) WithDefaults() {
+	orDuration(&a.Interval, DefaultAnalysisInterval)
+	if a.Count == 0 {
+		a.Count = DefaultAnalysisCount
+	}
+	for i := range a.Metrics {
+		if m := &a.Metrics[i]; m.Samples != "" && m.MinSamples == 0 {
+			m.MinSamples = 1
+		}
+	}
+}
+
+// CheckAnalysis says what is wrong with an analysis written outside a
+// spec (the server's policy), each problem prefixed by at.
+func CheckAnalysis(at string, a *Analysis) []string {
+	v := &validator{d: &decoder{pos: map[string]*yaml.Node{}}}
+	v.analysis(at, a)
+	var out []string
+	for _, p := range v.d.problems {
+		out = append(out, p.Path+": "+p.Message+" ("+p.Hint+")")
+	}
+	return out
+}
 
 // Duration is how long the analysis takes when it runs to the end.
 func (a *Analysis) Duration() Duration {

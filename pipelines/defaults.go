@@ -100,15 +100,7 @@ func applyDefaults(s *Spec, name string) {
 			orDuration(&p.Grace, DefaultGrace)
 		}
 		if a := p.Analysis; a != nil {
-			orDuration(&a.Interval, DefaultAnalysisInterval)
-			if a.Count == 0 {
-				a.Count = DefaultAnalysisCount
-			}
-			for i := range a.Metrics {
-				if m := &a.Metrics[i]; m.Samples != "" && m.MinSamples == 0 {
-					m.MinSamples = 1
-				}
-			}
+			a.WithDefaults()
 		}
 		if p.Verify != nil {
 			orDuration(&p.Verify.Timeout, DefaultVerifyTimeout)

@@ -139,6 +139,12 @@ type Environment struct {
 	Rollback Rollback `yaml:"rollback"`
 	// Freeze is when releases to production may happen.
 	Freeze *Freeze `yaml:"freeze"`
+	// Analysis is the release analysis production always runs
+	// (production.analysis's form): a spec without one gets it; a spec
+	// with its own keeps its metrics and gets the policy's (a metric of
+	// the same name is the policy's), at the policy's limits or tighter;
+	// a canary without an analysing step is judged at its first.
+	Analysis *pipelines.Analysis `yaml:"analysis"`
 	// Attestations are what a digest must carry, signed by this
 	// installation, to run in the environment (production, its releases
 	// and rollbacks): test-result, that its integration suite passed.
@@ -340,6 +346,15 @@ func (p *Project) Validate(key string, groups map[string][]string) []error {
 			}
 			f.check(at+".freeze", bad)
 		}
+		if a := e.Analysis; a != nil {
+			if name != Production {
+				bad("%s.analysis: only production has a release analysis", at)
+			}
+			a.WithDefaults()
+			for _, p := range pipelines.CheckAnalysis(at+".analysis", a) {
+				bad("%s", p)
+			}
+		}
 		if a := e.Approval; a != nil {
 			if name != Production {
 				bad("%s.approval: only production has an approval", at)
@@ -507,6 +522,7 @@ func Evaluate(p *Project, spec pipelines.Spec, branch string, groups map[string]
 				e.registry(pr, Production, "production.verify.image", v.Image)
 			}
 			e.approval(pr)
+			e.analysis(pr)
 		}
 	}
 	if len(d.Violations) > 0 {
@@ -653,6 +669,33 @@ func (e *evaluation) approval(pr *Environment) {
 		}
 		e.d.Spec.Approval = &a
 	}
+}
+
+// analysis makes the production analysis at least the policy's.
+func (e *evaluation) analysis(pr *Environment) {
+	pol, prod := pr.Analysis, e.d.Spec.Production
+	if pol == nil || prod == nil {
+		return
+	}
+	a := *pol
+	a.Metrics = slices.Clone(pol.Metrics)
+	if s := prod.Analysis; s != nil {
+		a.Delay, a.Interval, a.Count = max(a.Delay, s.Delay), max(a.Interval, s.Interval), max(a.Count, s.Count)
+		a.FailureLimit, a.InconclusiveLimit = min(a.FailureLimit, s.FailureLimit), min(a.InconclusiveLimit, s.InconclusiveLimit)
+		for _, m := range s.Metrics {
+			if !slices.ContainsFunc(a.Metrics, func(p pipelines.Metric) bool { return p.Name == m.Name }) {
+				a.Metrics = append(a.Metrics, m)
+			}
+		}
+	}
+	p := *prod
+	p.Analysis = &a
+	if c := p.Canary; c != nil && !slices.ContainsFunc(c.Steps, func(s pipelines.CanaryStep) bool { return s.Analysis }) && len(c.Steps) > 0 {
+		steps := slices.Clone(c.Steps)
+		steps[0].Analysis = true
+		p.Canary = &pipelines.CanarySteps{Steps: steps}
+	}
+	e.d.Spec.Production = &p
 }
 
 // expand lists users and the members of groups.

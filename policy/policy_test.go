@@ -314,6 +314,7 @@ func TestValidate(t *testing.T) {
 	p.Environments.Staging.Rollback.Approval = RollbackApprovalWaived
 	p.Environments.Production.Attestations = []string{"test-result", "vibes"}
 	p.Environments.Staging.Attestations = []string{"test-result"}
+	p.Environments.Production.Analysis = &pipelines.Analysis{Metrics: []pipelines.Metric{{Name: "errors", Query: "x", Success: "fewer"}}}
 	p.Environments.Staging.Freeze = &Freeze{Deny: []Window{{Name: "w", Cron: "0 18 * * 5", Duration: pipelines.Duration(time.Hour)}}}
 	p.Environments.Production.Freeze = &Freeze{TimeZone: "Mars/Olympus", OnFreeze: "later",
 		Deny: []Window{{Name: "weekend", Cron: "0 18 * *", Duration: pipelines.Duration(time.Hour)}}, Allow: []Window{{Name: "x"}}}
@@ -337,6 +338,7 @@ func TestValidate(t *testing.T) {
 		"projects[0].environments.production.freeze.allow[0]: give cron and duration, or from and until",
 		`projects[0].environments.production.attestations: "vibes" is not one Sluice makes (test-result)`,
 		"projects[0].environments.staging.attestations: only production requires attestations",
+		`projects[0].environments.production.analysis.metrics[0].success: success "fewer" is not an operator`,
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("missing %q in:\n%s", want, all)
@@ -406,6 +408,47 @@ func TestFreezeTravelsInTheGovernance(t *testing.T) {
 	}
 	if Evaluate(payments(), spec(t, ""), "main", groups).Governance.Freeze != nil {
 		t.Fatal("a project without windows froze production")
+	}
+}
+
+// TestPolicyAnalysis: production's analysis is at least the policy's: a
+// spec without one gets it; a spec's own keeps its metrics, gets the
+// policy's (which win a name) and the tighter limits; a canary without an
+// analysing step is judged at its first.
+func TestPolicyAnalysis(t *testing.T) {
+	p := payments()
+	pol := &pipelines.Analysis{Delay: pipelines.Duration(20 * time.Second), FailureLimit: 1, InconclusiveLimit: 2,
+		Metrics: []pipelines.Metric{{Name: "error-rate", Query: "errors", Success: "< 0.01"}}}
+	pol.WithDefaults()
+	p.Environments.Production.Analysis = pol
+	got := Evaluate(p, spec(t, ""), "main", groups).Spec.Production.Analysis
+	if got == nil || len(got.Metrics) != 1 || got.Metrics[0].Success != "< 0.01" || got.Count != pipelines.DefaultAnalysisCount {
+		t.Fatalf("a spec without an analysis: %+v", got)
+	}
+	own := spec(t, `production:
+  manifests: k8s/prod
+  analysis:
+    failure-limit: 3
+    inconclusive-limit: 0
+    count: 10
+    metrics:
+      - {name: error-rate, query: mine, success: "< 0.5"}
+      - {name: latency, query: p99, success: "< 0.3"}`)
+	got = Evaluate(p, own, "main", groups).Spec.Production.Analysis
+	if got == nil || len(got.Metrics) != 2 || got.Metrics[0].Query != "errors" || got.Metrics[1].Name != "latency" ||
+		got.FailureLimit != 1 || got.InconclusiveLimit != 0 || got.Count != 10 || got.Delay != pipelines.Duration(20*time.Second) {
+		t.Fatalf("a spec with its own analysis: %+v", got)
+	}
+	if own.Production.Analysis.Metrics[0].Query != "mine" {
+		t.Fatal("the policy changed the pushed spec it was given")
+	}
+	canary := spec(t, `environments: {production: {namespace: pay-prod, context: prod, strategy: canary}}
+production:
+  manifests: k8s/prod
+  canary: {steps: [{weight: 20}, {weight: 60, pause: 1m}]}`)
+	steps := Evaluate(p, canary, "main", groups).Spec.Production.Canary.Steps
+	if !steps[0].Analysis || steps[1].Analysis {
+		t.Fatalf("a canary without an analysing step: %+v", steps)
 	}
 }
 
