@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -184,5 +185,30 @@ func TestLimits(t *testing.T) {
 		if r.Verdict != c.want || r.Taken != c.taken {
 			t.Errorf("%s: %s after %d, want %s after %d (%s)", c.name, r.Verdict, r.Taken, c.want, c.taken, r.Reason)
 		}
+	}
+}
+
+// TestRunResumes: a retried analysis (its result so far from the
+// heartbeat) takes only the rounds left, on the schedule counted from
+// when traffic moved, not from the retry.
+func TestRunResumes(t *testing.T) {
+	var queries atomic.Int32
+	prom := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		queries.Add(1)
+		fmt.Fprint(w, `{"status":"success","data":{"resultType":"scalar","result":[1700000000,"0.01"]}}`)
+	}))
+	t.Cleanup(prom.Close)
+	a := &pipelines.Analysis{Delay: pipelines.Duration(time.Hour), Interval: pipelines.Duration(time.Hour), Count: 4,
+		Metrics: []pipelines.Metric{{Name: "error-rate", Query: "x", Success: "< 0.05"}}}
+	r := analysis.Result{Taken: 3, Failed: map[string]int{}, Inconclusive: map[string]int{},
+		Measurements: []analysis.Measurement{{Metric: "error-rate", Outcome: analysis.Passed}, {Metric: "error-rate", Outcome: analysis.Passed}, {Metric: "error-rate", Outcome: analysis.Passed}}}
+	// traffic moved four hours ago: the fourth round (at 1h + 3h) is due
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := analysis.Run(ctx, &analysis.Prometheus{URL: prom.URL}, a, nil, time.Now().Add(-4*time.Hour), &r, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r.Verdict != analysis.Passed || r.Taken != 4 || len(r.Measurements) != 4 || queries.Load() != 1 {
+		t.Fatalf("resumed: %s after %d rounds, %d measurements, %d queries", r.Verdict, r.Taken, len(r.Measurements), queries.Load())
 	}
 }
