@@ -180,7 +180,11 @@ func (rl *Releases) UndoRelease(ctx context.Context, in contract.ReleaseRef) (er
 	defer log.Close()
 	defer heartbeat(ctx)()
 	ctx = deploy.WithGuard(ctx, in.Guard)
-	return (&release.Releaser{Cluster: cluster}).Undo(ctx, in.Namespace, in.Pipeline, in.RunID, "the run failed or was cancelled after the release", log)
+	reason := "the run failed or was cancelled after the release"
+	if in.Reason != "" {
+		reason = in.Reason
+	}
+	return (&release.Releaser{Cluster: cluster}).Undo(ctx, in.Namespace, in.Pipeline, in.RunID, reason, log)
 }
 
 // RetireRelease scales the blue-green color a run's release replaced to

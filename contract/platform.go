@@ -191,6 +191,9 @@ type ReleaseRef struct {
 	Context   string `json:"context,omitempty"`
 	// Guard is the environment's guard, which an undo is held to as well.
 	Guard Guard `json:"guard"`
+	// Reason, when set, is why the release is undone, recorded with it
+	// (an analysis that failed, say).
+	Reason string `json:"reason,omitempty"`
 }
 
 // EnvironmentRef names a run's ephemeral environment to delete.

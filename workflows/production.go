@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -74,11 +75,13 @@ var productionPhase = phaseDef{
 		switch {
 		case res.Canary && len(steps) > 0:
 			if err := r.canary(ctx, ref, steps, an); err != nil {
+				r.undoBecause(ref, err)
 				return err
 			}
 		case judge:
 			an.Started = switched
 			if err := r.analyse(ctx, an); err != nil {
+				r.undoBecause(ref, err)
 				return err
 			}
 		}
@@ -99,6 +102,16 @@ var productionPhase = phaseDef{
 	keep: func(dst *Outputs, src Outputs) {
 		dst.ProductionRevision, dst.Analysis, dst.Canary = src.ProductionRevision, src.Analysis, src.Canary
 	},
+}
+
+// undoBecause has the release's undo record why it runs: what stopped
+// the release after it was made (a failed analysis, a rejection).
+func (r *run) undoBecause(ref contract.ReleaseRef, err error) {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Message() != "" {
+		ref.Reason = app.Message()
+		Amend(&r.saga, contract.UndoRelease, ref)
+	}
 }
 
 // analysisVersion gates production.analysis ("analysis" change id): its

@@ -248,6 +248,10 @@ func TestReleaseAnalysis(t *testing.T) {
 		if got := only(h.Calls(), "undo:UndoRelease", "RetireRelease"); !slices.Equal(got, []string{"undo:UndoRelease"}) {
 			t.Fatalf("calls %v", got)
 		}
+		// the release's record will say why it was undone
+		if ref := h.input("undo:UndoRelease").(contract.ReleaseRef); !strings.HasPrefix(ref.Reason, "analysis failed: error-rate failed 1 of 1") {
+			t.Fatalf("the undo's reason: %q", ref.Reason)
+		}
 	})
 	t.Run("rejected query releases nothing", func(t *testing.T) {
 		h := newHarness(t)

@@ -48,6 +48,17 @@ func PushUndo[In any](s *Saga, phase string, u contract.Undo[In], in In, always 
 	s.stack = append(s.stack, Undo{Phase: phase, Activity: u.Name, Input: in, Always: always})
 }
 
+// Amend replaces the input of the newest entry of u with in (an undo that
+// has learnt why it will run).
+func Amend[In any](s *Saga, u contract.Undo[In], in In) {
+	for i := len(s.stack) - 1; i >= 0; i-- {
+		if s.stack[i].Activity == u.Name {
+			s.stack[i].Input = in
+			return
+		}
+	}
+}
+
 // Pending returns the stack, oldest first.
 func (s *Saga) Pending() []Undo { return s.stack }
 

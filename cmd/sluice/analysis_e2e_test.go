@@ -131,7 +131,7 @@ prometheus: {url: %q}
 	t.Logf("blue-green with analysis, 10%% bad: traffic on the bad version for %s, %d of %d requests failed; back on blue %s after the first failed measurement",
 		back.Sub(green).Round(100*time.Millisecond), failed, seen, back.Sub(firstFailed).Round(100*time.Millisecond))
 	out, _, _ := e.sluice("releases", "-f", filepath.Join(repo, ".sluice.yml"), "--kubeconfig", p.Kubeconfig)
-	if !regexp.MustCompile(`(?m)^v2\s+rolled-back\s+`).MatchString(out) || !regexp.MustCompile(`(?m)^v1\s+live\s+`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^v2\s+rolled-back\s+.*analysis failed: error-rate failed 2 of `).MatchString(out) || !regexp.MustCompile(`(?m)^v1\s+live\s+`).MatchString(out) {
 		t.Fatalf("sluice releases after the failed analysis:\n%s", out)
 	}
 	if _, err := client.AppsV1().Deployments(prod).Get(ctx, "hello-green", metav1.GetOptions{}); err == nil {
