@@ -230,15 +230,26 @@ func (p *Pool) overShare(ctx context.Context, mine *corev1.Pod, c Claimant) (boo
 	if len(held) <= c.Share {
 		return false, nil
 	}
-	back := mine.DeepCopy()
-	back.Labels[LabelState] = StateIdle
-	for _, a := range []string{AnnotationRun, AnnotationHolder, AnnotationClaimedAt, AnnotationLeaseUntil, AnnotationProject} {
-		delete(back.Annotations, a)
+	// the kubelet may have written the pod's status since it was taken:
+	// a conflict is read again, and the pod given back while it is ours
+	for range 5 {
+		back := mine.DeepCopy()
+		back.Labels[LabelState] = StateIdle
+		for _, a := range []string{AnnotationRun, AnnotationHolder, AnnotationClaimedAt, AnnotationLeaseUntil, AnnotationProject} {
+			delete(back.Annotations, a)
+		}
+		_, err := p.pods().Update(ctx, back, metav1.UpdateOptions{})
+		if !apierrors.IsConflict(err) {
+			return err == nil, err
+		}
+		if mine, err = p.pods().Get(ctx, mine.Name, metav1.GetOptions{}); err != nil {
+			return false, err
+		}
+		if mine.Annotations[AnnotationRun] != c.Run || mine.Labels[LabelState] != StateClaimed {
+			return true, nil // not ours any more
+		}
 	}
-	if _, err := p.pods().Update(ctx, back, metav1.UpdateOptions{}); err != nil {
-		return false, err
-	}
-	return true, nil
+	return false, fmt.Errorf("give pod %s back: kept conflicting", mine.Name)
 }
 
 func (p *Pool) take(ctx context.Context, pod *corev1.Pod, c Claimant) (*corev1.Pod, error) {

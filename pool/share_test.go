@@ -55,6 +55,11 @@ func TestProjectShareOfAPool(t *testing.T) {
 	// the waiting run says why (it may be the one that gave a pod back
 	// after both counted at once)
 	poll.Until(t, "a's second claim to say it waits for its share", func() bool {
+		select {
+		case second := <-results:
+			t.Fatalf("a's second claim ended before it said it waits: pod %q, %v", second.pod, second.err)
+		default:
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		return strings.Contains(strings.Join(waited, "\n"), "waiting for a pod of pool share: project a holds 1 of them, its share (projects[a].quota.pool_pods.share)")
