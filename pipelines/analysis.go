@@ -1,13 +1,14 @@
 package pipelines
 
 import (
-	"gopkg.in/yaml.v3"
 	"fmt"
 	"math"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Analysis judges a release by its metrics: every Interval, each metric's
