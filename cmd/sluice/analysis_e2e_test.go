@@ -25,7 +25,7 @@ import (
 
 // judgedSpec releases the sample blue-green and judges each release by
 // its error rate in the platform's Prometheus (which scrapes every 5 s):
-// measurements start 20 s after the switch, one every 5 s, four in all;
+// measurements start 15 s after the switch, one every 5 s, four in all;
 // two failed ones put the previous release back, three without enough
 // requests ask the approvers.
 const judgedSpec = `version: 1
@@ -38,7 +38,7 @@ production:
   manifests: deploy/k8s
   grace: 5s
   analysis:
-    delay: 20s
+    delay: 15s
     interval: 5s
     count: 4
     failure-limit: 1

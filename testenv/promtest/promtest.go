@@ -93,19 +93,19 @@ func Start(tb testing.TB, o Options) *Stack {
 		tokenFile := filepath.Join(dir, "webhook-token")
 		write(tb, tokenFile, o.WebhookToken)
 		write(tb, filepath.Join(dir, "alertmanager.yml"), fmt.Sprintf(`route:
-	  receiver: %s
-	  group_by: [%s]
-	  group_wait: 1s
-	  group_interval: 2s
-	  repeat_interval: 1h
-	receivers:
-	  - name: %s
-	    webhook_configs:
-	      - url: %s
-	        send_resolved: true
-	        http_config:
-	          authorization: {type: Bearer, credentials_file: %s}
-	`, o.Receiver, quoteAll(o.GroupBy), o.Receiver, o.WebhookURL, tokenFile))
+  receiver: %s
+  group_by: [%s]
+  group_wait: 1s
+  group_interval: 2s
+  repeat_interval: 1h
+receivers:
+  - name: %s
+    webhook_configs:
+      - url: %s
+        send_resolved: true
+        http_config:
+          authorization: {type: Bearer, credentials_file: %s}
+`, o.Receiver, quoteAll(o.GroupBy), o.Receiver, o.WebhookURL, tokenFile))
 	}
 	rules := o.Rules
 	if rules == "" {
