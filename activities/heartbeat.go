@@ -16,27 +16,12 @@ const PlatformHeartbeat = 3 * time.Second
 // returned stop is called, so a dead worker is noticed within the phase's
 // heartbeat timeout rather than its whole timeout.
 func heartbeat(ctx context.Context) (stop func()) {
-	if !activity.IsActivity(ctx) {
-		return func() {}
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		t := time.NewTicker(PlatformHeartbeat)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				activity.RecordHeartbeat(ctx)
-			}
-		}
-	}()
-	return cancel
+	return (&heartbeats{}).run(ctx)
 }
 
 // heartbeats reports the activity alive every PlatformHeartbeat with the
-// latest details set, which a retry of the activity reads back.
+// latest details set (none until one is), which a retry of the activity
+// reads back.
 type heartbeats struct {
 	mu   sync.Mutex
 	last any
@@ -64,7 +49,11 @@ func (h *heartbeats) run(ctx context.Context) (stop func()) {
 				h.mu.Lock()
 				d := h.last
 				h.mu.Unlock()
-				activity.RecordHeartbeat(ctx, d)
+				if d == nil {
+					activity.RecordHeartbeat(ctx)
+				} else {
+					activity.RecordHeartbeat(ctx, d)
+				}
 			}
 		}
 	}()

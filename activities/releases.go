@@ -126,22 +126,37 @@ func (rl *Releases) Production(ctx context.Context, in contract.ProductionInput)
 // its pods (release.Releaser.SetWeight).
 func (rl *Releases) SetCanaryWeight(ctx context.Context, in contract.CanaryInput) (_ contract.Nothing, err error) {
 	defer classify(&err)
-	return contract.Nothing{}, rl.canary(ctx, in.ReleaseRef, func(r *release.Releaser, log io.Writer) error {
+	return contract.Nothing{}, canaryErr(rl.onRelease(ctx, in.ReleaseRef, func(ctx context.Context, r *release.Releaser, log io.Writer) error {
 		return r.SetWeight(ctx, in.Namespace, in.Pipeline, in.RunID, in.Weight, log)
-	})
+	}))
 }
 
 // PromoteCanary makes a run's canary the live release
 // (release.Releaser.Promote; promoting a live release does nothing).
 func (rl *Releases) PromoteCanary(ctx context.Context, in contract.ReleaseRef) (_ contract.Nothing, err error) {
 	defer classify(&err)
-	return contract.Nothing{}, rl.canary(ctx, in, func(r *release.Releaser, log io.Writer) error {
+	return contract.Nothing{}, canaryErr(rl.onRelease(ctx, in, func(ctx context.Context, r *release.Releaser, log io.Writer) error {
 		_, err := r.Promote(ctx, in.Namespace, in.Pipeline, in.RunID, log)
 		return err
-	})
+	}))
 }
 
-func (rl *Releases) canary(ctx context.Context, in contract.ReleaseRef, do func(*release.Releaser, io.Writer) error) error {
+// canaryErr classifies what moving a canary returns: a run without one is
+// a bad input, pods that never become ready fail the phase.
+func canaryErr(err error) error {
+	switch {
+	case errors.Is(err, release.ErrNotCanary):
+		return invalid("%v", err)
+	case errors.Is(err, release.ErrVerifyFailed):
+		return fail(errVerifyFailed, "%v", err)
+	}
+	return err
+}
+
+// onRelease runs do on a run's release in its environment's cluster,
+// under the environment's guard, writing to the run's production log and
+// heartbeating.
+func (rl *Releases) onRelease(ctx context.Context, in contract.ReleaseRef, do func(context.Context, *release.Releaser, io.Writer) error) error {
 	cluster, err := rl.get(in.Context)
 	if err != nil {
 		return err
@@ -152,14 +167,7 @@ func (rl *Releases) canary(ctx context.Context, in contract.ReleaseRef, do func(
 	}
 	defer log.Close()
 	defer heartbeat(ctx)()
-	err = do(&release.Releaser{Cluster: cluster}, log)
-	if errors.Is(err, release.ErrNotCanary) {
-		return invalid("%v", err)
-	}
-	if errors.Is(err, release.ErrVerifyFailed) {
-		return fail(errVerifyFailed, "%v", err)
-	}
-	return err
+	return do(deploy.WithGuard(ctx, in.Guard), &release.Releaser{Cluster: cluster}, log)
 }
 
 // UndoRelease brings the release a run replaced back when the run fails or
@@ -169,39 +177,22 @@ func (rl *Releases) UndoRelease(ctx context.Context, in contract.ReleaseRef) (er
 	if rl.Cluster == nil || in.Namespace == "" || in.Pipeline == "" {
 		return nil
 	}
-	cluster, err := rl.get(in.Context)
-	if err != nil {
-		return err
-	}
-	log, err := rl.Logs.Writer(in.RunID, "production")
-	if err != nil {
-		return err
-	}
-	defer log.Close()
-	defer heartbeat(ctx)()
-	ctx = deploy.WithGuard(ctx, in.Guard)
 	reason := "the run failed or was cancelled after the release"
 	if in.Reason != "" {
 		reason = in.Reason
 	}
-	return (&release.Releaser{Cluster: cluster}).Undo(ctx, in.Namespace, in.Pipeline, in.RunID, reason, log)
+	return rl.onRelease(ctx, in, func(ctx context.Context, r *release.Releaser, log io.Writer) error {
+		return r.Undo(ctx, in.Namespace, in.Pipeline, in.RunID, reason, log)
+	})
 }
 
 // RetireRelease scales the blue-green color a run's release replaced to
 // zero after the grace period.
 func (rl *Releases) RetireRelease(ctx context.Context, in contract.ReleaseRef) (_ contract.Nothing, err error) {
 	defer classify(&err)
-	cluster, err := rl.get(in.Context)
-	if err != nil {
-		return contract.Nothing{}, err
-	}
-	log, err := rl.Logs.Writer(in.RunID, "production")
-	if err != nil {
-		return contract.Nothing{}, err
-	}
-	defer log.Close()
-	ctx = deploy.WithGuard(ctx, in.Guard)
-	return contract.Nothing{}, (&release.Releaser{Cluster: cluster}).Retire(ctx, in.Namespace, in.Pipeline, in.RunID, log)
+	return contract.Nothing{}, rl.onRelease(ctx, in, func(ctx context.Context, r *release.Releaser, log io.Writer) error {
+		return r.Retire(ctx, in.Namespace, in.Pipeline, in.RunID, log)
+	})
 }
 
 // RollbackRelease makes an earlier production release live again

@@ -69,12 +69,8 @@ func CanarySplit(total int64, weight int) (canary, stable int64) {
 // ErrNotCanary: the run's release is not a canary in progress.
 var ErrNotCanary = errors.New("no canary in progress")
 
-// canaryStart deploys the canary at weight beside the stable release and
-// waits for it.
-func (r *Releaser) canaryStart(ctx context.Context, req Request, cur *Record, objs []*unstructured.Unstructured, weight int, log io.Writer) error {
-	return r.setWeight(ctx, req.Namespace, cur, objs, weight, log)
-}
-
+// setWeight runs cur's canary at weight beside the stable release (a
+// release starts its canary so) and waits for both sides' pods.
 func (r *Releaser) setWeight(ctx context.Context, ns string, cur *Record, objs []*unstructured.Unstructured, weight int, log io.Writer) error {
 	var canaries []*unstructured.Unstructured
 	var stable []environments.Workload

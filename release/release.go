@@ -153,7 +153,7 @@ func (r *Releaser) Release(ctx context.Context, req Request, log io.Writer) (*Re
 	case cur.Strategy == pipelines.BlueGreen:
 		err = r.blueGreen(ctx, req, cur, objs, log)
 	case canary:
-		err = r.canaryStart(ctx, req, cur, objs, req.CanaryWeight, log)
+		err = r.setWeight(ctx, req.Namespace, cur, objs, req.CanaryWeight, log)
 	default:
 		err = r.rolling(ctx, req, cur, prev, objs, log)
 	}

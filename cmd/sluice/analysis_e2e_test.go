@@ -28,7 +28,7 @@ import (
 // measurements start 15 s after the switch, one every 5 s, four in all;
 // two failed ones put the previous release back, three without enough
 // requests ask the approvers.
-const judgedSpec = `version: 1
+var judgedSpec = `version: 1
 name: judged
 bake: {image: 127.0.0.1:5000/sluice-test/judged/hello}
 environments:
@@ -37,8 +37,15 @@ approval: {approvers: {users: [alice, bob]}}
 production:
   manifests: deploy/k8s
   grace: 5s
-  analysis:
-    delay: 15s
+` + errorRate("15s")
+
+// errorRate is production.analysis judging the sample by the share of 5xx
+// answers of the release's own pods over 20 s, from delay after traffic
+// moves, every 5 s, four rounds: two failed put the previous release
+// back, three without 20 requests behind them ask the approvers.
+func errorRate(delay string) string {
+	return `  analysis:
+    delay: ` + delay + `
     interval: 5s
     count: 4
     failure-limit: 1
@@ -50,6 +57,7 @@ production:
         samples: sum(increase(hello_requests_total{namespace="{{namespace}}",pod=~"{{pods}}"}[20s]))
         min-samples: 20
 `
+}
 
 // TestReleaseAnalysisOnThePlatform releases five versions of the sample
 // while the test sends it traffic, judged by the platform's Prometheus.
